@@ -1,0 +1,243 @@
+"""A NOR flash part: erase sets a sector to 0xFF, program can only clear bits.
+
+Rules of the part (each enforced here, each a :class:`LocalFlashError` if broken):
+
+* ``erase_sector(i)`` sets every byte of sector ``i`` to ``0xFF`` and adds one
+  to its wear counter.
+* ``program(addr, data)`` stores ``old & data``: bits go from 1 to 0, never back.
+  In strict mode (the default) a program that needs a 0→1 change is refused, as
+  it is always a bug in the code above (it forgot an erase). A program lies
+  within one sector and is aligned to the program unit in address and length.
+* ``read`` has no rules beyond staying inside the part.
+
+Memory is proportional to the sectors written: a sector that is erased is not
+stored at all (reads give ``0xFF``), so a 32 MiB part with one config in it
+costs a few sectors. The part opens no file; the runtime saves and loads it
+through :meth:`written_sectors` and :meth:`restore`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from ipgwsim.flash.errors import BadSectorError, LocalFlashError, PowerLost
+from ipgwsim.flash.faults import BadSectorMode, FaultInjector
+from ipgwsim.hw_profiles import FlashGeometry
+
+ERASED = 0xFF
+
+
+def _tear_program(old: bytes, new: bytes, keep_bits: int) -> bytes:
+    """``old`` with the first ``keep_bits`` bits of the program ``old & new`` applied."""
+    full, rest = divmod(keep_bits, 8)
+    out = bytearray(old)
+    for i in range(full):
+        out[i] &= new[i]
+    if rest and full < len(out):
+        # The top `rest` bits of this byte landed: clear only those of them that `new` clears.
+        landed_mask = (0xFF << (8 - rest)) & 0xFF
+        out[full] &= new[full] | (~landed_mask & 0xFF)
+    return bytes(out)
+
+
+class NorFlash:
+    """One NOR flash part with a geometry, strict checks and optional faults."""
+
+    def __init__(
+        self,
+        geometry: FlashGeometry,
+        *,
+        strict: bool = True,
+        faults: FaultInjector | None = None,
+    ) -> None:
+        self.geometry = geometry
+        self.strict = strict
+        self.faults = faults if faults is not None else FaultInjector()
+        self.powered = True
+        self._sectors: dict[int, bytearray] = {}
+        self._wear: dict[int, int] = {}
+
+    # -- reading -----------------------------------------------------------
+
+    def _check_range(self, addr: int, length: int) -> None:
+        if addr < 0 or length < 0 or addr + length > self.geometry.size:
+            raise LocalFlashError(
+                f"access {addr:#x}+{length:#x} is outside the flash (size {self.geometry.size:#x})"
+            )
+
+    def _check_power(self, what: str) -> None:
+        if not self.powered:
+            raise PowerLost(self.faults.count, f"{what} while the power is off")
+
+    def read(self, addr: int, length: int) -> bytes:
+        """``length`` bytes from ``addr``."""
+        self._check_power("read")
+        self._check_range(addr, length)
+        size = self.geometry.sector_size
+        parts: list[bytes] = []
+        pos, end = addr, addr + length
+        while pos < end:
+            index, offset = divmod(pos, size)
+            chunk = min(end - pos, size - offset)
+            sector = self._sectors.get(index)
+            parts.append(
+                bytes([ERASED]) * chunk
+                if sector is None
+                else bytes(sector[offset : offset + chunk])
+            )
+            pos += chunk
+        return b"".join(parts)
+
+    def is_sector_erased(self, index: int) -> bool:
+        """Whether every byte of sector ``index`` reads ``0xFF``."""
+        self._check_power("read")
+        self._check_sector(index)
+        sector = self._sectors.get(index)
+        return sector is None or sector.count(ERASED) == len(sector)
+
+    def is_erased(self, addr: int, length: int) -> bool:
+        """Whether every byte in ``addr .. addr+length`` reads ``0xFF``."""
+        data = self.read(addr, length)
+        return data.count(ERASED) == len(data)
+
+    def wear(self, index: int) -> int:
+        """How often sector ``index`` was erased."""
+        return self._wear.get(index, 0)
+
+    # -- changing ----------------------------------------------------------
+
+    def _check_sector(self, index: int) -> None:
+        if not 0 <= index < self.geometry.sector_count:
+            raise LocalFlashError(
+                f"sector {index} does not exist (the flash has {self.geometry.sector_count})"
+            )
+
+    def _bad(self, index: int) -> BadSectorMode | None:
+        mode = self.faults.bad_sectors.get(index)
+        limit = self.faults.wear_limit
+        if mode is None and limit is not None and self.wear(index) >= limit:
+            return BadSectorMode.ERROR
+        return mode
+
+    def program(self, addr: int, data: bytes) -> None:
+        """Program ``data`` at ``addr``: each byte becomes ``old & new``."""
+        self._check_power("program")
+        length = len(data)
+        self._check_range(addr, length)
+        unit, size = self.geometry.program_unit, self.geometry.sector_size
+        if addr % unit or length % unit:
+            raise LocalFlashError(
+                f"program {addr:#x}+{length:#x} is not aligned to the program unit ({unit})"
+            )
+        index, offset = divmod(addr, size)
+        if length and offset + length > size:
+            raise LocalFlashError(
+                f"program {addr:#x}+{length:#x} crosses the end of sector {index}"
+            )
+        op, cut = self.faults.next_op()
+        bad = self._bad(index)
+        if bad is BadSectorMode.ERROR:
+            self.faults.record(op, "program", addr, length, "bad sector")
+            raise BadSectorError(index, "program")
+        sector = self._sectors.get(index)
+        old = (
+            bytes([ERASED]) * length if sector is None else bytes(sector[offset : offset + length])
+        )
+        old_int = int.from_bytes(old, "big")
+        new_int = int.from_bytes(data, "big")
+        if self.strict and (old_int & new_int) != new_int:
+            self.faults.record(op, "program", addr, length, "refused: needs 0->1")
+            first = next(i for i in range(length) if old[i] & data[i] != data[i])
+            raise LocalFlashError(
+                f"program at {addr + first:#x} needs a 0->1 change "
+                f"({old[first]:#04x} -> {data[first]:#04x}): erase the sector first"
+            )
+        if cut is not None:
+            keep = self.faults.keep_amount(cut, 8 * length)
+            result = _tear_program(old, data, keep)
+            outcome = f"power cut ({cut.mode.value}, {keep} of {8 * length} bits landed)"
+        else:
+            result = (old_int & new_int).to_bytes(length, "big")
+            outcome = "ok"
+        if bad is BadSectorMode.NOOP:
+            outcome = "ignored (bad sector)"
+        elif result != old:
+            if sector is None:
+                sector = self._sectors[index] = bytearray([ERASED]) * size
+            sector[offset : offset + length] = result
+        self.faults.record(op, "program", addr, length, outcome)
+        if cut is not None:
+            self.powered = False
+            raise PowerLost(op, f"program {addr:#x}+{length:#x}")
+
+    def erase_sector(self, index: int) -> None:
+        """Erase sector ``index`` to ``0xFF``."""
+        self._check_power("erase")
+        self._check_sector(index)
+        size = self.geometry.sector_size
+        op, cut = self.faults.next_op()
+        addr = index * size
+        bad = self._bad(index)
+        if bad is BadSectorMode.ERROR:
+            self.faults.record(op, "erase", addr, size, "bad sector")
+            raise BadSectorError(index, "erase")
+        if bad is BadSectorMode.NOOP:
+            self.faults.record(op, "erase", addr, size, "ignored (bad sector)")
+        elif cut is None:
+            self._sectors.pop(index, None)
+            self._wear[index] = self.wear(index) + 1
+            self.faults.record(op, "erase", addr, size, "ok")
+        else:
+            keep = self.faults.keep_amount(cut, size)
+            sector = self._sectors.get(index)
+            if sector is not None and keep:
+                sector[:keep] = bytes([ERASED]) * keep
+                if keep == size:
+                    del self._sectors[index]
+            if keep:
+                self._wear[index] = self.wear(index) + 1
+            self.faults.record(
+                op,
+                "erase",
+                addr,
+                size,
+                f"power cut ({cut.mode.value}, {keep} of {size} bytes erased)",
+            )
+        if cut is not None:
+            self.powered = False
+            raise PowerLost(op, f"erase of sector {index}")
+
+    def power_on(self) -> None:
+        """The power returns: operations work again (the cut, if any, is spent)."""
+        self.powered = True
+        if self.faults.cut is not None and self.faults.cut.at_op <= self.faults.count:
+            self.faults.cut = None
+
+    # -- images ------------------------------------------------------------
+
+    def written_sectors(self) -> Iterator[tuple[int, bytes]]:
+        """Every sector that is not fully erased, in order, with its bytes."""
+        for index in sorted(self._sectors):
+            data = self._sectors[index]
+            if data.count(ERASED) != len(data):
+                yield index, bytes(data)
+
+    def wear_counts(self) -> dict[int, int]:
+        """The wear of every sector that was ever erased."""
+        return dict(self._wear)
+
+    def restore(self, sectors: Mapping[int, bytes], wear: Mapping[int, int]) -> None:
+        """Replace the whole contents (used by the runtime to load a saved image)."""
+        size = self.geometry.sector_size
+        for index, data in sectors.items():
+            self._check_sector(index)
+            if len(data) != size:
+                raise LocalFlashError(f"sector {index} data is {len(data)} bytes, not {size}")
+        for index in wear:
+            self._check_sector(index)
+        self._sectors = {i: bytearray(d) for i, d in sectors.items() if d.count(ERASED) != size}
+        self._wear = {i: w for i, w in wear.items() if w}
+
+    def memory_bytes(self) -> int:
+        """Bytes of sector data held in memory (the cost of the model)."""
+        return len(self._sectors) * self.geometry.sector_size

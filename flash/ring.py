@@ -1,0 +1,221 @@
+"""The config ring buffer: generations of config text, newest wins.
+
+``config write`` appends the config text as a new generation after the
+previous one; the ring wraps around its region and erases the oldest sector
+when it needs room. Each generation is a :data:`~ipgwsim.flash.formats.RingRecord`:
+a text header line with generation number, length and CRC32, then the text.
+A dump of the ring (what TFTP mode serves as ``config`` or ``c``) is therefore
+plain text: several generations one after the other, oldest first.
+
+Why a power cut never loses the newest committed config (``flash/DESIGN.md``):
+
+* a record is valid only when its CRC matches; a torn one never wins;
+* a record is written only into erased space, and the sectors erased for it
+  never hold any part of the newest valid record: a record is at most
+  ``(sectors - 1) // 2`` sectors, so the new record and the newest one fit the
+  ring side by side even after skipping one dirty sector;
+* ``clear`` erases the sectors of the newest record last, its header first, so
+  a cut clear leaves either the old newest generation or nothing, never an
+  older one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from construct import ConstructError
+
+from ipgwsim.flash.errors import LocalFlashError, NoSpace
+from ipgwsim.flash.formats import RING_HEADER_SIZE, RING_MARKER, RingHeader, RingRecord
+from ipgwsim.flash.nor import ERASED
+from ipgwsim.flash.partitions import Partition
+
+
+class ConfigTextError(ValueError):
+    """The config text cannot be stored (not UTF-8 text, or a reserved line)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One valid generation found in a ring or a dump."""
+
+    number: int
+    text: str
+    #: Where the record starts: in the region, or in the dump it was found in.
+    offset: int
+    #: Bytes of the record (header and text, without padding).
+    length: int
+
+
+def scan_records(data: bytes, limit: int | None = None) -> Iterator[Generation]:
+    """Every valid ring record in ``data`` that starts before ``limit``.
+
+    Garbage of any kind is passed over: only a record whose header parses and
+    whose CRC matches is yielded, so nothing is returned that was not written.
+    """
+    end = len(data) if limit is None else limit
+    pos = data.find(RING_MARKER, 0, end + len(RING_MARKER))
+    while pos != -1 and pos < end:
+        found = _parse_at(data, pos)
+        if found is not None:
+            yield found
+        pos = data.find(RING_MARKER, pos + 1, end + len(RING_MARKER))
+
+
+def _parse_at(data: bytes, pos: int) -> Generation | None:
+    try:
+        header = RingHeader.parse(data[pos : pos + RING_HEADER_SIZE], text=b"")
+        length = RING_HEADER_SIZE + header.length
+        if pos + length > len(data):
+            return None
+        record = RingRecord.parse(data[pos : pos + length])
+        text = record.text.decode("utf-8")
+    except (ConstructError, UnicodeDecodeError):
+        return None
+    return Generation(header.generation, text, pos, length)
+
+
+def newest_generation(dump: bytes) -> Generation | None:
+    """The newest complete generation in a ring dump (a TFTP GET of ``config``)."""
+    newest: Generation | None = None
+    for found in scan_records(dump):
+        if newest is None or found.number > newest.number:
+            newest = found
+    return newest
+
+
+def check_config_text(text: str) -> bytes:
+    """The UTF-8 bytes of ``text``, or :class:`ConfigTextError` saying why it cannot be stored."""
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigTextError(f"config text is not encodable as UTF-8: {exc.reason}") from None
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if line.startswith(RING_MARKER):
+            raise ConfigTextError(
+                f"line {number}: lines starting with {RING_MARKER.decode()!r} are reserved "
+                "for the config ring's record headers"
+            )
+    return raw
+
+
+class ConfigRing:
+    """The config ring in one partition; constructing it mounts it."""
+
+    def __init__(self, partition: Partition) -> None:
+        if partition.sector_count < 3:
+            raise LocalFlashError(
+                f"the config ring needs at least 3 sectors, region {partition.name!r} "
+                f"has {partition.sector_count}"
+            )
+        self.partition = partition
+        #: The largest record, padding included, that the ring takes.
+        self.max_record = ((partition.sector_count - 1) // 2) * partition.sector_size
+        #: The largest config text, in UTF-8 bytes, that the ring takes.
+        self.max_text = self.max_record - RING_HEADER_SIZE
+        self.newest: Generation | None = None
+        self.write_pointer = 0
+        self.mount()
+
+    # -- reading -------------------------------------------------------------
+
+    def mount(self) -> None:
+        """Find the newest valid generation and where the next one goes."""
+        data = self.partition.read_all()
+        size = self.partition.size
+        newest: Generation | None = None
+        # A record may wrap from the end of the region to its start.
+        for found in scan_records(data + data[: self.max_record], limit=size):
+            if newest is None or found.number > newest.number:
+                newest = found
+        self.newest = newest
+        self.write_pointer = (
+            0 if newest is None else self._align(newest.offset + newest.length) % size
+        )
+
+    def _align(self, value: int) -> int:
+        unit = self.partition.program_unit
+        return -(-value // unit) * unit
+
+    def newest_text(self) -> str | None:
+        """The text of the newest generation, or None when the ring is empty."""
+        return None if self.newest is None else self.newest.text
+
+    def dump(self) -> bytes:
+        """The ring as TFTP mode serves it: the region from its oldest sector on,
+        around to the newest, with erased bytes left out."""
+        data = self.partition.read_all()
+        size = self.partition.sector_size
+        start = (-(-self.write_pointer // size) * size) % self.partition.size
+        return (data[start:] + data[:start]).replace(bytes([ERASED]), b"")
+
+    def generations(self) -> list[Generation]:
+        """Every valid generation still in the ring, oldest first (offsets are in the dump)."""
+        return sorted(scan_records(self.dump()), key=lambda g: g.number)
+
+    # -- writing -------------------------------------------------------------
+
+    def write(self, text: str) -> Generation:
+        """Store ``text`` as the newest generation (``config write``)."""
+        raw = check_config_text(text)
+        number = 1 if self.newest is None else self.newest.number + 1
+        record = RingRecord.build({"header": {"generation": number}, "text": raw})
+        padded = record + bytes([ERASED]) * (self._align(len(record)) - len(record))
+        if len(padded) > self.max_record:
+            raise NoSpace(self.partition.name, len(record), self.max_record, "config")
+        start = self._place(len(padded))
+        for sector in self._sectors_to_erase(start, len(padded)):
+            self.partition.prepare(sector)
+        size = self.partition.size
+        first = min(len(padded), size - start)
+        self.partition.program(start, padded[:first])
+        if first < len(padded):
+            self.partition.program(0, padded[first:])
+        self.newest = Generation(number, text, start, len(record))
+        self.write_pointer = (start + len(padded)) % size
+        return self.newest
+
+    def _place(self, length: int) -> int:
+        """Where a record of ``length`` bytes starts: at the write pointer if the
+        rest of its sector is clean, else at the next sector."""
+        start = self.write_pointer
+        sector = self.partition.sector_size
+        into = start % sector
+        if into and not self.partition.is_erased(start, min(length, sector - into)):
+            start = (start - into + sector) % self.partition.size
+        return start
+
+    def _sectors(self, start: int, length: int) -> list[int]:
+        size = self.partition.sector_size
+        count = self.partition.sector_count
+        first, last = start // size, (start + length - 1) // size
+        return [s % count for s in range(first, last + 1)]
+
+    def _sectors_to_erase(self, start: int, length: int) -> list[int]:
+        sectors = self._sectors(start, length)
+        if start % self.partition.sector_size:
+            sectors = sectors[1:]  # the rest of the first sector was found clean
+        if self.newest is not None:
+            keep = set(self._sectors(self.newest.offset, self.newest.length))
+            clash = keep.intersection(sectors)
+            if clash:
+                raise LocalFlashError(
+                    f"config ring: writing {length} bytes at {start:#x} would erase sector(s) "
+                    f"{sorted(clash)} of the newest generation"
+                )
+        return sectors
+
+    def clear(self) -> None:
+        """Erase the ring (long reset): the newest generation's sectors last, its
+        header first, so that a cut clear never leaves an older generation newest."""
+        last: list[int] = []
+        if self.newest is not None:
+            last = self._sectors(self.newest.offset, self.newest.length)
+        for sector in range(self.partition.sector_count):
+            if sector not in last:
+                self.partition.prepare(sector)
+        for sector in last:
+            self.partition.prepare(sector)
+        self.newest = None
+        self.write_pointer = 0

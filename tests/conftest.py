@@ -1,0 +1,18 @@
+"""Settings shared by the whole test suite."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# Deterministic by default, so a red CI run can be replayed; IPGWSIM_HYPOTHESIS=thorough
+# runs many more examples by hand.
+settings.register_profile(
+    "default",
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=2000)
+settings.load_profile(os.environ.get("IPGWSIM_HYPOTHESIS", "default"))

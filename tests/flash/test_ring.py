@@ -1,0 +1,266 @@
+"""The config ring: generations, wrap-around, dumps, garbage and power cuts."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ipgwsim.flash.errors import LocalFlashError, NoSpace, PowerLost
+from ipgwsim.flash.faults import CutMode, FaultInjector, PowerCut
+from ipgwsim.flash.formats import RING_HEADER_SIZE, RING_MARKER, RingRecord
+from ipgwsim.flash.nor import NorFlash
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing, ConfigTextError, newest_generation, scan_records
+from ipgwsim.hw_profiles import find_profile
+from ipgwsim.testing.flash import region_of, small_flash
+
+SECTOR = 256
+
+
+def make_ring(sectors: int = 8, unit: int = 1, faults: FaultInjector | None = None) -> ConfigRing:
+    flash = small_flash(sectors=sectors + 2, sector_size=SECTOR, unit=unit, faults=faults)
+    return ConfigRing(region_of(flash, "config", 1, sectors))
+
+
+def config(i: int, size: int = 100) -> str:
+    head = f"config change CMD0 /name device{i} /log on\r\n"
+    return head + "# " + "x" * max(0, size - len(head) - 4) + "\r\n"
+
+
+def test_empty_ring_has_no_generation() -> None:
+    ring = make_ring()
+    assert ring.newest is None
+    assert ring.newest_text() is None
+    assert ring.dump() == b""
+
+
+def test_write_then_mount_finds_newest() -> None:
+    ring = make_ring()
+    ring.write(config(1))
+    ring.write(config(2))
+    again = ConfigRing(ring.partition)
+    assert again.newest is not None
+    assert again.newest.number == 2
+    assert again.newest_text() == config(2)
+
+
+def test_wraps_around_and_erases_oldest_sector_only() -> None:
+    ring = make_ring(sectors=4)
+    flash = ring.partition.flash
+    for i in range(1, 40):
+        ring.write(config(i, 150))
+        assert ConfigRing(ring.partition).newest_text() == config(i, 150)
+    wear = [flash.wear(1 + s) for s in range(4)]
+    assert min(wear) >= 3  # every sector was reused
+    assert max(wear) - min(wear) <= 1  # evenly: a ring wears its sectors in turn
+
+
+def test_records_may_span_sectors_and_the_end_of_the_region() -> None:
+    ring = make_ring(sectors=5)
+    sizes = [200, 300, 250, 333, 120, 400, 90, 380]
+    for i, size in enumerate(sizes * 4, start=1):
+        ring.write(config(i, size))
+        assert ConfigRing(ring.partition).newest_text() == config(i, size)
+
+
+def test_dump_is_text_with_several_generations_oldest_first() -> None:
+    ring = make_ring(sectors=4)
+    for i in range(1, 12):
+        ring.write(config(i, 120))
+    dump = ring.dump()
+    text = dump.decode("utf-8")  # readable in a text editor
+    assert b"\xff" not in dump
+    numbers = [g.number for g in scan_records(dump)]
+    assert len(numbers) >= 3
+    assert numbers == sorted(numbers)  # oldest first
+    assert numbers[-1] == 11
+    assert text.count("config change CMD0 /name device") >= 3
+    found = newest_generation(dump)
+    assert found is not None
+    assert found.text == config(11, 120)
+
+
+def test_generations_lists_what_the_ring_still_holds() -> None:
+    ring = make_ring(sectors=4)
+    for i in range(1, 6):
+        ring.write(config(i))
+    assert [g.number for g in ring.generations()][-3:] == [3, 4, 5]
+    assert ring.generations()[-1].text == config(5)
+
+
+def test_too_large_config_is_refused_and_flash_untouched() -> None:
+    ring = make_ring(sectors=4)
+    ring.write(config(1))
+    count = ring.partition.flash.faults.count
+    with pytest.raises(NoSpace, match="Error 0x00130001 Major FLASHMAN0 no space: config needs"):
+        ring.write("x" * (ring.max_text + 1))
+    assert ring.partition.flash.faults.count == count
+    assert ConfigRing(ring.partition).newest_text() == config(1)
+    ring.write("y" * ring.max_text)  # exactly the limit fits
+    assert ConfigRing(ring.partition).newest_text() == "y" * ring.max_text
+
+
+def test_reserved_marker_line_is_refused() -> None:
+    ring = make_ring()
+    with pytest.raises(ConfigTextError, match="line 2: lines starting with '# config generation '"):
+        ring.write("config change CMD0 /name a\r\n# config generation 00000009 length\r\n")
+    with pytest.raises(ConfigTextError, match="not encodable as UTF-8"):
+        ring.write("\udcff")
+
+
+def test_ring_needs_three_sectors() -> None:
+    flash = small_flash()
+    with pytest.raises(LocalFlashError, match="at least 3 sectors"):
+        ConfigRing(region_of(flash, "config", 0, 2))
+
+
+def test_program_unit_padding() -> None:
+    ring = make_ring(unit=4)
+    for i in range(1, 30):
+        ring.write(config(i, 97 + i))
+        assert ring.write_pointer % 4 == 0
+    assert ConfigRing(ring.partition).newest_text() == config(29, 126)
+
+
+def test_clear_empties_the_ring() -> None:
+    ring = make_ring()
+    ring.write(config(1))
+    ring.clear()
+    assert ConfigRing(ring.partition).newest is None
+    assert ring.write(config(2)).number == 1
+
+
+def test_dirty_tail_after_a_torn_write_is_skipped() -> None:
+    faults = FaultInjector()
+    ring = make_ring(sectors=4, faults=faults)
+    ring.write(config(1, 60))
+    faults.cut = PowerCut(faults.count + 1, CutMode.TORN, keep=8 * 30)
+    with pytest.raises(PowerLost):
+        ring.write(config(2, 60))
+    ring.partition.flash.power_on()
+    again = ConfigRing(ring.partition)
+    assert again.newest_text() == config(1, 60)
+    again.write(config(3, 60))
+    assert ConfigRing(ring.partition).newest_text() == config(3, 60)
+    assert ConfigRing(ring.partition).newest is not None
+
+
+def test_ip6000_ring_holds_a_large_config() -> None:
+    profile = find_profile("IP6000")
+    ring = ConfigRing(PartitionTable(NorFlash(profile.flash), profile)["config"])
+    assert ring.max_text == 128 * 1024 - RING_HEADER_SIZE
+    text = "".join(f"config change CMD0 /name n{i}\r\n" for i in range(3000))
+    ring.write(text)
+    assert ConfigRing(ring.partition).newest_text() == text
+
+
+# -- garbage -----------------------------------------------------------------------
+
+
+#: Garbage made of random bytes and pieces of real record headers.
+garbage_bytes = st.lists(
+    st.one_of(
+        st.binary(max_size=64),
+        st.just(RING_MARKER),
+        st.sampled_from([b"00000001", b" length ", b"00000004", b" crc32 ", b"\r\n", b"1a2b3c4d"]),
+    ),
+    max_size=40,
+).map(b"".join)
+
+
+@given(garbage_bytes, st.integers(0, 8 * SECTOR))
+def test_garbage_never_crashes_a_mount_nor_yields_a_config(garbage: bytes, at: int) -> None:
+    ring = make_ring()
+    garbage = garbage[: ring.partition.size - at]
+    ring.partition.program(at, garbage)
+    again = ConfigRing(ring.partition)
+    assert again.newest is None
+    assert newest_generation(garbage) is None
+
+
+@given(st.lists(st.integers(0, 8 * SECTOR - 1), min_size=1, max_size=20), st.data())
+def test_damage_never_yields_an_unwritten_config(spots: list[int], data: st.DataObject) -> None:
+    ring = make_ring()
+    written = set()
+    for i in range(1, 15):
+        ring.write(config(i, 150))
+        written.add(config(i, 150))
+    flash = ring.partition.flash
+    base = ring.partition.region.offset
+    for spot in spots:
+        old = flash.read(base + spot, 1)[0]
+        flash.program(base + spot, bytes([old & data.draw(st.integers(0, 255))]))
+    again = ConfigRing(ring.partition)
+    assert again.newest is None or again.newest_text() in written
+    found = newest_generation(again.dump())
+    assert found is None or found.text in written
+
+
+def test_forged_marker_with_wrong_crc_is_ignored() -> None:
+    record = RingRecord.build(
+        {"header": {"generation": 7}, "text": b"config change CMD0 /user a,b\r\n"}
+    )
+    forged = record.replace(record[51:59], b"00000000")
+    assert newest_generation(b"junk" + forged + b"junk") is None
+    assert newest_generation(b"junk" + record + b"junk") is not None
+
+
+# -- power cuts: a linear sweep over one workload ------------------------------------
+
+
+def workload() -> list[str]:
+    rng = random.Random(7)
+    return [config(i, rng.randrange(40, 380)) for i in range(1, 41)]
+
+
+def run_workload(ring: ConfigRing, texts: list[str]) -> None:
+    for text in texts:
+        ring.write(text)
+
+
+def write_until_power_lost(ring: ConfigRing, texts: list[str]) -> int:
+    """Write ``texts`` until the power goes; return how many writes completed."""
+    for done, text in enumerate(texts):
+        try:
+            ring.write(text)
+        except PowerLost:
+            return done
+    raise AssertionError("the power cut never happened")
+
+
+def count_operations() -> int:
+    faults = FaultInjector()
+    run_workload(make_ring(sectors=5, unit=2, faults=faults), workload())
+    return faults.count
+
+
+@pytest.mark.parametrize("mode", [CutMode.ATOMIC, CutMode.TORN])
+def test_power_cut_sweep_every_operation(mode: CutMode, capsys: pytest.CaptureFixture[str]) -> None:
+    texts = workload()
+    total = count_operations()
+    covered = 0
+    for at_op in range(1, total + 1):
+        faults = FaultInjector(cut=PowerCut(at_op, mode), rng=random.Random(at_op))
+        ring = make_ring(sectors=5, unit=2, faults=faults)
+        done = write_until_power_lost(ring, texts)
+        committed = texts[done - 1] if done else None
+        ring.partition.flash.power_on()
+        after = ConfigRing(ring.partition)
+        allowed = {committed, texts[done]}
+        assert after.newest_text() in allowed, (
+            f"cut at operation {at_op} ({mode.value}) while writing generation {done + 1}: "
+            f"newest is {after.newest.number if after.newest else None}\n"
+            + ring.partition.flash.faults.describe()
+        )
+        # The device goes on working after the cut.
+        rest = texts[done + 1 :]
+        run_workload(after, rest)
+        final = ConfigRing(after.partition).newest_text()
+        assert final == (rest[-1] if rest else after.newest_text())
+        covered += 1
+    assert covered == total
+    with capsys.disabled():
+        print(f"\n  config ring sweep ({mode.value}): {covered} cut points covered")

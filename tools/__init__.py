@@ -1,0 +1,1 @@
+"""Command lines over the layers below: ``ipgwsim`` (and later ``gwload``)."""

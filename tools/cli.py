@@ -1,0 +1,48 @@
+"""The ``ipgwsim`` command: one subcommand per module in :mod:`ipgwsim.tools`.
+
+Each subcommand module offers ``register(subparsers)`` that adds its parser and
+sets ``handler`` to a function taking the parsed arguments and returning the
+exit status. Errors that a user caused are printed as one line on stderr with
+exit status 2; nothing prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ipgwsim import __version__
+from ipgwsim.tools import profiles_cmd
+
+
+class UsageError(Exception):
+    """The user asked for something that cannot be done; the text says why."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ipgwsim",
+        description="Simulated innovaphone gateways: profiles, flash images, devices.",
+    )
+    parser.add_argument("--version", action="version", version=f"ipgwsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (profiles_cmd,):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except (UsageError, ValueError, KeyError, OSError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"ipgwsim {args.command}: {message}", file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
