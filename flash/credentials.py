@@ -22,6 +22,8 @@ AUTH_VAR = "CMD0/AUTH"
 #: scrypt cost of new records: 16 MiB of memory, about 50 ms on a PC.
 DEFAULT_N, DEFAULT_R, DEFAULT_P = 2**14, 8, 1
 DIGEST_SIZE = 32
+#: The largest scrypt parameters a stored record may name (bounds the work of a check).
+MAX_N, MAX_R, MAX_P = 2**20, 32, 16
 
 
 class CredentialsError(ValueError):
@@ -80,15 +82,32 @@ class AdminCredentials:
 
     @classmethod
     def decode(cls, raw: bytes) -> AdminCredentials:
+        """Parse a stored record; :class:`CredentialsError` says what is wrong with it."""
         try:
-            kdf, n, r, p, user, salt, digest = raw.decode("utf-8").split("$")
-            if kdf != "scrypt":
-                raise CredentialsError(f"unknown key derivation {kdf!r}")
-            return cls(user, bytes.fromhex(salt), bytes.fromhex(digest), int(n), int(r), int(p))
-        except (UnicodeDecodeError, ValueError) as exc:
-            if isinstance(exc, CredentialsError):
-                raise
+            fields = raw.decode("utf-8").split("$")
+        except UnicodeDecodeError:
+            raise CredentialsError("the credentials record is damaged: not UTF-8") from None
+        if len(fields) != 7:
+            raise CredentialsError(
+                f"the credentials record is damaged: {len(fields)} fields, expected 7"
+            )
+        kdf, n_text, r_text, p_text, user, salt_hex, digest_hex = fields
+        if kdf != "scrypt":
+            raise CredentialsError(f"unknown key derivation {kdf!r}")
+        try:
+            n, r, p = int(n_text), int(r_text), int(p_text)
+            salt, digest = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
+        except ValueError as exc:
             raise CredentialsError(f"the credentials record is damaged: {exc}") from None
+        if not (2 <= n <= MAX_N and n & (n - 1) == 0 and 1 <= r <= MAX_R and 1 <= p <= MAX_P):
+            raise CredentialsError(
+                f"the credentials record is damaged: impossible scrypt parameters n={n} r={r} p={p}"
+            )
+        if not user or len(salt) < 8 or len(digest) != DIGEST_SIZE:
+            raise CredentialsError(
+                "the credentials record is damaged: empty user, short salt or wrong hash length"
+            )
+        return cls(user, salt, digest, n, r, p)
 
 
 def store_admin(store: VarStore, credentials: AdminCredentials) -> None:

@@ -125,7 +125,7 @@ def build_image(
 def parse_header(data: bytes) -> ImageInfo:
     """The header at the start of ``data``; :class:`ImageError` if there is none."""
     if len(data) < IMAGE_HEADER_SIZE:
-        if IMAGE_MAGIC.startswith(data[: len(IMAGE_MAGIC)]):
+        if data and IMAGE_MAGIC.startswith(data[: len(IMAGE_MAGIC)]):
             raise Truncated(
                 f"image is {len(data)} bytes, shorter than its {IMAGE_HEADER_SIZE}-byte header"
             )

@@ -33,7 +33,7 @@ from ipgwsim.flash.partitions import Partition
 
 
 class ConfigTextError(ValueError):
-    """The config text cannot be stored (not UTF-8 text, or a reserved line)."""
+    """The config text cannot be stored (not UTF-8 text, or it holds the record marker)."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,9 @@ def check_config_text(text: str) -> bytes:
     except UnicodeEncodeError as exc:
         raise ConfigTextError(f"config text is not encodable as UTF-8: {exc.reason}") from None
     for number, line in enumerate(raw.splitlines(), start=1):
-        if line.startswith(RING_MARKER):
+        if RING_MARKER in line:
             raise ConfigTextError(
-                f"line {number}: lines starting with {RING_MARKER.decode()!r} are reserved "
+                f"line {number}: the text {RING_MARKER.decode()!r} is reserved "
                 "for the config ring's record headers"
             )
     return raw

@@ -105,8 +105,13 @@ def test_too_large_config_is_refused_and_flash_untouched() -> None:
 
 def test_reserved_marker_line_is_refused() -> None:
     ring = make_ring()
-    with pytest.raises(ConfigTextError, match="line 2: lines starting with '# config generation '"):
+    with pytest.raises(
+        ConfigTextError, match="line 2: the text '# config generation ' is reserved"
+    ):
         ring.write("config change CMD0 /name a\r\n# config generation 00000009 length\r\n")
+    # Anywhere in a line, too: a forged header inside a config must not cost a mount anything.
+    with pytest.raises(ConfigTextError, match="line 1: the text"):
+        ring.write("config change CMD0 /name x# config generation 00000009\r\n")
     with pytest.raises(ConfigTextError, match="not encodable as UTF-8"):
         ring.write("\udcff")
 

@@ -44,12 +44,24 @@ def load_flash(
 ) -> NorFlash:
     """Read a flash image; with ``geometry``, refuse an image of another geometry."""
     with path.open("rb") as src:
+        file_size = os.fstat(src.fileno()).st_size
         try:
             prefix = src.read(FLASH_FILE_PREFIX_SIZE)
+            length = header_size_from_prefix(prefix)
+            if length > file_size:
+                raise FlashFileError(
+                    f"not a valid ipgwsim flash image: the header claims {length} bytes, "
+                    f"the file has {file_size}"
+                )
             src.seek(0)
-            layout = decode_header(src.read(header_size_from_prefix(prefix)))
+            layout = decode_header(src.read(length))
         except FlashFileError as exc:
             raise FlashFileError(f"{path}: {exc}") from None
+        if file_size < layout.data_offset + layout.geometry.size:
+            raise FlashFileError(
+                f"{path}: flash image is truncated: {file_size} bytes, "
+                f"expected {layout.data_offset + layout.geometry.size}"
+            )
         if geometry is not None and layout.geometry != geometry:
             raise FlashFileError(
                 f"{path}: flash image geometry {layout.geometry} "
