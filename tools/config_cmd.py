@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ipgwsim.flash.ring import newest_generation, scan_records
+from ipgwsim.flash.ring import scan_records
 
 PROG = "ipgwsim config-extract"
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     dump: Path = args.dump
     data = dump.read_bytes()
     generations = list(scan_records(data))
-    found = newest_generation(data)
+    found = max(generations, key=lambda g: g.number, default=None)
     if found is None:
         print(
             f"{PROG}: {dump} holds no complete config generation ({len(data)} bytes searched)",
