@@ -40,6 +40,40 @@ class ImageKind(IntEnum):
     def label(self) -> str:
         return {1: "firmware", 2: "boot code", 3: "rescue boot code"}[self.value]
 
+    @property
+    def region(self) -> str:
+        """The flash region an image of this kind is stored in."""
+        return {1: "prot", 2: "boot", 3: "altboot"}[self.value]
+
+
+#: Limits of the header fields (flash/SPEC.md, section 5).
+MAX_MODEL, MAX_BUILD, MAX_BOOT_BUILD, MAX_PAYLOAD = 16, 20, 0xFFFF, 0xFFFFFFFF
+
+
+class ImageFieldError(ValueError):
+    """A value does not fit its field of the image header; ``field`` names it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(problem)
+
+
+def _check_fields(
+    model: str, build: str, boot_build: int, min_boot_build: int, payload_length: int
+) -> None:
+    for field, text, limit in (("model", model, MAX_MODEL), ("build", build, MAX_BUILD)):
+        if not text.isascii() or "\x00" in text or len(text) > limit:
+            raise ImageFieldError(
+                field, f"{field} must be at most {limit} ASCII characters, not {text!r}"
+            )
+    for field, value in (("boot_build", boot_build), ("min_boot_build", min_boot_build)):
+        if not 0 <= value <= MAX_BOOT_BUILD:
+            raise ImageFieldError(field, f"{field} must be 0 to {MAX_BOOT_BUILD}, not {value}")
+    if payload_length > MAX_PAYLOAD:
+        raise ImageFieldError(
+            "payload", f"a payload of {payload_length} bytes is more than an image can carry"
+        )
+
 
 class ImageError(ValueError):
     """An image is refused; the message says why in a user's words."""
@@ -103,7 +137,11 @@ def build_image(
     boot_build: int = 0,
     min_boot_build: int = 0,
 ) -> bytes:
-    """An image of ``kind`` for ``model`` carrying ``payload``."""
+    """An image of ``kind`` for ``model`` carrying ``payload``.
+
+    :class:`ImageFieldError` says which value does not fit the header.
+    """
+    _check_fields(model, build, boot_build, min_boot_build, len(payload))
     header = ImageHeader.build(
         {
             "body": {

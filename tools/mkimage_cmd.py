@@ -20,7 +20,9 @@ from pathlib import Path
 
 from ipgwsim.flash.errors import NoSpace
 from ipgwsim.flash.image import (
+    MAX_PAYLOAD,
     ImageError,
+    ImageFieldError,
     ImageInfo,
     ImageKind,
     build_image,
@@ -35,15 +37,15 @@ KINDS = {
     "boot": ImageKind.BOOT,
     "rescue-boot": ImageKind.RESCUE_BOOT,
 }
-#: The flash region each kind of image is stored in.
-REGIONS = {
-    ImageKind.FIRMWARE: "prot",
-    ImageKind.BOOT: "boot",
-    ImageKind.RESCUE_BOOT: "altboot",
-}
 DEFAULT_SIZE = "64K"
-MAX_PAYLOAD = 0xFFFFFFFF
-MAX_MODEL, MAX_BUILD, MAX_BOOT_BUILD = 16, 20, 0xFFFF
+#: The option that sets each header field, for error messages.
+OPTIONS = {
+    "model": "--model",
+    "build": "--build",
+    "boot_build": "--boot-build",
+    "min_boot_build": "--min-boot-build",
+    "payload": "--size",
+}
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -106,10 +108,7 @@ def parse_size(text: str) -> int:
     match = re.fullmatch(r"(\d+)([KMG]?)", text.strip(), re.IGNORECASE)
     if match is None:
         raise ValueError(f"--size must be a byte count like 65536, 512K or 16M, not {text!r}")
-    size = int(match.group(1)) * _UNITS[match.group(2).upper()]
-    if size > MAX_PAYLOAD:
-        raise ValueError(f"--size {text} is more than an image can carry ({MAX_PAYLOAD} bytes)")
-    return size
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
 def payload(seed: int, size: int) -> bytes:
@@ -117,23 +116,9 @@ def payload(seed: int, size: int) -> bytes:
     return hashlib.shake_256(f"ipgwsim mkimage seed {seed}".encode("ascii")).digest(size)
 
 
-def _check_build(build: str) -> str:
-    if not build.isascii() or "\x00" in build or len(build) > MAX_BUILD:
-        raise ValueError(f"--build must be at most {MAX_BUILD} ASCII characters, not {build!r}")
-    return build
-
-
-def _check_boot_build(option: str, value: int) -> int:
-    if not 0 <= value <= MAX_BOOT_BUILD:
-        raise ValueError(f"{option} must be 0 to {MAX_BOOT_BUILD}, not {value}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     """Write the image and print one line saying what was written."""
     profile = find_profile(args.model, args.profiles_dir)
-    if len(profile.model) > MAX_MODEL or not profile.model.isascii():
-        raise ValueError(f"model {profile.model!r} does not fit an image header")
     kind = KINDS[args.kind]
     size = parse_size(args.size)
     if args.build is not None:
@@ -142,20 +127,23 @@ def run(args: argparse.Namespace) -> int:
         build = profile.firmware.build
     else:
         build = str(profile.boot.build)
-    build = _check_build(build)
     default_boot = 0 if kind is ImageKind.FIRMWARE else profile.boot.build
-    boot_build = _check_boot_build(
-        "--boot-build", default_boot if args.boot_build is None else args.boot_build
-    )
-    min_boot_build = _check_boot_build("--min-boot-build", args.min_boot_build)
-    data = build_image(
-        kind,
-        profile.model,
-        build,
-        payload(args.seed, size),
-        boot_build=boot_build,
-        min_boot_build=min_boot_build,
-    )
+    boot_build = default_boot if args.boot_build is None else args.boot_build
+    if size > MAX_PAYLOAD:  # refuse before making gigabytes of payload
+        raise ValueError(
+            f"--size {args.size} is more than an image can carry ({MAX_PAYLOAD} bytes)"
+        )
+    try:
+        data = build_image(
+            kind,
+            profile.model,
+            build,
+            payload(args.seed, size),
+            boot_build=boot_build,
+            min_boot_build=args.min_boot_build,
+        )
+    except ImageFieldError as exc:
+        raise ValueError(f"{OPTIONS[exc.field]}: {exc}") from None
     output: Path = args.output
     output.write_bytes(data)
     print(
@@ -188,7 +176,7 @@ def _check(data: bytes, info: ImageInfo, profile: Profile | None) -> tuple[str, 
         kinds = (ImageKind.FIRMWARE, ImageKind.BOOT)
         if profile.boot.rescue_copy:
             kinds += (ImageKind.RESCUE_BOOT,)
-        model, region = profile.model, REGIONS[info.kind]
+        model, region = profile.model, info.kind.region
         region_size = profile.region(region).size if profile.has_region(region) else 0
         boot_build = profile.boot.build if info.kind is ImageKind.FIRMWARE else None
         against = f"{profile.model}, region {region!r} of {region_size} bytes"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import zlib
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -24,6 +25,7 @@ from ipgwsim.flash.image import (
     BootTooOld,
     HeaderDamaged,
     ImageError,
+    ImageFieldError,
     ImageInfo,
     ImageKind,
     NotAnImage,
@@ -461,3 +463,30 @@ def test_power_cut_at_every_operation_of_a_store(mode: CutMode, keep: int | None
     elif keep is not None:
         assert outcomes[0] == "invalid"
         assert outcomes[-1] == ("new" if keep >= HEADER_BITS else "invalid")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"model": "IP" + "1" * 15}, "model", "model must be at most 16 ASCII characters"),
+        ({"build": "Zürich"}, "build", "build must be at most 20 ASCII characters"),
+        ({"build": "x" * 21}, "build", "build must be at most 20 ASCII characters"),
+        ({"boot_build": 70000}, "boot_build", "boot_build must be 0 to 65535, not 70000"),
+        ({"min_boot_build": -1}, "min_boot_build", "min_boot_build must be 0 to 65535, not -1"),
+    ],
+)
+def test_build_image_names_the_field_that_does_not_fit(
+    changes: dict[str, object], field: str, message: str
+) -> None:
+    args: dict[str, Any] = {"model": "IP811", "build": "13r2", "boot_build": 0, "min_boot_build": 0}
+    args.update(changes)
+    with pytest.raises(ImageFieldError, match=message) as caught:
+        build_image(
+            ImageKind.FIRMWARE,
+            args["model"],
+            args["build"],
+            b"x",
+            boot_build=args["boot_build"],
+            min_boot_build=args["min_boot_build"],
+        )
+    assert caught.value.field == field
