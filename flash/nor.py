@@ -54,7 +54,9 @@ class NorFlash:
         self.strict = strict
         self.faults = faults if faults is not None else FaultInjector()
         self.powered = True
-        self._sectors: dict[int, bytearray] = {}
+        # A sector is ``bytes`` while it may be shared with other flashes (see
+        # :meth:`clone`) and becomes a private ``bytearray`` on its first change.
+        self._sectors: dict[int, bytes | bytearray] = {}
         self._wear: dict[int, int] = {}
 
     # -- reading -----------------------------------------------------------
@@ -162,13 +164,23 @@ class NorFlash:
         if bad is BadSectorMode.NOOP:
             outcome = "ignored (bad sector)"
         elif result != old:
-            if sector is None:
-                sector = self._sectors[index] = bytearray([ERASED]) * size
-            sector[offset : offset + length] = result
+            private = self._private(index)
+            private[offset : offset + length] = result
         self.faults.record(op, "program", addr, length, outcome)
         if cut is not None:
             self.powered = False
             raise PowerLost(op, f"program {addr:#x}+{length:#x}")
+
+    def _private(self, index: int) -> bytearray:
+        """Sector ``index`` as this flash's own, changeable copy (copy on write)."""
+        sector = self._sectors.get(index)
+        if isinstance(sector, bytearray):
+            return sector
+        private = (
+            bytearray([ERASED]) * self.geometry.sector_size if sector is None else bytearray(sector)
+        )
+        self._sectors[index] = private
+        return private
 
     def erase_sector(self, index: int) -> None:
         """Erase sector ``index`` to ``0xFF``."""
@@ -189,9 +201,8 @@ class NorFlash:
             self.faults.record(op, "erase", addr, size, "ok")
         else:
             keep = self.faults.keep_amount(cut, size)
-            sector = self._sectors.get(index)
-            if sector is not None and keep:
-                sector[:keep] = bytes([ERASED]) * keep
+            if index in self._sectors and keep:
+                self._private(index)[:keep] = bytes([ERASED]) * keep
                 if keep == size:
                     del self._sectors[index]
             if keep:
@@ -235,9 +246,30 @@ class NorFlash:
                 raise LocalFlashError(f"sector {index} data is {len(data)} bytes, not {size}")
         for index in wear:
             self._check_sector(index)
-        self._sectors = {i: bytearray(d) for i, d in sectors.items() if d.count(ERASED) != size}
+        # ``bytes`` are kept as they are (shared, copied on their first change).
+        self._sectors = {i: d for i, d in sectors.items() if d.count(ERASED) != size}
         self._wear = {i: w for i, w in wear.items() if w}
 
+    def clone(self) -> NorFlash:
+        """A new flash with the same contents and wear, sharing sector memory.
+
+        Sectors stay shared between the two until either changes one, so a
+        thousand devices made from one factory flash cost one copy of it.
+        Faults and power state are not copied.
+        """
+        for index, data in self._sectors.items():
+            if isinstance(data, bytearray):
+                self._sectors[index] = bytes(data)
+        twin = NorFlash(self.geometry, strict=self.strict)
+        twin._sectors = dict(self._sectors)
+        twin._wear = dict(self._wear)
+        return twin
+
     def memory_bytes(self) -> int:
-        """Bytes of sector data held in memory (the cost of the model)."""
-        return len(self._sectors) * self.geometry.sector_size
+        """Bytes of sector data this flash holds privately (the cost of the model).
+
+        Sectors shared with other flashes (:meth:`clone`, interned loads) are
+        not counted.
+        """
+        private = sum(1 for data in self._sectors.values() if isinstance(data, bytearray))
+        return private * self.geometry.sector_size

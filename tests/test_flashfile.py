@@ -17,6 +17,7 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarFlags, VarStore
 from ipgwsim.hw_profiles import FlashGeometry, find_profile
 from ipgwsim.runtime.flashfile import load_flash, save_flash
+from ipgwsim.testing.flash import small_flash
 
 PROFILE = find_profile("IP6000")
 GEOMETRY = PROFILE.flash
@@ -270,3 +271,18 @@ def test_round_trip_of_any_contents(
     assert loaded.read(0, SMALL.size) == flash.read(0, SMALL.size)
     assert loaded.wear_counts() == flash.wear_counts()
     assert list(loaded.written_sectors()) == list(flash.written_sectors())
+
+
+def test_loads_share_equal_sectors(tmp_path: Path) -> None:
+    flash = small_flash()
+    flash.program(10, b"factory")
+    save_flash(flash, tmp_path / "a.img")
+    save_flash(flash, tmp_path / "b.img")
+    shared: dict[bytes, bytes] = {}
+    first = load_flash(tmp_path / "a.img", shared=shared)
+    second = load_flash(tmp_path / "b.img", shared=shared)
+    assert len(shared) == 1
+    assert first.memory_bytes() == second.memory_bytes() == 0
+    second.program(20, b"x")
+    assert first.read(20, 1) == b"\xff"
+    assert second.read(20, 1) == b"x"

@@ -92,6 +92,23 @@ def test_written_sectors_and_restore_round_trip() -> None:
         copy.restore({1: b"abc"}, {})
 
 
+def test_clone_shares_sectors_until_either_side_changes_one() -> None:
+    factory = small_flash()
+    factory.program(0, b"boot")
+    factory.program(300, b"prot")
+    twin = factory.clone()
+    assert twin.read(0, 4096) == factory.read(0, 4096)
+    assert twin.memory_bytes() == factory.memory_bytes() == 0  # both only share
+    twin.program(304, b"\x00")
+    assert twin.read(300, 5) == b"prot\x00"
+    assert factory.read(300, 5) == b"prot\xff"  # the change is the twin's own
+    assert twin.memory_bytes() == 256
+    factory.erase_sector(0)
+    assert twin.read(0, 4) == b"boot"
+    assert factory.wear(0) == 1
+    assert twin.wear(0) == 0
+
+
 # -- faults ----------------------------------------------------------------------
 
 

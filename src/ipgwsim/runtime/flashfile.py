@@ -40,9 +40,18 @@ def save_flash(flash: NorFlash, path: Path) -> None:
 
 
 def load_flash(
-    path: Path, geometry: FlashGeometry | None = None, *, strict: bool = True
+    path: Path,
+    geometry: FlashGeometry | None = None,
+    *,
+    strict: bool = True,
+    shared: dict[bytes, bytes] | None = None,
 ) -> NorFlash:
-    """Read a flash image; with ``geometry``, refuse an image of another geometry."""
+    """Read a flash image; with ``geometry``, refuse an image of another geometry.
+
+    With ``shared``, sectors of equal contents in several loaded images share
+    one copy in memory (copied on their first change): a fleet of devices from
+    one factory flash costs little more than one flash.
+    """
     with path.open("rb") as src:
         file_size = os.fstat(src.fileno()).st_size
         try:
@@ -73,7 +82,7 @@ def load_flash(
             data = src.read(layout.geometry.sector_size)
             if len(data) != layout.geometry.sector_size:
                 raise FlashFileError(f"{path}: flash image is truncated in sector {index}")
-            sectors[index] = data
+            sectors[index] = data if shared is None else shared.setdefault(data, data)
     flash = NorFlash(layout.geometry, strict=strict)
     flash.restore(sectors, layout.wear)
     return flash
