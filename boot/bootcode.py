@@ -1,0 +1,432 @@
+"""The boot code of one device: a table-driven state machine (``table.py``).
+
+Power-on checks the boot code itself (falling back to the rescue copy where the
+profile has one), then the firmware image (header, model, checksum). Running
+firmware, TFTP mode, programming and clearing are modes of the table; the reset
+button is read in every mode but while flash is being written. Flash work
+(programming an image, clearing the config) is done at once and then shown for
+as long as the real part would take (``timing.py``); a power cut *during* it is
+modelled at the flash operation (the fault injector), not by the clock.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ipgwsim.boot.button import HeldButton, Press
+from ipgwsim.boot.table import TABLE, Input
+from ipgwsim.boot.tftpmode import (
+    AddressPolicy,
+    ImageUploaded,
+    RestartRequested,
+    RunningBoot,
+    StartRequested,
+    TftpMode,
+)
+from ipgwsim.boot.timing import clearing_time, programming_time
+from ipgwsim.events import (
+    ButtonBlink,
+    ConsoleOutput,
+    Event,
+    FirmwareStarted,
+    FlashChanged,
+    Led,
+    LedChanged,
+    Mode,
+    ModeChanged,
+    PoweredOff,
+)
+from ipgwsim.flash.errors import PowerLost
+from ipgwsim.flash.flashdir import FlashDir
+from ipgwsim.flash.image import ImageKind, SlotStatus, check_slot, store_image
+from ipgwsim.flash.nor import NorFlash
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.flash.vars import VarStore
+from ipgwsim.hw_profiles import Profile
+from ipgwsim.proto import gwload
+from ipgwsim.proto.net import Datagram
+from ipgwsim.proto.tftp import TimerPolicy
+
+_NO_FIRMWARE = SlotStatus(None, "not checked yet")
+
+
+@dataclass(frozen=True)
+class _Work:
+    """Flash work being shown: what, until when, and where to go after."""
+
+    what: str
+    until: float
+
+
+class BootCode:
+    """One device's boot code (see the module docstring)."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        flash: NorFlash,
+        *,
+        mac: bytes,
+        port: int = 69,
+        rng: random.Random | None = None,
+        address_policy: AddressPolicy | None = None,
+        timers: TimerPolicy | None = None,
+    ) -> None:
+        self.profile = profile
+        self.flash = flash
+        self.mac = mac
+        self.port = port
+        self.rng = rng if rng is not None else random.Random(0)
+        self.address_policy = address_policy
+        self.timers = timers
+        self.mode = Mode.OFF
+        self.led = Led.OFF
+        self.running_boot: RunningBoot | None = None
+        self.firmware = _NO_FIRMWARE
+        self.tftp: TftpMode | None = None
+        self.button: HeldButton | None = None
+        self._work: _Work | None = None
+        self._after_long_reset = False
+        self._upload: ImageUploaded | None = None
+        self._events: list[Event] = []
+        self._outgoing: list[Datagram] = []
+        self._partitions = PartitionTable(flash, profile)
+
+    # -- outputs -----------------------------------------------------------------
+
+    def next_event(self) -> Event | None:
+        self._collect()
+        return self._events.pop(0) if self._events else None
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        self._collect()
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def get_timer(self) -> float | None:
+        deadlines: list[float] = []
+        if self.button is not None:
+            deadlines.append(self.button.next_blink())
+        if self._work is not None:
+            deadlines.append(self._work.until)
+        if self.tftp is not None:
+            deadline = self.tftp.get_timer()
+            if deadline is not None:
+                deadlines.append(deadline)
+        return min(deadlines) if deadlines else None
+
+    def _collect(self) -> None:
+        if self.tftp is not None:
+            self._events.extend(self.tftp.events)
+            self.tftp.events.clear()
+            self._outgoing.extend(self.tftp.outgoing)
+            self.tftp.outgoing.clear()
+
+    def _print(self, line: str) -> None:
+        self._events.append(ConsoleOutput(line))
+
+    def _set_led(self, led: Led) -> None:
+        if led is not self.led:
+            self.led = led
+            self._events.append(LedChanged(led))
+
+    def _set_mode(self, mode: Mode, reason: str) -> None:
+        if mode is not self.mode:
+            self.mode = mode
+            self._events.append(ModeChanged(mode, reason))
+
+    # -- inputs ------------------------------------------------------------------
+
+    def power_on(self, now: float) -> None:
+        self.handle(Input.POWER_ON, now)
+
+    def power_off(self, now: float, cause: str = "switched off") -> None:
+        self.handle(Input.POWER_OFF, now, cause)
+
+    def press(self, now: float) -> None:
+        self.handle(Input.PRESS, now)
+
+    def release(self, now: float) -> None:
+        """The reset button is let go; the press is classified by how long it was held."""
+        if self.button is None:
+            return
+        press, held = self.button.release(now)
+        self.button = None
+        self._print(f"reset button released after {held:.1f} s: {press.value} press")
+        event = {
+            Press.SHORT: Input.RELEASE_SHORT,
+            Press.MEDIUM: Input.RELEASE_MEDIUM,
+            Press.LONG: Input.RELEASE_LONG,
+        }[press]
+        if TABLE[self.mode, event].action == "ignore":
+            self._set_led(self._mode_led())
+        self.handle(event, now, f"reset button held {held:.1f} s")
+
+    def receive_datagram(self, datagram: Datagram, now: float) -> None:
+        if self.tftp is None or self.mode is Mode.OFF:
+            return
+        self._guarded(lambda: self._receive(datagram, now), now)
+
+    def _receive(self, datagram: Datagram, now: float) -> None:
+        assert self.tftp is not None
+        self.tftp.receive(datagram, now)
+        self._serve_requests(now)
+
+    def handle_timer(self, now: float) -> None:
+        if self.button is not None and self.button.blink_due(now):
+            self._events.append(ButtonBlink(self.button.blinks))
+        if self._work is not None and self._work.until <= now:
+            self._work = None
+            self.handle(Input.WORK_DONE, now)
+        if self.tftp is not None:
+            self._guarded(lambda: self._timer(now), now)
+
+    def _timer(self, now: float) -> None:
+        assert self.tftp is not None
+        self.tftp.handle_timer(now)
+        self._serve_requests(now)
+
+    def accepts(self, dst: tuple[str, int]) -> bool:
+        return self.tftp is not None and self.tftp.accepts(dst)
+
+    def _guarded(self, step: object, now: float) -> None:
+        """Run ``step``; a power cut in any flash operation switches the device off."""
+        assert callable(step)
+        try:
+            step()
+        except PowerLost as exc:
+            self._collect()
+            self.handle(Input.POWER_LOST, now, f"power cut at flash operation: {exc}")
+
+    def _serve_requests(self, now: float) -> None:
+        assert self.tftp is not None
+        while self.tftp is not None and self.tftp.requests:
+            request = self.tftp.requests.pop(0)
+            self._collect()
+            if isinstance(request, StartRequested):
+                self.handle(Input.GO, now, "gwload GO")
+            elif isinstance(request, RestartRequested):
+                self.handle(Input.RESET, now, "gwload RESET")
+            elif isinstance(request, ImageUploaded):
+                self._upload = request
+                self.handle(Input.IMAGE_ACCEPTED, now, f"{request.info.kind.label} uploaded")
+
+    def handle(self, event: Input, now: float, reason: str = "") -> None:
+        """Look ``(mode, event)`` up in the table and act."""
+        transition = TABLE[self.mode, event]
+        action = getattr(self, "_" + transition.action)
+        decided: Mode | None = action(now, reason or event.value)
+        target = transition.next if transition.next is not None else decided
+        if target is not None:
+            self._set_mode(target, reason or event.value)
+
+    # -- actions (named in the table) ----------------------------------------------
+
+    def _ignore(self, now: float, reason: str) -> None:
+        return None
+
+    def _hold(self, now: float, reason: str) -> Mode:
+        if self.button is None:
+            self.button = HeldButton(self.profile.reset, now)
+            self._set_led(Led.COUNTING)
+            self._print("reset button pressed")
+        return self.mode
+
+    def _power_on(self, now: float, reason: str) -> Mode:
+        self.flash.power_on()
+        self._after_long_reset = False
+        return self._boot(now, press=None)
+
+    def _power_off(self, now: float, reason: str) -> None:
+        self._leave_tftp_mode()
+        self.button = None
+        self._work = None
+        self.running_boot = None
+        self._set_led(Led.OFF)
+        self._events.append(PoweredOff(reason))
+
+    def _restart(self, now: float, reason: str) -> Mode:
+        self._leave_tftp_mode()
+        self._after_long_reset = False
+        self._print(f"restart ({reason})")
+        return self._boot(now, press=Press.SHORT)
+
+    def _enter_tftp_mode(self, now: float, reason: str) -> Mode:
+        self._leave_tftp_mode()
+        self._print(f"restart ({reason}): TFTP mode, config kept")
+        return self._boot(now, press=Press.MEDIUM)
+
+    def _clear_config(self, now: float, reason: str) -> Mode:
+        self._leave_tftp_mode()
+        self._print(f"restart ({reason}): long reset, clearing the config")
+        if not self._check_boot_code():
+            return Mode.DEAD
+        self._set_led(Led.GREEN_FLASHING)
+        before = self.flash.faults.count
+        try:
+            ConfigRing(self._partitions["config"]).clear()
+            VarStore(self._partitions["vars"]).clear()
+            FlashDir(self._partitions["flashdir"]).reset()
+        except PowerLost as exc:
+            self._power_off(now, f"power cut at flash operation: {exc}")
+            return Mode.OFF
+        ops = self.flash.faults.count - before
+        self._events.append(FlashChanged("config cleared"))
+        self._work = _Work("clearing", now + clearing_time(ops))
+        self._after_long_reset = True
+        return Mode.CLEARING
+
+    def _cleared(self, now: float, reason: str) -> None:
+        self._print("config, vars and flash directory cleared")
+        self._boot(now, press=Press.MEDIUM, checked=True)
+
+    def _start_firmware(self, now: float, reason: str) -> None:
+        self._leave_tftp_mode()
+        self._run_firmware()
+
+    def _program(self, now: float, reason: str) -> Mode:
+        upload = self._upload
+        assert self.tftp is not None
+        assert upload is not None
+        self._set_led(Led.ORANGE_FLASHING if self.profile.leds.has_orange else Led.GREEN_FLASHING)
+        self._print(f"programming {upload.info.kind.label} into {upload.region}")
+        before = self.flash.faults.count
+        store_image(self._partitions[upload.region], upload.data)  # PowerLost goes up
+        ops = self.flash.faults.count - before
+        self._events.append(FlashChanged(upload.region))
+        self.tftp.busy = f"programming {upload.region}"
+        self._work = _Work("programming", now + programming_time(ops, len(upload.data)))
+        return Mode.PROGRAMMING
+
+    def _programmed(self, now: float, reason: str) -> None:
+        assert self.tftp is not None
+        self._print("programming done")
+        self.tftp.busy = None
+        self._check_firmware()
+        self.tftp.firmware = self.firmware
+        self.tftp.state = self._tftp_state()
+        self._set_led(self._mode_led(Mode.TFTP_MODE))
+
+    # -- the decisions -------------------------------------------------------------
+
+    def _check_boot_code(self) -> bool:
+        main = check_slot(
+            self._partitions["boot"], model=self.profile.model, kinds=(ImageKind.BOOT,)
+        )
+        if main.valid and main.info is not None:
+            self.running_boot = RunningBoot(main.info.boot_build)
+        elif "altboot" in self._partitions:
+            rescue = check_slot(
+                self._partitions["altboot"],
+                model=self.profile.model,
+                kinds=(ImageKind.BOOT, ImageKind.RESCUE_BOOT),
+            )
+            if not rescue.valid or rescue.info is None:
+                self._dead(f"main boot code: {main.problem}; rescue copy: {rescue.problem}")
+                return False
+            self.running_boot = RunningBoot(rescue.info.boot_build, rescue=True)
+            self._print(f"main boot code damaged ({main.problem}): starting the rescue copy")
+        else:
+            self._dead(f"boot code: {main.problem}; the {self.profile.model} has no rescue copy")
+            return False
+        copy = " (rescue copy)" if self.running_boot.rescue else ""
+        self._print(f"innovaphone {self.profile.model} boot code {self.running_boot.build}{copy}")
+        return True
+
+    def _dead(self, why: str) -> None:
+        self.running_boot = None
+        self._set_led(Led.OFF)
+        self._print(f"no valid boot code: {why}")
+
+    def _check_firmware(self) -> None:
+        self.firmware = check_slot(
+            self._partitions["prot"], model=self.profile.model, kinds=(ImageKind.FIRMWARE,)
+        )
+        info = self.firmware.info
+        running = self.running_boot
+        if (
+            self.firmware.valid
+            and info is not None
+            and running is not None
+            and info.min_boot_build > running.build
+        ):
+            self.firmware = SlotStatus(
+                info,
+                f"firmware {info.build} needs boot code {info.min_boot_build}, "
+                f"this is {running.build}",
+            )
+
+    def _boot(self, now: float, press: Press | None, *, checked: bool = False) -> Mode:
+        """After power-on or a restart: check boot code and firmware, then decide."""
+        if not checked and not self._check_boot_code():
+            self._set_mode(Mode.DEAD, "no valid boot code")
+            return Mode.DEAD
+        self._check_firmware()
+        info = self.firmware.info
+        if self.firmware.valid and info is not None:
+            self._print(f"firmware check: {info.build} ok")
+        else:
+            self._print(f"firmware check: defective ({self.firmware.problem})")
+        if press is Press.MEDIUM or not self.firmware.valid:
+            self._enter_tftp(now)
+            return Mode.TFTP_MODE
+        self._run_firmware()
+        return Mode.FIRMWARE
+
+    def _run_firmware(self) -> None:
+        info = self.firmware.info
+        assert info is not None
+        self._print(f"starting firmware {info.build}")
+        self._set_led(Led.GREEN)
+        self._set_mode(Mode.FIRMWARE, "firmware started")
+        self._events.append(FirmwareStarted(info.build))
+
+    def _tftp_state(self) -> gwload.DeviceState:
+        if not self.firmware.valid:
+            return gwload.DeviceState.DEFECTIVE_FIRMWARE
+        if self._after_long_reset:
+            return gwload.DeviceState.AFTER_LONG_RESET
+        return gwload.DeviceState.TFTP_MODE
+
+    def _enter_tftp(self, now: float) -> None:
+        assert self.running_boot is not None
+        self.tftp = TftpMode(
+            self.profile,
+            mac=self.mac,
+            port=self.port,
+            rng=self.rng,
+            boot=self.running_boot,
+            partitions=self._partitions,
+            firmware=self.firmware,
+            state=self._tftp_state(),
+            address_policy=self.address_policy,
+            timers=self.timers,
+        )
+        self.tftp.start()
+        self._collect()
+        self._print("TFTP mode: no IP address, waiting for gwload")
+        self._set_led(self._mode_led(Mode.TFTP_MODE))
+        self._set_mode(Mode.TFTP_MODE, "TFTP mode")
+
+    def _leave_tftp_mode(self) -> None:
+        if self.tftp is not None:
+            self.tftp.stop()
+            self._collect()
+            self.tftp = None
+
+    def _mode_led(self, mode: Mode | None = None) -> Led:
+        """The LED a mode shows (innovaphone-facts.md section 2.2)."""
+        mode = self.mode if mode is None else mode
+        if mode is Mode.FIRMWARE:
+            return Led.GREEN
+        if mode is Mode.TFTP_MODE:
+            if not self.firmware.valid:
+                return Led.RED_FLASHING
+            return Led.ORANGE if self.profile.leds.has_orange else Led.BLINK_EVERY_2S
+        if mode is Mode.PROGRAMMING:
+            return Led.ORANGE_FLASHING if self.profile.leds.has_orange else Led.GREEN_FLASHING
+        if mode is Mode.CLEARING:
+            return Led.GREEN_FLASHING
+        return Led.OFF

@@ -1,0 +1,627 @@
+"""TFTP mode: the gwload responder and the TFTP file table (gwload-protocol.md 2-4).
+
+In TFTP mode the device has no address: it hears the limited broadcast on its
+control port and answers by limited broadcast from ``0.0.0.0``. ``SETIP`` gives
+it an address; from then on it answers from that address, accepts unicast, and
+serves TFTP: ``RRQ config`` (or ``c``) returns the config ring dump, ``WRQ``
+of the config stores a new generation, ``WRQ prot|boot|altboot`` uploads an
+image that is checked completely before anything is erased. The boot code
+(:class:`~ipgwsim.boot.bootcode.BootCode`) drains :attr:`TftpMode.requests` for
+what only it may do: start the firmware, restart, program an image.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
+
+from ipgwsim.events import (
+    AddressAssigned,
+    AddressReleased,
+    ConsoleOutput,
+    Event,
+    FlashChanged,
+    PortClosed,
+    PortOpened,
+)
+from ipgwsim.flash.errors import NO_SPACE_EVENT, NoSpace
+from ipgwsim.flash.formats import IMAGE_HEADER_SIZE
+from ipgwsim.flash.image import (
+    ImageError,
+    ImageInfo,
+    ImageKind,
+    SlotStatus,
+    Truncated,
+    parse_header,
+    verify_image,
+)
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing, ConfigTextError, check_config_text
+from ipgwsim.hw_profiles import Profile
+from ipgwsim.proto import gwload
+from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
+from ipgwsim.proto.tftp import (
+    Error,
+    ErrorCode,
+    MalformedPacket,
+    OptionPolicy,
+    Progress,
+    ReadRequest,
+    ServerRead,
+    ServerWrite,
+    TimerPolicy,
+    TransferComplete,
+    TransferFailed,
+    UploadComplete,
+    WriteRequest,
+    encode_packet,
+    parse_packet,
+)
+
+#: Says why an address cannot be taken (``None``: it can). The runtime passes one
+#: in: on loopback only 127.0.0.0/8 addresses no other device has.
+AddressPolicy = Callable[[IPv4Address], "str | None"]
+
+#: The transfer ports a device picks for its TFTP transfers (RFC 1350 TIDs).
+TID_RANGE = (49152, 65535)
+
+
+@dataclass(frozen=True)
+class RunningBoot:
+    """Which boot code runs: its build, and whether it is the rescue copy."""
+
+    build: int
+    rescue: bool = False
+
+
+@dataclass(frozen=True)
+class StartRequested:
+    """gwload GO was acknowledged: start the firmware."""
+
+
+@dataclass(frozen=True)
+class RestartRequested:
+    """gwload RESET was acknowledged: restart."""
+
+
+@dataclass(frozen=True)
+class ImageUploaded:
+    """An image arrived and passed every check; the boot code programs it."""
+
+    kind: ImageKind
+    region: str
+    data: bytes
+    info: ImageInfo
+
+
+Request = StartRequested | RestartRequested | ImageUploaded
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where an uploaded file name goes."""
+
+    region: str
+    kinds: tuple[ImageKind, ...]
+
+
+class Refusal(Exception):
+    """A request or upload the device refuses, with the TFTP error to send."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class _Transfer:
+    local: Address
+    peer: Address
+    name: str
+    engine: ServerRead | ServerWrite
+    header_checked: bool = False
+    #: The last block is confirmed; only dallying is left (not busy any more).
+    complete: bool = False
+
+
+class TftpMode:
+    """The boot code's TFTP mode for one device (see the module docstring)."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        mac: bytes,
+        port: int,
+        rng: random.Random,
+        boot: RunningBoot,
+        partitions: PartitionTable,
+        firmware: SlotStatus,
+        state: gwload.DeviceState,
+        address_policy: AddressPolicy | None = None,
+        timers: TimerPolicy | None = None,
+    ) -> None:
+        self.profile = profile
+        self.mac = mac
+        self.port = port
+        self.rng = rng
+        self.boot = boot
+        self.partitions = partitions
+        #: What the boot code found in the firmware region (HELLO, GO).
+        self.firmware = firmware
+        self.state = state
+        self.address_policy = address_policy
+        self.options = OptionPolicy(supported=frozenset(profile.boot.tftp_options))
+        self.timers = timers if timers is not None else TimerPolicy()
+        #: Set by the boot code while it programs flash: everything new is refused.
+        self.busy: str | None = None
+        self.ip: IPv4Address | None = None
+        self.mask = IPv4Address("0.0.0.0")
+        self.gateway = IPv4Address("0.0.0.0")
+        self._last_setip: tuple[Address, gwload.SetIp] | None = None
+        self._transfers: dict[Address, _Transfer] = {}
+        self._ring: ConfigRing | None = None
+        self.outgoing: list[Datagram] = []
+        self.events: list[Event] = []
+        self.requests: list[Request] = []
+
+    # -- life ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._open((LIMITED_BROADCAST, self.port))
+
+    def stop(self) -> None:
+        """Leave TFTP mode: drop transfers, the address and every port."""
+        for local in list(self._transfers):
+            self._close_transfer(local)
+        if self.ip is not None:
+            self._set_address(None)
+        self.events.append(PortClosed((LIMITED_BROADCAST, self.port)))
+
+    def _open(self, address: Address) -> None:
+        self.events.append(PortOpened(address))
+
+    def _print(self, line: str) -> None:
+        self.events.append(ConsoleOutput(line))
+
+    @property
+    def transfers_running(self) -> int:
+        return len(self._transfers)
+
+    def accepts(self, dst: Address) -> bool:
+        if dst == (LIMITED_BROADCAST, self.port):
+            return True
+        if self.ip is None or dst[0] != str(self.ip):
+            return False
+        return dst[1] == self.port or dst in self._transfers
+
+    @property
+    def ring(self) -> ConfigRing:
+        if self._ring is None:
+            self._ring = ConfigRing(self.partitions["config"])
+        return self._ring
+
+    # -- input -----------------------------------------------------------------
+
+    def receive(self, datagram: Datagram, now: float) -> None:
+        if datagram.dst in self._transfers and datagram.dst[1] != self.port:
+            self._pump(self._transfers[datagram.dst], datagram, now)
+            return
+        if datagram.dst[1] != self.port:
+            return
+        data = datagram.data
+        if gwload.is_gwload(data):
+            self._control(datagram)
+        elif datagram.is_broadcast or self.ip is None:
+            return  # TFTP is unicast only, and needs an address
+        else:
+            self._request(datagram, now)
+
+    def get_timer(self) -> float | None:
+        deadlines = [t.engine.get_timer() for t in self._transfers.values()]
+        pending = [d for d in deadlines if d is not None]
+        return min(pending) if pending else None
+
+    def handle_timer(self, now: float) -> None:
+        for transfer in list(self._transfers.values()):
+            deadline = transfer.engine.get_timer()
+            if deadline is not None and deadline <= now:
+                transfer.engine.handle_timer(now)
+                self._drain(transfer, now)
+
+    # -- gwload control messages --------------------------------------------
+
+    def _reply(self, message: gwload.Message, to: Address) -> None:
+        data = gwload.encode_message(message)
+        if self.ip is None:
+            self.outgoing.append(
+                Datagram(data, (UNSPECIFIED, self.port), (LIMITED_BROADCAST, to[1]))
+            )
+        else:
+            self.outgoing.append(Datagram(data, (str(self.ip), self.port), to))
+
+    def _control(self, datagram: Datagram) -> None:
+        try:
+            message = gwload.parse_message(datagram.data)
+        except gwload.MalformedMessage as exc:
+            # Garbage changes nothing; a unicast one learns why (as a TFTP server would say).
+            if not datagram.is_broadcast and self.ip is not None:
+                self._tftp_error(datagram.src, ErrorCode.ILLEGAL_OPERATION, str(exc))
+            return
+        if message.mac not in (gwload.ANY_MAC, self.mac):
+            return
+        if message.gwtype not in (gwload.ANY_GWTYPE, self.profile.gwtype):
+            if message.mac == self.mac:
+                self._reply(
+                    gwload.Nak(
+                        message.xid,
+                        self.mac,
+                        self.profile.gwtype,
+                        code=gwload.NakCode.WRONG_GWTYPE,
+                        text=f"this device is an {self.profile.model}, "
+                        f"gwtype {self.profile.gwtype}, not {message.gwtype}",
+                    ),
+                    datagram.src,
+                )
+            return
+        if isinstance(message, gwload.Discover):
+            self._reply(self._hello(message.xid), datagram.src)
+        elif isinstance(message, gwload.SetIp):
+            self._setip(message, datagram.src)
+        elif isinstance(message, gwload.Go):
+            self._go_or_reset(message, datagram.src, StartRequested())
+        elif isinstance(message, gwload.Reset):
+            self._go_or_reset(message, datagram.src, RestartRequested())
+        # HELLO, ACK and NAK are the device's own words: a device ignores them.
+
+    def _hello(self, xid: int) -> gwload.Hello:
+        info = self.firmware.info if self.firmware.valid else None
+        return gwload.Hello(
+            xid,
+            self.mac,
+            self.profile.gwtype,
+            ip=self.ip if self.ip is not None else IPv4Address(UNSPECIFIED),
+            mask=self.mask,
+            state=self.state,
+            boot_build=self.boot.build,
+            model=self.profile.model,
+            firmware_build=info.build if info is not None else "",
+            config_name=self.profile.boot.tftp_config_name,
+        )
+
+    def _nak(self, xid: int, code: gwload.NakCode, text: str, to: Address) -> None:
+        self._reply(gwload.Nak(xid, self.mac, self.profile.gwtype, code=code, text=text), to)
+
+    def _busy_reason(self) -> str | None:
+        if self.busy is not None:
+            return self.busy
+        running = [t for t in self._transfers.values() if not t.complete]
+        if running:
+            return f"busy: a transfer is running ({running[0].name})"
+        return None
+
+    def _setip(self, message: gwload.SetIp, src: Address) -> None:
+        if self._last_setip == (src, message):
+            self._reply(self._hello(message.xid), src)  # a repeat: answer again, change nothing
+            return
+        busy = self._busy_reason()
+        if busy is not None:
+            self._nak(message.xid, gwload.NakCode.BUSY, busy, src)
+            return
+        problem = bad_address(message.ip, message.mask)
+        if problem is None and self.address_policy is not None and message.ip != self.ip:
+            problem = self.address_policy(message.ip)
+        if problem is not None:
+            self._nak(message.xid, gwload.NakCode.BAD_ADDRESS, problem, src)
+            return
+        self.mask, self.gateway = message.mask, message.gateway
+        self._set_address(message.ip)
+        self._last_setip = (src, message)
+        self._print(f"gwload: address {message.ip} mask {message.mask} from {src[0]}")
+        self._reply(self._hello(message.xid), src)
+
+    def _set_address(self, ip: IPv4Address | None) -> None:
+        if ip == self.ip:
+            return
+        if self.ip is not None:
+            self.events.append(PortClosed((str(self.ip), self.port)))
+            self.events.append(AddressReleased(str(self.ip)))
+        self.ip = ip
+        if ip is not None:
+            self.events.append(AddressAssigned(str(ip), str(self.mask), str(self.gateway)))
+            self._open((str(ip), self.port))
+
+    def _go_or_reset(
+        self, message: gwload.Go | gwload.Reset, src: Address, request: Request
+    ) -> None:
+        busy = self._busy_reason()
+        if busy is not None:
+            self._nak(message.xid, gwload.NakCode.BUSY, busy, src)
+            return
+        if isinstance(request, StartRequested) and not self.firmware.valid:
+            text = f"no valid firmware to start: {self.firmware.problem}"
+            self._nak(message.xid, gwload.NakCode.NOTHING_TO_START, text, src)
+            return
+        opcode = gwload.Opcode.GO if isinstance(request, StartRequested) else gwload.Opcode.RESET
+        self._reply(gwload.Ack(message.xid, self.mac, self.profile.gwtype, acked=opcode), src)
+        self.requests.append(request)
+
+    # -- TFTP requests -------------------------------------------------------------
+
+    def _tftp_error(self, to: Address, code: ErrorCode, message: str) -> None:
+        src = (str(self.ip) if self.ip is not None else UNSPECIFIED, self.port)
+        self.outgoing.append(Datagram(encode_packet(Error(code, message)), src, to))
+
+    def _request(self, datagram: Datagram, now: float) -> None:
+        try:
+            packet = parse_packet(datagram.data)
+        except MalformedPacket as exc:
+            self._tftp_error(datagram.src, ErrorCode.ILLEGAL_OPERATION, str(exc))
+            return
+        if not isinstance(packet, ReadRequest | WriteRequest):
+            # DATA, ACK, ... to the control port belong to no transfer.
+            self._tftp_error(datagram.src, ErrorCode.UNKNOWN_TID, "unknown transfer ID")
+            return
+        try:
+            transfer = self._open_transfer(packet, datagram.src, now)
+        except Refusal as refusal:
+            verb = "RRQ" if isinstance(packet, ReadRequest) else "WRQ"
+            self._print(f"tftp: {verb} {packet.filename} from {datagram.src[0]} refused: {refusal}")
+            self._tftp_error(datagram.src, refusal.code, str(refusal))
+            return
+        self._drain(transfer, now)
+
+    def _pick_port(self) -> int:
+        assert self.ip is not None
+        while True:
+            port = self.rng.randint(*TID_RANGE)
+            if (str(self.ip), port) not in self._transfers and port != self.port:
+                return port
+
+    def _open_transfer(
+        self, packet: ReadRequest | WriteRequest, peer: Address, now: float
+    ) -> _Transfer:
+        name = packet.filename
+        if "/" in name or "\\" in name:
+            raise Refusal(ErrorCode.ACCESS_VIOLATION, f"no paths here: {name!r}")
+        if self.busy is not None:
+            raise Refusal(ErrorCode.NOT_DEFINED, f"busy: {self.busy}")
+        config_name = self.profile.boot.tftp_config_name
+        engine: ServerRead | ServerWrite
+        if isinstance(packet, ReadRequest):
+            if name != config_name:
+                raise Refusal(ErrorCode.FILE_NOT_FOUND, self._not_found(name, reading=True))
+            self._check_recovery()
+            dump = self.ring.dump()
+            engine = ServerRead(packet, peer, dump, now, policy=self.options, timers=self.timers)
+            self._print(f"tftp: RRQ {name} from {peer[0]}: config ring dump, {len(dump)} bytes")
+        else:
+            if any(
+                isinstance(t.engine, ServerWrite) and not t.complete
+                for t in self._transfers.values()
+            ):
+                raise Refusal(ErrorCode.NOT_DEFINED, "busy: another upload is running")
+            max_size, too_large = self._upload_limit(name, packet)
+            engine = ServerWrite(
+                packet,
+                peer,
+                now,
+                policy=self.options,
+                timers=self.timers,
+                max_size=max_size,
+                too_large=too_large,
+            )
+            self._print(f"tftp: WRQ {name} from {peer[0]}")
+        assert self.ip is not None
+        local = (str(self.ip), self._pick_port())
+        transfer = _Transfer(local, peer, name, engine)
+        self._transfers[local] = transfer
+        self._open(local)
+        return transfer
+
+    def _not_found(self, name: str, *, reading: bool) -> str:
+        config_name = self.profile.boot.tftp_config_name
+        if name in ("config", "c"):
+            return f"file not found: this boot code serves the config as {config_name!r}"
+        if reading and name in self._slots():
+            return f"file not found: {name!r} can only be written"
+        return f"file not found: {name!r}"
+
+    def _check_recovery(self) -> None:
+        needed = self.profile.boot.min_recovery_build
+        if needed is not None and self.boot.build < needed:
+            raise Refusal(
+                ErrorCode.ILLEGAL_OPERATION,
+                f"not supported by this boot code: build {self.boot.build}, "
+                f"config recovery needs {needed}",
+            )
+
+    def _slots(self) -> dict[str, _Slot]:
+        slots = {
+            "prot": _Slot("prot", (ImageKind.FIRMWARE,)),
+            "boot": _Slot("boot", (ImageKind.BOOT,)),
+        }
+        if "altboot" in self.partitions:
+            slots["altboot"] = _Slot("altboot", (ImageKind.BOOT, ImageKind.RESCUE_BOOT))
+        return slots
+
+    def _upload_limit(self, name: str, packet: WriteRequest) -> tuple[int, str]:
+        config_name = self.profile.boot.tftp_config_name
+        if name == config_name:
+            self._check_recovery()
+            return (
+                self.ring.max_text,
+                f"config is larger than the ring takes ({self.ring.max_text} bytes)",
+            )
+        if name == "altboot":
+            self._check_altboot()
+        slot = self._slots().get(name)
+        if slot is None:
+            raise Refusal(ErrorCode.FILE_NOT_FOUND, self._not_found(name, reading=False))
+        size = self.partitions[slot.region].size
+        too_large = (
+            f"{NO_SPACE_EVENT}: image is larger than the {slot.region} region ({size} bytes)"
+        )
+        tsize = packet.options.get("tsize")
+        if tsize is not None and tsize.isdigit() and int(tsize) > size:
+            raise Refusal(
+                ErrorCode.DISK_FULL,
+                f"{NO_SPACE_EVENT}: image of {tsize} bytes is larger than the "
+                f"{slot.region} region ({size} bytes)",
+            )
+        return size, too_large
+
+    def _check_altboot(self) -> None:
+        rescue_from = self.profile.boot.rescue_from_build
+        if not self.profile.boot.rescue_copy or rescue_from is None:
+            raise Refusal(
+                ErrorCode.ILLEGAL_OPERATION,
+                f"not supported by this boot code: the {self.profile.model} has no rescue copy",
+            )
+        if self.boot.build < rescue_from:
+            raise Refusal(
+                ErrorCode.ILLEGAL_OPERATION,
+                f"not supported by this boot code: build {self.boot.build} does not know "
+                f"altboot (needs {rescue_from} or later)",
+            )
+        if self.boot.rescue:
+            raise Refusal(
+                ErrorCode.ACCESS_VIOLATION,
+                "the rescue copy of the boot code cannot overwrite itself: load boot first",
+            )
+
+    # -- transfers -------------------------------------------------------------------
+
+    def _pump(self, transfer: _Transfer, datagram: Datagram, now: float) -> None:
+        transfer.engine.receive_datagram(datagram.data, datagram.src, now)
+        self._drain(transfer, now)
+
+    def _drain(self, transfer: _Transfer, now: float) -> None:
+        engine = transfer.engine
+        while (event := engine.next_event()) is not None:
+            if engine.finished and not isinstance(event, TransferFailed | TransferComplete):
+                continue  # refused while earlier events were still queued
+            if isinstance(event, Progress) and isinstance(engine, ServerWrite):
+                self._check_header(transfer, engine, now)
+            elif isinstance(event, UploadComplete) and isinstance(engine, ServerWrite):
+                self._complete_upload(transfer, engine, event.data, now)
+            elif isinstance(event, TransferComplete):
+                transfer.complete = True
+                if isinstance(engine, ServerRead):
+                    self._print(f"tftp: RRQ {transfer.name} to {transfer.peer[0]} done")
+            elif isinstance(event, TransferFailed):
+                self._print(f"tftp: {transfer.name} with {transfer.peer[0]} failed: {event.reason}")
+        for data, to in engine.datagrams_to_send():
+            self.outgoing.append(Datagram(data, transfer.local, to))
+        if engine.finished:
+            self._close_transfer(transfer.local)
+
+    def _close_transfer(self, local: Address) -> None:
+        del self._transfers[local]
+        self.events.append(PortClosed(local))
+
+    def _check_header(self, transfer: _Transfer, engine: ServerWrite, now: float) -> None:
+        """Refuse an image by its header as soon as the header is in: before any erase."""
+        slot = self._slots().get(transfer.name)
+        if slot is None or transfer.header_checked or len(engine.received) < IMAGE_HEADER_SIZE:
+            return
+        transfer.header_checked = True
+        try:
+            info = parse_header(engine.received[:IMAGE_HEADER_SIZE])
+            verify_image(
+                engine.received[:IMAGE_HEADER_SIZE],
+                model=self.profile.model,
+                kinds=slot.kinds,
+                region_size=self.partitions[slot.region].size,
+                region_name=slot.region,
+            )
+        except Truncated:
+            return  # the header is fine; the rest is still on its way
+        except NoSpace as exc:
+            self._refuse(transfer, engine, ErrorCode.DISK_FULL, str(exc), now)
+        except ImageError as exc:
+            self._refuse(transfer, engine, ErrorCode.NOT_DEFINED, str(exc), now)
+        else:
+            self._print(f"tftp: {transfer.name}: {info.kind.label} {info.build} for {info.model}")
+
+    def _refuse(
+        self, transfer: _Transfer, engine: ServerWrite, code: ErrorCode, text: str, now: float
+    ) -> None:
+        self._print(f"tftp: WRQ {transfer.name} refused: {text}")
+        engine.refuse(code, text, now)
+
+    def _complete_upload(
+        self, transfer: _Transfer, engine: ServerWrite, data: bytes, now: float
+    ) -> None:
+        if transfer.name == self.profile.boot.tftp_config_name:
+            self._store_config(transfer, engine, data, now)
+            return
+        slot = self._slots()[transfer.name]
+        firmware = ImageKind.FIRMWARE in slot.kinds
+        try:
+            info = verify_image(
+                data,
+                model=self.profile.model,
+                kinds=slot.kinds,
+                region_size=self.partitions[slot.region].size,
+                region_name=slot.region,
+                boot_build=self.boot.build if firmware else None,
+            )
+        except NoSpace as exc:
+            self._refuse(transfer, engine, ErrorCode.DISK_FULL, str(exc), now)
+            return
+        except ImageError as exc:
+            self._refuse(transfer, engine, ErrorCode.NOT_DEFINED, str(exc), now)
+            return
+        engine.accept(now)
+        self._print(f"tftp: {transfer.name}: {len(data)} bytes received, image verified")
+        self.requests.append(ImageUploaded(info.kind, slot.region, data, info))
+
+    def _store_config(
+        self, transfer: _Transfer, engine: ServerWrite, data: bytes, now: float
+    ) -> None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._refuse(
+                transfer,
+                engine,
+                ErrorCode.NOT_DEFINED,
+                f"config is not text: byte {data[exc.start]:#04x} at offset {exc.start}",
+                now,
+            )
+            return
+        try:
+            check_config_text(text)
+            generation = self.ring.write(text)  # PowerLost goes up: the device is off
+        except ConfigTextError as exc:
+            self._refuse(transfer, engine, ErrorCode.NOT_DEFINED, f"config refused: {exc}", now)
+            return
+        except NoSpace as exc:
+            self._refuse(transfer, engine, ErrorCode.DISK_FULL, str(exc), now)
+            return
+        engine.accept(now)
+        self.events.append(FlashChanged("config"))
+        self._print(f"tftp: config stored as generation {generation.number} ({len(data)} bytes)")
+
+
+def bad_address(ip: IPv4Address, mask: IPv4Address) -> str | None:
+    """Why ``ip`` with ``mask`` cannot be a host address (gwload NAK 2), or None."""
+    try:
+        network = IPv4Network(f"{ip}/{mask}", strict=False)
+    except (NetmaskValueError, AddressValueError, ValueError):
+        return f"bad address: {mask} is not a netmask"
+    if ip.is_unspecified:
+        return "bad address: 0.0.0.0 is not a host address"
+    if ip == IPv4Address("255.255.255.255"):
+        return "bad address: 255.255.255.255 is the limited broadcast"
+    if ip.is_multicast:
+        return f"bad address: {ip} is a multicast address"
+    if network.prefixlen < 31:
+        if ip == network.network_address:
+            return f"bad address: {ip} is the network address of {network}"
+        if ip == network.broadcast_address:
+            return f"bad address: {ip} is the broadcast address of {network}"
+    return None

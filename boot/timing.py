@@ -1,0 +1,26 @@
+"""How long flash work takes on the device (shown by the LED while it lasts).
+
+No source documents these times; they are the project's placeholders, in the
+range of parallel NOR parts, chosen so that programming a firmware image takes
+seconds and a long reset "takes seconds, depending on the config size"
+(Reference7:Bootcode functionality). ``--speed`` in the runtime scales them.
+"""
+
+from __future__ import annotations
+
+#: One flash operation (a sector erase or one program call).
+SECONDS_PER_OPERATION = 0.02
+#: Programming, per byte written.
+SECONDS_PER_BYTE = 0.25e-6
+#: A long reset never takes less than this: time for a person to see the LED.
+MIN_CLEARING_S = 2.0
+
+
+def programming_time(operations: int, length: int) -> float:
+    """Seconds to erase and program an image of ``length`` bytes."""
+    return operations * SECONDS_PER_OPERATION + length * SECONDS_PER_BYTE
+
+
+def clearing_time(operations: int) -> float:
+    """Seconds to clear config, vars and flash directory."""
+    return max(MIN_CLEARING_S, operations * SECONDS_PER_OPERATION)

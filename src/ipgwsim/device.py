@@ -1,0 +1,234 @@
+"""One simulated gateway: its flash, its boot code, and the firmware it hands over to.
+
+:class:`Device` is sans-I/O, with the shape the runtime and the test network
+drive (``accepts``, ``receive_datagram``, ``datagrams_to_send``, ``get_timer``,
+``handle_timer``, ``next_event``) plus the things a person does to a device:
+power on and off, press and release the reset button, and (for tests of power
+loss) cut the power at a chosen flash operation.
+
+:func:`factory_flash` makes a flash as the factory ships it: the profile's boot
+code (and its rescue copy), a valid firmware image and the default config.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ipgwsim.boot import AddressPolicy, BootCode
+from ipgwsim.events import Event, FirmwareStarted, Led, Mode, ModeChanged, PoweredOff
+from ipgwsim.firmware import Firmware
+from ipgwsim.flash.faults import CutMode, PowerCut
+from ipgwsim.flash.image import ImageKind, build_image, store_image
+from ipgwsim.flash.nor import NorFlash
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.hw_profiles import Profile
+from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.tftp import TimerPolicy
+
+#: innovaphone's MAC prefix (every serial number starts with it).
+MAC_PREFIX = bytes.fromhex("009033")
+#: Size of the payload of the factory firmware image (its content is a placeholder).
+FACTORY_FIRMWARE_PAYLOAD = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What makes one device itself: its name and its serial number (= ETH0 MAC)."""
+
+    name: str
+    #: 12 lower-case hex digits, ``009033`` first, as on the label.
+    serial: str
+
+    def __post_init__(self) -> None:
+        if len(self.serial) != 12 or not all(c in "0123456789abcdef" for c in self.serial):
+            raise ValueError(f"serial {self.serial!r} is not 12 lower-case hex digits")
+
+    @property
+    def mac(self) -> bytes:
+        return bytes.fromhex(self.serial)
+
+    @property
+    def mac_text(self) -> str:
+        return ":".join(self.serial[i : i + 2] for i in range(0, 12, 2))
+
+    @classmethod
+    def numbered(cls, name: str, number: int) -> Instance:
+        """Device ``number`` of a run: serial ``009033`` + a number from 0x100000 on."""
+        if not 0 <= number < 0xEFFFFF:
+            raise ValueError(f"device number {number} is out of range")
+        return cls(name, (MAC_PREFIX + (0x100000 + number).to_bytes(3, "big")).hex())
+
+
+def default_config(profile: Profile) -> str:
+    """The factory config text (the firmware issue gives it its full meaning)."""
+    return f"config change CMD0 /name {profile.model}\r\n"
+
+
+def factory_payload(profile: Profile) -> bytes:
+    """The placeholder payload of the factory firmware image (same for every device)."""
+    return random.Random(profile.model).randbytes(FACTORY_FIRMWARE_PAYLOAD)
+
+
+def factory_flash(profile: Profile, *, firmware: bool = True) -> NorFlash:
+    """A flash as the factory ships it; ``firmware=False`` leaves the firmware region empty."""
+    flash = NorFlash(profile.flash)
+    table = PartitionTable(flash, profile)
+    boot = build_image(
+        ImageKind.BOOT,
+        profile.model,
+        str(profile.boot.build),
+        random.Random(f"{profile.model} boot").randbytes(4096),
+        boot_build=profile.boot.build,
+    )
+    store_image(table["boot"], boot)
+    if "altboot" in table:
+        store_image(table["altboot"], boot)
+    if firmware:
+        image = build_image(
+            ImageKind.FIRMWARE, profile.model, profile.firmware.build, factory_payload(profile)
+        )
+        store_image(table["prot"], image)
+    ConfigRing(table["config"]).write(default_config(profile))
+    flash.faults.reset_count()
+    return flash
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """What ``ipgwsim status`` shows of one device."""
+
+    name: str
+    model: str
+    mac: str
+    mode: Mode
+    led: Led
+    ip: str | None
+    boot_build: int | None
+    firmware_build: str | None
+
+
+class Device:
+    """One simulated gateway (see the module docstring)."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        flash: NorFlash,
+        instance: Instance,
+        *,
+        port: int = 69,
+        rng: random.Random | None = None,
+        address_policy: AddressPolicy | None = None,
+        timers: TimerPolicy | None = None,
+    ) -> None:
+        self.profile = profile
+        self.flash = flash
+        self.instance = instance
+        self.boot = BootCode(
+            profile,
+            flash,
+            mac=instance.mac,
+            port=port,
+            rng=rng if rng is not None else random.Random(instance.serial),
+            address_policy=address_policy,
+            timers=timers,
+        )
+        self.firmware: Firmware | None = None
+
+    # -- what a person does --------------------------------------------------------
+
+    def power_on(self, now: float) -> None:
+        self.boot.power_on(now)
+
+    def power_off(self, now: float) -> None:
+        self.boot.power_off(now)
+
+    def press(self, now: float) -> None:
+        self.boot.press(now)
+
+    def release(self, now: float) -> None:
+        self.boot.release(now)
+
+    def cut_power_at(self, operations: int, mode: CutMode = CutMode.TORN) -> int:
+        """Cut the power during the ``operations``-th flash operation from now on.
+
+        Returns the absolute operation number; the fault injector's log tells
+        what it hit.
+        """
+        if operations < 1:
+            raise ValueError("the cut must be at least one flash operation ahead")
+        at = self.flash.faults.count + operations
+        self.flash.faults.cut = PowerCut(at, mode)
+        return at
+
+    # -- status --------------------------------------------------------------------
+
+    @property
+    def mode(self) -> Mode:
+        return self.boot.mode
+
+    @property
+    def led(self) -> Led:
+        return self.boot.led
+
+    @property
+    def ip(self) -> str | None:
+        tftp = self.boot.tftp
+        return str(tftp.ip) if tftp is not None and tftp.ip is not None else None
+
+    def status(self) -> DeviceStatus:
+        running = self.boot.running_boot
+        firmware = self.boot.firmware.info if self.boot.firmware.valid else None
+        return DeviceStatus(
+            name=self.instance.name,
+            model=self.profile.model,
+            mac=self.instance.mac_text,
+            mode=self.mode,
+            led=self.led,
+            ip=self.ip,
+            boot_build=running.build if running is not None else None,
+            firmware_build=firmware.build if firmware is not None else None,
+        )
+
+    # -- the network and the clock ---------------------------------------------------
+
+    def accepts(self, dst: Address) -> bool:
+        if self.firmware is not None:
+            return self.firmware.accepts(dst)
+        return self.boot.accepts(dst)
+
+    def receive_datagram(self, datagram: Datagram, now: float) -> None:
+        if self.firmware is not None:
+            self.firmware.receive_datagram(datagram, now)
+        else:
+            self.boot.receive_datagram(datagram, now)
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        out = self.boot.datagrams_to_send()
+        if self.firmware is not None:
+            out.extend(self.firmware.datagrams_to_send())
+        return out
+
+    def get_timer(self) -> float | None:
+        deadlines = [self.boot.get_timer()]
+        if self.firmware is not None:
+            deadlines.append(self.firmware.get_timer())
+        pending = [d for d in deadlines if d is not None]
+        return min(pending) if pending else None
+
+    def handle_timer(self, now: float) -> None:
+        self.boot.handle_timer(now)
+        if self.firmware is not None:
+            self.firmware.handle_timer(now)
+
+    def next_event(self) -> Event | None:
+        event = self.boot.next_event()
+        if event is None:
+            return self.firmware.next_event() if self.firmware is not None else None
+        if isinstance(event, FirmwareStarted):
+            self.firmware = Firmware(self.profile, event.build)
+        elif isinstance(event, ModeChanged | PoweredOff) and self.boot.mode is not Mode.FIRMWARE:
+            self.firmware = None
+        return event

@@ -1,0 +1,213 @@
+"""A Hypothesis state machine over one device: presses, power cuts and uploads.
+
+Any sequence of reset-button presses of any length, power cuts at any flash
+operation, and good, bad and cut uploads of config, firmware and boot code.
+After every step:
+
+* the device is in running firmware, TFTP mode, or busy programming or
+  clearing (which end by themselves); it is off only after a power cut, and a
+  power-on from there again reaches firmware or TFTP mode: never a dead end;
+* the newest config in the ring is the newest committed one, or the one whose
+  write a power cut interrupted; only a long press removes it.
+
+The machine uses the IP800 profile, whose rescue copy keeps the device alive
+when a power cut hits the main boot code. Users can run it against their own
+profiles by subclassing and changing :attr:`DeviceMachine.profile_name`.
+"""
+
+from __future__ import annotations
+
+import functools
+from ipaddress import IPv4Address
+
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from ipgwsim.device import default_config
+from ipgwsim.events import Mode
+from ipgwsim.flash.faults import CutMode
+from ipgwsim.flash.image import ImageKind, build_image
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.hw_profiles import Profile, find_profile
+from ipgwsim.proto import gwload
+from ipgwsim.proto.tftp import TransferComplete
+from ipgwsim.testing.lab import DeviceNode, Lab
+
+IP = "10.0.0.5"
+ALIVE = {Mode.FIRMWARE, Mode.TFTP_MODE, Mode.PROGRAMMING, Mode.CLEARING}
+
+#: Holds near every threshold of the legacy profiles (1 s, 10 s) and far from them.
+holds = st.one_of(
+    st.sampled_from([0.2, 0.99, 1.0, 1.8, 9.9, 10.0, 10.5, 16.0]),
+    st.floats(min_value=0.0, max_value=20.0, allow_nan=False),
+)
+config_texts = st.lists(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12),
+    min_size=1,
+    max_size=30,
+).map(lambda names: "".join(f"config change CMD0 /name {n}\r\n" for n in names))
+
+
+@functools.cache
+def _profile(name: str) -> Profile:
+    return find_profile(name)
+
+
+class DeviceMachine(RuleBasedStateMachine):
+    profile_name = "IP800"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lab = Lab()
+        self.gw: DeviceNode = self.lab.add(_profile(self.profile_name))
+        self.profile = self.gw.device.profile
+        #: Configs the newest generation may be (several while a cut write is unresolved).
+        self.allowed: set[str | None] = {default_config(self.profile)}
+        self.cut_armed = False
+        self.xid = 1000
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _ring_newest(self) -> str | None:
+        return ConfigRing(
+            PartitionTable(self.gw.device.flash, self.profile)["config"]
+        ).newest_text()
+
+    def _addressed(self) -> bool:
+        return self.gw.mode is Mode.TFTP_MODE and self.gw.device.ip == IP
+
+    def _after_possible_cut(self) -> None:
+        if self.gw.mode is Mode.OFF:
+            event("a power cut hit a flash operation")
+            self.cut_armed = False
+
+    def _image(self, kind: ImageKind, build: str, size: int) -> bytes:
+        boot = self.profile.boot.build if kind is not ImageKind.FIRMWARE else 0
+        return build_image(kind, self.profile.model, build, bytes(size), boot_build=boot)
+
+    # -- rules -----------------------------------------------------------------------
+
+    @precondition(lambda self: self.gw.mode in (Mode.FIRMWARE, Mode.TFTP_MODE))
+    @rule(hold=holds)
+    def press(self, hold: float) -> None:
+        self.lab.press(self.gw, hold)
+        if hold >= self.profile.reset.long_s:
+            # A long press clears the config; cut half-way, the ring is old or empty.
+            self.allowed = self.allowed | {None} if self.gw.mode is Mode.OFF else {None}
+        self._after_possible_cut()
+
+    @rule(seconds=st.sampled_from([0.5, 5.0, 30.0]))
+    def wait(self, seconds: float) -> None:
+        self.lab.run(seconds)
+
+    @precondition(lambda self: self.gw.mode is not Mode.OFF)
+    @rule()
+    def power_off(self) -> None:
+        self.lab.power_off(self.gw)
+
+    @precondition(lambda self: self.gw.mode is Mode.OFF)
+    @rule()
+    def power_on(self) -> None:
+        self.lab.power_on(self.gw)
+        self._after_possible_cut()
+
+    @precondition(lambda self: not self.cut_armed and self.gw.mode is not Mode.OFF)
+    @rule(operations=st.integers(min_value=1, max_value=40), torn=st.booleans())
+    def arm_power_cut(self, operations: int, torn: bool) -> None:
+        self.gw.device.cut_power_at(operations, CutMode.TORN if torn else CutMode.ATOMIC)
+        self.cut_armed = True
+
+    @precondition(lambda self: self.gw.mode is Mode.TFTP_MODE and self.gw.device.ip != IP)
+    @rule()
+    def setip(self) -> None:
+        self.lab.setip(self.gw, IP)
+        assert self.gw.device.ip == IP
+
+    @precondition(lambda self: self.gw.mode is Mode.FIRMWARE)
+    @rule()
+    def seed_procedure(self) -> None:
+        """The seed's way in: hold the button 1.8 s, then gwload /setip."""
+        self.lab.press(self.gw, 1.8)
+        if self.gw.mode is Mode.TFTP_MODE:
+            self.setip()
+
+    @precondition(lambda self: self._addressed())
+    @rule(text=config_texts)
+    def upload_config(self, text: str) -> None:
+        result = self.lab.put(IP, "config", text.encode())
+        self._after_possible_cut()
+        if isinstance(result, TransferComplete):
+            event("config upload committed")
+            self.allowed = {text}
+        else:
+            self.allowed = self.allowed | {text}
+
+    @precondition(lambda self: self._addressed())
+    @rule(
+        kind=st.sampled_from(["good", "bad checksum", "other model", "truncated"]),
+        size=st.integers(min_value=100, max_value=60_000),
+    )
+    def upload_firmware(self, kind: str, size: int) -> None:
+        image = bytearray(self._image(ImageKind.FIRMWARE, f"fw-{size}", size))
+        if kind == "bad checksum":
+            image[-1] ^= 1
+        elif kind == "other model":
+            image = bytearray(build_image(ImageKind.FIRMWARE, "IP6000", "x", bytes(size)))
+        elif kind == "truncated":
+            image = image[: len(image) // 2]
+        result = self.lab.put(IP, "prot", bytes(image))
+        if isinstance(result, TransferComplete):
+            event(f"firmware upload accepted ({kind})")
+        self._after_possible_cut()
+
+    @precondition(lambda self: self._addressed())
+    @rule()
+    def upload_boot_code(self) -> None:
+        image = self._image(ImageKind.BOOT, str(self.profile.boot.build), 8192)
+        self.lab.put(IP, "boot", image)
+        self._after_possible_cut()
+
+    @precondition(lambda self: self._addressed())
+    @rule(go=st.booleans())
+    def go_or_reset(self, go: bool) -> None:
+        self.xid += 1
+        mac, gwtype = self.gw.device.instance.mac, self.profile.gwtype
+        message = gwload.Go(self.xid, mac, gwtype) if go else gwload.Reset(self.xid, mac, gwtype)
+        self.lab.ask(message, to=IP)
+        self._after_possible_cut()
+
+    # -- what must always hold ---------------------------------------------------------
+
+    @invariant()
+    def never_a_dead_end(self) -> None:
+        mode = self.gw.mode
+        assert mode in ALIVE or mode is Mode.OFF, mode
+        event(f"mode {mode.name}")
+        if mode is Mode.OFF:
+            return
+        # Whatever the flash holds now, a power cycle reaches firmware or TFTP mode.
+        probe = Lab()
+        twin = probe.add(self.profile, flash=self.gw.device.flash.clone())
+        assert twin.mode in (Mode.FIRMWARE, Mode.TFTP_MODE), twin.console()[-5:]
+
+    @invariant()
+    def newest_config_is_never_lost(self) -> None:
+        if self.gw.mode is Mode.OFF:
+            return
+        newest = self._ring_newest()
+        assert newest in self.allowed, (newest, self.allowed)
+        self.allowed = {newest}
+
+    @invariant()
+    def firmware_mode_has_valid_firmware(self) -> None:
+        if self.gw.mode is Mode.FIRMWARE:
+            assert self.gw.device.boot.firmware.valid
+
+    @invariant()
+    def tftp_address_only_by_setip(self) -> None:
+        ip = self.gw.device.ip
+        assert ip in (None, IP)
+        if ip is not None:
+            assert IPv4Address(ip) == IPv4Address(IP)

@@ -1,0 +1,516 @@
+"""Boot code scenarios on the virtual network, read like the recovery procedures."""
+
+# The device's mode and LED change between two asserts on the same expression;
+# mypy would take the first assert as narrowing them for good.
+# mypy: disable-error-code="comparison-overlap"
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from ipaddress import IPv4Address
+
+import pytest
+
+from ipgwsim.device import default_config, factory_flash
+from ipgwsim.events import ButtonBlink, FirmwareStarted, Led, Mode, PoweredOff
+from ipgwsim.flash.errors import NO_SPACE_EVENT
+from ipgwsim.flash.image import ImageKind, build_image, store_image
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing, newest_generation
+from ipgwsim.flash.vars import VarStore
+from ipgwsim.hw_profiles import find_profile
+from ipgwsim.proto import gwload
+from ipgwsim.proto.tftp import ErrorCode, TransferComplete, TransferFailed
+from ipgwsim.testing.lab import DeviceNode, Lab
+
+IP = "10.0.0.5"
+
+
+def _tftp_mode(lab: Lab, node: DeviceNode, ip: str = IP) -> gwload.Message:
+    lab.press(node, hold=1.8)
+    assert node.mode is Mode.TFTP_MODE
+    hello, _ = lab.setip(node, ip)
+    return hello
+
+
+def _firmware(model: str, build: str, size: int = 4000) -> bytes:
+    return build_image(ImageKind.FIRMWARE, model, build, bytes(range(256)) * (size // 256))
+
+
+def _flash_bytes(node: DeviceNode) -> bytes:
+    flash = node.device.flash
+    return flash.read(0, flash.geometry.size)
+
+
+# -- power-on ----------------------------------------------------------------------
+
+
+def test_factory_device_starts_its_firmware_with_a_steady_green_led() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    assert gw.mode is Mode.FIRMWARE
+    assert gw.led is Led.GREEN
+    profile = find_profile("IP6000")
+    started = gw.of_type(FirmwareStarted)
+    assert [e.build for e in started] == [profile.firmware.build]
+    console = gw.console()
+    assert "innovaphone IP6000 boot code 145" in console
+    assert f"firmware check: {profile.firmware.build} ok" in console
+    assert gw.device.status().firmware_build == profile.firmware.build
+
+
+def test_running_firmware_never_answers_gwload() -> None:
+    lab = Lab()
+    lab.add("IP6000")
+    assert lab.ask(gwload.Discover(1, gwload.ANY_MAC, 0)) == []
+
+
+def test_empty_firmware_region_gives_tftp_mode_with_red_led() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000", firmware=False)
+    assert gw.mode is Mode.TFTP_MODE
+    assert gw.led is Led.RED_FLASHING
+    [(hello, src)] = lab.ask(gwload.Discover(1, gwload.ANY_MAC, 6000))
+    assert isinstance(hello, gwload.Hello)
+    assert hello.state == gwload.DeviceState.DEFECTIVE_FIRMWARE
+    assert hello.firmware_build == ""
+    assert src == ("0.0.0.0", 69)  # no address yet: it answers from 0.0.0.0
+
+
+def test_bad_checksum_after_a_cut_firmware_write_gives_tftp_mode_red() -> None:
+    profile = find_profile("IP6000")
+    flash = factory_flash(profile)
+    prot = PartitionTable(flash, profile)["prot"]
+    prot.program(4096, b"\x00\x00")  # a payload byte flipped: the checksum fails
+    lab = Lab()
+    gw = lab.add(profile, flash=flash)
+    assert gw.mode is Mode.TFTP_MODE
+    assert gw.led is Led.RED_FLASHING
+    assert any("checksum" in line for line in gw.console())
+    replies = lab.ask(gwload.Go(2, gw.device.instance.mac, 6000))
+    [(nak, _)] = replies
+    assert isinstance(nak, gwload.Nak)
+    assert nak.code == gwload.NakCode.NOTHING_TO_START
+
+
+def test_damaged_main_boot_code_falls_back_to_the_rescue_copy() -> None:
+    profile = find_profile("IP800")
+    flash = factory_flash(profile)
+    PartitionTable(flash, profile)["boot"].erase_sector(0)
+    lab = Lab()
+    gw = lab.add(profile, flash=flash)
+    assert gw.mode is Mode.FIRMWARE
+    assert any("starting the rescue copy" in line for line in gw.console())
+    assert gw.device.boot.running_boot is not None
+    assert gw.device.boot.running_boot.rescue
+
+
+def test_no_valid_boot_code_without_rescue_copy_is_dead() -> None:
+    profile = find_profile("IP6000")
+    flash = factory_flash(profile)
+    PartitionTable(flash, profile)["boot"].erase_sector(0)
+    lab = Lab()
+    gw = lab.add(profile, flash=flash)
+    assert gw.mode is Mode.DEAD
+    assert gw.led is Led.OFF
+    assert any("no rescue copy" in line for line in gw.console())
+
+
+# -- the reset button ---------------------------------------------------------------
+
+
+def test_short_press_restarts_the_firmware() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    lab.press(gw, hold=0.3)
+    assert gw.mode is Mode.FIRMWARE
+    assert len(gw.of_type(FirmwareStarted)) == 2
+    assert gw.leds()[-2:] == [Led.COUNTING, Led.GREEN]
+
+
+def test_seed_press_of_1_8_s_blinks_three_times_and_gives_tftp_mode_config_kept() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    before = ConfigRing(PartitionTable(gw.device.flash, gw.device.profile)["config"]).dump()
+    lab.press(gw, hold=1.8)
+    assert [b.count for b in gw.of_type(ButtonBlink)] == [1, 2, 3]
+    assert gw.mode is Mode.TFTP_MODE
+    assert gw.led is Led.ORANGE
+    assert gw.device.ip is None  # "the device is without IP address"
+    after = ConfigRing(PartitionTable(gw.device.flash, gw.device.profile)["config"]).dump()
+    assert after == before
+
+
+def test_long_press_clears_config_vars_and_flashdir_then_tftp_mode() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    table = PartitionTable(gw.device.flash, gw.device.profile)
+    VarStore(table["vars"]).set("UPDATE/CHECK", b"7")
+    lab.press(gw, hold=10.5)
+    assert gw.mode is Mode.CLEARING
+    assert gw.led is Led.GREEN_FLASHING
+    lab.run(5.0)
+    assert gw.device.status().mode is Mode.TFTP_MODE
+    assert gw.led is Led.ORANGE
+    assert ConfigRing(table["config"]).newest is None
+    assert VarStore(table["vars"]).all() == []
+    [(hello, _)] = lab.ask(gwload.Discover(3, gwload.ANY_MAC, 0))
+    assert isinstance(hello, gwload.Hello)
+    assert hello.state == gwload.DeviceState.AFTER_LONG_RESET
+
+
+def test_device_without_orange_led_blinks_every_2_s_in_tftp_mode() -> None:
+    lab = Lab()
+    gw = lab.add("IP0011")
+    lab.press(gw, hold=1.8)
+    assert gw.mode is Mode.TFTP_MODE
+    assert gw.led is Led.BLINK_EVERY_2S
+
+
+def test_button_is_not_read_while_programming() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    gw.device.press(lab.now)
+    assert gw.led is Led.COUNTING
+    result = lab.put(IP, "prot", _firmware("IP6000", "09-1"))
+    assert isinstance(result, TransferComplete)
+    assert gw.mode is Mode.PROGRAMMING
+    gw.device.release(lab.now + 0.1)
+    # the press began in TFTP mode, its release lands in programming: ignored
+    assert gw.mode is Mode.PROGRAMMING
+
+
+# -- gwload in TFTP mode -------------------------------------------------------------
+
+
+def test_discover_and_setip_follow_the_contract() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    lab.press(gw, hold=1.8)
+    [(hello, _src)] = lab.ask(gwload.Discover(7, gwload.ANY_MAC, 6000))
+    assert isinstance(hello, gwload.Hello)
+    assert (hello.xid, hello.mac, hello.gwtype) == (7, gw.device.instance.mac, 6000)
+    assert (hello.model, hello.boot_build, hello.config_name) == ("IP6000", 145, "config")
+    assert hello.ip == IPv4Address("0.0.0.0")
+    hello2, src2 = lab.setip(gw, IP)
+    assert isinstance(hello2, gwload.Hello)
+    assert hello2.ip == IPv4Address(IP)
+    assert src2 == (IP, 69)  # from the new address
+    assert gw.device.ip == IP
+
+
+def test_repeated_setip_is_answered_again_and_changes_nothing() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    lab.press(gw, hold=1.8)
+    message = gwload.SetIp(
+        42,
+        gw.device.instance.mac,
+        6000,
+        ip=IPv4Address(IP),
+        mask=IPv4Address("255.255.255.0"),
+        gateway=IPv4Address("0.0.0.0"),
+    )
+    first = lab.ask(message)
+    events = len(gw.events)
+    second = lab.ask(message, to=IP)
+    assert [m for m, _ in first] == [m for m, _ in second]
+    assert not [e for _, e in gw.events[events:] if type(e).__name__ == "AddressAssigned"]
+
+
+@pytest.mark.parametrize(
+    ("ip", "mask", "reason"),
+    [
+        ("0.0.0.0", "255.255.255.0", "not a host address"),
+        ("255.255.255.255", "255.255.255.0", "limited broadcast"),
+        ("224.0.0.5", "255.255.255.0", "multicast"),
+        ("10.0.0.0", "255.255.255.0", "network address"),
+        ("10.0.0.255", "255.255.255.0", "broadcast address"),
+        ("10.0.0.5", "255.0.255.0", "not a netmask"),
+    ],
+)
+def test_setip_with_a_bad_address_gets_nak_2_and_keeps_what_it_had(
+    ip: str, mask: str, reason: str
+) -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    lab.press(gw, hold=1.8)
+    nak, _ = lab.setip(gw, ip, mask=mask)
+    assert isinstance(nak, gwload.Nak)
+    assert nak.code == gwload.NakCode.BAD_ADDRESS
+    assert reason in nak.text
+    assert gw.device.ip is None
+
+
+def test_wrong_gwtype_named_by_mac_gets_nak_1_and_otherwise_silence() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    lab.press(gw, hold=1.8)
+    assert lab.ask(gwload.Discover(1, gwload.ANY_MAC, 800)) == []
+    [(nak, _)] = lab.ask(gwload.Discover(2, gw.device.instance.mac, 800))
+    assert isinstance(nak, gwload.Nak)
+    assert nak.code == gwload.NakCode.WRONG_GWTYPE
+    assert "IP6000" in nak.text
+    assert "6000" in nak.text
+    assert lab.ask(gwload.Discover(3, bytes.fromhex("009033ffffff"), 0)) == []
+
+
+def test_garbage_never_changes_the_device() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    flash = _flash_bytes(gw)
+    replies = len(lab.probe.replies)
+    for data in [b"", b"\x47", b"\x47\x01\x02", b"\x47\x99" + bytes(14), b"\xff" * 40]:
+        lab.probe.send_raw(data)
+        lab.probe.send_raw(data, to=IP)
+    lab.run(1.0)
+    assert gw.mode is Mode.TFTP_MODE
+    assert gw.device.ip == IP
+    assert _flash_bytes(gw) == flash
+    assert len(lab.probe.replies) == replies  # garbage is never answered with gwload
+    # unknown gwload opcode sent by unicast: answered as a TFTP server would (ERROR 4)
+    assert any(d.data[:2] == b"\x00\x05" and d.data[2:4] == b"\x00\x04" for d in lab.probe.other)
+
+
+def test_go_starts_the_firmware_and_reset_restarts() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    [(ack, _)] = lab.ask(gwload.Go(9, gw.device.instance.mac, 6000), to=IP)
+    assert isinstance(ack, gwload.Ack)
+    assert ack.acked == gwload.Opcode.GO
+    assert gw.mode is Mode.FIRMWARE
+    assert gw.led is Led.GREEN
+    _tftp_mode(lab, gw)
+    [(ack, _)] = lab.ask(gwload.Reset(10, gw.device.instance.mac, 6000), to=IP)
+    assert isinstance(ack, gwload.Ack)
+    assert ack.acked == gwload.Opcode.RESET
+    assert gw.mode is Mode.FIRMWARE
+
+
+# -- the TFTP file table --------------------------------------------------------------
+
+
+def test_seed_recovery_get_config_edit_put_back_restart() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    profile = gw.device.profile
+    _tftp_mode(lab, gw)
+    got = lab.get(IP, "config")
+    assert isinstance(got, TransferComplete)
+    assert got.data is not None
+    newest = newest_generation(got.data)
+    assert newest is not None
+    assert newest.text == default_config(profile)
+    edited = newest.text + f"config change CMD0 /user admin,{profile.firmware.default_password}\r\n"
+    put = lab.put(IP, "config", edited.encode())
+    assert isinstance(put, TransferComplete)
+    lab.ask(gwload.Reset(11, gw.device.instance.mac, 6000), to=IP)
+    assert gw.mode is Mode.FIRMWARE
+    ring = ConfigRing(PartitionTable(gw.device.flash, profile)["config"])
+    assert ring.newest_text() == edited
+    assert len(ring.generations()) == 2  # the old one is still in the ring
+
+
+def test_the_other_config_name_and_unknown_names_are_not_found() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    for name, code, words in [
+        ("c", ErrorCode.FILE_NOT_FOUND, "serves the config as 'config'"),
+        ("firmware.bin", ErrorCode.FILE_NOT_FOUND, "file not found"),
+        ("prot", ErrorCode.FILE_NOT_FOUND, "can only be written"),
+        ("../etc/passwd", ErrorCode.ACCESS_VIOLATION, "no paths"),
+    ]:
+        result = lab.get(IP, name)
+        assert isinstance(result, TransferFailed), name
+        assert result.error_code == code, result
+        assert words in result.reason, result
+
+
+def test_older_boot_code_serves_c() -> None:
+    base = find_profile("IP6000")
+    old = dataclasses.replace(base, boot=dataclasses.replace(base.boot, tftp_config_name="c"))
+    lab = Lab()
+    gw = lab.add(old)
+    hello = _tftp_mode(lab, gw)
+    assert isinstance(hello, gwload.Hello)
+    assert hello.config_name == "c"
+    assert isinstance(lab.get(IP, "c"), TransferComplete)
+    assert isinstance(lab.get(IP, "config"), TransferFailed)
+
+
+def test_boot_code_older_than_the_recovery_build_refuses_the_config() -> None:
+    profile = find_profile("IP800")
+    flash = factory_flash(profile)
+    table = PartitionTable(flash, profile)
+    old = build_image(ImageKind.BOOT, "IP800", "357", b"b" * 4096, boot_build=357)
+    store_image(table["boot"], old)
+    lab = Lab()
+    gw = lab.add(profile, flash=flash)
+    _tftp_mode(lab, gw)
+    result = lab.get(IP, "config")
+    assert isinstance(result, TransferFailed)
+    assert result.error_code == ErrorCode.ILLEGAL_OPERATION
+    assert "not supported by this boot code" in result.reason
+    altboot = lab.put(IP, "altboot", old)
+    assert isinstance(altboot, TransferFailed)
+    assert "does not know altboot" in altboot.reason
+
+
+def test_firmware_upload_is_programmed_with_flashing_orange_then_go_starts_it() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    result = lab.put(IP, "prot", _firmware("IP6000", "09-new", 100_000))
+    assert isinstance(result, TransferComplete)
+    assert gw.mode is Mode.PROGRAMMING
+    assert gw.led is Led.ORANGE_FLASHING
+    [(nak, _)] = lab.ask(gwload.Go(1, gw.device.instance.mac, 6000), to=IP)
+    assert isinstance(nak, gwload.Nak)
+    assert nak.code == gwload.NakCode.BUSY
+    lab.run(10.0)
+    assert gw.device.status().mode is Mode.TFTP_MODE
+    assert gw.led is Led.ORANGE
+    [(ack, _)] = lab.ask(gwload.Go(2, gw.device.instance.mac, 6000), to=IP)
+    assert isinstance(ack, gwload.Ack)
+    assert gw.of_type(FirmwareStarted)[-1].build == "09-new"
+
+
+@pytest.mark.parametrize(
+    ("name", "image", "code", "words"),
+    [
+        ("prot", _firmware("IP800", "09-x"), ErrorCode.NOT_DEFINED, "for IP800"),
+        ("prot", b"just some text, not an image" * 10, ErrorCode.NOT_DEFINED, "not an image"),
+        ("boot", _firmware("IP6000", "09-x"), ErrorCode.NOT_DEFINED, "expected boot code"),
+        ("altboot", _firmware("IP6000", "09-x"), ErrorCode.ILLEGAL_OPERATION, "no rescue copy"),
+    ],
+)
+def test_refused_uploads_say_why_and_leave_the_flash_as_it_was(
+    name: str, image: bytes, code: ErrorCode, words: str
+) -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    before = _flash_bytes(gw)
+    result = lab.put(IP, name, image)
+    assert isinstance(result, TransferFailed)
+    assert result.error_code == code, result
+    assert words in result.reason, result
+    assert _flash_bytes(gw) == before
+    assert gw.mode is Mode.TFTP_MODE
+
+
+def test_bad_checksum_is_refused_after_the_last_block_and_nothing_is_erased() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    image = bytearray(_firmware("IP6000", "09-bad", 20_000))
+    image[-1] ^= 0xFF
+    before = _flash_bytes(gw)
+    result = lab.put(IP, "prot", bytes(image))
+    assert isinstance(result, TransferFailed)
+    assert "checksum" in result.reason
+    assert _flash_bytes(gw) == before
+
+
+def test_image_larger_than_its_region_gets_error_3_no_space() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    region = PartitionTable(gw.device.flash, gw.device.profile)["boot"].size
+    image = build_image(ImageKind.BOOT, "IP6000", "146", bytes(region), boot_build=146)
+    before = _flash_bytes(gw)
+    # with tsize: refused at the request; without: refused at the header
+    for options in ({"tsize": str(len(image))}, None):
+        result = lab.put(IP, "boot", image, options=options)
+        assert isinstance(result, TransferFailed)
+        assert result.error_code == ErrorCode.DISK_FULL
+        assert NO_SPACE_EVENT in result.reason
+    assert _flash_bytes(gw) == before
+
+
+def test_config_that_is_not_text_is_refused() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    before = _flash_bytes(gw)
+    result = lab.put(IP, "config", b"config change CMD0 /name \xff\xfe\r\n")
+    assert isinstance(result, TransferFailed)
+    assert "not text" in result.reason
+    assert _flash_bytes(gw) == before
+
+
+def test_power_cut_while_programming_firmware_leaves_a_defective_firmware() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    gw.device.cut_power_at(3)
+    result = lab.put(IP, "prot", _firmware("IP6000", "09-cut", 300_000))
+    assert isinstance(result, TransferComplete)  # the final ACK went out before programming
+    assert gw.mode is Mode.OFF
+    assert gw.of_type(PoweredOff)
+    lab.power_on(gw)
+    assert gw.device.status().mode is Mode.TFTP_MODE
+    assert gw.led is Led.RED_FLASHING
+    # recovery: upload the firmware again
+    lab.setip(gw, IP)
+    assert isinstance(lab.put(IP, "prot", _firmware("IP6000", "09-cut", 300_000)), TransferComplete)
+    lab.run(30.0)
+    lab.ask(gwload.Go(5, gw.device.instance.mac, 6000), to=IP)
+    assert gw.mode is Mode.FIRMWARE
+
+
+def test_rescue_copy_cannot_overwrite_itself_but_main_boot_code_can_be_loaded() -> None:
+    profile = find_profile("IP800")
+    flash = factory_flash(profile)
+    PartitionTable(flash, profile)["boot"].erase_sector(0)
+    lab = Lab()
+    gw = lab.add(profile, flash=flash)
+    _tftp_mode(lab, gw)
+    boot = build_image(ImageKind.BOOT, "IP800", "405", b"b" * 4096, boot_build=405)
+    refused = lab.put(IP, "altboot", boot)
+    assert isinstance(refused, TransferFailed)
+    assert "cannot overwrite itself" in refused.reason
+    assert isinstance(lab.put(IP, "boot", boot), TransferComplete)
+    lab.run(5.0)
+    lab.ask(gwload.Reset(3, gw.device.instance.mac, 800), to=IP)
+    assert gw.mode is Mode.FIRMWARE
+    assert gw.device.boot.running_boot is not None
+    assert not gw.device.boot.running_boot.rescue
+
+
+def test_transfers_survive_loss_duplication_and_reordering() -> None:
+    lab = Lab(rng=random.Random(5), loss=0.1, duplicate=0.1, reorder=0.2)
+    gw = lab.add("IP6000")
+    lab.press(gw, hold=1.8)
+    # SETIP may be lost: repeat it as gwload does, with the same xid
+    message = gwload.SetIp(
+        77,
+        gw.device.instance.mac,
+        6000,
+        ip=IPv4Address(IP),
+        mask=IPv4Address("255.255.255.0"),
+        gateway=IPv4Address("0.0.0.0"),
+    )
+    for _ in range(10):
+        if lab.ask(message):
+            break
+    assert gw.device.ip == IP
+    text = "".join(f"config change CMD0 /name gw{i}\r\n" for i in range(200))
+    for _ in range(5):
+        if isinstance(
+            lab.put(IP, "config", text.encode(), options={"blksize": "512"}), TransferComplete
+        ):
+            break
+    ring = ConfigRing(PartitionTable(gw.device.flash, gw.device.profile)["config"])
+    assert ring.newest_text() == text
+    got = lab.get(IP, "config", options={"windowsize": "4"})
+    assert isinstance(got, TransferComplete)
+    assert got.data is not None
+    newest = newest_generation(got.data)
+    assert newest is not None
+    assert newest.text == text
