@@ -237,7 +237,7 @@ class BootCode:
     def _power_on(self, now: float, reason: str) -> Mode:
         self.flash.power_on()
         self._after_long_reset = False
-        return self._boot(now, press=None)
+        return self._boot(now, press=None, reason=reason)
 
     def _power_off(self, now: float, reason: str) -> None:
         self._leave_tftp_mode()
@@ -251,12 +251,12 @@ class BootCode:
         self._leave_tftp_mode()
         self._after_long_reset = False
         self._print(f"restart ({reason})")
-        return self._boot(now, press=Press.SHORT)
+        return self._boot(now, press=Press.SHORT, reason=reason)
 
     def _enter_tftp_mode(self, now: float, reason: str) -> Mode:
         self._leave_tftp_mode()
         self._print(f"restart ({reason}): TFTP mode, config kept")
-        return self._boot(now, press=Press.MEDIUM)
+        return self._boot(now, press=Press.MEDIUM, reason=reason)
 
     def _clear_config(self, now: float, reason: str) -> Mode:
         self._leave_tftp_mode()
@@ -280,7 +280,7 @@ class BootCode:
 
     def _cleared(self, now: float, reason: str) -> None:
         self._print("config, vars and flash directory cleared")
-        self._boot(now, press=Press.MEDIUM, checked=True)
+        self._boot(now, press=Press.MEDIUM, checked=True, reason="long reset done")
 
     def _start_firmware(self, now: float, reason: str) -> None:
         self._leave_tftp_mode()
@@ -358,7 +358,9 @@ class BootCode:
                 f"this is {running.build}",
             )
 
-    def _boot(self, now: float, press: Press | None, *, checked: bool = False) -> Mode:
+    def _boot(
+        self, now: float, press: Press | None, *, reason: str, checked: bool = False
+    ) -> Mode:
         """After power-on or a restart: check boot code and firmware, then decide."""
         if not checked and not self._check_boot_code():
             self._set_mode(Mode.DEAD, "no valid boot code")
@@ -370,7 +372,9 @@ class BootCode:
         else:
             self._print(f"firmware check: defective ({self.firmware.problem})")
         if press is Press.MEDIUM or not self.firmware.valid:
-            self._enter_tftp(now)
+            if not self.firmware.valid:
+                reason = f"firmware defective: {self.firmware.problem}"
+            self._enter_tftp(now, reason)
             return Mode.TFTP_MODE
         self._run_firmware()
         return Mode.FIRMWARE
@@ -390,7 +394,7 @@ class BootCode:
             return gwload.DeviceState.AFTER_LONG_RESET
         return gwload.DeviceState.TFTP_MODE
 
-    def _enter_tftp(self, now: float) -> None:
+    def _enter_tftp(self, now: float, reason: str) -> None:
         assert self.running_boot is not None
         self.tftp = TftpMode(
             self.profile,
@@ -408,7 +412,7 @@ class BootCode:
         self._collect()
         self._print("TFTP mode: no IP address, waiting for gwload")
         self._set_led(self._mode_led(Mode.TFTP_MODE))
-        self._set_mode(Mode.TFTP_MODE, "TFTP mode")
+        self._set_mode(Mode.TFTP_MODE, reason)
 
     def _leave_tftp_mode(self) -> None:
         if self.tftp is not None:

@@ -1,0 +1,149 @@
+"""Device time for the runtime: a scaled wall clock, or a manual clock for tests.
+
+Every device-side time (button blinks, TFTP retransmits, programming time) is in
+*device seconds*. The runtime asks its clock for ``now()`` and schedules each
+device's next deadline with :meth:`Clock.call_at`.
+
+- :class:`ScaledClock` runs device time ``speed`` times faster than the wall
+  clock: with ``speed=10`` a 15 s long press takes 1.5 s of real time.
+- :class:`ManualClock` stands still until a test calls ``await clock.advance(dt)``,
+  which fires every timer due on the way, in order of their deadlines, setting the
+  clock to each deadline as it fires it. Nothing waits on the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+
+class Timer(ABC):
+    """A scheduled call that can be cancelled."""
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Do not call it (no effect if it has run already)."""
+
+
+class Clock(ABC):
+    """Device time and timers in device time."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """The current device time in seconds (starts near 0)."""
+
+    @abstractmethod
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
+        """Call ``callback()`` once device time reaches ``when`` (soon, if it has)."""
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """Call ``callback()`` after ``delay`` device seconds."""
+        return self.call_at(self.now() + delay, callback)
+
+
+class _LoopTimer(Timer):
+    def __init__(self, handle: asyncio.TimerHandle) -> None:
+        self._handle = handle
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+class ScaledClock(Clock):
+    """Device time = (monotonic time since the clock was made) x ``speed``."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be a positive number, not {speed!r}")
+        self.speed = float(speed)
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._start) * self.speed
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
+        loop = asyncio.get_running_loop()
+        # The event loop's clock is time.monotonic() as well.
+        real = self._start + when / self.speed
+        return _LoopTimer(loop.call_at(real, callback))
+
+
+class _ManualEntry(Timer):
+    __slots__ = ("callback", "cancelled", "seq", "when")
+
+    def __init__(self, when: float, seq: int, callback: Callable[[], object]) -> None:
+        self.when = when
+        self.seq = seq
+        self.callback = callback
+        self.cancelled = False
+
+    def __lt__(self, other: _ManualEntry) -> bool:
+        return (self.when, self.seq) < (other.when, other.seq)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told to (for tests)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+        self._heap: list[_ManualEntry] = []
+        self._seq = itertools.count()
+        self._soon: asyncio.Handle | None = None
+
+    def now(self) -> float:
+        return self._now
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
+        entry = _ManualEntry(float(when), next(self._seq), callback)
+        heapq.heappush(self._heap, entry)
+        if entry.when <= self._now and self._soon is None:
+            # Already due: fire it from the event loop, as a real clock would.
+            self._soon = asyncio.get_running_loop().call_soon(self._fire_due)
+        return entry
+
+    @property
+    def pending(self) -> int:
+        """How many timers are scheduled and not cancelled."""
+        return sum(1 for entry in self._heap if not entry.cancelled)
+
+    def next_deadline(self) -> float | None:
+        """The earliest pending deadline, or None."""
+        self._drop_cancelled()
+        return self._heap[0].when if self._heap else None
+
+    def _drop_cancelled(self) -> None:
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+
+    def _fire_due(self) -> None:
+        self._soon = None
+        self._drop_cancelled()
+        while self._heap and self._heap[0].when <= self._now:
+            entry = heapq.heappop(self._heap)
+            if not entry.cancelled:
+                entry.callback()
+            self._drop_cancelled()
+
+    async def advance(self, dt: float) -> None:
+        """Move device time ``dt`` seconds forward, firing every timer due on the way."""
+        if dt < 0:
+            raise ValueError(f"time only moves forward, not by {dt!r}")
+        target = self._now + dt
+        await asyncio.sleep(0)  # let what is ready (datagrams, callbacks) run first
+        while True:
+            self._drop_cancelled()
+            if not self._heap or self._heap[0].when > target:
+                break
+            entry = heapq.heappop(self._heap)
+            self._now = max(self._now, entry.when)
+            entry.callback()
+            await asyncio.sleep(0)
+        self._now = target
+        await asyncio.sleep(0)

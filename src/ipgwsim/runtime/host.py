@@ -1,0 +1,315 @@
+"""One device in the runtime: the sans-I/O :class:`~ipgwsim.device.Device` and its I/O.
+
+A :class:`DeviceHost` feeds its device datagrams, button presses, power and timer
+calls with the device time, and after every input drains the device **events first**
+(ports to bind, console lines, flash saving, watchers) and **then** sends the
+datagrams the device wants to send, so that a socket exists before the first
+datagram from its address leaves. Then it schedules the device's next deadline
+with the clock.
+
+Nothing a device does crashes the runtime: a bind failure is written to the
+device's console and the runtime's log; an exception inside the device is logged
+with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from ipgwsim.device import Device, DeviceStatus
+from ipgwsim.events import (
+    AddressAssigned,
+    AddressReleased,
+    ButtonBlink,
+    ConsoleOutput,
+    Event,
+    FlashChanged,
+    LedChanged,
+    ModeChanged,
+    PortClosed,
+    PortOpened,
+    PoweredOff,
+)
+from ipgwsim.flash.faults import CutMode
+from ipgwsim.flash.nor import NorFlash
+from ipgwsim.hw_profiles import Profile
+from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.runtime.clock import Clock, Timer
+from ipgwsim.runtime.console import Console
+from ipgwsim.runtime.flashfile import save_flash
+from ipgwsim.runtime.loopback import LoopbackNetwork
+from ipgwsim.runtime.statedir import DeviceRecord
+
+#: A deadline that does not move after its timer fired is retried this much later.
+STUCK_TIMER_DELAY = 0.001
+#: Rounds of draining events and datagrams after one input before giving up.
+MAX_PUMP_ROUNDS = 1000
+
+EventSink = Callable[["DeviceHost", Event], None]
+
+
+def describe(event: Event) -> str | None:
+    """The console line the runtime adds for an event (None: nothing to add)."""
+    if isinstance(event, LedChanged):
+        return f"LED: {event.led.value}"
+    if isinstance(event, ModeChanged):
+        return f"mode: {event.mode.value} ({event.reason})"
+    if isinstance(event, ButtonBlink):
+        return f"blink {event.count}"
+    if isinstance(event, PoweredOff):
+        return f"power off: {event.cause}"
+    return None
+
+
+class DeviceHost:
+    """One device with its sockets, console, timer and flash file (module docstring)."""
+
+    def __init__(
+        self,
+        record: DeviceRecord,
+        profile: Profile,
+        flash: NorFlash,
+        *,
+        clock: Clock,
+        network: LoopbackNetwork,
+        port: int,
+        on_event: EventSink | None = None,
+        log: logging.Logger | None = None,
+        saved: bool = False,
+    ) -> None:
+        self.record = record
+        self.profile = profile
+        self.clock = clock
+        self.network = network
+        self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
+        self._on_event = on_event
+        self.console = Console(clock.now)
+        self.device = Device(
+            profile,
+            flash,
+            record.instance,
+            port=port,
+            address_policy=network.policy_for(self),
+        )
+        #: Problems seen: bind failures, save failures, exceptions inside the device.
+        self.errors: list[str] = []
+        self._timer: Timer | None = None
+        self._timer_at: float | None = None
+        self._fired_at: float | None = None
+        self._save_handle: asyncio.Handle | None = None
+        #: The flash's operation count at the last save; None: never saved.
+        self._saved_ops: int | None = flash.faults.count if saved else None
+        self._pumping = False
+        self._last_now = 0.0
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"DeviceHost({self.name!r})"
+
+    # -- identity and status ---------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.record.instance.name
+
+    @property
+    def mac(self) -> str:
+        return self.record.instance.mac_text
+
+    def status(self) -> DeviceStatus:
+        return self.device.status()
+
+    # -- what a person does ----------------------------------------------------------
+
+    def power(self, on: bool) -> None:
+        """Switch the power on or off (nothing happens if it already is)."""
+        if on:
+            self._step(self.device.power_on)
+        else:
+            self._step(self.device.power_off)
+
+    def press(self, at: float | None = None) -> float:
+        """Press the reset button (and keep it pressed); returns the device time of it."""
+        return self._step(self.device.press, at)
+
+    def release(self, at: float | None = None) -> float:
+        """Let the reset button go; the boot code acts on how long it was held.
+
+        ``at``: the device time of the release (a scheduled release that the event
+        loop runs a little late still holds the button exactly as long as asked).
+        """
+        return self._step(self.device.release, at)
+
+    def cut(self, at_op: int, mode: CutMode = CutMode.TORN) -> int:
+        """Cut the power during the ``at_op``-th flash operation from now; the absolute op."""
+        at = self.device.cut_power_at(at_op, mode)
+        self.console.write(f"power cut armed at flash operation {at} ({mode.value})")
+        return at
+
+    # -- the network -------------------------------------------------------------------
+
+    def accepts(self, dst: Address) -> bool:
+        return not self.closed and self.device.accepts(dst)
+
+    def deliver(self, datagram: Datagram) -> None:
+        if self.closed:
+            return
+        self._step(lambda now: self.device.receive_datagram(datagram, now))
+
+    # -- driving the device --------------------------------------------------------------
+
+    def _step(self, action: Callable[[float], None], at: float | None = None) -> float:
+        """Call ``action(now)`` and pump; device time never goes back for a device."""
+        now = max(self.clock.now() if at is None else at, self._last_now)
+        if self.closed:
+            return now
+        self._last_now = now
+        try:
+            action(now)
+        except Exception as exc:
+            self._internal_error(exc)
+        self._pump()
+        return now
+
+    def _internal_error(self, exc: Exception) -> None:
+        text = f"internal error in the device model: {type(exc).__name__}: {exc}"
+        self.errors.append(text)
+        self.log.exception("%s: %s", self.name, text)
+        self.console.write(text)
+
+    def _problem(self, text: str) -> None:
+        """Something the runtime could not do for the device: console and log."""
+        self.errors.append(text)
+        self.log.warning("%s: %s", self.name, text)
+        self.console.write(text)
+
+    def _pump(self) -> None:
+        """Drain events first, then datagrams; repeat until both are empty; reschedule."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            for _ in range(MAX_PUMP_ROUNDS):
+                busy = False
+                try:
+                    while (event := self.device.next_event()) is not None:
+                        busy = True
+                        self._handle(event)
+                    outgoing = self.device.datagrams_to_send()
+                except Exception as exc:
+                    self._internal_error(exc)
+                    break
+                for datagram in outgoing:
+                    busy = True
+                    problem = self.network.send(self, datagram)
+                    if problem is not None:
+                        self._problem(problem)
+                if not busy:
+                    break
+        finally:
+            self._pumping = False
+        self._reschedule()
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, ConsoleOutput):
+            self.console.write(event.line)
+        elif isinstance(event, PortOpened):
+            problem = self.network.open(self, event.address)
+            if problem is not None:
+                self._problem(problem)
+        elif isinstance(event, PortClosed):
+            self.network.close_port(self, event.address)
+        elif isinstance(event, AddressAssigned):
+            self.network.assign(self, event.ip)
+        elif isinstance(event, AddressReleased):
+            self.network.release(self, event.ip)
+        elif isinstance(event, FlashChanged):
+            self.schedule_save()
+        line = describe(event)
+        if line is not None:
+            self.console.write(line)
+        if isinstance(event, PoweredOff):
+            self.schedule_save()  # a power cut may have torn a write
+        if self._on_event is not None:
+            self._on_event(self, event)
+
+    # -- the clock -----------------------------------------------------------------------
+
+    def _reschedule(self) -> None:
+        if self.closed:
+            return
+        deadline = self.device.get_timer()
+        if deadline is not None and deadline == self._fired_at:
+            # The device did not move its deadline when its timer fired: do not spin.
+            deadline = max(deadline, self.clock.now()) + STUCK_TIMER_DELAY
+        self._fired_at = None
+        if deadline == self._timer_at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self.clock.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._fired_at, self._timer_at = self._timer_at, None
+        # An event loop may run a timer a hair early: the device sees its deadline.
+        self._step(self.device.handle_timer, max(self.clock.now(), self._fired_at or 0.0))
+
+    @property
+    def next_deadline(self) -> float | None:
+        """When the device's next timer is due (device time), or None."""
+        return self._timer_at
+
+    # -- the flash file -------------------------------------------------------------------
+
+    @property
+    def flash(self) -> NorFlash:
+        return self.device.flash
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the flash changed since it was last saved (or was never saved)."""
+        return self._saved_ops != self.flash.faults.count
+
+    def schedule_save(self) -> None:
+        """Save the flash soon (at most once per event-loop turn)."""
+        if self._save_handle is not None or self.closed:
+            return
+        self._save_handle = asyncio.get_running_loop().call_soon(self._save_soon)
+
+    def _save_soon(self) -> None:
+        self._save_handle = None
+        self.save()
+
+    def save(self) -> bool:
+        """Write the flash image if it changed; False if writing failed."""
+        if not self.dirty:
+            return True
+        count = self.flash.faults.count
+        try:
+            save_flash(self.flash, self.record.flash_path)
+        except OSError as exc:
+            self._problem(f"cannot save {self.record.flash_path}: {exc.strerror or exc}")
+            return False
+        self._saved_ops = count
+        return True
+
+    def close(self) -> None:
+        """Save the flash, close sockets and console (the device is gone, not off)."""
+        if self.closed:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        self.save()
+        self.closed = True
+        self.network.detach(self)
+        self.console.close()

@@ -1,0 +1,309 @@
+"""The loopback network: devices on 127.0.0.0/8, ``127.255.255.255`` as the broadcast.
+
+No root needed. One shared UDP socket is bound to ``(127.255.255.255, port)`` with
+``SO_REUSEADDR`` and ``SO_BROADCAST``; it receives what clients broadcast to
+``127.255.255.255:port`` and sends the answers of devices that have no address yet
+(the kernel sends them from ``127.0.0.1``). A datagram received there reaches every
+listening device as ``Datagram(data, src, ("255.255.255.255", port))``.
+
+For a unicast address a device opens (its SETIP address on the control port, each
+TFTP transfer port) the network binds a socket to exactly that ``(ip, port)``. What a
+device sends from ``("0.0.0.0", p)`` goes out through the broadcast socket, anything
+else from the socket bound to its source; ``255.255.255.255`` as destination becomes
+``127.255.255.255``.
+
+Sockets are plain non-blocking sockets watched with ``loop.add_reader``: binding and
+sending are synchronous, so a device's answer never waits for a socket to exist.
+A full socket buffer drops the datagram (UDP semantics), counted in :attr:`dropped`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Protocol
+
+from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
+from ipgwsim.runtime.errors import RuntimeSetupError
+
+#: The network whose host addresses devices may take.
+LOOPBACK_NETWORK = IPv4Network("127.0.0.0/8")
+#: Plays the limited broadcast on loopback.
+LOOPBACK_BROADCAST = "127.255.255.255"
+#: The host's own address: clients send from it, no device may take it.
+HOST_ADDRESS = IPv4Address("127.0.0.1")
+#: Datagrams read per readiness callback (so one busy socket cannot starve the rest).
+READ_BATCH = 64
+MAX_DATAGRAM = 65535
+
+AddressPolicy = Callable[[IPv4Address], "str | None"]
+
+
+class Attached(Protocol):
+    """What the network needs of a device host."""
+
+    @property
+    def name(self) -> str: ...
+
+    def accepts(self, dst: Address) -> bool: ...
+
+    def deliver(self, datagram: Datagram) -> None: ...
+
+
+@dataclass
+class _Bound:
+    sock: socket.socket
+    address: Address
+    owner: Attached | None
+    #: For broadcast sockets: the devices listening on it, in the order they opened it.
+    listeners: dict[Attached, None]
+
+
+def _udp_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    return sock
+
+
+def bind_problem(address: Address, exc: OSError) -> str:
+    """A one-line explanation of a failed bind, with what to do about it."""
+    ip, port = address
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot bind UDP {ip}:{port}: address in use (another program holds it)"
+    if exc.errno == errno.EACCES:
+        return (
+            f"cannot bind UDP {ip}:{port}: permission denied (ports below 1024 need root "
+            f"or CAP_NET_BIND_SERVICE); use an unprivileged port, e.g. --port 6969"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot bind UDP {ip}:{port}: address not available on this host"
+    return f"cannot bind UDP {ip}:{port}: {exc.strerror or exc}"
+
+
+class LoopbackNetwork:
+    """The sockets of all devices of one runtime on loopback (see the module docstring)."""
+
+    def __init__(self, port: int = 69, *, log: logging.Logger | None = None) -> None:
+        if not 0 < port < 65536:
+            raise RuntimeSetupError(f"port must be 1..65535, not {port}")
+        self.port = port
+        self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broadcast: dict[int, _Bound] = {}
+        self._unicast: dict[Address, _Bound] = {}
+        self._holders: dict[IPv4Address, Attached] = {}
+        #: Addresses bound by the address policy that no PortOpened has claimed yet.
+        self._reserved: set[Address] = set()
+        #: Datagrams dropped because a socket buffer was full or no socket could send them.
+        self.dropped = 0
+        #: Datagrams received from the outside, by all sockets.
+        self.received = 0
+
+    # -- life --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the shared broadcast socket; a failure raises :class:`RuntimeSetupError`."""
+        self._loop = asyncio.get_running_loop()
+        self._open_broadcast(self.port)
+
+    def close(self) -> None:
+        """Close every socket."""
+        for bound in [*self._broadcast.values(), *self._unicast.values()]:
+            self._close_socket(bound.sock)
+        self._broadcast.clear()
+        self._unicast.clear()
+        self._holders.clear()
+        self._reserved.clear()
+
+    def _close_socket(self, sock: socket.socket) -> None:
+        if self._loop is not None and sock.fileno() >= 0:
+            self._loop.remove_reader(sock.fileno())
+        sock.close()
+
+    def _open_broadcast(self, port: int) -> _Bound:
+        assert self._loop is not None
+        sock = _udp_socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK_BROADCAST, port))
+        except OSError as exc:
+            sock.close()
+            problem = bind_problem((LOOPBACK_BROADCAST, port), exc)
+            if exc.errno == errno.EADDRINUSE:
+                problem += "; use another --port"
+            raise RuntimeSetupError(problem) from None
+        bound = _Bound(sock, (LOOPBACK_BROADCAST, port), None, {})
+        self._broadcast[port] = bound
+        self._loop.add_reader(sock.fileno(), self._readable, bound, port)
+        return bound
+
+    # -- addresses -----------------------------------------------------------------
+
+    def policy_for(self, host: Attached) -> AddressPolicy:
+        """The address policy of ``host``'s device (gwload SETIP answers NAK 2 with it)."""
+
+        def policy(ip: IPv4Address) -> str | None:
+            if ip not in LOOPBACK_NETWORK:
+                return (
+                    f"bad address: {ip} is not on the loopback network 127.0.0.0/8 "
+                    f"(this runtime runs on loopback: use 127.x.y.z)"
+                )
+            if ip == HOST_ADDRESS:
+                return f"bad address: {ip} is the host's own address (clients use it)"
+            if ip in (LOOPBACK_NETWORK.network_address, LOOPBACK_NETWORK.broadcast_address):
+                return f"bad address: {ip} is not a host address of 127.0.0.0/8"
+            holder = self._holders.get(ip)
+            if holder is not None and holder is not host:
+                return f"bad address: {ip} is taken by {holder.name}"
+            return self._reserve(host, (str(ip), self.port))
+
+        return policy
+
+    def _reserve(self, host: Attached, address: Address) -> str | None:
+        """Bind ``address`` for ``host`` now, so that SETIP fails if another program has it."""
+        existing = self._unicast.get(address)
+        if existing is not None:
+            return None if existing.owner is host else f"bad address: {address[0]} is taken"
+        problem = self.open(host, address)
+        if problem is not None:
+            return f"bad address: {problem}"
+        self._reserved.add(address)
+        return None
+
+    def assign(self, host: Attached, ip: str) -> None:
+        self._holders[IPv4Address(ip)] = host
+        self._drop_reserved(host)
+
+    def _drop_reserved(self, host: Attached) -> None:
+        """Close what the policy bound for ``host`` and no PortOpened claimed."""
+        for address in list(self._reserved):
+            bound = self._unicast.get(address)
+            if bound is not None and bound.owner is host and address[0] not in self._ips(host):
+                self.close_port(host, address)
+            if bound is None or bound.owner is host:
+                self._reserved.discard(address)
+
+    def _ips(self, host: Attached) -> set[str]:
+        return {str(ip) for ip, holder in self._holders.items() if holder is host}
+
+    def release(self, host: Attached, ip: str) -> None:
+        address = IPv4Address(ip)
+        if self._holders.get(address) is host:
+            del self._holders[address]
+
+    def holder(self, ip: str) -> Attached | None:
+        return self._holders.get(IPv4Address(ip))
+
+    # -- ports -------------------------------------------------------------------------
+
+    def open(self, host: Attached, address: Address) -> str | None:
+        """Let ``host`` receive datagrams to ``address``; returns why not, or None."""
+        ip, port = address
+        if ip == LIMITED_BROADCAST:
+            bound = self._broadcast.get(port)
+            if bound is None:
+                try:
+                    bound = self._open_broadcast(port)
+                except RuntimeSetupError as exc:
+                    return str(exc)
+            bound.listeners[host] = None
+            return None
+        existing = self._unicast.get(address)
+        if existing is not None:
+            if existing.owner is host:
+                self._reserved.discard(address)
+                return None
+            owner = existing.owner.name if existing.owner is not None else "?"
+            return f"cannot bind UDP {ip}:{port}: {owner} holds it"
+        sock = _udp_socket()
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            return bind_problem(address, exc)
+        bound = _Bound(sock, address, host, {})
+        self._unicast[address] = bound
+        assert self._loop is not None
+        self._loop.add_reader(sock.fileno(), self._readable, bound, port)
+        return None
+
+    def close_port(self, host: Attached, address: Address) -> None:
+        """``host`` no longer receives datagrams to ``address``."""
+        ip, port = address
+        if ip == LIMITED_BROADCAST:
+            bound = self._broadcast.get(port)
+            if bound is not None:
+                bound.listeners.pop(host, None)
+                if not bound.listeners and port != self.port:
+                    self._close_socket(bound.sock)
+                    del self._broadcast[port]
+            return
+        bound = self._unicast.get(address)
+        if bound is not None and bound.owner is host:
+            self._close_socket(bound.sock)
+            del self._unicast[address]
+            self._reserved.discard(address)
+
+    def detach(self, host: Attached) -> None:
+        """Close everything ``host`` has open (it is stopped)."""
+        for port in list(self._broadcast):
+            self.close_port(host, (LIMITED_BROADCAST, port))
+        for address, bound in list(self._unicast.items()):
+            if bound.owner is host:
+                self.close_port(host, address)
+        for ip, holder in list(self._holders.items()):
+            if holder is host:
+                del self._holders[ip]
+
+    @property
+    def open_sockets(self) -> int:
+        return len(self._broadcast) + len(self._unicast)
+
+    # -- datagrams -----------------------------------------------------------------------
+
+    def send(self, host: Attached, datagram: Datagram) -> str | None:
+        """Send what ``host``'s device wants to send; returns why it could not, or None."""
+        dst_ip, dst_port = datagram.dst
+        dst = (LOOPBACK_BROADCAST if dst_ip == LIMITED_BROADCAST else dst_ip, dst_port)
+        src_ip, src_port = datagram.src
+        if src_ip == UNSPECIFIED:
+            bound = self._broadcast.get(src_port, self._broadcast.get(self.port))
+        else:
+            bound = self._unicast.get(datagram.src)
+            if bound is not None and bound.owner is not host:
+                bound = None
+        if bound is None:
+            self.dropped += 1
+            return f"no socket for {src_ip}:{src_port}: datagram to {dst[0]}:{dst[1]} dropped"
+        try:
+            bound.sock.sendto(datagram.data, dst)
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError as exc:
+            self.dropped += 1
+            return f"sending to {dst[0]}:{dst[1]} failed: {exc.strerror or exc}"
+        return None
+
+    def _readable(self, bound: _Bound, port: int) -> None:
+        for _ in range(READ_BATCH):
+            try:
+                data, src = bound.sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. an ICMP error reported on the socket
+                self.log.debug("receive on port %d: %s", port, exc)
+                return
+            self.received += 1
+            if bound.owner is not None:
+                bound.owner.deliver(Datagram(data, src, bound.address))
+                continue
+            datagram = Datagram(data, src, (LIMITED_BROADCAST, port))
+            for host in list(bound.listeners):
+                if host.accepts(datagram.dst):
+                    host.deliver(datagram)

@@ -1,0 +1,409 @@
+"""The runtime: devices of a state directory on a network, with a clock and a control API.
+
+::
+
+    async with Runtime(state_dir, port=6969, clock=ScaledClock(10)) as rt:
+        hosts = rt.add_devices("IP6000", 3)
+        await rt.press("ip6000-1", 1.8)       # held for 1.8 device seconds
+        async for name, event in rt.watch():  # LED, mode, blink and power events
+            ...
+
+Devices power on when added. A device that has a folder in the state directory
+starts from its saved flash (a power cycle with the flash kept); a new one gets a
+factory flash (built once per profile, cloned with shared sectors). ``stop()``
+(also on an exception inside ``async with``) saves every flash that changed,
+closes sockets and ptys, removes console links and the control socket and
+releases the state directory's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import resource
+from pathlib import Path
+from types import TracebackType
+from typing import Generic, TypeVar, cast
+
+from ipgwsim.device import DeviceStatus, factory_flash
+from ipgwsim.events import ButtonBlink, Event, LedChanged, ModeChanged, PoweredOff
+from ipgwsim.flash.faults import CutMode
+from ipgwsim.flash.imagefile import FlashFileError
+from ipgwsim.flash.nor import NorFlash
+from ipgwsim.hw_profiles import Profile, find_profile
+from ipgwsim.runtime.clock import Clock, ScaledClock, Timer
+from ipgwsim.runtime.control import ControlServer
+from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice
+from ipgwsim.runtime.flashfile import load_flash
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.loopback import LoopbackNetwork
+from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
+
+#: Events that ``watch()`` streams.
+WATCHED = (LedChanged, ModeChanged, ButtonBlink, PoweredOff)
+#: Events a slow watcher may fall behind before further ones are dropped for it.
+WATCH_QUEUE = 10_000
+
+Watched = tuple[str, Event, float]
+T = TypeVar("T")
+
+_MAC_GROUPS = re.compile(r"^[0-9a-f]{1,2}([:-][0-9a-f]{1,2}){5}$")
+
+
+def normalize_mac(text: str) -> str | None:
+    """12 lower-case hex digits for a MAC in any common spelling, or None.
+
+    ``00:90:33:10:00:01``, ``00-90-33-10-00-01``, ``0090.3310.0001``,
+    ``009033100001`` and ``0:90:33:10:0:1`` all give ``009033100001``.
+    """
+    value = text.strip().lower()
+    if _MAC_GROUPS.match(value):
+        return "".join(part.zfill(2) for part in re.split(r"[:-]", value))
+    digits = re.sub(r"[.:\- ]", "", value)
+    if len(digits) == 12 and all(c in "0123456789abcdef" for c in digits):
+        return digits
+    return None
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (fleets need many sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Runtime:
+    """Devices, their state directory, a network and a clock (see the module docstring)."""
+
+    def __init__(
+        self,
+        state_dir: Path | str | None = None,
+        *,
+        port: int = 69,
+        clock: Clock | None = None,
+        network: str = "loopback",
+        control: bool = True,
+        profiles_dir: Path | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        if network != "loopback":
+            raise RuntimeSetupError(
+                f"network mode {network!r} is not available: only 'loopback' is implemented"
+            )
+        self.state = StateDir(Path(state_dir) if state_dir is not None else default_state_dir())
+        self.port = port
+        self.clock = clock if clock is not None else ScaledClock()
+        self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
+        self.network = LoopbackNetwork(port, log=self.log)
+        self.profiles_dir = profiles_dir
+        self._want_control = control
+        self._control: ControlServer | None = None
+        self._hosts: dict[str, DeviceHost] = {}
+        self._by_serial: dict[str, DeviceHost] = {}
+        self._factory: dict[tuple[str, bool], NorFlash] = {}
+        self._shared: dict[bytes, bytes] = {}
+        self._watchers: list[tuple[asyncio.Queue[Watched | None], str | None]] = []
+        self._presses: dict[Timer, tuple[DeviceHost, asyncio.Future[None]]] = {}
+        self._started = False
+        self._stopped = False
+        #: Events dropped because a watcher's queue was full.
+        self.watch_drops = 0
+
+    # -- life --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Lock the state directory, bind the broadcast socket, start the control API."""
+        if self._started:
+            return
+        self._started = True
+        raise_open_file_limit()
+        self.state.lock()
+        try:
+            self.network.start()
+            if self._want_control:
+                self._control = ControlServer(self, self.state.control_socket)
+                await self._control.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Save, close and release everything; safe to call more than once."""
+        if self._stopped or not self._started:
+            self._stopped = True
+            return
+        self._stopped = True
+        for timer, (_host, future) in list(self._presses.items()):
+            timer.cancel()
+            if not future.done():
+                future.set_exception(RuntimeSetupError("the runtime stopped during the press"))
+                future.exception()  # retrieved: no "never retrieved" warning if unawaited
+        self._presses.clear()
+        if self._control is not None:
+            await self._control.close()
+        for host in self._hosts.values():
+            try:
+                host.close()
+            except Exception:
+                self.log.exception("%s: stopping failed", host.name)
+            self.state.unlink_console(host.record)
+        self.network.close()
+        for queue, _ in self._watchers:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        self.state.unlock()
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._stopped
+
+    def _check_running(self) -> None:
+        if not self._started:
+            raise RuntimeSetupError("the runtime is not started (use `async with Runtime(...)`)")
+        if self._stopped:
+            raise RuntimeSetupError("the runtime has stopped")
+
+    # -- devices ---------------------------------------------------------------------------
+
+    def _factory_flash(self, profile: Profile, firmware: bool) -> NorFlash:
+        key = (profile.model, firmware)
+        if key not in self._factory:
+            self._factory[key] = factory_flash(profile, firmware=firmware)
+        return self._factory[key].clone()
+
+    def add_devices(
+        self, profile_name: str, count: int = 1, *, empty_firmware: bool = False
+    ) -> list[DeviceHost]:
+        """Start ``count`` devices of a model and power them on.
+
+        Devices of that model already in the state directory (and not running) come
+        first, by number, with their saved flash; new ones are made for the rest
+        (``empty_firmware``: with an empty firmware region, so they start in TFTP mode).
+        """
+        self._check_running()
+        if count < 0:
+            raise RuntimeSetupError(f"count must not be negative, not {count}")
+        profile = find_profile(profile_name, self.profiles_dir)
+        records = self.state.records()
+        running = {host.record.folder for host in self._hosts.values()}
+        existing = [r for r in records if r.model == profile.model and r.folder not in running]
+        chosen: list[tuple[DeviceRecord, bool]] = [(r, False) for r in existing[:count]]
+        taken = list(records)
+        for _ in range(count - len(chosen)):
+            record = self.state.new_record(profile.model, taken)
+            taken.append(record)
+            chosen.append((record, True))
+        hosts = []
+        for record, new in chosen:
+            hosts.append(self._start_device(record, profile, new=new, firmware=not empty_firmware))
+        return hosts
+
+    def _start_device(
+        self, record: DeviceRecord, profile: Profile, *, new: bool, firmware: bool
+    ) -> DeviceHost:
+        saved = not new and record.flash_path.exists()
+        if saved:
+            try:
+                flash = load_flash(record.flash_path, profile.flash, shared=self._shared)
+            except (FlashFileError, OSError) as exc:
+                raise RuntimeSetupError(f"{record.instance.name}: {exc}") from None
+        else:
+            flash = self._factory_flash(profile, firmware)
+        host = DeviceHost(
+            record,
+            profile,
+            flash,
+            clock=self.clock,
+            network=self.network,
+            port=self.port,
+            on_event=self._device_event,
+            log=self.log,
+            saved=saved,
+        )
+        self._hosts[host.name] = host
+        self._by_serial[record.instance.serial] = host
+        self.state.link_console(record, host.console.path)
+        host.power(True)
+        return host
+
+    @property
+    def devices(self) -> list[DeviceHost]:
+        """The running devices, in the order they were added."""
+        return list(self._hosts.values())
+
+    def device(self, name_or_mac: str) -> DeviceHost:
+        """A device by its name (``ip6000-1``) or its MAC in any common spelling."""
+        key = name_or_mac.strip()
+        host = self._hosts.get(key) or self._hosts.get(key.lower())
+        if host is not None:
+            return host
+        mac = normalize_mac(key)
+        if mac is not None and mac in self._by_serial:
+            return self._by_serial[mac]
+        names = list(self._hosts)
+        shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+        raise UnknownDevice(
+            f"no device {name_or_mac!r} in this runtime (devices: {shown or 'none'})"
+        )
+
+    @property
+    def errors(self) -> list[str]:
+        """Problems the devices' hosts reported, as ``name: text``."""
+        return [f"{host.name}: {text}" for host in self._hosts.values() for text in host.errors]
+
+    # -- what a person does ----------------------------------------------------------------
+
+    def press(self, name: str, hold: float) -> asyncio.Future[None]:
+        """Press the reset button now and release it after ``hold`` device seconds.
+
+        Returns a future that is done once the button is released (and the boot code
+        has acted on it).
+        """
+        self._check_running()
+        if not (hold >= 0 and math.isfinite(hold)):
+            raise RuntimeSetupError(f"hold must be 0 or more seconds, not {hold!r}")
+        host = self.device(name)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pressed = host.press()
+        timer: Timer | None = None
+
+        def release() -> None:
+            if timer is not None:
+                self._presses.pop(timer, None)
+            host.release(pressed + hold)
+            if not future.done():
+                future.set_result(None)
+
+        timer = self.clock.call_at(pressed + hold, release)
+        if not future.done():
+            self._presses[timer] = (host, future)
+        return future
+
+    def power(self, name: str, on: bool) -> DeviceHost:
+        """Switch a device's power on or off."""
+        self._check_running()
+        host = self.device(name)
+        host.power(on)
+        return host
+
+    def cut(self, name: str, at_op: int, mode: CutMode | str = CutMode.TORN) -> int:
+        """Cut a device's power during its ``at_op``-th flash operation from now.
+
+        Returns the absolute operation number. ``mode``: ``torn`` (part of the
+        operation lands) or ``atomic`` (none of it does).
+        """
+        self._check_running()
+        host = self.device(name)
+        if isinstance(mode, str):
+            try:
+                mode = CutMode(mode.lower())
+            except ValueError:
+                raise RuntimeSetupError(
+                    f"cut mode must be 'torn' or 'atomic', not {mode!r}"
+                ) from None
+        if at_op < 1:
+            raise RuntimeSetupError(f"the cut must be at flash operation 1 or later, not {at_op}")
+        return host.cut(at_op, mode)
+
+    def status(self) -> list[DeviceStatus]:
+        return [host.status() for host in self._hosts.values()]
+
+    # -- watching --------------------------------------------------------------------------
+
+    def _device_event(self, host: DeviceHost, event: Event) -> None:
+        if not isinstance(event, WATCHED) or not self._watchers:
+            return
+        item = (host.name, event, self.clock.now())
+        for queue, only in self._watchers:
+            if only is not None and only != host.name:
+                continue
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                self.watch_drops += 1
+
+    def watch_timed(self, device: str | None = None) -> Watcher[Watched]:
+        """Like :meth:`watch`, with the device time of each event."""
+        self._check_running()
+        only = self.device(device).name if device is not None else None
+        return Watcher(self, only, timed=True)
+
+    def watch(self, device: str | None = None) -> Watcher[tuple[str, Event]]:
+        """``(device name, event)`` for every LED, mode, blink and power-off event.
+
+        Subscribes at once (events from the call on are kept), so a caller can
+        watch, act, then read. Iterate with ``async for``; it ends when the runtime
+        stops or :meth:`Watcher.close` is called (``with rt.watch() as w:``).
+        """
+        self._check_running()
+        only = self.device(device).name if device is not None else None
+        return Watcher(self, only, timed=False)
+
+
+class Watcher(Generic[T]):
+    """A subscription to a runtime's events (see :meth:`Runtime.watch`)."""
+
+    def __init__(self, runtime: Runtime, only: str | None, *, timed: bool) -> None:
+        self._runtime = runtime
+        self._timed = timed
+        self._queue: asyncio.Queue[Watched | None] = asyncio.Queue(WATCH_QUEUE)
+        self._entry = (self._queue, only)
+        self._closed = False
+        runtime._watchers.append(self._entry)
+
+    def __aiter__(self) -> Watcher[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._closed:
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is None:
+            self.close()
+            raise StopAsyncIteration
+        return cast(T, item if self._timed else item[:2])
+
+    async def next(self, timeout: float) -> T:
+        """The next event; TimeoutError after ``timeout`` seconds of real time."""
+        return await asyncio.wait_for(self.__anext__(), timeout)
+
+    def pending(self) -> list[T]:
+        """The events that arrived and were not read yet (without waiting)."""
+        out: list[T] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                self._closed = True
+                break
+            out.append(cast(T, item if self._timed else item[:2]))
+        return out
+
+    def close(self) -> None:
+        """Stop watching."""
+        self._closed = True
+        with contextlib.suppress(ValueError):
+            self._runtime._watchers.remove(self._entry)
+
+    def __enter__(self) -> Watcher[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

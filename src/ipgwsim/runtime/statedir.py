@@ -1,0 +1,204 @@
+"""The state directory of a runtime: one folder per device, a lock, the control socket.
+
+Layout (``docs/runtime.md``)::
+
+    <state>/
+        lock               flock()ed by the runtime that uses the directory
+        control.sock       the control API (while a runtime runs)
+        ip6000-1/
+            instance.toml  model, name, serial
+            flash.img      the sparse flash image
+            console        symlink to the device's pty (while it runs)
+
+The default directory is ``$IPGWSIM_STATE``, else ``$XDG_STATE_HOME/ipgwsim``, else
+``~/.local/state/ipgwsim``. Serial numbers are unique in a state directory across
+all models: a new device takes the number after the highest one found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ipgwsim.device import MAC_PREFIX, Instance
+from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy
+
+INSTANCE_FILE = "instance.toml"
+FLASH_FILE = "flash.img"
+CONSOLE_LINK = "console"
+LOCK_FILE = "lock"
+CONTROL_SOCKET = "control.sock"
+
+_NAME = re.compile(r"^([a-z0-9]+)-([0-9]+)$")
+#: The first serial number of a run: ``Instance.numbered`` adds it to 0x100000.
+_SERIAL_BASE = int.from_bytes(MAC_PREFIX, "big") << 24 | 0x100000
+
+
+def default_state_dir() -> Path:
+    """``$IPGWSIM_STATE``, else ``$XDG_STATE_HOME/ipgwsim``, else ``~/.local/state/ipgwsim``."""
+    explicit = os.environ.get("IPGWSIM_STATE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "ipgwsim"
+    return Path.home() / ".local" / "state" / "ipgwsim"
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """One device folder: where it is and what its instance file says."""
+
+    folder: Path
+    model: str
+    instance: Instance
+
+    @property
+    def flash_path(self) -> Path:
+        return self.folder / FLASH_FILE
+
+    @property
+    def console_link(self) -> Path:
+        return self.folder / CONSOLE_LINK
+
+    @property
+    def number(self) -> int:
+        """The device's number in its model (``ip6000-3`` is 3)."""
+        match = _NAME.match(self.instance.name)
+        return int(match.group(2)) if match else 0
+
+
+def read_instance(folder: Path) -> DeviceRecord:
+    """Read ``folder/instance.toml``; a bad file raises RuntimeSetupError naming it."""
+    path = folder / INSTANCE_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        model, name, serial = data["model"], data["name"], data["serial"]
+        if not all(isinstance(v, str) for v in (model, name, serial)):
+            raise TypeError("model, name and serial must be strings")
+        return DeviceRecord(folder, model, Instance(name, serial))
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise RuntimeSetupError(f"{path}: not a valid instance file: {exc}") from None
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def write_instance(record: DeviceRecord) -> None:
+    """Write ``instance.toml`` (three keys) atomically."""
+    text = (
+        f"# ipgwsim device instance: what makes this device itself\n"
+        f"model = {_toml_string(record.model)}\n"
+        f"name = {_toml_string(record.instance.name)}\n"
+        f"serial = {_toml_string(record.instance.serial)}\n"
+    )
+    path = record.folder / INSTANCE_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def device_name(model: str, number: int) -> str:
+    """``ip6000-1``: the lower-case model and the device's number."""
+    return f"{model.lower()}-{number}"
+
+
+class StateDir:
+    """A locked state directory (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.expanduser().absolute()
+        self._lock_fd: int | None = None
+
+    @property
+    def control_socket(self) -> Path:
+        return self.path / CONTROL_SOCKET
+
+    # -- the lock ------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Take the directory for this process; another runtime has it: StateDirBusy."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RuntimeSetupError(
+                f"cannot create the state directory {self.path}: {exc.strerror or exc}"
+            ) from None
+        path = self.path / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise StateDirBusy(
+                f"state directory {self.path} is in use by another ipgwsim runtime{pid}: "
+                f"stop it, or give this one another --state DIR"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._lock_fd, 0)
+        os.close(self._lock_fd)  # closing releases the flock
+        self._lock_fd = None
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_fd is not None
+
+    # -- devices -------------------------------------------------------------------
+
+    def records(self) -> list[DeviceRecord]:
+        """Every device folder, by model and number."""
+        if not self.path.is_dir():
+            return []
+        found = [
+            read_instance(folder)
+            for folder in self.path.iterdir()
+            if folder.is_dir() and (folder / INSTANCE_FILE).is_file()
+        ]
+        return sorted(found, key=lambda r: (r.model, r.number, r.instance.name))
+
+    def new_record(self, model: str, taken: list[DeviceRecord]) -> DeviceRecord:
+        """A new device of ``model``: the next free name and the next serial number.
+
+        ``taken`` are the records known so far (on disk and made in this run).
+        """
+        numbers = [r.number for r in taken if r.model == model]
+        number = max(numbers, default=0) + 1
+        name = device_name(model, number)
+        while (self.path / name).exists():
+            number += 1
+            name = device_name(model, number)
+        serials = [int(r.instance.serial, 16) - _SERIAL_BASE for r in taken]
+        serial_number = max((s for s in serials if s >= 0), default=0) + 1
+        record = DeviceRecord(self.path / name, model, Instance.numbered(name, serial_number))
+        record.folder.mkdir(parents=True)
+        write_instance(record)
+        return record
+
+    def link_console(self, record: DeviceRecord, pty: str) -> None:
+        """Point ``<device>/console`` at the device's pty."""
+        link = record.console_link
+        tmp = link.with_name(link.name + ".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(pty)
+        tmp.replace(link)
+
+    def unlink_console(self, record: DeviceRecord) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            record.console_link.unlink()

@@ -1,0 +1,227 @@
+"""``ipgwsim run`` as a process, and the control commands against it (real sockets, ptys)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from ipgwsim.testing.loopback import free_udp_port, run
+from ipgwsim.tools.cli import main as cli_main
+
+pytestmark = pytest.mark.integration
+
+CLI = [sys.executable, "-m", "ipgwsim.tools.cli"]
+
+
+async def ipgwsim(*args: str, timeout: float = 30) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) -> str:
+    assert stream is not None
+    line = await asyncio.wait_for(stream.readline(), timeout)
+    assert line, "the process closed its output"
+    return line.decode().rstrip("\n")
+
+
+def test_run_and_control_commands(tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    port = free_udp_port()
+
+    async def main() -> None:
+        runner = await asyncio.create_subprocess_exec(
+            *CLI, "run", "IP6000", "--count", "2", "--state", state,
+            "--port", str(port), "--speed", "1000",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await check_listing(runner, state, port)
+            await check_status(state)
+            await check_press_and_watch(state)
+            await check_power_cut_and_console(state)
+            await check_errors(state)
+            await check_stop(runner, state)
+        finally:
+            if runner.returncode is None:
+                runner.kill()
+                await runner.wait()
+
+    run(main(), timeout=120)
+
+
+async def check_listing(runner: asyncio.subprocess.Process, state: str, port: int) -> None:
+    summary = await read_line(runner.stdout)
+    assert summary.startswith("ipgwsim: 2 x IP6000 on loopback")
+    assert f"127.255.255.255:{port}" in summary
+    header = (await read_line(runner.stdout)).split()
+    assert header == ["NAME", "MODEL", "MAC", "CONSOLE", "MODE", "LED"]
+    for number in (1, 2):
+        line = await read_line(runner.stdout)
+        name, model, mac, pty, *rest = line.split()
+        assert (name, model, mac) == (f"ip6000-{number}", "IP6000", f"00:90:33:10:00:0{number}")
+        assert pty.startswith("/dev/pts/")
+        assert " ".join(rest) == "running firmware steady green"
+        assert Path(state, name, "console").resolve() == Path(pty)
+
+
+async def check_status(state: str) -> None:
+    rc, out, err = await ipgwsim("status", "--json", "--state", state)
+    assert rc == 0, err
+    devices = json.loads(out)
+    assert devices[0] == {
+        "name": "ip6000-1",
+        "model": "IP6000",
+        "mac": "00:90:33:10:00:01",
+        "mode": "running firmware",
+        "led": "steady green",
+        "ip": None,
+        "boot_build": 145,
+        "firmware_build": "08-6000.08",
+    }
+    assert [d["name"] for d in devices] == ["ip6000-1", "ip6000-2"]
+
+    rc, out, err = await ipgwsim("status", "--state", state)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "MODEL", "MAC", "MODE", "LED", "IP", "BOOT", "FIRMWARE"]
+    assert lines[1].split() == [
+        "ip6000-1", "IP6000", "00:90:33:10:00:01", "running", "firmware", "steady", "green",
+        "-", "145", "08-6000.08",
+    ]  # fmt: skip
+
+
+async def check_press_and_watch(state: str) -> None:
+    """watch, then press: both see the blinks and the TFTP mode."""
+    watcher = await asyncio.create_subprocess_exec(
+        *CLI, "watch", "ip6000-1", "--state", state,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert "watching ip6000-1" in await read_line(watcher.stderr)
+        rc, out, err = await ipgwsim(
+            "press", "00:90:33:10:00:01", "--hold", "1.8", "--state", state
+        )
+        assert rc == 0, err
+        lines = out.splitlines()
+        assert lines[0] == "ip6000-1: reset button held 1.8 s"
+        events = [line.split("] ", 1)[1] for line in lines[1:-1]]
+        assert events == [
+            "LED: blinking while the button is held",
+            "blink 1",
+            "blink 2",
+            "blink 3",
+            "LED: steady orange",
+            "mode: TFTP mode (reset button held 1.8 s)",
+        ]
+        assert lines[-1] == "ip6000-1: TFTP mode, LED steady orange"
+        watched = [(await read_line(watcher.stdout)).split("] ", 1)[1] for _ in events]
+        assert watched == [f"ip6000-1  {event}" for event in events]
+        watcher.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(watcher.wait(), 10) == 0
+    finally:
+        if watcher.returncode is None:
+            watcher.kill()
+            await watcher.wait()
+
+
+async def check_power_cut_and_console(state: str) -> None:
+    rc, out, err = await ipgwsim("power", "ip6000-2", "off", "--state", state)
+    assert (rc, out) == (0, "ip6000-2: power off: off, LED off\n"), err
+    rc, out, err = await ipgwsim("power", "ip6000-2", "on", "--state", state)
+    assert (rc, out) == (0, "ip6000-2: power on: running firmware, LED steady green\n"), err
+
+    rc, out, err = await ipgwsim(
+        "cut", "009033100001", "--at-op", "2", "--mode", "atomic", "--state", state
+    )
+    assert rc == 0, err
+    assert out.startswith("ip6000-1: power cut armed at flash operation ")
+    assert out.endswith(" (atomic, 2 from now)\n")
+    armed = out.split()[7]
+    assert armed.isdigit()
+
+    rc, out, err = await ipgwsim("console", "ip6000-1", "--lines", "3", "--state", state)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("ip6000-1: console /dev/pts/")
+    assert len(lines) == 4
+    assert lines[-1].endswith(f"] power cut armed at flash operation {armed} (atomic)")
+
+
+async def check_errors(state: str) -> None:
+    """Errors are one line, exit status 2."""
+    rc, out, err = await ipgwsim("press", "ip6000-9", "--state", state)
+    assert (rc, out) == (2, "")
+    assert err == (
+        "ipgwsim press: no device 'ip6000-9' in this runtime (devices: ip6000-1, ip6000-2)\n"
+    )
+    rc, out, err = await ipgwsim("run", "IP6000", "--state", state, "--port", str(free_udp_port()))
+    assert rc == 2
+    assert err.startswith(f"ipgwsim run: state directory {state} is in use")
+    assert len(err.splitlines()) == 1
+
+
+async def check_stop(runner: asyncio.subprocess.Process, state: str) -> None:
+    runner.send_signal(signal.SIGTERM)
+    rest = await asyncio.wait_for(runner.communicate(), 20)
+    assert runner.returncode == 0, rest
+    assert b"stopping, saving flash images" in rest[0]
+    for name in ("ip6000-1", "ip6000-2"):
+        assert sorted(p.name for p in Path(state, name).iterdir()) == [
+            "flash.img",
+            "instance.toml",
+        ]
+    assert not Path(state, "control.sock").exists()
+
+
+def test_control_commands_without_a_runtime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "nothing-runs-here"
+    assert cli_main(["status", "--state", str(state)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"ipgwsim status: no ipgwsim runtime is running with state directory {state} "
+        f"(no control socket {state}/control.sock): start one with "
+        f"`ipgwsim run MODEL --state {state}`\n"
+    )
+
+
+def test_run_on_a_port_in_use_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_udp_port()
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    squatter.bind(("127.255.255.255", port))
+    try:
+        status = cli_main(["run", "IP6000", "--state", str(tmp_path / "s"), "--port", str(port)])
+    finally:
+        squatter.close()
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"ipgwsim run: cannot bind UDP 127.255.255.255:{port}: address in use "
+        f"(another program holds it); use another --port\n"
+    )
+    assert not (tmp_path / "s" / "lock").read_text()  # released: no pid left in it
+
+
+def test_run_refuses_an_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = str(free_udp_port())
+    assert cli_main(["run", "IP9999", "--state", str(tmp_path / "s"), "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ipgwsim run: no hardware profile for 'IP9999' (known: ")
+    assert not (tmp_path / "s" / "control.sock").exists()

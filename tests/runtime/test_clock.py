@@ -1,0 +1,79 @@
+"""The runtime's clocks (a manual one for tests, a scaled wall clock) and bind messages."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+
+import pytest
+
+from ipgwsim.runtime.clock import ManualClock, ScaledClock
+from ipgwsim.runtime.loopback import bind_problem
+from ipgwsim.testing.loopback import run
+
+
+def test_manual_clock_fires_due_timers_in_order_at_their_time() -> None:
+    async def main() -> list[tuple[str, float]]:
+        clock = ManualClock()
+        fired: list[tuple[str, float]] = []
+
+        def note(name: str) -> None:
+            fired.append((name, clock.now()))
+            if name == "a":  # a timer scheduled by a timer, due within the same advance
+                clock.call_at(2.5, lambda: note("from-a"))
+
+        clock.call_at(3.0, lambda: note("c"))
+        clock.call_at(1.0, lambda: note("a"))
+        cancelled = clock.call_at(2.0, lambda: note("cancelled"))
+        clock.call_later(5.0, lambda: note("later"))
+        cancelled.cancel()
+        await clock.advance(3.0)
+        assert clock.now() == 3.0
+        assert clock.pending == 1
+        assert clock.next_deadline() == 5.0
+        await clock.advance(1.0)
+        assert clock.now() == 4.0
+        return fired
+
+    assert run(main()) == [("a", 1.0), ("from-a", 2.5), ("c", 3.0)]
+
+
+def test_manual_clock_runs_a_timer_already_due_without_advancing() -> None:
+    async def main() -> None:
+        clock = ManualClock(start=10.0)
+        done = asyncio.Event()
+        clock.call_at(5.0, done.set)  # in the past: runs from the event loop
+        await asyncio.wait_for(done.wait(), 5)
+        assert clock.now() == 10.0
+        with pytest.raises(ValueError, match="forward"):
+            await clock.advance(-1)
+
+    run(main())
+
+
+def test_scaled_clock_runs_device_time_faster() -> None:
+    async def main() -> None:
+        clock = ScaledClock(speed=1000)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        done = asyncio.Event()
+        clock.call_later(2.0, done.set)  # 2 device seconds = 2 ms of real time
+        await asyncio.wait_for(done.wait(), 5)
+        elapsed = loop.time() - started
+        assert elapsed < 1.0
+        assert clock.now() >= 2.0
+
+    run(main())
+    with pytest.raises(ValueError, match="positive"):
+        ScaledClock(0)
+
+
+def test_bind_problems_say_what_to_do() -> None:
+    address = ("127.255.255.255", 69)
+    denied = bind_problem(address, PermissionError(errno.EACCES, "Permission denied"))
+    assert denied == (
+        "cannot bind UDP 127.255.255.255:69: permission denied (ports below 1024 need root "
+        "or CAP_NET_BIND_SERVICE); use an unprivileged port, e.g. --port 6969"
+    )
+    in_use = bind_problem(address, OSError(errno.EADDRINUSE, "Address already in use"))
+    assert in_use.endswith("address in use (another program holds it)")

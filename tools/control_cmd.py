@@ -1,0 +1,205 @@
+"""``ipgwsim status|press|power|cut|watch|console``: control a running ``ipgwsim run``.
+
+Each command talks to the runtime of a state directory (``--state DIR``, default as
+for ``ipgwsim run``) through its control socket. A device is named by its name
+(``ip6000-1``) or its MAC in any common spelling (``00:90:33:10:00:01``,
+``00-90-33-10-00-01``, ``009033100001``). Errors are one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ipgwsim.runtime.console import format_line
+from ipgwsim.runtime.control import ControlClient, ControlError
+from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.statedir import default_state_dir
+
+#: Seconds to wait for a reply to a quick request.
+REPLY_TIMEOUT = 30.0
+
+Handler = Callable[[argparse.Namespace, ControlClient], int]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``status``, ``press``, ``power``, ``cut``, ``watch`` and ``console``."""
+    parser = _add(subparsers, "status", "show the devices of a running runtime", _status)
+    parser.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    parser = _add(subparsers, "press", "press a device's reset button", _press, device=True)
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="device seconds to hold the button (default 0.5; 1.5-2 gives TFTP mode)",
+    )
+
+    parser = _add(subparsers, "power", "switch a device off or on", _power, device=True)
+    parser.add_argument("state_of_power", choices=["off", "on"], metavar="off|on")
+
+    parser = _add(
+        subparsers, "cut", "cut a device's power at a chosen flash operation", _cut, device=True
+    )
+    parser.add_argument(
+        "--at-op",
+        type=int,
+        required=True,
+        metavar="N",
+        help="the N-th flash operation from now is interrupted (1 = the next one)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["torn", "atomic"],
+        default="torn",
+        help="torn: part of the operation lands (default); atomic: none of it",
+    )
+
+    parser = _add(subparsers, "watch", "print LED, mode and blink events as they happen", _watch)
+    parser.add_argument("device", nargs="?", metavar="DEVICE", help="only this device")
+
+    parser = _add(subparsers, "console", "print a device's last console lines", _console, True)
+    parser.add_argument("--lines", type=int, default=50, metavar="N", help="default 50")
+
+
+def _add(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    handler: Handler,
+    device: bool = False,
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=f"{help_text}. {__doc__}")
+    if device:
+        parser.add_argument("device", metavar="DEVICE", help="device name or MAC")
+    parser.add_argument(
+        "--state", type=Path, metavar="DIR", help="state directory of the running runtime"
+    )
+    parser.set_defaults(handler=lambda args: _call(args, handler))
+    return parser
+
+
+def _call(args: argparse.Namespace, handler: Handler) -> int:
+    state: Path = args.state if args.state is not None else default_state_dir()
+    quick = args.command not in ("press", "watch")
+    try:
+        with ControlClient(state, timeout=REPLY_TIMEOUT if quick else None) as client:
+            return handler(args, client)
+    except (RuntimeSetupError, ControlError) as exc:
+        print(f"ipgwsim {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except TimeoutError:
+        print(f"ipgwsim {args.command}: the runtime did not answer in time", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _text(value: object) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def status_table(devices: list[dict[str, Any]]) -> list[str]:
+    """The ``ipgwsim status`` table."""
+    rows = [["NAME", "MODEL", "MAC", "MODE", "LED", "IP", "BOOT", "FIRMWARE"]]
+    for d in devices:
+        rows.append(
+            [
+                d["name"],
+                d["model"],
+                d["mac"],
+                d["mode"],
+                d["led"],
+                _text(d["ip"]),
+                _text(d["boot_build"]),
+                _text(d["firmware_build"]),
+            ]
+        )
+    return _columns(rows)
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    """One watched event as a person reads it: ``LED: steady orange``, ``blink 3``."""
+    kind = event.get("event")
+    if kind == "led":
+        return f"LED: {event['led']}"
+    if kind == "mode":
+        return f"mode: {event['mode']} ({event['reason']})"
+    if kind == "blink":
+        return f"blink {event['count']}"
+    if kind == "power":
+        return f"power off: {event['cause']}"
+    return str(kind)
+
+
+def _status(args: argparse.Namespace, client: ControlClient) -> int:
+    devices = client.request("status")["devices"]
+    if args.json:
+        print(json.dumps(devices, indent=2))
+    elif devices:
+        print("\n".join(status_table(devices)))
+    else:
+        print("no devices")
+    return 0
+
+
+def _press(args: argparse.Namespace, client: ControlClient) -> int:
+    if not args.hold >= 0:
+        print("ipgwsim press: --hold must be 0 or more seconds", file=sys.stderr)
+        return 2
+    reply = client.request("press", device=args.device, hold=args.hold)
+    print(f"{reply['name']}: reset button held {args.hold:g} s")
+    for event in reply["events"]:
+        print(f"  {format_line(event['time'], describe_event(event))}")
+    print(f"{reply['name']}: {reply['mode']}, LED {reply['led']}")
+    return 0
+
+
+def _power(args: argparse.Namespace, client: ControlClient) -> int:
+    reply = client.request("power", device=args.device, on=args.state_of_power == "on")
+    print(f"{reply['name']}: power {args.state_of_power}: {reply['mode']}, LED {reply['led']}")
+    return 0
+
+
+def _cut(args: argparse.Namespace, client: ControlClient) -> int:
+    reply = client.request("cut", device=args.device, at_op=args.at_op, mode=args.mode)
+    print(
+        f"{reply['device']}: power cut armed at flash operation {reply['at_op']} "
+        f"({args.mode}, {args.at_op} from now)"
+    )
+    return 0
+
+
+def _watch(args: argparse.Namespace, client: ControlClient) -> int:
+    try:
+        events = client.watch(args.device)
+        what = args.device if args.device is not None else "all devices"
+        print(f"ipgwsim watch: watching {what}; Ctrl-C stops", file=sys.stderr, flush=True)
+        for event in events:
+            line = format_line(event["time"], f"{event['device']}  {describe_event(event)}")
+            print(line, flush=True)
+    except KeyboardInterrupt:
+        return 0
+    print("ipgwsim watch: the runtime stopped", file=sys.stderr)
+    return 0
+
+
+def _console(args: argparse.Namespace, client: ControlClient) -> int:
+    reply = client.request("console", device=args.device, lines=args.lines)
+    print(f"{reply['device']}: console {reply['pty']}")
+    for line in reply["lines"]:
+        print(line)
+    return 0

@@ -1,0 +1,141 @@
+"""``ipgwsim run MODEL``: run simulated devices on loopback until Ctrl-C (or SIGTERM).
+
+Prints one line per device (name, model, MAC, console pty, mode, LED), then keeps the
+devices running; the other ``ipgwsim`` commands (``status``, ``press``, ``power``,
+``watch``, ``cut``, ``console``) talk to it through the state directory's control
+socket. Stopping saves every flash. Errors (a port that cannot be bound, a state
+directory in use) are one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.runtime.statedir import default_state_dir
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``run`` subcommand."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run simulated devices on loopback until Ctrl-C",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("profile", metavar="MODEL", help="model (IP6000) or gwtype (6000)")
+    parser.add_argument("--count", type=int, default=1, help="number of devices (default 1)")
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="DIR",
+        help="state directory (default $IPGWSIM_STATE, $XDG_STATE_HOME/ipgwsim "
+        "or ~/.local/state/ipgwsim)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=69, help="UDP port of gwload and TFTP (default 69)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="device time runs this many times faster than real time (default 1)",
+    )
+    parser.add_argument(
+        "--empty-firmware",
+        action="store_true",
+        help="new devices get no firmware image (they start in TFTP mode)",
+    )
+    parser.add_argument(
+        "--profiles-dir", type=Path, metavar="DIR", help="load the *.toml profiles in DIR"
+    )
+    parser.set_defaults(handler=run)
+
+
+def columns(rows: list[list[str]]) -> list[str]:
+    """Rows as left-aligned columns, two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def device_lines(hosts: list[DeviceHost]) -> list[str]:
+    rows = [["NAME", "MODEL", "MAC", "CONSOLE", "MODE", "LED"]]
+    for host in hosts:
+        status = host.status()
+        rows.append(
+            [
+                status.name,
+                status.model,
+                status.mac,
+                host.console.path,
+                status.mode.value,
+                status.led.value,
+            ]
+        )
+    return columns(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        print("ipgwsim run: --count must be 1 or more", file=sys.stderr)
+        return 2
+    if not args.speed > 0:
+        print("ipgwsim run: --speed must be a positive number", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(args))
+    except RuntimeSetupError as exc:
+        print(f"ipgwsim run: {exc}", file=sys.stderr)
+        return 2
+
+
+def _log_to_stderr() -> None:
+    log = logging.getLogger("ipgwsim.runtime")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("ipgwsim run: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+async def _run(args: argparse.Namespace) -> int:
+    _log_to_stderr()
+    state: Path = args.state if args.state is not None else default_state_dir()
+    clock = ScaledClock(args.speed)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with Runtime(
+            state, port=args.port, clock=clock, profiles_dir=args.profiles_dir
+        ) as runtime:
+            hosts = runtime.add_devices(
+                args.profile, args.count, empty_firmware=args.empty_firmware
+            )
+            model = hosts[0].profile.model if hosts else args.profile
+            print(
+                f"ipgwsim: {len(hosts)} x {model} on loopback, broadcast "
+                f"{LOOPBACK_BROADCAST}:{args.port}, speed {args.speed:g}x, "
+                f"state {runtime.state.path}; Ctrl-C stops"
+            )
+            print("\n".join(device_lines(hosts)), flush=True)
+            await stop.wait()
+            print("ipgwsim: stopping, saving flash images", flush=True)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
