@@ -1,0 +1,135 @@
+"""A blocking TFTP client over a real UDP socket, driving the sans-I/O engine.
+
+Used by ``gwload`` and the benchmarks: one client that asks for blksize and
+windowsize and falls back to plain RFC 1350 when a server refuses options, so
+that it can be pointed at any TFTP server (the simulated device, tftp-hpa's
+``in.tftpd``, tftpy's server).
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ipgwsim.proto.net import Address
+from ipgwsim.proto.tftp import (
+    ClientRead,
+    ClientWrite,
+    OptionsNegotiated,
+    Progress,
+    TimerPolicy,
+    TransferComplete,
+    TransferFailed,
+)
+
+
+class TftpClientError(Exception):
+    """A transfer failed; ``str()`` says why (the server's message or a timeout)."""
+
+    def __init__(self, reason: str, code: int | None) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    data: bytes | None
+    #: The options the server granted (empty for plain RFC 1350).
+    options: dict[str, str]
+    blksize: int
+    windowsize: int
+    seconds: float
+
+
+def _run(
+    transfer: ClientRead | ClientWrite,
+    *,
+    bind: Address,
+    progress: Callable[[int, int | None], None] | None,
+) -> TransferResult:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.bind(bind)
+    sock.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    start = time.monotonic()
+    negotiated: OptionsNegotiated | None = None
+    result: TransferComplete | TransferFailed | None = None
+    try:
+        while result is None:
+            for data, to in transfer.datagrams_to_send():
+                sock.sendto(data, to)
+            while (event := transfer.next_event()) is not None:
+                if isinstance(event, OptionsNegotiated):
+                    negotiated = event
+                elif isinstance(event, Progress) and progress is not None:
+                    progress(event.done, event.total)
+                elif isinstance(event, TransferComplete | TransferFailed):
+                    result = event
+            if result is not None:
+                break
+            deadline = transfer.get_timer()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if selector.select(timeout):
+                # Take everything queued before looking at the clock again.
+                while True:
+                    try:
+                        data, src = sock.recvfrom(65536)
+                    except BlockingIOError:
+                        break
+                    transfer.receive_datagram(data, src, time.monotonic())
+            else:
+                transfer.handle_timer(time.monotonic())
+        # Send what the end left to send (the final ACK of a read).
+        for data, to in transfer.datagrams_to_send():
+            sock.sendto(data, to)
+    finally:
+        selector.close()
+        sock.close()
+    if isinstance(result, TransferFailed):
+        raise TftpClientError(result.reason, result.error_code)
+    seconds = time.monotonic() - start
+    return TransferResult(
+        result.data,
+        dict(negotiated.options) if negotiated is not None else {},
+        negotiated.blksize if negotiated is not None else 512,
+        negotiated.windowsize if negotiated is not None else 1,
+        seconds,
+    )
+
+
+def tftp_get(
+    server: Address,
+    filename: str,
+    *,
+    options: dict[str, str] | None = None,
+    timers: TimerPolicy | None = None,
+    bind: Address = ("0.0.0.0", 0),
+    progress: Callable[[int, int | None], None] | None = None,
+) -> TransferResult:
+    """Read ``filename`` from ``server``; :class:`TftpClientError` if it fails."""
+    transfer = ClientRead(
+        filename, server, time.monotonic(), options=options, timers=timers or TimerPolicy()
+    )
+    return _run(transfer, bind=bind, progress=progress)
+
+
+def tftp_put(
+    server: Address,
+    filename: str,
+    data: bytes,
+    *,
+    options: dict[str, str] | None = None,
+    timers: TimerPolicy | None = None,
+    bind: Address = ("0.0.0.0", 0),
+    progress: Callable[[int, int | None], None] | None = None,
+) -> TransferResult:
+    """Write ``data`` as ``filename`` to ``server``; :class:`TftpClientError` if it fails."""
+    transfer = ClientWrite(
+        filename, server, data, time.monotonic(), options=options, timers=timers or TimerPolicy()
+    )
+    return _run(transfer, bind=bind, progress=progress)
