@@ -90,6 +90,9 @@ class BootCode:
         self._work: _Work | None = None
         self._after_long_reset = False
         self._upload: ImageUploaded | None = None
+        #: GO or RESET acknowledged, acted on at the next timer: the ACK leaves first.
+        self._deferred: list[tuple[Input, str]] = []
+        self._deferred_at: float | None = None
         self._events: list[Event] = []
         self._outgoing: list[Datagram] = []
         self._partitions = PartitionTable(flash, profile)
@@ -111,6 +114,8 @@ class BootCode:
             deadlines.append(self.button.next_blink())
         if self._work is not None:
             deadlines.append(self._work.until)
+        if self._deferred_at is not None:
+            deadlines.append(self._deferred_at)
         if self.tftp is not None:
             deadline = self.tftp.get_timer()
             if deadline is not None:
@@ -180,6 +185,10 @@ class BootCode:
         if self._work is not None and self._work.until <= now:
             self._work = None
             self.handle(Input.WORK_DONE, now)
+        if self._deferred_at is not None and self._deferred_at <= now:
+            deferred, self._deferred, self._deferred_at = self._deferred, [], None
+            for event, reason in deferred:
+                self.handle(event, now, reason)
         if self.tftp is not None:
             self._guarded(lambda: self._timer(now), now)
 
@@ -206,12 +215,18 @@ class BootCode:
             request = self.tftp.requests.pop(0)
             self._collect()
             if isinstance(request, StartRequested):
-                self.handle(Input.GO, now, "gwload GO")
+                self._defer(Input.GO, "gwload GO", now)
             elif isinstance(request, RestartRequested):
-                self.handle(Input.RESET, now, "gwload RESET")
+                self._defer(Input.RESET, "gwload RESET", now)
             elif isinstance(request, ImageUploaded):
                 self._upload = request
                 self.handle(Input.IMAGE_ACCEPTED, now, f"{request.info.kind.label} uploaded")
+
+    def _defer(self, event: Input, reason: str, now: float) -> None:
+        """Act on ``event`` at the next timer, once the datagrams queued now are out."""
+        self._deferred.append((event, reason))
+        if self._deferred_at is None:
+            self._deferred_at = now
 
     def handle(self, event: Input, now: float, reason: str = "") -> None:
         """Look ``(mode, event)`` up in the table and act."""
@@ -240,6 +255,7 @@ class BootCode:
         return self._boot(now, press=None, reason=reason)
 
     def _power_off(self, now: float, reason: str) -> None:
+        self._deferred, self._deferred_at = [], None
         self._leave_tftp_mode()
         self.button = None
         self._work = None
@@ -358,9 +374,7 @@ class BootCode:
                 f"this is {running.build}",
             )
 
-    def _boot(
-        self, now: float, press: Press | None, *, reason: str, checked: bool = False
-    ) -> Mode:
+    def _boot(self, now: float, press: Press | None, *, reason: str, checked: bool = False) -> Mode:
         """After power-on or a restart: check boot code and firmware, then decide."""
         if not checked and not self._check_boot_code():
             self._set_mode(Mode.DEAD, "no valid boot code")

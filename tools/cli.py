@@ -13,7 +13,15 @@ import sys
 from collections.abc import Sequence
 
 from ipgwsim import __version__
-from ipgwsim.tools import config_cmd, control_cmd, demo_cmd, mkimage_cmd, profiles_cmd, run_cmd
+from ipgwsim.tools import (
+    config_cmd,
+    control_cmd,
+    demo_cmd,
+    mkimage_cmd,
+    profiles_cmd,
+    recovery_cmd,
+    run_cmd,
+)
 
 
 class UsageError(Exception):
@@ -27,7 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ipgwsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (profiles_cmd, demo_cmd, mkimage_cmd, config_cmd, run_cmd, control_cmd):
+    for module in (
+        profiles_cmd,
+        recovery_cmd,
+        demo_cmd,
+        mkimage_cmd,
+        config_cmd,
+        run_cmd,
+        control_cmd,
+    ):
         module.register(sub)
     return parser
 

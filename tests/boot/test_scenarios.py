@@ -514,3 +514,20 @@ def test_transfers_survive_loss_duplication_and_reordering() -> None:
     newest = newest_generation(got.data)
     assert newest is not None
     assert newest.text == text
+
+
+def test_a_profile_restricts_the_options_its_boot_code_grants() -> None:
+    base = find_profile("IP6000")
+    plain = dataclasses.replace(base, boot=dataclasses.replace(base.boot, tftp_options=()))
+    lab = Lab()
+    gw = lab.add(plain)
+    _tftp_mode(lab, gw)
+    asked = {"blksize": "1468", "windowsize": "16", "tsize": "0"}
+    got = lab.get(IP, "config", options=asked)
+    assert isinstance(got, TransferComplete)
+    assert got.data is not None
+    assert b"config change CMD0 /name IP6000" in got.data
+    # No OACK went out: the device answered the RRQ with plain DATA block 1.
+    from_device = [d.datagram.data[:2] for d in lab.net.log if d.datagram.src[0] == IP]
+    assert b"\x00\x06" not in from_device
+    assert b"\x00\x03" in from_device
