@@ -22,7 +22,13 @@ from ipaddress import IPv4Address
 
 from hypothesis import event
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from ipgwsim.device import default_config
 from ipgwsim.events import Mode
@@ -32,7 +38,8 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile, find_profile
 from ipgwsim.proto import gwload
-from ipgwsim.proto.tftp import TransferComplete
+from ipgwsim.proto.tftp import TransferComplete, TransferFailed
+from ipgwsim.testing.clients import TftpClientNode
 from ipgwsim.testing.lab import DeviceNode, Lab
 
 IP = "10.0.0.5"
@@ -53,6 +60,11 @@ config_texts = st.lists(
 @functools.cache
 def _profile(name: str) -> Profile:
     return find_profile(name)
+
+
+def _flash_image(node: DeviceNode) -> bytes:
+    flash = node.device.flash
+    return b"".join(data for _, data in flash.written_sectors())
 
 
 class DeviceMachine(RuleBasedStateMachine):
@@ -89,11 +101,19 @@ class DeviceMachine(RuleBasedStateMachine):
 
     # -- rules -----------------------------------------------------------------------
 
+    @initialize(recovering=st.booleans())
+    def start(self, recovering: bool) -> None:
+        """Half of the runs begin as the seed's recovery does: TFTP mode with an address."""
+        if recovering:
+            self.seed_procedure()
+
     @precondition(lambda self: self.gw.mode in (Mode.FIRMWARE, Mode.TFTP_MODE))
     @rule(hold=holds)
     def press(self, hold: float) -> None:
+        lines = len(self.gw.console())
         self.lab.press(self.gw, hold)
-        if hold >= self.profile.reset.long_s:
+        # The device decides by the time it measured (10.0 s may measure 9.999...).
+        if any(line.endswith(": long press") for line in self.gw.console()[lines:]):
             # A long press clears the config; cut half-way, the ring is old or empty.
             self.allowed = self.allowed | {None} if self.gw.mode is Mode.OFF else {None}
         self._after_possible_cut()
@@ -114,10 +134,32 @@ class DeviceMachine(RuleBasedStateMachine):
         self._after_possible_cut()
 
     @precondition(lambda self: not self.cut_armed and self.gw.mode is not Mode.OFF)
-    @rule(operations=st.integers(min_value=1, max_value=40), torn=st.booleans())
+    @rule(operations=st.integers(min_value=1, max_value=12), torn=st.booleans())
     def arm_power_cut(self, operations: int, torn: bool) -> None:
         self.gw.device.cut_power_at(operations, CutMode.TORN if torn else CutMode.ATOMIC)
         self.cut_armed = True
+
+    @precondition(lambda self: not self.cut_armed and self._addressed())
+    @rule(
+        name=st.sampled_from(["config", "prot", "boot"]),
+        operations=st.integers(min_value=1, max_value=20),
+        torn=st.booleans(),
+    )
+    def upload_cut_by_a_power_cut(self, name: str, operations: int, torn: bool) -> None:
+        """A good upload whose flash write a power cut interrupts."""
+        self.arm_power_cut(operations, torn)
+        if name == "config":
+            self.upload_config("config change CMD0 /name cut-short\r\n" * 40)
+        elif name == "prot":
+            self.upload_firmware("good", 30_000)
+        else:
+            self.upload_boot_code()
+
+    @precondition(lambda self: not self.cut_armed and self.gw.mode is Mode.FIRMWARE)
+    @rule(operations=st.integers(min_value=1, max_value=8), torn=st.booleans())
+    def long_press_cut_by_a_power_cut(self, operations: int, torn: bool) -> None:
+        self.arm_power_cut(operations, torn)
+        self.press(self.profile.reset.long_s + 0.5)
 
     @precondition(lambda self: self.gw.mode is Mode.TFTP_MODE and self.gw.device.ip != IP)
     @rule()
@@ -161,6 +203,41 @@ class DeviceMachine(RuleBasedStateMachine):
         if isinstance(result, TransferComplete):
             event(f"firmware upload accepted ({kind})")
         self._after_possible_cut()
+
+    @precondition(lambda self: self._addressed())
+    @rule(data=st.binary(max_size=600).map(lambda b: b + b"\xff"))  # 0xFF is never UTF-8
+    def upload_config_that_is_not_text(self, data: bytes) -> None:
+        before = self._ring_newest()
+        result = self.lab.put(IP, "config", data)
+        self._after_possible_cut()
+        assert isinstance(result, TransferFailed)
+        if self.gw.mode is not Mode.OFF:
+            assert self._ring_newest() == before
+
+    @precondition(lambda self: self._addressed())
+    @rule(
+        name=st.sampled_from(["config", "prot", "boot"]),
+        seconds=st.sampled_from([0.0005, 0.002, 0.01]),
+    )
+    def abandoned_upload(self, name: str, seconds: float) -> None:
+        """The lab PC stops in the middle of an upload: nothing may change."""
+        data = (
+            b"config change CMD0 /name abandoned\r\n" * 200
+            if name == "config"
+            else self._image(
+                ImageKind.FIRMWARE if name == "prot" else ImageKind.BOOT, "cut", 40_000
+            )
+        )
+        before = _flash_image(self.gw)
+        client = TftpClientNode.put((IP, self.lab.port), name, data, port=45000, now=self.lab.now)
+        self.lab.net.attach(client)
+        self.lab.run(seconds)
+        self.lab.net.detach(client)
+        self.lab.run(60.0)  # the device gives up on the transfer
+        self._after_possible_cut()
+        if self.gw.mode is not Mode.OFF and not client.done:
+            event(f"abandoned {name} upload left the flash as it was")
+            assert _flash_image(self.gw) == before
 
     @precondition(lambda self: self._addressed())
     @rule()

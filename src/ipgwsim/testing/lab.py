@@ -201,6 +201,7 @@ class Lab:
         self.net.attach(client)
         try:
             self.net.run_until(lambda: client.done, timeout=timeout)
+            self.net.run(self.net.now)  # what the devices do at that same moment
         finally:
             self.net.detach(client)
         result = client.result
