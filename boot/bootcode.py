@@ -170,14 +170,15 @@ class BootCode:
         self.handle(event, now, f"reset button held {held:.1f} s")
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        if self.tftp is None or self.mode is Mode.OFF:
+        tftp = self.tftp
+        if tftp is None or self.mode is Mode.OFF:
             return
-        self._guarded(lambda: self._receive(datagram, now), now)
-
-    def _receive(self, datagram: Datagram, now: float) -> None:
-        assert self.tftp is not None
-        self.tftp.receive(datagram, now)
-        self._serve_requests(now)
+        try:  # the hot path of every transfer: no closures here
+            tftp.receive(datagram, now)
+            if tftp.requests:
+                self._serve_requests(now)
+        except PowerLost as exc:
+            self._power_lost(exc, now)
 
     def handle_timer(self, now: float) -> None:
         if self.button is not None and self.button.blink_due(now):
@@ -188,7 +189,7 @@ class BootCode:
         if self._deferred_at is not None and self._deferred_at <= now:
             deferred, self._deferred, self._deferred_at = self._deferred, [], None
             for event, reason in deferred:
-                self.handle(event, now, reason)
+                self._guarded(lambda e=event, r=reason: self.handle(e, now, r), now)
         if self.tftp is not None:
             self._guarded(lambda: self._timer(now), now)
 
@@ -206,8 +207,11 @@ class BootCode:
         try:
             step()
         except PowerLost as exc:
-            self._collect()
-            self.handle(Input.POWER_LOST, now, f"power cut at flash operation: {exc}")
+            self._power_lost(exc, now)
+
+    def _power_lost(self, exc: PowerLost, now: float) -> None:
+        self._collect()
+        self.handle(Input.POWER_LOST, now, f"power cut at flash operation: {exc}")
 
     def _serve_requests(self, now: float) -> None:
         assert self.tftp is not None
@@ -219,11 +223,17 @@ class BootCode:
             elif isinstance(request, RestartRequested):
                 self._defer(Input.RESET, "gwload RESET", now)
             elif isinstance(request, ImageUploaded):
+                # Programming starts at the next timer: the final ACK leaves first.
                 self._upload = request
-                self.handle(Input.IMAGE_ACCEPTED, now, f"{request.info.kind.label} uploaded")
+                self.tftp.busy = f"programming {request.region}"
+                self._defer(Input.IMAGE_ACCEPTED, f"{request.info.kind.label} uploaded", now)
 
     def _defer(self, event: Input, reason: str, now: float) -> None:
-        """Act on ``event`` at the next timer, once the datagrams queued now are out."""
+        """Act on ``event`` at the next timer, once the datagrams queued now are out.
+
+        (gwload's ACK to GO and RESET must leave before the device closes its
+        ports; an image's final ACK before the device programs it.)
+        """
         self._deferred.append((event, reason))
         if self._deferred_at is None:
             self._deferred_at = now

@@ -243,6 +243,9 @@ class TftpMode:
             self.outgoing.append(Datagram(data, (str(self.ip), self.port), to))
 
     def _control(self, datagram: Datagram) -> None:
+        target = datagram.data[8:14]
+        if len(target) == 6 and target not in (gwload.ANY_MAC, self.mac):
+            return  # for another device: not even parsed (a fleet hears every broadcast)
         try:
             message = gwload.parse_message(datagram.data)
         except gwload.MalformedMessage as exc:

@@ -145,10 +145,15 @@ class ConfigRing:
     def dump(self) -> bytes:
         """The ring as TFTP mode serves it: the region from its oldest sector on,
         around to the newest, with erased bytes left out."""
-        data = self.partition.read_all()
-        size = self.partition.sector_size
-        start = (-(-self.write_pointer // size) * size) % self.partition.size
-        return (data[start:] + data[:start]).replace(bytes([ERASED]), b"")
+        partition = self.partition
+        size, count = partition.sector_size, partition.sector_count
+        first = -(-self.write_pointer // size) % count
+        parts = []
+        for step in range(count):
+            sector = (first + step) % count
+            if not partition.is_sector_erased(sector):  # erased sectors add nothing
+                parts.append(partition.read(sector * size, size))
+        return b"".join(parts).translate(None, bytes([ERASED]))
 
     def generations(self) -> list[Generation]:
         """Every valid generation still in the ring, oldest first (offsets are in the dump)."""

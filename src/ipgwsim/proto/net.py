@@ -9,7 +9,7 @@ of the tests delivers them as they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: An IPv4 address and a UDP port.
 Address = tuple[str, int]
@@ -20,9 +20,12 @@ LIMITED_BROADCAST = "255.255.255.255"
 UNSPECIFIED = "0.0.0.0"
 
 
-@dataclass(frozen=True)
-class Datagram:
-    """One UDP datagram: payload, source and destination."""
+class Datagram(NamedTuple):
+    """One UDP datagram: payload, source and destination.
+
+    A named tuple rather than a frozen dataclass: one is made for every
+    datagram a device takes or gives, and a tuple is several times cheaper.
+    """
 
     data: bytes
     src: Address

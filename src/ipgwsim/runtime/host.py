@@ -158,6 +158,18 @@ class DeviceHost:
             return
         self._step(lambda now: self.device.receive_datagram(datagram, now))
 
+    def deliver_all(self, datagrams: list[Datagram]) -> None:
+        """Several datagrams that arrived together: one step, one pump."""
+        if self.closed:
+            return
+        receive = self.device.receive_datagram
+
+        def action(now: float) -> None:
+            for datagram in datagrams:
+                receive(datagram, now)
+
+        self._step(action)
+
     # -- driving the device --------------------------------------------------------------
 
     def _step(self, action: Callable[[float], None], at: float | None = None) -> float:
@@ -202,10 +214,10 @@ class DeviceHost:
                     self._internal_error(exc)
                     break
                 for datagram in outgoing:
-                    busy = True
                     problem = self.network.send(self, datagram)
                     if problem is not None:
                         self._problem(problem)
+                # Sending changes nothing in the device: only events can lead to more.
                 if not busy:
                     break
         finally:
@@ -245,8 +257,13 @@ class DeviceHost:
             # The device did not move its deadline when its timer fired: do not spin.
             deadline = max(deadline, self.clock.now()) + STUCK_TIMER_DELAY
         self._fired_at = None
-        if deadline == self._timer_at and self._timer is not None:
-            return
+        if self._timer is not None and self._timer_at is not None:
+            if deadline == self._timer_at:
+                return
+            if deadline is not None and self._timer_at < deadline:
+                # The armed timer fires first; it looks at the deadline again then.
+                # (A retransmit deadline moves on with every datagram: no timer churn.)
+                return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

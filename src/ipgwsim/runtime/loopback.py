@@ -39,6 +39,8 @@ LOOPBACK_BROADCAST = "127.255.255.255"
 HOST_ADDRESS = IPv4Address("127.0.0.1")
 #: Datagrams read per readiness callback (so one busy socket cannot starve the rest).
 READ_BATCH = 64
+#: Receive buffer of every socket (the kernel caps it at net.core.rmem_max).
+RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
 
 AddressPolicy = Callable[[IPv4Address], "str | None"]
@@ -54,6 +56,8 @@ class Attached(Protocol):
 
     def deliver(self, datagram: Datagram) -> None: ...
 
+    def deliver_all(self, datagrams: list[Datagram]) -> None: ...
+
 
 @dataclass
 class _Bound:
@@ -67,6 +71,8 @@ class _Bound:
 def _udp_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
+    # A window of 16 blocks of 8 KiB must fit; the default (~208 KiB) drops datagrams.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     return sock
 
@@ -291,6 +297,23 @@ class LoopbackNetwork:
         return None
 
     def _readable(self, bound: _Bound, port: int) -> None:
+        owner = bound.owner
+        if owner is not None:
+            # Everything queued goes to the device in one step (one pump, one reschedule).
+            batch: list[Datagram] = []
+            for _ in range(READ_BATCH):
+                try:
+                    data, src = bound.sock.recvfrom(MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:  # e.g. an ICMP error reported on the socket
+                    self.log.debug("receive on port %d: %s", port, exc)
+                    break
+                batch.append(Datagram(data, src, bound.address))
+            self.received += len(batch)
+            if batch:
+                owner.deliver_all(batch)
+            return
         for _ in range(READ_BATCH):
             try:
                 data, src = bound.sock.recvfrom(MAX_DATAGRAM)
@@ -300,9 +323,6 @@ class LoopbackNetwork:
                 self.log.debug("receive on port %d: %s", port, exc)
                 return
             self.received += 1
-            if bound.owner is not None:
-                bound.owner.deliver(Datagram(data, src, bound.address))
-                continue
             datagram = Datagram(data, src, (LIMITED_BROADCAST, port))
             for host in list(bound.listeners):
                 if host.accepts(datagram.dst):
