@@ -1,22 +1,17 @@
 """TFTP conversations: a client and a server transfer on a virtual network.
 
 Each test pairs a client of :mod:`ipgwsim.proto.tftp` with the server
-transfers an in-test port-69 owner creates, carries datagrams between them
-in a small delivery loop and moves a virtual clock to the next deadline when
-nothing is in flight. No sockets, no sleeps.
+transfers a port-69 owner creates, in the small delivery loop of
+:mod:`ipgwsim.testing.tftp_pair`, which moves a virtual clock to the next
+deadline when nothing is in flight. No sockets, no sleeps.
 """
 
 from __future__ import annotations
-
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
 
 from ipgwsim.proto.net import Address
 from ipgwsim.proto.tftp import (
-    DEFAULT_TIMERS,
     Ack,
     ClientRead,
     ClientWrite,
@@ -31,12 +26,8 @@ from ipgwsim.proto.tftp import (
     Packet,
     Progress,
     ReadRequest,
-    ServerRead,
-    ServerWrite,
-    TimerPolicy,
     Transfer,
     TransferComplete,
-    TransferEvent,
     TransferFailed,
     UploadComplete,
     WriteRequest,
@@ -44,210 +35,20 @@ from ipgwsim.proto.tftp import (
     error_packet,
     parse_packet,
 )
+from ipgwsim.testing.tftp_pair import (
+    CLIENT,
+    SERVER,
+    STRANGER,
+    TID,
+    Net,
+    Sent,
+    Serve,
+    outcome,
+    payload,
+    serving,
+)
 
-ALL_OPTIONS = OptionPolicy()
 WINDOWED = {"blksize": "1468", "windowsize": "16"}
-
-
-def payload(size: int, seed: int = 1) -> bytes:
-    """``size`` bytes that differ from block to block."""
-    return bytes((i * 7 + seed + i // 251) & 0xFF for i in range(size))
-
-
-# -------------------- a tiny virtual network (virtual time, no sockets) --------
-
-CLIENT: Address = ("192.168.0.10", 40000)
-SERVER: Address = ("192.168.0.1", 69)
-STRANGER: Address = ("192.168.0.99", 40001)
-
-#: What the owner of port 69 does with a request: a transfer, an answer, or nothing.
-Serve = Callable[[Packet, Address, float], Transfer | bytes | None]
-#: The fate of the n-th datagram sent: "deliver", "drop", "dup" or "delay".
-Fate = Callable[[int, "Sent"], str]
-
-
-def deliver_all(index: int, sent: Sent) -> str:
-    return "deliver"
-
-
-@dataclass
-class Sent:
-    """One datagram on the virtual wire."""
-
-    data: bytes
-    src: Address
-    dst: Address
-    index: int
-
-    @property
-    def opcode(self) -> int:
-        return (self.data[0] << 8) | self.data[1]
-
-    @property
-    def block(self) -> int:
-        return (self.data[2] << 8) | self.data[3]
-
-
-@dataclass
-class Net:
-    """Carries datagrams between one client and the server transfers of its requests.
-
-    Each server transfer gets its own port (TID) from 50001 on. Time moves
-    only when nothing is in flight: to the earliest deadline.
-    """
-
-    client: Transfer
-    serve: Serve
-    now: float = 0.0
-    fate: Fate = deliver_all
-    auto_accept: bool = True
-    servers: dict[Address, Transfer] = field(default_factory=dict)
-    sent: list[Sent] = field(default_factory=list)
-    client_events: list[TransferEvent] = field(default_factory=list)
-    events_of: dict[Address, list[TransferEvent]] = field(default_factory=dict)
-    queue: deque[tuple[Sent, bool]] = field(default_factory=deque)
-
-    @property
-    def server(self) -> Transfer:
-        """The first server transfer."""
-        return next(iter(self.servers.values()))
-
-    @property
-    def server_events(self) -> list[TransferEvent]:
-        return next(iter(self.events_of.values()))
-
-    def _send(self, data: bytes, src: Address, dst: Address) -> None:
-        sent = Sent(data, src, dst, len(self.sent))
-        self.sent.append(sent)
-        self.queue.append((sent, False))
-
-    def collect(self) -> None:
-        for data, dst in self.client.datagrams_to_send():
-            self._send(data, CLIENT, dst)
-        while (event := self.client.next_event()) is not None:
-            self.client_events.append(event)
-        for tid, server in self.servers.items():
-            for data, dst in server.datagrams_to_send():
-                self._send(data, tid, dst)
-            while (event := server.next_event()) is not None:
-                self.events_of[tid].append(event)
-                if isinstance(event, UploadComplete) and self.auto_accept:
-                    assert isinstance(server, ServerWrite)
-                    server.accept(self.now)
-                    self.collect()
-                    return
-
-    def deliver(self, sent: Sent) -> None:
-        if sent.dst == CLIENT:
-            self.client.receive_datagram(sent.data, sent.src, self.now)
-        elif sent.dst in self.servers:
-            self.servers[sent.dst].receive_datagram(sent.data, sent.src, self.now)
-        elif sent.dst[1] == SERVER[1]:  # port 69, or a broadcast
-            for server in self.servers.values():
-                if server.peer == sent.src and not server.finished:
-                    server.receive_datagram(sent.data, sent.src, self.now)
-                    return
-            tid = (SERVER[0], 50001 + len(self.servers))
-            answer = self.serve(parse_packet(sent.data), sent.src, self.now)
-            if isinstance(answer, bytes):
-                self._send(answer, tid, sent.src)
-            elif answer is not None:
-                self.servers[tid] = answer
-                self.events_of[tid] = []
-
-    def run(self, max_steps: int = 2_000_000) -> Net:
-        """Until nothing is in flight and no timer is pending."""
-        for _ in range(max_steps):
-            self.collect()
-            if self.queue:
-                sent, fated = self.queue.popleft()
-                fate = "deliver" if fated else self.fate(sent.index, sent)
-                if fate == "deliver":
-                    self.deliver(sent)
-                elif fate == "dup":
-                    self.deliver(sent)
-                    self.collect()
-                    self.deliver(sent)
-                elif fate == "delay":
-                    self.queue.append((sent, True))
-                continue
-            transfers = [self.client, *self.servers.values()]
-            due = [timer for t in transfers if (timer := t.get_timer()) is not None]
-            if not due:
-                return self
-            self.now = max(self.now, min(due))
-            for transfer in transfers:
-                timer = transfer.get_timer()
-                if timer is not None and timer <= self.now:
-                    transfer.handle_timer(self.now)
-        raise AssertionError(f"no end after {max_steps} steps")
-
-    def datagrams(self, opcode: int, src: Address | None = None) -> list[Sent]:
-        return [s for s in self.sent if s.opcode == opcode and src in (None, s.src)]
-
-
-def serving(
-    files: dict[str, bytes],
-    policy: OptionPolicy = ALL_OPTIONS,
-    timers: TimerPolicy = DEFAULT_TIMERS,
-    max_size: int | None = None,
-) -> Serve:
-    """A port-69 owner: serves ``files``, takes every upload."""
-
-    def serve(request: Packet, peer: Address, now: float) -> Transfer | bytes | None:
-        if isinstance(request, ReadRequest):
-            if request.filename not in files:
-                return error_packet(ErrorCode.FILE_NOT_FOUND, "file not found")
-            data = files[request.filename]
-            return ServerRead(request, peer, data, now, policy=policy, timers=timers)
-        if isinstance(request, WriteRequest):
-            return ServerWrite(
-                request,
-                peer,
-                now,
-                policy=policy,
-                timers=timers,
-                max_size=max_size,
-                too_large="too big",
-            )
-        return None
-
-    return serve
-
-
-def outcome(events: list[TransferEvent]) -> TransferComplete | TransferFailed:
-    """The one final event of a transfer."""
-    final = [e for e in events if isinstance(e, TransferComplete | TransferFailed)]
-    assert len(final) == 1, events
-    return final[0]
-
-
-TID: Address = ("192.168.0.1", 50001)
-
-
-def exchange(client: Transfer, server: Transfer, now: float) -> list[tuple[bytes, Address]]:
-    """Carry datagrams between a client and a server (at TID) until both are quiet."""
-    moved: list[tuple[bytes, Address]] = []
-    while True:
-        from_client = client.datagrams_to_send()
-        from_server = server.datagrams_to_send()
-        if not from_client and not from_server:
-            return moved
-        for data, dst in from_client:
-            moved.append((data, dst))
-            if dst == TID:
-                server.receive_datagram(data, CLIENT, now)
-        for data, dst in from_server:
-            moved.append((data, dst))
-            if dst == CLIENT:
-                client.receive_datagram(data, TID, now)
-
-
-def drain(transfer: Transfer) -> list[TransferEvent]:
-    events: list[TransferEvent] = []
-    while (event := transfer.next_event()) is not None:
-        events.append(event)
-    return events
 
 
 def blocks_of(net: Net, opcode: int) -> list[int]:

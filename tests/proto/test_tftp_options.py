@@ -10,6 +10,7 @@ from ipgwsim.proto.tftp.options import (
     OptionPolicy,
     TimerPolicy,
     negotiate,
+    option_number,
     validate_oack,
 )
 
@@ -151,3 +152,15 @@ def test_invalid_oack(oack: dict[str, str], message: str) -> None:
 def test_oack_windowsize_larger_than_asked() -> None:
     with pytest.raises(RemoteProtocolError, match="windowsize 32, asked 16"):
         validate_oack({"windowsize": "16"}, {"windowsize": "32"})
+
+
+def test_absurdly_long_numbers_are_no_numbers_on_either_side() -> None:
+    huge = "9" * 5000  # int() itself refuses more than 4300 digits
+    assert option_number(huge) is None
+    assert option_number("1" * 21) is None
+    assert option_number("1" * 20) == int("1" * 20)
+    # server: the option is simply not granted
+    assert "blksize" not in negotiate({"blksize": huge}, OptionPolicy()).options
+    # client: a server granting such a value is refused with a reason, not a crash
+    with pytest.raises(RemoteProtocolError, match="no number"):
+        validate_oack({"blksize": "1468"}, {"blksize": huge})

@@ -17,7 +17,6 @@ from ipgwsim.proto.tftp import (
     Data,
     ErrorCode,
     OptionAck,
-    OptionPolicy,
     OptionsNegotiated,
     Progress,
     ReadRequest,
@@ -26,7 +25,6 @@ from ipgwsim.proto.tftp import (
     TimerPolicy,
     Transfer,
     TransferComplete,
-    TransferEvent,
     TransferFailed,
     UploadComplete,
     WriteRequest,
@@ -34,41 +32,15 @@ from ipgwsim.proto.tftp import (
     error_packet,
     parse_packet,
 )
-
-ALL_OPTIONS = OptionPolicy()
-CLIENT: Address = ("192.168.0.10", 40000)
-SERVER: Address = ("192.168.0.1", 69)
-TID: Address = ("192.168.0.1", 50001)
-
-
-def payload(size: int, seed: int = 1) -> bytes:
-    """``size`` bytes that differ from block to block."""
-    return bytes((i * 7 + seed + i // 251) & 0xFF for i in range(size))
-
-
-def exchange(client: Transfer, server: Transfer, now: float) -> list[tuple[bytes, Address]]:
-    """Carry datagrams between a client and a server (at TID) until both are quiet."""
-    moved: list[tuple[bytes, Address]] = []
-    while True:
-        from_client = client.datagrams_to_send()
-        from_server = server.datagrams_to_send()
-        if not from_client and not from_server:
-            return moved
-        for data, dst in from_client:
-            moved.append((data, dst))
-            if dst == TID:
-                server.receive_datagram(data, CLIENT, now)
-        for data, dst in from_server:
-            moved.append((data, dst))
-            if dst == CLIENT:
-                client.receive_datagram(data, TID, now)
-
-
-def drain(transfer: Transfer) -> list[TransferEvent]:
-    events: list[TransferEvent] = []
-    while (event := transfer.next_event()) is not None:
-        events.append(event)
-    return events
+from ipgwsim.testing.tftp_pair import (
+    ALL_OPTIONS,
+    CLIENT,
+    SERVER,
+    TID,
+    drain,
+    exchange,
+    payload,
+)
 
 
 def test_undrained_progress_events_merge() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
@@ -44,6 +45,8 @@ __all__ = [
     "set_ips",
     "xids",
 ]
+
+_M = TypeVar("_M", bound=Message)
 
 
 def macs() -> st.SearchStrategy[bytes]:
@@ -93,17 +96,18 @@ def _u16() -> st.SearchStrategy[int]:
     return st.integers(min_value=0, max_value=0xFFFF)
 
 
+def _messages(kind: type[_M], **body: st.SearchStrategy[Any]) -> st.SearchStrategy[_M]:
+    """Messages of ``kind``: the header every gwload message shares, then ``body``."""
+    return st.builds(kind, xid=xids(), mac=macs(), gwtype=gwtypes(), flags=_flags(), **body)
+
+
 def discovers() -> st.SearchStrategy[Discover]:
-    return st.builds(Discover, xid=xids(), mac=macs(), gwtype=gwtypes(), flags=_flags())
+    return _messages(Discover)
 
 
 def hellos() -> st.SearchStrategy[Hello]:
-    return st.builds(
+    return _messages(
         Hello,
-        xid=xids(),
-        mac=macs(),
-        gwtype=gwtypes(),
-        flags=_flags(),
         ip=ipv4_addresses(),
         mask=ipv4_addresses(),
         state=_enum_or_int(DeviceState, 8),
@@ -115,47 +119,23 @@ def hellos() -> st.SearchStrategy[Hello]:
 
 
 def set_ips() -> st.SearchStrategy[SetIp]:
-    return st.builds(
-        SetIp,
-        xid=xids(),
-        mac=macs(),
-        gwtype=gwtypes(),
-        flags=_flags(),
-        ip=ipv4_addresses(),
-        mask=ipv4_addresses(),
-        gateway=ipv4_addresses(),
-    )
+    return _messages(SetIp, ip=ipv4_addresses(), mask=ipv4_addresses(), gateway=ipv4_addresses())
 
 
 def gos() -> st.SearchStrategy[Go]:
-    return st.builds(Go, xid=xids(), mac=macs(), gwtype=gwtypes(), flags=_flags())
+    return _messages(Go)
 
 
 def resets() -> st.SearchStrategy[Reset]:
-    return st.builds(Reset, xid=xids(), mac=macs(), gwtype=gwtypes(), flags=_flags())
+    return _messages(Reset)
 
 
 def acks() -> st.SearchStrategy[Ack]:
-    return st.builds(
-        Ack,
-        xid=xids(),
-        mac=macs(),
-        gwtype=gwtypes(),
-        flags=_flags(),
-        acked=_enum_or_int(Opcode, 16),
-    )
+    return _messages(Ack, acked=_enum_or_int(Opcode, 16))
 
 
 def naks() -> st.SearchStrategy[Nak]:
-    return st.builds(
-        Nak,
-        xid=xids(),
-        mac=macs(),
-        gwtype=gwtypes(),
-        flags=_flags(),
-        code=_enum_or_int(NakCode, 16),
-        text=ascii_strings(),
-    )
+    return _messages(Nak, code=_enum_or_int(NakCode, 16), text=ascii_strings())
 
 
 def gwload_messages() -> st.SearchStrategy[Message]:

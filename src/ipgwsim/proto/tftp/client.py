@@ -90,14 +90,27 @@ class _Request:
         self.packet = encode_packet(self.kind(self.filename, "octet", {}))
 
 
+def _send_request(transfer: Transfer, request: _Request, now: float) -> None:
+    """Send ``request`` as the handshake: resent on timeout until the first answer."""
+    transfer._handshake_packet = request.packet
+    transfer._handshake_what = request.what
+    transfer._stage = HANDSHAKE
+    transfer._resend_handshake(now)
+
+
 def _answer(
     transfer: Transfer, request: _Request, data: bytes, src: Address, now: float
 ) -> Packet | Negotiated | None:
-    """The first answer of a server: handles ERROR and checks an OACK.
+    """A datagram from a stranger to a client: the first answer of a server, or a stray.
 
-    Returns the :class:`Negotiated` of a valid OACK, another packet for the
-    role to judge, or None when the answer is dealt with (or ignored).
+    Once the client has its peer, a stranger gets ERROR 5. Before, this is the
+    first answer of a server: handles ERROR and checks an OACK. Returns the
+    :class:`Negotiated` of a valid OACK, another packet for the role to judge,
+    or None when the datagram is dealt with (or ignored).
     """
+    if transfer.peer is not None:
+        transfer._stray(data, src)
+        return None
     try:
         packet = parse_packet(data)
     except MalformedPacket:
@@ -109,9 +122,8 @@ def _answer(
             return None
         transfer._events.append(FallbackToPlain(reason))
         request.drop_options()
-        transfer._handshake_packet = request.packet
         transfer._reset_backoff()
-        transfer._resend_handshake(now)
+        _send_request(transfer, request, now)
         return None
     if not isinstance(packet, OptionAck):
         return packet
@@ -153,15 +165,9 @@ class ClientRead(BlockReceiver):
         super().__init__(None, server, timers)
         self.server = server
         self._request = _Request(ReadRequest, filename, options, 0, fallback)
-        self._handshake_packet = self._request.packet
-        self._handshake_what = self._request.what
-        self._stage = HANDSHAKE
-        self._resend_handshake(now)
+        _send_request(self, self._request, now)
 
     def _from_stranger(self, data: bytes, src: Address, now: float) -> None:
-        if self.peer is not None:
-            self._stray(data, src)
-            return
         answer = _answer(self, self._request, data, src, now)
         if isinstance(answer, Negotiated):
             self._total = answer.tsize
@@ -193,15 +199,9 @@ class ClientWrite(BlockSender):
         super().__init__(None, server, timers, data)
         self.server = server
         self._request = _Request(WriteRequest, filename, options, len(data), fallback)
-        self._handshake_packet = self._request.packet
-        self._handshake_what = self._request.what
-        self._stage = HANDSHAKE
-        self._resend_handshake(now)
+        _send_request(self, self._request, now)
 
     def _from_stranger(self, data: bytes, src: Address, now: float) -> None:
-        if self.peer is not None:
-            self._stray(data, src)
-            return
         answer = _answer(self, self._request, data, src, now)
         if isinstance(answer, Negotiated):
             self._start_sending(answer.blksize, answer.windowsize, now)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ipgwsim.proto.net import Address
 from ipgwsim.proto.tftp.events import TransferComplete
-from ipgwsim.proto.tftp.options import DEFAULT_BLKSIZE, TimerPolicy
+from ipgwsim.proto.tftp.options import TimerPolicy
 from ipgwsim.proto.tftp.packets import (
     DATA_ACK_HEADER,
     Ack,
@@ -47,8 +47,6 @@ class BlockReceiver(Transfer):
     def __init__(self, peer: Address | None, to: Address, timers: TimerPolicy) -> None:
         super().__init__(peer, to, timers)
         self._buf = bytearray()
-        self._blksize = DEFAULT_BLKSIZE
-        self._window = 1
         #: The next block in order (numbered without limit), in-order blocks since the last ACK.
         self._expected = 1
         self._count = 0
@@ -70,16 +68,6 @@ class BlockReceiver(Transfer):
     def received_size(self) -> int:
         """How many bytes arrived so far, in order."""
         return len(self._buf)
-
-    @property
-    def blksize(self) -> int:
-        """Bytes per block."""
-        return self._blksize
-
-    @property
-    def windowsize(self) -> int:
-        """Blocks per window."""
-        return self._window
 
     def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
         if self.finished:

@@ -40,24 +40,12 @@ class BlockSender(Transfer):
         self._view = memoryview(data)
         self._size = len(data)
         self._total = self._size
-        self._blksize = DEFAULT_BLKSIZE
-        self._window = 1
         #: Highest block acknowledged, highest sent, and the last block of the file.
         self._acked = 0
         self._sent = 0
         self._last = self._size // DEFAULT_BLKSIZE + 1
         #: What TransferComplete carries.
         self._result: bytes | None = None
-
-    @property
-    def blksize(self) -> int:
-        """Bytes per block."""
-        return self._blksize
-
-    @property
-    def windowsize(self) -> int:
-        """Blocks per window."""
-        return self._window
 
     def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
         if self.finished:

@@ -14,7 +14,7 @@ from typing import Final
 
 from ipgwsim.proto.net import Address
 from ipgwsim.proto.tftp.events import Progress, TransferEvent, TransferFailed
-from ipgwsim.proto.tftp.options import TimerPolicy
+from ipgwsim.proto.tftp.options import DEFAULT_BLKSIZE, TimerPolicy
 from ipgwsim.proto.tftp.packets import (
     Error,
     ErrorCode,
@@ -67,11 +67,24 @@ class Transfer:
         self._dally_setting = timers.dally
         self._tries = 0
         self._total: int | None = None
+        #: The negotiated parameters; RFC 1350's until the roles learn others.
+        self._blksize = DEFAULT_BLKSIZE
+        self._window = 1
         #: What a client's request or a server's OACK was (resent in HANDSHAKE).
         self._handshake_packet = b""
         self._handshake_what = ""
 
     # -------------------- the owner's interface --------------------------------
+
+    @property
+    def blksize(self) -> int:
+        """Bytes per block."""
+        return self._blksize
+
+    @property
+    def windowsize(self) -> int:
+        """Blocks per window."""
+        return self._window
 
     def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
         """Take one datagram that arrived from ``src``."""
