@@ -27,9 +27,19 @@ def test_setip_go_and_the_refusals(tmp_path: Path) -> None:
         clock = ManualClock()
         async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
             first, second = rt.add_devices("IP6000", 2)
-            # Both run their firmware: nobody answers gwload.
-            with pytest.raises(gwloadclient.NoAnswer, match="no device of gwtype 6000"):
+            [other] = rt.add_devices("IP800", 1)
+            # All run their firmware: nobody answers gwload.
+            with pytest.raises(gwloadclient.NoAnswer, match="no device of gwtype 6000 in TFTP"):
                 await asyncio.to_thread(gwloadclient.setip, lab, ip, gwtype=6000)
+            # Only a device of another type is in TFTP mode: say which one answered.
+            await enter_tftp_mode(rt, clock, other.name)
+            with pytest.raises(gwloadclient.NoAnswer, match="other types did: IP800") as only:
+                await asyncio.to_thread(gwloadclient.setip, lab, ip, gwtype=6000)
+            assert f"gwtype 800, {other.status().mac}" in str(only.value)
+            released = rt.press(other.name, 0.2)  # a short press: back to its firmware
+            await clock.advance(0.2)
+            await asyncio.wait_for(released, 5)
+            assert other.status().mode is Mode.FIRMWARE
             await enter_tftp_mode(rt, clock, first.name)
             await enter_tftp_mode(rt, clock, second.name)
             found = await asyncio.to_thread(gwloadclient.discover, lab, gwtype=6000)

@@ -130,6 +130,15 @@ def setip(
     if mac is None:
         found = discover(lab, gwtype=gwtype)
         if not found:
+            others = discover(lab) if gwtype else []
+            if others:  # the contract: say which types did answer
+                kinds = ", ".join(
+                    f"{h.model} (gwtype {h.gwtype}, {gwload.format_mac(h.mac)})" for h in others
+                )
+                raise NoAnswer(
+                    f"no device of gwtype {gwtype} in TFTP mode answered; devices of other "
+                    f"types did: {kinds}"
+                )
             raise NoAnswer(f"no device of gwtype {gwtype or 'any'} in TFTP mode answered")
         if len(found) > 1:
             macs = ", ".join(gwload.format_mac(h.mac) for h in found)

@@ -25,6 +25,9 @@ from ipgwsim.proto.tftp import (
     TransferFailed,
 )
 
+#: Seconds a reader stays after its last ACK (RFC 1350's dally), by default.
+DALLY = 1.0
+
 
 class TftpClientError(Exception):
     """A transfer failed; ``str()`` says why (the server's message or a timeout)."""
@@ -49,6 +52,7 @@ def _run(
     *,
     bind: Address,
     progress: Callable[[int, int | None], None] | None,
+    dally: float,
 ) -> TransferResult:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
@@ -59,8 +63,9 @@ def _run(
     start = time.monotonic()
     negotiated: OptionsNegotiated | None = None
     result: TransferComplete | TransferFailed | None = None
+    done_at: float | None = None
     try:
-        while result is None:
+        while True:
             for data, to in transfer.datagrams_to_send():
                 sock.sendto(data, to)
             while (event := transfer.next_event()) is not None:
@@ -68,12 +73,22 @@ def _run(
                     negotiated = event
                 elif isinstance(event, Progress) and progress is not None:
                     progress(event.done, event.total)
-                elif isinstance(event, TransferComplete | TransferFailed):
+                elif isinstance(event, TransferComplete | TransferFailed) and result is None:
                     result = event
-            if result is not None:
+            now = time.monotonic()
+            if isinstance(result, TransferFailed):
                 break
+            if result is not None:
+                # Done. After the last ACK of a read, stay a little (dally) so that a
+                # lost ACK is answered when the server sends its last DATA again.
+                done_at = now if done_at is None else done_at
+                if transfer.finished or now >= done_at + dally:
+                    break
             deadline = transfer.get_timer()
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wake = deadline
+            if done_at is not None:
+                wake = done_at + dally if wake is None else min(wake, done_at + dally)
+            timeout = None if wake is None else max(0.0, wake - now)
             if selector.select(timeout):
                 # Take everything queued before looking at the clock again.
                 while True:
@@ -82,9 +97,8 @@ def _run(
                     except BlockingIOError:
                         break
                     transfer.receive_datagram(data, src, time.monotonic())
-            else:
+            elif deadline is not None and time.monotonic() >= deadline:
                 transfer.handle_timer(time.monotonic())
-        # Send what the end left to send (the final ACK of a read).
         for data, to in transfer.datagrams_to_send():
             sock.sendto(data, to)
     finally:
@@ -92,7 +106,8 @@ def _run(
         sock.close()
     if isinstance(result, TransferFailed):
         raise TftpClientError(result.reason, result.error_code)
-    seconds = time.monotonic() - start
+    assert result is not None
+    seconds = (done_at if done_at is not None else time.monotonic()) - start
     return TransferResult(
         result.data,
         dict(negotiated.options) if negotiated is not None else {},
@@ -110,12 +125,17 @@ def tftp_get(
     timers: TimerPolicy | None = None,
     bind: Address = ("0.0.0.0", 0),
     progress: Callable[[int, int | None], None] | None = None,
+    dally: float = DALLY,
 ) -> TransferResult:
-    """Read ``filename`` from ``server``; :class:`TftpClientError` if it fails."""
+    """Read ``filename`` from ``server``; :class:`TftpClientError` if it fails.
+
+    After the last ACK it stays ``dally`` seconds to answer a repeated last DATA
+    (its ``seconds`` stop at the last block).
+    """
     transfer = ClientRead(
         filename, server, time.monotonic(), options=options, timers=timers or TimerPolicy()
     )
-    return _run(transfer, bind=bind, progress=progress)
+    return _run(transfer, bind=bind, progress=progress, dally=dally)
 
 
 def tftp_put(
@@ -132,4 +152,4 @@ def tftp_put(
     transfer = ClientWrite(
         filename, server, data, time.monotonic(), options=options, timers=timers or TimerPolicy()
     )
-    return _run(transfer, bind=bind, progress=progress)
+    return _run(transfer, bind=bind, progress=progress, dally=0.0)

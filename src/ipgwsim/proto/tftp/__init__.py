@@ -99,6 +99,7 @@ from ipgwsim.proto.tftp.options import (
     OptionPolicy,
     TimerPolicy,
     negotiate,
+    option_number,
     validate_oack,
 )
 from ipgwsim.proto.tftp.packets import (
@@ -150,6 +151,7 @@ __all__ = [
     "encode_packet",
     "error_packet",
     "negotiate",
+    "option_number",
     "parse_packet",
     "validate_oack",
 ]

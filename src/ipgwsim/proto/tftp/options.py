@@ -107,9 +107,13 @@ class Negotiated:
     tsize: int | None = None
 
 
-def _number(value: str) -> int | None:
-    """A decimal option value, or None."""
-    if value.isascii() and value.isdigit():
+#: Longer option values are not numbers to us (and ``int()`` refuses > 4300 digits).
+MAX_OPTION_DIGITS = 20
+
+
+def option_number(value: str) -> int | None:
+    """A decimal option value, or None (not decimal, or absurdly long)."""
+    if value.isascii() and value.isdigit() and len(value) <= MAX_OPTION_DIGITS:
         return int(value)
     return None
 
@@ -129,7 +133,7 @@ def negotiate(
         key = name.lower()
         if key not in policy.supported or key in granted:
             continue
-        number = _number(value)
+        number = option_number(value)
         if number is None:
             continue
         if key == "blksize":
@@ -177,10 +181,10 @@ def validate_oack(requested: Mapping[str, str], oack: Mapping[str, str]) -> Nego
         granted[key] = value
         if key not in KNOWN_OPTIONS:
             continue
-        number = _number(value)
+        number = option_number(value)
         if number is None:
             raise RemoteProtocolError(f"the server granted {key} {value!r}, which is no number")
-        wanted = _number(asked[key])
+        wanted = option_number(asked[key])
         if key == "blksize":
             limit = MAX_BLKSIZE if wanted is None else wanted
             if not MIN_BLKSIZE <= number <= limit:
