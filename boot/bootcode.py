@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from ipgwsim.boot.bootslots import running_slot, store_boot
 from ipgwsim.boot.button import HeldButton, Press
 from ipgwsim.boot.table import TABLE, Input
 from ipgwsim.boot.tftpmode import (
@@ -27,6 +28,7 @@ from ipgwsim.boot.tftpmode import (
 from ipgwsim.boot.timing import clearing_time, programming_time
 from ipgwsim.events import (
     ButtonBlink,
+    ButtonReleased,
     ConsoleOutput,
     Event,
     FirmwareStarted,
@@ -90,6 +92,8 @@ class BootCode:
         self._work: _Work | None = None
         self._after_long_reset = False
         self._upload: ImageUploaded | None = None
+        #: When a timed press lets the button go (``press(now, hold)``).
+        self._release_at: float | None = None
         #: GO or RESET acknowledged, acted on at the next timer: the ACK leaves first.
         self._deferred: list[tuple[Input, str]] = []
         self._deferred_at: float | None = None
@@ -112,6 +116,8 @@ class BootCode:
         deadlines: list[float] = []
         if self.button is not None:
             deadlines.append(self.button.next_blink())
+            if self._release_at is not None:
+                deadlines.append(self._release_at)
         if self._work is not None:
             deadlines.append(self._work.until)
         if self._deferred_at is not None:
@@ -150,16 +156,25 @@ class BootCode:
     def power_off(self, now: float, cause: str = "switched off") -> None:
         self.handle(Input.POWER_OFF, now, cause)
 
-    def press(self, now: float) -> None:
+    def press(self, now: float, hold: float | None = None) -> None:
+        """Press the reset button; with ``hold``, let it go that many seconds later.
+
+        A timed press is released by the boot code's own timer, so the blinks
+        and the release happen in device time order however late a caller is.
+        """
         self.handle(Input.PRESS, now)
+        if hold is not None and self.button is not None:
+            self._release_at = now + hold
 
     def release(self, now: float) -> None:
         """The reset button is let go; the press is classified by how long it was held."""
+        self._release_at = None
         if self.button is None:
             return
         press, held = self.button.release(now)
         self.button = None
         self._print(f"reset button released after {held:.1f} s: {press.value} press")
+        self._events.append(ButtonReleased(held, press.value))
         event = {
             Press.SHORT: Input.RELEASE_SHORT,
             Press.MEDIUM: Input.RELEASE_MEDIUM,
@@ -181,8 +196,7 @@ class BootCode:
             self._power_lost(exc, now)
 
     def handle_timer(self, now: float) -> None:
-        if self.button is not None and self.button.blink_due(now):
-            self._events.append(ButtonBlink(self.button.blinks))
+        self._button_timers(now)
         if self._work is not None and self._work.until <= now:
             self._work = None
             self.handle(Input.WORK_DONE, now)
@@ -192,6 +206,18 @@ class BootCode:
                 self._guarded(lambda e=event, r=reason: self.handle(e, now, r), now)
         if self.tftp is not None:
             self._guarded(lambda: self._timer(now), now)
+
+    def _button_timers(self, now: float) -> None:
+        """Blinks due by ``now`` and a timed release, in time order."""
+        while self.button is not None:
+            blink, release = self.button.next_blink(), self._release_at
+            if release is not None and release <= now and release < blink:
+                self.release(release)
+                return
+            if blink > now:
+                return
+            self.button.blink_due(blink)
+            self._events.append(ButtonBlink(self.button.blinks))
 
     def _timer(self, now: float) -> None:
         assert self.tftp is not None
@@ -268,6 +294,7 @@ class BootCode:
         self._deferred, self._deferred_at = [], None
         self._leave_tftp_mode()
         self.button = None
+        self._release_at = None
         self._work = None
         self.running_boot = None
         self._set_led(Led.OFF)
@@ -319,7 +346,12 @@ class BootCode:
         self._set_led(Led.ORANGE_FLASHING if self.profile.leds.has_orange else Led.GREEN_FLASHING)
         self._print(f"programming {upload.info.kind.label} into {upload.region}")
         before = self.flash.faults.count
-        store_image(self._partitions[upload.region], upload.data)  # PowerLost goes up
+        region = self._partitions[upload.region]
+        if upload.region == "boot":  # PowerLost goes up from both
+            slot = store_boot(region, upload.data, self.profile.model)
+            self._print(f"boot code written to slot {slot}, the other slot erased")
+        else:
+            store_image(region, upload.data)
         ops = self.flash.faults.count - before
         self._events.append(FlashChanged(upload.region))
         self.tftp.busy = f"programming {upload.region}"
@@ -338,9 +370,7 @@ class BootCode:
     # -- the decisions -------------------------------------------------------------
 
     def _check_boot_code(self) -> bool:
-        main = check_slot(
-            self._partitions["boot"], model=self.profile.model, kinds=(ImageKind.BOOT,)
-        )
+        _slot, main = running_slot(self._partitions["boot"], self.profile.model)
         if main.valid and main.info is not None:
             self.running_boot = RunningBoot(main.info.boot_build)
         elif "altboot" in self._partitions:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
 
+from ipgwsim.boot.bootslots import slot_size
 from ipgwsim.events import (
     AddressAssigned,
     AddressReleased,
@@ -57,6 +58,7 @@ from ipgwsim.proto.tftp import (
     UploadComplete,
     WriteRequest,
     encode_packet,
+    option_number,
     parse_packet,
 )
 
@@ -363,6 +365,8 @@ class TftpMode:
         except MalformedPacket as exc:
             self._tftp_error(datagram.src, ErrorCode.ILLEGAL_OPERATION, str(exc))
             return
+        if isinstance(packet, Error):
+            return  # an ERROR is never answered (RFC 1350): no ping-pong between devices
         if not isinstance(packet, ReadRequest | WriteRequest):
             # DATA, ACK, ... to the control port belong to no transfer.
             self._tftp_error(datagram.src, ErrorCode.UNKNOWN_TID, "unknown transfer ID")
@@ -463,18 +467,23 @@ class TftpMode:
         slot = self._slots().get(name)
         if slot is None:
             raise Refusal(ErrorCode.FILE_NOT_FOUND, self._not_found(name, reading=False))
-        size = self.partitions[slot.region].size
+        size = self._region_size(slot.region)
         too_large = (
             f"{NO_SPACE_EVENT}: image is larger than the {slot.region} region ({size} bytes)"
         )
-        tsize = packet.options.get("tsize")
-        if tsize is not None and tsize.isdigit() and int(tsize) > size:
+        tsize = option_number(packet.options.get("tsize", ""))
+        if tsize is not None and tsize > size:
             raise Refusal(
                 ErrorCode.DISK_FULL,
                 f"{NO_SPACE_EVENT}: image of {tsize} bytes is larger than the "
                 f"{slot.region} region ({size} bytes)",
             )
         return size, too_large
+
+    def _region_size(self, region: str) -> int:
+        """The largest image the region takes (a boot code slot is half the boot region)."""
+        partition = self.partitions[region]
+        return slot_size(partition) if region == "boot" else partition.size
 
     def _check_altboot(self) -> None:
         rescue_from = self.profile.boot.rescue_from_build
@@ -537,7 +546,7 @@ class TftpMode:
                 engine.received[:IMAGE_HEADER_SIZE],
                 model=self.profile.model,
                 kinds=slot.kinds,
-                region_size=self.partitions[slot.region].size,
+                region_size=self._region_size(slot.region),
                 region_name=slot.region,
             )
         except Truncated:
@@ -568,7 +577,7 @@ class TftpMode:
                 data,
                 model=self.profile.model,
                 kinds=slot.kinds,
-                region_size=self.partitions[slot.region].size,
+                region_size=self._region_size(slot.region),
                 region_name=slot.region,
                 boot_build=self.boot.build if firmware else None,
             )
@@ -596,6 +605,10 @@ class TftpMode:
                 now,
             )
             return
+        problem = _not_config_text(text)
+        if problem is not None:
+            self._refuse(transfer, engine, ErrorCode.NOT_DEFINED, problem, now)
+            return
         try:
             check_config_text(text)
             generation = self.ring.write(text)  # PowerLost goes up: the device is off
@@ -608,6 +621,20 @@ class TftpMode:
         engine.accept(now)
         self.events.append(FlashChanged("config"))
         self._print(f"tftp: config stored as generation {generation.number} ({len(data)} bytes)")
+
+
+#: Control characters a config text may hold: tab, line feed, carriage return.
+_TEXT_CONTROLS = frozenset("\t\n\r")
+
+
+def _not_config_text(text: str) -> str | None:
+    """Why an uploaded config is not config text (None: it is)."""
+    if not text.strip():
+        return "config is empty: nothing stored"
+    for offset, char in enumerate(text):
+        if (char < " " and char not in _TEXT_CONTROLS) or char == "\x7f":
+            return f"config is not text: control character {ord(char):#04x} at offset {offset}"
+    return None
 
 
 def bad_address(ip: IPv4Address, mask: IPv4Address) -> str | None:

@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass
 
 from ipgwsim.boot import AddressPolicy, BootCode
+from ipgwsim.boot.bootslots import store_boot
 from ipgwsim.events import Event, FirmwareStarted, Led, Mode, ModeChanged, PoweredOff
 from ipgwsim.firmware import Firmware
 from ipgwsim.flash.faults import CutMode, PowerCut
@@ -82,7 +83,7 @@ def factory_flash(profile: Profile, *, firmware: bool = True) -> NorFlash:
         random.Random(f"{profile.model} boot").randbytes(4096),
         boot_build=profile.boot.build,
     )
-    store_image(table["boot"], boot)
+    store_boot(table["boot"], boot, profile.model)
     if "altboot" in table:
         store_image(table["altboot"], boot)
     if firmware:
@@ -145,8 +146,9 @@ class Device:
     def power_off(self, now: float) -> None:
         self.boot.power_off(now)
 
-    def press(self, now: float) -> None:
-        self.boot.press(now)
+    def press(self, now: float, hold: float | None = None) -> None:
+        """Press the reset button; with ``hold``, the device lets it go ``hold`` s later."""
+        self.boot.press(now, hold)
 
     def release(self, now: float) -> None:
         self.boot.release(now)

@@ -60,6 +60,14 @@ class ButtonBlink:
 
 
 @dataclass(frozen=True)
+class ButtonReleased:
+    """The reset button was let go after ``held`` seconds: a short, medium or long press."""
+
+    held: float
+    press: str
+
+
+@dataclass(frozen=True)
 class ConsoleOutput:
     """One line the device prints on its serial console (no line ending)."""
 
@@ -120,6 +128,7 @@ Event = (
     ModeChanged
     | LedChanged
     | ButtonBlink
+    | ButtonReleased
     | ConsoleOutput
     | PortOpened
     | PortClosed

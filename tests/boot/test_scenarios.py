@@ -21,6 +21,7 @@ from ipgwsim.flash.ring import ConfigRing, newest_generation
 from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.proto import gwload
+from ipgwsim.proto.net import Datagram
 from ipgwsim.proto.tftp import ErrorCode, TransferComplete, TransferFailed
 from ipgwsim.testing.lab import DeviceNode, Lab
 
@@ -531,3 +532,92 @@ def test_a_profile_restricts_the_options_its_boot_code_grants() -> None:
     from_device = [d.datagram.data[:2] for d in lab.net.log if d.datagram.src[0] == IP]
     assert b"\x00\x06" not in from_device
     assert b"\x00\x03" in from_device
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"\x00\x01\x02\x1b[2J" * 50, "control character 0x00 at offset 0"),
+        (b"config change CMD0 /name a\x07b\r\n", "control character 0x07 at offset 26"),
+        (b"", "config is empty"),
+        (b" \r\n\t\r\n", "config is empty"),
+    ],
+)
+def test_config_uploads_that_are_no_config_text_are_refused(data: bytes, words: str) -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    before = _flash_bytes(gw)
+    result = lab.put(IP, "config", data)
+    assert isinstance(result, TransferFailed)
+    assert words in result.reason
+    assert _flash_bytes(gw) == before
+
+
+def test_hostile_requests_get_answers_not_crashes() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    huge = "9" * 5000  # int() refuses it: must be treated as "no number"
+    got = lab.get(IP, "config", options={"blksize": huge, "tsize": huge})
+    assert isinstance(got, TransferComplete)
+    put = lab.put(IP, "prot", _firmware("IP6000", "09-x"), options={"tsize": huge})
+    assert isinstance(put, TransferComplete)
+    assert not [line for line in gw.console() if "internal error" in line]
+
+
+def test_an_error_to_the_control_port_is_never_answered() -> None:
+    lab = Lab()
+    first = lab.add("IP6000")
+    second = lab.add("IP6000")
+    _tftp_mode(lab, first, "10.0.0.5")
+    _tftp_mode(lab, second, "10.0.0.6")
+    sent = lab.net.counters["sent"]
+    # one spoofed ERROR from one device's control port to the other's
+    lab.net.send(Datagram(b"\x00\x05\x00\x05stray\x00", ("10.0.0.5", 69), ("10.0.0.6", 69)))
+    lab.run(1.0)
+    assert lab.net.counters["sent"] - sent <= 1  # the spoofed one, and no answer to it
+
+
+def test_a_power_cut_at_any_operation_of_a_boot_code_update_leaves_a_boot_code() -> None:
+    profile = find_profile("IP6000")  # no rescue copy: the two boot slots must do it
+    image = build_image(ImageKind.BOOT, "IP6000", "146", b"new boot" * 1000, boot_build=146)
+    operations = 0
+    for cut_at in range(1, 40):
+        lab = Lab()
+        gw = lab.add(profile)
+        _tftp_mode(lab, gw)
+        gw.device.cut_power_at(cut_at)
+        assert isinstance(lab.put(IP, "boot", image), TransferComplete)
+        lab.run(5.0)
+        cut = gw.device.status().mode is Mode.OFF
+        lab.power_off(gw)  # a power cycle either way
+        lab.power_on(gw)
+        running = gw.device.boot.running_boot
+        assert running is not None, f"cut at operation {cut_at}: {gw.console()[-3:]}"
+        assert running.build in (145, 146)
+        if not cut:
+            assert running.build == 146
+            operations = cut_at
+            break
+    assert operations > 3  # the update took several flash operations, each one cut once
+
+
+def test_a_release_never_loses_the_blinks_that_were_due() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    boot = gw.device.boot
+    boot.press(10.0)
+    boot.handle_timer(11.9)  # a late timer: three blinks were due
+    boot.release(11.9)
+    assert [b.count for b in gw.of_type(ButtonBlink)] == [1, 2, 3]
+    assert gw.mode is Mode.TFTP_MODE
+
+
+def test_a_timed_press_releases_itself_in_device_time() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    gw.device.press(lab.now, hold=1.8)
+    lab.run(5.0)
+    assert [b.count for b in gw.of_type(ButtonBlink)] == [1, 2, 3]
+    assert gw.mode is Mode.TFTP_MODE

@@ -29,12 +29,19 @@ from types import TracebackType
 from typing import Generic, TypeVar, cast
 
 from ipgwsim.device import DeviceStatus, factory_flash
-from ipgwsim.events import ButtonBlink, Event, LedChanged, ModeChanged, PoweredOff
+from ipgwsim.events import (
+    ButtonBlink,
+    ButtonReleased,
+    Event,
+    LedChanged,
+    ModeChanged,
+    PoweredOff,
+)
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.imagefile import FlashFileError
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, find_profile
-from ipgwsim.runtime.clock import Clock, ScaledClock, Timer
+from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.control import ControlServer
 from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice
 from ipgwsim.runtime.flashfile import load_flash
@@ -109,7 +116,8 @@ class Runtime:
         self._factory: dict[tuple[str, bool], NorFlash] = {}
         self._shared: dict[bytes, bytes] = {}
         self._watchers: list[tuple[asyncio.Queue[Watched | None], str | None]] = []
-        self._presses: dict[Timer, tuple[DeviceHost, asyncio.Future[None]]] = {}
+        #: Futures of timed presses, done when the device reports the release.
+        self._presses: dict[DeviceHost, list[asyncio.Future[None]]] = {}
         self._started = False
         self._stopped = False
         #: Events dropped because a watcher's queue was full.
@@ -151,11 +159,11 @@ class Runtime:
             self._stopped = True
             return
         self._stopped = True
-        for timer, (_host, future) in list(self._presses.items()):
-            timer.cancel()
-            if not future.done():
-                future.set_exception(RuntimeSetupError("the runtime stopped during the press"))
-                future.exception()  # retrieved: no "never retrieved" warning if unawaited
+        for futures in self._presses.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(RuntimeSetupError("the runtime stopped during the press"))
+                    future.exception()  # retrieved: no "never retrieved" warning if unawaited
         self._presses.clear()
         if self._control is not None:
             await self._control.close()
@@ -272,29 +280,22 @@ class Runtime:
     # -- what a person does ----------------------------------------------------------------
 
     def press(self, name: str, hold: float) -> asyncio.Future[None]:
-        """Press the reset button now and release it after ``hold`` device seconds.
+        """Press the reset button now; the device lets it go ``hold`` device seconds later.
 
         Returns a future that is done once the button is released (and the boot code
-        has acted on it).
+        has acted on it), or at once when the device does not read the button now
+        (off, programming, clearing).
         """
         self._check_running()
         if not (hold >= 0 and math.isfinite(hold)):
             raise RuntimeSetupError(f"hold must be 0 or more seconds, not {hold!r}")
         host = self.device(name)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        pressed = host.press()
-        timer: Timer | None = None
-
-        def release() -> None:
-            if timer is not None:
-                self._presses.pop(timer, None)
-            host.release(pressed + hold)
-            if not future.done():
-                future.set_result(None)
-
-        timer = self.clock.call_at(pressed + hold, release)
-        if not future.done():
-            self._presses[timer] = (host, future)
+        host.press(hold=hold)
+        if host.device.boot.button is None:
+            future.set_result(None)
+        else:
+            self._presses.setdefault(host, []).append(future)
         return future
 
     def power(self, name: str, on: bool) -> DeviceHost:
@@ -329,6 +330,10 @@ class Runtime:
     # -- watching --------------------------------------------------------------------------
 
     def _device_event(self, host: DeviceHost, event: Event) -> None:
+        if isinstance(event, ButtonReleased | PoweredOff):
+            for future in self._presses.pop(host, []):
+                if not future.done():
+                    future.set_result(None)
         if not isinstance(event, WATCHED) or not self._watchers:
             return
         item = (host.name, event, self.clock.now())

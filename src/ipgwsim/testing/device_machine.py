@@ -10,9 +10,10 @@ After every step:
 * the newest config in the ring is the newest committed one, or the one whose
   write a power cut interrupted; only a long press removes it.
 
-The machine uses the IP800 profile, whose rescue copy keeps the device alive
-when a power cut hits the main boot code. Users can run it against their own
-profiles by subclassing and changing :attr:`DeviceMachine.profile_name`.
+It runs on the IP800 profile by default (boot code in two slots and a rescue
+copy); the project's tests also run it on the IP6000 (two slots, no rescue
+copy). Users can run it against their own profiles by subclassing and
+changing :attr:`DeviceMachine.profile_name`.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class DeviceMachine(RuleBasedStateMachine):
         if recovering:
             self.seed_procedure()
 
-    @precondition(lambda self: self.gw.mode in (Mode.FIRMWARE, Mode.TFTP_MODE))
+    @precondition(lambda self: self.gw.mode is not Mode.OFF)
     @rule(hold=holds)
     def press(self, hold: float) -> None:
         lines = len(self.gw.console())
@@ -240,10 +241,17 @@ class DeviceMachine(RuleBasedStateMachine):
             assert _flash_image(self.gw) == before
 
     @precondition(lambda self: self._addressed())
-    @rule()
-    def upload_boot_code(self) -> None:
-        image = self._image(ImageKind.BOOT, str(self.profile.boot.build), 8192)
-        self.lab.put(IP, "boot", image)
+    @rule(kind=st.sampled_from(["good", "bad checksum", "other model"]))
+    def upload_boot_code(self, kind: str = "good") -> None:
+        image = bytearray(self._image(ImageKind.BOOT, str(self.profile.boot.build), 8192))
+        if kind == "bad checksum":
+            image[-1] ^= 1
+        elif kind == "other model":
+            other = "IP6000" if self.profile.model != "IP6000" else "IP800"
+            image = bytearray(build_image(ImageKind.BOOT, other, "1", bytes(8192)))
+        result = self.lab.put(IP, "boot", bytes(image))
+        if kind != "good":
+            assert isinstance(result, TransferFailed), result
         self._after_possible_cut()
 
     @precondition(lambda self: self._addressed())
