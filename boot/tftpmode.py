@@ -550,12 +550,13 @@ class TftpMode:
                 region_name=slot.region,
             )
         except Truncated:
-            return  # the header is fine; the rest is still on its way
+            # The normal case: the header is fine and the rest is on its way.
+            self._print(f"tftp: {transfer.name}: {info.kind.label} {info.build} for {info.model}")
         except NoSpace as exc:
             self._refuse(transfer, engine, ErrorCode.DISK_FULL, str(exc), now)
         except ImageError as exc:
             self._refuse(transfer, engine, ErrorCode.NOT_DEFINED, str(exc), now)
-        else:
+        else:  # the whole image fitted in the first blocks
             self._print(f"tftp: {transfer.name}: {info.kind.label} {info.build} for {info.model}")
 
     def _refuse(

@@ -621,3 +621,15 @@ def test_a_timed_press_releases_itself_in_device_time() -> None:
     lab.run(5.0)
     assert [b.count for b in gw.of_type(ButtonBlink)] == [1, 2, 3]
     assert gw.mode is Mode.TFTP_MODE
+
+
+def test_an_image_for_another_model_is_refused_by_its_header_mid_transfer() -> None:
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    image = _firmware("IP800", "09-x", 100_000)  # ~200 blocks of 512 bytes
+    result = lab.put(IP, "prot", image)
+    assert isinstance(result, TransferFailed)
+    assert "image is for IP800" in result.reason
+    data_blocks = [d for d in lab.net.log if d.datagram.data[:2] == b"\x00\x03"]
+    assert 0 < len(data_blocks) < 5  # refused after the first block, not after the last

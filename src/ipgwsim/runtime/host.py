@@ -219,16 +219,30 @@ class DeviceHost:
         self.console.write(text)
 
     def _pump(self) -> None:
-        """Drain events first, then datagrams; repeat until both are empty; reschedule."""
+        """Drain events first, then datagrams; repeat until both are empty; reschedule.
+
+        Ports the device opens are bound before its datagrams go out; ports it
+        closes are closed after them (its last word on a port, e.g. a TFTP
+        ERROR that ends a transfer, still leaves from that port).
+        """
         if self._pumping:
             return
         self._pumping = True
         try:
             for _ in range(MAX_PUMP_ROUNDS):
                 busy = False
+                closing: list[Address] = []
                 try:
                     while (event := self.device.next_event()) is not None:
                         busy = True
+                        if isinstance(event, PortClosed):
+                            closing.append(event.address)
+                            self._notify(event)
+                            continue
+                        if isinstance(event, PortOpened) and event.address in closing:
+                            closing.remove(event.address)  # closed and opened again: open
+                            self._notify(event)
+                            continue
                         self._handle(event)
                     outgoing = self.device.datagrams_to_send()
                 except Exception as exc:
@@ -238,6 +252,8 @@ class DeviceHost:
                     problem = self.network.send(self, datagram)
                     if problem is not None:
                         self._problem(problem)
+                for address in closing:
+                    self.network.close_port(self, address)
                 # Sending changes nothing in the device: only events can lead to more.
                 if not busy:
                     break
@@ -265,6 +281,9 @@ class DeviceHost:
             self.console.write(line)
         if isinstance(event, PoweredOff):
             self.schedule_save()  # a power cut may have torn a write
+        self._notify(event)
+
+    def _notify(self, event: Event) -> None:
         if self._on_event is not None:
             self._on_event(self, event)
 

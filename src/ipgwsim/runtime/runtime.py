@@ -24,6 +24,7 @@ import logging
 import math
 import re
 import resource
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Generic, TypeVar, cast
@@ -116,6 +117,7 @@ class Runtime:
         self._factory: dict[tuple[str, bool], NorFlash] = {}
         self._shared: dict[bytes, bytes] = {}
         self._watchers: list[tuple[asyncio.Queue[Watched | None], str | None]] = []
+        self._listeners: list[Callable[[DeviceHost, Event], None]] = []
         #: Futures of timed presses, done when the device reports the release.
         self._presses: dict[DeviceHost, list[asyncio.Future[None]]] = {}
         self._started = False
@@ -329,7 +331,17 @@ class Runtime:
 
     # -- watching --------------------------------------------------------------------------
 
+    def subscribe(self, listener: Callable[[DeviceHost, Event], None]) -> None:
+        """Call ``listener(host, event)`` for every event of every device, as it happens.
+
+        It runs inside the device's step: to act on a device, schedule the action
+        (``loop.call_soon``) rather than calling it there.
+        """
+        self._listeners.append(listener)
+
     def _device_event(self, host: DeviceHost, event: Event) -> None:
+        for listener in self._listeners:
+            listener(host, event)
         if isinstance(event, ButtonReleased | PoweredOff):
             for future in self._presses.pop(host, []):
                 if not future.done():
