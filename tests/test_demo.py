@@ -44,7 +44,9 @@ def test_demo_recovers_the_config_with_the_real_tftp_client() -> None:
     assert "ready LED: blink 3" in out
     assert "blink 4" not in out
     assert "device: TFTP mode (reset button held 1.8 s)" in out
-    assert f"HELLO from {ip}: IP6000" in out
+    assert f"$ gwload /gwtype 6000 /i {ip} /setip" in out
+    assert f"gwload: setip: IP6000 00:90:33:10:00:01 has {ip}" in out
+    assert "gwload: reset: the device restarts" in out
     assert "4 generation(s) of config text in the ring" in out
     assert "config change CMD0 /name gw-office-2 /log on" in out
     assert "tftp: config stored as generation 5" in out

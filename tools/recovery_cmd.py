@@ -2,11 +2,11 @@
 
 A simulated IP6000 runs on loopback (no root needed). The demo holds its reset
 button for 1.8 s and watches the ready LED blink three times, gives the device
-in TFTP mode an address with gwload's SETIP, reads the config ring with the
-real tftp-hpa client (``tftp ... get config``), finds the newest generation,
-adds a known admin password, puts the config back with ``tftp ... put`` and
-restarts the device with gwload's RESET. Every step prints what a person would
-see; the last line says whether it worked.
+in TFTP mode an address (``gwload /gwtype 6000 /i IP /setip``), reads the
+config ring with the real tftp-hpa client (``tftp ... get config``), finds the
+newest generation, adds a known admin password and sends the config back
+(``gwload ... /setip /cfg config.txt``), which restarts the device. Every step
+prints what a person would see; the last line says whether it worked.
 
 The device's earlier ``config write`` commands are written into its config ring
 directly (the firmware's config commands are not simulated yet); everything
@@ -20,13 +20,13 @@ import asyncio
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
 from ipgwsim.events import ButtonBlink, Event, LedChanged, Mode, ModeChanged
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing, Generation, newest_generation, scan_records
-from ipgwsim.runtime import gwloadclient
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
@@ -168,9 +168,32 @@ async def _demo(state: Path, port: int, ip: str, speed: float) -> int:
     async with Runtime(state, port=port, clock=ScaledClock(speed), control=False) as rt:
         try:
             return await _procedure(rt, state, port, ip)
-        except (DemoFailed, gwloadclient.GwloadError) as exc:
+        except DemoFailed as exc:
             print(f"FAILED: {exc}")
             return 1
+
+
+async def _gwload(*args: str, port: int) -> str:
+    """Run the gwload command line as a user would; its output."""
+    shown = " ".join(args)
+    loopback = ("/port", str(port), "/bcast", LOOPBACK_BROADCAST)
+    print(f"$ gwload {shown} {' '.join(loopback)}", flush=True)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ipgwsim.tools.gwload_cmd",
+        *args,
+        *loopback,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    text = out.decode(errors="replace").rstrip()
+    if text:
+        print(text)
+    if proc.returncode != 0:
+        raise DemoFailed(f"gwload {shown} exited with status {proc.returncode}")
+    return text
 
 
 async def _procedure(rt: Runtime, state: Path, port: int, ip: str) -> int:
@@ -185,33 +208,29 @@ async def _procedure(rt: Runtime, state: Path, port: int, ip: str) -> int:
     _write_history(host)
     await _press_for_tftp_mode(rt, host)
 
-    _step(f"gwload /gwtype 6000 /i {ip} /setip")
-    lab = gwloadclient.Lab(port=port, broadcast=LOOPBACK_BROADCAST)
-    hello = await asyncio.to_thread(gwloadclient.setip, lab, ip, gwtype=6000)
-    print(
-        f"HELLO from {hello.ip}: {hello.model}, boot code {hello.boot_build}, "
-        f"firmware {hello.firmware_build!r}, config file {hello.config_name!r}"
-    )
+    _step("give the device in TFTP mode an address")
+    await _gwload("/gwtype", "6000", "/i", ip, "/setip", port=port)
 
     work = state / "lab"
     work.mkdir(exist_ok=True)
-    newest = await _read_config(work, ip, port, hello.config_name)
+    newest = await _read_config(work, ip, port, "config")
 
-    _step("set a known admin password and send the config back")
+    _step("set a known admin password and send the config with gwload")
     edited = work / "config-new.txt"
     edited.write_text(newest.text + "config change CMD0 /user admin,ip6000\r\n", newline="")
-    await _tftp(ip, str(port), "-m", "binary", "-c", "put", str(edited), hello.config_name)
-    for line in list(host.console.lines)[-3:]:
-        print(f"console: {line}")
-
-    _step("gwload RESET: the device starts its firmware with the new config")
     with rt.watch(host.name) as watcher:
-        await asyncio.to_thread(gwloadclient.reset, lab, ip, hello.mac, 6000)
+        await _gwload("/gwtype", "6000", "/i", ip, "/setip", "/cfg", str(edited), port=port)
         first = await watcher.next(timeout=30)
         _print_events([first, *watcher.pending()])
+    for line in list(host.console.lines)[-8:]:
+        if "config stored" in line:
+            print(f"console: {line}")
     final = host.status()
     if final.mode is not Mode.FIRMWARE:
         raise DemoFailed(f"the device is in {final.mode.value}")
+    stored = ConfigRing(PartitionTable(host.device.flash, host.device.profile)["config"])
+    if stored.newest_text() != edited.read_bytes().decode():
+        raise DemoFailed("the device's newest config is not the one sent")
     print(
         f"\nSUCCESS: config recovered from generation {newest.number} of the ring, "
         f"password set, {final.model} running firmware {final.firmware_build} "

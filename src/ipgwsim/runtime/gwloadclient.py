@@ -13,6 +13,7 @@ import random
 import selectors
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -37,14 +38,43 @@ class Ambiguous(GwloadError):
     pass
 
 
+#: ``on_datagram(direction, data, src, dst)``: every datagram sent ("sent") or
+#: received ("received"), e.g. for a pcap (``gwload /pcap``) or ``/v``.
+DatagramHook = Callable[[str, bytes, tuple[str, int], tuple[str, int]], None]
+
+
 @dataclass(frozen=True)
 class Lab:
-    """Where the lab PC sends: the device port and the broadcast address."""
+    """Where and how the lab PC sends: port, broadcast, interface, retries."""
 
     port: int = 69
     broadcast: str = "255.255.255.255"
     tries: int = 5
     interval: float = 1.0
+    #: Send on this network interface only (``/if``; SO_BINDTODEVICE needs root).
+    interface: str | None = None
+    on_datagram: DatagramHook | None = None
+
+
+def open_socket(lab: Lab) -> socket.socket:
+    """A UDP socket bound to the wildcard address (it must hear broadcast replies)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if lab.interface is not None:
+            try:
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_BINDTODEVICE, lab.interface.encode() + b"\0"
+                )
+            except OSError as exc:
+                raise GwloadError(
+                    f"cannot send on interface {lab.interface!r}: {exc.strerror or exc}"
+                ) from None
+        sock.bind(("0.0.0.0", 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _exchange(
@@ -55,10 +85,10 @@ def _exchange(
     collect: float = 0.0,
 ) -> list[tuple[gwload.Message, tuple[str, int]]]:
     """Send ``message`` until something answers; with ``collect``, keep listening that long."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-    sock.bind(("0.0.0.0", 0))
+    sock = open_socket(lab)
     sock.setblocking(False)
+    local = ("0.0.0.0", sock.getsockname()[1])
+    hook = lab.on_datagram
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ)
     data = gwload.encode_message(message)
@@ -66,6 +96,8 @@ def _exchange(
     try:
         for _ in range(lab.tries):
             sock.sendto(data, (to, lab.port))
+            if hook is not None:
+                hook("sent", data, local, (to, lab.port))
             deadline = time.monotonic() + lab.interval
             while (left := deadline - time.monotonic()) > 0:
                 if not selector.select(left):
@@ -75,6 +107,8 @@ def _exchange(
                         raw, src = sock.recvfrom(2048)
                     except BlockingIOError:
                         break
+                    if hook is not None:
+                        hook("received", raw, src, local)
                     try:
                         reply = gwload.parse_message(raw)
                     except gwload.MalformedMessage:
@@ -158,11 +192,39 @@ def setip(
     return reply
 
 
-def go(lab: Lab, ip: str, mac: bytes, gwtype: int = 0) -> None:
-    """Leave TFTP mode and start the firmware."""
-    _one(_exchange(lab, gwload.Go(_xid(), mac, gwtype), ip), "GO")
+def _until_not_busy(
+    lab: Lab, make: Callable[[], gwload.Message], to: str, what: str, busy_wait: float
+) -> gwload.Message:
+    """Ask until the device is not busy any more (NAK 4 while it programs flash)."""
+    give_up = time.monotonic() + busy_wait
+    while True:
+        replies = _exchange(lab, make(), to)
+        if not replies:
+            raise NoAnswer(f"no answer to {what} (retry errors)")
+        reply = replies[0][0]
+        if not (isinstance(reply, gwload.Nak) and reply.code == gwload.NakCode.BUSY):
+            break
+        if time.monotonic() >= give_up:
+            raise Refused(reply)
+        time.sleep(lab.interval)  # the device is programming: ask again in a moment
+    if isinstance(reply, gwload.Nak):
+        raise Refused(reply)
+    return reply
 
 
-def reset(lab: Lab, ip: str, mac: bytes, gwtype: int = 0) -> None:
-    """Restart the device (the boot code decides as after power-on)."""
-    _one(_exchange(lab, gwload.Reset(_xid(), mac, gwtype), ip), "RESET")
+def go(lab: Lab, ip: str, mac: bytes, gwtype: int = 0, *, busy_wait: float = 0.0) -> None:
+    """Leave TFTP mode and start the firmware (waiting up to ``busy_wait`` s while busy)."""
+    _until_not_busy(lab, lambda: gwload.Go(_xid(), mac, gwtype), ip, "GO", busy_wait)
+
+
+def reset(lab: Lab, ip: str, mac: bytes, gwtype: int = 0, *, busy_wait: float = 0.0) -> None:
+    """Restart the device (waiting up to ``busy_wait`` s while it is busy)."""
+    _until_not_busy(lab, lambda: gwload.Reset(_xid(), mac, gwtype), ip, "RESET", busy_wait)
+
+
+def hello(lab: Lab, ip: str, *, mac: bytes = gwload.ANY_MAC, gwtype: int = 0) -> gwload.Hello:
+    """Ask an addressed device directly (unicast DISCOVER) for its HELLO."""
+    reply = _one(_exchange(lab, gwload.Discover(_xid(), mac, gwtype), ip), "DISCOVER")
+    if not isinstance(reply, gwload.Hello):
+        raise GwloadError(f"unexpected answer to DISCOVER: {reply}")
+    return reply

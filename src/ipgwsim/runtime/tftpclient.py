@@ -25,6 +25,9 @@ from ipgwsim.proto.tftp import (
     TransferFailed,
 )
 
+#: ``on_datagram(direction, data, src, dst)`` for every datagram ("sent"/"received").
+DatagramHook = Callable[[str, bytes, Address, Address], None]
+
 #: Seconds a reader stays after its last ACK (RFC 1350's dally), by default.
 DALLY = 1.0
 
@@ -47,12 +50,28 @@ class TransferResult:
     seconds: float
 
 
+def _receive_all(
+    sock: socket.socket, transfer: ClientRead | ClientWrite, on_datagram: DatagramHook | None
+) -> None:
+    """Take everything queued before looking at the clock again."""
+    local = sock.getsockname()
+    while True:
+        try:
+            data, src = sock.recvfrom(65536)
+        except BlockingIOError:
+            return
+        if on_datagram is not None:
+            on_datagram("received", data, src, local)
+        transfer.receive_datagram(data, src, time.monotonic())
+
+
 def _run(
     transfer: ClientRead | ClientWrite,
     *,
     bind: Address,
     progress: Callable[[int, int | None], None] | None,
     dally: float,
+    on_datagram: DatagramHook | None = None,
 ) -> TransferResult:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
@@ -60,6 +79,13 @@ def _run(
     sock.setblocking(False)
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ)
+    local = sock.getsockname()
+
+    def send(data: bytes, to: Address) -> None:
+        sock.sendto(data, to)
+        if on_datagram is not None:
+            on_datagram("sent", data, local, to)
+
     start = time.monotonic()
     negotiated: OptionsNegotiated | None = None
     result: TransferComplete | TransferFailed | None = None
@@ -67,7 +93,7 @@ def _run(
     try:
         while True:
             for data, to in transfer.datagrams_to_send():
-                sock.sendto(data, to)
+                send(data, to)
             while (event := transfer.next_event()) is not None:
                 if isinstance(event, OptionsNegotiated):
                     negotiated = event
@@ -90,17 +116,11 @@ def _run(
                 wake = done_at + dally if wake is None else min(wake, done_at + dally)
             timeout = None if wake is None else max(0.0, wake - now)
             if selector.select(timeout):
-                # Take everything queued before looking at the clock again.
-                while True:
-                    try:
-                        data, src = sock.recvfrom(65536)
-                    except BlockingIOError:
-                        break
-                    transfer.receive_datagram(data, src, time.monotonic())
+                _receive_all(sock, transfer, on_datagram)
             elif deadline is not None and time.monotonic() >= deadline:
                 transfer.handle_timer(time.monotonic())
         for data, to in transfer.datagrams_to_send():
-            sock.sendto(data, to)
+            send(data, to)
     finally:
         selector.close()
         sock.close()
@@ -126,6 +146,7 @@ def tftp_get(
     bind: Address = ("0.0.0.0", 0),
     progress: Callable[[int, int | None], None] | None = None,
     dally: float = DALLY,
+    on_datagram: DatagramHook | None = None,
 ) -> TransferResult:
     """Read ``filename`` from ``server``; :class:`TftpClientError` if it fails.
 
@@ -135,7 +156,7 @@ def tftp_get(
     transfer = ClientRead(
         filename, server, time.monotonic(), options=options, timers=timers or TimerPolicy()
     )
-    return _run(transfer, bind=bind, progress=progress, dally=dally)
+    return _run(transfer, bind=bind, progress=progress, dally=dally, on_datagram=on_datagram)
 
 
 def tftp_put(
@@ -147,9 +168,10 @@ def tftp_put(
     timers: TimerPolicy | None = None,
     bind: Address = ("0.0.0.0", 0),
     progress: Callable[[int, int | None], None] | None = None,
+    on_datagram: DatagramHook | None = None,
 ) -> TransferResult:
     """Write ``data`` as ``filename`` to ``server``; :class:`TftpClientError` if it fails."""
     transfer = ClientWrite(
         filename, server, data, time.monotonic(), options=options, timers=timers or TimerPolicy()
     )
-    return _run(transfer, bind=bind, progress=progress, dally=0.0)
+    return _run(transfer, bind=bind, progress=progress, dally=0.0, on_datagram=on_datagram)

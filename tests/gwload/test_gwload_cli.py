@@ -1,0 +1,396 @@
+"""gwload's command line against simulated devices on loopback (real sockets).
+
+Each test starts a runtime in the test process (devices' time 1000x faster than
+real, so flash programming passes in milliseconds) and runs ``gwload`` in a
+thread with the vendor's options plus ``/port`` and ``/bcast`` for loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from ipgwsim.events import ConsoleOutput, Event, Mode
+from ipgwsim.flash.image import ImageKind, build_image
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port, run
+from ipgwsim.tools.gwload_cmd import (
+    EXIT_NO_DEVICE,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_TRANSFER,
+    EXIT_USAGE,
+    Progress,
+    UsageError,
+    help_text,
+    main,
+    parse,
+)
+
+pytestmark = pytest.mark.integration
+
+
+class Bench:
+    """A runtime with devices and a way to run gwload against them."""
+
+    def __init__(self, rt: Runtime, port: int) -> None:
+        self.rt = rt
+        self.port = port
+        self.ip = free_loopback_ip(port)
+
+    async def gwload(self, *args: str, fast: bool = False) -> tuple[int, str]:
+        """Run gwload with loopback settings; its exit status and everything it printed."""
+        argv = [*args, "/port", str(self.port), "/bcast", "127.255.255.255"]
+        if fast:
+            argv += ["/tries", "2", "/timeout", "0.2"]
+        out = io.StringIO()
+
+        def call() -> int:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                return main(argv)
+
+        status = await asyncio.to_thread(call)
+        return status, out.getvalue()
+
+    async def tftp_mode(self, host: DeviceHost) -> None:
+        await self.rt.press(host.name, 1.8)
+        assert host.status().mode is Mode.TFTP_MODE
+
+
+def with_devices(
+    tmp_path: Path,
+    devices: Sequence[tuple[str, int, bool]],
+    test: Callable[[Bench, list[DeviceHost]], Awaitable[None]],
+) -> None:
+    """Run ``test`` with devices (model, count, firmware) on a fresh runtime."""
+    port = free_udp_port()
+
+    async def main_() -> None:
+        async with Runtime(tmp_path / "state", port=port, clock=ScaledClock(1000)) as rt:
+            hosts: list[DeviceHost] = []
+            for model, count, firmware in devices:
+                hosts += rt.add_devices(model, count, empty_firmware=not firmware)
+            await test(Bench(rt, port), hosts)
+            assert rt.errors == []
+
+    run(main_(), timeout=120)
+
+
+def ring_text(host: DeviceHost) -> str | None:
+    return ConfigRing(PartitionTable(host.flash, host.device.profile)["config"]).newest_text()
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+def test_options_in_any_order_and_any_case() -> None:
+    a = parse(["/gwtype", "6000", "/i", "192.168.0.1", "/setip"])
+    b = parse(["/SETIP", "/I", "192.168.0.1", "/GwType", "6000"])
+    assert (a.gwtype, a.ip, a.setip) == (b.gwtype, b.ip, b.setip) == (6000, "192.168.0.1", True)
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["/gwtype", "6000", "/setip"], "/i IP is needed"),
+        (["/gwtype"], "/gwtype needs a value"),
+        (["/i", "300.1.1.1", "/setip"], "/i: '300.1.1.1' is not a valid value"),
+        (["/i", "10.0.0.1", "/setip", "/setip"], "/setip is given twice"),
+        (["/i", "10.0.0.1", "/frobnicate"], "unknown option '/frobnicate'"),
+        (["/i", "10.0.0.1", "/cfg", "/no/such/file.txt"], "/cfg: no file"),
+        (["setip"], "is not an option"),
+        (["/i", "10.0.0.1", "/go", "/noreset"], "contradict"),
+        (["/mac", "00:90:33", "/scan"], "/mac: '00:90:33' is not a valid value"),
+    ],
+)
+def test_usage_errors_say_what_is_wrong(argv: list[str], words: str) -> None:
+    with pytest.raises(UsageError, match=words.replace("(", r"\(")):
+        parse(argv)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(argv) == EXIT_USAGE
+    assert words in err.getvalue()
+
+
+def test_help_marks_the_extensions() -> None:
+    text = help_text()
+    vendor, extensions = text.split("Extensions of ipgwsim's gwload:")
+    for option in ("/gwtype", "/i ", "/setip", "/cfg", "/boot", "/altboot", "/go"):
+        assert option in vendor
+    for option in ("/prot", "/mac", "/mask", "/port", "/bcast", "/if", "/tries", "/timeout",
+                   "/getcfg", "/scan", "/noreset", "/pcap", "/v"):  # fmt: skip
+        assert option in extensions
+        assert option not in vendor.split("Options of the vendor's gwload:")[1]
+
+
+# -- against simulated devices ------------------------------------------------------------
+
+
+def test_scan_lists_every_device_in_tftp_mode(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        status, out = await bench.gwload("/scan", fast=True)
+        assert status == EXIT_NO_DEVICE
+        assert "no device in TFTP mode answered" in out
+        for host in hosts:
+            await bench.tftp_mode(host)
+        status, out = await bench.gwload("/scan")
+        assert status == EXIT_OK, out
+        for host in hosts:
+            line = next(ln for ln in out.splitlines() if ln.startswith(host.status().mac))
+            model, gwtype = host.device.profile.model, host.device.profile.gwtype
+            assert line.split()[1:4] == [model, str(gwtype), str(host.status().boot_build)]
+        assert "2 device(s) in TFTP mode" in out
+
+    with_devices(tmp_path, [("IP6000", 1, True), ("IP800", 1, True)], test)
+
+
+def test_the_seed_recovery_with_gwload_and_the_config_back(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        out_file = tmp_path / "config.txt"
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/getcfg", str(out_file)
+        )
+        assert status == EXIT_OK, out
+        assert f"setip: IP6000 {gw.status().mac} has {bench.ip}" in out
+        assert out_file.read_bytes() == b"config change CMD0 /name IP6000\r\n"
+        assert (tmp_path / "config.txt.dump").read_bytes().startswith(b"# config generation")
+        edited = tmp_path / "edited.txt"
+        edited.write_bytes(out_file.read_bytes() + b"config change CMD0 /user admin,ip6000\r\n")
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/cfg", str(edited)
+        )
+        assert status == EXIT_OK, out
+        assert "config: " in out
+        assert "windowsize 16" in out
+        assert out.rstrip().endswith("done: address " + bench.ip + "; config loaded; "
+                                     "device restarted")  # fmt: skip
+        assert ring_text(gw) == edited.read_bytes().decode()
+        assert gw.status().mode is Mode.FIRMWARE
+
+    with_devices(tmp_path, [("IP6000", 1, True)], test)
+
+
+def test_no_guessing_when_several_devices_answer(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        for host in hosts:
+            await bench.tftp_mode(host)
+        status, out = await bench.gwload("/gwtype", "6000", "/i", bench.ip, "/setip")
+        assert status == EXIT_NO_DEVICE
+        assert "2 devices answered" in out
+        for host in hosts:
+            assert host.status().mac in out
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/mac", hosts[1].status().mac
+        )
+        assert status == EXIT_OK, out
+        assert hosts[1].status().ip == bench.ip
+        assert hosts[0].status().ip is None
+
+    with_devices(tmp_path, [("IP6000", 2, True)], test)
+
+
+def test_only_another_gwtype_answers(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        status, out = await bench.gwload("/gwtype", "6000", "/i", bench.ip, "/setip", fast=True)
+        assert status == EXIT_NO_DEVICE
+        assert f"devices of other types did: IP800 (gwtype 800, {gw.status().mac})" in out
+
+    with_devices(tmp_path, [("IP800", 1, True)], test)
+
+
+def test_refusals_exit_4_with_the_reason(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        # NAK 2: an address the loopback runtime cannot give
+        status, out = await bench.gwload("/gwtype", "6000", "/i", "10.1.2.3", "/setip")
+        assert status == EXIT_REFUSED
+        assert "bad address: 10.1.2.3 is not on the loopback network" in out
+        # TFTP ERROR: an image for another model, refused by its header
+        image = tmp_path / "ip800.bin"
+        image.write_bytes(build_image(ImageKind.FIRMWARE, "IP800", "x", bytes(5000)))
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/prot", str(image)
+        )
+        assert status == EXIT_REFUSED
+        assert "the device refused: image is for IP800, this device is an IP6000" in out
+        # TFTP ERROR 4 for altboot on boot code without a rescue copy: "retry errors"
+        boot = tmp_path / "boot6000.bin"
+        boot.write_bytes(build_image(ImageKind.BOOT, "IP6000", "145", bytes(4096), boot_build=145))
+        status, out = await bench.gwload("/gwtype", "6000", "/i", bench.ip, "/altboot", str(boot))
+        assert status == EXIT_REFUSED
+        assert "retry errors" in out
+        assert "has no rescue copy" in out
+        assert gw.status().mode is Mode.TFTP_MODE  # nothing restarted after a failure
+
+    with_devices(tmp_path, [("IP6000", 1, True)], test)
+
+
+def test_firmware_upload_waits_for_programming_then_restarts(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        image = tmp_path / "ip6000.bin"
+        image.write_bytes(build_image(ImageKind.FIRMWARE, "IP6000", "13r2-new", bytes(900_000)))
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/prot", str(image)
+        )
+        assert status == EXIT_OK, out
+        assert "prot: " in out
+        assert "reset: the device restarts" in out
+        assert gw.status().mode is Mode.FIRMWARE
+        assert gw.status().firmware_build == "13r2-new"
+
+    with_devices(tmp_path, [("IP6000", 1, True)], test)
+
+
+def test_noreset_and_go(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        with_firmware, empty = hosts
+        await bench.tftp_mode(with_firmware)
+        text = tmp_path / "c.txt"
+        text.write_text("config change CMD0 /name kept\r\n")
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/mac", with_firmware.status().mac,
+            "/cfg", str(text), "/noreset",
+        )  # fmt: skip
+        assert status == EXIT_OK, out
+        assert with_firmware.status().mode is Mode.TFTP_MODE
+        status, out = await bench.gwload("/gwtype", "6000", "/i", bench.ip, "/go")
+        assert status == EXIT_OK, out
+        assert "go: the device starts its firmware" in out
+        assert with_firmware.status().mode is Mode.FIRMWARE
+        # the device without firmware is in TFTP mode by itself, and cannot GO: NAK 5
+        other_ip = free_loopback_ip(bench.port)
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", other_ip, "/setip", "/go", "/mac", empty.status().mac
+        )
+        assert status == EXIT_REFUSED
+        assert "no valid firmware to start" in out
+
+    with_devices(tmp_path, [("IP6000", 1, True), ("IP6000", 1, False)], test)
+
+
+def test_a_device_that_stops_answering_mid_transfer(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        loop = asyncio.get_running_loop()
+
+        def power_off_during_upload(host: DeviceHost, event: Event) -> None:
+            if isinstance(event, ConsoleOutput) and "tftp: prot: firmware" in event.line:
+                loop.call_soon(bench.rt.power, host.name, False)
+
+        bench.rt.subscribe(power_off_during_upload)
+        image = tmp_path / "big.bin"
+        image.write_bytes(build_image(ImageKind.FIRMWARE, "IP6000", "x", bytes(3_000_000)))
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/prot", str(image), fast=True
+        )
+        assert status == EXIT_TRANSFER, out
+        assert "timed out" in out
+        assert gw.status().mode is Mode.OFF
+
+    with_devices(tmp_path, [("IP6000", 1, True)], test)
+
+
+def test_pcap_shows_the_conversation(tmp_path: Path) -> None:
+    scapy_all = pytest.importorskip("scapy.all")
+
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        pcap = tmp_path / "gwload.pcap"
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/getcfg", str(tmp_path / "c.txt"),
+            "/pcap", str(pcap),
+        )  # fmt: skip
+        assert status == EXIT_OK, out
+        from ipgwsim.runtime.capture import (  # noqa: PLC0415 (scapy, loaded on demand)
+            GWLOAD,
+            install_layers,
+        )
+
+        install_layers(bench.port)  # the test's devices use a free port, not 69
+        packets = scapy_all.rdpcap(str(pcap))
+        gwload_packets = [p for p in packets if p.haslayer(GWLOAD)]
+        names = [p[GWLOAD].sprintf("%GWLOAD.opcode%") for p in gwload_packets]
+        assert names[:4] == ["DISCOVER", "HELLO", "SETIP", "HELLO"]
+        assert any(p.haslayer(scapy_all.TFTP) for p in packets)
+
+    with_devices(tmp_path, [("IP6000", 1, True)], test)
+
+
+def test_mask_verbose_interface_and_boot_code(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        interface = ("/if", "lo") if os.geteuid() == 0 else ()  # SO_BINDTODEVICE: root
+        status, out = await bench.gwload(
+            "/gwtype", "6000", "/i", bench.ip, "/setip", "/mask", "255.0.0.0", "/v", *interface
+        )
+        assert status == EXIT_OK, out
+        assert "-> 0.0.0.0:" in out  # /v: every request and answer
+        assert "SETIP xid=" in out
+        assert "mask=255.0.0.0" in out
+        assert f"<- {bench.ip}:{bench.port} > 0.0.0.0:" in out
+        boot = tmp_path / "boot6000.bin"
+        boot.write_bytes(build_image(ImageKind.BOOT, "IP6000", "146", bytes(4096), boot_build=146))
+        status, out = await bench.gwload("/gwtype", "6000", "/i", bench.ip, "/boot", str(boot))
+        assert status == EXIT_OK, out
+        assert gw.status().mode is Mode.FIRMWARE
+        assert gw.status().boot_build == 146  # the new boot code runs after the restart
+        status, out = await bench.gwload("/scan", "/if", "no-such-if0")
+        assert status == EXIT_USAGE
+        assert "cannot send on interface 'no-such-if0'" in out
+
+    with_devices(tmp_path, [("IP6000", 1, True)], test)
+
+
+def test_altboot_on_an_ip800(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        boot = tmp_path / "boot800.bin"
+        boot.write_bytes(build_image(ImageKind.BOOT, "IP800", "405", bytes(4096), boot_build=405))
+        status, out = await bench.gwload(
+            "/setip", "/i", bench.ip, "/gwtype", "800", "/altboot", str(boot), "/noreset"
+        )
+        assert status == EXIT_OK, out
+        assert "altboot: " in out
+        assert "done: address " + bench.ip + "; altboot loaded" in out
+
+    with_devices(tmp_path, [("IP800", 1, True)], test)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_and_quiet_in_scripts() -> None:
+    terminal, script = _Terminal(), io.StringIO()
+    for stream in (terminal, script):
+        bar = Progress(stream, "prot", 4 * 2**20)
+        bar.last = -1.0  # draw now
+        bar.update(2**20, 4 * 2**20)
+        bar.close()
+    assert "prot" in terminal.getvalue()
+    assert "25%" in terminal.getvalue()
+    assert "1.00/4.00 MiB" in terminal.getvalue()
+    assert "MiB/s" in terminal.getvalue()
+    assert script.getvalue() == ""

@@ -1,0 +1,536 @@
+"""``gwload``: load config, firmware and boot code into a device in TFTP mode.
+
+The vendor's command lines work as they are (options start with ``/``, any
+case, any order)::
+
+    gwload /gwtype 6000 /i 192.168.0.1 /setip
+    gwload /gwtype 6000 /i 192.168.0.1 /setip /cfg config.txt
+    gwload /setip /i 192.168.0.1 /gwtype 800 /boot boot800.bin
+
+It speaks docs/gwload-protocol.md. Order of work: discover (when SETIP has no
+MAC) -> SETIP -> GETCFG -> boot -> altboot -> prot -> cfg -> RESET after an
+upload (unless /noreset), or GO with /go. Exit status: 0 done, 1 usage,
+2 no device answered or several did, 3 a transfer failed, 4 the device
+refused (NAK or TFTP ERROR), with the reason printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from ipaddress import AddressValueError, IPv4Address
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from ipgwsim import __version__
+from ipgwsim.flash.ring import newest_generation
+from ipgwsim.proto import gwload
+from ipgwsim.proto.net import Datagram
+from ipgwsim.proto.tftp import ErrorCode, TimerPolicy
+from ipgwsim.runtime import gwloadclient
+from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
+
+if TYPE_CHECKING:
+    from ipgwsim.runtime.capture import Capture
+
+EXIT_OK, EXIT_USAGE, EXIT_NO_DEVICE, EXIT_TRANSFER, EXIT_REFUSED = 0, 1, 2, 3, 4
+
+#: (name, argument, documented by the vendor, help)
+OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
+    ("gwtype", "N", True, "device type: 800, 6000, 811, ... (0 or absent: any)"),
+    ("i", "IP", True, "the device's IP address (given to it with /setip)"),
+    ("setip", None, True, "give the device in TFTP mode the address of /i"),
+    ("cfg", "FILE", True, "send a config text; it is effective after the restart"),
+    ("boot", "FILE", True, "load boot code"),
+    ("altboot", "FILE", True, "load the rescue copy of the boot code (IP800, boot code 358+)"),
+    ("go", None, True, "leave TFTP mode and start the firmware"),
+    ("prot", "FILE", False, "load a firmware image"),
+    ("mac", "MAC", False, "the device's MAC: needed when several are in TFTP mode"),
+    ("mask", "MASK", False, "netmask for /setip (default 255.255.255.0)"),
+    ("port", "N", False, "UDP port of the devices (default 69)"),
+    ("bcast", "ADDR", False, "broadcast address (default 255.255.255.255; 127.255.255.255 "
+     "for simulated devices on loopback)"),
+    ("if", "NAME", False, "send on this network interface only (needs root)"),
+    ("tries", "N", False, "tries per request (default 5)"),
+    ("timeout", "S", False, "seconds between tries (default 1)"),
+    ("getcfg", "FILE", False, "download the config: newest generation to FILE, the raw "
+     "ring dump to FILE.dump"),
+    ("scan", None, False, "list every device in TFTP mode, then stop"),
+    ("noreset", None, False, "do not restart the device after an upload"),
+    ("pcap", "FILE", False, "write what gwload sent and received to a pcap file"),
+    ("v", None, False, "verbose: every request and answer"),
+)  # fmt: skip
+_BY_NAME = {name: (arg, documented) for name, arg, documented, _ in OPTIONS}
+#: How long gwload waits for a device that is busy programming flash.
+BUSY_WAIT = 600.0
+
+
+def describe(message: gwload.Message) -> str:
+    """One line for ``/v``: ``HELLO xid=0x... mac=00:90:33:... gwtype=6000 ip=... ...``."""
+    parts = [
+        type(message).__name__.upper(),
+        f"xid={message.xid:#010x}",
+        f"mac={gwload.format_mac(message.mac)}",
+        f"gwtype={message.gwtype}",
+    ]
+    for item in dataclasses.fields(message):
+        if item.name in ("xid", "mac", "gwtype", "flags"):
+            continue
+        value = getattr(message, item.name)
+        if isinstance(value, Enum):
+            parts.append(f"{item.name}={value.name}")
+        elif isinstance(value, str):
+            parts.append(f"{item.name}={value!r}")
+        else:
+            parts.append(f"{item.name}={value}")
+    return " ".join(parts)
+
+
+class UsageError(Exception):
+    pass
+
+
+class Failure(Exception):
+    """A step failed; ``status`` is the exit status, ``str()`` the reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass
+class Options:
+    gwtype: int = 0
+    ip: str | None = None
+    setip: bool = False
+    cfg: Path | None = None
+    boot: Path | None = None
+    altboot: Path | None = None
+    prot: Path | None = None
+    go: bool = False
+    mac: bytes | None = None
+    mask: str = "255.255.255.0"
+    port: int = 69
+    bcast: str = "255.255.255.255"
+    interface: str | None = None
+    tries: int = 5
+    timeout: float = 1.0
+    getcfg: Path | None = None
+    scan: bool = False
+    noreset: bool = False
+    pcap: Path | None = None
+    verbose: bool = False
+    given: list[str] = field(default_factory=list)
+
+    @property
+    def uploads(self) -> list[tuple[str, Path]]:
+        """(TFTP name, file) in the contract's order of work."""
+        order = (("boot", self.boot), ("altboot", self.altboot), ("prot", self.prot))
+        files = [(name, path) for name, path in order if path is not None]
+        if self.cfg is not None:
+            files.append(("config", self.cfg))
+        return files
+
+
+def help_text() -> str:
+    lines = [
+        "usage: gwload /option [value] ...   (options in any order, any case)",
+        "",
+        "Loads config, firmware and boot code into an innovaphone device in TFTP mode",
+        "(ipgwsim's gwload, speaking docs/gwload-protocol.md).",
+        "",
+        "Options of the vendor's gwload:",
+    ]
+    for documented in (True, False):
+        if not documented:
+            lines += ["", "Extensions of ipgwsim's gwload:"]
+        for name, arg, doc, text in OPTIONS:
+            if doc is documented:
+                left = f"  /{name}" + (f" {arg}" if arg else "")
+                lines.append(f"{left:<18}{text}")
+    lines += [
+        "",
+        "Order of work: discover -> setip -> getcfg -> boot -> altboot -> prot -> cfg ->",
+        "RESET after an upload (unless /noreset), or GO with /go.",
+        "Exit status: 0 done, 1 usage, 2 no device answered or several did,",
+        "3 a transfer failed, 4 the device refused (NAK or TFTP ERROR).",
+    ]
+    return "\n".join(lines)
+
+
+def _value(name: str, text: str) -> object:
+    try:
+        if name in ("gwtype", "port", "tries"):
+            number = int(text)
+            if number < 0 or (name == "port" and not 0 < number < 65536):
+                raise ValueError
+            if name == "tries" and number < 1:
+                raise ValueError
+            return number
+        if name == "timeout":
+            seconds = float(text)
+            if not 0 < seconds < 3600:
+                raise ValueError
+            return seconds
+        if name in ("i", "bcast", "mask"):
+            return str(IPv4Address(text))
+        if name == "mac":
+            return gwload.parse_mac(text)
+    except (ValueError, AddressValueError):
+        raise UsageError(f"/{name}: {text!r} is not a valid value") from None
+    if name in ("cfg", "boot", "altboot", "prot", "getcfg", "pcap"):
+        return Path(text)
+    return text
+
+
+_ATTRIBUTE = {"i": "ip", "if": "interface", "v": "verbose"}
+
+
+def parse(argv: Sequence[str]) -> Options:
+    """The options of a vendor-style command line; :class:`UsageError` says what is wrong."""
+    options = Options()
+    args = list(argv)
+    while args:
+        word = args.pop(0)
+        if not word.startswith(("/", "-")) or len(word) < 2:
+            raise UsageError(f"{word!r} is not an option (options start with /, e.g. /setip)")
+        name = word.lstrip("/-").lower()
+        if name not in _BY_NAME:
+            raise UsageError(f"unknown option {word!r} (gwload /help lists them)")
+        if name in options.given:
+            raise UsageError(f"/{name} is given twice")
+        options.given.append(name)
+        arg, _ = _BY_NAME[name]
+        attribute = _ATTRIBUTE.get(name, name)
+        if arg is None:
+            setattr(options, attribute, True)
+            continue
+        if not args:
+            raise UsageError(f"/{name} needs a value ({arg})")
+        setattr(options, attribute, _value(name, args.pop(0)))
+    _check(options)
+    return options
+
+
+def _check(options: Options) -> None:
+    if not options.given:
+        raise UsageError("nothing to do (gwload /help lists the options)")
+    for name, path in options.uploads:
+        if not path.is_file():
+            raise UsageError(f"/{'cfg' if name == 'config' else name}: no file {str(path)!r}")
+    if options.scan:
+        return
+    needs_ip = options.setip or options.uploads or options.go or options.getcfg is not None
+    if needs_ip and options.ip is None:
+        raise UsageError("/i IP is needed: the address the device has or gets with /setip")
+    if not needs_ip:
+        raise UsageError("nothing to do: give /setip, an upload, /getcfg, /go or /scan")
+    if options.go and options.noreset:
+        raise UsageError("/go and /noreset contradict each other")
+
+
+class Progress:
+    """A progress bar with speed on a terminal; nothing in scripts."""
+
+    def __init__(self, stream: TextIO, label: str, total: int) -> None:
+        self.stream = stream
+        self.label = label
+        self.total = total
+        self.start = time.monotonic()
+        self.shown = stream.isatty()
+        self.last = 0.0
+
+    def update(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if not self.shown or now - self.last < 0.1:
+            return
+        self.last = now
+        total = total or self.total
+        share = done / total if total else 1.0
+        speed = done / max(now - self.start, 1e-6) / 2**20
+        bar = "#" * int(share * 30)
+        self.stream.write(
+            f"\r  {self.label:<8} [{bar:<30}] {share:4.0%} "
+            f"{done / 2**20:7.2f}/{total / 2**20:.2f} MiB {speed:6.1f} MiB/s"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+
+
+class Job:
+    """One gwload command line, worked off step by step."""
+
+    def __init__(self, options: Options, out: TextIO, err: TextIO) -> None:
+        self.options = options
+        self.out = out
+        self.err = err
+        self.capture: Capture | None = None
+        if options.pcap is not None:
+            from ipgwsim.runtime.capture import Capture  # noqa: PLC0415 (scapy loads ~1 s: only for /pcap)
+
+            self.capture = Capture()
+        hook = self._on_datagram if options.pcap is not None or options.verbose else None
+        self.hook = hook
+        self.lab = gwloadclient.Lab(
+            port=options.port,
+            broadcast=options.bcast,
+            tries=options.tries,
+            interval=options.timeout,
+            interface=options.interface,
+            on_datagram=hook,
+        )
+        self.hello: gwload.Hello | None = None
+        self.done: list[str] = []
+        # The transfers retry as the gwload requests do (/tries, /timeout).
+        self.timers = TimerPolicy(
+            timeout=options.timeout,
+            retries=options.tries,
+            max_timeout=max(8.0, options.timeout),
+        )
+
+    def say(self, line: str) -> None:
+        print(f"gwload: {line}", file=self.out, flush=True)
+
+    def _on_datagram(
+        self, direction: str, data: bytes, src: tuple[str, int], dst: tuple[str, int]
+    ) -> None:
+        if self.capture is not None:
+            self.capture.record(Datagram(data, src, dst), direction, time.time())
+        if not self.options.verbose or not gwload.is_gwload(data):
+            return
+        try:
+            text = describe(gwload.parse_message(data))
+        except gwload.MalformedMessage as exc:
+            text = f"{len(data)} bytes, not understood: {exc}"
+        arrow = "->" if direction == "sent" else "<-"
+        print(f"  {arrow} {src[0]}:{src[1]} > {dst[0]}:{dst[1]} {text}", file=self.err)
+
+    # -- the steps -------------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            if self.options.scan:
+                return self.scan()
+            mac = self.options.mac
+            if self.options.setip:
+                mac = self.setip()
+            if self.options.getcfg is not None:
+                self.getcfg(self.options.getcfg)
+            for name, path in self.options.uploads:
+                self.upload(name, path)
+            self.finish(mac)
+        except Failure as failure:
+            self.say(f"failed: {failure}")
+            return failure.status
+        finally:
+            self.write_pcap()
+        self.say("done: " + ("; ".join(self.done) if self.done else "nothing changed"))
+        return EXIT_OK
+
+    def write_pcap(self) -> None:
+        if self.capture is not None and self.options.pcap is not None:
+            self.capture.write(self.options.pcap)
+            self.say(f"capture written to {self.options.pcap}")
+
+    def _gwload(self, step: Callable[[], object], what: str) -> object:
+        try:
+            return step()
+        except gwloadclient.Refused as exc:
+            raise Failure(EXIT_REFUSED, f"{what}: {exc}") from None
+        except (gwloadclient.NoAnswer, gwloadclient.Ambiguous) as exc:
+            raise Failure(EXIT_NO_DEVICE, f"{what}: {exc}") from None
+        except gwloadclient.GwloadError as exc:
+            raise Failure(EXIT_USAGE, f"{what}: {exc}") from None
+
+    def scan(self) -> int:
+        found = self._gwload(
+            lambda: gwloadclient.discover(self.lab, gwtype=self.options.gwtype), "scan"
+        )
+        assert isinstance(found, list)
+        if not found:
+            self.say("no device in TFTP mode answered")
+            return EXIT_NO_DEVICE
+        header = f"{'MAC':<18}{'MODEL':<9}{'GWTYPE':<8}{'BOOT':<6}{'FIRMWARE':<20}ADDRESS"
+        print(header, file=self.out)
+        for item in found:
+            ip = "" if item.ip == IPv4Address("0.0.0.0") else str(item.ip)
+            print(
+                f"{gwload.format_mac(item.mac):<18}{item.model:<9}{item.gwtype:<8}"
+                f"{item.boot_build:<6}{item.firmware_build or '-':<20}{ip or '(none)'}",
+                file=self.out,
+            )
+        self.say(f"{len(found)} device(s) in TFTP mode")
+        return EXIT_OK
+
+    def setip(self) -> bytes:
+        ip = self.options.ip
+        assert ip is not None
+        hello = self._gwload(
+            lambda: gwloadclient.setip(
+                self.lab,
+                ip,
+                gwtype=self.options.gwtype,
+                mac=self.options.mac,
+                mask=self.options.mask,
+            ),
+            "setip",
+        )
+        assert isinstance(hello, gwload.Hello)
+        self.hello = hello
+        firmware = hello.firmware_build or "none valid"
+        self.say(
+            f"setip: {hello.model} {gwload.format_mac(hello.mac)} has {hello.ip} "
+            f"(boot code {hello.boot_build}, firmware {firmware})"
+        )
+        self.done.append(f"address {hello.ip}")
+        return hello.mac
+
+    def _server(self) -> tuple[str, int]:
+        assert self.options.ip is not None
+        return (self.options.ip, self.options.port)
+
+    def _config_name(self) -> str:
+        if self.hello is None:
+            assert self.options.ip is not None
+            try:
+                self.hello = gwloadclient.hello(self.lab, self.options.ip)
+            except gwloadclient.GwloadError:
+                return "config"  # not told: the newer boot code's name
+        return self.hello.config_name
+
+    def _transfer(self, what: str, run: Callable[[], TransferResult]) -> TransferResult:
+        try:
+            return run()
+        except TftpClientError as exc:
+            if exc.code == ErrorCode.ILLEGAL_OPERATION:
+                raise Failure(
+                    EXIT_REFUSED,
+                    f"{what}: retry errors: the boot code does not know this request ({exc})",
+                ) from None
+            if exc.code is not None:
+                raise Failure(EXIT_REFUSED, f"{what}: the device refused: {exc}") from None
+            raise Failure(EXIT_TRANSFER, f"{what}: {exc}") from None
+        except OSError as exc:
+            raise Failure(EXIT_TRANSFER, f"{what}: {exc.strerror or exc}") from None
+
+    def getcfg(self, path: Path) -> None:
+        name = self._config_name()
+        result = self._transfer(
+            f"getcfg {name}",
+            lambda: tftp_get(
+                self._server(),
+                name,
+                options=_OPTIONS,
+                timers=self.timers,
+                on_datagram=self.hook,
+            ),
+        )
+        dump = result.data or b""
+        raw = path.with_name(path.name + ".dump")
+        raw.write_bytes(dump)
+        newest = newest_generation(dump)
+        if newest is None:
+            raise Failure(EXIT_TRANSFER, f"getcfg: no complete config generation in {raw}")
+        path.write_text(newest.text, newline="")
+        self.say(
+            f"getcfg: {len(dump)} bytes of config ring; newest generation "
+            f"{newest.number} written to {path}, the dump to {raw}"
+        )
+        self.done.append(f"config read to {path}")
+
+    def upload(self, name: str, path: Path) -> None:
+        if name == "config":
+            name = self._config_name()
+        data = path.read_bytes()
+        progress = Progress(self.err, name, len(data))
+        options = dict(_OPTIONS, tsize=str(len(data)))
+        try:
+            result = self._transfer(
+                f"{name} {path}",
+                lambda: tftp_put(
+                    self._server(),
+                    name,
+                    data,
+                    options=options,
+                    timers=self.timers,
+                    progress=progress.update,
+                    on_datagram=self.hook,
+                ),
+            )
+        finally:
+            progress.close()
+        speed = len(data) / max(result.seconds, 1e-6) / 2**20
+        granted = ", ".join(f"{k} {v}" for k, v in result.options.items()) or "plain RFC 1350"
+        self.say(
+            f"{name}: {path} sent, {len(data)} bytes in {result.seconds:.2f} s "
+            f"({speed:.1f} MiB/s; {granted})"
+        )
+        self.done.append(f"{name} loaded")
+
+    def _mac(self, mac: bytes | None) -> bytes:
+        if mac is not None:
+            return mac
+        if self.hello is None:
+            assert self.options.ip is not None
+            found = self._gwload(
+                lambda: gwloadclient.hello(self.lab, self.options.ip or ""), "discover"
+            )
+            assert isinstance(found, gwload.Hello)
+            self.hello = found
+        return self.hello.mac
+
+    def finish(self, mac: bytes | None) -> None:
+        ip = self.options.ip
+        assert ip is not None or not (self.options.go or self.options.uploads)
+        if self.options.go:
+            target = self._mac(mac)
+            self._gwload(
+                lambda: gwloadclient.go(
+                    self.lab, ip or "", target, self.options.gwtype, busy_wait=BUSY_WAIT
+                ),
+                "go",
+            )
+            self.say("go: the device starts its firmware")
+            self.done.append("firmware started")
+        elif self.options.uploads and not self.options.noreset:
+            target = self._mac(mac)
+            self._gwload(
+                lambda: gwloadclient.reset(
+                    self.lab, ip or "", target, self.options.gwtype, busy_wait=BUSY_WAIT
+                ),
+                "reset",
+            )
+            self.say("reset: the device restarts")
+            self.done.append("device restarted")
+
+
+#: The TFTP options gwload asks for; a device that refuses them gets plain RFC 1350.
+_OPTIONS = {"blksize": "1468", "windowsize": "16"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0].lower() in ("/help", "/?", "-h", "--help", "/h"):
+        print(help_text())
+        return EXIT_OK if args else EXIT_USAGE
+    if args[0].lower() in ("/version", "--version"):
+        print(f"gwload (ipgwsim {__version__})")
+        return EXIT_OK
+    try:
+        options = parse(args)
+    except UsageError as exc:
+        print(f"gwload: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return Job(options, sys.stdout, sys.stderr).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
