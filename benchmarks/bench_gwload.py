@@ -51,6 +51,7 @@ from ipgwsim.flash.formats import IMAGE_HEADER_SIZE
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port
+from ipgwsim.tools.mkimage_cmd import parse_size as mkimage_parse_size
 
 MIB = 1024 * 1024
 PROFILES = Path(__file__).resolve().parent / "profiles"
@@ -297,13 +298,11 @@ def hpa_version() -> str:
 
 
 def parse_size(text: str) -> int:
-    units = {"": 1, "K": 1024, "KIB": 1024, "M": MIB, "MIB": MIB}
-    value = text.strip().upper()
-    digits = value.rstrip("KMIB")
-    unit = value[len(digits) :]
-    if not digits.isdigit() or unit not in units:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 16M, 512K, 1048576)")
-    return int(digits) * units[unit]
+    """``--size``: a byte count like 16M, 512K or 1048576 (the same as ``ipgwsim mkimage``)."""
+    try:
+        return mkimage_parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -57,6 +57,7 @@ from ipgwsim.runtime.control import ControlClient
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
 from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port
+from ipgwsim.tools.mkimage_cmd import parse_size as mkimage_parse_size
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -771,13 +772,11 @@ def machine() -> dict[str, str]:
 
 
 def parse_size(text: str) -> int:
-    units = {"": 1, "K": KIB, "KIB": KIB, "M": MIB, "MIB": MIB}
-    value = text.strip().upper()
-    digits = value.rstrip("KMIB")
-    unit = value[len(digits) :]
-    if not digits.isdigit() or unit not in units:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 16M, 512K, 1048576)")
-    return int(digits) * units[unit]
+    """``--size``: a byte count like 16M, 512K or 1048576 (the same as ``ipgwsim mkimage``)."""
+    try:
+        return mkimage_parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
