@@ -20,6 +20,11 @@ from ipaddress import IPv4Address
 from ipgwsim.proto import gwload
 
 
+#: After the first HELLO to a broadcast DISCOVER, how long to listen for more:
+#: devices on one segment answer within milliseconds.
+MORE_ANSWERS = 0.25
+
+
 class GwloadError(Exception):
     """A request was not answered, refused, or ambiguous; ``str()`` says which."""
 
@@ -134,7 +139,7 @@ def _xid() -> int:
 def discover(lab: Lab, *, gwtype: int = 0, mac: bytes = gwload.ANY_MAC) -> list[gwload.Hello]:
     """Every device in TFTP mode that answers a broadcast DISCOVER (may be empty)."""
     message = gwload.Discover(_xid(), mac, gwtype)
-    replies = _exchange(lab, message, lab.broadcast, collect=lab.interval)
+    replies = _exchange(lab, message, lab.broadcast, collect=min(lab.interval, MORE_ANSWERS))
     seen: dict[bytes, gwload.Hello] = {}
     for reply, _ in replies:
         if isinstance(reply, gwload.Hello):
