@@ -19,7 +19,6 @@ from ipaddress import IPv4Address
 
 from ipgwsim.proto import gwload
 
-
 #: After the first HELLO to a broadcast DISCOVER, how long to listen for more:
 #: devices on one segment answer within milliseconds.
 MORE_ANSWERS = 0.25
