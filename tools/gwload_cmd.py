@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -67,6 +68,8 @@ OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
 _BY_NAME = {name: (arg, documented) for name, arg, documented, _ in OPTIONS}
 #: How long gwload waits for a device that is busy programming flash.
 BUSY_WAIT = 600.0
+#: The options that may go with /scan.
+SCAN_OPTIONS = frozenset({"scan", "gwtype", "port", "bcast", "if", "tries", "timeout", "pcap", "v"})
 
 
 def describe(message: gwload.Message) -> str:
@@ -125,6 +128,8 @@ class Options:
     pcap: Path | None = None
     verbose: bool = False
     given: list[str] = field(default_factory=list)
+    #: The upload files' bytes, read when the command line is checked.
+    data: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def uploads(self) -> list[tuple[str, Path]]:
@@ -166,15 +171,14 @@ def _value(name: str, text: str) -> object:
     try:
         if name in ("gwtype", "port", "tries"):
             number = int(text)
-            if number < 0 or (name == "port" and not 0 < number < 65536):
-                raise ValueError
-            if name == "tries" and number < 1:
-                raise ValueError
+            low, high = {"gwtype": (0, 65535), "port": (1, 65535), "tries": (1, 1000)}[name]
+            if not low <= number <= high:
+                raise UsageError(f"/{name}: {text!r} is not between {low} and {high}")
             return number
         if name == "timeout":
             seconds = float(text)
-            if not 0 < seconds < 3600:
-                raise ValueError
+            if not 0.01 <= seconds <= 3600:
+                raise UsageError(f"/{name}: {text!r} is not between 0.01 and 3600 seconds")
             return seconds
         if name in ("i", "bcast", "mask"):
             return str(IPv4Address(text))
@@ -182,6 +186,8 @@ def _value(name: str, text: str) -> object:
             return gwload.parse_mac(text)
     except (ValueError, AddressValueError):
         raise UsageError(f"/{name}: {text!r} is not a valid value") from None
+    if not text:
+        raise UsageError(f"/{name} needs a value, not an empty one")
     if name in ("cfg", "boot", "altboot", "prot", "getcfg", "pcap"):
         return Path(text)
     return text
@@ -220,9 +226,26 @@ def _check(options: Options) -> None:
     if not options.given:
         raise UsageError("nothing to do (gwload /help lists the options)")
     for name, path in options.uploads:
+        option = "cfg" if name == "config" else name
         if not path.is_file():
-            raise UsageError(f"/{'cfg' if name == 'config' else name}: no file {str(path)!r}")
+            raise UsageError(f"/{option}: no file {str(path)!r}")
+        try:
+            options.data[name] = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"/{option}: cannot read {str(path)!r}: {exc.strerror or exc}"
+            ) from None
+    for option, output in (("getcfg", options.getcfg), ("pcap", options.pcap)):
+        if output is None:
+            continue
+        if output.is_dir():
+            raise UsageError(f"/{option}: {str(output)!r} is a directory, not a file")
+        if not output.absolute().parent.is_dir():
+            raise UsageError(f"/{option}: the folder of {str(output)!r} does not exist")
     if options.scan:
+        others = [g for g in options.given if g not in SCAN_OPTIONS]
+        if others:
+            raise UsageError(f"/scan only lists devices: /{others[0]} cannot go with it")
         return
     needs_ip = options.setip or options.uploads or options.go or options.getcfg is not None
     if needs_ip and options.ip is None:
@@ -322,6 +345,8 @@ class Job:
             mac = self.options.mac
             if self.options.setip:
                 mac = self.setip()
+            elif self.options.gwtype:
+                self.check_device()
             if self.options.getcfg is not None:
                 self.getcfg(self.options.getcfg)
             for name, path in self.options.uploads:
@@ -337,18 +362,26 @@ class Job:
 
     def write_pcap(self) -> None:
         if self.capture is not None and self.options.pcap is not None:
-            self.capture.write(self.options.pcap)
+            try:
+                self.capture.write(self.options.pcap)
+            except OSError as exc:
+                self.say(f"cannot write the capture {self.options.pcap}: {exc.strerror or exc}")
+                return
             self.say(f"capture written to {self.options.pcap}")
 
     def _gwload(self, step: Callable[[], object], what: str) -> object:
         try:
             return step()
-        except gwloadclient.Refused as exc:
+        except (gwloadclient.Refused, gwloadclient.NotUnderstood) as exc:
             raise Failure(EXIT_REFUSED, f"{what}: {exc}") from None
         except (gwloadclient.NoAnswer, gwloadclient.Ambiguous) as exc:
             raise Failure(EXIT_NO_DEVICE, f"{what}: {exc}") from None
-        except gwloadclient.GwloadError as exc:
+        except gwloadclient.BadInterface as exc:
             raise Failure(EXIT_USAGE, f"{what}: {exc}") from None
+        except gwloadclient.GwloadError as exc:
+            raise Failure(EXIT_TRANSFER, f"{what}: {exc}") from None
+        except OSError as exc:
+            raise Failure(EXIT_TRANSFER, f"{what}: {exc.strerror or exc}") from None
 
     def scan(self) -> int:
         found = self._gwload(
@@ -393,6 +426,22 @@ class Job:
         self.done.append(f"address {hello.ip}")
         return hello.mac
 
+    def check_device(self) -> None:
+        """Without /setip: is the device at /i the /gwtype (and /mac) asked for?"""
+        ip = self.options.ip
+        assert ip is not None
+        found = self._gwload(
+            lambda: gwloadclient.hello(
+                self.lab,
+                ip,
+                mac=self.options.mac or gwload.ANY_MAC,
+                gwtype=self.options.gwtype,
+            ),
+            f"no device of gwtype {self.options.gwtype} in TFTP mode at {ip}",
+        )
+        assert isinstance(found, gwload.Hello)
+        self.hello = found
+
     def _server(self) -> tuple[str, int]:
         assert self.options.ip is not None
         return (self.options.ip, self.options.port)
@@ -431,6 +480,7 @@ class Job:
                 options=_OPTIONS,
                 timers=self.timers,
                 on_datagram=self.hook,
+                interface=self.options.interface,
             ),
         )
         dump = result.data or b""
@@ -449,24 +499,25 @@ class Job:
     def upload(self, name: str, path: Path) -> None:
         if name == "config":
             name = self._config_name()
-        data = path.read_bytes()
-        progress = Progress(self.err, name, len(data))
+        data = self.options.data[name if name in self.options.data else "config"]
         options = dict(_OPTIONS, tsize=str(len(data)))
-        try:
-            result = self._transfer(
-                f"{name} {path}",
-                lambda: tftp_put(
-                    self._server(),
-                    name,
-                    data,
-                    options=options,
-                    timers=self.timers,
-                    progress=progress.update,
-                    on_datagram=self.hook,
-                ),
-            )
-        finally:
-            progress.close()
+        give_up = time.monotonic() + BUSY_WAIT
+        while True:
+            progress = Progress(self.err, name, len(data))
+            try:
+                result = self._transfer(
+                    f"{name} {path}", partial(self._put, name, data, options, progress)
+                )
+            except Failure as failure:
+                # A device still programming the previous image says "busy": wait for it.
+                if "busy" not in str(failure) or time.monotonic() >= give_up:
+                    raise
+                self.say(f"{name}: the device is busy ({failure}); waiting")
+                time.sleep(self.options.timeout)
+                continue
+            finally:
+                progress.close()
+            break
         speed = len(data) / max(result.seconds, 1e-6) / 2**20
         granted = ", ".join(f"{k} {v}" for k, v in result.options.items()) or "plain RFC 1350"
         self.say(
@@ -474,6 +525,20 @@ class Job:
             f"({speed:.1f} MiB/s; {granted})"
         )
         self.done.append(f"{name} loaded")
+
+    def _put(
+        self, name: str, data: bytes, options: dict[str, str], progress: Progress
+    ) -> TransferResult:
+        return tftp_put(
+            self._server(),
+            name,
+            data,
+            options=options,
+            timers=self.timers,
+            progress=progress.update,
+            on_datagram=self.hook,
+            interface=self.options.interface,
+        )
 
     def _mac(self, mac: bytes | None) -> bytes:
         if mac is not None:
@@ -518,7 +583,7 @@ _OPTIONS = {"blksize": "1468", "windowsize": "16"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0].lower() in ("/help", "/?", "-h", "--help", "/h"):
+    if not args or any(a.lower() in ("/help", "/?", "-h", "--help", "/h") for a in args):
         print(help_text())
         return EXIT_OK if args else EXIT_USAGE
     if args[0].lower() in ("/version", "--version"):
@@ -529,7 +594,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"gwload: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return Job(options, sys.stdout, sys.stderr).run()
+    try:
+        return Job(options, sys.stdout, sys.stderr).run()
+    except KeyboardInterrupt:
+        print("gwload: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

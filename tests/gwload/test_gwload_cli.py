@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import io
 import os
+import socket
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -71,12 +73,13 @@ def with_devices(
     tmp_path: Path,
     devices: Sequence[tuple[str, int, bool]],
     test: Callable[[Bench, list[DeviceHost]], Awaitable[None]],
+    speed: float = 1000,
 ) -> None:
     """Run ``test`` with devices (model, count, firmware) on a fresh runtime."""
     port = free_udp_port()
 
     async def main_() -> None:
-        async with Runtime(tmp_path / "state", port=port, clock=ScaledClock(1000)) as rt:
+        async with Runtime(tmp_path / "state", port=port, clock=ScaledClock(speed)) as rt:
             hosts: list[DeviceHost] = []
             for model, count, firmware in devices:
                 hosts += rt.add_devices(model, count, empty_firmware=not firmware)
@@ -111,6 +114,15 @@ def test_options_in_any_order_and_any_case() -> None:
         (["setip"], "is not an option"),
         (["/i", "10.0.0.1", "/go", "/noreset"], "contradict"),
         (["/mac", "00:90:33", "/scan"], "/mac: '00:90:33' is not a valid value"),
+        (["/gwtype", "70000", "/scan"], "/gwtype: '70000' is not between 0 and 65535"),
+        (["/tries", "0", "/scan"], "/tries: '0' is not between 1 and 1000"),
+        (["/timeout", "0", "/scan"], "/timeout: '0' is not between 0.01 and 3600 seconds"),
+        (["/if", "", "/scan"], "/if needs a value, not an empty one"),
+        (["/i", "10.0.0.1", "/getcfg", "/no/such/dir/c.txt"], "the folder of"),
+        (["/i", "10.0.0.1", "/getcfg", "/tmp"], "/getcfg: '/tmp' is a directory"),
+        (["/scan", "/pcap", "/tmp"], "/pcap: '/tmp' is a directory"),
+        (["/i", "10.0.0.1", "/cfg", "/tmp"], "/cfg: no file '/tmp'"),
+        (["/scan", "/i", "10.0.0.1", "/setip"], "/scan only lists devices: /i cannot go with it"),
     ],
 )
 def test_usage_errors_say_what_is_wrong(argv: list[str], words: str) -> None:
@@ -394,3 +406,67 @@ def test_progress_bar_on_a_terminal_and_quiet_in_scripts() -> None:
     assert "1.00/4.00 MiB" in terminal.getvalue()
     assert "MiB/s" in terminal.getvalue()
     assert script.getvalue() == ""
+
+
+def test_prot_and_cfg_in_one_command_wait_for_programming_in_order(tmp_path: Path) -> None:
+    async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
+        [gw] = hosts
+        await bench.tftp_mode(gw)
+        image = tmp_path / "ip6000.bin"
+        image.write_bytes(build_image(ImageKind.FIRMWARE, "IP6000", "13r2-both", bytes(900_000)))
+        text = tmp_path / "c.txt"
+        text.write_bytes(b"config change CMD0 /name both\r\n")
+        status, out = await bench.gwload(
+            "/cfg", str(text), "/prot", str(image), "/gwtype", "6000", "/i", bench.ip, "/setip",
+            "/timeout", "0.2",
+        )  # fmt: skip
+        assert status == EXIT_OK, out
+        assert "config: the device is busy" in out  # it was still programming the firmware
+        console = list(gw.console.lines)
+        programmed = next(i for i, ln in enumerate(console) if "programming firmware" in ln)
+        stored = next(i for i, ln in enumerate(console) if "config stored" in ln)
+        assert programmed < stored  # the contract's order: prot before cfg
+        assert gw.status().mode is Mode.FIRMWARE
+        assert gw.status().firmware_build == "13r2-both"
+        assert ring_text(gw) == "config change CMD0 /name both\r\n"
+
+    # slower device time: programming 900 kB takes tens of real milliseconds
+    with_devices(tmp_path, [("IP6000", 1, True)], test, speed=20)
+
+
+def test_tries_are_counted_and_a_tftp_error_answer_is_retry_errors(tmp_path: Path) -> None:
+    port = free_udp_port()
+    ip = free_loopback_ip(port)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        status = main(["/scan", "/port", str(port), "/bcast", "127.255.255.255",
+                       "/tries", "3", "/timeout", "0.05", "/v"])  # fmt: skip
+    assert status == EXIT_NO_DEVICE
+    assert out.getvalue().count("DISCOVER xid=") == 3
+    # Boot code that does not know gwload answers as a TFTP server would: ERROR 4.
+    old_boot_code = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    old_boot_code.bind((ip, port))
+    stop = threading.Event()
+
+    def answer() -> None:
+        old_boot_code.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                _, peer = old_boot_code.recvfrom(2048)
+            except TimeoutError:
+                continue
+            old_boot_code.sendto(b"\x00\x05\x00\x04illegal operation\x00", peer)
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            status = main(["/gwtype", "6000", "/i", ip, "/go", "/port", str(port),
+                           "/tries", "2", "/timeout", "0.1"])  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        old_boot_code.close()
+    assert status == EXIT_REFUSED
+    assert "retry errors: the boot code does not know this request" in out.getvalue()

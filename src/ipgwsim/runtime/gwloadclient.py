@@ -42,6 +42,14 @@ class Ambiguous(GwloadError):
     pass
 
 
+class BadInterface(GwloadError):
+    """The interface to send on does not exist or may not be used."""
+
+
+class NotUnderstood(GwloadError):
+    """The device answered a request with a TFTP ERROR: its boot code does not know it."""
+
+
 #: ``on_datagram(direction, data, src, dst)``: every datagram sent ("sent") or
 #: received ("received"), e.g. for a pcap (``gwload /pcap``) or ``/v``.
 DatagramHook = Callable[[str, bytes, tuple[str, int], tuple[str, int]], None]
@@ -71,7 +79,7 @@ def open_socket(lab: Lab) -> socket.socket:
                     socket.SOL_SOCKET, socket.SO_BINDTODEVICE, lab.interface.encode() + b"\0"
                 )
             except OSError as exc:
-                raise GwloadError(
+                raise BadInterface(
                     f"cannot send on interface {lab.interface!r}: {exc.strerror or exc}"
                 ) from None
         sock.bind(("0.0.0.0", 0))
@@ -81,14 +89,29 @@ def open_socket(lab: Lab) -> socket.socket:
     return sock
 
 
+#: Which replies a request takes: ``accept(reply, source)``.
+Accept = Callable[[gwload.Message, tuple[str, int]], bool]
+
+
+def _any_reply(reply: gwload.Message, src: tuple[str, int]) -> bool:
+    return True
+
+
 def _exchange(
     lab: Lab,
     message: gwload.Message,
     to: str,
     *,
     collect: float = 0.0,
+    accept: Accept = _any_reply,
 ) -> list[tuple[gwload.Message, tuple[str, int]]]:
-    """Send ``message`` until something answers; with ``collect``, keep listening that long."""
+    """Send ``message`` until something answers; with ``collect``, keep listening that long.
+
+    Replies count when they echo the request's xid, are not requests themselves
+    and ``accept`` takes them. A TFTP ERROR in answer (boot code that does not
+    know the request answers as a TFTP server would) raises :class:`NotUnderstood`
+    once the tries are used up without a reply.
+    """
     sock = open_socket(lab)
     sock.setblocking(False)
     local = ("0.0.0.0", sock.getsockname()[1])
@@ -97,6 +120,7 @@ def _exchange(
     selector.register(sock, selectors.EVENT_READ)
     data = gwload.encode_message(message)
     replies: list[tuple[gwload.Message, tuple[str, int]]] = []
+    tftp_error: str | None = None
     try:
         for _ in range(lab.tries):
             sock.sendto(data, (to, lab.port))
@@ -113,11 +137,18 @@ def _exchange(
                         break
                     if hook is not None:
                         hook("received", raw, src, local)
+                    if raw[:2] == b"\x00\x05":  # TFTP ERROR
+                        tftp_error = raw[4:].split(b"\0", 1)[0].decode("ascii", "replace")
+                        continue
                     try:
                         reply = gwload.parse_message(raw)
                     except gwload.MalformedMessage:
                         continue
-                    if reply.xid == message.xid and not isinstance(reply, type(message)):
+                    if (
+                        reply.xid == message.xid
+                        and not isinstance(reply, type(message))
+                        and accept(reply, src)
+                    ):
                         replies.append((reply, src))
                 if replies and collect == 0.0:
                     return replies
@@ -128,6 +159,11 @@ def _exchange(
     finally:
         selector.close()
         sock.close()
+    if tftp_error is not None:
+        raise NotUnderstood(
+            f"retry errors: the boot code does not know this request "
+            f"(it answered TFTP ERROR: {tftp_error})"
+        )
     return replies
 
 
@@ -190,9 +226,21 @@ def setip(
         mask=IPv4Address(mask),
         gateway=IPv4Address(gateway),
     )
-    reply = _one(_exchange(lab, message, lab.broadcast), "SETIP")
-    if not isinstance(reply, gwload.Hello):
-        raise GwloadError(f"unexpected answer to SETIP: {reply}")
+    target, wanted = mac, IPv4Address(ip)
+
+    def from_the_device(reply: gwload.Message, src: tuple[str, int]) -> bool:
+        # The contract: HELLO from the new address, naming it; or a NAK from that device.
+        if isinstance(reply, gwload.Nak):
+            return reply.mac == target
+        return (
+            isinstance(reply, gwload.Hello)
+            and reply.mac == target
+            and reply.ip == wanted
+            and src[0] == ip
+        )
+
+    reply = _one(_exchange(lab, message, lab.broadcast, accept=from_the_device), "SETIP")
+    assert isinstance(reply, gwload.Hello)
     return reply
 
 
@@ -201,8 +249,15 @@ def _until_not_busy(
 ) -> gwload.Message:
     """Ask until the device is not busy any more (NAK 4 while it programs flash)."""
     give_up = time.monotonic() + busy_wait
+    opcode = {"GO": gwload.Opcode.GO, "RESET": gwload.Opcode.RESET}[what]
+
+    def ack_or_nak(reply: gwload.Message, src: tuple[str, int]) -> bool:
+        return isinstance(reply, gwload.Nak) or (
+            isinstance(reply, gwload.Ack) and reply.acked == opcode
+        )
+
     while True:
-        replies = _exchange(lab, make(), to)
+        replies = _exchange(lab, make(), to, accept=ack_or_nak)
         if not replies:
             raise NoAnswer(f"no answer to {what} (retry errors)")
         reply = replies[0][0]

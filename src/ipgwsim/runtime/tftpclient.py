@@ -50,6 +50,21 @@ class TransferResult:
     seconds: float
 
 
+def _open(bind: Address, interface: str | None) -> socket.socket:
+    """The transfer's socket: non-blocking, with a receive buffer a window fits in."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        if interface is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode() + b"\0")
+        sock.bind(bind)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def _receive_all(
     sock: socket.socket, transfer: ClientRead | ClientWrite, on_datagram: DatagramHook | None
 ) -> None:
@@ -72,11 +87,9 @@ def _run(
     progress: Callable[[int, int | None], None] | None,
     dally: float,
     on_datagram: DatagramHook | None = None,
+    interface: str | None = None,
 ) -> TransferResult:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-    sock.bind(bind)
-    sock.setblocking(False)
+    sock = _open(bind, interface)
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ)
     local = sock.getsockname()
@@ -147,6 +160,7 @@ def tftp_get(
     progress: Callable[[int, int | None], None] | None = None,
     dally: float = DALLY,
     on_datagram: DatagramHook | None = None,
+    interface: str | None = None,
 ) -> TransferResult:
     """Read ``filename`` from ``server``; :class:`TftpClientError` if it fails.
 
@@ -156,7 +170,14 @@ def tftp_get(
     transfer = ClientRead(
         filename, server, time.monotonic(), options=options, timers=timers or TimerPolicy()
     )
-    return _run(transfer, bind=bind, progress=progress, dally=dally, on_datagram=on_datagram)
+    return _run(
+        transfer,
+        bind=bind,
+        progress=progress,
+        dally=dally,
+        on_datagram=on_datagram,
+        interface=interface,
+    )
 
 
 def tftp_put(
@@ -169,9 +190,17 @@ def tftp_put(
     bind: Address = ("0.0.0.0", 0),
     progress: Callable[[int, int | None], None] | None = None,
     on_datagram: DatagramHook | None = None,
+    interface: str | None = None,
 ) -> TransferResult:
     """Write ``data`` as ``filename`` to ``server``; :class:`TftpClientError` if it fails."""
     transfer = ClientWrite(
         filename, server, data, time.monotonic(), options=options, timers=timers or TimerPolicy()
     )
-    return _run(transfer, bind=bind, progress=progress, dally=0.0, on_datagram=on_datagram)
+    return _run(
+        transfer,
+        bind=bind,
+        progress=progress,
+        dally=0.0,
+        on_datagram=on_datagram,
+        interface=interface,
+    )
