@@ -32,12 +32,12 @@ from ipgwsim.tools.gwload_cmd import (
     EXIT_REFUSED,
     EXIT_TRANSFER,
     EXIT_USAGE,
-    Progress,
     UsageError,
     help_text,
     main,
     parse,
 )
+from ipgwsim.tools.gwload_output import Progress
 
 pytestmark = pytest.mark.integration
 
