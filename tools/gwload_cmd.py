@@ -383,7 +383,7 @@ class Job:
                 mac=self.options.mac or gwload.ANY_MAC,
                 gwtype=self.options.gwtype,
             ),
-            f"no device of gwtype {self.options.gwtype} in TFTP mode at {ip}",
+            f"is {ip} a gwtype {self.options.gwtype} device in TFTP mode",
         )
         assert isinstance(found, gwload.Hello)
         self.hello = found
