@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from ipgwsim.events import ConsoleOutput, Event, Mode
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
@@ -470,3 +472,77 @@ def test_tries_are_counted_and_a_tftp_error_answer_is_retry_errors(tmp_path: Pat
         old_boot_code.close()
     assert status == EXIT_REFUSED
     assert "retry errors: the boot code does not know this request" in out.getvalue()
+
+
+class _Impostor:
+    """Answers every gwload request with a HELLO built by ``make(request)``, from ``ip``."""
+
+    def __init__(self, port: int, ip: str, make: Callable[[gwload.Message], bytes]) -> None:
+        self.broadcast = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.broadcast.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.broadcast.bind(("127.255.255.255", port))
+        self.broadcast.settimeout(0.05)
+        self.answer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.answer.bind((ip, 0))
+        self.make = make
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                data, peer = self.broadcast.recvfrom(2048)
+            except TimeoutError:
+                continue
+            self.answer.sendto(self.make(gwload.parse_message(data)), peer)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.broadcast.close()
+        self.answer.close()
+
+
+def _hello(request: gwload.Message, *, xid: int, ip: str) -> bytes:
+    return gwload.encode_message(
+        gwload.Hello(
+            xid,
+            MAC,
+            6000,
+            ip=IPv4Address(ip),
+            mask=IPv4Address("255.255.255.0"),
+            state=gwload.DeviceState.TFTP_MODE,
+            boot_build=145,
+            model="IP6000",
+            firmware_build="x",
+            config_name="config",
+        )
+    )
+
+
+MAC = bytes.fromhex("009033100001")
+
+
+@pytest.mark.parametrize("fault", ["wrong xid", "HELLO from another address"])
+def test_answers_that_do_not_fit_the_request_are_not_taken(fault: str) -> None:
+    port = free_udp_port()
+    ip, impostor_ip = free_loopback_ip(port), free_loopback_ip(port)
+
+    def make(request: gwload.Message) -> bytes:
+        if fault == "wrong xid":
+            return _hello(request, xid=(request.xid + 1) % 2**32, ip=ip)
+        return _hello(request, xid=request.xid, ip=ip)  # sent from impostor_ip, not from ip
+
+    # the wrong xid comes from the right address: the xid alone must make it fail
+    impostor = _Impostor(port, ip if fault == "wrong xid" else impostor_ip, make)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            status = main(["/gwtype", "6000", "/i", ip, "/setip", "/mac", "00:90:33:10:00:01",
+                           "/port", str(port), "/bcast", "127.255.255.255",
+                           "/tries", "2", "/timeout", "0.1"])  # fmt: skip
+    finally:
+        impostor.close()
+    assert status == EXIT_NO_DEVICE, out.getvalue()
+    assert "no answer to SETIP (retry errors)" in out.getvalue()
