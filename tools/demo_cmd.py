@@ -5,7 +5,7 @@ What a user sees of the flash in the documented procedure
 state directory: configs saved over time, a power cut in the middle of a
 ``config write``, the ring dump that TFTP mode serves as ``config``, the
 newest generation found in it, and a config with a known password stored as
-the next generation. The boot code, TFTP and gwload steps arrive with them.
+the next generation. ``ipgwsim demo`` runs the whole procedure on a device.
 """
 
 from __future__ import annotations
