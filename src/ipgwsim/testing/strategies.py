@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
+from ipgwsim.firmware.config import SCHEMA, Config
 from ipgwsim.proto.gwload import (
     ANY_GWTYPE,
     ANY_MAC,
@@ -141,3 +142,71 @@ def naks() -> st.SearchStrategy[Nak]:
 def gwload_messages() -> st.SearchStrategy[Message]:
     """Any gwload control message."""
     return st.one_of(discovers(), hellos(), set_ips(), gos(), resets(), acks(), naks())
+
+
+# -- the config language (ipgwsim.firmware.config) ----------------------------------------
+
+
+__all__ += ["config_tokens", "configs", "netmasks"]
+
+
+def config_tokens() -> st.SearchStrategy[str]:
+    """Values a config line carries as one token: printable ASCII, no blank, no leading '/'."""
+    return st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1).filter(
+        lambda s: not s.startswith("/")
+    )
+
+
+def netmasks() -> st.SearchStrategy[str]:
+    """Netmasks in dotted form, /0 to /32."""
+    return st.integers(min_value=0, max_value=32).map(
+        lambda n: str(ipaddress.IPv4Address((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF))
+    )
+
+
+def _known_value(module: str, param: str) -> st.SearchStrategy[str | None]:
+    if SCHEMA[module][param].flag:
+        return st.none()
+    minutes = st.integers(min_value=0, max_value=10**6).map(str)
+    special: dict[str, st.SearchStrategy[str]] = {
+        "addr": st.ip_addresses(v=4).map(str),
+        "mask": netmasks(),
+        "dhcp": st.sampled_from(["off", "client", "server", "auto"]),
+        "poll": minutes,
+        "poll-fast": minutes,
+        "mode": st.sampled_from(["legacy", "pbx"]),
+    }
+    if module == "CMD0" and param == "user":
+        user = config_tokens().filter(lambda s: "," not in s)
+        return st.builds(lambda u, p: f"{u},{p}", user, config_tokens())
+    return special.get(param, config_tokens())
+
+
+_PARAM_NAMES = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1)
+_MODULE_NAMES = st.text(
+    st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"), min_size=1, max_size=10
+)
+
+
+@st.composite
+def _module_params(draw: st.DrawFn, module: str) -> dict[str, str | None]:
+    known = SCHEMA.get(module, {})
+    params: dict[str, str | None] = {}
+    for name in draw(st.lists(st.sampled_from(sorted(known)), unique=True)) if known else []:
+        params[name] = draw(_known_value(module, name))
+    others = st.lists(
+        st.tuples(_PARAM_NAMES.filter(lambda n: n not in known), st.none() | config_tokens()),
+        max_size=3,
+        unique_by=lambda pair: pair[0],
+    )
+    for name, value in draw(others):
+        params.setdefault(name, value)
+    return params
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> Config:
+    """Configs of known modules with valid values, unknown modules and unknown parameters;
+    every one renders to text that :meth:`Config.parse` reads back to it."""
+    names = draw(st.lists(st.sampled_from(sorted(SCHEMA)) | _MODULE_NAMES, unique=True, max_size=8))
+    return Config({name: draw(_module_params(name)) for name in names})
