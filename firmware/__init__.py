@@ -1,11 +1,14 @@
 """The firmware: what runs after the boot code hands over.
 
-So far it reports the build that runs; the config language, the command line,
-the update-server client and the CONF interface build on :class:`Firmware`.
+:class:`Firmware` loads the config at start (and moves ``CMD0 /user`` into the crypted
+var ``CMD0/AUTH``), checks admin logins and runs command lines
+(:mod:`ipgwsim.firmware.commands`); the update-server client and the CONF interface build
+on it.
 """
 
 from __future__ import annotations
 
+from ipgwsim.firmware.commands import CommandError
 from ipgwsim.firmware.running import Firmware
 
-__all__ = ["Firmware"]
+__all__ = ["CommandError", "Firmware"]

@@ -36,6 +36,7 @@ __all__ = [
     "ParamSpec",
     "defaults",
     "split_user",
+    "with_admin_password",
 ]
 
 
@@ -312,3 +313,13 @@ def defaults(profile: Profile) -> Config:
                 )
             )
     return config
+
+
+def with_admin_password(text: str, user: str, password: str) -> str:
+    """``text`` with ``/user user,password`` on its CMD0 line, as the seed has it
+    (``config change CMD0 /name ... /log on /user admin,ip6000``): what a person
+    does to recover a device. The text comes back rendered by :class:`Config`.
+    """
+    config = Config.from_text(text)
+    config.apply(ConfigChange("add", "CMD0", (("user", f"{user},{password}"),)))
+    return config.render()

@@ -136,7 +136,7 @@ class ConfigShow:
 
 @dataclass(frozen=True)
 class ConfigReset:
-    """``config reset``: back to the factory config."""
+    """``config reset``: discard the edits since the last activate (see firmware/README.md)."""
 
     def render(self) -> str:
         return "config reset"

@@ -50,4 +50,6 @@ def test_demo_recovers_the_config_with_the_real_tftp_client() -> None:
     assert "4 generation(s) of config text in the ring" in out
     assert "config change CMD0 /name gw-office-2 /log on" in out
     assert "tftp: config stored as generation 5" in out
+    assert "newest generation 6 of the ring has no /user:" in out
+    assert "login admin/ip6000: accepted (kept as the crypted var CMD0/AUTH)" in out
     assert out.rstrip().splitlines()[-1].startswith("SUCCESS: config recovered from generation 4")

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash import (
     AdminCredentials,
     ConfigRing,
@@ -103,7 +104,7 @@ def _demo(state: Path) -> int:
     found = newest_generation(dump)
     assert found is not None
     print(f"newest complete generation in the dump: {found.number}")
-    edited = found.text + f"config change CMD0 /user admin,{profile.firmware.default_password}\r\n"
+    edited = with_admin_password(found.text, "admin", profile.firmware.default_password)
     generation = ring.write(edited)
     print(f"config stored as generation {generation.number} (gwload /cfg will do this)")
     save_flash(flash, image)

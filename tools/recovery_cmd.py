@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from ipgwsim.events import ButtonBlink, Event, LedChanged, Mode, ModeChanged
+from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing, Generation, newest_generation, scan_records
 from ipgwsim.runtime.clock import ScaledClock
@@ -33,6 +34,8 @@ from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.runtime import Runtime
 
 DEFAULT_IP = "127.0.0.2"
+#: The known password the recovery sets (the seed's example).
+PASSWORD = "ip6000"
 #: Device names of the config generations the demo's device was saved with.
 HISTORY = ("gw-lab", "gw-office", "gw-office-2")
 
@@ -215,22 +218,37 @@ async def _procedure(rt: Runtime, state: Path, port: int, ip: str) -> int:
     work.mkdir(exist_ok=True)
     newest = await _read_config(work, ip, port, "config")
 
-    _step("set a known admin password and send the config with gwload")
+    _step("set a known admin password on the CMD0 line and send the config with gwload")
     edited = work / "config-new.txt"
-    edited.write_text(newest.text + "config change CMD0 /user admin,ip6000\r\n", newline="")
+    edited.write_text(with_admin_password(newest.text, "admin", PASSWORD), newline="")
+    for line in edited.read_text().splitlines():
+        print(f"  {line}")
     with rt.watch(host.name) as watcher:
         await _gwload("/gwtype", "6000", "/i", ip, "/setip", "/cfg", str(edited), port=port)
         first = await watcher.next(timeout=30)
         _print_events([first, *watcher.pending()])
-    for line in list(host.console.lines)[-8:]:
-        if "config stored" in line:
+    for line in list(host.console.lines)[-12:]:
+        if "config stored" in line or "crypted" in line or "user" in line:
             print(f"console: {line}")
     final = host.status()
     if final.mode is not Mode.FIRMWARE:
         raise DemoFailed(f"the device is in {final.mode.value}")
-    stored = ConfigRing(PartitionTable(host.device.flash, host.device.profile)["config"])
-    if stored.newest_text() != edited.read_bytes().decode():
-        raise DemoFailed("the device's newest config is not the one sent")
+
+    _step("the firmware's first start moved /user into a crypted var")
+    ring = ConfigRing(PartitionTable(host.device.flash, host.device.profile)["config"])
+    texts = [g.text for g in ring.generations()]
+    if edited.read_bytes().decode() not in texts:
+        raise DemoFailed("the config sent is not in the device's ring")
+    if "/user" in (texts[-1] if texts else "/user"):
+        raise DemoFailed("the newest config still shows /user")
+    number = ring.newest.number if ring.newest is not None else 0
+    print(f"newest generation {number} of the ring has no /user:")
+    for line in texts[-1].splitlines():
+        print(f"  {line}")
+    firmware = host.device.firmware
+    if firmware is None or not firmware.check_login("admin", PASSWORD):
+        raise DemoFailed(f"the device does not take admin/{PASSWORD}")
+    print(f"login admin/{PASSWORD}: accepted (kept as the crypted var CMD0/AUTH)")
     print(
         f"\nSUCCESS: config recovered from generation {newest.number} of the ring, "
         f"password set, {final.model} running firmware {final.firmware_build} "

@@ -19,6 +19,7 @@ from ipgwsim.boot import AddressPolicy, BootCode
 from ipgwsim.boot.bootslots import store_boot
 from ipgwsim.events import Event, FirmwareStarted, Led, Mode, ModeChanged, PoweredOff
 from ipgwsim.firmware import Firmware
+from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.image import ImageKind, build_image, store_image
 from ipgwsim.flash.nor import NorFlash
@@ -230,7 +231,19 @@ class Device:
         if event is None:
             return self.firmware.next_event() if self.firmware is not None else None
         if isinstance(event, FirmwareStarted):
-            self.firmware = Firmware(self.profile, event.build)
+            # The firmware's start may write the flash (the /user move); a power cut there
+            # switches the device off like one in the boot code. (The device has no clock
+            # here; the firmware's start time is 0.0.)
+            try:
+                self.firmware = Firmware(
+                    self.profile,
+                    event.build,
+                    partitions=PartitionTable(self.flash, self.profile),
+                    rng=random.Random(self.boot.rng.getrandbits(64)),
+                )
+            except PowerLost as exc:
+                self.firmware = None
+                self.boot.power_off(0.0, f"power cut at flash operation: {exc}")
         elif isinstance(event, ModeChanged | PoweredOff) and self.boot.mode is not Mode.FIRMWARE:
             self.firmware = None
         return event

@@ -14,6 +14,7 @@ import pytest
 
 from ipgwsim.device import default_config, factory_flash
 from ipgwsim.events import ButtonBlink, FirmwareStarted, Led, Mode, PoweredOff
+from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.errors import NO_SPACE_EVENT
 from ipgwsim.flash.image import ImageKind, build_image, store_image
 from ipgwsim.flash.partitions import PartitionTable
@@ -306,14 +307,22 @@ def test_seed_recovery_get_config_edit_put_back_restart() -> None:
     newest = newest_generation(got.data)
     assert newest is not None
     assert newest.text == default_config(profile)
-    edited = newest.text + f"config change CMD0 /user admin,{profile.firmware.default_password}\r\n"
+    edited = with_admin_password(newest.text, "admin", profile.firmware.default_password)
     put = lab.put(IP, "config", edited.encode())
     assert isinstance(put, TransferComplete)
     lab.ask(gwload.Reset(11, gw.device.instance.mac, 6000), to=IP)
     assert gw.mode is Mode.FIRMWARE
     ring = ConfigRing(PartitionTable(gw.device.flash, profile)["config"])
-    assert ring.newest_text() == edited
-    assert len(ring.generations()) == 2  # the old one is still in the ring
+    texts = [g.text for g in ring.generations()]
+    # the factory config, the one sent, and what the firmware's first start wrote:
+    # the same without /user, which went into the crypted var
+    assert texts[:2] == [default_config(profile), edited]
+    assert len(texts) == 3
+    assert "/user" not in texts[2]
+    assert "/name IP6000" in texts[2]
+    firmware = gw.device.firmware
+    assert firmware is not None
+    assert firmware.check_login("admin", profile.firmware.default_password)
 
 
 def test_the_other_config_name_and_unknown_names_are_not_found() -> None:

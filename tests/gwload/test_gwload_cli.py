@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.events import ConsoleOutput, Event, Mode
+from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
@@ -181,7 +182,9 @@ def test_the_seed_recovery_with_gwload_and_the_config_back(tmp_path: Path) -> No
         assert out_file.read_bytes() == b"config change CMD0 /name IP6000\r\n"
         assert (tmp_path / "config.txt.dump").read_bytes().startswith(b"# config generation")
         edited = tmp_path / "edited.txt"
-        edited.write_bytes(out_file.read_bytes() + b"config change CMD0 /user admin,ip6000\r\n")
+        edited.write_bytes(
+            with_admin_password(out_file.read_bytes().decode(), "admin", "ip6000").encode()
+        )
         status, out = await bench.gwload(
             "/gwtype", "6000", "/i", bench.ip, "/setip", "/cfg", str(edited)
         )
@@ -190,8 +193,11 @@ def test_the_seed_recovery_with_gwload_and_the_config_back(tmp_path: Path) -> No
         assert "windowsize 16" in out
         assert out.rstrip().endswith("done: address " + bench.ip + "; config loaded; "
                                      "device restarted")  # fmt: skip
-        assert ring_text(gw) == edited.read_bytes().decode()
         assert gw.status().mode is Mode.FIRMWARE
+        # the firmware's first start moved /user into the crypted var
+        assert ring_text(gw) == "config change CMD0 /name IP6000\r\n"
+        assert gw.device.firmware is not None
+        assert gw.device.firmware.check_login("admin", "ip6000")
 
     with_devices(tmp_path, [("IP6000", 1, True)], test)
 

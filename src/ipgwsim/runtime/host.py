@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import secrets
 from collections.abc import Callable
 
 from ipgwsim.device import Device, DeviceStatus
@@ -92,6 +94,8 @@ class DeviceHost:
             record.instance,
             port=port,
             address_policy=network.policy_for(self),
+            # Salts of the admin credentials and TFTP transfer ports: from the system.
+            rng=random.Random(secrets.randbits(64)),
         )
         #: Problems seen: bind failures, save failures, exceptions inside the device.
         self.errors: list[str] = []

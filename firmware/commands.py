@@ -1,0 +1,201 @@
+"""Command execution of the running firmware: one line as the console or ``/!cmd`` runs it.
+
+:func:`execute` returns the text a user sees, CRLF lines; a refused command is one line
+``error: ...`` and changes nothing. Commands that change something and have nothing to
+report return an empty text. See ``firmware/README.md`` (Running firmware) for every
+command and its output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ipgwsim.firmware.config import ConfigValueError
+from ipgwsim.firmware.configlang import (
+    Command,
+    ConfigActivate,
+    ConfigChange,
+    ConfigReset,
+    ConfigShow,
+    ConfigSyntaxError,
+    ConfigWrite,
+    ModCmd,
+    VarsCommand,
+    parse_line,
+)
+from ipgwsim.flash.credentials import AUTH_VAR, AdminCredentials, CredentialsError
+from ipgwsim.flash.errors import FlashError, PowerLost
+from ipgwsim.flash.ring import ConfigTextError
+from ipgwsim.flash.vars import VarFlags
+
+if TYPE_CHECKING:
+    from ipgwsim.firmware.running import Firmware
+
+__all__ = ["SECRET_PARAMS", "CommandError", "describe_error", "execute", "mask_secrets"]
+
+#: Parameters whose values are passwords: never shown in an error or on the console.
+SECRET_PARAMS = frozenset({("CMD0", "user"), ("CONF", "pwd")})
+_SECRET_IN_LINE = re.compile(r"(/(?:user|pwd)[ \t]+)\S+")
+_COMMAND_WORDS = ("config", "mod", "vars")
+
+
+class CommandError(Exception):
+    """A command refused; ``str()`` is what follows ``error: ``."""
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the value after every ``/user`` and ``/pwd`` replaced by ``***``."""
+    return _SECRET_IN_LINE.sub(r"\1***", text)
+
+
+def describe_error(exc: ConfigSyntaxError | ConfigValueError, *, echo: bool = True) -> str:
+    """``line N: ...`` for a user, with no password in it.
+
+    ``echo=False`` leaves the line's text out of a syntax error (the console at start).
+    """
+    if isinstance(exc, ConfigSyntaxError):
+        if not echo:
+            return f"line {exc.line_number}: {exc.reason}"
+        return f"line {exc.line_number}: {mask_secrets(exc.line_text)}: {exc.reason}"
+    prefix = "" if exc.line is None else f"line {exc.line}: "
+    value = "" if exc.value is None else f" {exc.value}"
+    if (exc.module, exc.param) in SECRET_PARAMS:
+        value = " ***"
+    return f"{prefix}{exc.module} /{exc.param}{value}: {exc.reason}"
+
+
+def execute(firmware: Firmware, line: str) -> str:
+    """Run one command line on ``firmware``; :class:`~ipgwsim.flash.PowerLost` goes up."""
+    try:
+        command = parse_line(line, 1)
+    except ConfigSyntaxError as exc:
+        words = exc.line_text.split()
+        if words and words[0] not in _COMMAND_WORDS:
+            return f"error: unknown command: {mask_secrets(exc.line_text)}\r\n"
+        return f"error: {describe_error(exc)}\r\n"
+    if command is None:
+        return ""
+    try:
+        return _run(firmware, command)
+    except PowerLost:
+        raise
+    except CommandError as exc:
+        return f"error: {exc}\r\n"
+    except (FlashError, ConfigTextError) as exc:
+        return f"error: {exc}\r\n"
+
+
+def _run(firmware: Firmware, command: Command) -> str:
+    if isinstance(command, ConfigChange):
+        try:
+            firmware.edited.apply(command)  # atomic: a bad value changes nothing
+        except ConfigValueError as exc:
+            raise CommandError(describe_error(exc.at_line(1))) from None
+        return ""
+    if isinstance(command, ConfigShow):
+        return firmware.edited.render()
+    if isinstance(command, ConfigWrite):
+        return firmware.write_config()
+    if isinstance(command, ConfigActivate):
+        return firmware.activate_config()
+    if isinstance(command, ConfigReset):
+        firmware.edited = firmware.active.copy()
+        return ""
+    if isinstance(command, VarsCommand):
+        return _vars(firmware, command)
+    return _mod_cmd(firmware, command)
+
+
+def _unknown(command: Command) -> CommandError:
+    return CommandError(f"unknown command: {mask_secrets(command.render())}")
+
+
+# -- vars ------------------------------------------------------------------------------------
+
+
+def _vars(firmware: Firmware, command: VarsCommand) -> str:
+    _, store = firmware.require_flash()
+    args = command.args
+    if command.verb == "create":
+        if len(args) not in (2, 3):
+            raise CommandError("usage: vars create NAME FLAGS HEX")
+        name, letters = args[0], args[1]
+        try:
+            flags = VarFlags.from_letters(letters) | VarFlags.PERSISTENT
+            value = bytes.fromhex(args[2]) if len(args) == 3 else b""
+        except ValueError as exc:
+            raise CommandError(f"vars create {name}: {exc}") from None
+        if name == AUTH_VAR:
+            _check_auth(flags, value)
+        try:
+            store.set(name, value, flags)
+        except ValueError as exc:
+            raise CommandError(f"vars create: {exc}") from None
+        firmware.flash_changed(f"var {name} stored")
+        return ""
+    if len(args) != 1:
+        raise CommandError(f"usage: vars {command.verb} NAME")
+    name = args[0]
+    if command.verb == "del":
+        if not store.delete(name):
+            raise CommandError(f"no var {name}")
+        firmware.flash_changed(f"var {name} deleted")
+        return ""
+    var = store.get(name)
+    if var is None:
+        raise CommandError(f"no var {name}")
+    shown = "(crypted)" if VarFlags.CRYPTED in var.flags else var.value.hex()
+    return f"{name} {var.flags.letters()} {shown}".rstrip() + "\r\n"
+
+
+def _check_auth(flags: VarFlags, value: bytes) -> None:
+    """Only a readable, crypted credentials record goes into ``CMD0/AUTH``."""
+    if VarFlags.CRYPTED not in flags:
+        raise CommandError(f"vars create {AUTH_VAR}: the admin credentials are crypted (flag c)")
+    try:
+        AdminCredentials.decode(value)
+    except CredentialsError as exc:
+        raise CommandError(f"vars create {AUTH_VAR}: {exc}") from None
+
+
+# -- mod cmd -----------------------------------------------------------------------------------
+
+
+def _mod_cmd(firmware: Firmware, command: ModCmd) -> str:
+    args = command.args
+    if command.module == "FLASHMAN0":
+        if args == ("info", "state"):
+            return _info_state(firmware)
+        if args == ("reset", "ldap"):
+            firmware.flashdir().reset()
+            firmware.flash_changed("flash directory cleared")
+            return ""
+    elif command.module == "FLASHDIR0":
+        if args[:1] == ("add-item",):
+            if len(args) < 3:
+                raise CommandError("usage: mod cmd FLASHDIR0 add-item KEY VALUE")
+            firmware.flashdir().add_item(args[1], " ".join(args[2:]).encode("utf-8"))
+            firmware.flash_changed(f"flash directory item {args[1]} stored")
+            return ""
+        if args == ("list",):
+            items = firmware.flashdir().items()
+            return "".join(
+                f"{key} {data.decode('utf-8', 'backslashreplace')}\r\n" for key, data in items
+            )
+    raise _unknown(command)
+
+
+def _info_state(firmware: Firmware) -> str:
+    if firmware.partitions is None:
+        raise CommandError("this firmware runs without a flash")
+    rows = [(u.name, u.size, u.used, u.free) for u in firmware.partitions.usage()]
+    total = (
+        "total",
+        sum(r[1] for r in rows),
+        sum(r[2] for r in rows),
+        sum(r[3] for r in rows),
+    )
+    lines = [f"{'region':<10} {'size':>10} {'used':>10} {'free':>10}"]
+    lines += [f"{n:<10} {s:>10} {u:>10} {f:>10}" for n, s, u, f in [*rows, total]]
+    return "".join(line + "\r\n" for line in lines)
