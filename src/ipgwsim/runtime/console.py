@@ -5,8 +5,13 @@ and prefixed with the device time (``[  12.345] starting firmware``). The slave 
 is kept open by the runtime too, so that writes never fail with EIO while nobody
 has the port open; what nobody reads waits in the pty's buffer, and when that is
 full a line is dropped (counted in :attr:`Console.dropped`), never blocking the
-event loop. The last lines are kept in memory for the control API. Input typed on
-the console is read and thrown away (the firmware's command line comes later).
+event loop. The last lines are kept in memory for the control API.
+
+Input typed on the console goes to ``on_input`` (the host hands it to the firmware's
+console session, or drops it while no firmware runs); without ``on_input`` it is read and
+thrown away. :meth:`Console.write_raw` writes the session's echo, prompts and command
+output as they are, without a time or line end and not into the history; a time-stamped
+line that follows a prompt starts on a line of its own.
 """
 
 from __future__ import annotations
@@ -31,8 +36,17 @@ def format_line(time: float, text: str) -> str:
 class Console:
     """One pty (see the module docstring); ``clock`` gives the device time of a line."""
 
-    def __init__(self, clock: Callable[[], float], *, history: int = HISTORY) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        history: int = HISTORY,
+        on_input: Callable[[bytes], None] | None = None,
+    ) -> None:
         self._clock = clock
+        self._on_input = on_input
+        #: Whether the last thing written ended a line (raw output may leave a prompt open).
+        self._at_line_start = True
         self._master, self._slave = os.openpty()
         try:
             tty.setraw(self._slave, termios.TCSANOW)
@@ -43,7 +57,7 @@ class Console:
             os.close(self._slave)
             raise
         self.lines: deque[str] = deque(maxlen=history)
-        #: Lines that did not fit into the pty buffer (or fitted only in part).
+        #: Writes (lines or raw output) that did not fit into the pty buffer (or only in part).
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
@@ -61,6 +75,17 @@ class Console:
         line = format_line(self._clock(), text)
         self.lines.append(line)
         data = (line + "\r\n").encode("utf-8", "replace")
+        if not self._at_line_start:
+            data = b"\r\n" + data  # a prompt is open: the line starts on its own
+        self._write(data)
+
+    def write_raw(self, data: bytes) -> None:
+        """Write ``data`` as it is (the console session's output; not kept in the history)."""
+        if self.closed or not data:
+            return
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         try:
             written = os.write(self._master, data)
         except (BlockingIOError, InterruptedError):
@@ -69,11 +94,13 @@ class Console:
         except OSError:
             self.dropped += 1
             return
+        self._at_line_start = data.endswith(b"\n")
         if written < len(data):
             # The rest would not fit: finish the line so the next one starts clean.
             self.dropped += 1
             with contextlib.suppress(OSError):
                 os.write(self._master, b"\r\n")
+            self._at_line_start = True
 
     def tail(self, count: int = HISTORY) -> list[str]:
         """The last ``count`` lines written (without line endings)."""
@@ -82,13 +109,18 @@ class Console:
         return list(self.lines)[-count:]
 
     def _drain_input(self) -> None:
-        try:
-            while os.read(self._master, 4096):
-                pass
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return
+        """Read what was typed; hand each chunk to ``on_input`` (or drop it)."""
+        while not self.closed:
+            try:
+                data = os.read(self._master, 4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if not data:
+                return
+            if self._on_input is not None:
+                self._on_input(data)
 
     def close(self) -> None:
         """Close both sides of the pty."""

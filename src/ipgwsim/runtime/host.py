@@ -7,6 +7,12 @@ datagrams the device wants to send, so that a socket exists before the first
 datagram from its address leaves. Then it schedules the device's next deadline
 with the clock.
 
+While the device runs its firmware, what is typed on the console goes to a
+:class:`~ipgwsim.firmware.ConsoleSession` of that firmware (one per firmware start, made on
+``FirmwareStarted``, dropped when the mode leaves FIRMWARE), through :meth:`DeviceHost._step`
+like any input; its output goes to the pty raw. A power cut in a command switches the device
+off. In TFTP mode and while off, typed input is dropped.
+
 Nothing a device does crashes the runtime: a bind failure is written to the
 device's console and the runtime's log; an exception inside the device is logged
 with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
@@ -27,13 +33,17 @@ from ipgwsim.events import (
     ButtonBlink,
     ConsoleOutput,
     Event,
+    FirmwareStarted,
     FlashChanged,
     LedChanged,
+    Mode,
     ModeChanged,
     PortClosed,
     PortOpened,
     PoweredOff,
 )
+from ipgwsim.firmware import ConsoleSession
+from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile
@@ -87,7 +97,10 @@ class DeviceHost:
         self.network = network
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self._on_event = on_event
-        self.console = Console(clock.now)
+        self.console = Console(clock.now, on_input=self._console_input)
+        #: The login and command line of the running firmware (None: typed input is dropped).
+        self.session: ConsoleSession | None = None
+        self._greet = False
         self.device = Device(
             profile,
             flash,
@@ -155,6 +168,36 @@ class DeviceHost:
         at = self.device.cut_power_at(at_op, mode)
         self.console.write(f"power cut armed at flash operation {at} ({mode.value})")
         return at
+
+    def _console_input(self, data: bytes) -> None:
+        """What was typed on the pty: to the firmware's console session, if one runs."""
+        if self.closed or self.session is None:
+            return
+        session = self.session
+
+        def action(now: float) -> None:
+            if session is not self.session or self.device.mode is not Mode.FIRMWARE:
+                return  # the firmware stopped (by a timer due before this input)
+            try:
+                output = session.feed(data)
+            except PowerLost as exc:
+                self.console.write_raw(session.flush())
+                self.session = None
+                self.device.boot.power_off(now, f"power cut at flash operation: {exc}")
+                return
+            self.console.write_raw(output)
+
+        self._step(action)
+
+    def _follow_firmware(self, event: Event) -> None:
+        """Start a console session on each firmware start; end it when the firmware stops."""
+        firmware = self.device.firmware
+        if isinstance(event, FirmwareStarted) and firmware is not None:
+            self.session = ConsoleSession(firmware)
+            self._greet = True  # the prompt follows the firmware's start lines
+        elif self.session is not None and self.session.firmware is not firmware:
+            self.session = None
+            self._greet = False
 
     # -- the network -------------------------------------------------------------------
 
@@ -263,9 +306,13 @@ class DeviceHost:
                     break
         finally:
             self._pumping = False
+        if self._greet and self.session is not None:
+            self._greet = False
+            self.console.write_raw(self.session.start())
         self._reschedule()
 
     def _handle(self, event: Event) -> None:
+        self._follow_firmware(event)
         if isinstance(event, ConsoleOutput):
             self.console.write(event.line)
         elif isinstance(event, PortOpened):

@@ -1,0 +1,179 @@
+"""The firmware's console: a login, then the command line (sans-I/O).
+
+:class:`ConsoleSession` takes what a user types on the device's serial console, in chunks of
+any size, and returns what the console prints back: the echo of typed characters (never of
+the password), the prompts and the output of the commands, all with CRLF line ends.
+
+- ``login: `` → ``password: `` (not echoed) → :meth:`Firmware.check_login`. On success the
+  banner ``<model> firmware <build>`` and the prompt ``<name>> `` (``CMD0 /name`` of the active
+  config, else the model); on failure ``login incorrect`` and ``login: `` again. DECISION: no
+  lock-out; from the third failure in a row a second line says how many there were
+  (``3 failed logins in a row``); a successful login resets the count.
+- In the command state every line goes to :meth:`Firmware.execute` and its output is
+  printed; ``logout`` or ``exit`` go back to ``login: ``; an empty line prints the prompt.
+- CR, LF or CRLF end a line (a CRLF counts once, even split across two chunks).
+  Backspace and DEL remove the last character; printable ASCII and tab are data; ESC
+  sequences (arrow keys) and every other control character are ignored, and so are bytes
+  beyond ASCII (the command language is ASCII). A line keeps at most :data:`MAX_LINE`
+  characters; more are ignored (and not echoed).
+- A :class:`~ipgwsim.flash.PowerLost` raised by a command goes up to the caller (the device
+  is off then); what the chunk printed before it is in :meth:`ConsoleSession.flush`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ipgwsim.firmware.running import Firmware
+
+__all__ = ["LOGIN_PROMPT", "MAX_LINE", "PASSWORD_PROMPT", "ConsoleSession", "SessionState"]
+
+LOGIN_PROMPT = "login: "
+PASSWORD_PROMPT = "password: "
+#: Characters a line keeps; typed characters beyond are ignored.
+MAX_LINE = 4096
+#: Failures in a row from which ``login incorrect`` is followed by their count.
+FAILURES_SHOWN = 3
+#: Words that end the command session.
+LOGOUT_WORDS = frozenset({"logout", "exit"})
+
+_CR, _LF, _BS, _DEL, _ESC, _TAB = 0x0D, 0x0A, 0x08, 0x7F, 0x1B, 0x09
+
+
+class SessionState(enum.Enum):
+    """What a typed line means next."""
+
+    LOGIN = "login"
+    PASSWORD = "password"
+    COMMAND = "command"
+
+
+class _Escape(enum.Enum):
+    NONE = 0
+    ESC = 1  # after ESC
+    SEQUENCE = 2  # after ESC [ or ESC O, until the final byte
+
+
+class ConsoleSession:
+    """One console session on a running ``firmware`` (see the module docstring)."""
+
+    def __init__(self, firmware: Firmware) -> None:
+        self.firmware = firmware
+        self.state = SessionState.LOGIN
+        #: The user who logged in (in the command state) or is typing the password.
+        self.user: str | None = None
+        #: Failed logins in a row.
+        self.failures = 0
+        self._line: list[str] = []
+        self._after_cr = False
+        self._escape = _Escape.NONE
+        self._out: list[str] = []
+
+    # -- what the console prints -------------------------------------------------------------
+
+    @property
+    def prompt(self) -> str:
+        """The prompt of the current state (``<name>> `` in the command state)."""
+        if self.state is SessionState.LOGIN:
+            return LOGIN_PROMPT
+        if self.state is SessionState.PASSWORD:
+            return PASSWORD_PROMPT
+        name = self.firmware.active.get("CMD0", "name")
+        return f"{name or self.firmware.profile.model}> "
+
+    def start(self) -> bytes:
+        """What the console prints when the session starts: the login prompt."""
+        return LOGIN_PROMPT.encode("ascii")
+
+    def flush(self) -> bytes:
+        """What was printed and not yet returned (after :meth:`feed` raised)."""
+        text, self._out = "".join(self._out), []
+        return text.encode("utf-8", "replace")
+
+    def _print(self, text: str) -> None:
+        self._out.append(text)
+
+    # -- what the user types -------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> bytes:
+        """Take typed bytes; return what the console prints back (module docstring)."""
+        for byte in data:
+            self._byte(byte)
+        return self.flush()
+
+    def _byte(self, byte: int) -> None:
+        after_cr, self._after_cr = self._after_cr, False
+        if self._escape is not _Escape.NONE:
+            self._escape_byte(byte)
+        elif byte == _CR:
+            self._after_cr = True
+            self._end_line()
+        elif byte == _LF:
+            if not after_cr:
+                self._end_line()
+        elif byte in (_BS, _DEL):
+            if self._line:
+                self._line.pop()
+                if self.state is not SessionState.PASSWORD:
+                    self._print("\b \b")
+        elif byte == _ESC:
+            self._escape = _Escape.ESC
+        elif (0x20 <= byte < 0x7F or byte == _TAB) and len(self._line) < MAX_LINE:
+            char = chr(byte)
+            self._line.append(char)
+            if self.state is not SessionState.PASSWORD:
+                self._print(char)
+        # Any other control character, a byte beyond ASCII or a line too long: ignored.
+
+    def _escape_byte(self, byte: int) -> None:
+        if self._escape is _Escape.ESC:
+            self._escape = _Escape.SEQUENCE if byte in b"[O" else _Escape.NONE
+        elif 0x40 <= byte <= 0x7E or not 0x20 <= byte < 0x7F:
+            self._escape = _Escape.NONE  # the final byte (or garbage) ends the sequence
+
+    def _end_line(self) -> None:
+        line, self._line = "".join(self._line), []
+        self._print("\r\n")
+        if self.state is SessionState.LOGIN:
+            self._login(line.strip())
+        elif self.state is SessionState.PASSWORD:
+            self._password(line)
+        else:
+            self._command(line)
+
+    def _login(self, user: str) -> None:
+        if user:
+            self.user = user
+            self.state = SessionState.PASSWORD
+        self._print(self.prompt)
+
+    def _password(self, password: str) -> None:
+        assert self.user is not None
+        if self.firmware.check_login(self.user, password):
+            self.failures = 0
+            self.state = SessionState.COMMAND
+            firmware = self.firmware
+            self._print(f"{firmware.profile.model} firmware {firmware.build}\r\n")
+        else:
+            self.failures += 1
+            self.user = None
+            self.state = SessionState.LOGIN
+            self._print("login incorrect\r\n")
+            if self.failures >= FAILURES_SHOWN:
+                self._print(f"{self.failures} failed logins in a row\r\n")
+        self._print(self.prompt)
+
+    def _command(self, line: str) -> None:
+        command = line.strip()
+        if command in LOGOUT_WORDS:
+            self.user = None
+            self.state = SessionState.LOGIN
+        elif command:
+            # PowerLost goes up: the device is off, the prompt never comes.
+            output = self.firmware.execute(line)
+            if output and not output.endswith("\n"):
+                output += "\r\n"
+            self._print(output)
+        self._print(self.prompt)

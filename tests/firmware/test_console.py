@@ -1,0 +1,168 @@
+"""The console session of the firmware: login, password, commands, line editing."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ipgwsim.device import factory_flash
+from ipgwsim.firmware import ConsoleSession, Firmware
+from ipgwsim.firmware.console import MAX_LINE, SessionState
+from ipgwsim.flash.errors import PowerLost
+from ipgwsim.flash.faults import CutMode, PowerCut
+from ipgwsim.flash.nor import NorFlash
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.hw_profiles import find_profile
+
+PROFILE = find_profile("IP6000")
+BANNER = f"IP6000 firmware {PROFILE.firmware.build}\r\n"
+
+
+def _firmware(flash: NorFlash | None = None) -> Firmware:
+    flash = flash if flash is not None else factory_flash(PROFILE)
+    return Firmware(
+        PROFILE,
+        PROFILE.firmware.build,
+        partitions=PartitionTable(flash, PROFILE),
+        rng=random.Random(1),
+    )
+
+
+def _type(session: ConsoleSession, text: str) -> str:
+    return session.feed(text.encode("ascii")).decode("ascii")
+
+
+def _logged_in(firmware: Firmware | None = None) -> ConsoleSession:
+    session = ConsoleSession(firmware if firmware is not None else _firmware())
+    _type(session, "admin\r\nip6000\r\n")
+    assert session.state is SessionState.COMMAND
+    return session
+
+
+def test_login_with_the_default_password() -> None:
+    session = ConsoleSession(_firmware())
+    assert session.start() == b"login: "
+    assert _type(session, "admin\r\n") == "admin\r\npassword: "
+    assert session.state is SessionState.PASSWORD
+    # The password is not echoed; the line end is.
+    assert _type(session, "ip6000\r\n") == "\r\n" + BANNER + "IP6000> "
+    assert (session.state, session.user, session.failures) == (SessionState.COMMAND, "admin", 0)
+
+
+def test_wrong_password_and_wrong_user() -> None:
+    session = ConsoleSession(_firmware())
+    assert _type(session, "admin\rnope\r") == "admin\r\npassword: \r\nlogin incorrect\r\nlogin: "
+    assert (session.state, session.user, session.failures) == (SessionState.LOGIN, None, 1)
+    assert _type(session, "root\nip6000\n").endswith("login incorrect\r\nlogin: ")
+    # From the third failure in a row the count is said; there is no lock-out.
+    assert _type(session, "admin\nx\n").endswith(
+        "login incorrect\r\n3 failed logins in a row\r\nlogin: "
+    )
+    assert session.failures == 3
+    assert _type(session, "admin\nip6000\n").endswith(BANNER + "IP6000> ")
+    assert session.failures == 0
+
+
+def test_an_empty_login_asks_again() -> None:
+    session = ConsoleSession(_firmware())
+    assert _type(session, "\r\n  \r\n") == "\r\nlogin: " + "  \r\nlogin: "
+    assert session.state is SessionState.LOGIN
+
+
+def test_commands_and_their_output() -> None:
+    session = _logged_in()
+    assert _type(session, "config show\r\n") == (
+        "config show\r\nconfig change CMD0 /name IP6000\r\nIP6000> "
+    )
+    out = _type(session, "mod cmd FLASHMAN0 info state\r\n")
+    lines = out.split("\r\n")
+    assert lines[0] == "mod cmd FLASHMAN0 info state"
+    assert lines[1].split() == ["region", "size", "used", "free"]
+    assert any(line.startswith("config ") for line in lines)
+    assert lines[-2].startswith("total ")
+    assert lines[-1] == "IP6000> "
+    assert _type(session, "frob\n") == "frob\r\nerror: unknown command: frob\r\nIP6000> "
+    # An empty line (or a comment, which prints nothing) just prompts again.
+    assert _type(session, "\r\n") == "\r\nIP6000> "
+    assert _type(session, "# note\r\n") == "# note\r\nIP6000> "
+
+
+def test_the_prompt_follows_the_active_name() -> None:
+    session = _logged_in()
+    _type(session, "config change CMD0 /name lab-gw\r\n")
+    assert session.prompt == "IP6000> "  # only edited yet
+    assert _type(session, "config activate\r\n") == "config activate\r\nlab-gw> "
+
+
+def test_no_password_in_what_a_command_prints() -> None:
+    session = _logged_in()
+    # A command line is echoed as typed (like any console); what it prints masks passwords.
+    out = _type(session, "config frob CMD0 /user a,s3cret\r\n")
+    echo, _, printed = out.partition("\r\n")
+    assert echo == "config frob CMD0 /user a,s3cret"
+    assert printed == (
+        "error: line 1: config frob CMD0 /user ***: unknown config verb 'frob'\r\nIP6000> "
+    )
+
+
+def test_logout_and_exit() -> None:
+    session = _logged_in()
+    assert _type(session, "logout\r\n") == "logout\r\nlogin: "
+    assert (session.state, session.user) == (SessionState.LOGIN, None)
+    session = _logged_in()
+    assert _type(session, "  exit \n") == "  exit \r\nlogin: "
+    assert session.state is SessionState.LOGIN
+
+
+def test_one_byte_at_a_time_and_crlf_split_across_chunks() -> None:
+    session = ConsoleSession(_firmware())
+    out = b"".join(session.feed(bytes([b])) for b in b"admin\r\nip6000\r\nconfig show\r\n")
+    assert out.decode() == (
+        "admin\r\npassword: \r\n" + BANNER + "IP6000> config show\r\n"
+        "config change CMD0 /name IP6000\r\nIP6000> "
+    )
+    # The LF of a CRLF split between two chunks ends no second line.
+    assert session.feed(b"\r") == b"\r\nIP6000> "
+    assert session.feed(b"\n") == b""
+    # But LF after LF, or CR after CR, are two lines.
+    assert session.feed(b"\n\n") == b"\r\nIP6000> \r\nIP6000> "
+
+
+def test_backspace_and_del_edit_the_line() -> None:
+    session = ConsoleSession(_firmware())
+    assert _type(session, "adx\bmin\r") == "adx\b \bmin\r\npassword: "
+    assert session.user == "admin"
+    # In the password nothing is echoed, the editing works all the same.
+    assert _type(session, "ip60001\x7f\r") == "\r\n" + BANNER + "IP6000> "
+    # Backspace on an empty line does nothing.
+    out = _type(session, "\b\x7fconfig shox\x7fw\r")
+    assert out.startswith("config shox\b \bw\r\nconfig change")
+
+
+def test_control_characters_and_escape_sequences_are_ignored() -> None:
+    session = _logged_in()
+    typed = b"\x03\x07con\x1b[Afig\x1b[1;5C sh\x1bOAow\x00\xc3\xa4\r"
+    assert session.feed(typed).decode() == (
+        "config show\r\nconfig change CMD0 /name IP6000\r\nIP6000> "
+    )
+    # A tab is data (the command language takes it as a blank).
+    assert _type(session, "config\tshow\r").endswith("config change CMD0 /name IP6000\r\nIP6000> ")
+
+
+def test_a_line_keeps_at_most_max_line_characters() -> None:
+    session = _logged_in()
+    out = _type(session, "x" * (MAX_LINE + 10))
+    assert out == "x" * MAX_LINE
+    assert _type(session, "\r").startswith("\r\nerror: unknown command: xxx")
+
+
+def test_a_power_cut_in_a_command_goes_up() -> None:
+    flash = factory_flash(PROFILE)
+    session = _logged_in(_firmware(flash))
+    _type(session, "config change CMD0 /name cut\r\n")
+    flash.faults.cut = PowerCut(flash.faults.count + 1, CutMode.ATOMIC)
+    with pytest.raises(PowerLost):
+        session.feed(b"config write\r\nconfig show\r\n")
+    # What was printed before the cut is still there; nothing after it ran.
+    assert session.flush() == b"config write\r\n"
