@@ -51,7 +51,7 @@ from ipgwsim.flash.formats import IMAGE_HEADER_SIZE
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port
-from ipgwsim.tools.mkimage_cmd import parse_size as mkimage_parse_size
+from ipgwsim.tools.mkimage_cmd import size_argument
 
 MIB = 1024 * 1024
 PROFILES = Path(__file__).resolve().parent / "profiles"
@@ -297,19 +297,11 @@ def hpa_version() -> str:
 # -- main -------------------------------------------------------------------------------
 
 
-def parse_size(text: str) -> int:
-    """``--size``: a byte count like 16M, 512K or 1048576 (the same as ``ipgwsim mkimage``)."""
-    try:
-        return mkimage_parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="A gwload /prot upload end to end vs tftp-hpa's client, on loopback."
     )
-    parser.add_argument("--size", type=parse_size, help="image size (default 16M)")
+    parser.add_argument("--size", type=size_argument, help="image size (default 16M)")
     parser.add_argument("--repeat", type=int, help="runs per tool (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 MiB, 1 run each")
     parser.add_argument("--speed", type=float, default=100.0, help="device speed (default 100)")

@@ -57,7 +57,7 @@ from ipgwsim.runtime.control import ControlClient
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
 from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port
-from ipgwsim.tools.mkimage_cmd import parse_size as mkimage_parse_size
+from ipgwsim.tools.mkimage_cmd import size_argument
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -771,19 +771,11 @@ def machine() -> dict[str, str]:
 # -- main ----------------------------------------------------------------------------
 
 
-def parse_size(text: str) -> int:
-    """``--size``: a byte count like 16M, 512K or 1048576 (the same as ``ipgwsim mkimage``)."""
-    try:
-        return mkimage_parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="TFTP throughput of a simulated device vs tftp-hpa vs tftpy on loopback."
     )
-    parser.add_argument("--size", type=parse_size, help="bytes per transfer (default 16M)")
+    parser.add_argument("--size", type=size_argument, help="bytes per transfer (default 16M)")
     parser.add_argument("--repeat", type=int, help="runs per cell (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 MiB, 1 run per cell")
     parser.add_argument(

@@ -111,6 +111,14 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
+def size_argument(text: str) -> int:
+    """:func:`parse_size` as an argparse ``type=``: the message names what is wrong."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def payload(seed: int, size: int) -> bytes:
     """``size`` deterministic pseudo-random bytes for ``seed``."""
     return hashlib.shake_256(f"ipgwsim mkimage seed {seed}".encode("ascii")).digest(size)
