@@ -199,7 +199,12 @@ def _watch(args: argparse.Namespace, client: ControlClient) -> int:
 
 def _console(args: argparse.Namespace, client: ControlClient) -> int:
     reply = client.request("console", device=args.device, lines=args.lines)
-    print(f"{reply['device']}: console {reply['pty']}")
+    where = f"{reply['device']}: console {reply['pty']}"
+    if reply.get("tcp_port") is not None:
+        where += f", socket://127.0.0.1:{reply['tcp_port']}"
+    if reply.get("rfc2217_port") is not None:
+        where += f", rfc2217://127.0.0.1:{reply['rfc2217_port']}"
+    print(where)
     for line in reply["lines"]:
         print(line)
     return 0

@@ -1,6 +1,8 @@
 """``ipgwsim run MODEL``: run simulated devices on loopback until Ctrl-C (or SIGTERM).
 
-Prints one line per device (name, model, MAC, console pty, mode, LED), then keeps the
+Prints one line per device (name, model, MAC, console pty, mode, LED), then one line
+per device with its console's TCP URLs on 127.0.0.1 (raw ``socket://`` and RFC 2217
+``rfc2217://``, for pyserial's ``serial_for_url``), then keeps the
 devices running; the other ``ipgwsim`` commands (``status``, ``press``, ``power``,
 ``watch``, ``cut``, ``console``) talk to it through the state directory's control
 socket. Stopping saves every flash. Errors (a port that cannot be bound, a state
@@ -56,6 +58,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="new devices get no firmware image (they start in TFTP mode)",
     )
     parser.add_argument(
+        "--console-port",
+        type=int,
+        metavar="PORT",
+        help="TCP ports of the consoles on 127.0.0.1 from PORT on: raw PORT+2n, "
+        "RFC 2217 PORT+2n+1 for the n-th device (default: free ports)",
+    )
+    parser.add_argument(
+        "--no-console-tcp", action="store_true", help="serve the consoles on the pty only"
+    )
+    parser.add_argument(
         "--profiles-dir", type=Path, metavar="DIR", help="load the *.toml profiles in DIR"
     )
     parser.set_defaults(handler=run)
@@ -85,6 +97,16 @@ def device_lines(hosts: list[DeviceHost]) -> list[str]:
             ]
         )
     return columns(rows)
+
+
+def tcp_lines(hosts: list[DeviceHost]) -> list[str]:
+    """``ip6000-1  console on TCP: socket://127.0.0.1:P  rfc2217://127.0.0.1:Q``."""
+    rows = [
+        [host.name, "console on TCP:", tcp.raw_url, tcp.rfc2217_url]
+        for host in hosts
+        if (tcp := host.console_tcp) is not None
+    ]
+    return columns(rows) if rows else []
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,7 +143,12 @@ async def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with Runtime(
-            state, port=args.port, clock=clock, profiles_dir=args.profiles_dir
+            state,
+            port=args.port,
+            clock=clock,
+            profiles_dir=args.profiles_dir,
+            console_tcp=not args.no_console_tcp,
+            console_port_base=args.console_port,
         ) as runtime:
             hosts = runtime.add_devices(
                 args.profile, args.count, empty_firmware=args.empty_firmware
@@ -132,7 +159,7 @@ async def _run(args: argparse.Namespace) -> int:
                 f"{LOOPBACK_BROADCAST}:{args.port}, speed {args.speed:g}x, "
                 f"state {runtime.state.path}; Ctrl-C stops"
             )
-            print("\n".join(device_lines(hosts)), flush=True)
+            print("\n".join(device_lines(hosts) + tcp_lines(hosts)), flush=True)
             await stop.wait()
             print("ipgwsim: stopping, saving flash images", flush=True)
     finally:

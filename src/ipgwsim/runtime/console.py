@@ -12,6 +12,10 @@ console session, or drops it while no firmware runs); without ``on_input`` it is
 thrown away. :meth:`Console.write_raw` writes the session's echo, prompts and command
 output as they are, without a time or line end and not into the history; a time-stamped
 line that follows a prompt starts on a line of its own.
+
+Everything written goes to each of the console's :attr:`Console.sinks` too (the TCP
+listeners of :mod:`ipgwsim.runtime.consoletcp`), whole, whether or not the pty had room;
+what they receive from their clients goes to :meth:`Console.feed`, the pty's input path.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class Console:
         self.lines: deque[str] = deque(maxlen=history)
         #: Writes (lines or raw output) that did not fit into the pty buffer (or only in part).
         self.dropped = 0
+        #: Where written bytes go besides the pty (each called with every chunk).
+        self.sinks: list[Callable[[bytes], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
@@ -86,6 +92,8 @@ class Console:
         self._write(data)
 
     def _write(self, data: bytes) -> None:
+        for sink in self.sinks:
+            sink(data)
         try:
             written = os.write(self._master, data)
         except (BlockingIOError, InterruptedError):
@@ -119,8 +127,12 @@ class Console:
                 return
             if not data:
                 return
-            if self._on_input is not None:
-                self._on_input(data)
+            self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        """Input typed elsewhere (a TCP client): the same path as typing on the pty."""
+        if not self.closed and data and self._on_input is not None:
+            self._on_input(data)
 
     def close(self) -> None:
         """Close both sides of the pty."""
@@ -131,3 +143,4 @@ class Console:
         os.close(self._master)
         os.close(self._slave)
         self._master = self._slave = -1
+        self.sinks.clear()

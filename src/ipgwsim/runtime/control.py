@@ -32,6 +32,7 @@ from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 if TYPE_CHECKING:
+    from ipgwsim.runtime.host import DeviceHost
     from ipgwsim.runtime.runtime import Runtime
 
 #: Longest request line the server reads.
@@ -54,6 +55,16 @@ def status_json(status: DeviceStatus) -> dict[str, Any]:
         "ip": status.ip,
         "boot_build": status.boot_build,
         "firmware_build": status.firmware_build,
+    }
+
+
+def console_json(host: DeviceHost) -> dict[str, Any]:
+    """A device's console: its pty and its TCP ports (None when not served on TCP)."""
+    tcp = host.console_tcp
+    return {
+        "pty": host.console.path,
+        "tcp_port": tcp.raw_port if tcp is not None else None,
+        "rfc2217_port": tcp.rfc2217_port if tcp is not None else None,
     }
 
 
@@ -205,7 +216,7 @@ class ControlServer:
             return {
                 "ok": True,
                 "device": host.name,
-                "pty": host.console.path,
+                **console_json(host),
                 "dropped": host.console.dropped,
                 "lines": host.console.tail(count),
             }

@@ -11,7 +11,9 @@ While the device runs its firmware, what is typed on the console goes to a
 :class:`~ipgwsim.firmware.ConsoleSession` of that firmware (one per firmware start, made on
 ``FirmwareStarted``, dropped when the mode leaves FIRMWARE), through :meth:`DeviceHost._step`
 like any input; its output goes to the pty raw. A power cut in a command switches the device
-off. In TFTP mode and while off, typed input is dropped.
+off. In TFTP mode and while off, typed input is dropped. The console may also be served
+on TCP (:meth:`DeviceHost.serve_console_tcp`): the clients see what the pty shows and type
+into the same session.
 
 Nothing a device does crashes the runtime: a bind failure is written to the
 device's console and the runtime's log; an exception inside the device is logged
@@ -50,6 +52,7 @@ from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.console import Console
+from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.flashfile import save_flash
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.statedir import DeviceRecord
@@ -100,6 +103,8 @@ class DeviceHost:
         self.console = Console(clock.now, on_input=self._console_input)
         #: The login and command line of the running firmware (None: typed input is dropped).
         self.session: ConsoleSession | None = None
+        #: The console's TCP listeners (None: not served on TCP).
+        self.console_tcp: ConsoleTcp | None = None
         self._greet = False
         self.device = Device(
             profile,
@@ -168,6 +173,15 @@ class DeviceHost:
         at = self.device.cut_power_at(at_op, mode)
         self.console.write(f"power cut armed at flash operation {at} ({mode.value})")
         return at
+
+    def serve_console_tcp(self, raw_port: int = 0, rfc2217_port: int = 0) -> ConsoleTcp:
+        """Serve the console on TCP too (raw and RFC 2217); :class:`OSError` if binding fails."""
+        if self.console_tcp is None:
+            self.console_tcp = ConsoleTcp(
+                self.console.feed, raw_port=raw_port, rfc2217_port=rfc2217_port
+            )
+            self.console.sinks.append(self.console_tcp.send)
+        return self.console_tcp
 
     def _console_input(self, data: bytes) -> None:
         """What was typed on the pty: to the firmware's console session, if one runs."""
@@ -420,4 +434,6 @@ class DeviceHost:
         self.save()
         self.closed = True
         self.network.detach(self)
+        if self.console_tcp is not None:
+            self.console_tcp.close()  # the runtime awaits its wait_closed()
         self.console.close()

@@ -8,11 +8,16 @@
         async for name, event in rt.watch():  # LED, mode, blink and power events
             ...
 
+Each device's console is a pty and, unless ``console_tcp=False``, also two TCP ports on
+127.0.0.1: raw (``socket://``) and RFC 2217 (``rfc2217://``); ``console_port_base`` gives
+the n-th device added (from 0) the ports ``base + 2n`` and ``base + 2n + 1``, otherwise
+the system picks free ones (``host.console_tcp.raw_port`` / ``.rfc2217_port``).
+
 Devices power on when added. A device that has a folder in the state directory
 starts from its saved flash (a power cycle with the flash kept); a new one gets a
 factory flash (built once per profile, cloned with shared sectors). ``stop()``
 (also on an exception inside ``async with``) saves every flash that changed,
-closes sockets and ptys, removes console links and the control socket and
+closes sockets, ptys and console listeners, removes console links and the control socket and
 releases the state directory's lock.
 """
 
@@ -99,6 +104,8 @@ class Runtime:
         control: bool = True,
         profiles_dir: Path | None = None,
         log: logging.Logger | None = None,
+        console_tcp: bool = True,
+        console_port_base: int | None = None,
     ) -> None:
         if network != "loopback":
             raise RuntimeSetupError(
@@ -110,6 +117,14 @@ class Runtime:
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self.network = LoopbackNetwork(port, log=self.log)
         self.profiles_dir = profiles_dir
+        if console_port_base is not None and not 0 < console_port_base < 65535:
+            raise RuntimeSetupError(
+                f"console_port_base must be a TCP port (1-65534), not {console_port_base}"
+            )
+        self.console_tcp = console_tcp
+        self.console_port_base = console_port_base
+        #: Devices given console ports so far (the next one's offset from the base).
+        self._console_index = 0
         self._want_control = control
         self._control: ControlServer | None = None
         self._hosts: dict[str, DeviceHost] = {}
@@ -175,6 +190,12 @@ class Runtime:
             except Exception:
                 self.log.exception("%s: stopping failed", host.name)
             self.state.unlink_console(host.record)
+        for host in self._hosts.values():
+            if host.console_tcp is not None:
+                try:
+                    await host.console_tcp.wait_closed()
+                except Exception:
+                    self.log.exception("%s: closing the console's TCP ports failed", host.name)
         self.network.close()
         for queue, _ in self._watchers:
             with contextlib.suppress(asyncio.QueueFull):
@@ -248,11 +269,32 @@ class Runtime:
             log=self.log,
             saved=saved,
         )
+        if self.console_tcp:
+            self._serve_console(host)
         self._hosts[host.name] = host
         self._by_serial[record.instance.serial] = host
         self.state.link_console(record, host.console.path)
         host.power(True)
         return host
+
+    def _serve_console(self, host: DeviceHost) -> None:
+        """Bind the console's raw and RFC 2217 ports (from the base, or free ones)."""
+        raw = rfc = 0
+        if self.console_port_base is not None:
+            raw = self.console_port_base + 2 * self._console_index
+            rfc = raw + 1
+            if rfc > 65535:
+                host.console.close()
+                raise RuntimeSetupError(f"{host.name}: no console ports left above the base")
+        self._console_index += 1
+        try:
+            host.serve_console_tcp(raw, rfc)
+        except OSError as exc:
+            host.console.close()
+            raise RuntimeSetupError(
+                f"{host.name}: cannot listen for the console on 127.0.0.1 "
+                f"(ports {raw or 'any'}/{rfc or 'any'}): {exc.strerror or exc}"
+            ) from None
 
     @property
     def devices(self) -> list[DeviceHost]:

@@ -1,0 +1,235 @@
+"""A device's console on TCP as well: raw (``socket://``) and RFC 2217 (``rfc2217://``).
+
+Each device gets two listening sockets on 127.0.0.1: one for a plain byte stream
+(pyserial's ``socket://127.0.0.1:P``, ``nc``, ``telnet`` without negotiation) and one
+speaking Telnet with the RFC 2217 COM-port option (pyserial's ``rfc2217://127.0.0.1:Q``,
+served by pyserial's own :class:`serial.rfc2217.PortManager` over a stand-in port
+object whose settings a client may change at will: there is no real line). The sockets
+are bound when the :class:`ConsoleTcp` is made (port 0: the system picks a free port),
+so their ports are known at once; serving starts on the running event loop.
+
+Everything the device's console prints goes to every connected client as well as to
+the pty (see :meth:`ConsoleTcp.send`); what a client types goes to ``on_input``, the
+same path as typing on the pty. Several clients may be connected; a client that goes
+away, or that stops reading while more than :data:`CLIENT_BUFFER` bytes wait for it
+(it is disconnected), never disturbs the device. No threads: asyncio streams only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import Any, cast
+
+import serial
+from serial.rfc2217 import PortManager
+
+#: The loopback address the consoles listen on.
+CONSOLE_HOST = "127.0.0.1"
+#: Bytes that may wait for a client that does not read before it is disconnected.
+CLIENT_BUFFER = 1 << 20
+
+
+class _Line:
+    """The serial port behind the RFC 2217 server: settings only, nothing to drive.
+
+    :class:`~serial.rfc2217.PortManager` reads and sets these attributes when a client
+    asks for a baud rate, a data size, flow control or the modem lines.
+    """
+
+    def __init__(self) -> None:
+        self.baudrate = 115200
+        self.bytesize = serial.EIGHTBITS
+        self.parity = serial.PARITY_NONE
+        self.stopbits = serial.STOPBITS_ONE
+        self.xonxoff = False
+        self.rtscts = False
+        self.break_condition = False
+        self.dtr = True
+        self.rts = True
+        self.cts = True
+        self.dsr = True
+        self.ri = False
+        self.cd = True
+
+    def reset_input_buffer(self) -> None:
+        """A client's purge request: nothing is buffered here."""
+
+    def reset_output_buffer(self) -> None:
+        """A client's purge request: nothing is buffered here."""
+
+
+class _Connection:
+    """What :class:`~serial.rfc2217.PortManager` writes its negotiation to."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    def write(self, data: bytes) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(data)
+
+
+class _Client:
+    """One connected client; ``manager`` is set for RFC 2217 clients."""
+
+    def __init__(self, writer: asyncio.StreamWriter, manager: PortManager | None) -> None:
+        self.writer = writer
+        self.manager = manager
+
+    def send(self, data: bytes) -> None:
+        writer = self.writer
+        if writer.is_closing():
+            return
+        if writer.transport.get_write_buffer_size() > CLIENT_BUFFER:
+            writer.close()  # it stopped reading: it must not hold the device's output
+            return
+        if self.manager is not None:
+            data = b"".join(self.manager.escape(data))
+        writer.write(data)
+
+    def receive(self, data: bytes) -> bytes:
+        """What the client sent, without Telnet/RFC 2217 negotiation (answered here)."""
+        if self.manager is None:
+            return data
+        return b"".join(self.manager.filter(data))
+
+
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((CONSOLE_HOST, port))
+        sock.listen(16)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class ConsoleTcp:
+    """The raw and RFC 2217 listeners of one console (see the module docstring).
+
+    ``raw_port`` / ``rfc2217_port``: 0 lets the system pick. Binding fails with
+    :class:`OSError`; the caller reports it.
+    """
+
+    def __init__(
+        self,
+        on_input: Callable[[bytes], None],
+        *,
+        raw_port: int = 0,
+        rfc2217_port: int = 0,
+    ) -> None:
+        self._on_input = on_input
+        self._clients: set[_Client] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        raw = _listen(raw_port)
+        try:
+            rfc = _listen(rfc2217_port)
+        except OSError:
+            raw.close()
+            raise
+        self.raw_port: int = raw.getsockname()[1]
+        self.rfc2217_port: int = rfc.getsockname()[1]
+        self._servers: list[asyncio.Server] = []
+        self._closed = False
+        self._starting = asyncio.ensure_future(self._serve(raw, rfc))
+
+    @property
+    def raw_url(self) -> str:
+        return f"socket://{CONSOLE_HOST}:{self.raw_port}"
+
+    @property
+    def rfc2217_url(self) -> str:
+        return f"rfc2217://{CONSOLE_HOST}:{self.rfc2217_port}"
+
+    @property
+    def clients(self) -> int:
+        """How many clients are connected now."""
+        return len(self._clients)
+
+    async def _serve(self, raw: socket.socket, rfc: socket.socket) -> None:
+        try:
+            self._servers.append(await asyncio.start_server(self._raw_client, sock=raw))
+            self._servers.append(await asyncio.start_server(self._rfc2217_client, sock=rfc))
+        finally:
+            # Closed before serving started (or start_server failed): nothing stays open.
+            if self._closed or len(self._servers) < 2:
+                for server in self._servers:
+                    server.close()
+                raw.close()
+                rfc.close()
+
+    def send(self, data: bytes) -> None:
+        """Send console output to every connected client."""
+        if not data:
+            return
+        for client in list(self._clients):
+            client.send(data)
+
+    async def _raw_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._client(reader, writer, None)
+
+    async def _rfc2217_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # PortManager sends its option requests at once, through the connection.
+        line = cast(Any, _Line())  # duck-typed: PortManager reads and sets its attributes
+        manager = PortManager(line, cast(Any, _Connection(writer)))
+        await self._client(reader, writer, manager)
+
+    async def _client(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        manager: PortManager | None,
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        client = _Client(writer, manager)
+        if self._closed:
+            writer.close()
+            return
+        self._clients.add(client)
+        try:
+            while not writer.is_closing():
+                data = await reader.read(4096)
+                if not data:
+                    break
+                typed = client.receive(data)
+                if typed and not self._closed:
+                    self._on_input(typed)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._clients.discard(client)
+            writer.close()
+            if task is not None:
+                self._handlers.discard(task)
+
+    def close(self) -> None:
+        """Stop listening and disconnect every client (:meth:`wait_closed` awaits it)."""
+        if self._closed:
+            return
+        self._closed = True
+        for server in self._servers:
+            server.close()
+        for client in list(self._clients):
+            client.writer.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the listeners and the client handlers are gone."""
+        self.close()
+        with contextlib.suppress(Exception):
+            await self._starting
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
+        handlers = [task for task in self._handlers if task is not asyncio.current_task()]
+        if handlers:
+            await asyncio.gather(*handlers, return_exceptions=True)

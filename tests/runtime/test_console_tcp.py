@@ -1,0 +1,204 @@
+"""The device console on TCP: pyserial's ``socket://`` and ``rfc2217://`` (real runtime)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+import serial
+
+from ipgwsim.events import Mode
+from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.consoletcp import ConsoleTcp
+from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.loopback import free_udp_port, run
+
+pytestmark = [
+    pytest.mark.integration,
+    # pyserial's RFC 2217 client starts its reader thread the old way.
+    pytest.mark.filterwarnings("ignore:set(Daemon|Name)\\(\\) is deprecated:DeprecationWarning"),
+]
+
+
+async def _open(url: str) -> serial.SerialBase:
+    """Open a pyserial URL (RFC 2217 negotiates here) without blocking the runtime's loop."""
+    return await asyncio.to_thread(serial.serial_for_url, url, timeout=5)
+
+
+async def _close(port: serial.SerialBase) -> None:
+    await asyncio.to_thread(port.close)
+
+
+async def _expect(port: serial.SerialBase, wanted: str) -> str:
+    """Read until ``wanted`` (pyserial's timeout ends a console that stopped)."""
+    data = await asyncio.to_thread(port.read_until, wanted.encode())
+    text: str = data.decode("utf-8", "replace")
+    assert text.endswith(wanted), f"the console stopped before {wanted!r}; got {text!r}"
+    return text
+
+
+async def _type(port: serial.SerialBase, text: str, wanted: str) -> str:
+    await asyncio.to_thread(port.write, text.encode())
+    return await _expect(port, wanted)
+
+
+async def _login_and_show(port: serial.SerialBase) -> None:
+    await _type(port, "\r", "login: ")
+    await _type(port, "admin\r", "password: ")
+    out = await _type(port, "ip6000\r", "IP6000> ")
+    assert out.endswith("IP6000 firmware 08-6000.08\r\nIP6000> ")
+    assert "ip6000\r" not in out  # the password is not echoed
+    out = await _type(port, "config show\r", "IP6000> ")
+    assert out == "config show\r\nconfig change CMD0 /name IP6000\r\nIP6000> "
+
+
+def _one(rt: Runtime) -> tuple[DeviceHost, ConsoleTcp]:
+    (host,) = rt.add_devices("IP6000", 1)
+    assert host.status().mode is Mode.FIRMWARE
+    assert host.console_tcp is not None
+    return host, host.console_tcp
+
+
+async def _wait_for_clients(tcp: ConsoleTcp, count: int) -> None:
+    """The server has accepted ``count`` clients (a connect may return before the accept)."""
+    async with asyncio.timeout(5):
+        while tcp.clients != count:
+            await asyncio.sleep(0)
+
+
+def test_login_and_config_show_over_raw_tcp(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+            _host, tcp = _one(rt)
+            assert tcp.raw_url == f"socket://127.0.0.1:{tcp.raw_port}"
+            port = await _open(tcp.raw_url)
+            try:
+                await _login_and_show(port)
+            finally:
+                await _close(port)
+            assert rt.errors == []
+
+    run(main(), timeout=60)
+
+
+def test_login_and_config_show_over_rfc2217(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+            host, tcp = _one(rt)
+            port = await asyncio.wait_for(_open(tcp.rfc2217_url), 20)
+            try:
+                # The negotiated settings came back from the server.
+                assert port.baudrate == 9600
+                await asyncio.to_thread(setattr, port, "baudrate", 115200)
+                await _login_and_show(port)
+                # A 0xff byte of the output is escaped as Telnet IAC IAC and arrives once.
+                host.console.write_raw(b"\xff\xfe raw\r\n")
+                data = await asyncio.to_thread(port.read_until, b"raw\r\n")
+                assert data == b"\xff\xfe raw\r\n"
+            finally:
+                await _close(port)
+            assert rt.errors == []
+
+    run(main(), timeout=60)
+
+
+def test_device_output_reaches_every_client_and_the_pty(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+            host, tcp = _one(rt)
+            raw = await _open(tcp.raw_url)
+            rfc = await asyncio.wait_for(_open(tcp.rfc2217_url), 20)
+            pty = serial.Serial(host.console.path, timeout=5)
+            try:
+                await _wait_for_clients(tcp, 2)
+                released = rt.press("ip6000-1", 0.3)
+                await clock.advance(0.3)
+                await released
+                for port in (raw, rfc, pty):
+                    out = await _expect(port, "login: ")
+                    assert "[   0.000] LED: blinking" in out
+                    assert out.endswith("the defaults apply (user admin)\r\nlogin: ")
+            finally:
+                pty.close()
+                await _close(rfc)
+                await _close(raw)
+            assert rt.errors == []
+
+    run(main(), timeout=60)
+
+
+def test_a_client_going_away_does_not_disturb_the_device(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+            host, tcp = _one(rt)
+            # A client that connects and resets the connection at once.
+            sock = socket.create_connection(("127.0.0.1", tcp.raw_port))
+            await _wait_for_clients(tcp, 1)
+            linger_zero = struct.pack("ii", 1, 0)  # close sends a reset
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
+            sock.close()
+            await _wait_for_clients(tcp, 0)
+            host.console.write("after the reset")
+            # Another client logs in while one stays connected.
+            idle = await _open(tcp.raw_url)
+            port = await _open(tcp.raw_url)
+            try:
+                await _login_and_show(port)
+            finally:
+                await _close(port)
+                await _close(idle)
+            assert host.status().mode is Mode.FIRMWARE
+            assert rt.errors == []
+
+    run(main(), timeout=60)
+
+
+def test_ports_from_a_base_and_everything_closed_at_stop(tmp_path: Path) -> None:
+    async def main() -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        rt = Runtime(
+            tmp_path / "state", port=free_udp_port(), clock=ManualClock(), console_port_base=base
+        )
+        async with rt:
+            first, second = rt.add_devices("IP6000", 2)
+            assert first.console_tcp is not None
+            assert second.console_tcp is not None
+            assert (first.console_tcp.raw_port, first.console_tcp.rfc2217_port) == (base, base + 1)
+            assert second.console_tcp.raw_port == base + 2
+            assert second.console_tcp.rfc2217_port == base + 3
+            client = await _open(first.console_tcp.raw_url)
+            await _wait_for_clients(first.console_tcp, 1)
+        # Stopped: the client sees the end, the ports are free again.
+        with pytest.raises(serial.SerialException, match="disconnected"):
+            await asyncio.to_thread(client.read, 1)
+        client.close()
+        for port in range(base, base + 4):
+            with socket.socket() as again:
+                again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                again.bind(("127.0.0.1", port))
+
+    run(main(), timeout=60)
+
+
+def test_no_tcp_and_a_bad_base(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Runtime(
+            tmp_path / "state", port=free_udp_port(), clock=ManualClock(), console_tcp=False
+        ) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            assert host.console_tcp is None
+
+    run(main())
+    with pytest.raises(RuntimeSetupError, match="console_port_base"):
+        Runtime(tmp_path / "other", console_port_base=70000)
