@@ -12,7 +12,9 @@ modelled at the flash operation (the fault injector), not by the clock.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from ipgwsim.boot.bootslots import running_slot, store_boot
 from ipgwsim.boot.button import HeldButton, Press
@@ -203,7 +205,7 @@ class BootCode:
         if self._deferred_at is not None and self._deferred_at <= now:
             deferred, self._deferred, self._deferred_at = self._deferred, [], None
             for event, reason in deferred:
-                self._guarded(lambda e=event, r=reason: self.handle(e, now, r), now)
+                self._guarded(partial(self.handle, event, now, reason), now)
         if self.tftp is not None:
             self._guarded(lambda: self._timer(now), now)
 
@@ -227,9 +229,8 @@ class BootCode:
     def accepts(self, dst: tuple[str, int]) -> bool:
         return self.tftp is not None and self.tftp.accepts(dst)
 
-    def _guarded(self, step: object, now: float) -> None:
+    def _guarded(self, step: Callable[[], None], now: float) -> None:
         """Run ``step``; a power cut in any flash operation switches the device off."""
-        assert callable(step)
         try:
             step()
         except PowerLost as exc:

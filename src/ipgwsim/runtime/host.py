@@ -333,8 +333,6 @@ class DeviceHost:
             problem = self.network.open(self, event.address)
             if problem is not None:
                 self._problem(problem)
-        elif isinstance(event, PortClosed):
-            self.network.close_port(self, event.address)
         elif isinstance(event, AddressAssigned):
             self.network.assign(self, event.ip)
         elif isinstance(event, AddressReleased):

@@ -66,10 +66,12 @@ def _open(bind: Address, interface: str | None) -> socket.socket:
 
 
 def _receive_all(
-    sock: socket.socket, transfer: ClientRead | ClientWrite, on_datagram: DatagramHook | None
+    sock: socket.socket,
+    transfer: ClientRead | ClientWrite,
+    on_datagram: DatagramHook | None,
+    local: Address,
 ) -> None:
     """Take everything queued before looking at the clock again."""
-    local = sock.getsockname()
     while True:
         try:
             data, src = sock.recvfrom(65536)
@@ -129,7 +131,7 @@ def _run(
                 wake = done_at + dally if wake is None else min(wake, done_at + dally)
             timeout = None if wake is None else max(0.0, wake - now)
             if selector.select(timeout):
-                _receive_all(sock, transfer, on_datagram)
+                _receive_all(sock, transfer, on_datagram, local)
             elif deadline is not None and time.monotonic() >= deadline:
                 transfer.handle_timer(time.monotonic())
         for data, to in transfer.datagrams_to_send():
