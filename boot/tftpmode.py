@@ -5,7 +5,10 @@ control port and answers by limited broadcast from ``0.0.0.0``. ``SETIP`` gives
 it an address; from then on it answers from that address, accepts unicast, and
 serves TFTP: ``RRQ config`` (or ``c``) returns the config ring dump, ``WRQ``
 of the config stores a new generation, ``WRQ prot|boot|altboot`` uploads an
-image that is checked completely before anything is erased. The boot code
+image that is checked completely before anything is erased. A firmware image
+(``prot``) is checked against the firmware pool's fit rule
+(:meth:`~ipgwsim.flash.flashman.FlashMan.check_firmware`) as soon as its size is
+known: from ``tsize``, from its header, and once more when it is complete. The boot code
 (:class:`~ipgwsim.boot.bootcode.BootCode`) drains :attr:`TftpMode.requests` for
 what only it may do: start the firmware, restart, program an image.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -29,6 +33,7 @@ from ipgwsim.events import (
     PortOpened,
 )
 from ipgwsim.flash.errors import NO_SPACE_EVENT, NoSpace
+from ipgwsim.flash.flashman import FlashMan
 from ipgwsim.flash.formats import IMAGE_HEADER_SIZE
 from ipgwsim.flash.image import (
     ImageError,
@@ -199,6 +204,10 @@ class TftpMode:
         if self.ip is None or dst[0] != str(self.ip):
             return False
         return dst[1] == self.port or dst in self._transfers
+
+    def flashman(self) -> FlashMan:
+        """The firmware pool, read afresh (the boot code may have programmed in between)."""
+        return FlashMan(self.partitions)
 
     @property
     def ring(self) -> ConfigRing:
@@ -469,22 +478,37 @@ class TftpMode:
         if slot is None:
             raise Refusal(ErrorCode.FILE_NOT_FOUND, self._not_found(name, reading=False))
         size = self._region_size(slot.region)
-        too_large = (
-            f"{NO_SPACE_EVENT}: image is larger than the {slot.region} region ({size} bytes)"
-        )
+        where = self._region_name(slot.region)
+        too_large = f"{NO_SPACE_EVENT}: image is larger than the {where} region ({size} bytes)"
         tsize = option_number(packet.options.get("tsize", ""))
         if tsize is not None and tsize > size:
             raise Refusal(
                 ErrorCode.DISK_FULL,
                 f"{NO_SPACE_EVENT}: image of {tsize} bytes is larger than the "
-                f"{slot.region} region ({size} bytes)",
+                f"{where} region ({size} bytes)",
             )
+        if tsize is not None and slot.region == "prot":
+            try:
+                self.flashman().check_firmware(tsize)
+            except NoSpace as exc:
+                raise Refusal(ErrorCode.DISK_FULL, str(exc)) from None
         return size, too_large
 
     def _region_size(self, region: str) -> int:
-        """The largest image the region takes (a boot code slot is half the boot region)."""
+        """The largest image the region takes (a boot code slot is half the boot region).
+
+        A firmware image may continue from ``prot`` into ``flashdir`` (the firmware
+        pool): its bound is the window over both; whether it fits is the fit rule's
+        decision (with the reason), checked on top.
+        """
+        if region == "prot":
+            return self.flashman().firmware_window().size
         partition = self.partitions[region]
         return slot_size(partition) if region == "boot" else partition.size
+
+    def _region_name(self, region: str) -> str:
+        """The region's name in messages (``prot+flashdir`` for the firmware pool)."""
+        return self.flashman().firmware_window().name if region == "prot" else region
 
     def _check_altboot(self) -> None:
         rescue_from = self.profile.boot.rescue_from_build
@@ -543,21 +567,22 @@ class TftpMode:
         transfer.header_checked = True
         try:
             info = parse_header(engine.received[:IMAGE_HEADER_SIZE])
-            verify_image(
-                engine.received[:IMAGE_HEADER_SIZE],
-                model=self.profile.model,
-                kinds=slot.kinds,
-                region_size=self._region_size(slot.region),
-                region_name=slot.region,
-            )
-        except Truncated:
-            # The normal case: the header is fine and the rest is on its way.
-            self._print(f"tftp: {transfer.name}: {info.kind.label} {info.build} for {info.model}")
+            # Truncated is the normal case: the header is fine and the rest is on its way.
+            with suppress(Truncated):
+                verify_image(
+                    engine.received[:IMAGE_HEADER_SIZE],
+                    model=self.profile.model,
+                    kinds=slot.kinds,
+                    region_size=self._region_size(slot.region),
+                    region_name=self._region_name(slot.region),
+                )
+            if slot.region == "prot":
+                self.flashman().check_firmware(info.total_length)
         except NoSpace as exc:
             self._refuse(transfer, engine, ErrorCode.DISK_FULL, str(exc), now)
         except ImageError as exc:
             self._refuse(transfer, engine, ErrorCode.NOT_DEFINED, str(exc), now)
-        else:  # the whole image fitted in the first blocks
+        else:
             self._print(f"tftp: {transfer.name}: {info.kind.label} {info.build} for {info.model}")
 
     def _refuse(
@@ -573,16 +598,18 @@ class TftpMode:
             self._store_config(transfer, engine, data, now)
             return
         slot = self._slots()[transfer.name]
-        firmware = ImageKind.FIRMWARE in slot.kinds
         try:
-            info = verify_image(
-                data,
-                model=self.profile.model,
-                kinds=slot.kinds,
-                region_size=self._region_size(slot.region),
-                region_name=slot.region,
-                boot_build=self.boot.build if firmware else None,
-            )
+            if slot.region == "prot":
+                # The same checks as FlashMan.store_firmware: image, then the fit rule.
+                info = self.flashman().verify_firmware(data, boot_build=self.boot.build)
+            else:
+                info = verify_image(
+                    data,
+                    model=self.profile.model,
+                    kinds=slot.kinds,
+                    region_size=self._region_size(slot.region),
+                    region_name=slot.region,
+                )
         except NoSpace as exc:
             self._refuse(transfer, engine, ErrorCode.DISK_FULL, str(exc), now)
             return

@@ -4,6 +4,9 @@
 * :class:`PartitionTable` of named regions from the hardware profile;
 * :class:`ConfigRing` (the config ring buffer), :class:`VarStore` (vars, with
   the crypted admin credentials), :class:`FlashDir` (FLASHDIR0);
+* :class:`FlashMan` (FLASHMAN0): the firmware pool of ``prot`` and ``flashdir``,
+  the firmware check and store, the flash directory's mount and
+  ``info state``;
 * firmware and boot code images (:func:`build_image`, :func:`verify_image`).
 
 ``flash/DESIGN.md`` says why it is built so; ``flash/SPEC.md`` gives every byte.
@@ -22,6 +25,7 @@ from ipgwsim.flash.errors import (
 )
 from ipgwsim.flash.faults import BadSectorMode, CutMode, FaultInjector, PowerCut
 from ipgwsim.flash.flashdir import FlashDir
+from ipgwsim.flash.flashman import DirectoryUsage, FirmwareUsage, FlashMan, FlashManUsage
 from ipgwsim.flash.image import (
     ImageError,
     ImageInfo,
@@ -46,9 +50,13 @@ __all__ = [
     "ConfigRing",
     "ConfigTextError",
     "CutMode",
+    "DirectoryUsage",
     "FaultInjector",
+    "FirmwareUsage",
     "FlashDir",
     "FlashError",
+    "FlashMan",
+    "FlashManUsage",
     "Generation",
     "ImageError",
     "ImageInfo",

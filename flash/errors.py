@@ -39,11 +39,15 @@ class BadSectorError(FlashError):
 class NoSpace(FlashError):
     """Something does not fit its region; ``str()`` is a sentence for a user."""
 
-    def __init__(self, region: str, needed: int, available: int, what: str = "data") -> None:
+    def __init__(
+        self, region: str, needed: int, available: int, what: str = "data", why: str = ""
+    ) -> None:
         self.region = region
         self.needed = needed
         self.available = available
+        #: Why ``available`` is what it is, when that is not just the region's size.
+        self.why = why
         super().__init__(
             f"{NO_SPACE_EVENT}: {what} needs {needed} bytes, "
-            f"region {region!r} has {available} bytes for it"
+            f"region {region!r} has {available} bytes for it" + (f": {why}" if why else "")
         )

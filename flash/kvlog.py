@@ -15,6 +15,16 @@ active, with the state before the change.
 
 ``clear`` (a long reset) erases the inactive bank first, then the active bank's
 header sector, then the rest, so a cut clear leaves the old state or nothing.
+
+The banks are symmetric by default (vars): bank 0 is the lower half of the
+region, bank 1 the upper half, and the first write goes to bank 0. The flash
+directory shares its lower half with the firmware's spill
+(:mod:`ipgwsim.flash.flashman`): there ``bank0_start`` sectors at the start of
+the region are not the log's, bank 0 is the rest of the lower half, and the
+first write goes to bank 1 (``first_bank=1``), away from the firmware. With
+banks of different sizes a set is refused (:class:`NoSpace`) when the live
+entries after it would not fit the smaller bank, so a compaction into either
+bank always fits.
 """
 
 from __future__ import annotations
@@ -51,7 +61,9 @@ class Entry:
 class KvLog:
     """One key-value log in a partition; constructing it mounts it."""
 
-    def __init__(self, partition: Partition, tag: bytes) -> None:
+    def __init__(
+        self, partition: Partition, tag: bytes, *, bank0_start: int = 0, first_bank: int = 0
+    ) -> None:
         if len(tag) != 4:
             raise LocalFlashError(f"a key-value log tag has 4 bytes, not {tag!r}")
         if partition.sector_count < 2:
@@ -59,24 +71,69 @@ class KvLog:
                 f"a key-value log needs at least 2 sectors, region {partition.name!r} "
                 f"has {partition.sector_count}"
             )
+        if first_bank not in (0, 1):
+            raise LocalFlashError(f"the first bank is 0 or 1, not {first_bank}")
         self.partition = partition
         self.tag = tag
+        #: Sectors of the upper half (bank 1), and of the whole lower half.
         self.bank_sectors = partition.sector_count // 2
+        #: Bytes of bank 1 (and of bank 0 when ``bank0_start`` is 0).
         self.bank_size = self.bank_sectors * partition.sector_size
+        self.first_bank = first_bank
+        self._check_bank0_start(bank0_start)
+        self.bank0_start = bank0_start
         self.header_size = self._align(KV_BANK_HEADER_SIZE)
         self.entries: dict[bytes, Entry] = {}
         self.active: int | None = None
         self.generation = 0
         self.append_at = 0
         self.dirty = False
+        self._live = self.header_size
         self.mount()
+
+    def _check_bank0_start(self, bank0_start: int) -> None:
+        if not 0 <= bank0_start < self.bank_sectors:
+            raise LocalFlashError(
+                f"bank 0 of region {self.partition.name!r} must keep at least one of the "
+                f"{self.bank_sectors} sectors of the lower half, not start at sector {bank0_start}"
+            )
 
     def _align(self, value: int) -> int:
         unit = self.partition.program_unit
         return -(-value // unit) * unit
 
+    def bank_first_sector(self, bank: int) -> int:
+        """The region's sector at which ``bank`` (and its header) starts."""
+        return self.bank0_start if bank == 0 else self.bank_sectors
+
+    def bank_sector_count(self, bank: int) -> int:
+        return self.bank_sectors - self.bank0_start if bank == 0 else self.bank_sectors
+
+    def bank_bytes(self, bank: int) -> int:
+        """The size of ``bank`` in bytes."""
+        return self.bank_sector_count(bank) * self.partition.sector_size
+
+    @property
+    def capacity(self) -> int:
+        """The most bytes the live entries may take: the smaller bank."""
+        return min(self.bank_bytes(0), self.bank_bytes(1))
+
     def _bank_offset(self, bank: int) -> int:
-        return bank * self.bank_size
+        return self.bank_first_sector(bank) * self.partition.sector_size
+
+    def _bank_sectors(self, bank: int) -> range:
+        first = self.bank_first_sector(bank)
+        return range(first, first + self.bank_sector_count(bank))
+
+    def log_sectors(self) -> range:
+        """The region's sectors that belong to the log (the sectors before bank 0 do not)."""
+        return range(self.bank0_start, self.partition.sector_count)
+
+    def relayout(self, bank0_start: int) -> None:
+        """Move the start of bank 0 (the firmware's spill changed) and mount again."""
+        self._check_bank0_start(bank0_start)
+        self.bank0_start = bank0_start
+        self.mount()
 
     # -- mounting ------------------------------------------------------------
 
@@ -91,22 +148,28 @@ class KvLog:
         generation: int = header.body.value.generation
         return generation
 
+    def bank_generation(self, bank: int) -> int | None:
+        """The generation in ``bank``'s header, None if it has no valid header of this log."""
+        return self._header_generation(bank)
+
     def mount(self) -> None:
         """Find the active bank and replay it."""
         candidates = [(g, b) for b in (0, 1) if (g := self._header_generation(b)) is not None]
         self.entries = {}
+        self._live = self.header_size
         self.dirty = False
         if not candidates:
             self.active, self.generation, self.append_at = None, 0, 0
-            # Anything in the region is garbage: the first write compacts into a clean bank.
-            self.dirty = any(True for _ in self.partition.used_sectors())
+            # Anything in the log's sectors is garbage: the first write compacts into a clean bank.
+            self.dirty = any(not self.partition.is_sector_erased(s) for s in self.log_sectors())
             return
         self.generation, self.active = max(candidates)
         base = self._bank_offset(self.active)
-        data = self.partition.read(base, self.bank_size)
+        size = self.bank_bytes(self.active)
+        data = self.partition.read(base, size)
         pos = self.header_size
         stream = BytesIO(data)
-        while pos < self.bank_size:
+        while pos < size:
             stream.seek(pos)
             try:
                 record = KvRecord.parse_stream(stream)
@@ -121,6 +184,9 @@ class KvLog:
                 break
             pos += self._align(record.body.length + 4)
         self.append_at = pos
+        self._live = self.header_size + sum(
+            self._record_size(k, e.value) for k, e in self.entries.items()
+        )
         tail = data[pos:]
         self.dirty = tail.count(ERASED) != len(tail)
 
@@ -139,10 +205,8 @@ class KvLog:
         return sorted(self.entries.items())
 
     def used_bytes(self) -> int:
-        """Bytes the live entries take in a compacted bank."""
-        return self.header_size + sum(
-            self._record_size(k, e.value) for k, e in self.entries.items()
-        )
+        """Bytes the live entries take in a compacted bank (with its header)."""
+        return self._live
 
     def _record_size(self, key: bytes, value: bytes) -> int:
         return self._align(KV_RECORD_OVERHEAD + len(key) + len(value))
@@ -173,10 +237,18 @@ class KvLog:
 
     def _change(self, op: int, key: bytes, entry: Entry | None) -> None:
         record = self._encode(op, key, entry)
+        old = self.entries.get(key)
+        live = self._live - (0 if old is None else self._record_size(key, old.value))
+        if entry is not None:
+            live += self._record_size(key, entry.value)
+            if live > self.capacity:
+                # Banks of different sizes: the live entries must fit the smaller one, or a
+                # later compaction into it fails. (Equal banks never get here by appending.)
+                raise NoSpace(self.partition.name, live, self.capacity, self.tag.decode("ascii"))
         if (
             self.active is not None
             and not self.dirty
-            and self.append_at + len(record) <= self.bank_size
+            and self.append_at + len(record) <= self.bank_bytes(self.active)
         ):
             self.partition.program(self._bank_offset(self.active) + self.append_at, record)
             self.append_at += len(record)
@@ -191,16 +263,31 @@ class KvLog:
             self.entries.pop(key, None)
         else:
             self.entries[key] = entry
+        self._live = live
 
-    def _compact(self, entries: Mapping[bytes, Entry]) -> None:
+    def move_to(self, bank: int) -> None:
+        """Make ``bank`` the active bank by compacting into it.
+
+        Nothing happens when it already is, or when the log is empty. The firmware
+        pool uses it to move the flash directory out of bank 0 before bank 0 moves.
+        """
+        if self.active is None or self.active == bank:
+            return
+        self._compact(self.entries, bank)
+
+    def _compact(self, entries: Mapping[bytes, Entry], target: int | None = None) -> None:
+        if target is None:
+            target = self.first_bank if self.active is None else 1 - self.active
+        if target == self.active:
+            raise LocalFlashError("a compaction never writes into the active bank")
         records = b"".join(self._encode(KV_SET, k, e) for k, e in sorted(entries.items()))
         needed = self.header_size + len(records)
-        if needed > self.bank_size:
-            raise NoSpace(self.partition.name, needed, self.bank_size, self.tag.decode("ascii"))
-        target = 1 if self.active == 0 else 0
+        if needed > self.bank_bytes(target):
+            raise NoSpace(
+                self.partition.name, needed, self.bank_bytes(target), self.tag.decode("ascii")
+            )
         base = self._bank_offset(target)
-        first = target * self.bank_sectors
-        for sector in range(first, first + self.bank_sectors):
+        for sector in self._bank_sectors(target):
             self.partition.prepare(sector)
         if records:
             self.partition.program(base + self.header_size, records)
@@ -215,12 +302,12 @@ class KvLog:
 
     def clear(self) -> None:
         """Erase the whole log (long reset, or ``FLASHMAN0 reset ldap``)."""
-        order = list(range(self.partition.sector_count))
+        order = list(self.log_sectors())
         if self.active is not None:
-            first = self.active * self.bank_sectors
-            active = list(range(first, first + self.bank_sectors))
+            active = list(self._bank_sectors(self.active))
             order = [s for s in order if s not in active] + active
         for sector in order:
             self.partition.prepare(sector)
         self.entries = {}
+        self._live = self.header_size
         self.active, self.generation, self.append_at, self.dirty = None, 0, 0, False

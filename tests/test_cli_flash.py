@@ -403,3 +403,21 @@ def test_config_extract_without_a_generation(
     assert out == ""
     assert "holds no complete config generation" in one_line(err, "config-extract")
     assert not target.exists()
+
+
+def test_imageinfo_checks_a_firmware_against_the_firmware_pool(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prot = IP811.region("prot").size
+    lower = IP811.region("flashdir").size // IP811.flash.sector_size // 2
+    pool = prot + (lower - 1) * IP811.flash.sector_size
+    larger = mkimage(tmp_path, "--model", "IP811", "--size", "13M", name="larger.bin")
+    assert len(larger.read_bytes()) > prot  # it continues into flashdir
+    capsys.readouterr()
+    assert main(["imageinfo", str(larger), "--model", "IP811"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "valid"
+    assert f"region 'prot+flashdir' of {pool} bytes" in info_lines(out)["checked against"]
+    last = check_refusal(tmp_path, capsys, ["--model", "IP811", "--size", "22M"], "IP811")
+    assert "Error 0x00130001 Major FLASHMAN0 no space" in last
+    assert f"region 'prot+flashdir' has {pool} bytes" in last

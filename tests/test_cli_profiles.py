@@ -61,7 +61,8 @@ def test_one_model(capsys: pytest.CaptureFixture[str], name: str) -> None:
     assert fields["source"] == ["ipgwsim/hw_profiles/ip811.toml"]
     assert "flash.regions" in out
     assert fields["boot"] == ["0x0000000", "0x0040000 *"]
-    assert fields["config"] == ["0x0c40000", "0x0040000 *"]
+    assert fields["config"] == ["0x0040000", "0x0040000 *"]
+    assert fields["prot"] == ["0x00a0000", "0x0c00000 *"]
     assert fields["flashdir"] == ["0x0ca0000", "0x1360000 *"]
     assert "altboot" not in fields
 

@@ -211,7 +211,7 @@ def test_find_profile_unknown_model() -> None:
 
 BOOT_LINE = "build = 145                   # [DOC]"
 PRI_LINE = "pri = 4                       # placeholder"
-VARS_REGION = "vars     = { offset = 0x0CC0000, size = 0x0080000 }"
+VARS_REGION = "vars     = { offset = 0x00C0000, size = 0x0080000 }"
 FLASHDIR_REGION = "flashdir = { offset = 0x0D40000, size = 0x12C0000 }"
 
 
@@ -270,16 +270,16 @@ FLASHDIR_REGION = "flashdir = { offset = 0x0D40000, size = 0x12C0000 }"
         ),
         pytest.param(
             VARS_REGION,
-            VARS_REGION.replace("0x0CC0000", "0x0C80000"),
+            VARS_REGION.replace("0x00C0000", "0x0080000"),
             "flash.regions.vars",
-            "overlaps region 'config' (0xc80000 < 0xcc0000)",
+            "overlaps region 'config' (0x80000 < 0xc0000)",
             id="overlapping-regions",
         ),
         pytest.param(
-            "prot     = { offset = 0x0040000,",
-            "prot     = { offset = 0x0041000,",
+            "prot     = { offset = 0x0140000,",
+            "prot     = { offset = 0x0141000,",
             "flash.regions.prot.offset",
-            "0x41000 is not a multiple of the sector size 0x20000",
+            "0x141000 is not a multiple of the sector size 0x20000",
             id="unaligned-offset",
         ),
         pytest.param(

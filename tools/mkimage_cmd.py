@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from ipgwsim.flash.errors import NoSpace
+from ipgwsim.flash.flashman import FlashMan
 from ipgwsim.flash.image import (
     MAX_PAYLOAD,
     ImageError,
@@ -29,6 +30,8 @@ from ipgwsim.flash.image import (
     parse_header,
     verify_image,
 )
+from ipgwsim.flash.nor import NorFlash
+from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.hw_profiles import Profile, find_profile
 
 #: ``--kind`` values and the image kinds they name.
@@ -186,6 +189,11 @@ def _check(data: bytes, info: ImageInfo, profile: Profile | None) -> tuple[str, 
             kinds += (ImageKind.RESCUE_BOOT,)
         model, region = profile.model, info.kind.region
         region_size = profile.region(region).size if profile.has_region(region) else 0
+        if info.kind is ImageKind.FIRMWARE:
+            # A firmware image may continue from prot into flashdir (the firmware pool):
+            # the most it may take is with an empty flash directory.
+            pool = FlashMan(PartitionTable(NorFlash(profile.flash), profile))
+            region, region_size = pool.firmware_window().name, pool.capacity
         boot_build = profile.boot.build if info.kind is ImageKind.FIRMWARE else None
         against = f"{profile.model}, region {region!r} of {region_size} bytes"
         if boot_build is not None:

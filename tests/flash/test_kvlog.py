@@ -152,3 +152,42 @@ def test_power_cut_sweep_vars(mode: CutMode, capsys: pytest.CaptureFixture[str])
         assert found in allowed, f"cut at {at_op}: {found}\n{faults.describe()}"
     with capsys.disabled():
         print(f"\n  vars sweep ({mode.value}): {total} cut points covered")
+
+
+def test_vars_start_in_bank_0_and_the_flash_directory_in_bank_1() -> None:
+    flash = small_flash(sectors=8, sector_size=256)
+    store = VarStore(region_of(flash, "vars", 0, 4))
+    fdir = FlashDir(region_of(flash, "flashdir", 4, 4))
+    store.set("A", b"1")
+    fdir.add_item("user/1", b"x")
+    # vars: unchanged layout, the first bank header at offset 0
+    assert flash.read(0, 12) == b"IPGWKV01VARS"
+    assert flash.is_sector_erased(2)
+    # the flash directory: away from the firmware, in its upper half
+    assert flash.is_sector_erased(4)
+    assert flash.is_sector_erased(5)
+    assert flash.read(6 * 256, 12) == b"IPGWKV01FDIR"
+    assert store.log.bank_bytes(0) == store.log.bank_bytes(1) == 512
+
+
+def test_bank_0_after_a_spill_leaves_the_spill_alone() -> None:
+    flash = small_flash(sectors=8, sector_size=256, unit=2)
+    part = region_of(flash, "flashdir", 0, 8)
+    spill = b"firmware" * 64  # the end of an image in sectors 0 and 1
+    part.program(0, spill)
+    fdir = FlashDir(part, spill_sectors=2)
+    assert fdir.bank_sizes == (512, 1024)
+    assert fdir.allocatable == 512
+    for i in range(60):  # back and forth between the banks
+        fdir.add_item(f"k{i % 4}", b"v%d" % i)
+    assert fdir.log.bank_generation(0) is not None
+    assert fdir.log.bank_first_sector(0) == 2
+    assert part.read(0, len(spill)) == spill
+    again = FlashDir(part, spill_sectors=2)
+    assert again.items() == fdir.items()
+    with pytest.raises(NoSpace, match="FDIR needs"):
+        again.add_item("big", bytes(600))  # bank 1 would take it, bank 0 not
+    again.reset()
+    assert part.read(0, len(spill)) == spill
+    assert all(part.is_sector_erased(s) for s in range(2, 8))
+    assert len(FlashDir(part, spill_sectors=2)) == 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ipgwsim.flash.faults import FaultInjector
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import Partition
-from ipgwsim.hw_profiles import FlashGeometry, Region
+from ipgwsim.hw_profiles import FlashGeometry, Profile, Region, find_profile
 
 
 def small_flash(
@@ -22,3 +24,32 @@ def region_of(flash: NorFlash, name: str, first: int, count: int) -> Partition:
     """A partition over sectors ``first .. first+count-1`` of ``flash``."""
     size = flash.geometry.sector_size
     return Partition(flash, Region(name, first * size, count * size))
+
+
+def pool_profile(
+    *,
+    model: str = "IP6000",
+    prot_sectors: int = 8,
+    flashdir_sectors: int = 16,
+    sector_size: int = 256,
+    unit: int = 2,
+    adjacent: bool = True,
+) -> Profile:
+    """A shipped profile on a tiny flash, for tests of the firmware pool.
+
+    Regions, in sectors: boot 2, config 4, vars 2, prot, flashdir. With
+    ``adjacent=False`` vars sits between prot and flashdir, so there is no pool.
+    """
+    base = find_profile(model)
+    sizes = [("boot", 2), ("config", 4)]
+    if adjacent:
+        sizes += [("vars", 2), ("prot", prot_sectors), ("flashdir", flashdir_sectors)]
+    else:
+        sizes += [("prot", prot_sectors), ("vars", 2), ("flashdir", flashdir_sectors)]
+    regions: list[Region] = []
+    at = 0
+    for name, count in sizes:
+        regions.append(Region(name, at * sector_size, count * sector_size))
+        at += count
+    geometry = FlashGeometry(at * sector_size, sector_size, unit)
+    return dataclasses.replace(base, flash=geometry, regions=tuple(regions))
