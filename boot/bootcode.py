@@ -40,10 +40,11 @@ from ipgwsim.events import (
     Mode,
     ModeChanged,
     PoweredOff,
+    StartCause,
 )
-from ipgwsim.flash.errors import PowerLost
-from ipgwsim.flash.flashdir import FlashDir
-from ipgwsim.flash.image import ImageKind, SlotStatus, check_slot, store_image
+from ipgwsim.flash.errors import NoSpace, PowerLost
+from ipgwsim.flash.flashman import FlashMan
+from ipgwsim.flash.image import ImageError, ImageKind, SlotStatus, check_slot, store_image
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
@@ -93,6 +94,9 @@ class BootCode:
         self.button: HeldButton | None = None
         self._work: _Work | None = None
         self._after_long_reset = False
+        #: Whether the firmware's next start follows a restart by the reset button
+        #: (``ETH /dhcp auto`` then takes the factory address instead of DHCP).
+        self.by_button = False
         self._upload: ImageUploaded | None = None
         #: When a timed press lets the button go (``press(now, hold)``).
         self._release_at: float | None = None
@@ -288,6 +292,7 @@ class BootCode:
 
     def _power_on(self, now: float, reason: str) -> Mode:
         self.flash.power_on()
+        self.by_button = False
         self._after_long_reset = False
         return self._boot(now, press=None, reason=reason)
 
@@ -301,18 +306,29 @@ class BootCode:
         self._set_led(Led.OFF)
         self._events.append(PoweredOff(reason))
 
+    def _button_restart(self, now: float, reason: str) -> Mode:
+        self.by_button = True
+        return self._restart(now, reason)
+
+    def _firmware_restart(self, now: float, reason: str) -> Mode:
+        self.by_button = False
+        return self._restart(now, reason)
+
     def _restart(self, now: float, reason: str) -> Mode:
+        # A gwload RESET keeps by_button: TFTP mode entered by the button counts as its restart.
         self._leave_tftp_mode()
         self._after_long_reset = False
         self._print(f"restart ({reason})")
         return self._boot(now, press=Press.SHORT, reason=reason)
 
     def _enter_tftp_mode(self, now: float, reason: str) -> Mode:
+        self.by_button = True
         self._leave_tftp_mode()
         self._print(f"restart ({reason}): TFTP mode, config kept")
         return self._boot(now, press=Press.MEDIUM, reason=reason)
 
     def _clear_config(self, now: float, reason: str) -> Mode:
+        self.by_button = True
         self._leave_tftp_mode()
         self._print(f"restart ({reason}): long reset, clearing the config")
         if not self._check_boot_code():
@@ -322,7 +338,8 @@ class BootCode:
         try:
             ConfigRing(self._partitions["config"]).clear()
             VarStore(self._partitions["vars"]).clear()
-            FlashDir(self._partitions["flashdir"]).reset()
+            # Through FlashMan: the spill of a firmware image in flashdir is not erased.
+            FlashMan(self._partitions).flashdir().reset()
         except PowerLost as exc:
             self._power_off(now, f"power cut at flash operation: {exc}")
             return Mode.OFF
@@ -348,9 +365,17 @@ class BootCode:
         self._print(f"programming {upload.info.kind.label} into {upload.region}")
         before = self.flash.faults.count
         region = self._partitions[upload.region]
-        if upload.region == "boot":  # PowerLost goes up from both
+        if upload.region == "boot":  # PowerLost goes up from all three
             slot = store_boot(region, upload.data, self.profile.model)
             self._print(f"boot code written to slot {slot}, the other slot erased")
+        elif upload.region == "prot":
+            try:  # TFTP mode checked it just now; the store checks again before any erase
+                FlashMan(self._partitions).store_firmware(
+                    upload.data,
+                    boot_build=None if self.running_boot is None else self.running_boot.build,
+                )
+            except (ImageError, NoSpace) as exc:
+                self._print(f"programming refused, nothing written: {exc}")
         else:
             store_image(region, upload.data)
         ops = self.flash.faults.count - before
@@ -398,9 +423,8 @@ class BootCode:
         self._print(f"no valid boot code: {why}")
 
     def _check_firmware(self) -> None:
-        self.firmware = check_slot(
-            self._partitions["prot"], model=self.profile.model, kinds=(ImageKind.FIRMWARE,)
-        )
+        # The image is read through the firmware pool's window (prot, then flashdir).
+        self.firmware = FlashMan(self._partitions).firmware_status()
         info = self.firmware.info
         running = self.running_boot
         if (
@@ -440,7 +464,8 @@ class BootCode:
         self._print(f"starting firmware {info.build}")
         self._set_led(Led.GREEN)
         self._set_mode(Mode.FIRMWARE, "firmware started")
-        self._events.append(FirmwareStarted(info.build))
+        cause = StartCause.RESET_BUTTON if self.by_button else StartCause.POWER_UP
+        self._events.append(FirmwareStarted(info.build, cause))
 
     def _tftp_state(self) -> gwload.DeviceState:
         if not self.firmware.valid:

@@ -32,6 +32,8 @@ class Input(Enum):
     IMAGE_ACCEPTED = "image accepted"
     #: Programming or clearing has taken its time.
     WORK_DONE = "work done"
+    #: The firmware restarts the device (``reset``, ``ireset``, an update script's final command).
+    FIRMWARE_RESET = "firmware reset"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def _t(action: str, next_mode: Mode | None) -> Transition:
 _IGNORE = "ignore"
 _BUTTON_ROWS = {
     Input.PRESS: _t("hold", None),
-    Input.RELEASE_SHORT: _t("restart", None),
+    Input.RELEASE_SHORT: _t("button_restart", None),
     Input.RELEASE_MEDIUM: _t("enter_tftp_mode", None),
     Input.RELEASE_LONG: _t("clear_config", None),
 }
@@ -65,6 +67,7 @@ _ROWS: dict[Mode, dict[Input, Transition]] = {
     Mode.FIRMWARE: {
         **_BUTTON_ROWS,
         **_OFF_ROWS,
+        Input.FIRMWARE_RESET: _t("firmware_restart", None),
     },
     Mode.TFTP_MODE: {
         **_BUTTON_ROWS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ipgwsim.firmware.config import ConfigValueError
+from ipgwsim.firmware.config import Config, ConfigValueError
 from ipgwsim.firmware.configlang import (
     Command,
     ConfigActivate,
@@ -26,18 +26,40 @@ from ipgwsim.firmware.configlang import (
 )
 from ipgwsim.flash.credentials import AUTH_VAR, AdminCredentials, CredentialsError
 from ipgwsim.flash.errors import FlashError, PowerLost
+from ipgwsim.flash.kvlog import MAX_KEY as MAX_VAR_NAME
 from ipgwsim.flash.ring import ConfigTextError
 from ipgwsim.flash.vars import VarFlags
 
 if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
 
-__all__ = ["SECRET_PARAMS", "CommandError", "describe_error", "execute", "mask_secrets"]
+__all__ = [
+    "FINAL_COMMANDS",
+    "RESET_OUTPUT",
+    "SECRET_PARAMS",
+    "UPDATE_MODULES",
+    "CommandError",
+    "check_command",
+    "describe_error",
+    "execute",
+    "mask_secrets",
+    "parse_vars_create",
+    "run_final_command",
+]
 
 #: Parameters whose values are passwords: never shown in an error or on the console.
 SECRET_PARAMS = frozenset({("CMD0", "user"), ("CONF", "pwd")})
 _SECRET_IN_LINE = re.compile(r"(/(?:user|pwd)[ \t]+)\S+")
 _COMMAND_WORDS = ("config", "mod", "vars")
+#: The final commands of update scripts (innovaphone-facts.md 5.4), also typed as commands:
+#: ``reset`` now, ``ireset`` when idle, ``resetn``/``iresetn`` only if a change needs it,
+#: ``ser`` nothing.
+FINAL_COMMANDS = ("reset", "ireset", "resetn", "iresetn", "ser")
+#: What :func:`run_final_command` says when it restarts the device.
+RESET_OUTPUT = "reset\r\n"
+#: The update-server modules: ``mod cmd UP0|UP1 ...`` go to ``Firmware.update``
+#: (:mod:`ipgwsim.firmware.update`).
+UPDATE_MODULES = ("UP0", "UP1")
 
 
 class CommandError(Exception):
@@ -65,8 +87,20 @@ def describe_error(exc: ConfigSyntaxError | ConfigValueError, *, echo: bool = Tr
     return f"{prefix}{exc.module} /{exc.param}{value}: {exc.reason}"
 
 
+def run_final_command(firmware: Firmware, word: str, reason: str) -> str:
+    """Act on a final command; the text a user sees. DECISION: the device is always idle."""
+    if word == "ser":
+        return ""
+    if firmware.request_reset(f"{word} ({reason})", only_if_required=word.endswith("n")):
+        return RESET_OUTPUT
+    return "no reset required\r\n"
+
+
 def execute(firmware: Firmware, line: str) -> str:
     """Run one command line on ``firmware``; :class:`~ipgwsim.flash.PowerLost` goes up."""
+    word = line.strip()
+    if word in FINAL_COMMANDS:
+        return run_final_command(firmware, word, "command")
     try:
         command = parse_line(line, 1)
     except ConfigSyntaxError as exc:
@@ -114,20 +148,29 @@ def _unknown(command: Command) -> CommandError:
 # -- vars ------------------------------------------------------------------------------------
 
 
+def parse_vars_create(command: VarsCommand) -> tuple[str, VarFlags, bytes]:
+    """``vars create NAME FLAGS [HEX]`` checked: ``(name, flags, value)`` or CommandError."""
+    args = command.args
+    if len(args) not in (2, 3):
+        raise CommandError("usage: vars create NAME FLAGS HEX")
+    name, letters = args[0], args[1]
+    try:
+        flags = VarFlags.from_letters(letters) | VarFlags.PERSISTENT
+        value = bytes.fromhex(args[2]) if len(args) == 3 else b""
+    except ValueError as exc:
+        raise CommandError(f"vars create {name}: {exc}") from None
+    if not name.isascii() or not 0 < len(name) <= MAX_VAR_NAME:
+        raise CommandError(f"vars create: a var name is 1 to {MAX_VAR_NAME} ASCII characters")
+    if name == AUTH_VAR:
+        _check_auth(flags, value)
+    return name, flags, value
+
+
 def _vars(firmware: Firmware, command: VarsCommand) -> str:
     _, store = firmware.require_flash()
     args = command.args
     if command.verb == "create":
-        if len(args) not in (2, 3):
-            raise CommandError("usage: vars create NAME FLAGS HEX")
-        name, letters = args[0], args[1]
-        try:
-            flags = VarFlags.from_letters(letters) | VarFlags.PERSISTENT
-            value = bytes.fromhex(args[2]) if len(args) == 3 else b""
-        except ValueError as exc:
-            raise CommandError(f"vars create {name}: {exc}") from None
-        if name == AUTH_VAR:
-            _check_auth(flags, value)
+        name, flags, value = parse_vars_create(command)
         try:
             store.set(name, value, flags)
         except ValueError as exc:
@@ -162,40 +205,64 @@ def _check_auth(flags: VarFlags, value: bytes) -> None:
 # -- mod cmd -----------------------------------------------------------------------------------
 
 
-def _mod_cmd(firmware: Firmware, command: ModCmd) -> str:
+def check_command(command: Command) -> None:
+    """Raise :class:`CommandError` unless the firmware knows ``command`` and its arguments.
+
+    What can be checked without running it (an update script is checked as a whole before
+    any line runs): config values, ``vars`` arguments, known ``mod cmd`` forms. The update
+    modules' own commands (``UP0``, ``UP1``) are checked by
+    :func:`ipgwsim.firmware.updatescript.parse_update_command`, not here.
+    """
+    if isinstance(command, ConfigChange):
+        try:
+            Config().apply(command)  # checks the values of change and add
+        except ConfigValueError as exc:
+            raise CommandError(describe_error(exc)) from None
+    elif isinstance(command, VarsCommand):
+        if command.verb == "create":
+            parse_vars_create(command)
+        elif len(command.args) != 1:
+            raise CommandError(f"usage: vars {command.verb} NAME")
+    elif isinstance(command, ModCmd):
+        if command.module in UPDATE_MODULES:
+            raise CommandError(f"{command.module} commands are the update client's")
+        _check_mod_cmd(command)
+
+
+def _check_mod_cmd(command: ModCmd) -> None:
     args = command.args
-    if command.module == "FLASHMAN0":
-        if args == ("info", "state"):
-            return _info_state(firmware)
-        if args == ("reset", "ldap"):
-            firmware.flashdir().reset()
-            firmware.flash_changed("flash directory cleared")
-            return ""
-    elif command.module == "FLASHDIR0":
+    if command.module == "FLASHMAN0" and args in (("info", "state"), ("reset", "ldap")):
+        return
+    if command.module == "FLASHDIR0":
+        if args == ("list",):
+            return
         if args[:1] == ("add-item",):
             if len(args) < 3:
                 raise CommandError("usage: mod cmd FLASHDIR0 add-item KEY VALUE")
-            firmware.flashdir().add_item(args[1], " ".join(args[2:]).encode("utf-8"))
-            firmware.flash_changed(f"flash directory item {args[1]} stored")
-            return ""
-        if args == ("list",):
-            items = firmware.flashdir().items()
-            return "".join(
-                f"{key} {data.decode('utf-8', 'backslashreplace')}\r\n" for key, data in items
-            )
+            return
     raise _unknown(command)
 
 
+def _mod_cmd(firmware: Firmware, command: ModCmd) -> str:
+    args = command.args
+    if command.module in UPDATE_MODULES:
+        return firmware.update.command(command.module, args)
+    _check_mod_cmd(command)
+    if command.module == "FLASHMAN0":
+        if args == ("info", "state"):
+            return _info_state(firmware)
+        firmware.flashdir().reset()  # reset ldap
+        firmware.flash_changed("flash directory cleared")
+        return ""
+    if args == ("list",):  # FLASHDIR0
+        items = firmware.flashdir().items()
+        return "".join(
+            f"{key} {data.decode('utf-8', 'backslashreplace')}\r\n" for key, data in items
+        )
+    firmware.flashdir().add_item(args[1], " ".join(args[2:]).encode("utf-8"))
+    firmware.flash_changed(f"flash directory item {args[1]} stored")
+    return ""
+
+
 def _info_state(firmware: Firmware) -> str:
-    if firmware.partitions is None:
-        raise CommandError("this firmware runs without a flash")
-    rows = [(u.name, u.size, u.used, u.free) for u in firmware.partitions.usage()]
-    total = (
-        "total",
-        sum(r[1] for r in rows),
-        sum(r[2] for r in rows),
-        sum(r[3] for r in rows),
-    )
-    lines = [f"{'region':<10} {'size':>10} {'used':>10} {'free':>10}"]
-    lines += [f"{n:<10} {s:>10} {u:>10} {f:>10}" for n, s, u, f in [*rows, total]]
-    return "".join(line + "\r\n" for line in lines)
+    return "".join(firmware.flashman().info_state_lines())

@@ -16,10 +16,22 @@ from __future__ import annotations
 
 import hmac
 import random
+from collections import deque
+from dataclasses import dataclass
 
-from ipgwsim.events import ConsoleOutput, Event, FlashChanged
-from ipgwsim.firmware.commands import CommandError, describe_error, execute
+from ipgwsim.events import (
+    AddressAssigned,
+    ConsoleOutput,
+    Event,
+    FetchRequested,
+    FlashChanged,
+    ResetRequested,
+    StartCause,
+)
+from ipgwsim.firmware import admin
+from ipgwsim.firmware.commands import CommandError, describe_error, execute, mask_secrets
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
+from ipgwsim.firmware.update import UpdateClient
 from ipgwsim.flash.credentials import (
     AUTH_VAR,
     AdminCredentials,
@@ -27,20 +39,39 @@ from ipgwsim.flash.credentials import (
     load_admin,
     store_admin,
 )
+from ipgwsim.flash.errors import NO_SPACE_EVENT, FlashError, NoSpace, PowerLost
 from ipgwsim.flash.flashdir import FlashDir
+from ipgwsim.flash.flashman import FlashMan
 from ipgwsim.flash.formats import RING_HEADER_SIZE
+from ipgwsim.flash.image import ImageError, ImageInfo, ImageKind
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import Profile
+from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
 
-__all__ = ["DEFAULT_ADMIN", "SALT_SIZE", "Firmware"]
+__all__ = ["DEFAULT_ADMIN", "LOG_LINES", "SALT_SIZE", "Firmware", "StoreResult"]
 
 #: The admin user while no credentials are stored (the password is the profile's default).
 DEFAULT_ADMIN = "admin"
 #: Bytes of salt of a new credentials record.
 SALT_SIZE = 16
+#: Lines the firmware's event log keeps (``/log.txt``); older ones are dropped.
+LOG_LINES = 1000
+#: The serial number of a firmware run without a device (tests of one layer).
+NO_SERIAL = "009033000000"
+#: Modules whose change needs a restart to take effect (``iresetn``/``resetn`` look at it).
+RESTART_MODULES = frozenset({"ETH0", "ETH1", "CMD0"})
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """What came of :meth:`Firmware.store_image`; ``message`` is the web UI's text."""
+
+    stored: bool
+    no_space: bool
+    message: str
 
 
 class Firmware:
@@ -63,15 +94,35 @@ class Firmware:
         partitions: PartitionTable | None = None,
         rng: random.Random | None = None,
         now: float = 0.0,
+        serial: str = NO_SERIAL,
+        cause: StartCause = StartCause.POWER_UP,
+        wall_clock: float | None = None,
+        boot_build: int | None = None,
     ) -> None:
         self.profile = profile
         self.build = build
         self.partitions = partitions
         self.rng = rng if rng is not None else random.Random(f"{profile.model} {build}")
         self.started_at = now
+        #: Device time of the last input.
+        self.now = now
+        #: 12 lower-case hex digits, the ETH0 MAC (``#m`` of update URLs).
+        self.serial = serial
+        self.cause = cause
+        #: The build of the boot code that started this firmware (``box_info.xml``).
+        self.boot_build = boot_build
+        #: Seconds since the Unix epoch at device time 0, or None: no time of day.
+        self.wall_clock = wall_clock
+        #: ETH0's address ``(ip, mask)`` while it has one (fixed, or the factory address).
+        self.address: tuple[str, str] | None = None
+        #: Whether a change made since the start needs a restart (``iresetn``, ``resetn``).
+        self.reset_required = False
+        #: The firmware's event log (``/log.txt``): ``(device time, text)``.
+        self.log: deque[tuple[float, str]] = deque(maxlen=LOG_LINES)
+        self._next_fetch = 1
         self.ring: ConfigRing | None = None
         self.vars: VarStore | None = None
-        self._flashdir: FlashDir | None = None
+        self._flashman: FlashMan | None = None
         #: The config that runs.
         self.active: Config = defaults(profile)
         #: The config that ``config change|add|rem`` change and ``config write`` stores.
@@ -79,11 +130,128 @@ class Firmware:
         self._events: list[Event] = [ConsoleOutput(f"{profile.model} firmware {build} running")]
         if partitions is not None:
             self._start(partitions)
+        self._started_config = self.active.copy()
+        self._take_address()
+        if partitions is not None:
+            self._report_credentials()
+        # The update client comes last: its first timer depends on the config and the vars.
+        self.update = UpdateClient(self, now)
 
     # -- start -----------------------------------------------------------------------------
 
     def _say(self, line: str) -> None:
         self._events.append(ConsoleOutput(line))
+
+    def log_event(self, text: str) -> None:
+        """An entry of the event log (``/log.txt``), also shown on the console."""
+        self.log.append((self.now, text))
+        self._say(text)
+
+    @property
+    def hardware_id(self) -> str:
+        """``#h`` of update URLs: model and the MAC's last 3 bytes (``IP6000-10-00-2a``)."""
+        tail = self.serial[6:]
+        return f"{self.profile.model}-" + "-".join(tail[i : i + 2] for i in range(0, 6, 2))
+
+    def time_of_day(self, now: float) -> float | None:
+        """Seconds since the Unix epoch at device time ``now`` (UTC), or None: no time set."""
+        return None if self.wall_clock is None else self.wall_clock + now
+
+    def _take_address(self) -> None:
+        """ETH0's address from the active config (innovaphone-facts.md 2.3).
+
+        ``/dhcp off|server`` (or none) with ``/addr``: that address. ``/dhcp auto``: the
+        factory address after a restart by the reset button; after power-up a DHCP client,
+        which has no address here (no DHCP server on loopback). ``/dhcp client``: the same.
+        """
+        eth0 = self.profile.ethernet[0]
+        mode = self.active.get("ETH0", "dhcp") or "off"
+        addr = self.active.get("ETH0", "addr")
+        mask = self.active.get("ETH0", "mask") or eth0.default_mask
+        if mode in ("off", "server") and addr is not None:
+            self.address = (addr, mask)
+            how = "fixed"
+        elif mode == "auto" and self.cause is StartCause.RESET_BUTTON:
+            self.address = (eth0.default_address, eth0.default_mask)
+            how = "factory address after a restart by the reset button (ETH0 /dhcp auto)"
+        else:
+            self._say(f"ETH0: DHCP client (/dhcp {mode}): no address without a DHCP server")
+            return
+        self._say(f"ETH0: {self.address[0]}/{self.address[1]} ({how})")
+        self._events.append(AddressAssigned(self.address[0], self.address[1], "0.0.0.0"))
+
+    # -- restart ---------------------------------------------------------------------------
+
+    def mark_reset_required(self) -> None:
+        self.reset_required = True
+
+    def note_admin_command(self, user: str, line: str) -> None:
+        """The admin log's line for a command run over HTTP (``CMD admin@ ...``, no secrets)."""
+        self.log.append((self.now, f"CMD {user}@ {mask_secrets(line.strip())}"))
+
+    def request_reset(self, reason: str, *, only_if_required: bool = False) -> bool:
+        """Restart the device (``ResetRequested``); with ``only_if_required``, only when a
+        change since the start needs it. Returns whether a reset was requested.
+
+        DECISION: the device is always idle (no calls), so ``ireset`` acts like ``reset``.
+        """
+        if only_if_required and not self.reset_required:
+            return False
+        self._events.append(ResetRequested(reason))
+        return True
+
+    # -- images --------------------------------------------------------------------------
+
+    def store_image(self, kind: ImageKind, data: bytes) -> StoreResult:
+        """Check and store a firmware (or boot code) image the firmware received.
+
+        Everything is checked before anything is erased: a refused image leaves the flash
+        and the running firmware as they were. An image that does not fit logs
+        ``Error 0x00130001 Major FLASHMAN0 no space``. A stored image runs after a restart
+        (``reset_required``).
+        """
+        word = "Firmwareupdate" if kind is ImageKind.FIRMWARE else "Bootcodeupdate"
+        if self.partitions is None:
+            return StoreResult(False, False, f"{word} failed:this firmware runs without a flash")
+        try:
+            info = self._store(kind, data)
+        except NoSpace as exc:
+            self.log_event(NO_SPACE_EVENT)
+            return StoreResult(False, True, f"{word} failed:no space\r\n{exc}")
+        except (ImageError, FlashError) as exc:
+            if isinstance(exc, PowerLost):
+                raise
+            self.log_event(f"{word} failed: {exc}")
+            return StoreResult(False, False, f"{word} failed:{exc}")
+        self.flash_changed(f"{info.kind.label} {info.build} stored")
+        self.mark_reset_required()
+        self.log_event(f"{word}: {info.kind.label} {info.build} stored, runs after a restart")
+        return StoreResult(True, False, f"{word} ok: {info.build} stored, runs after a restart")
+
+    def _store(self, kind: ImageKind, data: bytes) -> ImageInfo:
+        if kind is not ImageKind.FIRMWARE:
+            raise ImageError("the boot code is updated in TFTP mode (gwload /boot)")
+        return self.flashman().store_firmware(data, boot_build=self.boot_build)
+
+    # -- fetches (effects the runtime performs) ---------------------------------------------
+
+    def fetch(self, method: str, url: str, *, body: bytes | None = None, purpose: str = "") -> int:
+        """Ask the runtime for an HTTP request; returns the id its result will carry."""
+        request_id = self._next_fetch
+        self._next_fetch += 1
+        self._events.append(FetchRequested(Fetch(request_id, method, url, body, purpose)))
+        return request_id
+
+    def fetch_done(self, result: FetchResult, now: float) -> None:
+        self.now = max(self.now, now)
+        self.update.fetch_done(result, now)
+
+    # -- the web server ----------------------------------------------------------------------
+
+    def http(self, request: HttpRequest, now: float) -> HttpResponse:
+        """Answer a request to the admin web server (:mod:`ipgwsim.firmware.admin`)."""
+        self.now = max(self.now, now)
+        return admin.handle(self, request)
 
     def flash_changed(self, what: str) -> None:
         """Report a write to the flash (the runtime saves its image file)."""
@@ -112,13 +280,12 @@ class Firmware:
                     self._start_move_user(config)
         self.active = config
         self.edited = config.copy()
-        self._report_credentials()
 
     def _start_move_user(self, config: Config) -> None:
         """The first start's move of ``CMD0 /user`` into the var; the ring gets the rest."""
         assert self.ring is not None
         try:
-            self._check_fits(config)
+            self.check_fits(config)
             user = self.move_user(config)
         except CommandError as exc:
             config.take_user()  # never run, nor show, a password that cannot be stored
@@ -149,15 +316,20 @@ class Firmware:
             raise CommandError("this firmware runs without a flash")
         return self.ring, self.vars
 
-    def flashdir(self) -> FlashDir:
-        """FLASHDIR0, mounted on first use (its region is large)."""
+    def flashman(self) -> FlashMan:
+        """FLASHMAN0: the firmware slot and the flash directory as one pool (flash/DESIGN.md)."""
         if self.partitions is None:
             raise CommandError("this firmware runs without a flash")
-        if self._flashdir is None:
-            self._flashdir = FlashDir(self.partitions["flashdir"])
-        return self._flashdir
+        if self._flashman is None:
+            self._flashman = FlashMan(self.partitions)
+        return self._flashman
 
-    def _check_fits(self, config: Config) -> None:
+    def flashdir(self) -> FlashDir:
+        """FLASHDIR0, mounted on first use (its region is large), beside the firmware's spill."""
+        return self.flashman().flashdir()
+
+    def check_fits(self, config: Config) -> None:
+        """CommandError unless ``config`` fits one record of the config ring."""
         ring, _ = self.require_flash()
         size = len(config.render().encode("utf-8"))
         if size > ring.max_text:
@@ -193,13 +365,17 @@ class Firmware:
         """``config write``: the edited config becomes the newest ring generation."""
         ring, _ = self.require_flash()
         config = self.edited.copy()
-        self._check_fits(config)
+        self.check_fits(config)
         out = ""
         if config.has("CMD0", "user"):
             out += self._moved_line(self.move_user(config))
         generation = ring.write(config.render())
         self.flash_changed("config written")
         self.edited = config
+        if any(
+            config.params(name) != self._started_config.params(name) for name in RESTART_MODULES
+        ):
+            self.mark_reset_required()
         return out + f"config written as generation {generation.number}\r\n"
 
     def activate_config(self) -> str:
@@ -246,10 +422,11 @@ class Firmware:
         return []
 
     def get_timer(self) -> float | None:
-        return None
+        return self.update.get_timer()
 
     def handle_timer(self, now: float) -> None:
-        return None
+        self.now = max(self.now, now)
+        self.update.handle_timer(now)
 
     def next_event(self) -> Event | None:
         return self._events.pop(0) if self._events else None

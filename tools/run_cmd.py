@@ -2,7 +2,10 @@
 
 Prints one line per device (name, model, MAC, console pty, mode, LED), then one line
 per device with its console's TCP URLs on 127.0.0.1 (raw ``socket://`` and RFC 2217
-``rfc2217://``, for pyserial's ``serial_for_url``), then keeps the
+``rfc2217://``, for pyserial's ``serial_for_url``) and one with its web server's URL
+while the firmware has an address (``192.168.0.1`` is served as ``127.168.0.1`` on
+loopback; a factory device after power-up is a DHCP client and has none: a short press
+of the reset button gives it the factory address), then keeps the
 devices running; the other ``ipgwsim`` commands (``status``, ``press``, ``power``,
 ``watch``, ``cut``, ``console``) talk to it through the state directory's control
 socket. Stopping saves every flash. Errors (a port that cannot be bound, a state
@@ -68,6 +71,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--no-console-tcp", action="store_true", help="serve the consoles on the pty only"
     )
     parser.add_argument(
+        "--http-port",
+        type=int,
+        metavar="PORT",
+        help="TCP port of the devices' web servers (default 80 as root, else 8080)",
+    )
+    parser.add_argument(
         "--profiles-dir", type=Path, metavar="DIR", help="load the *.toml profiles in DIR"
     )
     parser.set_defaults(handler=run)
@@ -106,6 +115,17 @@ def tcp_lines(hosts: list[DeviceHost]) -> list[str]:
         for host in hosts
         if (tcp := host.console_tcp) is not None
     ]
+    return columns(rows) if rows else []
+
+
+def web_lines(hosts: list[DeviceHost]) -> list[str]:
+    """``ip6000-1  web: http://127.168.0.10:8080/`` or why there is none."""
+    rows = []
+    for host in hosts:
+        if host.web is not None:
+            rows.append([host.name, "web:", host.web.url])
+        elif host.status().mode.value == "running firmware":
+            rows.append([host.name, "web:", "none (ETH0 has no address: DHCP client)"])
     return columns(rows) if rows else []
 
 
@@ -149,17 +169,21 @@ async def _run(args: argparse.Namespace) -> int:
             profiles_dir=args.profiles_dir,
             console_tcp=not args.no_console_tcp,
             console_port_base=args.console_port,
+            http_port=args.http_port,
         ) as runtime:
             hosts = runtime.add_devices(
                 args.profile, args.count, empty_firmware=args.empty_firmware
             )
+            for host in hosts:
+                await host.web_settled()
             model = hosts[0].profile.model if hosts else args.profile
             print(
                 f"ipgwsim: {len(hosts)} x {model} on loopback, broadcast "
                 f"{LOOPBACK_BROADCAST}:{args.port}, speed {args.speed:g}x, "
                 f"state {runtime.state.path}; Ctrl-C stops"
             )
-            print("\n".join(device_lines(hosts) + tcp_lines(hosts)), flush=True)
+            lines = device_lines(hosts) + tcp_lines(hosts) + web_lines(hosts)
+            print("\n".join(lines), flush=True)
             await stop.wait()
             print("ipgwsim: stopping, saving flash images", flush=True)
     finally:

@@ -17,8 +17,18 @@ from dataclasses import dataclass
 
 from ipgwsim.boot import AddressPolicy, BootCode
 from ipgwsim.boot.bootslots import store_boot
-from ipgwsim.events import Event, FirmwareStarted, Led, Mode, ModeChanged, PoweredOff
+from ipgwsim.boot.table import Input
+from ipgwsim.events import (
+    Event,
+    FirmwareStarted,
+    Led,
+    Mode,
+    ModeChanged,
+    PoweredOff,
+    ResetRequested,
+)
 from ipgwsim.firmware import Firmware
+from ipgwsim.firmware.config import defaults
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.image import ImageKind, build_image, store_image
@@ -26,6 +36,7 @@ from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile
+from ipgwsim.proto.http import FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.tftp import TimerPolicy
 
@@ -64,8 +75,8 @@ class Instance:
 
 
 def default_config(profile: Profile) -> str:
-    """The factory config text (the firmware issue gives it its full meaning)."""
-    return f"config change CMD0 /name {profile.model}\r\n"
+    """The factory config text: the firmware's defaults (``ETH0 /dhcp auto`` and so on)."""
+    return defaults(profile).render()
 
 
 def factory_payload(profile: Profile) -> bytes:
@@ -138,20 +149,32 @@ class Device:
             timers=timers,
         )
         self.firmware: Firmware | None = None
+        #: Device time of the last input (events are drained after inputs, without a time).
+        self.now = 0.0
+        #: Seconds since the Unix epoch at device time 0 (the device's clock), or None
+        #: while the device has no time of day (``UP1 times`` then stops every script).
+        self.wall_clock: float | None = None
+
+    def _at(self, now: float) -> None:
+        self.now = max(self.now, now)
 
     # -- what a person does --------------------------------------------------------
 
     def power_on(self, now: float) -> None:
+        self._at(now)
         self.boot.power_on(now)
 
     def power_off(self, now: float) -> None:
+        self._at(now)
         self.boot.power_off(now)
 
     def press(self, now: float, hold: float | None = None) -> None:
         """Press the reset button; with ``hold``, the device lets it go ``hold`` s later."""
+        self._at(now)
         self.boot.press(now, hold)
 
     def release(self, now: float) -> None:
+        self._at(now)
         self.boot.release(now)
 
     def cut_power_at(self, operations: int, mode: CutMode = CutMode.TORN) -> int:
@@ -178,6 +201,9 @@ class Device:
 
     @property
     def ip(self) -> str | None:
+        """The address: SETIP's in TFTP mode, ETH0's while the firmware runs."""
+        if self.firmware is not None and self.firmware.address is not None:
+            return self.firmware.address[0]
         tftp = self.boot.tftp
         return str(tftp.ip) if tftp is not None and tftp.ip is not None else None
 
@@ -203,6 +229,7 @@ class Device:
         return self.boot.accepts(dst)
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
+        self._at(now)
         if self.firmware is not None:
             self.firmware.receive_datagram(datagram, now)
         else:
@@ -222,28 +249,71 @@ class Device:
         return min(pending) if pending else None
 
     def handle_timer(self, now: float) -> None:
+        self._at(now)
         self.boot.handle_timer(now)
         if self.firmware is not None:
-            self.firmware.handle_timer(now)
+            try:
+                self.firmware.handle_timer(now)
+            except PowerLost as exc:
+                self._firmware_power_lost(exc)
+
+    # -- the firmware's web server and fetches ----------------------------------------
+
+    def http(self, request: HttpRequest, now: float) -> HttpResponse:
+        """A request to the device's web server (only the running firmware has one)."""
+        self._at(now)
+        if self.firmware is None:
+            return HttpResponse.text(503, f"{self.profile.model} is in {self.mode.value}\r\n")
+        try:
+            return self.firmware.http(request, now)
+        except PowerLost as exc:
+            self._firmware_power_lost(exc)
+            return HttpResponse.text(503, "the device lost power\r\n")
+
+    def fetch_done(self, result: FetchResult, now: float) -> None:
+        """The answer to a ``FetchRequested`` (dropped if that firmware is gone)."""
+        self._at(now)
+        if self.firmware is not None:
+            try:
+                self.firmware.fetch_done(result, now)
+            except PowerLost as exc:
+                self._firmware_power_lost(exc)
+
+    def _firmware_power_lost(self, exc: PowerLost) -> None:
+        self.firmware = None
+        self.boot.power_off(self.now, f"power cut at flash operation: {exc}")
+
+    def _start_firmware(self, event: FirmwareStarted) -> None:
+        # The firmware's start may write the flash (the /user move); a power cut there
+        # switches the device off like one in the boot code.
+        try:
+            self.firmware = Firmware(
+                self.profile,
+                event.build,
+                partitions=PartitionTable(self.flash, self.profile),
+                rng=random.Random(self.boot.rng.getrandbits(64)),
+                now=self.now,
+                serial=self.instance.serial,
+                cause=event.cause,
+                wall_clock=self.wall_clock,
+                boot_build=running.build if (running := self.boot.running_boot) else None,
+            )
+        except PowerLost as exc:
+            self._firmware_power_lost(exc)
 
     def next_event(self) -> Event | None:
         event = self.boot.next_event()
         if event is None:
-            return self.firmware.next_event() if self.firmware is not None else None
-        if isinstance(event, FirmwareStarted):
-            # The firmware's start may write the flash (the /user move); a power cut there
-            # switches the device off like one in the boot code. (The device has no clock
-            # here; the firmware's start time is 0.0.)
-            try:
-                self.firmware = Firmware(
-                    self.profile,
-                    event.build,
-                    partitions=PartitionTable(self.flash, self.profile),
-                    rng=random.Random(self.boot.rng.getrandbits(64)),
-                )
-            except PowerLost as exc:
+            if self.firmware is None:
+                return None
+            event = self.firmware.next_event()
+            if isinstance(event, ResetRequested):
+                # The old firmware's pending events go with it; the boot code restarts.
                 self.firmware = None
-                self.boot.power_off(0.0, f"power cut at flash operation: {exc}")
+                self.boot.handle(Input.FIRMWARE_RESET, self.now, event.reason)
+            return event
+        if isinstance(event, FirmwareStarted):
+            self._start_firmware(event)
         elif isinstance(event, ModeChanged | PoweredOff) and self.boot.mode is not Mode.FIRMWARE:
             self.firmware = None
         return event

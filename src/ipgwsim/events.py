@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ipgwsim.proto.http import Fetch
 from ipgwsim.proto.net import Address
 
 
@@ -103,11 +104,39 @@ class AddressReleased:
     ip: str
 
 
+class StartCause(Enum):
+    """What led to a start of the firmware (``ETH /dhcp auto`` depends on it)."""
+
+    #: Power-up, or a restart by the firmware or by gwload after one.
+    POWER_UP = "power-up"
+    #: A restart by the reset button: a short press, or TFTP mode entered by the button
+    #: (medium or long press) and left by gwload RESET or GO.
+    RESET_BUTTON = "reset button"
+
+
 @dataclass(frozen=True)
 class FirmwareStarted:
     """The boot code handed over to the firmware of this build."""
 
     build: str
+    cause: StartCause = StartCause.POWER_UP
+
+
+@dataclass(frozen=True)
+class ResetRequested:
+    """The firmware restarts the device (``reset``, ``ireset``, an update script)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class FetchRequested:
+    """The firmware asks for an HTTP request (an effect the runtime performs).
+
+    The runtime answers with ``Device.fetch_done(FetchResult(...), now)``.
+    """
+
+    fetch: Fetch
 
 
 @dataclass(frozen=True)
@@ -135,6 +164,8 @@ Event = (
     | AddressAssigned
     | AddressReleased
     | FirmwareStarted
+    | ResetRequested
+    | FetchRequested
     | FlashChanged
     | PoweredOff
 )

@@ -88,6 +88,7 @@ DECIDED: dict[tuple[Input, Mode | None], Mode | None] = {
     (Input.RELEASE_MEDIUM, None): Mode.TFTP_MODE,
     (Input.RELEASE_LONG, None): Mode.CLEARING,
     (Input.RESET, None): Mode.FIRMWARE,
+    (Input.FIRMWARE_RESET, None): Mode.FIRMWARE,
 }
 
 

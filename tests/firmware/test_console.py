@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from ipgwsim.device import default_config as _factory_config
 from ipgwsim.device import factory_flash
 from ipgwsim.firmware import ConsoleSession, Firmware
 from ipgwsim.firmware.console import MAX_LINE, SessionState
@@ -14,6 +15,11 @@ from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.hw_profiles import find_profile
+from ipgwsim.hw_profiles import find_profile as _find_profile
+
+#: The factory config (the firmware's defaults), as config show prints it.
+FACTORY = _factory_config(_find_profile("IP6000"))
+
 
 PROFILE = find_profile("IP6000")
 BANNER = f"IP6000 firmware {PROFILE.firmware.build}\r\n"
@@ -72,15 +78,15 @@ def test_an_empty_login_asks_again() -> None:
 
 def test_commands_and_their_output() -> None:
     session = _logged_in()
-    assert _type(session, "config show\r\n") == (
-        "config show\r\nconfig change CMD0 /name IP6000\r\nIP6000> "
-    )
+    assert _type(session, "config show\r\n") == ("config show\r\n" + FACTORY + "IP6000> ")
     out = _type(session, "mod cmd FLASHMAN0 info state\r\n")
     lines = out.split("\r\n")
     assert lines[0] == "mod cmd FLASHMAN0 info state"
     assert lines[1].split() == ["region", "size", "used", "free"]
     assert any(line.startswith("config ") for line in lines)
-    assert lines[-2].startswith("total ")
+    assert any(line.startswith("total ") for line in lines)
+    assert lines[-3].startswith("firmware ")
+    assert lines[-2].startswith("ldap ")
     assert lines[-1] == "IP6000> "
     assert _type(session, "frob\n") == "frob\r\nerror: unknown command: frob\r\nIP6000> "
     # An empty line (or a comment, which prints nothing) just prompts again.
@@ -119,8 +125,7 @@ def test_one_byte_at_a_time_and_crlf_split_across_chunks() -> None:
     session = ConsoleSession(_firmware())
     out = b"".join(session.feed(bytes([b])) for b in b"admin\r\nip6000\r\nconfig show\r\n")
     assert out.decode() == (
-        "admin\r\npassword: \r\n" + BANNER + "IP6000> config show\r\n"
-        "config change CMD0 /name IP6000\r\nIP6000> "
+        "admin\r\npassword: \r\n" + BANNER + "IP6000> config show\r\n" + FACTORY + "IP6000> "
     )
     # The LF of a CRLF split between two chunks ends no second line.
     assert session.feed(b"\r") == b"\r\nIP6000> "
@@ -143,11 +148,9 @@ def test_backspace_and_del_edit_the_line() -> None:
 def test_control_characters_and_escape_sequences_are_ignored() -> None:
     session = _logged_in()
     typed = b"\x03\x07con\x1b[Afig\x1b[1;5C sh\x1bOAow\x00\xc3\xa4\r"
-    assert session.feed(typed).decode() == (
-        "config show\r\nconfig change CMD0 /name IP6000\r\nIP6000> "
-    )
+    assert session.feed(typed).decode() == ("config show\r\n" + FACTORY + "IP6000> ")
     # A tab is data (the command language takes it as a blank).
-    assert _type(session, "config\tshow\r").endswith("config change CMD0 /name IP6000\r\nIP6000> ")
+    assert _type(session, "config\tshow\r").endswith(FACTORY + "IP6000> ")
 
 
 def test_a_line_keeps_at_most_max_line_characters() -> None:

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from ipgwsim.device import default_config, factory_flash
+from ipgwsim.device import default_config, factory_flash, factory_payload
 from ipgwsim.events import ConsoleOutput, FlashChanged, Mode
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.config import Config, defaults
@@ -17,6 +17,7 @@ from ipgwsim.flash.credentials import AUTH_VAR, AdminCredentials
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import PowerCut
 from ipgwsim.flash.flashdir import FlashDir
+from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
@@ -28,6 +29,8 @@ from ipgwsim.testing.lab import DeviceNode, Lab
 
 IP = "10.0.0.5"
 PROFILE = find_profile("IP6000")
+#: The factory config (the firmware's defaults).
+FACTORY = default_config(PROFILE)
 RECOVERY = "config change CMD0 /name gw1 /log on /user admin,s3cret\r\n"
 
 
@@ -86,7 +89,7 @@ def test_factory_start_runs_the_factory_config_with_the_default_password() -> No
     assert not firmware.check_login("root", PROFILE.firmware.default_password)
     assert _vars(gw.device.flash).get(AUTH_VAR) is None  # nothing written at a plain start
     console = gw.console()
-    assert "config: generation 1 loaded, 1 modules" in console
+    assert "config: generation 1 loaded, 3 modules" in console
     assert "admin: no stored credentials, the defaults apply (user admin)" in console
 
 
@@ -251,7 +254,10 @@ def test_a_power_cut_at_the_start_switches_the_device_off() -> None:
 
 def test_without_a_flash_the_firmware_runs_as_before() -> None:
     firmware = Firmware(PROFILE, "x")
-    assert _console(firmware) == ["IP6000 firmware x running"]
+    assert _console(firmware) == [
+        "IP6000 firmware x running",
+        "ETH0: DHCP client (/dhcp auto): no address without a DHCP server",
+    ]
     assert firmware.active == defaults(PROFILE)
     assert firmware.check_login("admin", PROFILE.firmware.default_password)
     assert firmware.execute("config change CMD0 /name a") == ""
@@ -272,6 +278,7 @@ def test_config_change_show_reset_write_activate() -> None:
     assert shown == (
         "config change CMD0 /name IP6000\r\n"
         "config change ETH0 /addr 10.0.0.9 /mask 255.0.0.0\r\n"
+        "config change ETH1 /addr 192.168.1.1 /mask 255.255.255.0\r\n"
         "config change UP1 /url http://srv/ /no-dhcp\r\n"
     )
     assert firmware.active == Config.from_text(default_config(PROFILE))  # not active yet
@@ -330,7 +337,7 @@ def test_config_write_moves_the_user_into_the_var_not_into_the_ring() -> None:
         "admin credentials of user 'admin' stored in the crypted var CMD0/AUTH\r\n"
         "config written as generation 2\r\n"
     )
-    assert _ring(flash).newest_text() == "config change CMD0 /name gw1\r\n"
+    assert _ring(flash).newest_text() == FACTORY.replace("/name IP6000", "/name gw1")
     assert not firmware.edited.has("CMD0", "user")
     assert firmware.check_login("admin", "pw2")
     assert firmware.execute("vars read CMD0/AUTH") == "CMD0/AUTH pc (crypted)\r\n"
@@ -416,15 +423,24 @@ def test_vars_refusals(line: str, error: str) -> None:
 # -- FLASHMAN0, FLASHDIR0, unknown commands -------------------------------------------------------
 
 
+#: Header and payload of the factory firmware image.
+FACTORY_IMAGE_SIZE = len(
+    build_image(ImageKind.FIRMWARE, PROFILE.model, PROFILE.firmware.build, factory_payload(PROFILE))
+)
+
+
 def test_flashman_info_state_shows_every_region() -> None:
     flash = factory_flash(PROFILE)
     firmware = _start(flash)
     lines = firmware.execute("mod cmd FLASHMAN0 info state").split("\r\n")
     assert lines[0].split() == ["region", "size", "used", "free"]
     usage = PartitionTable(flash, PROFILE).usage()
-    rows = [line.split() for line in lines[1:-2]]
+    rows = [line.split() for line in lines[1:-4]]
     assert rows == [[u.name, str(u.size), str(u.used), str(u.free)] for u in usage]
-    assert lines[-2].split() == [
+    # FLASHMAN0's pool: the firmware's size and spill, the LDAP directory's room.
+    assert lines[-3].split()[:3] == ["firmware", "size", str(FACTORY_IMAGE_SIZE)]
+    assert lines[-2].split()[:2] == ["ldap", "allocatable"]
+    assert lines[-4].split() == [
         "total",
         str(sum(u.size for u in usage)),
         str(sum(u.used for u in usage)),
@@ -454,11 +470,14 @@ def test_flashman_reset_ldap_clears_the_flash_directory_only() -> None:
     ("line", "error"),
     [
         ("frob", "unknown command: frob"),
-        ("reset", "unknown command: reset"),
+        ("resets", "unknown command: resets"),
+        # the update client's commands (tests/firmware/test_update.py): refused arguments
+        ("mod cmd UP0 prot http://srv/ ser", "usage: mod cmd UP0 prot URL FINAL BUILD"),
         (
-            "mod cmd UP0 prot http://srv/ ser 1",
-            "unknown command: mod cmd UP0 prot http://srv/ ser 1",
+            "mod cmd UP0 prot http://srv/ frob 1",
+            "'frob' is not a final command (reset, ireset, resetn, iresetn, ser)",
         ),
+        ("mod cmd UP0 frob", "unknown command: mod cmd UP0 frob"),
         ("mod cmd FLASHMAN0 info", "unknown command: mod cmd FLASHMAN0 info"),
         ("mod cmd FLASHMAN0 reset all", "unknown command: mod cmd FLASHMAN0 reset all"),
         ("mod cmd FLASHDIR0 add-item cn=x", "usage: mod cmd FLASHDIR0 add-item KEY VALUE"),

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from ipgwsim.device import default_config as _factory_config
 from ipgwsim.events import ConsoleOutput, Event, Mode
 from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.hw_profiles import find_profile as _find_profile
 from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
@@ -41,6 +43,10 @@ from ipgwsim.tools.gwload_cmd import (
     parse,
 )
 from ipgwsim.tools.gwload_output import Progress
+
+#: The factory config (the firmware's defaults), as config show prints it.
+FACTORY = _factory_config(_find_profile("IP6000"))
+
 
 pytestmark = pytest.mark.integration
 
@@ -179,7 +185,7 @@ def test_the_seed_recovery_with_gwload_and_the_config_back(tmp_path: Path) -> No
         )
         assert status == EXIT_OK, out
         assert f"setip: IP6000 {gw.status().mac} has {bench.ip}" in out
-        assert out_file.read_bytes() == b"config change CMD0 /name IP6000\r\n"
+        assert out_file.read_bytes() == FACTORY.encode()
         assert (tmp_path / "config.txt.dump").read_bytes().startswith(b"# config generation")
         edited = tmp_path / "edited.txt"
         edited.write_bytes(
@@ -195,7 +201,7 @@ def test_the_seed_recovery_with_gwload_and_the_config_back(tmp_path: Path) -> No
                                      "device restarted")  # fmt: skip
         assert gw.status().mode is Mode.FIRMWARE
         # the firmware's first start moved /user into the crypted var
-        assert ring_text(gw) == "config change CMD0 /name IP6000\r\n"
+        assert ring_text(gw) == FACTORY
         assert gw.device.firmware is not None
         assert gw.device.firmware.check_login("admin", "ip6000")
 

@@ -77,3 +77,24 @@ def test_bind_problems_say_what_to_do() -> None:
     )
     in_use = bind_problem(address, OSError(errno.EADDRINUSE, "Address already in use"))
     assert in_use.endswith("address in use (another program holds it)")
+
+
+def test_scaled_clock_skip_runs_the_timers_it_passes_in_order() -> None:
+    async def main() -> None:
+        clock = ScaledClock(1.0)
+        fired: list[str] = []
+        done = asyncio.Event()
+        start = clock.now()
+        clock.call_at(start + 200, lambda: fired.append("200"))
+        clock.call_at(start + 100, lambda: fired.append("100"))
+        cancelled = clock.call_at(start + 50, lambda: fired.append("50"))
+        cancelled.cancel()
+        clock.call_at(start + 120, done.set)
+        clock.skip(150)
+        assert clock.now() >= start + 150
+        await asyncio.wait_for(done.wait(), 5)
+        assert fired == ["100"]  # 200 is still 50 device seconds away; 50 was cancelled
+        with pytest.raises(ValueError, match="only moves forward"):
+            clock.skip(-1)
+
+    asyncio.run(main())

@@ -8,13 +8,19 @@ from pathlib import Path
 import pytest
 import serial
 
+from ipgwsim.device import default_config as _factory_config
 from ipgwsim.events import Mode
 from ipgwsim.firmware.console import SessionState
 from ipgwsim.flash.faults import CutMode
+from ipgwsim.hw_profiles import find_profile as _find_profile
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import free_udp_port, run
+
+#: The factory config (the firmware's defaults), as config show prints it.
+FACTORY = _factory_config(_find_profile("IP6000"))
+
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +68,7 @@ def test_login_config_show_and_the_prompt_after_activate(tmp_path: Path) -> None
                 assert "ip6000" not in out  # the password is not echoed
 
                 out = await _type(port, "config show\r", "IP6000> ")
-                assert out == "config show\r\nconfig change CMD0 /name IP6000\r\nIP6000> "
+                assert out == "config show\r\n" + FACTORY + "IP6000> "
 
                 await _type(port, "config change CMD0 /name lab-gw\r", "IP6000> ")
                 out = await _type(port, "config write\r", "IP6000> ")
@@ -80,7 +86,7 @@ def test_login_config_show_and_the_prompt_after_activate(tmp_path: Path) -> None
                 await released
                 out = await _expect(port, "login: ")
                 assert out.startswith("\r\n[   0.000] LED: blinking")  # after the open prompt
-                assert "[   0.300] config: generation 2 loaded, 1 modules\r\n" in out
+                assert "[   0.300] config: generation 2 loaded, 3 modules\r\n" in out
                 assert out.endswith("the defaults apply (user admin)\r\nlogin: ")
                 assert host.session is not None
                 assert host.session.state is SessionState.LOGIN

@@ -10,13 +10,19 @@ from pathlib import Path
 import pytest
 import serial
 
+from ipgwsim.device import default_config as _factory_config
 from ipgwsim.events import Mode
+from ipgwsim.hw_profiles import find_profile as _find_profile
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import free_udp_port, run
+
+#: The factory config (the firmware's defaults), as config show prints it.
+FACTORY = _factory_config(_find_profile("IP6000"))
+
 
 pytestmark = [
     pytest.mark.integration,
@@ -54,7 +60,7 @@ async def _login_and_show(port: serial.SerialBase) -> None:
     assert out.endswith("IP6000 firmware 08-6000.08\r\nIP6000> ")
     assert "ip6000\r" not in out  # the password is not echoed
     out = await _type(port, "config show\r", "IP6000> ")
-    assert out == "config show\r\nconfig change CMD0 /name IP6000\r\nIP6000> "
+    assert out == "config show\r\n" + FACTORY + "IP6000> "
 
 
 def _one(rt: Runtime) -> tuple[DeviceHost, ConsoleTcp]:

@@ -53,23 +53,67 @@ class _LoopTimer(Timer):
         self._handle.cancel()
 
 
+class _ScaledTimer(Timer):
+    __slots__ = ("_callback", "_clock", "_handle", "when")
+
+    def __init__(self, clock: ScaledClock, when: float, callback: Callable[[], object]) -> None:
+        self._clock = clock
+        self.when = when
+        self._callback = callback
+        self._handle: asyncio.TimerHandle | None = None
+
+    def schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The event loop's clock is time.monotonic() as well.
+        self._handle = loop.call_at(self._clock.real_time(self.when), self._fire)
+
+    def _fire(self) -> None:
+        self._clock._timers.discard(self)
+        self._callback()
+
+    def cancel(self) -> None:
+        self._clock._timers.discard(self)
+        if self._handle is not None:
+            self._handle.cancel()
+
+
 class ScaledClock(Clock):
-    """Device time = (monotonic time since the clock was made) x ``speed``."""
+    """Device time = (monotonic time since the clock was made) x ``speed`` + skipped time.
+
+    :meth:`skip` moves device time forward at once (a demo that waits for a device's
+    one-minute poll); pending timers due by then run right away, in order.
+    """
 
     def __init__(self, speed: float = 1.0) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be a positive number, not {speed!r}")
         self.speed = float(speed)
         self._start = time.monotonic()
+        self._skipped = 0.0
+        self._timers: set[_ScaledTimer] = set()
 
     def now(self) -> float:
-        return (time.monotonic() - self._start) * self.speed
+        return (time.monotonic() - self._start) * self.speed + self._skipped
+
+    def real_time(self, when: float) -> float:
+        """The monotonic time at which device time reaches ``when``."""
+        return self._start + (when - self._skipped) / self.speed
 
     def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
-        loop = asyncio.get_running_loop()
-        # The event loop's clock is time.monotonic() as well.
-        real = self._start + when / self.speed
-        return _LoopTimer(loop.call_at(real, callback))
+        timer = _ScaledTimer(self, when, callback)
+        self._timers.add(timer)
+        timer.schedule()
+        return timer
+
+    def skip(self, seconds: float) -> None:
+        """Move device time ``seconds`` forward now (never back)."""
+        if not seconds >= 0:
+            raise ValueError(f"device time only moves forward, not by {seconds!r}")
+        self._skipped += seconds
+        for timer in sorted(self._timers, key=lambda t: t.when):
+            if timer._handle is not None:
+                timer._handle.cancel()
+            timer.schedule()
 
 
 class _ManualEntry(Timer):

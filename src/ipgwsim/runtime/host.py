@@ -23,10 +23,11 @@ with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 
 from ipgwsim.device import Device, DeviceStatus
 from ipgwsim.events import (
@@ -35,6 +36,7 @@ from ipgwsim.events import (
     ButtonBlink,
     ConsoleOutput,
     Event,
+    FetchRequested,
     FirmwareStarted,
     FlashChanged,
     LedChanged,
@@ -49,6 +51,7 @@ from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile
+from ipgwsim.proto.http import FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.console import Console
@@ -56,6 +59,7 @@ from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.flashfile import save_flash
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.statedir import DeviceRecord
+from ipgwsim.runtime.web import Fetcher, WebServer
 
 #: A deadline that does not move after its timer fired is retried this much later.
 STUCK_TIMER_DELAY = 0.001
@@ -90,9 +94,11 @@ class DeviceHost:
         clock: Clock,
         network: LoopbackNetwork,
         port: int,
+        http_port: int = 80,
         on_event: EventSink | None = None,
         log: logging.Logger | None = None,
         saved: bool = False,
+        wall_clock: float | None = None,
     ) -> None:
         self.record = record
         self.profile = profile
@@ -126,6 +132,15 @@ class DeviceHost:
         self._pumping = False
         self._last_now = 0.0
         self.closed = False
+        self.device.wall_clock = wall_clock
+        self.http_port = http_port
+        #: The firmware's admin web server while its address is served (None: not serving).
+        self.web: WebServer | None = None
+        #: The loopback address that serves the firmware's ETH0 address.
+        self.web_ip: str | None = None
+        #: Starts and stops of the web server, in order (each waits for the one before).
+        self._web_task: asyncio.Task[None] | None = None
+        self.fetcher = Fetcher(self._fetched, log=self.log)
 
     def __repr__(self) -> str:
         return f"DeviceHost({self.name!r})"
@@ -204,14 +219,90 @@ class DeviceHost:
         self._step(action)
 
     def _follow_firmware(self, event: Event) -> None:
-        """Start a console session on each firmware start; end it when the firmware stops."""
+        """Start a console session on each firmware start; end it when the firmware stops.
+
+        The web server goes with the firmware too: each start of a firmware stops the
+        one before (the new firmware's address starts it again).
+        """
         firmware = self.device.firmware
+        if isinstance(event, FirmwareStarted):
+            self._stop_web()
         if isinstance(event, FirmwareStarted) and firmware is not None:
             self.session = ConsoleSession(firmware)
             self._greet = True  # the prompt follows the firmware's start lines
         elif self.session is not None and self.session.firmware is not firmware:
             self.session = None
             self._greet = False
+        if firmware is None and self.web_ip is not None:
+            self._stop_web()
+
+    # -- the firmware's web server and fetches ----------------------------------------
+
+    def _firmware_address(self, event: AddressAssigned) -> None:
+        ip, problem = self.network.firmware_address(self, event.ip)
+        if ip is None:
+            self._problem(f"ETH0 {event.ip} is not served: {problem}")
+            return
+        self.network.assign(self, ip)
+        self.web_ip = ip
+        server = WebServer(ip, self.http_port, self._http)
+        where = "" if ip == event.ip else f" (ETH0 {event.ip} on loopback)"
+        self.console.write(f"HTTP: {server.url}{where}")
+        self._chain_web(self._start_web(server))
+
+    def _chain_web(self, step: Coroutine[None, None, None]) -> None:
+        previous = self._web_task
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            await step
+
+        self._web_task = asyncio.get_running_loop().create_task(run())
+
+    async def _start_web(self, server: WebServer) -> None:
+        if self.closed or self.web_ip != server.ip:
+            return
+        try:
+            await server.start()
+        except OSError as exc:
+            hint = ""
+            if exc.errno == errno.EACCES:
+                hint = " (ports below 1024 need root: use another HTTP port, e.g. --http-port 8080)"
+            self._problem(
+                f"cannot serve HTTP on {server.ip}:{server.port}: {exc.strerror or exc}{hint}"
+            )
+            return
+        self.web = server
+
+    def _stop_web(self) -> None:
+        if self.web_ip is None:
+            return
+        self.network.release(self, self.web_ip)
+        self.web_ip = None
+        self._chain_web(self._close_web())
+
+    async def _close_web(self) -> None:
+        server, self.web = self.web, None
+        if server is not None:
+            await server.close()
+
+    async def web_settled(self) -> WebServer | None:
+        """Wait until the web server's starts and stops so far are done; the server."""
+        while self._web_task is not None and not self._web_task.done():
+            await asyncio.gather(self._web_task, return_exceptions=True)
+        return self.web
+
+    def _http(self, request: HttpRequest) -> HttpResponse:
+        answers: list[HttpResponse] = []
+        self._step(lambda now: answers.append(self.device.http(request, now)))
+        if not answers:
+            return HttpResponse.text(500, "internal error in the device model\r\n")
+        return answers[0]
+
+    def _fetched(self, result: FetchResult) -> None:
+        if not self.closed:
+            self._step(lambda now: self.device.fetch_done(result, now))
 
     # -- the network -------------------------------------------------------------------
 
@@ -334,7 +425,12 @@ class DeviceHost:
             if problem is not None:
                 self._problem(problem)
         elif isinstance(event, AddressAssigned):
-            self.network.assign(self, event.ip)
+            if self.device.firmware is not None:
+                self._firmware_address(event)
+            else:
+                self.network.assign(self, event.ip)
+        elif isinstance(event, FetchRequested):
+            self.fetcher.start(event.fetch, self.web_ip)
         elif isinstance(event, AddressReleased):
             self.network.release(self, event.ip)
         elif isinstance(event, FlashChanged):
@@ -419,6 +515,13 @@ class DeviceHost:
         self._saved_ops = count
         return True
 
+    async def wait_closed(self) -> None:
+        """After :meth:`close`: the web server, the fetches and the console's TCP ports."""
+        await self.web_settled()
+        await self.fetcher.close()
+        if self.console_tcp is not None:
+            await self.console_tcp.wait_closed()
+
     def close(self) -> None:
         """Save the flash, close sockets and console (the device is gone, not off)."""
         if self.closed:
@@ -431,6 +534,9 @@ class DeviceHost:
             self._save_handle = None
         self.save()
         self.closed = True
+        if self.web_ip is not None:
+            self.web_ip = None
+            self._chain_web(self._close_web())
         self.network.detach(self)
         if self.console_tcp is not None:
             self.console_tcp.close()  # the runtime awaits its wait_closed()

@@ -182,6 +182,32 @@ class LoopbackNetwork:
         self._reserved.add(address)
         return None
 
+    def firmware_address(self, host: Attached, ip: str) -> tuple[str | None, str | None]:
+        """Where a running firmware's address ``ip`` is served: ``(loopback ip, problem)``.
+
+        DECISION: a loopback address is served as it is; any other address ``a.b.c.d``
+        (``192.168.0.1``, the factory address) as ``127.b.c.d`` (``127.168.0.1``), since
+        loopback without root has no other addresses. The problem says why it cannot
+        be served (the host's own address, taken by another device).
+        """
+        try:
+            address = IPv4Address(ip)
+        except ValueError:
+            return None, f"{ip!r} is not an IPv4 address"
+        if address in LOOPBACK_NETWORK:
+            mapped = address
+        else:
+            mapped = IPv4Address(b"\x7f" + address.packed[1:])
+        if mapped == HOST_ADDRESS or mapped in (
+            LOOPBACK_NETWORK.network_address,
+            LOOPBACK_NETWORK.broadcast_address,
+        ):
+            return None, f"{ip} would be served as {mapped}, which a device cannot take"
+        holder = self._holders.get(mapped)
+        if holder is not None and holder is not host:
+            return None, f"{ip} would be served as {mapped}, which {holder.name} holds"
+        return str(mapped), None
+
     def assign(self, host: Attached, ip: str) -> None:
         self._holders[IPv4Address(ip)] = host
         self._drop_reserved(host)

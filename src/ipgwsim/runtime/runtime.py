@@ -27,12 +27,14 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import re
 import resource
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Generic, TypeVar, cast
+from typing import Generic, Literal, TypeVar, cast
 
 from ipgwsim.device import DeviceStatus, factory_flash
 from ipgwsim.events import (
@@ -62,6 +64,10 @@ WATCH_QUEUE = 10_000
 
 Watched = tuple[str, Event, float]
 T = TypeVar("T")
+#: The devices' web servers listen here when the runtime runs as root.
+DEFAULT_HTTP_PORT = 80
+#: ... and here otherwise (ports below 1024 need root).
+UNPRIVILEGED_HTTP_PORT = 8080
 
 _MAC_GROUPS = re.compile(r"^[0-9a-f]{1,2}([:-][0-9a-f]{1,2}){5}$")
 
@@ -106,6 +112,8 @@ class Runtime:
         log: logging.Logger | None = None,
         console_tcp: bool = True,
         console_port_base: int | None = None,
+        http_port: int | None = None,
+        wall_clock: float | Literal["host"] | None = "host",
     ) -> None:
         if network != "loopback":
             raise RuntimeSetupError(
@@ -123,6 +131,15 @@ class Runtime:
             )
         self.console_tcp = console_tcp
         self.console_port_base = console_port_base
+        if http_port is None:
+            http_port = DEFAULT_HTTP_PORT if os.geteuid() == 0 else UNPRIVILEGED_HTTP_PORT
+        if not 0 < http_port < 65536:
+            raise RuntimeSetupError(f"http_port must be a TCP port (1-65535), not {http_port}")
+        #: The TCP port of every device's admin web server.
+        self.http_port = http_port
+        #: The devices' clock: Unix time at device time 0, or None (no time of day).
+        #: ``"host"``: the host's time at the start, running at the clock's speed.
+        self.wall_clock = time.time() - self.clock.now() if wall_clock == "host" else wall_clock
         #: Devices given console ports so far (the next one's offset from the base).
         self._console_index = 0
         self._want_control = control
@@ -191,11 +208,10 @@ class Runtime:
                 self.log.exception("%s: stopping failed", host.name)
             self.state.unlink_console(host.record)
         for host in self._hosts.values():
-            if host.console_tcp is not None:
-                try:
-                    await host.console_tcp.wait_closed()
-                except Exception:
-                    self.log.exception("%s: closing the console's TCP ports failed", host.name)
+            try:
+                await host.wait_closed()
+            except Exception:
+                self.log.exception("%s: closing its web server and console ports failed", host.name)
         self.network.close()
         for queue, _ in self._watchers:
             with contextlib.suppress(asyncio.QueueFull):
@@ -265,9 +281,11 @@ class Runtime:
             clock=self.clock,
             network=self.network,
             port=self.port,
+            http_port=self.http_port,
             on_event=self._device_event,
             log=self.log,
             saved=saved,
+            wall_clock=self.wall_clock,
         )
         if self.console_tcp:
             self._serve_console(host)

@@ -292,7 +292,8 @@ class DeviceMachine(RuleBasedStateMachine):
 
     @invariant()
     def tftp_address_only_by_setip(self) -> None:
-        ip = self.gw.device.ip
+        tftp = self.gw.device.boot.tftp
+        ip = str(tftp.ip) if tftp is not None and tftp.ip is not None else None
         assert ip in (None, IP)
         if ip is not None:
             assert IPv4Address(ip) == IPv4Address(IP)

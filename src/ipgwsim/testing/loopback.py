@@ -2,6 +2,7 @@
 
 - :func:`free_udp_port`: an unprivileged UDP port nobody on this host has bound,
   outside the kernel's ephemeral range and the devices' TFTP transfer ports.
+- :func:`free_tcp_port`: the same for TCP (the devices' web servers).
 - :func:`free_loopback_ip`: a random 127.x.y.z address that is free on a port, so
   that tests running at the same time on one host do not meet.
 - :func:`run`: run a coroutine to completion with a wall-clock limit (pytest-asyncio
@@ -30,8 +31,8 @@ PORT_RANGE = (20000, 32000)
 _rng = random.Random()
 
 
-def _bindable(address: tuple[str, int]) -> bool:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def _bindable(address: tuple[str, int], kind: socket.SocketKind = socket.SOCK_DGRAM) -> bool:
+    sock = socket.socket(socket.AF_INET, kind)
     try:
         sock.bind(address)
     except OSError:
@@ -48,6 +49,15 @@ def free_udp_port(tries: int = 200) -> int:
         if _bindable(("0.0.0.0", port)):
             return port
     raise RuntimeError(f"no free UDP port found in {PORT_RANGE} after {tries} tries")
+
+
+def free_tcp_port(tries: int = 200) -> int:
+    """A TCP port that no socket on this host has bound (checked on 0.0.0.0)."""
+    for _ in range(tries):
+        port = _rng.randint(*PORT_RANGE)
+        if _bindable(("0.0.0.0", port), socket.SOCK_STREAM):
+            return port
+    raise RuntimeError(f"no free TCP port found in {PORT_RANGE} after {tries} tries")
 
 
 def free_loopback_ip(port: int, tries: int = 200) -> str:

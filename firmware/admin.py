@@ -1,0 +1,140 @@
+"""The admin web server of the running firmware, sans-I/O: one request in, one response out.
+
+The runtime's HTTP server parses requests (and decodes HTTP Basic credentials) and calls
+``Firmware.http``, which lands here. Paths (firmware/README.md, *Admin HTTP*):
+
+=================================  ======  ==========================================
+``/CMD0/box_info.xml``             open    model, versions, serial (Info is not protected)
+``/!<command>``                    admin   the command line (``/!config%20show``)
+``/cfg.txt``                       admin   the full config (:mod:`ipgwsim.firmware.fullconfig`)
+``/log.txt``                       admin   the event log
+``/upload/prot``, ``/upload/boot``  admin   an image as the body (PUT or POST): firmware, boot code
+``/upload/config``                 admin   a full config as the body: loaded
+=================================  ======  ==========================================
+
+Wrong or missing credentials get ``401`` with ``WWW-Authenticate: Basic`` and nothing runs.
+A refused command answers ``400`` with its ``error: ...`` line; an image that does not fit
+answers ``507`` with ``Firmwareupdate failed:no space`` (seed firmware-upgrade-v12r1-v12r2).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from xml.sax.saxutils import quoteattr
+
+from ipgwsim.firmware.commands import CommandError
+from ipgwsim.firmware.fullconfig import load_full, render_full
+from ipgwsim.flash.image import ImageKind
+from ipgwsim.proto.http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from ipgwsim.firmware.running import Firmware
+
+__all__ = ["box_info", "handle", "version_string"]
+
+_UPLOADS = {"/upload/prot": ImageKind.FIRMWARE, "/upload/boot": ImageKind.BOOT}
+_READ = ("GET", "HEAD")
+_WRITE = ("PUT", "POST")
+
+
+def version_string(firmware: Firmware) -> str:
+    """``<label> <MODEL>[<build>], Bootcode[<boot build>], HW[<serial>]`` (facts 5.2).
+
+    DESIGN: the label is the build's first field as a version (``08-6000.08`` → ``8.00``);
+    the hardware field carries the serial number (the vendor does not document it).
+    """
+    head = firmware.build.split("-", 1)[0]
+    label = f"{int(head)}.00" if head.isdigit() else firmware.build
+    boot = firmware.boot_build if firmware.boot_build is not None else "?"
+    return (
+        f"{label} ipgwsim {firmware.profile.model}[{firmware.build}], "
+        f"Bootcode[{boot}], HW[{firmware.serial}]"
+    )
+
+
+def box_info(firmware: Firmware) -> str:
+    """The XML of ``/CMD0/box_info.xml`` (``<sys version=...>``, as update servers read it)."""
+    name = firmware.active.get("CMD0", "name") or firmware.profile.model
+    attrs = " ".join(
+        f"{key}={quoteattr(value)}"
+        for key, value in (
+            ("version", version_string(firmware)),
+            ("type", firmware.profile.model),
+            ("serial", firmware.serial),
+            ("hwid", firmware.hardware_id),
+            ("name", name),
+        )
+    )
+    return f'<?xml version="1.0" encoding="utf-8"?>\r\n<info><sys {attrs}/></info>\r\n'
+
+
+def _unauthorized(firmware: Firmware) -> HttpResponse:
+    realm = firmware.profile.model
+    return HttpResponse.text(
+        401,
+        "401 Unauthorized: admin credentials needed\r\n",
+        headers=(("WWW-Authenticate", f'Basic realm="{realm}"'),),
+    )
+
+
+def _allowed(request: HttpRequest, methods: tuple[str, ...]) -> HttpResponse | None:
+    if request.method in methods:
+        return None
+    return HttpResponse.text(
+        405,
+        f"405 {request.method} not allowed on {request.path}\r\n",
+        headers=(("Allow", ", ".join(methods)),),
+    )
+
+
+def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
+    """Answer ``request`` (see the module docstring)."""
+    path = request.path
+    if path == "/CMD0/box_info.xml":
+        return _allowed(request, _READ) or HttpResponse(
+            200, box_info(firmware).encode("utf-8"), "text/xml; charset=utf-8"
+        )
+    known = path.startswith("/!") or path in ("/cfg.txt", "/log.txt", "/upload/config")
+    if not known and path not in _UPLOADS:
+        return HttpResponse.text(404, f"404 not found: {path}\r\n")
+    credentials = request.credentials
+    if credentials is None or not firmware.check_login(*credentials):
+        return _unauthorized(firmware)
+    if path.startswith("/!"):
+        return _allowed(request, _READ) or _command(firmware, path[2:], credentials[0])
+    if path == "/cfg.txt":
+        return _allowed(request, _READ) or HttpResponse.text(200, render_full(firmware))
+    if path == "/log.txt":
+        lines = "".join(f"{at:.3f} {text}\r\n" for at, text in firmware.log)
+        return _allowed(request, _READ) or HttpResponse.text(200, lines)
+    refused = _allowed(request, _WRITE)
+    if refused is not None:
+        return refused
+    if path == "/upload/config":
+        return _load(firmware, request.body)
+    return _upload(firmware, _UPLOADS[path], request.body)
+
+
+def _command(firmware: Firmware, line: str, user: str) -> HttpResponse:
+    out = firmware.execute(line)
+    firmware.note_admin_command(user, line)
+    status = 400 if out.startswith("error: ") else 200
+    return HttpResponse.text(status, out)
+
+
+def _load(firmware: Firmware, body: bytes) -> HttpResponse:
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError as exc:
+        return HttpResponse.text(400, f"error: the config is not ASCII text (byte {exc.start})\r\n")
+    try:
+        return HttpResponse.text(200, load_full(firmware, text))
+    except CommandError as exc:
+        return HttpResponse.text(400, f"error: {exc}\r\n")
+
+
+def _upload(firmware: Firmware, kind: ImageKind, body: bytes) -> HttpResponse:
+    result = firmware.store_image(kind, body)
+    if result.stored:
+        return HttpResponse.text(200, f"{result.message}\r\n")
+    return HttpResponse.text(507 if result.no_space else 400, f"{result.message}\r\n")

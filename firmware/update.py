@@ -1,0 +1,519 @@
+"""The update-server client of the firmware: UP1 polls a script, UP0 loads and saves (sans-I/O).
+
+innovaphone-facts.md 5.3-5.5. ``UP1`` fetches the script at ``UP1 /url`` every ``/poll``
+minutes (a *new device* every ``/poll-fast`` minute for its first 30 minutes) and runs it;
+``UP0`` downloads firmware, boot code and configs and uploads the full config. Every HTTP
+request is an effect: ``Firmware.fetch`` emits ``FetchRequested``, the runtime performs it
+and its :class:`~ipgwsim.proto.http.FetchResult` comes back through :meth:`fetch_done`. All
+times are device times. ``docs/update-server.md`` describes every decision.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+from ipgwsim.firmware import admin
+from ipgwsim.firmware.commands import (
+    RESET_OUTPUT,
+    CommandError,
+    mask_secrets,
+    run_final_command,
+)
+from ipgwsim.firmware.configlang import ModCmd
+from ipgwsim.firmware.fullconfig import load_full, render_full
+from ipgwsim.firmware.updatescript import (
+    Check,
+    Execute,
+    Final,
+    Load,
+    Provision,
+    Save,
+    ScriptError,
+    ScriptLine,
+    Times,
+    parse_script,
+    parse_update_command,
+)
+from ipgwsim.flash.image import ImageKind
+from ipgwsim.flash.vars import VarFlags
+from ipgwsim.proto.http import FetchResult
+
+if TYPE_CHECKING:
+    from ipgwsim.firmware.running import Firmware
+
+__all__ = [
+    "BOOT_VAR",
+    "CHECK_VAR",
+    "DEFAULT_POLL",
+    "DEFAULT_POLL_FAST",
+    "FETCH_TIMEOUT",
+    "NEW_DEVICE_WINDOW",
+    "PROT_VAR",
+    "SCRIPT_VAR",
+    "UpdateClient",
+    "decode_url",
+    "expand_url",
+    "script_name",
+    "with_file",
+]
+
+#: Minutes between polls (``UP1 /poll``).
+DEFAULT_POLL = 15
+#: Minutes between the polls of a new device (``UP1 /poll-fast``).
+DEFAULT_POLL_FAST = 1
+#: Seconds after the start during which a new device polls fast.
+NEW_DEVICE_WINDOW = 30 * 60
+#: Seconds a fetch may take; then it counts as failed and a late answer is ignored.
+FETCH_TIMEOUT = 300.0
+#: The serial of the last ``mod cmd UP1 check`` that ran (facts 5.4).
+CHECK_VAR = "UPDATE/CHECK"
+#: The build serial of the last firmware ``mod cmd UP0 prot`` stored (cleared at start).
+PROT_VAR = "UPDATE/PROT"
+#: The build serial of the last boot code ``mod cmd UP0 boot`` stored (cleared at start).
+BOOT_VAR = "UPDATE/BOOT"
+#: DESIGN: set at the first successful script download; while it is missing the device is new.
+SCRIPT_VAR = "UPDATE/SCRIPT"
+
+_PLACEHOLDER = re.compile(r"#([hmit])")
+
+
+def script_name(model: str) -> str:
+    """The standard script name (``update-ip6000.htm``); DECISION: the model in lower case."""
+    return f"update-{model.lower()}.htm"
+
+
+def decode_url(value: str) -> str:
+    """``value`` URL-decoded when it is an encoded absolute URL (``http%3A%2F%2Fsrv%2F``)."""
+    if "://" not in value:
+        decoded = unquote(value)
+        if "://" in decoded:
+            return decoded
+    return value
+
+
+def with_file(url: str, name: str) -> str:
+    """``url`` with ``name`` appended when its path ends in ``/`` (or is empty)."""
+    parts = urlsplit(url)
+    if parts.path and not parts.path.endswith("/"):
+        return url
+    path = (parts.path or "/") + name
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def expand_url(url: str, values: dict[str, str]) -> str:
+    """``url`` decoded (:func:`decode_url`) with ``#h #m #i #t`` replaced from ``values``."""
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], decode_url(url))
+
+
+def _with_query(url: str, args: list[tuple[str, str]]) -> str:
+    parts = urlsplit(url)
+    query = urlencode(args, quote_via=quote)
+    query = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+@dataclass
+class _Job:
+    """One run of a script (or of a typed ``mod cmd UP0|UP1`` line)."""
+
+    #: ``update script URL`` or the typed command.
+    origin: str
+    #: The URL relative URLs resolve against (the script's); None for a typed command.
+    base: str | None
+    lines: list[ScriptLine]
+    #: Whether the device was new when the script was fetched (``UP1 times``).
+    new_device: bool
+    index: int = 0
+    #: ``check`` lines whose serial differed: CHECK is set when the script completes.
+    checks: list[Check] = field(default_factory=list)
+    #: What a typed command prints, while it runs within :meth:`UpdateClient.command`.
+    output: list[str] | None = None
+
+    def where(self, line: ScriptLine) -> str:
+        return f"{self.origin} line {line.number}" if self.base is not None else self.origin
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """A fetch the client waits for: its deadline, and the job it continues (None: a poll)."""
+
+    deadline: float
+    job: _Job | None
+    #: The URL fetched.
+    url: str
+    #: A poll's script URL without the query arguments (for the log).
+    script: str = ""
+
+
+class _Stop(Exception):
+    """The job ends here: ``complete`` (the rest is not needed) or not."""
+
+    def __init__(self, outcome: str, *, complete: bool = False) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+        self.complete = complete
+
+
+class _Reset(Exception):
+    """A final command restarted the device: nothing more runs."""
+
+
+class UpdateClient:
+    """The update client of ``firmware`` started at device time ``now``.
+
+    Drive it with :meth:`get_timer`/:meth:`handle_timer` and :meth:`fetch_done`; typed
+    ``mod cmd UP0|UP1`` lines come through :meth:`command`.
+    """
+
+    def __init__(self, firmware: Firmware, now: float) -> None:
+        self.firmware = firmware
+        self.started_at = now
+        #: Device time of the last poll (the start before the first).
+        self.last_poll = now
+        #: How the last script ended (``complete``, ``refused: line 3 ...``), None before.
+        self.outcome: str | None = None
+        #: Script fetches made.
+        self.polls = 0
+        self._memory: dict[str, str] = {}  # the vars of a firmware without a flash
+        self._downloaded = False
+        self._fetches: dict[int, _Fetch] = {}
+        self._polling: bool = False  # a script fetch or its run is under way
+        self._ended = False
+        # Facts 5.4: UPDATE/PROT is unset "as with a new device or after a restart".
+        for name in (PROT_VAR, BOOT_VAR):
+            self._del_var(name)
+
+    # -- vars ----------------------------------------------------------------------------
+
+    def _get_var(self, name: str) -> str | None:
+        store = self.firmware.vars
+        if store is None:
+            return self._memory.get(name)
+        var = store.get(name)
+        return None if var is None else var.value.decode("latin-1")
+
+    def _set_var(self, name: str, value: str) -> None:
+        store = self.firmware.vars
+        if store is None:
+            self._memory[name] = value
+            return
+        store.set(name, value.encode("latin-1"), VarFlags.PERSISTENT)
+        self.firmware.flash_changed(f"var {name} stored")
+
+    def _del_var(self, name: str) -> None:
+        store = self.firmware.vars
+        if store is None:
+            self._memory.pop(name, None)
+        elif store.delete(name):
+            self.firmware.flash_changed(f"var {name} deleted")
+
+    @property
+    def new_device(self) -> bool:
+        """Never downloaded a script since the last factory reset (var ``UPDATE/SCRIPT``)."""
+        return not self._downloaded and self._get_var(SCRIPT_VAR) is None
+
+    # -- URLs ----------------------------------------------------------------------------
+
+    def _placeholders(self) -> dict[str, str]:
+        fw = self.firmware
+        return {
+            "m": fw.serial,
+            "h": fw.hardware_id,
+            "i": fw.address[0] if fw.address is not None else "",
+            "t": fw.profile.model,
+        }
+
+    def script_url(self) -> str | None:
+        """The script's URL from ``UP1 /url`` (decoded, expanded, the standard name added)."""
+        value = self.firmware.active.get("UP1", "url")
+        if not value:
+            return None
+        url = expand_url(value, self._placeholders())
+        return with_file(url, script_name(self.firmware.profile.model))
+
+    def query_args(self) -> list[tuple[str, str]]:
+        """The standard query arguments appended to every script URL (facts 5.3, 5.5)."""
+        fw = self.firmware
+        boot = "" if fw.boot_build is None else str(fw.boot_build)
+        return [
+            ("ver", admin.version_string(fw)),
+            ("PROT", self._get_var(PROT_VAR) or fw.build),
+            ("BOOT", self._get_var(BOOT_VAR) or boot),
+            ("CHECK", self._get_var(CHECK_VAR) or ""),
+        ]
+
+    def _resolve(self, job: _Job, url: str) -> str:
+        expanded = expand_url(url, self._placeholders())
+        if job.base is not None:
+            return urljoin(job.base, expanded)
+        if not urlsplit(expanded).scheme:
+            raise CommandError(f"{url}: a typed command needs an absolute URL (http://...)")
+        return expanded
+
+    # -- timing --------------------------------------------------------------------------
+
+    def _minutes(self, param: str, default: int) -> int:
+        value = self.firmware.active.get("UP1", param)
+        return max(1, int(value)) if value and value.isdigit() else default
+
+    def next_poll(self) -> float | None:
+        """Device time of the next poll; None without ``UP1 /url`` or while one runs."""
+        if self._ended or self._polling or self.script_url() is None:
+            return None
+        fast = self._minutes("poll-fast", DEFAULT_POLL_FAST) * 60
+        if self.new_device and self.last_poll + fast <= self.started_at + NEW_DEVICE_WINDOW:
+            return self.last_poll + fast
+        return self.last_poll + self._minutes("poll", DEFAULT_POLL) * 60
+
+    def get_timer(self) -> float | None:
+        if self._ended:
+            return None
+        deadlines = [f.deadline for f in self._fetches.values()]
+        poll = self.next_poll()
+        if poll is not None:
+            deadlines.append(poll)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        for request_id, waiting in list(self._fetches.items()):
+            if now >= waiting.deadline and request_id in self._fetches:
+                error = f"no answer within {FETCH_TIMEOUT:g} s"
+                self.fetch_done(FetchResult(request_id, None, error=error), now)
+        poll = self.next_poll()
+        if poll is not None and now >= poll:
+            self._poll(now)
+
+    def _poll(self, now: float) -> None:
+        url = self.script_url()
+        assert url is not None
+        self.last_poll = now
+        self.polls += 1
+        self._polling = True
+        fetched = _with_query(url, self.query_args())
+        request_id = self.firmware.fetch("GET", fetched, purpose="update script")
+        self._fetches[request_id] = _Fetch(now + FETCH_TIMEOUT, None, fetched, url)
+
+    def _fetch(
+        self, now: float, job: _Job, method: str, url: str, purpose: str, *, body: bytes = b""
+    ) -> None:
+        request_id = self.firmware.fetch(
+            method, url, body=body if method == "PUT" else None, purpose=purpose
+        )
+        self._fetches[request_id] = _Fetch(now + FETCH_TIMEOUT, job, url)
+
+    # -- results -------------------------------------------------------------------------
+
+    def fetch_done(self, result: FetchResult, now: float) -> None:
+        waiting = self._fetches.pop(result.request_id, None)
+        if waiting is None or self._ended:
+            return  # not ours, or too late
+        if waiting.job is None:
+            self._script_fetched(waiting, result, now)
+        else:
+            self._run(waiting.job, now, result)
+
+    def _script_fetched(self, fetch: _Fetch, result: FetchResult, now: float) -> None:
+        origin = f"update script {fetch.script}"
+        if not result.ok:
+            self._polling = False
+            self._end(f"no script: {result.describe()}", f"{origin} failed: {result.describe()}")
+            return
+        new_device = self.new_device
+        if new_device:
+            self._downloaded = True
+            self._set_var(SCRIPT_VAR, "1")
+        try:
+            lines = parse_script(result.body.decode("latin-1"))
+        except ScriptError as exc:
+            self._polling = False
+            self._end(f"refused: {exc}", f"{origin} {exc}; script refused, nothing run")
+            return
+        self._run(_Job(origin, fetch.url, lines, new_device), now)
+
+    def _end(self, outcome: str, log: str | None = None) -> None:
+        self.outcome = outcome
+        if log is not None:
+            self.firmware.log_event(log)
+
+    # -- running scripts -----------------------------------------------------------------
+
+    def _say(self, job: _Job, text: str, *, log: bool = True) -> None:
+        if job.output is not None:
+            job.output.append(text)
+        if log:
+            self.firmware.log_event(text)
+
+    def _run(self, job: _Job, now: float, result: FetchResult | None = None) -> None:
+        """Run ``job`` from its current line until it waits for a fetch or ends."""
+        try:
+            if result is not None:
+                self._finish_load(job, job.lines[job.index], result)
+                job.index += 1
+            while job.index < len(job.lines):
+                if self._step(job, job.lines[job.index], now):
+                    return  # waits for a fetch
+                job.index += 1
+            outcome, complete = "complete", True
+        except _Stop as stop:
+            outcome, complete = stop.outcome, stop.complete
+        except _Reset:
+            self._reset(job)
+            return
+        if complete:
+            try:
+                self._complete(job)
+            except _Reset:
+                self._reset(job)
+                return
+        self._job_done(job, outcome)
+
+    def _reset(self, job: _Job) -> None:
+        self._ended = True
+        self._fetches.clear()
+        self._job_done(job, "reset")
+
+    def _job_done(self, job: _Job, outcome: str) -> None:
+        if job.base is not None:
+            self._polling = False
+            self.outcome = outcome
+
+    def _complete(self, job: _Job) -> None:
+        """The script is done: set ``UPDATE/CHECK`` of its ``check`` lines, run their finals."""
+        checks, job.checks = job.checks, []
+        for check in checks:
+            self._set_var(CHECK_VAR, check.serial)
+            self._say(job, f"{job.origin}: complete, {CHECK_VAR} set to {check.serial}")
+        for check in checks:
+            self._final(job, None, check.final)
+
+    def _final(self, job: _Job, line: ScriptLine | None, word: str) -> None:
+        where = job.origin if line is None else job.where(line)
+        if run_final_command(self.firmware, word, where) == RESET_OUTPUT:
+            self._say(job, f"{where}: {word}: the device restarts")
+            raise _Reset
+
+    def _step(self, job: _Job, line: ScriptLine, now: float) -> bool:
+        """Run one line; True when it waits for a fetch. Raises _Stop or _Reset."""
+        step = line.step
+        if isinstance(step, Execute):
+            out = self.firmware.execute(step.text)
+            errors = [o for o in out.split("\r\n") if o.startswith("error:")]
+            if errors:
+                self._say(job, f"{job.where(line)}: {mask_secrets(step.text)}: {errors[0]}")
+                raise _Stop(f"stopped at line {line.number}: {errors[0]}")
+            return False
+        if isinstance(step, Final):
+            self._final(job, line, step.word)
+            return False
+        if isinstance(step, Check):
+            current = self._get_var(CHECK_VAR)
+            if current == step.serial:
+                self._say(job, f"{job.where(line)}: {CHECK_VAR} is {current}", log=False)
+                raise _Stop(f"up to date ({CHECK_VAR} {current})", complete=True)
+            job.checks.append(step)
+            return False
+        if isinstance(step, Times):
+            why = self._not_now(job, step, now)
+            if why is not None:
+                self._say(job, f"{job.where(line)}: not now: {why}", log=False)
+                raise _Stop(f"not now (line {line.number}: {why})")
+            self._say(job, f"{job.where(line)}: scripts run now", log=False)
+            return False
+        if isinstance(step, Provision):
+            return False
+        if isinstance(step, Save):
+            url = self._resolve(job, step.url)
+            body = render_full(self.firmware).encode("utf-8")
+            self._fetch(now, job, "PUT", url, "config backup", body=body)
+            self._say(job, f"{job.where(line)}: PUT {url}", log=False)
+            return True
+        return self._start_load(job, line, step, now)
+
+    def _not_now(self, job: _Job, step: Times, now: float) -> str | None:
+        if step.initial is not None and now - self.started_at < step.initial * 60:
+            return f"within {step.initial} minutes of the start (/initial)"
+        if job.new_device:
+            return None  # facts 5.4: new devices get the script even outside /allow
+        seconds = self.firmware.time_of_day(now)
+        if seconds is None:
+            return "the device has no time of day"
+        hour = int(seconds // 3600) % 24
+        if step.allow is not None and hour not in step.allow:
+            hours = ",".join(str(h) for h in sorted(step.allow))
+            return f"hour {hour} (UTC) is not in /allow {hours}"
+        return None
+
+    def _start_load(self, job: _Job, line: ScriptLine, step: Load, now: float) -> bool:
+        files = self.firmware.profile.files
+        if step.what == "cfg":
+            url = self._resolve(job, step.url)
+            self._fetch(now, job, "GET", url, "config")
+            self._say(job, f"{job.where(line)}: GET {url}", log=False)
+            return True
+        var = PROT_VAR if step.what == "prot" else BOOT_VAR
+        boot = "" if self.firmware.boot_build is None else str(self.firmware.boot_build)
+        current = self._get_var(var) or (self.firmware.build if step.what == "prot" else boot)
+        if step.build == current:
+            self._say(job, f"{job.where(line)}: {step.build} is the current build", log=False)
+            return False
+        name = files.firmware if step.what == "prot" else files.boot
+        url = with_file(self._resolve(job, step.url), name)
+        purpose = "firmware" if step.what == "prot" else "boot code"
+        self._fetch(now, job, "GET", url, purpose)
+        self._say(job, f"{job.where(line)}: GET {url}", log=False)
+        return True
+
+    def _finish_load(self, job: _Job, line: ScriptLine, result: FetchResult) -> None:
+        """The answer to the fetch of ``line``'s prot, boot, cfg or scfg."""
+        step = line.step
+        where = job.where(line)
+        if isinstance(step, Save):
+            if not result.ok:  # DECISION: a failed backup does not stop the script
+                self._say(job, f"{where}: config upload failed: {result.describe()}")
+                return
+            self._final(job, line, step.final)
+            return
+        assert isinstance(step, Load)
+        what = {"prot": "firmware", "boot": "boot code", "cfg": "config"}[step.what]
+        if not result.ok:
+            self._say(job, f"{where}: {what} download failed: {result.describe()}; stopped")
+            raise _Stop(f"stopped at line {line.number}: {what} download failed")
+        if step.what == "cfg":
+            try:
+                out = load_full(self.firmware, result.body.decode("latin-1"))
+            except CommandError as exc:
+                self._say(job, f"{where}: config not loaded: {exc}; stopped")
+                raise _Stop(f"stopped at line {line.number}: config not loaded") from None
+            self._say(job, f"{where}: {out.splitlines()[0]}")
+        else:
+            kind = ImageKind.FIRMWARE if step.what == "prot" else ImageKind.BOOT
+            stored = self.firmware.store_image(kind, result.body)
+            if not stored.stored:
+                reason = stored.message.split("\r\n", 1)[0]
+                self._say(job, f"{where}: {reason}; stopped")
+                raise _Stop(f"stopped at line {line.number}: {reason}")
+            assert step.build is not None
+            var = PROT_VAR if step.what == "prot" else BOOT_VAR
+            self._set_var(var, step.build)
+            self._say(job, f"{where}: {what} stored, {var} set to {step.build}")
+        self._final(job, line, step.final)
+
+    # -- typed commands ------------------------------------------------------------------
+
+    def command(self, module: str, args: tuple[str, ...]) -> str:
+        """``mod cmd UP0|UP1 ARGS`` typed on the command line; the text a user sees.
+
+        It runs like a one-line script (URLs must be absolute); what it fetches finishes
+        later, into the event log. :class:`CommandError` for what is not understood.
+        """
+        step = parse_update_command(module, args)
+        if self._ended:
+            raise CommandError("the device restarts")
+        text = mask_secrets(ModCmd(module, args).render())
+        job = _Job(text, None, [ScriptLine(1, text, step)], self.new_device, output=[])
+        self._run(job, self.firmware.now)
+        out, job.output = job.output or [], None
+        return "".join(line + "\r\n" for line in out)

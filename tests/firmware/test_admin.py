@@ -1,0 +1,117 @@
+"""The admin web server's answers, one layer: ``Firmware.http`` with plain request values."""
+
+from __future__ import annotations
+
+import random
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ipgwsim.device import factory_flash
+from ipgwsim.firmware import Firmware
+from ipgwsim.flash.image import ImageKind, build_image
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.hw_profiles import find_profile
+from ipgwsim.proto.http import HttpRequest
+
+PROFILE = find_profile("IP6000")
+ADMIN = ("admin", "ip6000")
+
+
+def _firmware() -> Firmware:
+    flash = factory_flash(PROFILE)
+    return Firmware(
+        PROFILE,
+        PROFILE.firmware.build,
+        partitions=PartitionTable(flash, PROFILE),
+        rng=random.Random(1),
+        serial="00903310002a",
+        boot_build=145,
+    )
+
+
+def _get(firmware: Firmware, target: str, credentials: tuple[str, str] | None = ADMIN) -> str:
+    response = firmware.http(HttpRequest("GET", target, credentials), 0.0)
+    assert response.status == 200, response.body
+    return response.body.decode()
+
+
+def test_box_info_has_the_version_string_and_needs_no_login() -> None:
+    firmware = _firmware()
+    response = firmware.http(HttpRequest("GET", "/CMD0/box_info.xml"), 0.0)
+    assert response.status == 200
+    assert response.content_type.startswith("text/xml")
+    sys = ET.fromstring(response.body).find("sys")
+    assert sys is not None
+    assert sys.attrib == {
+        "version": "8.00 ipgwsim IP6000[08-6000.08], Bootcode[145], HW[00903310002a]",
+        "type": "IP6000",
+        "serial": "00903310002a",
+        "hwid": "IP6000-10-00-2a",
+        "name": "IP6000",
+    }
+
+
+@pytest.mark.parametrize(
+    "credentials", [None, ("admin", "wrong"), ("Admin", "ip6000"), ("admin", "")]
+)
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("GET", "/!config%20change%20CMD0%20/name%20x"),
+        ("GET", "/cfg.txt"),
+        ("GET", "/log.txt"),
+        ("PUT", "/upload/config"),
+        ("PUT", "/upload/prot"),
+    ],
+)
+def test_without_the_admin_credentials_nothing_runs(
+    credentials: tuple[str, str] | None, method: str, target: str
+) -> None:
+    firmware = _firmware()
+    body = b"config change CMD0 /name x\r\n"
+    response = firmware.http(HttpRequest(method, target, credentials, body), 0.0)
+    assert response.status == 401
+    assert dict(response.headers) == {"WWW-Authenticate": 'Basic realm="IP6000"'}
+    assert firmware.edited.get("CMD0", "name") == "IP6000"
+    assert firmware.active.get("CMD0", "name") == "IP6000"
+    assert list(firmware.log) == []
+
+
+def test_commands_methods_and_unknown_paths() -> None:
+    firmware = _firmware()
+    assert _get(firmware, "/!config%20show").startswith("config change CMD0 /name IP6000\r\n")
+    refused = firmware.http(HttpRequest("GET", "/!vars%20read%20NOPE", ADMIN), 0.0)
+    assert (refused.status, refused.body) == (400, b"error: no var NOPE\r\n")
+    wrong = firmware.http(HttpRequest("POST", "/cfg.txt", ADMIN), 0.0)
+    assert wrong.status == 405
+    assert dict(wrong.headers) == {"Allow": "GET, HEAD"}
+    assert firmware.http(HttpRequest("GET", "/upload/prot", ADMIN), 0.0).status == 405
+    assert firmware.http(HttpRequest("GET", "/admin.xml", ADMIN), 0.0).status == 404
+    # The event log names who ran what, never a password.
+    _get(firmware, "/!config%20change%20CMD0%20/name%20gw%20/user%20admin,s3cret")
+    log = _get(firmware, "/log.txt")
+    assert "CMD admin@ config change CMD0 /name gw /user ***\r\n" in log
+    assert "s3cret" not in log
+
+
+def test_a_wrong_image_is_refused_and_a_good_one_stored_for_the_next_start() -> None:
+    firmware = _firmware()
+    other = build_image(ImageKind.FIRMWARE, "IP811", "09-811.01", b"x" * 4096)
+    response = firmware.http(HttpRequest("PUT", "/upload/prot", ADMIN, other), 0.0)
+    assert response.status == 400
+    assert (
+        response.body == b"Firmwareupdate failed:image is for IP811, this device is an IP6000\r\n"
+    )
+    assert not firmware.reset_required
+    boot = firmware.http(HttpRequest("PUT", "/upload/boot", ADMIN, b"x"), 0.0)
+    assert boot.status == 400
+    assert b"TFTP mode" in boot.body
+    good = build_image(ImageKind.FIRMWARE, "IP6000", "09-6000.01", b"y" * 4096)
+    response = firmware.http(HttpRequest("POST", "/upload/prot", ADMIN, good), 0.0)
+    assert (response.status, response.body) == (
+        200,
+        b"Firmwareupdate ok: 09-6000.01 stored, runs after a restart\r\n",
+    )
+    assert firmware.reset_required
+    assert firmware.execute("iresetn") == "reset\r\n"

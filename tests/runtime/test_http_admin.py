@@ -1,0 +1,227 @@
+"""The firmware's admin web server on loopback, used with curl (a real runtime, real sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ipgwsim.events import Mode
+from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
+
+pytestmark = pytest.mark.integration
+
+CURL = shutil.which("curl")
+needs_curl = pytest.mark.skipif(
+    CURL is None and not os.environ.get("CI"), reason="curl is not installed"
+)
+#: Where the factory address 192.168.0.1 is served on loopback.
+FACTORY_IP = "127.168.0.1"
+
+
+async def curl(*args: str) -> tuple[int, str]:
+    """Run curl; (HTTP status, body)."""
+    assert CURL is not None, "curl is not installed (scripts/setup installs it)"
+    proc = await asyncio.create_subprocess_exec(
+        CURL, "-s", "-S", "--max-time", "20", "-w", "\n%{http_code}", *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    body, _, status = out.decode("utf-8", "replace").rpartition("\n")
+    return int(status), body
+
+
+async def short_press(rt: Runtime, clock: ManualClock, host: DeviceHost) -> str:
+    """Restart the device by a short press of its reset button; the base URL of its web server."""
+    released = rt.press(host.name, 0.3)
+    await clock.advance(0.3)
+    await asyncio.wait_for(released, 5)
+    server = await host.web_settled()
+    assert server is not None, host.errors
+    return server.url.rstrip("/")
+
+
+@needs_curl
+def test_factory_address_after_a_short_press_and_the_admin_pages(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = free_tcp_port()
+        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            # Power-up with ETH0 /dhcp auto: a DHCP client, so no address and no web server.
+            assert host.status().mode is Mode.FIRMWARE
+            assert await host.web_settled() is None
+            url = await short_press(rt, clock, host)
+            assert url == f"http://{FACTORY_IP}:{http}"
+            assert host.status().ip == "192.168.0.1"
+
+            status, body = await curl(f"{url}/CMD0/box_info.xml")
+            assert status == 200
+            version = re.search(r'<sys version="([^"]*)"', body)
+            assert version is not None
+            assert (
+                version.group(1)
+                == "8.00 ipgwsim IP6000[08-6000.08], Bootcode[145], HW[009033100001]"
+            )
+
+            # The command line needs the admin's credentials; without them nothing runs.
+            cmd = f"{url}/!config%20change%20CMD0%20/name%20hacked"
+            assert (await curl(cmd))[0] == 401
+            assert (await curl("-u", "admin:wrong", cmd))[0] == 401
+            assert (await curl("-u", "root:ip6000", cmd))[0] == 401
+            assert host.device.firmware is not None
+            assert host.device.firmware.edited.get("CMD0", "name") == "IP6000"
+            status, body = await curl("-u", "admin:ip6000", cmd)
+            assert (status, body) == (200, "")
+            status, body = await curl("-u", "admin:ip6000", f"{url}/!config%20show")
+            assert status == 200
+            assert body.startswith("config change CMD0 /name hacked\r\n")
+
+            # A refused command: 400 and the error line.
+            status, body = await curl("-u", "admin:ip6000", f"{url}/!frob")
+            assert (status, body) == (400, "error: unknown command: frob\r\n")
+            status, body = await curl(
+                "-u", "admin:ip6000", f"{url}/!mod%20cmd%20FLASHMAN0%20info%20state"
+            )
+            assert status == 200
+            assert re.search(r"^prot\s+\d+\s+\d+\s+\d+\r$", body, re.MULTILINE), body
+
+            # The full config: config change lines, vars create lines, add-item lines.
+            for line in (
+                "vars create UPDATE/CHECK p 37",
+                "mod cmd FLASHDIR0 add-item cn=alice (type=call(info=42",
+                "config write",
+            ):
+                quoted = line.replace(" ", "%20").replace("(", "%28")
+                assert (await curl("-u", "admin:ip6000", f"{url}/!{quoted}"))[0] == 200
+            status, body = await curl("-u", "admin:ip6000", f"{url}/cfg.txt")
+            assert status == 200
+            lines = body.split("\r\n")
+            assert "config change CMD0 /name hacked" in lines
+            assert "vars create UPDATE/CHECK p 37" in lines
+            assert "mod cmd FLASHDIR0 add-item cn=alice (type=call(info=42" in lines
+            assert (await curl(f"{url}/cfg.txt"))[0] == 401
+            status, body = await curl("-u", "admin:ip6000", f"{url}/log.txt")
+            assert status == 200
+            assert "CMD admin@ config change CMD0 /name hacked" in body
+            assert (await curl("-u", "admin:ip6000", f"{url}/nothing"))[0] == 404
+
+    run(main())
+
+
+@needs_curl
+def test_a_new_password_set_over_http_is_the_one_that_logs_in(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = free_tcp_port()
+        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            url = await short_press(rt, clock, host)
+            change = "config%20change%20CMD0%20/name%20gw%20/user%20admin,n3w"
+            assert (await curl("-u", "admin:ip6000", f"{url}/!{change}"))[0] == 200
+            status, body = await curl("-u", "admin:ip6000", f"{url}/!config%20write")
+            assert status == 200
+            assert "stored in the crypted var CMD0/AUTH" in body
+            assert (await curl("-u", "admin:ip6000", f"{url}/!config%20show"))[0] == 401
+            status, body = await curl("-u", "admin:n3w", f"{url}/!config%20show")
+            assert status == 200
+            assert "/user" not in body
+            status, body = await curl("-u", "admin:n3w", f"{url}/cfg.txt")
+            assert "n3w" not in body
+            assert re.search(r"^vars create CMD0/AUTH pc [0-9a-f]+\r$", body, re.MULTILINE)
+
+    run(main())
+
+
+@needs_curl
+def test_uploading_a_config_loads_it_and_a_bad_one_changes_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = free_tcp_port()
+        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            url = await short_press(rt, clock, host)
+            saved = tmp_path / "saved.txt"
+            good = (
+                "config change CMD0 /name loaded /log on\r\n"
+                "config change ETH0 /dhcp auto\r\n"
+                "vars create UPDATE/PROT p 3031\r\n"
+                "mod cmd FLASHDIR0 add-item cn=bob (type=call\r\n"
+            )
+            saved.write_text(good)
+            bad = tmp_path / "bad.txt"
+            bad.write_text(good + "config change ETH0 /dhcp maybe\r\n")
+            status, body = await curl("-u", "admin:ip6000", "-T", str(bad), f"{url}/upload/config")
+            assert status == 400
+            assert body == (
+                "error: line 5: ETH0 /dhcp maybe: not one of off, client, server, auto\r\n"
+            )
+            firmware = host.device.firmware
+            assert firmware is not None
+            assert firmware.vars is not None
+            assert firmware.vars.get("UPDATE/PROT") is None
+            assert firmware.flashdir().items() == []
+            status, body = await curl(
+                "-u", "admin:ip6000", "-F", f"file=@{saved}", f"{url}/upload/config"
+            )
+            assert status == 200, body
+            assert body.startswith("config loaded: 2 modules, 1 vars, 1 flash directory items\r\n")
+            assert firmware.active.get("CMD0", "name") == "loaded"
+            assert firmware.flashdir().items() == [("cn=bob", b"(type=call")]
+            status, body = await curl("-u", "admin:ip6000", f"{url}/cfg.txt")
+            assert body == good
+
+    run(main())
+
+
+@needs_curl
+def test_the_web_server_goes_with_the_firmware_and_addresses_do_not_collide(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = free_tcp_port()
+        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+            first, second = rt.add_devices("IP6000", 2)
+            url = await short_press(rt, clock, first)
+            assert (await curl(f"{url}/CMD0/box_info.xml"))[0] == 200
+            # The second device wants the same factory address: not served, and said why.
+            released = rt.press(second.name, 0.3)
+            await clock.advance(0.3)
+            await asyncio.wait_for(released, 5)
+            assert await second.web_settled() is None
+            assert any(
+                f"ETH0 192.168.0.1 is not served: 192.168.0.1 would be served as {FACTORY_IP}, "
+                f"which {first.name} holds" in error
+                for error in second.errors
+            ), second.errors
+            # TFTP mode: the firmware stops, and so does its web server.
+            released = rt.press(first.name, 1.8)
+            await clock.advance(1.8)
+            await asyncio.wait_for(released, 5)
+            assert first.status().mode is Mode.TFTP_MODE
+            assert await first.web_settled() is None
+            assert CURL is not None
+            proc = await asyncio.create_subprocess_exec(
+                CURL, "-s", "--max-time", "5", f"{url}/CMD0/box_info.xml",
+                stdout=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            assert await proc.wait() == 7  # curl: could not connect
+            # The address is free again: the second device takes it at its next restart.
+            released = rt.press(second.name, 0.3)
+            await clock.advance(0.3)
+            await asyncio.wait_for(released, 5)
+            server = await second.web_settled()
+            assert server is not None
+            assert server.ip == FACTORY_IP
+
+    run(main())
