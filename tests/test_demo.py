@@ -9,17 +9,19 @@ import sys
 
 import pytest
 
-from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port
+from ipgwsim.testing.loopback import free_loopback_ip, free_tcp_port, free_udp_port
 
 pytestmark = pytest.mark.integration
 
 
-def test_demo_recovers_the_config_with_the_real_tftp_client() -> None:
-    if shutil.which("tftp") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tftp (tftp-hpa) is missing: .ci/run must install it")
-        pytest.skip("tftp-hpa's tftp client is not installed")
+def test_demo_recovers_the_password_by_tftp_and_by_the_update_server() -> None:
+    for tool, package in (("tftp", "tftp-hpa"), ("curl", "curl")):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{tool} ({package}) is missing: .ci/run must install it")
+            pytest.skip(f"{package} is not installed")
     port = free_udp_port()
+    http = free_tcp_port()
     ip = free_loopback_ip(port)
     done = subprocess.run(
         [
@@ -33,6 +35,10 @@ def test_demo_recovers_the_config_with_the_real_tftp_client() -> None:
             ip,
             "--speed",
             "50",
+            "--http-port",
+            str(http),
+            "--update-port",
+            str(free_tcp_port()),
         ],
         capture_output=True,
         text=True,
@@ -51,5 +57,16 @@ def test_demo_recovers_the_config_with_the_real_tftp_client() -> None:
     assert "config change CMD0 /name gw-office-2 /log on" in out
     assert "tftp: config stored as generation 5" in out
     assert "newest generation 6 of the ring has no /user:" in out
-    assert "login admin/ip6000: accepted (kept as the crypted var CMD0/AUTH)" in out
-    assert out.rstrip().splitlines()[-1].startswith("SUCCESS: config recovered from generation 4")
+    # The history was typed on the console; the lost password is never shown there.
+    assert "console> config change CMD0 /name gw-office-2 /log on /user admin,****" in out
+    # Over HTTP: the lost password is refused, the recovered one taken, /user not shown.
+    web = f"http://127.168.0.10:{http}"
+    assert f"$ curl -u admin:ip6000 {web}/!config%20show\nHTTP 200\n" in out
+    assert "HTTP 401\n  401 Unauthorized" in out
+    assert "console> password: ******\nconsole> config show\n" in out
+    # The update server: the device fetched the standard script name from its own address.
+    assert "127.168.0.10 - - [" in out
+    assert '"GET /update-ip6000.htm?ver=' in out
+    last = out.rstrip().splitlines()[-1]
+    assert last.startswith("SUCCESS: config recovered from generation 4 of the ring over TFTP")
+    assert "the update server then set admin/upd4te-" in last
