@@ -5,49 +5,23 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ipgwsim.events import Mode
 from ipgwsim.runtime.clock import ManualClock
-from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
+from ipgwsim.testing.web import CURL, curl, short_press
 
 pytestmark = pytest.mark.integration
 
-CURL = shutil.which("curl")
 needs_curl = pytest.mark.skipif(
     CURL is None and not os.environ.get("CI"), reason="curl is not installed"
 )
 #: Where the factory address 192.168.0.1 is served on loopback.
 FACTORY_IP = "127.168.0.1"
-
-
-async def curl(*args: str) -> tuple[int, str]:
-    """Run curl; (HTTP status, body)."""
-    assert CURL is not None, "curl is not installed (scripts/setup installs it)"
-    proc = await asyncio.create_subprocess_exec(
-        CURL, "-s", "-S", "--max-time", "20", "-w", "\n%{http_code}", *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    body, _, status = out.decode("utf-8", "replace").rpartition("\n")
-    return int(status), body
-
-
-async def short_press(rt: Runtime, clock: ManualClock, host: DeviceHost) -> str:
-    """Restart the device by a short press of its reset button; the base URL of its web server."""
-    released = rt.press(host.name, 0.3)
-    await clock.advance(0.3)
-    await asyncio.wait_for(released, 5)
-    server = await host.web_settled()
-    assert server is not None, host.errors
-    return server.url.rstrip("/")
 
 
 @needs_curl
