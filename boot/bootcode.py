@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from ipgwsim.boot.bootslots import running_slot, store_boot
 from ipgwsim.boot.button import HeldButton, Press
 from ipgwsim.boot.table import TABLE, Input
 from ipgwsim.boot.tftpmode import (
@@ -42,6 +41,7 @@ from ipgwsim.events import (
     PoweredOff,
     StartCause,
 )
+from ipgwsim.flash.bootslots import running_slot, store_boot
 from ipgwsim.flash.errors import NoSpace, PowerLost
 from ipgwsim.flash.flashman import FlashMan
 from ipgwsim.flash.image import ImageError, ImageKind, SlotStatus, check_slot, store_image

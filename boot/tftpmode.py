@@ -21,7 +21,6 @@ from contextlib import suppress
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from ipgwsim.boot.bootslots import slot_size
 from ipgwsim.boot.checks import bad_address, not_config_text
 from ipgwsim.events import (
     AddressAssigned,
@@ -32,6 +31,7 @@ from ipgwsim.events import (
     PortClosed,
     PortOpened,
 )
+from ipgwsim.flash.bootslots import slot_size
 from ipgwsim.flash.errors import NO_SPACE_EVENT, NoSpace
 from ipgwsim.flash.flashman import FlashMan
 from ipgwsim.flash.formats import IMAGE_HEADER_SIZE

@@ -32,6 +32,7 @@ from ipgwsim.firmware import admin
 from ipgwsim.firmware.commands import CommandError, describe_error, execute, mask_secrets
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
 from ipgwsim.firmware.update import UpdateClient
+from ipgwsim.flash.bootslots import slot_size, store_boot
 from ipgwsim.flash.credentials import (
     AUTH_VAR,
     AdminCredentials,
@@ -43,7 +44,7 @@ from ipgwsim.flash.errors import NO_SPACE_EVENT, FlashError, NoSpace, PowerLost
 from ipgwsim.flash.flashdir import FlashDir
 from ipgwsim.flash.flashman import FlashMan
 from ipgwsim.flash.formats import RING_HEADER_SIZE
-from ipgwsim.flash.image import ImageError, ImageInfo, ImageKind
+from ipgwsim.flash.image import ImageError, ImageInfo, ImageKind, verify_image
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarStore
@@ -229,9 +230,21 @@ class Firmware:
         return StoreResult(True, False, f"{word} ok: {info.build} stored, runs after a restart")
 
     def _store(self, kind: ImageKind, data: bytes) -> ImageInfo:
-        if kind is not ImageKind.FIRMWARE:
-            raise ImageError("the boot code is updated in TFTP mode (gwload /boot)")
-        return self.flashman().store_firmware(data, boot_build=self.boot_build)
+        if kind is ImageKind.FIRMWARE:
+            return self.flashman().store_firmware(data, boot_build=self.boot_build)
+        if kind is not ImageKind.BOOT:
+            raise ImageError(f"{kind.label} images are not taken here")
+        assert self.partitions is not None
+        region = self.partitions["boot"]
+        info = verify_image(
+            data,
+            model=self.profile.model,
+            kinds=(ImageKind.BOOT,),
+            region_size=slot_size(region),
+            region_name="boot",
+        )
+        store_boot(region, data, self.profile.model)  # the other slot; fail-safe
+        return info
 
     # -- fetches (effects the runtime performs) ---------------------------------------------
 

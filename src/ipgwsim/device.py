@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass
 
 from ipgwsim.boot import AddressPolicy, BootCode
-from ipgwsim.boot.bootslots import store_boot
 from ipgwsim.boot.table import Input
 from ipgwsim.events import (
     Event,
@@ -29,6 +28,7 @@ from ipgwsim.events import (
 )
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.config import defaults
+from ipgwsim.flash.bootslots import store_boot
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.image import ImageKind, build_image, store_image

@@ -14,9 +14,9 @@ from __future__ import annotations
 import pytest
 
 from ipgwsim.boot import BootCode
-from ipgwsim.boot.bootslots import store_boot
 from ipgwsim.events import FirmwareStarted, Led, Mode
 from ipgwsim.flash import FlashMan, NoSpace
+from ipgwsim.flash.bootslots import store_boot
 from ipgwsim.flash.errors import NO_SPACE_EVENT, PowerLost
 from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.image import ImageKind, build_image

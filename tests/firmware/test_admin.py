@@ -9,6 +9,7 @@ import pytest
 
 from ipgwsim.device import factory_flash
 from ipgwsim.firmware import Firmware
+from ipgwsim.flash.bootslots import running_slot
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.hw_profiles import find_profile
@@ -106,7 +107,7 @@ def test_a_wrong_image_is_refused_and_a_good_one_stored_for_the_next_start() -> 
     assert not firmware.reset_required
     boot = firmware.http(HttpRequest("PUT", "/upload/boot", ADMIN, b"x"), 0.0)
     assert boot.status == 400
-    assert b"TFTP mode" in boot.body
+    assert boot.body.startswith(b"Bootcodeupdate failed:")
     good = build_image(ImageKind.FIRMWARE, "IP6000", "09-6000.01", b"y" * 4096)
     response = firmware.http(HttpRequest("POST", "/upload/prot", ADMIN, good), 0.0)
     assert (response.status, response.body) == (
@@ -115,3 +116,21 @@ def test_a_wrong_image_is_refused_and_a_good_one_stored_for_the_next_start() -> 
     )
     assert firmware.reset_required
     assert firmware.execute("iresetn") == "reset\r\n"
+
+
+def test_a_boot_code_upload_goes_into_the_other_slot() -> None:
+    firmware = _firmware()
+    assert firmware.partitions is not None
+    region = firmware.partitions["boot"]
+    assert running_slot(region, "IP6000")[0] == 0
+    image = build_image(ImageKind.BOOT, "IP6000", "146", b"b" * 4096, boot_build=146)
+    response = firmware.http(HttpRequest("PUT", "/upload/boot", ADMIN, image), 0.0)
+    assert (response.status, response.body) == (
+        200,
+        b"Bootcodeupdate ok: 146 stored, runs after a restart\r\n",
+    )
+    slot, status = running_slot(region, "IP6000")
+    assert slot == 1
+    assert status.info is not None
+    assert status.info.build == "146"
+    assert firmware.reset_required

@@ -35,6 +35,7 @@ from ipgwsim.firmware.updatescript import (
     Times,
     parse_script,
 )
+from ipgwsim.flash.bootslots import running_slot
 from ipgwsim.flash.credentials import AUTH_VAR
 from ipgwsim.flash.errors import NO_SPACE_EVENT
 from ipgwsim.flash.flashdir import FlashDir
@@ -607,6 +608,20 @@ def test_boot_uses_the_boot_name_and_its_var() -> None:
     bench.answer(download, 404)
     assert bench.var(BOOT_VAR) is None
     assert bench.fw.update.outcome == "stopped at line 2: boot code download failed"
+
+
+def test_boot_stores_a_new_boot_code_in_the_other_slot() -> None:
+    bench = Bench()
+    _one_poll(bench, "mod cmd UP0 boot http://s/ ireset 146\r\n")
+    (download,) = bench.pending
+    image = build_image(ImageKind.BOOT, "IP6000", "146", b"b" * 4096, boot_build=146)
+    bench.answer(download, 200, image)
+    assert bench.var(BOOT_VAR) == "146"
+    slot, status = running_slot(PartitionTable(bench.flash, PROFILE)["boot"], "IP6000")
+    assert slot == 1
+    assert status.info is not None
+    assert status.info.build == "146"
+    assert bench.resets() == [f"ireset (update script {SCRIPT} line 1)"]
 
 
 # -- UP0 cfg and scfg ----------------------------------------------------------------------
