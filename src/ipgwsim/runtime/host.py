@@ -51,7 +51,7 @@ from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile
-from ipgwsim.proto.http import FetchResult, HttpRequest, HttpResponse
+from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.console import Console
@@ -300,6 +300,16 @@ class DeviceHost:
             return HttpResponse.text(500, "internal error in the device model\r\n")
         return answers[0]
 
+    def _fetch(self, fetch: Fetch) -> None:
+        """Make the request from the device's address; without one it cannot leave."""
+        if self.web_ip is None:
+            unreachable = FetchResult(
+                fetch.request_id, None, b"", "network unreachable: ETH0 has no address"
+            )
+            asyncio.get_running_loop().call_soon(self._fetched, unreachable)
+            return
+        self.fetcher.start(fetch, self.web_ip)
+
     def _fetched(self, result: FetchResult) -> None:
         if not self.closed:
             self._step(lambda now: self.device.fetch_done(result, now))
@@ -430,7 +440,7 @@ class DeviceHost:
             else:
                 self.network.assign(self, event.ip)
         elif isinstance(event, FetchRequested):
-            self.fetcher.start(event.fetch, self.web_ip)
+            self._fetch(event.fetch)
         elif isinstance(event, AddressReleased):
             self.network.release(self, event.ip)
         elif isinstance(event, FlashChanged):

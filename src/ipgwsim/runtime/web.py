@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 
 import aiohttp
@@ -176,5 +177,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.InvalidURL):
         return f"invalid URL {exc}"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+        # asyncio replaces strerror by "Connect call failed (...)": say the errno's words.
+        error = exc.os_error
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
     return str(exc) or type(exc).__name__
