@@ -5,7 +5,7 @@ The runtime's HTTP server parses requests (and decodes HTTP Basic credentials) a
 
 =================================  ======  ==========================================
 ``/CMD0/box_info.xml``             open    model, versions, serial (Info is not protected)
-``/!<command>``                    admin   the command line (``/!config%20show``)
+``/!<command>``                    admin   the command line, GET only (``/!config%20show``)
 ``/cfg.txt``                       admin   the full config (:mod:`ipgwsim.firmware.fullconfig`)
 ``/log.txt``                       admin   the event log
 ``/upload/prot``, ``/upload/boot``  admin   an image as the body (PUT or POST): firmware, boot code
@@ -24,13 +24,14 @@ from xml.sax.saxutils import quoteattr
 
 from ipgwsim.firmware.commands import CommandError
 from ipgwsim.firmware.fullconfig import load_full, render_full
+from ipgwsim.flash.errors import FlashError, NoSpace, PowerLost
 from ipgwsim.flash.image import ImageKind
 from ipgwsim.proto.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
 
-__all__ = ["box_info", "handle", "version_string"]
+__all__ = ["box_info", "handle", "refusal", "version_string"]
 
 _UPLOADS = {"/upload/prot": ImageKind.FIRMWARE, "/upload/boot": ImageKind.BOOT}
 _READ = ("GET", "HEAD")
@@ -87,29 +88,51 @@ def _allowed(request: HttpRequest, methods: tuple[str, ...]) -> HttpResponse | N
     )
 
 
-def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
-    """Answer ``request`` (see the module docstring)."""
+def _methods(path: str) -> tuple[str, ...] | None:
+    """The methods ``path`` takes; None for a path that does not exist."""
+    if path == "/CMD0/box_info.xml" or path in ("/cfg.txt", "/log.txt"):
+        return _READ
+    if path.startswith("/!"):
+        return ("GET",)  # a command is run once, never for a HEAD
+    if path == "/upload/config" or path in _UPLOADS:
+        return _WRITE
+    return None
+
+
+def refusal(firmware: Firmware, request: HttpRequest) -> HttpResponse | None:
+    """The answer to a request refused whatever its body (404, 405, 401), or None.
+
+    The web server asks this before it reads a body: nobody uploads megabytes to a
+    device without the admin's credentials.
+    """
     path = request.path
-    if path == "/CMD0/box_info.xml":
-        return _allowed(request, _READ) or HttpResponse(
-            200, box_info(firmware).encode("utf-8"), "text/xml; charset=utf-8"
-        )
-    known = path.startswith("/!") or path in ("/cfg.txt", "/log.txt", "/upload/config")
-    if not known and path not in _UPLOADS:
+    methods = _methods(path)
+    if methods is None:
         return HttpResponse.text(404, f"404 not found: {path}\r\n")
+    refused = _allowed(request, methods)
+    if refused is not None or path == "/CMD0/box_info.xml":
+        return refused
     credentials = request.credentials
     if credentials is None or not firmware.check_login(*credentials):
         return _unauthorized(firmware)
-    if path.startswith("/!"):
-        return _allowed(request, _READ) or _command(firmware, path[2:], credentials[0])
-    if path == "/cfg.txt":
-        return _allowed(request, _READ) or HttpResponse.text(200, render_full(firmware))
-    if path == "/log.txt":
-        lines = "".join(f"{at:.3f} {text}\r\n" for at, text in firmware.log)
-        return _allowed(request, _READ) or HttpResponse.text(200, lines)
-    refused = _allowed(request, _WRITE)
+    return None
+
+
+def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
+    """Answer ``request`` (see the module docstring)."""
+    refused = refusal(firmware, request)
     if refused is not None:
         return refused
+    path = request.path
+    if path == "/CMD0/box_info.xml":
+        return HttpResponse(200, box_info(firmware).encode("utf-8"), "text/xml; charset=utf-8")
+    assert request.credentials is not None  # refusal() checked them
+    if path.startswith("/!"):
+        return _command(firmware, path[2:], request.credentials[0])
+    if path == "/cfg.txt":
+        return HttpResponse.text(200, render_full(firmware))
+    if path == "/log.txt":
+        return HttpResponse.text(200, "".join(f"{at:.3f} {text}\r\n" for at, text in firmware.log))
     if path == "/upload/config":
         return _load(firmware, request.body)
     return _upload(firmware, _UPLOADS[path], request.body)
@@ -130,6 +153,12 @@ def _load(firmware: Firmware, body: bytes) -> HttpResponse:
     try:
         return HttpResponse.text(200, load_full(firmware, text))
     except CommandError as exc:
+        return HttpResponse.text(400, f"error: {exc}\r\n")
+    except PowerLost:
+        raise
+    except NoSpace as exc:
+        return HttpResponse.text(507, f"error: {exc}\r\n")
+    except (FlashError, ValueError) as exc:
         return HttpResponse.text(400, f"error: {exc}\r\n")
 
 

@@ -49,7 +49,7 @@ __all__ = [
 
 #: Parameters whose values are passwords: never shown in an error or on the console.
 SECRET_PARAMS = frozenset({("CMD0", "user"), ("CONF", "pwd")})
-_SECRET_IN_LINE = re.compile(r"(/(?:user|pwd)[ \t]+)\S+")
+_SECRET_IN_LINE = re.compile(r"(/(?:user|pwd)[ \t]+)(?!/)\S+")
 _COMMAND_WORDS = ("config", "mod", "vars")
 #: The final commands of update scripts (innovaphone-facts.md 5.4), also typed as commands:
 #: ``reset`` now, ``ireset`` when idle, ``resetn``/``iresetn`` only if a change needs it,
@@ -97,7 +97,12 @@ def run_final_command(firmware: Firmware, word: str, reason: str) -> str:
 
 
 def execute(firmware: Firmware, line: str) -> str:
-    """Run one command line on ``firmware``; :class:`~ipgwsim.flash.PowerLost` goes up."""
+    """Run one command line on ``firmware``; :class:`~ipgwsim.flash.PowerLost` goes up.
+
+    Once a reset is requested nothing more runs: the device is restarting.
+    """
+    if firmware.reset_pending:
+        return "error: the device is restarting\r\n"
     word = line.strip()
     if word in FINAL_COMMANDS:
         return run_final_command(firmware, word, "command")
@@ -116,7 +121,8 @@ def execute(firmware: Firmware, line: str) -> str:
         raise
     except CommandError as exc:
         return f"error: {exc}\r\n"
-    except (FlashError, ConfigTextError) as exc:
+    except (FlashError, ConfigTextError, ValueError) as exc:
+        # A limit of the flash stores (a key too long, no space): refused, said why.
         return f"error: {exc}\r\n"
 
 
@@ -237,10 +243,20 @@ def _check_mod_cmd(command: ModCmd) -> None:
         if args == ("list",):
             return
         if args[:1] == ("add-item",):
-            if len(args) < 3:
-                raise CommandError("usage: mod cmd FLASHDIR0 add-item KEY VALUE")
+            parse_add_item(command)
             return
     raise _unknown(command)
+
+
+def parse_add_item(command: ModCmd) -> tuple[str, bytes]:
+    """``mod cmd FLASHDIR0 add-item KEY VALUE...`` checked: ``(key, value)`` or CommandError."""
+    args = command.args
+    if len(args) < 3:
+        raise CommandError("usage: mod cmd FLASHDIR0 add-item KEY VALUE")
+    key, value = args[1], " ".join(args[2:]).encode("utf-8")
+    if len(key.encode("utf-8")) > MAX_VAR_NAME:
+        raise CommandError(f"add-item: a key has at most {MAX_VAR_NAME} bytes")
+    return key, value
 
 
 def _mod_cmd(firmware: Firmware, command: ModCmd) -> str:
@@ -259,8 +275,9 @@ def _mod_cmd(firmware: Firmware, command: ModCmd) -> str:
         return "".join(
             f"{key} {data.decode('utf-8', 'backslashreplace')}\r\n" for key, data in items
         )
-    firmware.flashdir().add_item(args[1], " ".join(args[2:]).encode("utf-8"))
-    firmware.flash_changed(f"flash directory item {args[1]} stored")
+    key, value = parse_add_item(command)
+    firmware.flashdir().add_item(key, value)
+    firmware.flash_changed(f"flash directory item {key} stored")
     return ""
 
 

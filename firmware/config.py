@@ -17,8 +17,10 @@ modules and unknown parameters of known ones are kept as given and listed by
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from ipgwsim.firmware.configlang import (
     ConfigChange,
@@ -85,9 +87,28 @@ def _check_mask(value: str) -> None:
         raise ValueError("not a netmask (its one bits are not contiguous)")
 
 
+#: The longest polling interval ``UP1 /poll`` and ``/poll-fast`` take: a week, in minutes.
+MAX_POLL_MINUTES = 7 * 24 * 60
+
+
 def _check_minutes(value: str) -> None:
     if not (value.isascii() and value.isdigit()):
         raise ValueError("not a whole number of minutes")
+    if int(value) > MAX_POLL_MINUTES:
+        raise ValueError(f"more than {MAX_POLL_MINUTES} minutes (a week)")
+
+
+def _check_url(value: str) -> None:
+    """An absolute http(s) URL, plain or URL-encoded, with ``#m #h #i #t`` placeholders."""
+    url = value if "://" in value else unquote(value)
+    probe = re.sub(r"#[mhit]", "x", url)
+    try:
+        parts = urlsplit(probe)
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an absolute http:// or https:// URL")
 
 
 def _one_of(*choices: str) -> Callable[[str], None]:
@@ -132,7 +153,7 @@ _ETH = {
     "dhcp": ParamSpec(check=_one_of("off", "client", "server", "auto")),
 }
 _UP = {
-    "url": ParamSpec(),
+    "url": ParamSpec(check=_check_url),
     "poll": ParamSpec(check=_check_minutes),
     "poll-fast": ParamSpec(check=_check_minutes),
     "no-dhcp": ParamSpec(flag=True),

@@ -18,6 +18,8 @@ the password), the prompts and the output of the commands, all with CRLF line en
   characters; more are ignored (and not echoed).
 - A :class:`~ipgwsim.flash.PowerLost` raised by a command goes up to the caller (the device
   is off then); what the chunk printed before it is in :meth:`ConsoleSession.flush`.
+- After a command that restarts the device (``reset``), the rest of the chunk is dropped:
+  the firmware it was typed to is gone.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class ConsoleSession:
     def feed(self, data: bytes) -> bytes:
         """Take typed bytes; return what the console prints back (module docstring)."""
         for byte in data:
+            if self.firmware.reset_pending:
+                break  # the device restarts: what was typed after the reset goes nowhere
             self._byte(byte)
         return self.flush()
 
@@ -176,4 +180,6 @@ class ConsoleSession:
             if output and not output.endswith("\n"):
                 output += "\r\n"
             self._print(output)
+            if self.firmware.reset_pending:
+                return  # the device restarts: no prompt from this firmware
         self._print(self.prompt)

@@ -3,7 +3,8 @@
 Text, CRLF lines, in this order (innovaphone-facts.md 4.1: a full config holds, besides
 ``config change`` lines, ``vars create`` and ``mod cmd FLASHDIR0 add-item`` lines):
 
-1. ``config change MODULE /p v ...``: the config as ``config show`` prints it;
+1. ``config change MODULE /p v ...``: the config as ``config show`` prints it, without
+   ``CMD0 /user`` (a password goes out only as the crypted var);
 2. ``vars create NAME FLAGS HEX``: every var, its flags as letters (``p``, ``pb``, ``pc``)
    and its stored bytes in hex (a crypted var as stored: the admin credentials record
    travels as it is, never as a password);
@@ -21,7 +22,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ipgwsim.firmware.commands import CommandError, describe_error, parse_vars_create
+from ipgwsim.firmware.commands import (
+    CommandError,
+    describe_error,
+    parse_add_item,
+    parse_vars_create,
+)
 from ipgwsim.firmware.config import Config, ConfigValueError
 from ipgwsim.firmware.configlang import (
     ConfigActivate,
@@ -32,6 +38,9 @@ from ipgwsim.firmware.configlang import (
     VarsCommand,
     parse_text,
 )
+from ipgwsim.flash.credentials import AdminCredentials
+from ipgwsim.flash.errors import NoSpace
+from ipgwsim.flash.vars import VarFlags
 
 if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
@@ -52,10 +61,13 @@ def _item_line(key: str, data: bytes) -> str | None:
 
 def render_full(firmware: Firmware) -> str:
     """The full config of ``firmware`` (see the module docstring)."""
-    lines = [line for line in firmware.edited.render().split("\r\n") if line]
+    shown = firmware.edited.copy()
+    shown.take_user()  # a /user not yet written is never sent out in clear
+    lines = [line for line in shown.render().split("\r\n") if line]
     if firmware.vars is not None:
         for var in firmware.vars.all():
-            lines.append(f"vars create {var.name} {var.flags.letters()} {var.value.hex()}".rstrip())
+            letters = var.flags.letters() or "p"  # every var is in flash
+            lines.append(f"vars create {var.name} {letters} {var.value.hex()}".rstrip())
     if firmware.partitions is not None:
         skipped = 0
         for key, data in firmware.flashdir().items():
@@ -67,6 +79,31 @@ def render_full(firmware: Firmware) -> str:
         if skipped:
             lines.append(f"# {skipped} flash directory items cannot be shown as add-item lines")
     return "".join(line + "\r\n" for line in lines)
+
+
+def _check_before_writing(
+    firmware: Firmware,
+    config: Config,
+    variables: list[tuple[str, VarFlags, bytes]],
+    items: list[tuple[str, bytes]],
+) -> None:
+    """Everything that could refuse the load, before its first write (CommandError)."""
+    shown = config.copy()
+    pair = shown.take_user()
+    if pair is not None:
+        try:
+            AdminCredentials.check_user(pair[0])
+        except ValueError as exc:
+            raise CommandError(f"CMD0 /user: {exc}") from None
+    firmware.check_fits(shown)
+    _, store = firmware.require_flash()
+    try:
+        store.log.check_fits({name.encode("ascii"): value for name, _, value in variables})
+        if items:
+            changes = {key.encode("utf-8"): data for key, data in items}
+            firmware.flashdir().log.check_fits(changes)
+    except (NoSpace, ValueError) as exc:
+        raise CommandError(str(exc)) from None
 
 
 def load_full(firmware: Firmware, text: str) -> str:
@@ -99,15 +136,17 @@ def load_full(firmware: Firmware, text: str) -> str:
             isinstance(command, ModCmd)
             and command.module == "FLASHDIR0"
             and command.args[:1] == ("add-item",)
-            and len(command.args) >= 3
         ):
-            items.append((command.args[1], " ".join(command.args[2:]).encode("utf-8")))
+            try:
+                items.append(parse_add_item(command))
+            except CommandError as exc:
+                raise CommandError(f"line {line.number}: {exc}") from None
             continue
         raise CommandError(
             f"line {line.number}: {line.text.strip()}: not allowed in a config load "
             "(config change|add|rem, vars create and mod cmd FLASHDIR0 add-item are)"
         )
-    firmware.check_fits(config)
+    _check_before_writing(firmware, config, variables, items)
     for name, flags, value in variables:
         store.set(name, value, flags)
     if variables:

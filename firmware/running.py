@@ -15,8 +15,10 @@ change|add|rem`` change, ``config show`` prints and ``config write`` stores).
 from __future__ import annotations
 
 import hmac
+import itertools
 import random
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ipgwsim.events import (
@@ -32,7 +34,7 @@ from ipgwsim.firmware import admin
 from ipgwsim.firmware.commands import CommandError, describe_error, execute, mask_secrets
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
 from ipgwsim.firmware.update import UpdateClient
-from ipgwsim.flash.bootslots import slot_size, store_boot
+from ipgwsim.flash.bootslots import running_slot, slot_size, store_boot
 from ipgwsim.flash.credentials import (
     AUTH_VAR,
     AdminCredentials,
@@ -99,6 +101,7 @@ class Firmware:
         cause: StartCause = StartCause.POWER_UP,
         wall_clock: float | None = None,
         boot_build: int | None = None,
+        fetch_ids: Iterator[int] | None = None,
     ) -> None:
         self.profile = profile
         self.build = build
@@ -120,7 +123,11 @@ class Firmware:
         self.reset_required = False
         #: The firmware's event log (``/log.txt``): ``(device time, text)``.
         self.log: deque[tuple[float, str]] = deque(maxlen=LOG_LINES)
-        self._next_fetch = 1
+        #: Ids of fetches: the device's, so that no firmware takes an answer meant for
+        #: the one before it (a late answer after a restart).
+        self._fetch_ids = fetch_ids if fetch_ids is not None else itertools.count(1)
+        #: Set by a requested reset: nothing more runs, the device restarts.
+        self.reset_pending = False
         self.ring: ConfigRing | None = None
         self.vars: VarStore | None = None
         self._flashman: FlashMan | None = None
@@ -198,6 +205,7 @@ class Firmware:
         """
         if only_if_required and not self.reset_required:
             return False
+        self.reset_pending = True
         self._events.append(ResetRequested(reason))
         return True
 
@@ -231,7 +239,9 @@ class Firmware:
 
     def _store(self, kind: ImageKind, data: bytes) -> ImageInfo:
         if kind is ImageKind.FIRMWARE:
-            return self.flashman().store_firmware(data, boot_build=self.boot_build)
+            # The image must suit the boot code that starts it: the one in the boot slot
+            # the next start uses (an update script stores boot code, then firmware).
+            return self.flashman().store_firmware(data, boot_build=self.next_boot_build())
         if kind is not ImageKind.BOOT:
             raise ImageError(f"{kind.label} images are not taken here")
         assert self.partitions is not None
@@ -246,12 +256,20 @@ class Firmware:
         store_boot(region, data, self.profile.model)  # the other slot; fail-safe
         return info
 
+    def next_boot_build(self) -> int | None:
+        """The build of the boot code the next start runs (the running one if unknown)."""
+        if self.partitions is None:
+            return self.boot_build
+        _, status = running_slot(self.partitions["boot"], self.profile.model)
+        if status.info is None or not status.info.build.isdigit():
+            return self.boot_build
+        return int(status.info.build)
+
     # -- fetches (effects the runtime performs) ---------------------------------------------
 
     def fetch(self, method: str, url: str, *, body: bytes | None = None, purpose: str = "") -> int:
         """Ask the runtime for an HTTP request; returns the id its result will carry."""
-        request_id = self._next_fetch
-        self._next_fetch += 1
+        request_id = next(self._fetch_ids)
         self._events.append(FetchRequested(Fetch(request_id, method, url, body, purpose)))
         return request_id
 
@@ -265,6 +283,10 @@ class Firmware:
         """Answer a request to the admin web server (:mod:`ipgwsim.firmware.admin`)."""
         self.now = max(self.now, now)
         return admin.handle(self, request)
+
+    def http_refusal(self, request: HttpRequest) -> HttpResponse | None:
+        """The answer to a request refused whatever its body (see :func:`admin.refusal`)."""
+        return admin.refusal(self, request)
 
     def flash_changed(self, what: str) -> None:
         """Report a write to the flash (the runtime saves its image file)."""

@@ -22,6 +22,7 @@ from ipgwsim.firmware.commands import (
     mask_secrets,
     run_final_command,
 )
+from ipgwsim.firmware.config import MAX_POLL_MINUTES
 from ipgwsim.firmware.configlang import ModCmd
 from ipgwsim.firmware.fullconfig import load_full, render_full
 from ipgwsim.firmware.updatescript import (
@@ -37,6 +38,7 @@ from ipgwsim.firmware.updatescript import (
     parse_script,
     parse_update_command,
 )
+from ipgwsim.flash.errors import FlashError
 from ipgwsim.flash.image import ImageKind
 from ipgwsim.flash.vars import VarFlags
 from ipgwsim.proto.http import FetchResult
@@ -227,12 +229,19 @@ class UpdateClient:
         }
 
     def script_url(self) -> str | None:
-        """The script's URL from ``UP1 /url`` (decoded, expanded, the standard name added)."""
+        """The script's URL from ``UP1 /url`` (decoded, expanded, the standard name added).
+
+        None without one, or when it is no URL (the config refuses such values; this
+        guards a flash written otherwise): no polling then.
+        """
         value = self.firmware.active.get("UP1", "url")
         if not value:
             return None
-        url = expand_url(value, self._placeholders())
-        return with_file(url, script_name(self.firmware.profile.model))
+        try:
+            url = expand_url(value, self._placeholders())
+            return with_file(url, script_name(self.firmware.profile.model))
+        except ValueError:
+            return None
 
     def query_args(self) -> list[tuple[str, str]]:
         """The standard query arguments appended to every script URL (facts 5.3, 5.5)."""
@@ -246,10 +255,14 @@ class UpdateClient:
         ]
 
     def _resolve(self, job: _Job, url: str) -> str:
-        expanded = expand_url(url, self._placeholders())
-        if job.base is not None:
-            return urljoin(job.base, expanded)
-        if not urlsplit(expanded).scheme:
+        try:
+            expanded = expand_url(url, self._placeholders())
+            if job.base is not None:
+                return urljoin(job.base, expanded)
+            scheme = urlsplit(expanded).scheme
+        except ValueError as exc:
+            raise CommandError(f"{url}: not a URL: {exc}") from None
+        if not scheme:
             raise CommandError(f"{url}: a typed command needs an absolute URL (http://...)")
         return expanded
 
@@ -257,7 +270,9 @@ class UpdateClient:
 
     def _minutes(self, param: str, default: int) -> int:
         value = self.firmware.active.get("UP1", param)
-        return max(1, int(value)) if value and value.isdigit() else default
+        if not (value and value.isascii() and value.isdigit()):
+            return default
+        return min(max(1, int(value)), MAX_POLL_MINUTES)
 
     def next_poll(self) -> float | None:
         """Device time of the next poll; None without ``UP1 /url`` or while one runs."""
@@ -362,12 +377,24 @@ class UpdateClient:
         except _Reset:
             self._reset(job)
             return
+        except (CommandError, FlashError, ValueError) as exc:
+            # A line the checks let through fails when it runs (a URL, no space, a
+            # limit of the flash): the script stops there and polling goes on. A typed
+            # command says it as its error line.
+            if job.base is None:
+                raise
+            number = job.lines[job.index].number if job.index < len(job.lines) else 0
+            self._say(job, f"{job.origin} line {number}: {exc}; stopped")
+            outcome, complete = f"stopped at line {number}: {exc}", False
         if complete:
             try:
                 self._complete(job)
             except _Reset:
                 self._reset(job)
                 return
+            except (CommandError, FlashError, ValueError) as exc:
+                self._say(job, f"{job.origin}: {exc}; stopped")
+                outcome = f"stopped at the end: {exc}"
         self._job_done(job, outcome)
 
     def _reset(self, job: _Job) -> None:

@@ -64,9 +64,14 @@ class AdminCredentials:
     ) -> AdminCredentials:
         if len(salt) < 8:
             raise ValueError("a salt has at least 8 bytes")
+        cls.check_user(user)
+        return cls(user, salt, cls._derive(password, salt, n, r, p), n, r, p)
+
+    @staticmethod
+    def check_user(user: str) -> None:
+        """Raise :class:`ValueError` unless a credentials record can hold ``user``."""
         if not user or "$" in user or "," in user:
             raise ValueError(f"a user name is not empty and has no '$' or ',': {user!r}")
-        return cls(user, salt, cls._derive(password, salt, n, r, p), n, r, p)
 
     def verify(self, user: str, password: str) -> bool:
         """Whether ``user`` and ``password`` are these credentials (constant time)."""

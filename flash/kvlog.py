@@ -265,6 +265,23 @@ class KvLog:
             self.entries[key] = entry
         self._live = live
 
+    def check_fits(self, changes: Mapping[bytes, bytes]) -> None:
+        """Raise :class:`NoSpace` unless setting every key of ``changes`` would fit.
+
+        Nothing is written: a caller checks a batch of changes (a config load) before
+        the first one, so that a refusal leaves the store as it was.
+        """
+        live = self._live
+        for key, value in changes.items():
+            if not 1 <= len(key) <= MAX_KEY:
+                raise ValueError(f"a key has 1 to {MAX_KEY} bytes, not {len(key)}")
+            old = self.entries.get(key)
+            if old is not None:
+                live -= self._record_size(key, old.value)
+            live += self._record_size(key, value)
+        if live > self.capacity:
+            raise NoSpace(self.partition.name, live, self.capacity, self.tag.decode("ascii"))
+
     def move_to(self, bank: int) -> None:
         """Make ``bank`` the active bank by compacting into it.
 

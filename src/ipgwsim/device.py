@@ -12,6 +12,7 @@ code (and its rescue copy), a valid firmware image and the default config.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -151,6 +152,8 @@ class Device:
         self.firmware: Firmware | None = None
         #: Device time of the last input (events are drained after inputs, without a time).
         self.now = 0.0
+        #: Ids of the firmware's fetches, unique across its starts.
+        self._fetch_ids = itertools.count(1)
         #: Seconds since the Unix epoch at device time 0 (the device's clock), or None
         #: while the device has no time of day (``UP1 times`` then stops every script).
         self.wall_clock: float | None = None
@@ -270,6 +273,12 @@ class Device:
             self._firmware_power_lost(exc)
             return HttpResponse.text(503, "the device lost power\r\n")
 
+    def http_refusal(self, request: HttpRequest) -> HttpResponse | None:
+        """A request refused whatever its body (asked before the body is read), or None."""
+        if self.firmware is None:
+            return HttpResponse.text(503, f"{self.profile.model} is in {self.mode.value}\r\n")
+        return self.firmware.http_refusal(request)
+
     def fetch_done(self, result: FetchResult, now: float) -> None:
         """The answer to a ``FetchRequested`` (dropped if that firmware is gone)."""
         self._at(now)
@@ -297,6 +306,7 @@ class Device:
                 cause=event.cause,
                 wall_clock=self.wall_clock,
                 boot_build=running.build if (running := self.boot.running_boot) else None,
+                fetch_ids=self._fetch_ids,
             )
         except PowerLost as exc:
             self._firmware_power_lost(exc)

@@ -134,3 +134,55 @@ def test_a_boot_code_upload_goes_into_the_other_slot() -> None:
     assert status.info is not None
     assert status.info.build == "146"
     assert firmware.reset_required
+
+
+def test_a_refused_config_load_changes_nothing() -> None:
+    firmware = _firmware()
+    assert firmware.vars is not None
+    before = firmware.edited.copy()
+    bad_user = (
+        b"config change CMD0 /name loaded /user ad$min,pw\r\n"
+        b"vars create SIDE/EFFECT p 01\r\n"
+        b"mod cmd FLASHDIR0 add-item k1 v1\r\n"
+    )
+    response = firmware.http(HttpRequest("PUT", "/upload/config", ADMIN, bad_user), 0.0)
+    assert response.status == 400
+    assert b"a user name is not empty and has no '$'" in response.body
+    too_big = b"vars create A p 00\r\nvars create B p " + b"ab" * 300_000 + b"\r\n"
+    response = firmware.http(HttpRequest("PUT", "/upload/config", ADMIN, too_big), 0.0)
+    assert response.status == 400
+    assert b"Error 0x00130001 Major FLASHMAN0 no space" in response.body
+    long_key = b"mod cmd FLASHDIR0 add-item " + b"k" * 300 + b" v\r\n"
+    response = firmware.http(HttpRequest("PUT", "/upload/config", ADMIN, long_key), 0.0)
+    assert response.status == 400
+    assert response.body == b"error: line 1: add-item: a key has at most 255 bytes\r\n"
+    assert firmware.vars.all() == []
+    assert firmware.flashdir().items() == []
+    assert firmware.edited == before
+    assert "ad$min" not in firmware.execute("config show")
+
+
+def test_limits_of_the_flash_are_refusals_not_internal_errors() -> None:
+    firmware = _firmware()
+    long_key = "/!mod%20cmd%20FLASHDIR0%20add-item%20" + "k" * 300 + "%20v"
+    response = firmware.http(HttpRequest("GET", long_key, ADMIN), 0.0)
+    assert (response.status, response.body) == (
+        400,
+        b"error: add-item: a key has at most 255 bytes\r\n",
+    )
+    # A command runs for GET only: never a second time for a HEAD.
+    head = firmware.http(HttpRequest("HEAD", "/!config%20change%20CMD0%20/name%20x", ADMIN), 0.0)
+    assert head.status == 405
+    assert firmware.edited.get("CMD0", "name") == "IP6000"
+
+
+def test_the_full_config_never_carries_a_password_in_clear() -> None:
+    firmware = _firmware()
+    assert firmware.execute("config change CMD0 /name gw /user bob,plain-secret") == ""
+    text = _get(firmware, "/cfg.txt")
+    assert "plain-secret" not in text
+    assert text.startswith("config change CMD0 /name gw\r\n")
+    # A /user given as a flag hides no other parameter's password from the mask.
+    out = firmware.execute("config change CMD0 /user /user admin,s3cret")
+    assert out.startswith("error: ")
+    assert "s3cret" not in out

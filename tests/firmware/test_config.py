@@ -44,8 +44,8 @@ def test_rem_removes_given_params_and_without_params_the_module() -> None:
 
 
 def test_accessors() -> None:
-    config = Config({"UP1": {"url": "u", "no-dhcp": None}})
-    assert config.get("UP1", "url") == "u"
+    config = Config({"UP1": {"url": "http://u/", "no-dhcp": None}})
+    assert config.get("UP1", "url") == "http://u/"
     assert config.get("UP1", "no-dhcp") is None
     assert config.has("UP1", "no-dhcp")
     assert not config.has("UP1", "poll")
@@ -53,18 +53,18 @@ def test_accessors() -> None:
     assert config.params("ETH0") is None
     modules = config.modules
     modules["UP1"]["url"] = "changed"
-    assert config.get("UP1", "url") == "u"
+    assert config.get("UP1", "url") == "http://u/"
 
 
 def test_render_is_one_crlf_line_per_module_in_first_appearance_order() -> None:
     config = Config.from_text(
-        "config change UP1 /url x\n"
+        "config change UP1 /url http://x/\n"
         "config change CMD0 /name dev /log on\n"
         "config add UP1 /no-dhcp\n"
         "config change PBX0\n"
     )
     assert config.render() == (
-        "config change UP1 /url x /no-dhcp\r\n"
+        "config change UP1 /url http://x/ /no-dhcp\r\n"
         "config change CMD0 /name dev /log on\r\n"
         "config change PBX0\r\n"
     )
@@ -117,6 +117,21 @@ def test_take_user_splits_at_the_first_comma() -> None:
         ("config change ETH0 /dhcp", "ETH0", "dhcp", None, "needs a value"),
         ("config add UP1 /poll soon", "UP1", "poll", "soon", "not a whole number of minutes"),
         ("config add UP0 /poll-fast -1", "UP0", "poll-fast", "-1", "not a whole number of minutes"),
+        ("config add UP1 /poll 10081", "UP1", "poll", "10081", "more than 10080 minutes (a week)"),
+        (
+            "config add UP1 /url http://[fe80::1/up/",
+            "UP1",
+            "url",
+            "http://[fe80::1/up/",
+            "not a URL: Invalid IPv6 URL",
+        ),
+        (
+            "config add UP1 /url srv/up/",
+            "UP1",
+            "url",
+            "srv/up/",
+            "not an absolute http:// or https:// URL",
+        ),
         ("config add UP1 /no-dhcp yes", "UP1", "no-dhcp", "yes", "is a flag and takes no value"),
         ("config add UP1 /provision 3", "UP1", "provision", "3", "is a flag and takes no value"),
         ("config change CMD0 /user admin", "CMD0", "user", "admin", "not user,password"),
@@ -126,7 +141,7 @@ def test_take_user_splits_at_the_first_comma() -> None:
     ],
 )
 def test_schema_errors(line: str, module: str, param: str, value: str | None, reason: str) -> None:
-    config = Config({"ETH0": {"dhcp": "auto"}, "UP1": {"url": "u"}})
+    config = Config({"ETH0": {"dhcp": "auto"}, "UP1": {"url": "http://u/"}})
     before = config.copy()
     with pytest.raises(ConfigValueError) as info:
         config.apply(change(line))
@@ -143,7 +158,7 @@ def test_valid_values_of_known_modules() -> None:
         "config change CMD0 /name gw /log on /user a,b\n"
         "config change ETH0 /addr 192.168.0.1 /mask 255.255.255.0 /dhcp off\n"
         "config change ETH1 /addr 0.0.0.0 /mask 0.0.0.0 /dhcp client\n"
-        "config change UP0 /url x /poll 0 /poll-fast 1 /no-dhcp /provision\n"
+        "config change UP0 /url http://x/ /poll 0 /poll-fast 1 /no-dhcp /provision\n"
         "config change UP1 /url http%3A%2F%2Fsrv%2F /poll 15\n"
         "config change CONF /number 77 /registrar 10.0.0.2 /user conf /pwd pw /mode pbx\n"
     )
@@ -177,7 +192,7 @@ BAD_LINE_5 = (
     "# comment\r\n"
     "config change ETH1 /addr 10.0.0.1\r\n"
     "{line5}\r\n"
-    "config change UP0 /url y\r\n"
+    "config change UP0 /url http://y/\r\n"
 )
 
 

@@ -169,3 +169,14 @@ def test_a_power_cut_in_a_command_goes_up() -> None:
         session.feed(b"config write\r\nconfig show\r\n")
     # What was printed before the cut is still there; nothing after it ran.
     assert session.flush() == b"config write\r\n"
+
+
+def test_what_is_typed_after_a_reset_goes_nowhere() -> None:
+    session = _logged_in()
+    out = _type(session, "reset\r\nvars create AFTER/RESET p 41\r\nconfig write\r\n")
+    assert out == "reset\r\nreset\r\n"
+    firmware = session.firmware
+    assert firmware.reset_pending
+    assert firmware.vars is not None
+    assert firmware.vars.get("AFTER/RESET") is None
+    assert firmware.execute("config write") == "error: the device is restarting\r\n"

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from ipgwsim.device import factory_flash
+from ipgwsim.device import Device, Instance, factory_flash
 from ipgwsim.events import Event, FetchRequested, Mode, ResetRequested
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.admin import version_string
@@ -776,3 +776,78 @@ def test_on_a_device_prot_and_ireset_restart_into_the_new_firmware() -> None:
     # after the restart UPDATE/PROT is unset: the running build is compared
     assert VarStore(table["vars"]).get(PROT_VAR) is None
     assert dict(firmware.update.query_args())["PROT"] == "09-new"
+
+
+# -- what a review found -----------------------------------------------------------------
+
+
+def test_a_bad_url_in_the_active_config_stops_polling_instead_of_the_device() -> None:
+    bench = Bench()
+    # The config refuses such a value; a flash written otherwise must not wedge the device.
+    bench.fw.active._modules["UP1"] = {"url": "http://[fe80::1/up/"}
+    assert bench.fw.update.script_url() is None
+    assert bench.fw.get_timer() is None
+    bench.fw.active._modules["UP1"] = {"url": "http://srv/", "poll": "9" * 400}
+    assert bench.fw.update.next_poll() is not None  # an absurd interval is bounded
+
+
+def test_a_line_that_fails_while_it_runs_stops_the_script_and_polling_goes_on() -> None:
+    bench = Bench()
+    _one_poll(bench, "mod cmd UP0 prot http://[::1/ ser 09-x\r\nconfig write\r\n")
+    assert bench.fw.update.outcome is not None
+    assert bench.fw.update.outcome.startswith("stopped at line 1: ")
+    assert any("line 1: " in text and text.endswith("; stopped") for text in bench.log())
+    assert bench.writes() == 0  # nothing after the failed line ran
+    assert bench.fw.update.next_poll() == 30 * MINUTE
+
+
+def test_boot_code_then_a_firmware_that_needs_it_then_iresetn() -> None:
+    """innovaphone's own server sends boot, prot, iresetn; the firmware needs the new boot."""
+    bench = Bench()
+    boot = build_image(ImageKind.BOOT, "IP6000", "146", b"b" * 4096, boot_build=146)
+    firmware = build_image(
+        ImageKind.FIRMWARE, "IP6000", "09-needs-146", b"f" * 4096, min_boot_build=146
+    )
+    bench.files["http://10.0.0.9/up/boot6000.bin"] = (200, boot)
+    bench.files["http://10.0.0.9/up/ip6000.bin"] = (200, firmware)
+    _one_poll(
+        bench, "mod cmd UP0 boot ./ ser 146\r\nmod cmd UP0 prot ./ ser 09-needs-146\r\niresetn\r\n"
+    )
+    assert bench.prot_build() == "09-needs-146"
+    assert bench.resets() == [f"iresetn (update script {SCRIPT} line 3)"]
+
+
+def test_an_answer_meant_for_the_firmware_before_a_restart_is_ignored() -> None:
+    device = Device(PROFILE, factory_flash(PROFILE), Instance.numbered("gw", 1))
+    fetches: list[Fetch] = []
+
+    def drain() -> None:
+        while (event := device.next_event()) is not None:
+            if isinstance(event, FetchRequested):
+                fetches.append(event.fetch)
+
+    device.power_on(0.0)
+    drain()
+    firmware = device.firmware
+    assert firmware is not None
+    firmware.execute("mod cmd UP0 cfg http://10.0.0.9/slow.txt ser")
+    firmware.execute(UP1.strip())
+    firmware.execute("config write")
+    assert firmware.execute("reset") == "reset\r\n"
+    drain()
+    (old,) = fetches
+    restarted = device.firmware
+    assert restarted is not None
+    assert restarted is not firmware
+    due = device.get_timer()
+    assert due is not None
+    device.handle_timer(due)
+    drain()
+    new = fetches[-1]
+    assert new.purpose == "update script"
+    assert new.request_id != old.request_id
+    # The old download answers late: the new firmware does not take it for its script.
+    late = b"config change CMD0 /name fromold\r\n"
+    device.fetch_done(FetchResult(old.request_id, 200, late), due + 1)
+    assert restarted.edited.get("CMD0", "name") == "IP6000"
+    assert restarted.update.outcome is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 from pathlib import Path
@@ -197,5 +198,40 @@ def test_the_web_server_goes_with_the_firmware_and_addresses_do_not_collide(
             server = await second.web_settled()
             assert server is not None
             assert server.ip == FACTORY_IP
+
+    run(main())
+
+
+@needs_curl
+def test_bad_bodies_and_a_stalled_client(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = free_tcp_port()
+        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            url = await short_press(rt, clock, host)
+            form = ("-H", "Content-Type: multipart/form-data; boundary=x", "--data-binary", "junk")
+            # Without credentials the body is never read: 401, not a parse error.
+            assert (await curl(*form, f"{url}/upload/config"))[0] == 401
+            status, body = await curl("-u", "admin:ip6000", *form, f"{url}/upload/config")
+            assert status == 400, body
+            assert body.startswith("400 bad request body")
+            assert host.errors == []
+            # A client that sends half a request and waits does not hold up a restart.
+            _, writer = await asyncio.open_connection(FACTORY_IP, http)
+            auth = base64.b64encode(b"admin:ip6000")
+            writer.write(
+                b"PUT /upload/prot HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + auth
+                + b"\r\nContent-Length: 1000\r\n\r\nab"
+            )  # fmt: skip
+            await writer.drain()
+            assert (await curl("-u", "admin:ip6000", f"{url}/!config%20write"))[0] == 200
+            released = rt.press(host.name, 0.3)
+            await clock.advance(0.3)
+            await asyncio.wait_for(released, 5)
+            server = await asyncio.wait_for(host.web_settled(), 5)
+            assert server is not None
+            assert (await curl(f"{url}/CMD0/box_info.xml"))[0] == 200
+            writer.close()
 
     run(main())

@@ -245,7 +245,7 @@ class DeviceHost:
             return
         self.network.assign(self, ip)
         self.web_ip = ip
-        server = WebServer(ip, self.http_port, self._http)
+        server = WebServer(ip, self.http_port, self._http, self._http_refusal)
         where = "" if ip == event.ip else f" (ETH0 {event.ip} on loopback)"
         self.console.write(f"HTTP: {server.url}{where}")
         self._chain_web(self._start_web(server))
@@ -293,7 +293,14 @@ class DeviceHost:
             await asyncio.gather(self._web_task, return_exceptions=True)
         return self.web
 
+    def _http_refusal(self, request: HttpRequest) -> HttpResponse | None:
+        if self.closed:
+            return HttpResponse.text(503, "the device is gone\r\n")
+        return self.device.http_refusal(request)
+
     def _http(self, request: HttpRequest) -> HttpResponse:
+        if self.closed:
+            return HttpResponse.text(503, "the device is gone\r\n")
         answers: list[HttpResponse] = []
         self._step(lambda now: answers.append(self.device.http(request, now)))
         if not answers:
@@ -303,8 +310,9 @@ class DeviceHost:
     def _fetch(self, fetch: Fetch) -> None:
         """Make the request from the device's address; without one it cannot leave."""
         if self.web_ip is None:
+            why = "has no address" if self.device.ip is None else "is not served (see above)"
             unreachable = FetchResult(
-                fetch.request_id, None, b"", "network unreachable: ETH0 has no address"
+                fetch.request_id, None, b"", f"network unreachable: ETH0 {why}"
             )
             asyncio.get_running_loop().call_soon(self._fetched, unreachable)
             return
@@ -461,7 +469,11 @@ class DeviceHost:
     def _reschedule(self) -> None:
         if self.closed:
             return
-        deadline = self.device.get_timer()
+        try:
+            deadline = self.device.get_timer()
+        except Exception as exc:
+            self._internal_error(exc)
+            return
         if deadline is not None and deadline == self._fired_at:
             # The device did not move its deadline when its timer fired: do not spin.
             deadline = max(deadline, self.clock.now()) + STUCK_TIMER_DELAY

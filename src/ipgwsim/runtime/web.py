@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -33,6 +34,9 @@ MAX_BODY = 64 * 1024 * 1024
 FETCH_TIMEOUT = 60.0
 
 Handler = Callable[[HttpRequest], HttpResponse]
+Precheck = Callable[[HttpRequest], "HttpResponse | None"]
+#: Seconds a stopping web server waits for requests in flight (a restart, the runtime's stop).
+SHUTDOWN_TIMEOUT = 0.5
 
 
 def _credentials(header: str | None) -> tuple[str, str] | None:
@@ -64,13 +68,14 @@ async def _body(request: web.Request) -> bytes:
 class WebServer:
     """The admin web server of one device on ``(ip, port)``."""
 
-    def __init__(self, ip: str, port: int, handler: Handler) -> None:
+    def __init__(self, ip: str, port: int, handler: Handler, precheck: Precheck) -> None:
         self.ip = ip
         self.port = port
         self._handler = handler
+        self._precheck = precheck
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
 
     @property
     def url(self) -> str:
@@ -94,10 +99,16 @@ class WebServer:
             method=request.method,
             target=request.raw_path,
             credentials=_credentials(request.headers.get(aiohttp.hdrs.AUTHORIZATION)),
-            body=await _body(request),
             content_type=request.content_type,
         )
-        answer = self._handler(parsed)
+        answer = self._precheck(parsed)  # refused whatever the body: never read it
+        if answer is None:
+            try:
+                body = await _body(request)
+            except (ValueError, aiohttp.ClientError, aiohttp.web.HTTPException) as exc:
+                answer = HttpResponse.text(400, f"400 bad request body: {exc}\r\n")
+            else:
+                answer = self._handler(dataclasses.replace(parsed, body=body))
         return web.Response(
             status=answer.status,
             body=answer.body,

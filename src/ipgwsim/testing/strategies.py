@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from ipgwsim.firmware.config import SCHEMA, Config
+from ipgwsim.firmware.config import MAX_POLL_MINUTES, SCHEMA, Config
 from ipgwsim.proto.gwload import (
     ANY_GWTYPE,
     ANY_MAC,
@@ -167,8 +167,14 @@ def netmasks() -> st.SearchStrategy[str]:
 def _known_value(module: str, param: str) -> st.SearchStrategy[str | None]:
     if SCHEMA[module][param].flag:
         return st.none()
-    minutes = st.integers(min_value=0, max_value=10**6).map(str)
+    minutes = st.integers(min_value=0, max_value=MAX_POLL_MINUTES).map(str)
+    host = st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?", fullmatch=True)
+    path = st.from_regex(r"(/[A-Za-z0-9._~#%-]{0,10}){0,3}/?", fullmatch=True)
+    urls = st.builds(
+        lambda s, h, p: f"{s}://{h}{p}", st.sampled_from(["http", "https"]), host, path
+    )
     special: dict[str, st.SearchStrategy[str]] = {
+        "url": urls,
         "addr": st.ip_addresses(v=4).map(str),
         "mask": netmasks(),
         "dhcp": st.sampled_from(["off", "client", "server", "auto"]),
