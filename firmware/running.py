@@ -23,16 +23,22 @@ from dataclasses import dataclass
 
 from ipgwsim.events import (
     AddressAssigned,
+    AddressReleased,
     ConsoleOutput,
     Event,
     FetchRequested,
     FlashChanged,
+    PortClosed,
+    PortOpened,
     ResetRequested,
     StartCause,
 )
 from ipgwsim.firmware import admin
 from ipgwsim.firmware.commands import CommandError, describe_error, execute, mask_secrets
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
+from ipgwsim.firmware.dhcp import DhcpClient
+from ipgwsim.firmware.netbios import NetbiosResponder
+from ipgwsim.firmware.services import Service
 from ipgwsim.firmware.update import UpdateClient
 from ipgwsim.flash.bootslots import running_slot, slot_size, store_boot
 from ipgwsim.flash.credentials import (
@@ -102,6 +108,8 @@ class Firmware:
         wall_clock: float | None = None,
         boot_build: int | None = None,
         fetch_ids: Iterator[int] | None = None,
+        dhcp: bool = False,
+        netbios: bool = False,
     ) -> None:
         self.profile = profile
         self.build = build
@@ -113,6 +121,8 @@ class Firmware:
         #: 12 lower-case hex digits, the ETH0 MAC (``#m`` of update URLs).
         self.serial = serial
         self.cause = cause
+        #: Whether the network has DHCP: a DHCP client runs for ``/dhcp client|auto``.
+        self.dhcp = dhcp
         #: The build of the boot code that started this firmware (``box_info.xml``).
         self.boot_build = boot_build
         #: Seconds since the Unix epoch at device time 0, or None: no time of day.
@@ -139,7 +149,11 @@ class Firmware:
         if partitions is not None:
             self._start(partitions)
         self._started_config = self.active.copy()
-        self._take_address()
+        #: What takes and gives datagrams (the DHCP client, the NetBIOS name service).
+        self.services: list[Service] = []
+        self._take_address(now)
+        if netbios:
+            self.services.append(NetbiosResponder(self))
         if partitions is not None:
             self._report_credentials()
         # The update client comes last: its first timer depends on the config and the vars.
@@ -165,28 +179,50 @@ class Firmware:
         """Seconds since the Unix epoch at device time ``now`` (UTC), or None: no time set."""
         return None if self.wall_clock is None else self.wall_clock + now
 
-    def _take_address(self) -> None:
+    def _take_address(self, now: float) -> None:
         """ETH0's address from the active config (innovaphone-facts.md 2.3).
 
         ``/dhcp off|server`` (or none) with ``/addr``: that address. ``/dhcp auto``: the
-        factory address after a restart by the reset button; after power-up a DHCP client,
-        which has no address here (no DHCP server on loopback). ``/dhcp client``: the same.
+        factory address after a restart by the reset button; after power-up a DHCP client.
+        ``/dhcp client``: a DHCP client. The DHCP client runs where the network has DHCP
+        (``dhcp=True``, namespace mode); elsewhere (loopback) ETH0 has no address then.
         """
         eth0 = self.profile.ethernet[0]
         mode = self.active.get("ETH0", "dhcp") or "off"
         addr = self.active.get("ETH0", "addr")
         mask = self.active.get("ETH0", "mask") or eth0.default_mask
         if mode in ("off", "server") and addr is not None:
-            self.address = (addr, mask)
-            how = "fixed"
+            self.set_address(addr, mask, how="fixed")
         elif mode == "auto" and self.cause is StartCause.RESET_BUTTON:
-            self.address = (eth0.default_address, eth0.default_mask)
             how = "factory address after a restart by the reset button (ETH0 /dhcp auto)"
+            self.set_address(eth0.default_address, eth0.default_mask, how=how)
+        elif self.dhcp:
+            self._say(f"ETH0: DHCP client (/dhcp {mode})")
+            self.services.append(DhcpClient(self, now))
         else:
             self._say(f"ETH0: DHCP client (/dhcp {mode}): no address without a DHCP server")
+
+    def set_address(self, ip: str, mask: str, *, gateway: str = "0.0.0.0", how: str) -> None:
+        """ETH0 takes ``ip``/``mask`` (fixed, the factory address, a DHCP lease)."""
+        self.address = (ip, mask)
+        self._say(f"ETH0: {ip}/{mask} ({how})")
+        self._events.append(AddressAssigned(ip, mask, gateway))
+
+    def drop_address(self, why: str) -> None:
+        """ETH0 gives its address up (a DHCP lease that ended)."""
+        if self.address is None:
             return
-        self._say(f"ETH0: {self.address[0]}/{self.address[1]} ({how})")
-        self._events.append(AddressAssigned(self.address[0], self.address[1], "0.0.0.0"))
+        ip = self.address[0]
+        self.address = None
+        self._say(f"ETH0: {ip} given up ({why})")
+        self._events.append(AddressReleased(ip))
+
+    def open_port(self, address: Address) -> None:
+        """Listen on ``address`` (``("255.255.255.255", port)``: that port's broadcasts)."""
+        self._events.append(PortOpened(address))
+
+    def close_port(self, address: Address) -> None:
+        self._events.append(PortClosed(address))
 
     # -- restart ---------------------------------------------------------------------------
 
@@ -448,20 +484,30 @@ class Firmware:
     # -- the node --------------------------------------------------------------------------
 
     def accepts(self, dst: Address) -> bool:
-        return False
+        return any(service.accepts(dst) for service in self.services)
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        return None
+        self.now = max(self.now, now)
+        for service in self.services:
+            if service.accepts(datagram.dst):
+                service.receive_datagram(datagram, now)
 
     def datagrams_to_send(self) -> list[Datagram]:
-        return []
+        out: list[Datagram] = []
+        for service in self.services:
+            out.extend(service.datagrams_to_send())
+        return out
 
     def get_timer(self) -> float | None:
-        return self.update.get_timer()
+        deadlines = [self.update.get_timer(), *(s.get_timer() for s in self.services)]
+        pending = [d for d in deadlines if d is not None]
+        return min(pending) if pending else None
 
     def handle_timer(self, now: float) -> None:
         self.now = max(self.now, now)
         self.update.handle_timer(now)
+        for service in list(self.services):
+            service.handle_timer(now)
 
     def next_event(self) -> Event | None:
         return self._events.pop(0) if self._events else None

@@ -136,8 +136,14 @@ class Device:
         rng: random.Random | None = None,
         address_policy: AddressPolicy | None = None,
         timers: TimerPolicy | None = None,
+        dhcp: bool = False,
+        netbios: bool = False,
     ) -> None:
         self.profile = profile
+        #: Whether the device's network has DHCP (its firmware then runs a DHCP client).
+        self.dhcp = dhcp
+        #: Whether its firmware answers NetBIOS name queries (UDP 137).
+        self.netbios = netbios
         self.flash = flash
         self.instance = instance
         self.boot = BootCode(
@@ -307,6 +313,8 @@ class Device:
                 wall_clock=self.wall_clock,
                 boot_build=running.build if (running := self.boot.running_boot) else None,
                 fetch_ids=self._fetch_ids,
+                dhcp=self.dhcp,
+                netbios=self.netbios,
             )
         except PowerLost as exc:
             self._firmware_power_lost(exc)
