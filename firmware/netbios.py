@@ -28,3 +28,6 @@ class NetbiosResponder:
 
     def handle_timer(self, now: float) -> None:
         return None
+
+    def address_changed(self) -> None:
+        return None

@@ -207,6 +207,8 @@ class Firmware:
         self.address = (ip, mask)
         self._say(f"ETH0: {ip}/{mask} ({how})")
         self._events.append(AddressAssigned(ip, mask, gateway))
+        for service in self.services:
+            service.address_changed()
 
     def drop_address(self, why: str) -> None:
         """ETH0 gives its address up (a DHCP lease that ended)."""
@@ -216,6 +218,8 @@ class Firmware:
         self.address = None
         self._say(f"ETH0: {ip} given up ({why})")
         self._events.append(AddressReleased(ip))
+        for service in self.services:
+            service.address_changed()
 
     def open_port(self, address: Address) -> None:
         """Listen on ``address`` (``("255.255.255.255", port)``: that port's broadcasts)."""

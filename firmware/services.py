@@ -4,7 +4,8 @@ A service takes and gives datagrams and has timers, with the same shape as the d
 the firmware asks each service whether it ``accepts`` a destination, hands it the
 datagrams, collects what it wants to send and runs its timers. Services open their
 ports with ``Firmware.open_port`` (``PortOpened``) and change ETH0's address with
-``Firmware.set_address`` / ``Firmware.drop_address``.
+``Firmware.set_address`` / ``Firmware.drop_address``, after which every service's
+``address_changed`` is called (a service added later sees the address at its start).
 """
 
 from __future__ import annotations
@@ -26,3 +27,6 @@ class Service(Protocol):
     def get_timer(self) -> float | None: ...
 
     def handle_timer(self, now: float) -> None: ...
+
+    def address_changed(self) -> None:
+        """ETH0's address changed (``Firmware.address``: the new one, or None)."""
