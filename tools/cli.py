@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from ipgwsim import __version__
 from ipgwsim.tools import (
+    cleanup_cmd,
     config_cmd,
     control_cmd,
     demo_cmd,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         config_cmd,
         run_cmd,
         control_cmd,
+        cleanup_cmd,
     ):
         module.register(sub)
     return parser

@@ -25,6 +25,7 @@ from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
+from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.statedir import default_state_dir
 
@@ -69,6 +70,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--no-console-tcp", action="store_true", help="serve the consoles on the pty only"
+    )
+    parser.add_argument(
+        "--netns",
+        action="store_true",
+        help="namespace network (root): each device in a network namespace of its own, "
+        "on a veth pair (docs/runtime.md)",
+    )
+    parser.add_argument(
+        "--attach",
+        metavar="SPEC",
+        help="with --netns, where the devices' links go: host (default), netns:NAME, "
+        "bridge:BR[@NAMESPACE], macvlan:NIC[@NAMESPACE]",
     )
     parser.add_argument(
         "--http-port",
@@ -133,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
     if args.count < 1:
         print("ipgwsim run: --count must be 1 or more", file=sys.stderr)
         return 2
+    if args.attach and not args.netns:
+        print("ipgwsim run: --attach needs --netns", file=sys.stderr)
+        return 2
     if not args.speed > 0:
         print("ipgwsim run: --speed must be a positive number", file=sys.stderr)
         return 2
@@ -170,6 +186,8 @@ async def _run(args: argparse.Namespace) -> int:
             console_tcp=not args.no_console_tcp,
             console_port_base=args.console_port,
             http_port=args.http_port,
+            network="netns" if args.netns else "loopback",
+            attachment=Attachment.parse(args.attach) if args.attach else None,
         ) as runtime:
             hosts = runtime.add_devices(
                 args.profile, args.count, empty_firmware=args.empty_firmware
@@ -177,9 +195,12 @@ async def _run(args: argparse.Namespace) -> int:
             for host in hosts:
                 await host.web_settled()
             model = hosts[0].profile.model if hosts else args.profile
+            if args.netns:
+                where = f"in network namespaces, links {args.attach or 'host'}, port {args.port}"
+            else:
+                where = f"on loopback, broadcast {LOOPBACK_BROADCAST}:{args.port}"
             print(
-                f"ipgwsim: {len(hosts)} x {model} on loopback, broadcast "
-                f"{LOOPBACK_BROADCAST}:{args.port}, speed {args.speed:g}x, "
+                f"ipgwsim: {len(hosts)} x {model} {where}, speed {args.speed:g}x, "
                 f"state {runtime.state.path}; Ctrl-C stops"
             )
             lines = device_lines(hosts) + tcp_lines(hosts) + web_lines(hosts)

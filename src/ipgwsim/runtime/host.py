@@ -58,6 +58,7 @@ from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.flashfile import save_flash
 from ipgwsim.runtime.loopback import LoopbackNetwork
+from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.statedir import DeviceRecord
 from ipgwsim.runtime.web import Fetcher, WebServer
 
@@ -92,7 +93,7 @@ class DeviceHost:
         flash: NorFlash,
         *,
         clock: Clock,
-        network: LoopbackNetwork,
+        network: LoopbackNetwork | NamespaceNetwork,
         port: int,
         http_port: int = 80,
         on_event: EventSink | None = None,
@@ -118,6 +119,9 @@ class DeviceHost:
             record.instance,
             port=port,
             address_policy=network.policy_for(self),
+            # On real links the firmware runs a DHCP client and answers NetBIOS.
+            dhcp=isinstance(network, NamespaceNetwork),
+            netbios=isinstance(network, NamespaceNetwork),
             # Salts of the admin credentials and TFTP transfer ports: from the system.
             rng=random.Random(secrets.randbits(64)),
         )
@@ -140,7 +144,8 @@ class DeviceHost:
         self.web_ip: str | None = None
         #: Starts and stops of the web server, in order (each waits for the one before).
         self._web_task: asyncio.Task[None] | None = None
-        self.fetcher = Fetcher(self._fetched, log=self.log)
+        factory = network.socket_factory(self) if isinstance(network, NamespaceNetwork) else None
+        self.fetcher = Fetcher(self._fetched, log=self.log, socket_factory=factory)
 
     def __repr__(self) -> str:
         return f"DeviceHost({self.name!r})"
@@ -243,9 +248,13 @@ class DeviceHost:
         if ip is None:
             self._problem(f"ETH0 {event.ip} is not served: {problem}")
             return
-        self.network.assign(self, ip)
+        self.network.assign(self, ip, event.mask)
         self.web_ip = ip
-        server = WebServer(ip, self.http_port, self._http, self._http_refusal)
+        listener = None
+        if isinstance(self.network, NamespaceNetwork):
+            network, port = self.network, self.http_port
+            listener = lambda: network.tcp_listener(self, ip, port)  # noqa: E731
+        server = WebServer(ip, self.http_port, self._http, self._http_refusal, listener=listener)
         where = "" if ip == event.ip else f" (ETH0 {event.ip} on loopback)"
         self.console.write(f"HTTP: {server.url}{where}")
         self._chain_web(self._start_web(server))
@@ -446,11 +455,14 @@ class DeviceHost:
             if self.device.firmware is not None:
                 self._firmware_address(event)
             else:
-                self.network.assign(self, event.ip)
+                self.network.assign(self, event.ip, event.mask)
         elif isinstance(event, FetchRequested):
             self._fetch(event.fetch)
         elif isinstance(event, AddressReleased):
-            self.network.release(self, event.ip)
+            if event.ip == self.web_ip:
+                self._stop_web()  # a firmware's address (a DHCP lease) ended
+            else:
+                self.network.release(self, event.ip)
         elif isinstance(event, FlashChanged):
             self.schedule_save()
         line = describe(event)

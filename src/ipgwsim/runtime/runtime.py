@@ -55,6 +55,7 @@ from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LoopbackNetwork
+from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 
 #: Events that ``watch()`` streams.
@@ -114,16 +115,24 @@ class Runtime:
         console_port_base: int | None = None,
         http_port: int | None = None,
         wall_clock: float | Literal["host"] | None = "host",
+        attachment: Attachment | None = None,
     ) -> None:
-        if network != "loopback":
+        if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
-                f"network mode {network!r} is not available: only 'loopback' is implemented"
+                f"network mode {network!r} is not available: use 'loopback' or 'netns'"
             )
         self.state = StateDir(Path(state_dir) if state_dir is not None else default_state_dir())
         self.port = port
         self.clock = clock if clock is not None else ScaledClock()
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
-        self.network = LoopbackNetwork(port, log=self.log)
+        self.network: LoopbackNetwork | NamespaceNetwork
+        if network == "netns":
+            attached = attachment if attachment is not None else Attachment()
+            self.network = NamespaceNetwork(port, attachment=attached, log=self.log)
+        else:
+            if attachment is not None:
+                raise RuntimeSetupError("an attachment needs the namespace network (netns)")
+            self.network = LoopbackNetwork(port, log=self.log)
         self.profiles_dir = profiles_dir
         if console_port_base is not None and not 0 < console_port_base < 65535:
             raise RuntimeSetupError(

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import socket
 from collections.abc import Callable
 
 import aiohttp
@@ -68,9 +69,19 @@ async def _body(request: web.Request) -> bytes:
 class WebServer:
     """The admin web server of one device on ``(ip, port)``."""
 
-    def __init__(self, ip: str, port: int, handler: Handler, precheck: Precheck) -> None:
+    def __init__(
+        self,
+        ip: str,
+        port: int,
+        handler: Handler,
+        precheck: Precheck,
+        *,
+        listener: Callable[[], socket.socket] | None = None,
+    ) -> None:
         self.ip = ip
         self.port = port
+        #: Makes the listening socket (in a device's namespace); None: bind (ip, port) here.
+        self._listener = listener
         self._handler = handler
         self._precheck = precheck
         app = web.Application(client_max_size=MAX_BODY)
@@ -84,7 +95,15 @@ class WebServer:
     async def start(self) -> None:
         """Listen; :class:`OSError` if the address cannot be bound."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.ip, self.port, reuse_address=True)
+        site: web.BaseSite
+        if self._listener is not None:
+            try:
+                site = web.SockSite(self._runner, self._listener())
+            except OSError:
+                await self._runner.cleanup()
+                raise
+        else:
+            site = web.TCPSite(self._runner, self.ip, self.port, reuse_address=True)
         try:
             await site.start()
         except OSError:
@@ -127,7 +146,10 @@ class Fetcher:
         *,
         log: logging.Logger | None = None,
         timeout: float = FETCH_TIMEOUT,
+        socket_factory: Callable[[tuple[object, ...]], socket.socket] | None = None,
     ) -> None:
+        #: Makes client sockets (in a device's namespace); None: the default.
+        self.socket_factory = socket_factory
         self._deliver = deliver
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self.timeout = timeout
@@ -144,8 +166,15 @@ class Fetcher:
         session = self._sessions.get(source_ip)
         if session is None or session.closed:
             local = (source_ip, 0) if source_ip is not None else None
+            if self.socket_factory is not None:
+                connector = aiohttp.TCPConnector(
+                    force_close=True,
+                    socket_factory=self.socket_factory,
+                )
+            else:
+                connector = aiohttp.TCPConnector(local_addr=local, force_close=True)
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(local_addr=local, force_close=True),
+                connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 auto_decompress=True,
             )

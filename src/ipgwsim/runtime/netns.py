@@ -1,0 +1,543 @@
+"""The namespace network: each device in a network namespace of its own, on real links.
+
+Root only (``CAP_NET_ADMIN``). For every device the network makes, with pyroute2
+(netlink, never ``ip`` subprocesses):
+
+- a network namespace ``ipgwsim-<pid>-<device name>``, its loopback up;
+- ETH0: a veth pair whose device end is ``eth0`` in that namespace and carries the
+  device's MAC (``00:90:33:…``); where the profile has ETH1, a second pair ``eth1``
+  with the MAC + 1 (project decision; the vendor does not document ETH1's MAC);
+- the other end of each pair (named after the device, ``ip6000-1`` and ``ip6000-1.1``)
+  goes where the :class:`Attachment` says: stays in the runtime's namespace
+  (``host``), is moved into an existing namespace (``netns:NAME``), or is enslaved to a
+  Linux bridge (``bridge:BR`` or ``bridge:BR@NAMESPACE``), so that TAP interfaces of VMs
+  on that bridge reach the device. ``macvlan:NIC`` (or ``macvlan:NIC@NAMESPACE``)
+  instead puts a macvlan of a real NIC with the device's MAC into the device's
+  namespace as ``eth0``: the device is on the NIC's Ethernet segment.
+
+The device's IP stack is the kernel's, in its namespace: its sockets are made there
+(``setns`` around ``socket()``), a SETIP or firmware address goes onto ``eth0``, the web
+server listens there and the update client's connections leave from there. In TFTP mode
+``eth0`` has no address: the device hears the limited broadcast on it and answers from
+``0.0.0.0`` (Linux sends a broadcast from an interface without an address when the
+socket is bound to it).
+
+Everything made is tagged (namespaces by name, links by their alias ``ipgwsim <pid>
+<name>``) and removed when the runtime stops; :func:`cleanup` removes what a killed
+runtime left (``ipgwsim cleanup``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Protocol, TypeVar
+
+from pyroute2 import IPRoute, NetNS, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
+from ipgwsim.runtime.errors import RuntimeSetupError
+
+__all__ = ["PREFIX", "Attachment", "NamespaceNetwork", "cleanup", "in_namespace"]
+
+#: Every namespace this network makes is called ``ipgwsim-<pid>-<device name>``.
+PREFIX = "ipgwsim-"
+#: Links get the alias ``ipgwsim <pid> <device name>``.
+ALIAS = "ipgwsim"
+READ_BATCH = 64
+MAX_DATAGRAM = 65535
+IP_FREEBIND = 15
+RECEIVE_BUFFER = 4 * 1024 * 1024
+
+AddressPolicy = Callable[[IPv4Address], "str | None"]
+T = TypeVar("T")
+
+
+class Attached(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def mac(self) -> str: ...
+
+    def accepts(self, dst: Address) -> bool: ...
+
+    def deliver_all(self, datagrams: list[Datagram]) -> None: ...
+
+
+@contextlib.contextmanager
+def in_namespace(name: str) -> Iterator[None]:
+    """Run the block in network namespace ``name`` (this thread), then come back."""
+    netns.pushns(name)
+    try:
+        yield
+    finally:
+        netns.popns()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where the far end of a device's links goes (see the module docstring)."""
+
+    kind: str = "host"  # host | netns | bridge | macvlan
+    target: str = ""
+    namespace: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Attachment:
+        """``host``, ``netns:NAME``, ``bridge:BR[@NAMESPACE]``, ``macvlan:NIC[@NAMESPACE]``."""
+        kind, _, rest = text.partition(":")
+        if kind == "host" and not rest:
+            return cls()
+        if kind not in ("netns", "bridge", "macvlan") or not rest:
+            raise RuntimeSetupError(
+                f"attachment {text!r}: use host, netns:NAME, bridge:BR[@NAMESPACE] "
+                "or macvlan:NIC[@NAMESPACE]"
+            )
+        if kind == "netns":
+            return cls(kind, rest)
+        target, _, space = rest.partition("@")
+        if not target:
+            raise RuntimeSetupError(f"attachment {text!r}: the {kind} needs a name")
+        return cls(kind, target, space or None)
+
+    def __str__(self) -> str:
+        if self.kind == "host":
+            return "host"
+        where = f"@{self.namespace}" if self.namespace else ""
+        return f"{self.kind}:{self.target}{where}"
+
+
+def _mac_plus(mac: str, n: int) -> str:
+    value = (int(mac.replace(":", ""), 16) + n) & 0xFFFFFFFFFFFF
+    text = f"{value:012x}"
+    return ":".join(text[i : i + 2] for i in range(0, 12, 2))
+
+
+#: pyroute2's synchronous API runs an event loop of its own, which cannot run inside the
+#: runtime's: netlink work goes to this thread (setup and teardown; datagrams never).
+_NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipgwsim-netlink")
+
+
+def _quiet_child() -> None:
+    """In a child pyroute2 forks (to enter a namespace): no signal reaches our event loop.
+
+    The child inherits the loop's signal wakeup fd: a SIGTERM pyroute2 sends its child
+    would otherwise be read by the parent's loop as its own (``ipgwsim run`` stopped).
+    """
+    with contextlib.suppress(ValueError, OSError):
+        signal.set_wakeup_fd(-1)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(number, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_quiet_child)
+
+
+def _netlink_call(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` on the netlink thread and wait for it."""
+    return _NETLINK.submit(fn, *args).result()
+
+
+def _route(namespace: str | None) -> IPRoute | NetNS:
+    return NetNS(namespace) if namespace else IPRoute()
+
+
+def _index(ipr: IPRoute | NetNS, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def _netlink(what: str, exc: NetlinkError) -> RuntimeSetupError:
+    return RuntimeSetupError(f"{what}: {os.strerror(exc.code) if exc.code else exc}")
+
+
+@dataclass
+class _Socket:
+    sock: socket.socket
+    address: Address
+
+
+@dataclass
+class DeviceNamespace:
+    """One device's namespace, links and sockets."""
+
+    host: Attached
+    namespace: str
+    interfaces: list[str]
+    peers: list[tuple[str, str | None]]
+    sockets: dict[Address, _Socket] = field(default_factory=dict)
+    addresses: dict[str, int] = field(default_factory=dict)
+
+
+class NamespaceNetwork:
+    """The sockets and links of all devices of one runtime (see the module docstring)."""
+
+    def __init__(
+        self,
+        port: int = 69,
+        *,
+        attachment: Attachment | None = None,
+        eth1: bool = True,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.port = port
+        self.attachment = attachment if attachment is not None else Attachment()
+        self.eth1 = eth1
+        self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
+        self.pid = os.getpid()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._devices: dict[Attached, DeviceNamespace] = {}
+        self.dropped = 0
+        self.received = 0
+
+    # -- life --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if os.geteuid() != 0:
+            raise RuntimeSetupError(
+                "the namespace network needs root (CAP_NET_ADMIN); "
+                "without root use the loopback network"
+            )
+        self._loop = asyncio.get_running_loop()
+        _netlink_call(self._check_attachment)
+
+    def _check_attachment(self) -> None:
+        a = self.attachment
+        if a.kind == "netns" and a.target not in netns.listnetns():
+            raise RuntimeSetupError(f"attachment {a}: there is no network namespace {a.target!r}")
+        if a.kind in ("bridge", "macvlan"):
+            if a.namespace is not None and a.namespace not in netns.listnetns():
+                raise RuntimeSetupError(f"attachment {a}: no network namespace {a.namespace!r}")
+            with _route(a.namespace) as ipr:
+                index = _index(ipr, a.target)
+                if index is None:
+                    raise RuntimeSetupError(f"attachment {a}: there is no interface {a.target!r}")
+                if a.kind == "bridge":
+                    kind = ipr.get_links(index)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+                    if kind != "bridge":
+                        raise RuntimeSetupError(f"attachment {a}: {a.target!r} is not a bridge")
+
+    def close(self) -> None:
+        for host in list(self._devices):
+            self.detach(host)
+
+    def namespace_of(self, host: Attached) -> str | None:
+        device = self._devices.get(host)
+        return device.namespace if device is not None else None
+
+    # -- devices -----------------------------------------------------------------
+
+    def policy_for(self, host: Attached) -> AddressPolicy:
+        """Make the device's namespace and links; SETIP takes any host address then."""
+        _netlink_call(self._create, host)
+
+        def policy(ip: IPv4Address) -> str | None:
+            return None
+
+        return policy
+
+    def _create(self, host: Attached) -> DeviceNamespace:
+        name = f"{PREFIX}{self.pid}-{host.name}"
+        alias = f"{ALIAS} {self.pid} {host.name}"
+        try:
+            netns.create(name)
+        except OSError as exc:
+            raise RuntimeSetupError(f"{host.name}: cannot create namespace {name}: {exc}") from None
+        device = DeviceNamespace(host, name, [], [])
+        self._devices[host] = device
+        try:
+            with NetNS(name) as ns:
+                lo = _index(ns, "lo")
+                if lo is not None:
+                    ns.link("set", index=lo, state="up")
+            count = 2 if self.eth1 else 1
+            for n in range(count):
+                self._link(device, n, alias)
+        except (NetlinkError, OSError, RuntimeSetupError) as exc:
+            self._devices.pop(host, None)
+            self._remove(device)
+            if isinstance(exc, RuntimeSetupError):
+                raise
+            if isinstance(exc, NetlinkError):
+                raise _netlink(f"{host.name}: cannot make its links", exc) from None
+            raise RuntimeSetupError(f"{host.name}: cannot make its links: {exc}") from None
+        return device
+
+    def _link(self, device: DeviceNamespace, n: int, alias: str) -> None:
+        host, a = device.host, self.attachment
+        inner = f"eth{n}"
+        mac = _mac_plus(host.mac, n)
+        temp = f"ipgwt{self.pid % 100000}{n}"[:15]
+        if a.kind == "macvlan":
+            if n > 0:
+                return  # one macvlan per device: ETH0 on the real segment
+            with _route(a.namespace) as ipr:
+                parent = _index(ipr, a.target)
+                assert parent is not None
+                ipr.link("add", ifname=temp, kind="macvlan", link=parent, macvlan_mode="bridge")
+                index = _index(ipr, temp)
+                assert index is not None
+                ipr.link("set", index=index, net_ns_fd=device.namespace)
+        else:
+            peer = host.name if n == 0 else f"{host.name}.{n}"
+            if len(peer) > 15:
+                raise RuntimeSetupError(f"{host.name}: link name {peer!r} is over 15 characters")
+            with IPRoute() as ipr:
+                ipr.link("add", ifname=temp, kind="veth", peer={"ifname": peer})
+                index = _index(ipr, temp)
+                peer_index = _index(ipr, peer)
+                assert index is not None
+                assert peer_index is not None
+                ipr.link("set", index=index, net_ns_fd=device.namespace)
+                ipr.link("set", index=peer_index, ifalias=alias)
+                space = a.target if a.kind == "netns" else a.namespace
+                if space is not None:
+                    ipr.link("set", index=peer_index, net_ns_fd=space)
+            with _route(space) as there:
+                peer_index = _index(there, peer)
+                assert peer_index is not None
+                if a.kind == "bridge":
+                    bridge = _index(there, a.target)
+                    there.link("set", index=peer_index, master=bridge)
+                there.link("set", index=peer_index, state="up")
+            device.peers.append((peer, space))
+        with NetNS(device.namespace) as ns:
+            index = _index(ns, temp)
+            assert index is not None
+            ns.link("set", index=index, ifname=inner, address=mac, ifalias=alias)
+            ns.link("set", index=index, state="up")
+        device.interfaces.append(inner)
+
+    def detach(self, host: Attached) -> None:
+        """Close the device's sockets, remove its namespace (and so its links)."""
+        device = self._devices.pop(host, None)
+        if device is None:
+            return
+        for bound in device.sockets.values():
+            self._close_socket(bound.sock)
+        device.sockets.clear()
+        _netlink_call(self._remove, device)
+
+    def _remove(self, device: DeviceNamespace) -> None:
+        for peer, space in device.peers:
+            with contextlib.suppress(NetlinkError, OSError), _route(space) as ipr:
+                index = _index(ipr, peer)
+                if index is not None:
+                    ipr.link("del", index=index)
+        with contextlib.suppress(OSError):
+            netns.remove(device.namespace)
+
+    # -- addresses ---------------------------------------------------------------------
+
+    def firmware_address(self, host: Attached, ip: str) -> tuple[str | None, str | None]:
+        """A firmware's address is served as it is (the namespace is the device's own)."""
+        try:
+            IPv4Address(ip)
+        except ValueError:
+            return None, f"{ip!r} is not an IPv4 address"
+        return ip, None
+
+    def assign(self, host: Attached, ip: str, mask: str = "255.255.255.255") -> None:
+        device = self._devices.get(host)
+        if device is None:
+            return
+        _netlink_call(self._add_address, device, ip, IPv4Network(f"0.0.0.0/{mask}").prefixlen)
+
+    def _add_address(self, device: DeviceNamespace, ip: str, prefix: int) -> None:
+        host = device.host
+        try:
+            with NetNS(device.namespace) as ns:
+                index = _index(ns, "eth0")
+                ns.addr("add", index=index, address=ip, prefixlen=prefix)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                self.log.warning("%s: cannot add %s/%s: %s", host.name, ip, prefix, exc)
+                return
+        device.addresses[ip] = prefix
+
+    def release(self, host: Attached, ip: str) -> None:
+        device = self._devices.get(host)
+        if device is None or ip not in device.addresses:
+            return
+        prefix = device.addresses.pop(ip)
+        _netlink_call(self._del_address, device.namespace, ip, prefix)
+
+    @staticmethod
+    def _del_address(namespace: str, ip: str, prefix: int) -> None:
+        with contextlib.suppress(NetlinkError), NetNS(namespace) as ns:
+            index = _index(ns, "eth0")
+            ns.addr("del", index=index, address=ip, prefixlen=prefix)
+
+    # -- sockets -----------------------------------------------------------------------
+
+    def _socket(self, host: Attached, kind: socket.SocketKind) -> socket.socket:
+        device = self._devices[host]
+        with in_namespace(device.namespace):
+            return socket.socket(socket.AF_INET, kind)
+
+    def tcp_listener(self, host: Attached, ip: str, port: int) -> socket.socket:
+        """A listening TCP socket on ``(ip, port)`` in the device's namespace."""
+        sock = self._socket(host, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            sock.bind((ip, port))
+            sock.listen(128)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def socket_factory(self, host: Attached) -> Callable[[tuple[object, ...]], socket.socket]:
+        """For aiohttp's connector: client sockets made in the device's namespace."""
+
+        def factory(addr_info: tuple[object, ...]) -> socket.socket:
+            family, kind, proto = addr_info[0], addr_info[1], addr_info[2]
+            device = self._devices[host]
+            with in_namespace(device.namespace):
+                return socket.socket(family, kind, proto)  # type: ignore[arg-type]
+
+        return factory
+
+    def open(self, host: Attached, address: Address) -> str | None:
+        device = self._devices.get(host)
+        if device is None:
+            return "the device has no namespace"
+        if address in device.sockets:
+            return None
+        ip, port = address
+        sock = self._socket(host, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            if ip == LIMITED_BROADCAST:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+                sock.bind(("0.0.0.0", port))
+            else:
+                sock.bind((ip, port))
+        except OSError as exc:
+            sock.close()
+            return f"cannot bind UDP {ip}:{port} in {device.namespace}: {exc.strerror or exc}"
+        bound = _Socket(sock, address)
+        device.sockets[address] = bound
+        assert self._loop is not None
+        self._loop.add_reader(sock.fileno(), self._readable, host, bound)
+        return None
+
+    def _close_socket(self, sock: socket.socket) -> None:
+        if self._loop is not None and sock.fileno() >= 0:
+            self._loop.remove_reader(sock.fileno())
+        sock.close()
+
+    def close_port(self, host: Attached, address: Address) -> None:
+        device = self._devices.get(host)
+        if device is None:
+            return
+        bound = device.sockets.pop(address, None)
+        if bound is not None:
+            self._close_socket(bound.sock)
+
+    @property
+    def open_sockets(self) -> int:
+        return sum(len(d.sockets) for d in self._devices.values())
+
+    def send(self, host: Attached, datagram: Datagram) -> str | None:
+        device = self._devices.get(host)
+        if device is None:
+            return "the device has no namespace"
+        src_ip, src_port = datagram.src
+        if src_ip == UNSPECIFIED:
+            bound = device.sockets.get((LIMITED_BROADCAST, src_port))
+            if bound is None:
+                bound = device.sockets.get((LIMITED_BROADCAST, self.port))
+        else:
+            bound = device.sockets.get(datagram.src)
+        if bound is None:
+            self.dropped += 1
+            return f"no socket for {src_ip}:{src_port}: datagram to {datagram.dst} dropped"
+        try:
+            bound.sock.sendto(datagram.data, datagram.dst)
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError as exc:
+            self.dropped += 1
+            return f"sending to {datagram.dst[0]}:{datagram.dst[1]} failed: {exc.strerror or exc}"
+        return None
+
+    def _readable(self, host: Attached, bound: _Socket) -> None:
+        batch: list[Datagram] = []
+        ip, port = bound.address
+        for _ in range(READ_BATCH):
+            try:
+                data, src = bound.sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            self.received += 1
+            dst = (ip if ip != LIMITED_BROADCAST else LIMITED_BROADCAST, port)
+            if host.accepts(dst):
+                batch.append(Datagram(data, (src[0], src[1]), dst))
+        if batch:
+            host.deliver_all(batch)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def cleanup(*, all_runtimes: bool = False) -> list[str]:
+    """Remove the namespaces and links of runtimes that are gone; what was removed.
+
+    With ``all_runtimes`` also those of running ones (they lose their network).
+    """
+    return _netlink_call(_cleanup, all_runtimes)
+
+
+def _cleanup(all_runtimes: bool) -> list[str]:
+    removed: list[str] = []
+    for name in netns.listnetns():
+        if not name.startswith(PREFIX):
+            continue
+        pid_text = name[len(PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        if all_runtimes or not _pid_alive(int(pid_text)):
+            with contextlib.suppress(OSError):
+                netns.remove(name)
+                removed.append(f"namespace {name}")
+    spaces: list[str | None] = [None, *(n for n in netns.listnetns() if not n.startswith(PREFIX))]
+    for space in spaces:
+        with contextlib.suppress(NetlinkError, OSError), _route(space) as ipr:
+            for link in ipr.get_links():
+                alias = link.get_attr("IFLA_IFALIAS") or ""
+                words = alias.split()
+                if len(words) < 3 or words[0] != ALIAS or not words[1].isdigit():
+                    continue
+                if all_runtimes or not _pid_alive(int(words[1])):
+                    ipr.link("del", index=link["index"])
+                    where = f" in {space}" if space else ""
+                    removed.append(f"link {link.get_attr('IFLA_IFNAME')}{where}")
+    return removed

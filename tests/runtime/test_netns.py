@@ -1,0 +1,228 @@
+"""Devices in network namespaces on real links, used with real tools (root only).
+
+Each test makes its own lab namespace (the side where gwload, tftp and curl run) and
+attaches the devices' links to it, directly or through a bridge; nothing leaves the
+namespaces the test made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from pyroute2 import netns
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+from ipgwsim.events import Mode
+from ipgwsim.firmware.config import with_admin_password
+from ipgwsim.flash.ring import newest_generation
+from ipgwsim.proto import gwload
+from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.netns import PREFIX, Attachment
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.loopback import run
+from ipgwsim.testing.netns import (
+    add_address,
+    add_bridge,
+    lab_namespace,
+    netlink,
+    ns_run,
+    open_tap,
+    root,
+)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not root(), reason="network namespaces need root"),
+]
+
+GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
+
+
+def test_ci_runs_the_namespace_tests() -> None:
+    """CI runs as root: there these tests must not be skipped."""
+    if not os.environ.get("CI"):
+        pytest.skip("only checked in CI (the CI variable is not set)")
+    assert root()
+
+
+#: Device time runs ten times faster than real time (a 1.8 s press takes 0.18 s).
+SPEED = 10.0
+
+
+@asynccontextmanager
+async def runtime(
+    tmp_path: Path, attachment: str, count: int = 1
+) -> AsyncIterator[tuple[Runtime, list[DeviceHost]]]:
+    async with Runtime(
+        tmp_path / "state",
+        clock=ScaledClock(SPEED),
+        network="netns",
+        attachment=Attachment.parse(attachment),
+        control=False,
+        console_tcp=False,
+    ) as rt:
+        yield rt, rt.add_devices("IP6000", count)
+
+
+async def tftp_mode(rt: Runtime, host: DeviceHost) -> None:
+    """Hold the reset button 1.8 s (the seed's press): TFTP mode."""
+    await asyncio.wait_for(rt.press(host.name, 1.8), 10)
+    assert host.status().mode is Mode.TFTP_MODE
+
+
+def test_the_seed_recovery_across_namespaces_with_gwload_tftp_and_curl(tmp_path: Path) -> None:
+    async def main() -> None:
+        with lab_namespace() as lab:
+            async with runtime(tmp_path, f"netns:{lab}") as (rt, (host,)):
+                assert await ns_run(lab, "true") == (0, "")
+                await tftp_mode(rt, host)
+                # The lab side of the device's link, with an address on the device's subnet.
+                add_address(lab, host.name, "10.77.0.1/24")
+                code, out = await ns_run(
+                    lab, *GWLOAD, "/gwtype", "6000", "/i", "10.77.0.5", "/setip", "/if", host.name
+                )
+                assert code == 0, out
+                assert "has 10.77.0.5" in out
+                dump = tmp_path / "config.txt"
+                code, out = await ns_run(
+                    lab, "tftp", "10.77.0.5", "-m", "binary", "-c", "get", "config", str(dump)
+                )
+                assert code == 0, out
+                newest = newest_generation(dump.read_bytes())
+                assert newest is not None
+                edited = with_admin_password(newest.text, "admin", "n3w")
+                edited += "config change ETH0 /addr 10.77.0.5 /mask 255.255.255.0\r\n"
+                (tmp_path / "new.txt").write_text(edited, newline="")
+                code, out = await ns_run(
+                    lab, *GWLOAD, "/gwtype", "6000", "/i", "10.77.0.5", "/setip",
+                    "/cfg", str(tmp_path / "new.txt"), "/if", host.name,
+                )  # fmt: skip
+                assert code == 0, out
+                for _ in range(100):
+                    if await host.web_settled() is not None:
+                        break
+                    await asyncio.sleep(0.05)
+                assert host.status().mode is Mode.FIRMWARE
+                code, out = await ns_run(
+                    lab, "curl", "-s", "-u", "admin:n3w", "http://10.77.0.5/!config%20show"
+                )
+                assert code == 0, out
+                assert "config change CMD0 /name IP6000" in out
+                assert "/user" not in out
+                code, out = await ns_run(
+                    lab, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u",
+                    "admin:ip6000", "http://10.77.0.5/!config%20show",
+                )  # fmt: skip
+                assert out == "401"
+
+    run(main(), timeout=120)
+
+
+def test_a_device_on_a_bridge_answers_a_vm_behind_a_tap(tmp_path: Path) -> None:
+    """A VM's NIC is a TAP on the bridge: a gwload DISCOVER frame gets the device's HELLO."""
+
+    async def main() -> None:
+        with lab_namespace() as lab:
+            add_bridge(lab, "br0")
+            fd = open_tap(lab, "tap0", "br0")
+            try:
+                async with runtime(tmp_path, f"bridge:br0@{lab}") as (rt, (host,)):
+                    await tftp_mode(rt, host)
+                    discover = gwload.encode_message(
+                        gwload.Discover(xid=0x1234, mac=gwload.ANY_MAC, gwtype=6000)
+                    )
+                    frame = (
+                        Ether(src="52:54:00:12:34:56", dst="ff:ff:ff:ff:ff:ff")
+                        / IP(src="0.0.0.0", dst="255.255.255.255")
+                        / UDP(sport=40000, dport=69)
+                        / discover
+                    )
+                    hello = await asyncio.to_thread(_send_and_wait, fd, bytes(frame))
+                    assert hello is not None, "no HELLO came back through the bridge"
+                    reply = gwload.parse_message(hello)
+                    assert isinstance(reply, gwload.Hello)
+                    assert reply.xid == 0x1234
+                    assert reply.mac == bytes.fromhex(host.record.instance.serial)
+            finally:
+                os.close(fd)
+
+    run(main(), timeout=60)
+
+
+def _send_and_wait(fd: int, frame: bytes) -> bytes | None:
+    """Write ``frame`` to the TAP, then read frames for a UDP answer from port 69."""
+
+    for _ in range(5):
+        os.write(fd, frame)
+        deadline = 40
+        while deadline:
+            deadline -= 1
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            packet = Ether(os.read(fd, 65535))
+            if UDP in packet and packet[UDP].sport == 69 and packet[UDP].dport == 40000:
+                return bytes(packet[UDP].payload)
+    return None
+
+
+def test_two_devices_on_one_segment_and_gwload_does_not_guess(tmp_path: Path) -> None:
+    async def main() -> None:
+        with lab_namespace() as lab:
+            add_bridge(lab, "br0")
+            add_address(lab, "br0", "10.77.0.1/24")
+            async with runtime(tmp_path, f"bridge:br0@{lab}", count=2) as (rt, hosts):
+                for host in hosts:
+                    await tftp_mode(rt, host)
+                code, out = await ns_run(
+                    lab, *GWLOAD, "/gwtype", "6000", "/i", "10.77.0.5", "/setip", "/if", "br0"
+                )
+                assert code == 2, out
+                for host in hosts:
+                    assert host.mac in out
+                assert all(host.status().ip is None for host in hosts)
+
+    run(main(), timeout=60)
+
+
+def test_cleanup_removes_what_a_killed_runtime_left(tmp_path: Path) -> None:
+    async def main() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ipgwsim.tools.cli", "run", "IP6000", "--netns",
+            "--count", "2", "--state", str(tmp_path / "state"), "--no-console-tcp",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        seen = b""
+        while b"ip6000-2" not in seen:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, seen.decode()
+            seen += line
+        names = [n for n in netlink(netns.listnetns) if n.startswith(f"{PREFIX}{proc.pid}-")]
+        assert sorted(names) == [f"{PREFIX}{proc.pid}-ip6000-1", f"{PREFIX}{proc.pid}-ip6000-2"]
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        cleanup = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ipgwsim.tools.cli", "cleanup",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out_bytes, _ = await cleanup.communicate()
+        assert cleanup.returncode == 0
+        text = out_bytes.decode()
+        for name in names:
+            assert f"removed namespace {name}" in text
+        left = [n for n in netlink(netns.listnetns) if n.startswith(f"{PREFIX}{proc.pid}-")]
+        assert left == []
+
+    run(main(), timeout=60)
