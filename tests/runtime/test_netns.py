@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from pyroute2 import netns
+from pyroute2 import NetNS, netns
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
@@ -224,5 +224,33 @@ def test_cleanup_removes_what_a_killed_runtime_left(tmp_path: Path) -> None:
             assert f"removed namespace {name}" in text
         left = [n for n in netlink(netns.listnetns) if n.startswith(f"{PREFIX}{proc.pid}-")]
         assert left == []
+
+    run(main(), timeout=60)
+
+
+def test_a_device_on_a_macvlan_of_a_nic(tmp_path: Path) -> None:
+    """The device rides a NIC through a macvlan with its own MAC (a veth as the lab's NIC)."""
+
+    def lab_nic(lab: str) -> None:
+        with NetNS(lab) as ns:
+            ns.link("add", ifname="nic0", kind="veth", peer={"ifname": "nic0p"})
+            for name in ("nic0", "nic0p"):
+                (index,) = ns.link_lookup(ifname=name)
+                ns.link("set", index=index, state="up")
+            (nic,) = ns.link_lookup(ifname="nic0")
+            # The lab's own port on the same segment: macvlans in bridge mode see each other.
+            ns.link("add", ifname="lab0", kind="macvlan", link=nic, macvlan_mode="bridge")
+
+    async def main() -> None:
+        with lab_namespace() as lab:
+            netlink(lab_nic, lab)
+            add_address(lab, "lab0", "10.77.0.1/24")
+            async with runtime(tmp_path, f"macvlan:nic0@{lab}") as (rt, (host,)):
+                await tftp_mode(rt, host)
+                code, out = await ns_run(
+                    lab, *GWLOAD, "/gwtype", "6000", "/i", "10.77.0.5", "/setip", "/if", "lab0"
+                )
+                assert code == 0, out
+                assert f"IP6000 {host.mac} has 10.77.0.5" in out
 
     run(main(), timeout=60)

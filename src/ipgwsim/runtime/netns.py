@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Protocol, TypeVar
 
-from pyroute2 import IPRoute, NetNS, netns
+from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
@@ -150,11 +150,19 @@ def _netlink_call(fn: Callable[..., T], *args: Any) -> T:
     return _NETLINK.submit(fn, *args).result()
 
 
-def _route(namespace: str | None) -> IPRoute | NetNS:
-    return NetNS(namespace) if namespace else IPRoute()
+def _route(namespace: str | None) -> IPRoute:
+    """A netlink handle in ``namespace`` (None: this thread's).
+
+    Made on the netlink thread, which enters the namespace for the socket's creation
+    (pyroute2's NetNS forks a child for that: several times slower per device).
+    """
+    if not namespace:
+        return IPRoute()
+    with in_namespace(namespace):
+        return IPRoute()
 
 
-def _index(ipr: IPRoute | NetNS, name: str) -> int | None:
+def _index(ipr: IPRoute, name: str) -> int | None:
     found = ipr.link_lookup(ifname=name)
     return found[0] if found else None
 
@@ -199,6 +207,8 @@ class NamespaceNetwork:
         self.pid = os.getpid()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._devices: dict[Attached, DeviceNamespace] = {}
+        #: Long-lived netlink handles by namespace (None: the runtime's own).
+        self._handles: dict[str | None, IPRoute] = {}
         self.dropped = 0
         self.received = 0
 
@@ -232,6 +242,13 @@ class NamespaceNetwork:
     def close(self) -> None:
         for host in list(self._devices):
             self.detach(host)
+        _netlink_call(self._close_handles)
+
+    def _close_handles(self) -> None:
+        for handle in self._handles.values():
+            with contextlib.suppress(OSError):
+                handle.close()
+        self._handles.clear()
 
     def namespace_of(self, host: Attached) -> str | None:
         device = self._devices.get(host)
@@ -258,13 +275,13 @@ class NamespaceNetwork:
         device = DeviceNamespace(host, name, [], [])
         self._devices[host] = device
         try:
-            with NetNS(name) as ns:
+            with _route(name) as ns:
                 lo = _index(ns, "lo")
                 if lo is not None:
                     ns.link("set", index=lo, state="up")
-            count = 2 if self.eth1 else 1
-            for n in range(count):
-                self._link(device, n, alias)
+                count = 2 if self.eth1 else 1
+                for n in range(count):
+                    self._link(device, ns, n, alias)
         except (NetlinkError, OSError, RuntimeSetupError) as exc:
             self._devices.pop(host, None)
             self._remove(device)
@@ -275,7 +292,14 @@ class NamespaceNetwork:
             raise RuntimeSetupError(f"{host.name}: cannot make its links: {exc}") from None
         return device
 
-    def _link(self, device: DeviceNamespace, n: int, alias: str) -> None:
+    def _handle(self, space: str | None) -> IPRoute:
+        """A netlink handle in ``space`` kept for the runtime's life (netlink thread only)."""
+        handle = self._handles.get(space)
+        if handle is None:
+            handle = self._handles[space] = _route(space)
+        return handle
+
+    def _link(self, device: DeviceNamespace, ns: IPRoute, n: int, alias: str) -> None:
         host, a = device.host, self.attachment
         inner = f"eth{n}"
         mac = _mac_plus(host.mac, n)
@@ -283,41 +307,39 @@ class NamespaceNetwork:
         if a.kind == "macvlan":
             if n > 0:
                 return  # one macvlan per device: ETH0 on the real segment
-            with _route(a.namespace) as ipr:
-                parent = _index(ipr, a.target)
-                assert parent is not None
-                ipr.link("add", ifname=temp, kind="macvlan", link=parent, macvlan_mode="bridge")
-                index = _index(ipr, temp)
-                assert index is not None
-                ipr.link("set", index=index, net_ns_fd=device.namespace)
+            ipr = self._handle(a.namespace)
+            parent = _index(ipr, a.target)
+            assert parent is not None
+            ipr.link("add", ifname=temp, kind="macvlan", link=parent, macvlan_mode="bridge")
+            index = _index(ipr, temp)
+            assert index is not None
+            ipr.link("set", index=index, net_ns_fd=device.namespace)
         else:
             peer = host.name if n == 0 else f"{host.name}.{n}"
             if len(peer) > 15:
                 raise RuntimeSetupError(f"{host.name}: link name {peer!r} is over 15 characters")
-            with IPRoute() as ipr:
-                ipr.link("add", ifname=temp, kind="veth", peer={"ifname": peer})
-                index = _index(ipr, temp)
-                peer_index = _index(ipr, peer)
-                assert index is not None
-                assert peer_index is not None
-                ipr.link("set", index=index, net_ns_fd=device.namespace)
-                ipr.link("set", index=peer_index, ifalias=alias)
-                space = a.target if a.kind == "netns" else a.namespace
-                if space is not None:
-                    ipr.link("set", index=peer_index, net_ns_fd=space)
-            with _route(space) as there:
-                peer_index = _index(there, peer)
-                assert peer_index is not None
-                if a.kind == "bridge":
-                    bridge = _index(there, a.target)
-                    there.link("set", index=peer_index, master=bridge)
-                there.link("set", index=peer_index, state="up")
-            device.peers.append((peer, space))
-        with NetNS(device.namespace) as ns:
-            index = _index(ns, temp)
+            ipr = self._handle(None)
+            ipr.link("add", ifname=temp, kind="veth", peer={"ifname": peer})
+            index = _index(ipr, temp)
+            peer_index = _index(ipr, peer)
             assert index is not None
-            ns.link("set", index=index, ifname=inner, address=mac, ifalias=alias)
-            ns.link("set", index=index, state="up")
+            assert peer_index is not None
+            ipr.link("set", index=index, net_ns_fd=device.namespace)
+            ipr.link("set", index=peer_index, ifalias=alias)
+            space = a.target if a.kind == "netns" else a.namespace
+            if space is not None:
+                ipr.link("set", index=peer_index, net_ns_fd=space)
+            there = self._handle(space)
+            peer_index = _index(there, peer)
+            assert peer_index is not None
+            if a.kind == "bridge":
+                there.link("set", index=peer_index, master=_index(there, a.target))
+            there.link("set", index=peer_index, state="up")
+            device.peers.append((peer, space))
+        index = _index(ns, temp)
+        assert index is not None
+        ns.link("set", index=index, ifname=inner, address=mac, ifalias=alias)
+        ns.link("set", index=index, state="up")
         device.interfaces.append(inner)
 
     def detach(self, host: Attached) -> None:
@@ -332,7 +354,8 @@ class NamespaceNetwork:
 
     def _remove(self, device: DeviceNamespace) -> None:
         for peer, space in device.peers:
-            with contextlib.suppress(NetlinkError, OSError), _route(space) as ipr:
+            with contextlib.suppress(NetlinkError, OSError):
+                ipr = self._handle(space)
                 index = _index(ipr, peer)
                 if index is not None:
                     ipr.link("del", index=index)
@@ -358,7 +381,7 @@ class NamespaceNetwork:
     def _add_address(self, device: DeviceNamespace, ip: str, prefix: int) -> None:
         host = device.host
         try:
-            with NetNS(device.namespace) as ns:
+            with _route(device.namespace) as ns:
                 index = _index(ns, "eth0")
                 ns.addr("add", index=index, address=ip, prefixlen=prefix)
         except NetlinkError as exc:
@@ -376,7 +399,7 @@ class NamespaceNetwork:
 
     @staticmethod
     def _del_address(namespace: str, ip: str, prefix: int) -> None:
-        with contextlib.suppress(NetlinkError), NetNS(namespace) as ns:
+        with contextlib.suppress(NetlinkError), _route(namespace) as ns:
             index = _index(ns, "eth0")
             ns.addr("del", index=index, address=ip, prefixlen=prefix)
 
