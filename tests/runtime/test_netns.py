@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import select
+import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -254,3 +255,62 @@ def test_a_device_on_a_macvlan_of_a_nic(tmp_path: Path) -> None:
                 assert f"IP6000 {host.mac} has 10.77.0.5" in out
 
     run(main(), timeout=60)
+
+
+async def _until(condition: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
+    """Wait for a real peer (dnsmasq, the kernel): look again every 50 ms, up to ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.skipif(
+    shutil.which("dnsmasq") is None and not os.environ.get("CI"), reason="no dnsmasq"
+)
+def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
+    tmp_path: Path,
+) -> None:
+    """ETH0 /dhcp auto (the factory setting): a DHCP client after power-up, the factory
+    address 192.168.0.1 after a restart by the reset button (innovaphone-facts.md 2.3)."""
+
+    async def main() -> None:
+        with lab_namespace() as lab:
+            async with runtime(tmp_path, f"netns:{lab}") as (rt, (host,)):
+                add_address(lab, host.name, "10.77.0.1/24")
+                leases = tmp_path / "leases"
+                dnsmasq = await asyncio.create_subprocess_exec(
+                    "ip", "netns", "exec", lab, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+                    "--port=0", f"--interface={host.name}", "--bind-interfaces",
+                    "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,10m",
+                    f"--dhcp-leasefile={leases}", "--log-dhcp",
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                try:
+                    await _until(lambda: host.status().ip is not None, "a DHCP lease")
+                    ip = host.status().ip
+                    assert ip is not None
+                    assert 50 <= int(ip.rsplit(".", 1)[1]) <= 99
+                    await _until(lambda: leases.exists() and ip in leases.read_text(), "the lease")
+                    lease = leases.read_text()
+                    assert host.mac in lease
+                    assert "IP6000-10-00-01" in lease  # the hostname the client sent
+                    await _until(lambda: host.web is not None, "the web server")
+                    code, out = await ns_run(lab, "curl", "-s", f"http://{ip}/CMD0/box_info.xml")
+                    assert code == 0, out
+                    assert 'type="IP6000"' in out
+                finally:
+                    dnsmasq.terminate()
+                    await dnsmasq.wait()
+                # A restart by the reset button: the factory address, no DHCP.
+                await asyncio.wait_for(rt.press(host.name, 0.3), 10)
+                await _until(lambda: host.status().ip == "192.168.0.1", "the factory address")
+                add_address(lab, host.name, "192.168.0.2/24")
+                await _until(lambda: host.web is not None, "the web server")
+                code, out = await ns_run(lab, "curl", "-s", "http://192.168.0.1/CMD0/box_info.xml")
+                assert code == 0, out
+                assert 'type="IP6000"' in out
+
+    run(main(), timeout=90)
