@@ -314,3 +314,32 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                 assert 'type="IP6000"' in out
 
     run(main(), timeout=90)
+
+
+NO_NMBLOOKUP = shutil.which("nmblookup") is None and not os.environ.get("CI")
+
+
+@pytest.mark.skipif(NO_NMBLOOKUP, reason="nmblookup (samba-common-bin) is not installed")
+def test_nmblookup_finds_the_device_by_both_names(tmp_path: Path) -> None:
+    """Course pages: the plain MAC is the NetBIOS name; the old IP6000-xx-xx-xx form too."""
+
+    async def main() -> None:
+        with lab_namespace() as lab:
+            async with runtime(tmp_path, f"netns:{lab}") as (rt, (host,)):
+                await asyncio.wait_for(rt.press(host.name, 0.3), 10)  # factory address
+                await _until(lambda: host.status().ip == "192.168.0.1", "the factory address")
+                add_address(lab, host.name, "192.168.0.2/24")
+                serial = host.record.instance.serial.upper()
+                code, out = await ns_run(lab, "nmblookup", "-B", "192.168.0.255", serial)
+                assert code == 0, out
+                assert f"192.168.0.1 {serial}<00>" in out
+                code, out = await ns_run(lab, "nmblookup", "-U", "192.168.0.1", "ip6000-10-00-01")
+                assert code == 0, out
+                assert "192.168.0.1 ip6000-10-00-01<00>" in out
+                code, out = await ns_run(lab, "nmblookup", "-A", "192.168.0.1")
+                assert code == 0, out
+                assert "MAC Address = 00-90-33-10-00-01" in out
+                code, out = await ns_run(lab, "nmblookup", "-B", "192.168.0.255", "OTHERNAME")
+                assert "name_query failed to find name OTHERNAME" in out
+
+    run(main(), timeout=60)
