@@ -36,6 +36,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -389,6 +390,28 @@ class NamespaceNetwork:
                 self.log.warning("%s: cannot add %s/%s: %s", host.name, ip, prefix, exc)
                 return
         device.addresses[ip] = prefix
+        self._announce(device, ip)
+
+    def _announce(self, device: DeviceNamespace, ip: str) -> None:
+        """Send a gratuitous ARP for ``ip`` from ``eth0``, as a device taking an address does.
+
+        A neighbour that asked for the address before (dnsmasq pings an address before
+        it offers it) keeps a failed ARP entry for seconds otherwise, and a client there
+        gets "no route to host" right after the lease. Linux sends none on its own when
+        an address is added (``arp_notify`` covers only links coming up).
+        """
+        mac = bytes.fromhex(device.host.mac.replace(":", ""))
+        addr = IPv4Address(ip).packed
+        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + addr + bytes(6) + addr
+        frame = b"\xff" * 6 + mac + struct.pack("!H", 0x0806) + arp
+        try:
+            with in_namespace(device.namespace):
+                raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            with raw:
+                raw.bind(("eth0", 0))
+                raw.send(frame)
+        except OSError as exc:
+            self.log.warning("%s: no gratuitous ARP for %s: %s", device.host.name, ip, exc)
 
     def release(self, host: Attached, ip: str) -> None:
         device = self._devices.get(host)
