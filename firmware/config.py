@@ -173,6 +173,7 @@ SCHEMA: Mapping[str, Mapping[str, ParamSpec]] = {
         "user": ParamSpec(),
         "pwd": ParamSpec(),
         "mode": ParamSpec(check=_one_of("legacy", "pbx")),
+        "expires": ParamSpec(),
     },
 }
 

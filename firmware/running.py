@@ -35,6 +35,7 @@ from ipgwsim.events import (
 )
 from ipgwsim.firmware import admin
 from ipgwsim.firmware.commands import CommandError, describe_error, execute, mask_secrets
+from ipgwsim.firmware.conf import ConfInterface
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
 from ipgwsim.firmware.dhcp import DhcpClient
 from ipgwsim.firmware.netbios import NetbiosResponder
@@ -138,6 +139,8 @@ class Firmware:
         self._fetch_ids = fetch_ids if fetch_ids is not None else itertools.count(1)
         #: Set by a requested reset: nothing more runs, the device restarts.
         self.reset_pending = False
+        #: The ports its services listen on (the device closes them when it stops).
+        self.open_ports: set[Address] = set()
         self.ring: ConfigRing | None = None
         self.vars: VarStore | None = None
         self._flashman: FlashMan | None = None
@@ -154,6 +157,8 @@ class Firmware:
         self._take_address(now)
         if netbios:
             self.services.append(NetbiosResponder(self))
+        if self.active.get("CONF", "registrar") and self.active.get("CONF", "number"):
+            self.services.append(ConfInterface(self, now))  # waits for ETH0's address
         if partitions is not None:
             self._report_credentials()
         # The update client comes last: its first timer depends on the config and the vars.
@@ -203,7 +208,13 @@ class Firmware:
             self._say(f"ETH0: DHCP client (/dhcp {mode}): no address without a DHCP server")
 
     def set_address(self, ip: str, mask: str, *, gateway: str = "0.0.0.0", how: str) -> None:
-        """ETH0 takes ``ip``/``mask`` (fixed, the factory address, a DHCP lease)."""
+        """ETH0 takes ``ip``/``mask`` (fixed, the factory address, a DHCP lease).
+
+        Another address held before is given up first (``AddressReleased``).
+        """
+        if self.address is not None and self.address[0] != ip:
+            old = self.address[0]
+            self._events.append(AddressReleased(old))
         self.address = (ip, mask)
         self._say(f"ETH0: {ip}/{mask} ({how})")
         self._events.append(AddressAssigned(ip, mask, gateway))
@@ -223,9 +234,11 @@ class Firmware:
 
     def open_port(self, address: Address) -> None:
         """Listen on ``address`` (``("255.255.255.255", port)``: that port's broadcasts)."""
+        self.open_ports.add(address)
         self._events.append(PortOpened(address))
 
     def close_port(self, address: Address) -> None:
+        self.open_ports.discard(address)
         self._events.append(PortClosed(address))
 
     # -- restart ---------------------------------------------------------------------------

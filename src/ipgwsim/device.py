@@ -24,6 +24,7 @@ from ipgwsim.events import (
     Led,
     Mode,
     ModeChanged,
+    PortClosed,
     PoweredOff,
     ResetRequested,
 )
@@ -160,6 +161,8 @@ class Device:
         self.now = 0.0
         #: Ids of the firmware's fetches, unique across its starts.
         self._fetch_ids = itertools.count(1)
+        #: Events the device adds itself (the stopped firmware's port closes).
+        self._queued: list[Event] = []
         #: Seconds since the Unix epoch at device time 0 (the device's clock), or None
         #: while the device has no time of day (``UP1 times`` then stops every script).
         self.wall_clock: float | None = None
@@ -294,13 +297,21 @@ class Device:
             except PowerLost as exc:
                 self._firmware_power_lost(exc)
 
+    def _drop_firmware(self) -> None:
+        """The firmware stops: the ports its services had are closed (events queued)."""
+        firmware, self.firmware = self.firmware, None
+        if firmware is not None:
+            self._queued.extend(PortClosed(a) for a in sorted(firmware.open_ports))
+
     def _firmware_power_lost(self, exc: PowerLost) -> None:
-        self.firmware = None
+        self._drop_firmware()
         self.boot.power_off(self.now, f"power cut at flash operation: {exc}")
 
     def _start_firmware(self, event: FirmwareStarted) -> None:
         # The firmware's start may write the flash (the /user move); a power cut there
-        # switches the device off like one in the boot code.
+        # switches the device off like one in the boot code. A firmware that ran before
+        # (a restart straight back into the firmware) gives its ports up first.
+        self._drop_firmware()
         try:
             self.firmware = Firmware(
                 self.profile,
@@ -320,6 +331,8 @@ class Device:
             self._firmware_power_lost(exc)
 
     def next_event(self) -> Event | None:
+        if self._queued:
+            return self._queued.pop(0)
         event = self.boot.next_event()
         if event is None:
             if self.firmware is None:
@@ -327,11 +340,11 @@ class Device:
             event = self.firmware.next_event()
             if isinstance(event, ResetRequested):
                 # The old firmware's pending events go with it; the boot code restarts.
-                self.firmware = None
+                self._drop_firmware()
                 self.boot.handle(Input.FIRMWARE_RESET, self.now, event.reason)
             return event
         if isinstance(event, FirmwareStarted):
             self._start_firmware(event)
         elif isinstance(event, ModeChanged | PoweredOff) and self.boot.mode is not Mode.FIRMWARE:
-            self.firmware = None
+            self._drop_firmware()
         return event

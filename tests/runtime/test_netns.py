@@ -28,7 +28,7 @@ from ipgwsim.flash.ring import newest_generation
 from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
-from ipgwsim.runtime.netns import PREFIX, Attachment
+from ipgwsim.runtime.netns import PREFIX, Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import run
 from ipgwsim.testing.netns import (
@@ -192,6 +192,15 @@ def test_two_devices_on_one_segment_and_gwload_does_not_guess(tmp_path: Path) ->
                 for host in hosts:
                     assert host.mac in out
                 assert all(host.status().ip is None for host in hosts)
+                # ETH1 never carries another device's MAC (serials are consecutive), and a
+                # port answers ARP only for its own address.
+                assert isinstance(rt.network, NamespaceNetwork)
+                first = rt.network.namespace_of(hosts[0])
+                assert first is not None
+                code, out = await ns_run(first, "cat", "/sys/class/net/eth1/address")
+                assert out.strip() == "02:90:33:10:00:01"
+                code, out = await ns_run(first, "cat", "/proc/sys/net/ipv4/conf/eth1/arp_ignore")
+                assert out.strip() == "1"
 
     run(main(), timeout=60)
 
@@ -284,6 +293,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                     "ip", "netns", "exec", lab, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
                     "--port=0", f"--interface={host.name}", "--bind-interfaces",
                     "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,10m",
+                    "--dhcp-option=3,10.77.0.1",
                     f"--dhcp-leasefile={leases}", "--log-dhcp",
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.PIPE,
@@ -301,6 +311,12 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                     code, out = await ns_run(lab, "curl", "-s", f"http://{ip}/CMD0/box_info.xml")
                     assert code == 0, out
                     assert 'type="IP6000"' in out
+                    # The lease's router is the device's default route.
+                    assert isinstance(rt.network, NamespaceNetwork)
+                    space = rt.network.namespace_of(host)
+                    assert space is not None
+                    code, out = await ns_run(space, "ip", "-4", "route", "show", "default")
+                    assert out.startswith("default via 10.77.0.1 dev eth0"), out
                 finally:
                     dnsmasq.terminate()
                     await dnsmasq.wait()
@@ -312,6 +328,9 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                 code, out = await ns_run(lab, "curl", "-s", "http://192.168.0.1/CMD0/box_info.xml")
                 assert code == 0, out
                 assert 'type="IP6000"' in out
+                # Off: the firmware's sockets (DHCP, NetBIOS) go with it.
+                host.power(False)
+                assert rt.network.open_sockets == 0
 
     run(main(), timeout=90)
 

@@ -107,12 +107,13 @@ class DeviceHost:
         self.network = network
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self._on_event = on_event
-        self.console = Console(clock.now, on_input=self._console_input)
         #: The login and command line of the running firmware (None: typed input is dropped).
         self.session: ConsoleSession | None = None
         #: The console's TCP listeners (None: not served on TCP).
         self.console_tcp: ConsoleTcp | None = None
         self._greet = False
+        # The device (and, in namespace mode, its namespace and links) before the console:
+        # a failure here leaves no pty behind.
         self.device = Device(
             profile,
             flash,
@@ -125,6 +126,7 @@ class DeviceHost:
             # Salts of the admin credentials and TFTP transfer ports: from the system.
             rng=random.Random(secrets.randbits(64)),
         )
+        self.console = Console(clock.now, on_input=self._console_input)
         #: Problems seen: bind failures, save failures, exceptions inside the device.
         self.errors: list[str] = []
         self._timer: Timer | None = None
@@ -248,7 +250,14 @@ class DeviceHost:
         if ip is None:
             self._problem(f"ETH0 {event.ip} is not served: {problem}")
             return
-        self.network.assign(self, ip, event.mask)
+        if self.web_ip == ip:
+            # The same address again (a DHCP renewal with another mask or router): the
+            # web server stays; the address's mask and route follow.
+            self.network.assign(self, ip, event.mask, event.gateway)
+            return
+        if self.web_ip is not None:
+            self._stop_web()  # another address: the old one and its web server go
+        self.network.assign(self, ip, event.mask, event.gateway)
         self.web_ip = ip
         listener = None
         if isinstance(self.network, NamespaceNetwork):
@@ -455,7 +464,7 @@ class DeviceHost:
             if self.device.firmware is not None:
                 self._firmware_address(event)
             else:
-                self.network.assign(self, event.ip, event.mask)
+                self.network.assign(self, event.ip, event.mask, event.gateway)
         elif isinstance(event, FetchRequested):
             self._fetch(event.fetch)
         elif isinstance(event, AddressReleased):

@@ -208,7 +208,9 @@ class LoopbackNetwork:
             return None, f"{ip} would be served as {mapped}, which {holder.name} holds"
         return str(mapped), None
 
-    def assign(self, host: Attached, ip: str, mask: str = "255.0.0.0") -> None:
+    def assign(
+        self, host: Attached, ip: str, mask: str = "255.0.0.0", gateway: str = "0.0.0.0"
+    ) -> None:
         self._holders[IPv4Address(ip)] = host
         self._drop_reserved(host)
 

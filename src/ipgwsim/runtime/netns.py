@@ -6,7 +6,7 @@ Root only (``CAP_NET_ADMIN``). For every device the network makes, with pyroute2
 - a network namespace ``ipgwsim-<pid>-<device name>``, its loopback up;
 - ETH0: a veth pair whose device end is ``eth0`` in that namespace and carries the
   device's MAC (``00:90:33:…``); where the profile has ETH1, a second pair ``eth1``
-  with the MAC + 1 (project decision; the vendor does not document ETH1's MAC);
+  with the same MAC but the locally administered bit (``02:90:33:…``; see :func:`port_mac`);
 - the other end of each pair (named after the device, ``ip6000-1`` and ``ip6000-1.1``)
   goes where the :class:`Attachment` says: stays in the runtime's namespace
   (``host``), is moved into an existing namespace (``netns:NAME``), or is enslaved to a
@@ -46,6 +46,7 @@ from typing import Any, Protocol, TypeVar
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
+from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
 from ipgwsim.runtime.errors import RuntimeSetupError
 
@@ -70,6 +71,9 @@ class Attached(Protocol):
 
     @property
     def mac(self) -> str: ...
+
+    @property
+    def profile(self) -> Profile: ...
 
     def accepts(self, dst: Address) -> bool: ...
 
@@ -119,10 +123,14 @@ class Attachment:
         return f"{self.kind}:{self.target}{where}"
 
 
-def _mac_plus(mac: str, n: int) -> str:
-    value = (int(mac.replace(":", ""), 16) + n) & 0xFFFFFFFFFFFF
-    text = f"{value:012x}"
-    return ":".join(text[i : i + 2] for i in range(0, 12, 2))
+def port_mac(mac: str, n: int) -> str:
+    """The MAC of Ethernet port ``n``: ETH0 the device's; ETH1 the same with the locally
+    administered bit set (``02:90:33:…``), so that it never meets another device's ETH0
+    (serial numbers are consecutive; the vendor does not document ETH1's MAC)."""
+    if n == 0:
+        return mac
+    first = int(mac[:2], 16) | 0x02
+    return f"{first:02x}{mac[2:]}"
 
 
 #: pyroute2's synchronous API runs an event loop of its own, which cannot run inside the
@@ -276,11 +284,12 @@ class NamespaceNetwork:
         device = DeviceNamespace(host, name, [], [])
         self._devices[host] = device
         try:
+            self._sysctls(name)
             with _route(name) as ns:
                 lo = _index(ns, "lo")
                 if lo is not None:
                     ns.link("set", index=lo, state="up")
-                count = 2 if self.eth1 else 1
+                count = 2 if self.eth1 and len(host.profile.ethernet) > 1 else 1
                 for n in range(count):
                     self._link(device, ns, n, alias)
         except (NetlinkError, OSError, RuntimeSetupError) as exc:
@@ -293,6 +302,23 @@ class NamespaceNetwork:
             raise RuntimeSetupError(f"{host.name}: cannot make its links: {exc}") from None
         return device
 
+    @staticmethod
+    def _sysctls(namespace: str) -> None:
+        """The device's stack: ARP only for the address of the interface asked (ETH1 never
+        answers for ETH0's), and no IPv6 (the model has none; no link-local chatter)."""
+        settings = {
+            "ipv4/conf/all/arp_ignore": "1",
+            "ipv4/conf/default/arp_ignore": "1",
+            "ipv4/conf/all/arp_announce": "2",
+            "ipv4/conf/default/arp_announce": "2",
+            "ipv6/conf/all/disable_ipv6": "1",
+            "ipv6/conf/default/disable_ipv6": "1",
+        }
+        with in_namespace(namespace):
+            for key, value in settings.items():
+                with contextlib.suppress(OSError), open(f"/proc/sys/net/{key}", "w") as knob:
+                    knob.write(value)
+
     def _handle(self, space: str | None) -> IPRoute:
         """A netlink handle in ``space`` kept for the runtime's life (netlink thread only)."""
         handle = self._handles.get(space)
@@ -303,7 +329,7 @@ class NamespaceNetwork:
     def _link(self, device: DeviceNamespace, ns: IPRoute, n: int, alias: str) -> None:
         host, a = device.host, self.attachment
         inner = f"eth{n}"
-        mac = _mac_plus(host.mac, n)
+        mac = port_mac(host.mac, n)
         temp = f"ipgwt{self.pid % 100000}{n}"[:15]
         if a.kind == "macvlan":
             if n > 0:
@@ -319,22 +345,30 @@ class NamespaceNetwork:
             peer = host.name if n == 0 else f"{host.name}.{n}"
             if len(peer) > 15:
                 raise RuntimeSetupError(f"{host.name}: link name {peer!r} is over 15 characters")
-            ipr = self._handle(None)
-            ipr.link("add", ifname=temp, kind="veth", peer={"ifname": peer})
-            index = _index(ipr, temp)
-            peer_index = _index(ipr, peer)
-            assert index is not None
-            assert peer_index is not None
-            ipr.link("set", index=index, net_ns_fd=device.namespace)
-            ipr.link("set", index=peer_index, ifalias=alias)
             space = a.target if a.kind == "netns" else a.namespace
-            if space is not None:
-                ipr.link("set", index=peer_index, net_ns_fd=space)
             there = self._handle(space)
+            if _index(there, peer) is not None:
+                where = f"namespace {space}" if space else "the runtime's namespace"
+                raise RuntimeSetupError(
+                    f"{host.name}: {where} has a link {peer!r} already (another runtime?)"
+                )
+            bridge = _index(there, a.target) if a.kind == "bridge" else None
+            if a.kind == "bridge" and bridge is None:
+                raise RuntimeSetupError(f"{host.name}: the bridge {a} is gone")
+            ipr = self._handle(None)
+            # The peer is made where it lives: a name taken here does not matter there.
+            peer_spec: dict[str, object] = {"ifname": peer}
+            if space is not None:
+                peer_spec["net_ns_fd"] = space
+            ipr.link("add", ifname=temp, kind="veth", peer=peer_spec)
+            index = _index(ipr, temp)
+            assert index is not None
+            ipr.link("set", index=index, net_ns_fd=device.namespace)
             peer_index = _index(there, peer)
             assert peer_index is not None
-            if a.kind == "bridge":
-                there.link("set", index=peer_index, master=_index(there, a.target))
+            there.link("set", index=peer_index, ifalias=alias)
+            if bridge is not None:
+                there.link("set", index=peer_index, master=bridge)
             there.link("set", index=peer_index, state="up")
             device.peers.append((peer, space))
         index = _index(ns, temp)
@@ -373,11 +407,29 @@ class NamespaceNetwork:
             return None, f"{ip!r} is not an IPv4 address"
         return ip, None
 
-    def assign(self, host: Attached, ip: str, mask: str = "255.255.255.255") -> None:
+    def assign(
+        self, host: Attached, ip: str, mask: str = "255.255.255.255", gateway: str = "0.0.0.0"
+    ) -> None:
+        """``ip``/``mask`` onto ``eth0`` (the mask changed: the old prefix goes), a default
+        route via ``gateway`` unless it is ``0.0.0.0``, and a gratuitous ARP."""
         device = self._devices.get(host)
         if device is None:
             return
-        _netlink_call(self._add_address, device, ip, IPv4Network(f"0.0.0.0/{mask}").prefixlen)
+        prefix = IPv4Network(f"0.0.0.0/{mask}").prefixlen
+        old = device.addresses.get(ip)
+        if old is not None and old != prefix:
+            del device.addresses[ip]
+            _netlink_call(self._del_address, device.namespace, ip, old)
+        _netlink_call(self._add_address, device, ip, prefix)
+        if gateway != UNSPECIFIED:
+            _netlink_call(self._default_route, device, gateway)
+
+    def _default_route(self, device: DeviceNamespace, gateway: str) -> None:
+        try:
+            with _route(device.namespace) as ns:
+                ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
+        except NetlinkError as exc:
+            self.log.warning("%s: no default route via %s: %s", device.host.name, gateway, exc)
 
     def _add_address(self, device: DeviceNamespace, ip: str, prefix: int) -> None:
         host = device.host

@@ -30,6 +30,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -269,7 +270,13 @@ class Runtime:
             chosen.append((record, True))
         hosts = []
         for record, new in chosen:
-            hosts.append(self._start_device(record, profile, new=new, firmware=not empty_firmware))
+            try:
+                host = self._start_device(record, profile, new=new, firmware=not empty_firmware)
+            except RuntimeSetupError:
+                if new:  # a device that never ran leaves no state folder
+                    shutil.rmtree(record.folder, ignore_errors=True)
+                raise
+            hosts.append(host)
         return hosts
 
     def _start_device(
