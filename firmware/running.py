@@ -18,7 +18,7 @@ import hmac
 import itertools
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ipgwsim.events import (
@@ -111,6 +111,7 @@ class Firmware:
         fetch_ids: Iterator[int] | None = None,
         dhcp: bool = False,
         netbios: bool = False,
+        address_map: Callable[[str], str] | None = None,
     ) -> None:
         self.profile = profile
         self.build = build
@@ -124,6 +125,8 @@ class Firmware:
         self.cause = cause
         #: Whether the network has DHCP: a DHCP client runs for ``/dhcp client|auto``.
         self.dhcp = dhcp
+        #: Where the device's network serves an address (the loopback runtime's mapping).
+        self.address_map = address_map
         #: The build of the boot code that started this firmware (``box_info.xml``).
         self.boot_build = boot_build
         #: Seconds since the Unix epoch at device time 0, or None: no time of day.
@@ -212,12 +215,15 @@ class Firmware:
 
         Another address held before is given up first (``AddressReleased``).
         """
-        if self.address is not None and self.address[0] != ip:
+        served = self.address_map(ip) if self.address_map is not None else ip
+        if served != ip:
+            how += f", served as {served}"
+        if self.address is not None and self.address[0] != served:
             old = self.address[0]
             self._events.append(AddressReleased(old))
-        self.address = (ip, mask)
+        self.address = (served, mask)
         self._say(f"ETH0: {ip}/{mask} ({how})")
-        self._events.append(AddressAssigned(ip, mask, gateway))
+        self._events.append(AddressAssigned(served, mask, gateway))
         for service in self.services:
             service.address_changed()
 

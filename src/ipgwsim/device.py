@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ipgwsim.boot import AddressPolicy, BootCode
@@ -139,8 +140,11 @@ class Device:
         timers: TimerPolicy | None = None,
         dhcp: bool = False,
         netbios: bool = False,
+        address_map: Callable[[str], str] | None = None,
     ) -> None:
         self.profile = profile
+        #: Where the network serves a firmware address (loopback: 192.168.0.1 → 127.168.0.1).
+        self.address_map = address_map
         #: Whether the device's network has DHCP (its firmware then runs a DHCP client).
         self.dhcp = dhcp
         #: Whether its firmware answers NetBIOS name queries (UDP 137).
@@ -326,6 +330,7 @@ class Device:
                 fetch_ids=self._fetch_ids,
                 dhcp=self.dhcp,
                 netbios=self.netbios,
+                address_map=self.address_map,
             )
         except PowerLost as exc:
             self._firmware_power_lost(exc)

@@ -123,6 +123,8 @@ class DeviceHost:
             # On real links the firmware runs a DHCP client and answers NetBIOS.
             dhcp=isinstance(network, NamespaceNetwork),
             netbios=isinstance(network, NamespaceNetwork),
+            # On loopback the firmware's addresses are the loopback ones that serve them.
+            address_map=network.map_address if isinstance(network, LoopbackNetwork) else None,
             # Salts of the admin credentials and TFTP transfer ports: from the system.
             rng=random.Random(secrets.randbits(64)),
         )

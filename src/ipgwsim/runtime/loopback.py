@@ -182,6 +182,18 @@ class LoopbackNetwork:
         self._reserved.add(address)
         return None
 
+    @staticmethod
+    def map_address(ip: str) -> str:
+        """Where a firmware address is served on loopback: itself if it is on 127.0.0.0/8,
+        else ``a.b.c.d`` as ``127.b.c.d``; an address that is none stays as it is."""
+        try:
+            address = IPv4Address(ip)
+        except ValueError:
+            return ip
+        if address in LOOPBACK_NETWORK:
+            return ip
+        return str(IPv4Address(b"\x7f" + address.packed[1:]))
+
     def firmware_address(self, host: Attached, ip: str) -> tuple[str | None, str | None]:
         """Where a running firmware's address ``ip`` is served: ``(loopback ip, problem)``.
 
@@ -205,6 +217,8 @@ class LoopbackNetwork:
             return None, f"{ip} would be served as {mapped}, which a device cannot take"
         holder = self._holders.get(mapped)
         if holder is not None and holder is not host:
+            if mapped == address:
+                return None, f"{ip} is held by {holder.name}"
             return None, f"{ip} would be served as {mapped}, which {holder.name} holds"
         return str(mapped), None
 

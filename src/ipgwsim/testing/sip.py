@@ -14,12 +14,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import shutil
 import socket
+import struct
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["KAMAILIO", "SIPP", "kamailio", "sipp_caller", "sipp_scenario"]
+import numpy as np
+
+from ipgwsim.proto.rtp import alaw_encode
+
+__all__ = [
+    "KAMAILIO",
+    "SIPP",
+    "Leg",
+    "kamailio",
+    "python_caller",
+    "sipp_caller",
+    "sipp_scenario",
+    "tone",
+]
 
 KAMAILIO = shutil.which("kamailio") or (
     "/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None
@@ -203,3 +220,119 @@ async def sipp_caller(
     out, _ = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode("utf-8", "replace")
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
+
+
+def tone(hz: float, seconds: float, amplitude: int = 8000, rate: int = 8000) -> bytes:
+    """A sine tone as 16-bit samples, A-law coded (what an RTP stream of PCMA carries)."""
+    t = np.arange(int(seconds * rate)) / rate
+    return alaw_encode((amplitude * np.sin(2 * np.pi * hz * t)).astype(np.int16))
+
+
+@dataclass
+class Leg:
+    """A caller written here (not sipp): it sends a tone (or silence) and keeps what it hears."""
+
+    heard: bytearray = field(default_factory=bytearray)
+    status: int | None = None
+
+
+async def _stream(
+    transport: asyncio.DatagramTransport,
+    receiver: _Receiver,
+    remote: tuple[str, int],
+    *,
+    send: bytes,
+    seconds: float,
+    leg: Leg,
+) -> None:
+    """Send ``send`` as PCMA RTP, 20 ms a packet in real time; keep every payload heard."""
+    ssrc, frames = random.getrandbits(32), max(1, int(seconds / 0.02))
+    start = time.monotonic()
+    for n in range(frames):
+        chunk = send[n * 160 : n * 160 + 160].ljust(160, b"\xd5")  # A-law silence
+        header = struct.pack("!BBHII", 0x80, 8, n & 0xFFFF, (n * 160) & 0xFFFFFFFF, ssrc)
+        transport.sendto(header + chunk, remote)
+        while not receiver.queue.empty():
+            leg.heard += receiver.queue.get_nowait()[0][12:]
+        await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - time.monotonic()))
+    while not receiver.queue.empty():
+        leg.heard += receiver.queue.get_nowait()[0][12:]
+
+
+async def python_caller(
+    device: tuple[str, int],
+    service: str,
+    *,
+    send: bytes,
+    seconds: float,
+    ip: str = "127.0.0.1",
+) -> Leg:
+    """INVITE ``service`` at ``device`` (PCMA), send ``send`` as RTP in 20 ms packets in real
+    time for ``seconds``, record the A-law payloads that come back, then BYE."""
+    loop = asyncio.get_running_loop()
+    sip_transport, sip = await loop.create_datagram_endpoint(_Receiver, local_addr=(ip, 0))
+    rtp_transport, rtp = await loop.create_datagram_endpoint(_Receiver, local_addr=(ip, 0))
+    leg = Leg()
+    try:
+        sip_port = sip_transport.get_extra_info("sockname")[1]
+        media_port = rtp_transport.get_extra_info("sockname")[1]
+        call_id = f"{random.getrandbits(64):x}@{ip}"
+        tag = f"{random.getrandbits(32):x}"
+        uri = f"sip:{service}@{device[0]}:{device[1]}"
+        sdp = (
+            f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+            f"m=audio {media_port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=ptime:20\r\n"
+        )
+
+        def request(method: str, cseq: int, to_tag: str = "", body: str = "") -> bytes:
+            branch = f"z9hG4bK{random.getrandbits(48):x}"
+            to = f"<{uri}>" + (f";tag={to_tag}" if to_tag else "")
+            lines = [
+                f"{method} {uri} SIP/2.0",
+                f"Via: SIP/2.0/UDP {ip}:{sip_port};branch={branch}",
+                f"From: <sip:tester@{ip}:{sip_port}>;tag={tag}",
+                f"To: {to}",
+                f"Call-ID: {call_id}",
+                f"CSeq: {cseq} {method}",
+                f"Contact: <sip:tester@{ip}:{sip_port}>",
+                "Max-Forwards: 70",
+            ]
+            if body:
+                lines.append("Content-Type: application/sdp")
+            lines.append(f"Content-Length: {len(body.encode())}")
+            return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+        sip_transport.sendto(request("INVITE", 1, body=sdp), device)
+        to_tag, remote = "", None
+        while True:
+            data, _ = await asyncio.wait_for(sip.queue.get(), 10)
+            text = data.decode("utf-8", "replace")
+            status = int(text.split(" ", 2)[1])
+            leg.status = status
+            if status < 200:
+                continue
+            if status != 200:
+                return leg
+            head, _, body = text.partition("\r\n\r\n")
+            for line in head.split("\r\n"):
+                if line.lower().startswith(("to:", "t:")) and ";tag=" in line:
+                    to_tag = line.split(";tag=", 1)[1].split(";")[0].strip()
+            media_ip = next(x.split()[-1] for x in body.split("\r\n") if x.startswith("c="))
+            media = next(int(x.split()[1]) for x in body.split("\r\n") if x.startswith("m="))
+            remote = (media_ip, media)
+            break
+        sip_transport.sendto(request("ACK", 1, to_tag), device)
+        await _stream(rtp_transport, rtp, remote, send=send, seconds=seconds, leg=leg)
+        sip_transport.sendto(request("BYE", 2, to_tag), device)
+        return leg
+    finally:
+        sip_transport.close()
+        rtp_transport.close()

@@ -1,0 +1,135 @@
+"""The CONF interface with real SIP peers: kamailio as the PBX, sipp and tone callers.
+
+A device on loopback (its ETH0 192.168.0.1 is served at 127.168.0.1) registers its CONF
+interface (number 87) to kamailio with digest authentication; callers dial ``870#``
+(the seed's example). Mixing is proven with tones: A sends 440 Hz, B (sipp) 1000 Hz and
+C nothing; C hears both, A hears B's and not its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+from ipgwsim.firmware.conf import ConfInterface
+from ipgwsim.proto.rtp import alaw_decode
+from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
+from ipgwsim.testing.sip import KAMAILIO, SIPP, kamailio, python_caller, sipp_caller, tone
+from ipgwsim.testing.web import CURL, curl
+
+pytestmark = pytest.mark.integration
+
+MISSING = [
+    name for name, path in (("kamailio", KAMAILIO), ("sipp", SIPP), ("curl", CURL)) if not path
+]
+needs_peers = pytest.mark.skipif(
+    bool(MISSING) and not os.environ.get("CI"), reason=f"not installed: {', '.join(MISSING)}"
+)
+DEVICE = ("127.168.0.1", 5060)
+
+
+def test_ci_has_the_sip_peers() -> None:
+    if not os.environ.get("CI"):
+        pytest.skip("only checked in CI (the CI variable is not set)")
+    assert not MISSING, f"CI must install {MISSING} (scripts/setup)"
+
+
+def _conf(host: DeviceHost) -> ConfInterface:
+    firmware = host.device.firmware
+    assert firmware is not None
+    (conf,) = [s for s in firmware.services if isinstance(s, ConfInterface)]
+    return conf
+
+
+async def _configure(rt: Runtime, host: DeviceHost, registrar: int, http: int) -> None:
+    """A fixed ETH0 and the CONF interface, set over HTTP, then a restart."""
+    released = rt.press(host.name, 0.3)  # the factory address, to reach the web server
+    await asyncio.wait_for(released, 5)
+    server = await host.web_settled()
+    assert server is not None
+    url = f"http://127.168.0.1:{http}"
+    for line in (
+        "config change ETH0 /addr 192.168.0.1 /mask 255.255.255.0",
+        f"config change CONF /registrar 127.0.0.1:{registrar} /number 87 /user 87 /pwd s3cret",
+        "config write",
+        "reset",
+    ):
+        password = host.profile.firmware.default_password
+        status, body = await curl("-u", f"admin:{password}", f"{url}/!{quote(line)}")
+        assert status == 200, (line, body)
+    for _ in range(250):  # the restart, then the REGISTER with its challenge
+        firmware = host.device.firmware
+        if firmware is not None and any(
+            isinstance(s, ConfInterface) and s.registered for s in firmware.services
+        ):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"CONF did not register: {list(host.console.lines)[-10:]}")
+
+
+def _level(heard: bytes, hz: float) -> float:
+    """The amplitude of ``hz`` in the A-law audio ``heard`` (the last second of it)."""
+    pcm = alaw_decode(heard)[-8000:].astype(np.float64)
+    assert len(pcm) == 8000, f"only {len(pcm)} samples heard"
+    spectrum = np.abs(np.fft.rfft(pcm)) * 2 / len(pcm)
+    return float(spectrum[int(hz)])  # 1 Hz bins over one second
+
+
+def _free_udp(ip: str = "127.0.0.1") -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((ip, 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@needs_peers
+def test_callers_in_room_0_hear_each_other_and_not_themselves(tmp_path: Path) -> None:
+    async def main() -> None:
+        http, registrar = free_tcp_port(), free_udp_port()
+        async with (
+            kamailio(tmp_path, registrar),
+            Runtime(
+                tmp_path / "s", port=free_udp_port(), clock=ScaledClock(), http_port=http
+            ) as rt,
+        ):
+            (host,) = rt.add_devices("IP811", 1)
+            await _configure(rt, host, registrar, http)
+            conf = _conf(host)
+            b_audio = tmp_path / "b.alaw"
+            b_audio.write_bytes(tone(1000, 5.0))
+            b = asyncio.create_task(
+                sipp_caller(
+                    tmp_path / "b", registrar=("127.0.0.1", registrar), service="870%23",
+                    local_port=_free_udp(), media_port=_free_udp(), audio=b_audio, seconds=4.0,
+                )
+            )  # fmt: skip
+            for _ in range(250):
+                if conf.mixer.participants(0):
+                    break
+                await asyncio.sleep(0.02)
+            assert conf.mixer.participants(0), "sipp's call did not reach room 0"
+            a, c = await asyncio.gather(
+                python_caller(DEVICE, "870%23", send=tone(440, 2.5), seconds=2.5),
+                python_caller(DEVICE, "870%23", send=b"", seconds=2.5),
+            )
+            code, out = await b
+            assert code == 0, out[-1500:]
+            assert (a.status, c.status) == (200, 200)
+            # C hears both tones; A hears B's and (nearly) nothing of its own.
+            assert _level(bytes(c.heard), 440) > 3000
+            assert _level(bytes(c.heard), 1000) > 3000
+            assert _level(bytes(a.heard), 1000) > 3000
+            assert _level(bytes(a.heard), 440) < 100
+            assert conf.mixer.rooms() == {} or all(not v for v in conf.mixer.rooms().values())
+
+    run(main(), timeout=90)
