@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from ipgwsim.device import factory_flash
-from ipgwsim.events import ConsoleOutput, Event, PortClosed, PortOpened
+from ipgwsim.events import Event, PortClosed, PortOpened
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.conf import (
     ANSWER_DELAY,
@@ -54,6 +54,7 @@ from ipgwsim.proto.sip import (
     parse_auth_params,
     parse_message,
 )
+from ipgwsim.testing.firmware_node import FirmwareNode
 from ipgwsim.testing.vnet import VirtualNetwork
 
 IP6000 = find_profile("IP6000")
@@ -381,52 +382,23 @@ class Bench:
         self.net = VirtualNetwork()
         self.registrar = registrar if registrar is not None else Registrar()
         self.caller = Caller()
-        self.events: list[tuple[float, Event]] = []
+        self.node = FirmwareNode(self.firmware, self.net)
         self.net.attach(self.registrar)
-        self.net.attach(self)
+        self.net.attach(self.node)
         self.net.attach(self.caller)
-
-    # the firmware as a node, its events kept
-
-    def _drain(self) -> None:
-        while (event := self.firmware.next_event()) is not None:
-            self.events.append((self.net.now, event))
-
-    def accepts(self, dst: Address) -> bool:
-        return self.firmware.accepts(dst)
-
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        self.firmware.receive_datagram(datagram, now)
-        self._drain()
-
-    def datagrams_to_send(self) -> list[Datagram]:
-        self._drain()
-        return self.firmware.datagrams_to_send()
-
-    def get_timer(self) -> float | None:
-        return self.firmware.get_timer()
-
-    def handle_timer(self, now: float) -> None:
-        self.firmware.handle_timer(now)
-        self._drain()
-
-    # reading
 
     @property
     def conf(self) -> ConfInterface:
-        (conf,) = [s for s in self.firmware.services if isinstance(s, ConfInterface)]
-        return conf
+        return self.node.service(ConfInterface)
 
     def console(self) -> list[str]:
-        self._drain()
-        return [e.line for _, e in self.events if isinstance(e, ConsoleOutput)]
+        return self.node.console()
 
     def conf_lines(self) -> list[str]:
         return [line for line in self.console() if line.startswith("CONF:")]
 
     def ports(self) -> list[Event]:
-        self._drain()
-        return [e for _, e in self.events if isinstance(e, PortOpened | PortClosed)]
+        return [e for _, e in self.node.of_type(PortOpened | PortClosed)]
 
     def registered(self, timeout: float = 60.0) -> None:
         assert self.net.run_until(lambda: self.conf.state is RegState.REGISTERED, timeout)

@@ -16,8 +16,6 @@ from ipgwsim.device import Device, Instance, factory_flash
 from ipgwsim.events import (
     AddressAssigned,
     AddressReleased,
-    ConsoleOutput,
-    Event,
     Mode,
     PortClosed,
     PortOpened,
@@ -46,6 +44,7 @@ from ipgwsim.proto.dhcp import (
     parse_message,
 )
 from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram
+from ipgwsim.testing.firmware_node import FirmwareNode
 from ipgwsim.testing.lab import DeviceNode, Lab
 from ipgwsim.testing.vnet import Endpoint, VirtualNetwork
 
@@ -153,51 +152,15 @@ class DhcpServer:
 # -- the firmware on the network ---------------------------------------------------------
 
 
-class FirmwareNode:
-    """A :class:`Firmware` on the virtual network, keeping its events with their times."""
-
-    def __init__(self, firmware: Firmware, net: VirtualNetwork) -> None:
-        self.firmware = firmware
-        self.net = net
-        self.events: list[tuple[float, Event]] = []
-        self._drain()
-
-    def _drain(self) -> None:
-        while (event := self.firmware.next_event()) is not None:
-            self.events.append((self.net.now, event))
-
-    def accepts(self, dst: Address) -> bool:
-        return self.firmware.accepts(dst)
-
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        self.firmware.receive_datagram(datagram, now)
-        self._drain()
-
-    def datagrams_to_send(self) -> list[Datagram]:
-        return self.firmware.datagrams_to_send()
-
-    def get_timer(self) -> float | None:
-        return self.firmware.get_timer()
-
-    def handle_timer(self, now: float) -> None:
-        self.firmware.handle_timer(now)
-        self._drain()
+class DhcpNode(FirmwareNode):
+    """The firmware on the virtual network, with its DHCP client at hand."""
 
     @property
     def client(self) -> DhcpClient:
-        (client,) = [s for s in self.firmware.services if isinstance(s, DhcpClient)]
-        return client
-
-    def console(self) -> list[str]:
-        self._drain()
-        return [e.line for _, e in self.events if isinstance(e, ConsoleOutput)]
+        return self.service(DhcpClient)
 
     def dhcp_lines(self) -> list[str]:
         return [line for line in self.console() if line.startswith(("DHCP:", "ETH0:"))]
-
-    def of_type(self, kind: type[Event]) -> list[tuple[float, Event]]:
-        self._drain()
-        return [(t, e) for t, e in self.events if isinstance(e, kind)]
 
 
 def start_firmware(
@@ -227,15 +190,15 @@ def bench(
     *,
     cause: StartCause = StartCause.POWER_UP,
     dhcp: bool = True,
-) -> tuple[VirtualNetwork, FirmwareNode]:
+) -> tuple[VirtualNetwork, DhcpNode]:
     net = VirtualNetwork()
     net.attach(server)
-    node = FirmwareNode(start_firmware(config, cause=cause, dhcp=dhcp), net)
+    node = DhcpNode(start_firmware(config, cause=cause, dhcp=dhcp), net)
     net.attach(node)
     return net, node
 
 
-def bound(net: VirtualNetwork, node: FirmwareNode, timeout: float = 10.0) -> None:
+def bound(net: VirtualNetwork, node: DhcpNode, timeout: float = 10.0) -> None:
     assert net.run_until(lambda: node.client.state is DhcpState.BOUND, timeout=timeout)
 
 
