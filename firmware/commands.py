@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINAL_COMMANDS",
+    "IDLE_RESET_OUTPUT",
     "RESET_OUTPUT",
     "SECRET_PARAMS",
     "UPDATE_MODULES",
@@ -52,11 +53,13 @@ SECRET_PARAMS = frozenset({("CMD0", "user"), ("CONF", "pwd")})
 _SECRET_IN_LINE = re.compile(r"(/(?:user|pwd)[ \t]+)(?!/)\S+")
 _COMMAND_WORDS = ("config", "mod", "vars")
 #: The final commands of update scripts (innovaphone-facts.md 5.4), also typed as commands:
-#: ``reset`` now, ``ireset`` when idle, ``resetn``/``iresetn`` only if a change needs it,
-#: ``ser`` nothing.
+#: ``reset`` now, ``ireset`` when idle (no CONF call up), ``resetn``/``iresetn`` only if a
+#: change needs it, ``ser`` nothing.
 FINAL_COMMANDS = ("reset", "ireset", "resetn", "iresetn", "ser")
 #: What :func:`run_final_command` says when it restarts the device.
 RESET_OUTPUT = "reset\r\n"
+#: What ``ireset`` says while a call is up: the restart follows when the last one ends.
+IDLE_RESET_OUTPUT = "reset when idle\r\n"
 #: The update-server modules: ``mod cmd UP0|UP1 ...`` go to ``Firmware.update``
 #: (:mod:`ipgwsim.firmware.update`).
 UPDATE_MODULES = ("UP0", "UP1")
@@ -88,12 +91,16 @@ def describe_error(exc: ConfigSyntaxError | ConfigValueError, *, echo: bool = Tr
 
 
 def run_final_command(firmware: Firmware, word: str, reason: str) -> str:
-    """Act on a final command; the text a user sees. DECISION: the device is always idle."""
+    """Act on a final command; the text a user sees. ``ireset``/``iresetn`` wait until no
+    call is up (``reset when idle``); ``reset``/``resetn`` restart at once."""
     if word == "ser":
         return ""
-    if firmware.request_reset(f"{word} ({reason})", only_if_required=word.endswith("n")):
-        return RESET_OUTPUT
-    return "no reset required\r\n"
+    when_idle = word.startswith("i")
+    if not firmware.request_reset(
+        f"{word} ({reason})", only_if_required=word.endswith("n"), when_idle=when_idle
+    ):
+        return "no reset required\r\n"
+    return RESET_OUTPUT if firmware.reset_pending else IDLE_RESET_OUTPUT
 
 
 def execute(firmware: Firmware, line: str) -> str:

@@ -43,6 +43,7 @@ from ipgwsim.proto.sip import (
     parse_challenge,
     parse_message,
     parse_name_addr,
+    parse_number,
     parse_uri,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
     "MAX_EXPIRES",
     "REFRESH_AT",
     "RTP_PORT_BASE",
+    "RTP_TIMEOUT",
     "SIP_PORT",
     "Call",
     "CallState",
@@ -85,6 +87,13 @@ DIGIT_TIMEOUT = 5.0
 #: Timer F / H / J: how long a transaction lives (RFC 3261 17).
 TRANSACTION_TIME = 64 * T1
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+
+
+#: The digits a room number is made of: ASCII only (``str.isdigit`` takes ``²`` and ``٣``).
+_DIGITS = "0123456789"
+#: Seconds without RTP after which a confirmed call is hung up (BYE): a caller that
+#: vanished without a BYE would hold its channel for ever.
+RTP_TIMEOUT = 60.0
 
 
 def retry_delay(failures: int) -> float:
@@ -127,9 +136,9 @@ def legacy_route(user: str, number: str) -> Route | None:
     rest = user[len(number) :]
     if rest == "":
         return Route(0, selecting=True)
-    if len(rest) == 1 and rest.isdigit():
+    if len(rest) == 1 and rest in _DIGITS:
         return Route(0, selecting=True, pending=rest)
-    if len(rest) == 2 and rest[0].isdigit() and rest[1] == "#":
+    if len(rest) == 2 and rest[0] in _DIGITS and rest[1] == "#":
         return Route(int(rest[0]))
     return None
 
@@ -142,7 +151,7 @@ def pbx_route(user: str, number: str) -> Route | None:
     rest = rest.removesuffix("#")
     if rest == "":
         return Route(0)
-    if rest.isascii() and rest.isdigit() and len(rest) <= 9:
+    if re.fullmatch(r"[0-9]{1,9}", rest):
         return Route(int(rest))
     return None
 
@@ -190,6 +199,10 @@ class Call:
     #: The CSeq of the INVITE (or re-INVITE) whose 200 waits for its ACK.
     ack_cseq: int = 0
     bye_cseq: int = 0
+    #: The INVITE's Record-Route values (validated), copied into the 200 and the BYE's Route.
+    routes: tuple[str, ...] = ()
+    #: When RTP from the caller last came (or the call was confirmed).
+    heard_at: float = 0.0
 
     @property
     def room(self) -> int:
@@ -247,6 +260,10 @@ class ConfInterface:
         self.calls: dict[str, Call] = {}
         #: Messages that did not parse, dropped.
         self.malformed = 0
+        #: RTP datagrams from another source than the call's negotiated remote, dropped.
+        self.foreign_rtp = 0
+        #: Calls ended because handling their timers failed.
+        self.failed_calls = 0
         self._by_port: dict[int, Call] = {}
         self._call_id = f"{self._hex(8)}@{firmware.serial}"
         self._from_tag = self._hex(4)
@@ -264,8 +281,9 @@ class ConfInterface:
     def _expires(self, value: str | None) -> int:
         if value is None:
             return DEFAULT_EXPIRES
-        if value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_EXPIRES:
-            return int(value)
+        number = parse_number(value)
+        if number is not None and 1 <= number <= MAX_EXPIRES:
+            return number
         self.firmware.log_event(
             f"CONF: /expires {value!r} is not 1 to {MAX_EXPIRES} seconds; "
             f"asking for {DEFAULT_EXPIRES} s"
@@ -310,12 +328,17 @@ class ConfInterface:
         return dst[0] == self._ip and (dst[1] == SIP_PORT or dst[1] in self._by_port)
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
+        """Take one datagram; never raises, whatever the bytes (they come from the network)."""
         self._now = max(self._now, now)
         if not self.accepts(datagram.dst):
             return
         if datagram.dst[1] != SIP_PORT:
             call = self._by_port[datagram.dst[1]]
+            if datagram.src != call.media.remote:  # not the caller's: its digits move no one
+                self.foreign_rtp += 1
+                return
             if call.joined:
+                call.heard_at = now
                 self.mixer.receive(call.call_id, datagram.data, now)
                 self._take_digits(now)
             return
@@ -325,7 +348,7 @@ class ConfInterface:
                 self._response(message, now)
             else:
                 self._request(message, datagram.src, now)
-        except MalformedSip:  # also a header read later (a Contact, Expires) that is bad
+        except ValueError:  # MalformedSip, SdpError: also a header read later that is bad
             self.malformed += 1
 
     def datagrams_to_send(self) -> list[Datagram]:
@@ -342,6 +365,8 @@ class ConfInterface:
             if call.ok is not None:
                 times.append(call.ok.due())
             times.append(call.digit_deadline)
+            if call.state is CallState.CONFIRMED:
+                times.append(call.heard_at + RTP_TIMEOUT)
         pending = [t for t in times if t is not None]
         return min(pending) if pending else None
 
@@ -362,7 +387,13 @@ class ConfInterface:
             elif (datagram := resend.again(now)) is not None:
                 self._outbox.append(datagram)
         for call in list(self.calls.values()):
-            self._call_timers(call, now)
+            if call.call_id not in self.calls:
+                continue
+            try:
+                self._call_timers(call, now)
+            except Exception as error:  # one call's failure must not stop the others' audio
+                self.failed_calls += 1
+                self._end(call, f"failed: {error!r}")
         tick = self.mixer.next_tick()
         if tick is not None and now >= tick:
             self._outbox.extend(self.mixer.tick(now))
@@ -388,7 +419,7 @@ class ConfInterface:
         if self.registrar is not None:
             host, port = self.registrar
             self.firmware.log_event(f"CONF: registering {self.number} at {host}:{port}")
-            self._register(self._now)
+            self._register(self.firmware.now)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -534,8 +565,9 @@ class ConfInterface:
                 continue
             ours = uri.user == self.number and uri.host == self._ip
             value = contact.param("expires")
-            if ours and uri.port in (None, SIP_PORT) and value is not None and value.isdigit():
-                return int(value)
+            number = None if value is None else parse_number(value)
+            if ours and uri.port in (None, SIP_PORT) and number is not None:
+                return number
         try:
             expires = response.expires
         except MalformedSip:
@@ -660,15 +692,23 @@ class ConfInterface:
             self._answer(request, src, status, headers=headers, await_ack=True)
             return
         try:
+            routes = tuple(request.header_values("Record-Route"))
+            for route_value in routes:
+                parse_uri(parse_name_addr(route_value).uri)
+        except MalformedSip:
+            self._answer(request, src, 400, await_ack=True)
+            return
+        try:
             offer = parse_sdp(request.body)
             media = negotiate(offer)
         except NotAcceptable:
             self._answer(request, src, 488, await_ack=True)
             return
-        except SdpError:
+        except (SdpError, ValueError):
             self._answer(request, src, 400, await_ack=True)
             return
         assert self._ip is not None
+        self._answer(request, src, 100)  # before the call exists: if it fails, no call
         port = next(
             p
             for p in range(RTP_PORT_BASE, RTP_PORT_BASE + 2 * self.channels, 2)
@@ -690,16 +730,18 @@ class ConfInterface:
             route,
             answer_at=now + self.answer_delay,
             pending=route.pending,
+            routes=routes,
         )
         self.calls[call.call_id] = call
         self._by_port[port] = call
         self.firmware.open_port((self._ip, port))
-        self._answer(request, src, 100)
         self.firmware.log_event(f"CONF: call from {caller} to {called} for room {route.room}")
 
     def _ok(self, call: Call, request: SipRequest, now: float) -> None:
-        """The 200 with the SDP answer, resent until the ACK (timer G, H)."""
+        """The 200 with the SDP answer, resent until the ACK (timer G, H); it copies the
+        INVITE's Record-Route (RFC 3261 12.1.1)."""
         headers = (
+            *(("Record-Route", r) for r in call.routes),
             ("Contact", self._contact),
             ("Allow", ALLOW),
             ("Content-Type", "application/sdp"),
@@ -727,7 +769,7 @@ class ConfInterface:
             except NotAcceptable:
                 self._answer(request, src, 488, to_tag=tag, await_ack=True)
                 return
-            except SdpError:
+            except (SdpError, ValueError):
                 self._answer(request, src, 400, to_tag=tag, await_ack=True)
                 return
             if media.payload_type != call.media.payload_type:
@@ -757,6 +799,7 @@ class ConfInterface:
             return
         call.ok = None
         call.state = CallState.CONFIRMED
+        call.heard_at = now
         if call.joined or self._ip is None:
             return
         self.mixer.join(
@@ -799,6 +842,9 @@ class ConfInterface:
                 self._outbox.append(datagram)
         if call.digit_deadline is not None and now >= call.digit_deadline:
             call.digit_deadline, call.pending = None, None
+        if call.state is CallState.CONFIRMED and now >= call.heard_at + RTP_TIMEOUT:
+            self._bye(call, now)
+            self._end(call, f"no RTP for {RTP_TIMEOUT:.0f} s: hung up")
 
     def _digit(self, call_id: str, digit: str) -> None:
         self._digits.append((call_id, digit))
@@ -829,7 +875,7 @@ class ConfInterface:
             target = invite.contacts[0].uri if invite.contacts else invite.from_.uri
         except MalformedSip:
             target = invite.from_.uri
-        routes = invite.header_values("Record-Route")
+        routes = call.routes
         dst = call.peer
         try:
             next_hop: SipUri = parse_uri(parse_name_addr(routes[0]).uri if routes else target)

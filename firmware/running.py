@@ -72,7 +72,7 @@ LOG_LINES = 1000
 #: The serial number of a firmware run without a device (tests of one layer).
 NO_SERIAL = "009033000000"
 #: Modules whose change needs a restart to take effect (``iresetn``/``resetn`` look at it).
-RESTART_MODULES = frozenset({"ETH0", "ETH1", "CMD0"})
+RESTART_MODULES = frozenset({"ETH0", "ETH1", "CMD0", "CONF"})
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,8 @@ class Firmware:
         self._fetch_ids = fetch_ids if fetch_ids is not None else itertools.count(1)
         #: Set by a requested reset: nothing more runs, the device restarts.
         self.reset_pending = False
+        #: An ``ireset`` waiting for the calls to end (its reason), or None.
+        self.idle_reset: str | None = None
         #: The ports its services listen on (the device closes them when it stops).
         self.open_ports: set[Address] = set()
         self.ring: ConfigRing | None = None
@@ -256,17 +258,34 @@ class Firmware:
         """The admin log's line for a command run over HTTP (``CMD admin@ ...``, no secrets)."""
         self.log.append((self.now, f"CMD {user}@ {mask_secrets(line.strip())}"))
 
-    def request_reset(self, reason: str, *, only_if_required: bool = False) -> bool:
-        """Restart the device (``ResetRequested``); with ``only_if_required``, only when a
-        change since the start needs it. Returns whether a reset was requested.
+    def busy(self) -> bool:
+        """Whether a call is up (a CONF call: the device is not idle)."""
+        return any(getattr(service, "calls", None) for service in self.services)
 
-        DECISION: the device is always idle (no calls), so ``ireset`` acts like ``reset``.
+    def request_reset(
+        self, reason: str, *, only_if_required: bool = False, when_idle: bool = False
+    ) -> bool:
+        """Restart the device (``ResetRequested``); with ``only_if_required``, only when a
+        change since the start needs it; with ``when_idle`` (``ireset``, ``iresetn``), once
+        no call is up (at once if none is). Returns whether a reset was requested (now or
+        when idle).
         """
         if only_if_required and not self.reset_required:
             return False
+        if when_idle and self.busy():
+            self.idle_reset = reason
+            self._say(f"reset when idle: {reason}")
+            return True
         self.reset_pending = True
         self._events.append(ResetRequested(reason))
         return True
+
+    def _check_idle_reset(self) -> None:
+        """A reset waiting for the last call to end: now, if it has."""
+        if self.idle_reset is not None and not self.reset_pending and not self.busy():
+            reason, self.idle_reset = self.idle_reset, None
+            self.reset_pending = True
+            self._events.append(ResetRequested(f"{reason}, now idle"))
 
     # -- images --------------------------------------------------------------------------
 
@@ -514,6 +533,7 @@ class Firmware:
         for service in self.services:
             if service.accepts(datagram.dst):
                 service.receive_datagram(datagram, now)
+        self._check_idle_reset()
 
     def datagrams_to_send(self) -> list[Datagram]:
         out: list[Datagram] = []
@@ -531,6 +551,7 @@ class Firmware:
         self.update.handle_timer(now)
         for service in list(self.services):
             service.handle_timer(now)
+        self._check_idle_reset()
 
     def next_event(self) -> Event | None:
         return self._events.pop(0) if self._events else None

@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 
 from ipgwsim.device import factory_flash
-from ipgwsim.events import Event, PortClosed, PortOpened
+from ipgwsim.events import Event, PortClosed, PortOpened, ResetRequested
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.conf import (
     ANSWER_DELAY,
     DIGIT_TIMEOUT,
     REFRESH_AT,
     RTP_PORT_BASE,
+    RTP_TIMEOUT,
     CallState,
     ConfInterface,
     RegState,
@@ -31,6 +32,7 @@ from ipgwsim.firmware.conf import (
     retry_delay,
 )
 from ipgwsim.firmware.config import defaults
+from ipgwsim.firmware.running import RESTART_MODULES
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile, find_profile
@@ -925,3 +927,160 @@ def test_headers_that_break_later_are_dropped_too() -> None:
     b.net.run(b.net.now + 5)
     assert b.conf_lines()[-1] == "CONF: registration renewed, expires 60 s"
     assert b.conf.refresh_at is not None
+
+
+# -- hostile input (review findings) --------------------------------------------------------
+
+
+def hostile_invite(bench: Bench, user: str = "871#", **edit: tuple[bytes, bytes]) -> Leg:
+    """An INVITE from a new leg, its rendered bytes changed by ``edit`` (old → new)."""
+    leg = bench.caller.new_leg(user)
+    leg.invite = SipRequest(
+        "INVITE",
+        f"sip:{user}@{DEVICE}",
+        (
+            *bench.caller.headers(leg, "INVITE", 1, to_tag=False),
+            ("Content-Type", "application/sdp"),
+        ),
+        bench.caller.sdp(leg),
+    )
+    data = leg.invite.render()
+    for old, new in edit.values():
+        data = data.replace(old, new)
+    bench.caller._outbox.append(Datagram(data, (CALLER, 5062), (DEVICE, 5060)))
+    return leg
+
+
+def test_a_second_bad_to_header_gets_no_call_and_the_audio_goes_on(bench: Bench) -> None:
+    leg = bench.connect()
+    bench.caller.talk(leg, 10)
+    leg2 = bench.connect("872#")
+    bad = hostile_invite(bench, to=(b"CSeq:", b"To: <<garbage\r\nCSeq:"))
+    start = bench.net.now
+    bench.net.run(start + 3)
+    assert bad.call_id not in bench.conf.calls
+    assert bad.responses == []
+    assert bench.conf.malformed == 1
+    assert len(bench.conf.calls) == 2
+    assert len([t for t, _ in leg2.rtp if t > start + 1]) > 50  # the mixer still ticks
+
+
+def test_a_failing_call_is_ended_and_the_others_keep_their_audio(bench: Bench) -> None:
+    leg = bench.connect()
+    bench.caller.talk(leg, 10)
+    leg2 = bench.connect("872#")
+    answering = bench.caller.invite("873#")
+    bench.net.run(bench.net.now + 0.01)
+    call = bench.conf.calls[answering.call_id]
+    call.invite = call.invite.replacing_header("To", "<<garbage")  # breaks the 200
+    start = bench.net.now
+    bench.net.run(start + 3)
+    assert answering.call_id not in bench.conf.calls
+    assert bench.conf.failed_calls == 1
+    assert len(bench.conf.calls) == 2
+    assert len([t for t, _ in leg2.rtp if t > start + 1]) > 50
+
+
+def test_record_route_is_copied_into_the_200_and_the_bye(bench: Bench) -> None:
+    rr = b"Record-Route: <sip:10.0.0.1;lr>\r\nCSeq:"
+    leg = hostile_invite(bench, rr=(b"CSeq:", rr))
+    ok = bench.answered(leg)
+    assert ok.header_values("Record-Route") == ["<sip:10.0.0.1;lr>"]
+    bad = hostile_invite(bench, "872#", rr=(b"CSeq:", b'Record-Route: <sip:"x>\r\nCSeq:'))
+    bench.net.run(bench.net.now + 40)  # no ACK for either: timer H sends the BYE
+    assert 400 in bad.statuses()
+    assert bad.call_id not in bench.conf.calls
+    byes = [r for r in bench.registrar.received if r[1].method == "BYE"]
+    assert [r.header_values("Route") for _, r in byes] == [["<sip:10.0.0.1;lr>"]]
+    assert bench.conf.calls == {}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "status"),
+    [
+        (b"m=audio 40002", b"m=audio " + b"9" * 5000, 400),
+        (b"a=rtpmap:101", "a=rtpmap:\u00b2".encode(), 400),
+        (b"c=IN IP4 10.0.0.20", b"c=IN IP4 caller.example.com", 488),
+    ],
+)
+def test_hostile_sdp_numbers_and_host_names_are_refused(
+    bench: Bench, old: bytes, new: bytes, status: int
+) -> None:
+    leg = hostile_invite(bench, sdp=(old, new), length=(b"Content-Length: ", b"X-Old: "))
+    bench.net.run(bench.net.now + 1)
+    assert set(leg.statuses()) == {status}  # resent until the ACK
+    assert bench.conf.calls == {}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        (b"10.0.0.20:5062;branch", b"10.0.0.20:" + b"5" * 5000 + b";branch"),
+        (b"CSeq: 1 INVITE", b"CSeq: " + b"1" * 5000 + b" INVITE"),
+        (b"Content-Length: ", b"Content-Length: " + b"0" * 5000),
+        (b"CSeq: 1 INVITE", b"Expires: " + b"1" * 5000 + b"\r\nCSeq: 1 INVITE"),
+        (b"CSeq: 1 INVITE", "CSeq: \u0661 INVITE".encode()),
+    ],
+)
+def test_hostile_sip_numbers_are_dropped(bench: Bench, edit: tuple[bytes, bytes]) -> None:
+    leg = hostile_invite(bench, edit=edit)
+    bench.net.run(bench.net.now + 1)
+    assert leg.responses == []
+    assert bench.conf.malformed == 1
+
+
+def test_legacy_routes_take_ascii_digits_only() -> None:
+    assert legacy_route("87\u0663#", "87") is None
+    assert legacy_route("87\u00b2", "87") is None
+    assert pbx_route("87\u0663", "87") is None
+
+
+def test_rtp_from_another_source_is_dropped_and_moves_no_one(bench: Bench) -> None:
+    leg = bench.connect("87")
+    good = answer_of(leg)
+    for key in "2#":
+        event = encode_event(TelephoneEvent(event="0123456789*#".index(key), end=True))
+        packet = RtpPacket(payload_type=101, sequence=9, timestamp=9, ssrc=1, payload=event)
+        bench.caller._outbox.append(Datagram(encode_packet(packet), (CALLER, 5999), good))
+    bench.net.run(bench.net.now + 0.1)
+    assert bench.conf.foreign_rtp == 2
+    assert bench.conf.mixer.rooms() == {0: [leg.call_id]}
+
+
+def test_conf_changes_need_a_restart() -> None:
+    assert "CONF" in RESTART_MODULES
+
+
+def test_address_change_registers_at_the_firmwares_time(bench: Bench) -> None:
+    bench.firmware.drop_address("test")
+    bench.net.run(bench.net.now + 100)  # no CONF timer runs meanwhile
+    bench.firmware.now = bench.net.now  # the clock moved on (the console, another service)
+    bench.firmware.set_address(DEVICE, "255.255.255.0", how="test")
+    bench.net.run(bench.net.now + 0.1)
+    assert bench.conf.state is RegState.REGISTERED
+
+
+def test_a_call_without_rtp_is_hung_up(bench: Bench) -> None:
+    leg = bench.connect()
+    bench.caller.talk(leg, 5)
+    start = bench.net.now
+    bench.net.run(start + 5 + RTP_TIMEOUT - 1)
+    assert leg.call_id in bench.conf.calls
+    bench.net.run(start + 5 + RTP_TIMEOUT + 1)
+    assert leg.call_id not in bench.conf.calls
+    assert [r.method for _, r in bench.caller.requests] == ["BYE"]
+    assert bench.conf_lines()[-1].endswith(f"ended (no RTP for {RTP_TIMEOUT:.0f} s: hung up)")
+
+
+def test_ireset_waits_until_the_last_call_ends(bench: Bench) -> None:
+    leg = bench.connect("870#")
+    firmware = bench.firmware
+    assert firmware.execute("ireset") == "reset when idle\r\n"
+    assert not firmware.reset_pending
+    assert not [e for _, e in bench.node.of_type(ResetRequested)]
+    bench.caller.bye(leg)
+    bench.net.run(bench.net.now + 1.0)
+    (reset,) = [e for _, e in bench.node.of_type(ResetRequested)]
+    assert isinstance(reset, ResetRequested)
+    assert reset.reason == "ireset (command), now idle"
+    assert firmware.execute("ireset") == "error: the device is restarting\r\n"

@@ -266,7 +266,7 @@ def test_compact_forms_are_read_as_long_names() -> None:
         "k: timer\n"
         "s: lunch\n"
         "CSEQ: 1 INVITE\n"
-        "call-id: extra\n"
+        "max-forwards: 70\n"
         "l: 4\n"
         "\n"
         "v=0\n"
@@ -274,7 +274,7 @@ def test_compact_forms_are_read_as_long_names() -> None:
     m = parse_message(data)
     assert [n for n, _ in m.headers] == [
         "Via", "To", "From", "Call-ID", "Contact", "Content-Type", "Supported", "Subject",
-        "CSeq", "Call-ID", "Content-Length",
+        "CSeq", "Max-Forwards", "Content-Length",
     ]  # fmt: skip
     assert m.call_id == "a84b4c76e66710"
     assert m.header("i") == m.header("CALL-ID") == "a84b4c76e66710"
@@ -652,3 +652,44 @@ def test_bad_sdp() -> None:
     no_c = parse_sdp(b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 8\r\n")
     with pytest.raises(NotAcceptable, match="no c= line"):
         negotiate(no_c)
+
+
+@pytest.mark.parametrize("name", ["To", "From", "Call-ID", "CSeq", "Expires", "Content-Type"])
+def test_single_valued_headers_given_twice_are_malformed(name: str) -> None:
+    head, body = INVITE.split(b"\r\n\r\n", 1)
+    extra = {"To": "<<garbage", "CSeq": "1 INVITE", "Expires": "5"}.get(name, "x")
+    line = f"\r\n{name}: {extra}".encode()
+    twice = line if f"\r\n{name}:".encode() in head else line + line
+    data = head + twice + b"\r\n\r\n" + body
+    with pytest.raises(MalformedSip, match="more than once"):
+        parse_message(data)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("pc33.atlanta.com;", "pc33.atlanta.com:" + "5" * 5000 + ";"),
+        ("CSeq: 314159", "CSeq: " + "1" * 5000),
+        ("CSeq: 314159", "CSeq: \u00b2"),
+        ("CSeq: 314159", "CSeq: \u0663"),
+        ("Content-Length: ", "Content-Length: " + "0" * 5000),
+        ("Max-Forwards: 70", "Max-Forwards: " + "7" * 5000),
+        ("Max-Forwards: 70", "Max-Forwards: \u0667\u0660"),
+    ],
+)
+def test_hostile_numbers_are_malformed_not_value_errors(old: str, new: str) -> None:
+    data = INVITE.decode().replace(old, new, 1).encode()
+    assert data != INVITE
+    with pytest.raises(MalformedSip):
+        parse_message(data)
+
+
+def test_hostile_int_headers_in_a_response_are_malformed() -> None:
+    request = parse_message(INVITE)
+    assert isinstance(request, SipRequest)
+    response = make_response(request, 423)
+    for value in ("9" * 5000, "\u00b2"):
+        with pytest.raises(MalformedSip):
+            response.with_header("Min-Expires", value).int_header("Min-Expires")
+        with pytest.raises(MalformedSip):
+            parse_message(response.with_header("Min-Expires", value).render())

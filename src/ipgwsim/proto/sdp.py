@@ -3,7 +3,8 @@
 :func:`parse_sdp` reads what an offer needs (``o=``, ``c=`` at session and media level,
 ``m=`` lines, ``a=rtpmap``, ``a=ptime``, the direction attributes); :func:`negotiate`
 picks the media the conference bridge can take; :func:`render_answer` writes the answer.
-Pure functions, no I/O.
+Pure functions, no I/O. Numbers are 1 to 10 ASCII digits (``str.isdigit`` would take
+``²`` and Arabic digits); anything else is :class:`SdpError`.
 
 Choices:
 
@@ -17,7 +18,8 @@ Choices:
 - ``telephone-event/8000`` (RFC 4733) is answered when the offer has it as payload type
   101, the number the mixer reads events at; another number is left out of the answer
   (then the caller has no RFC 2833 digits).
-- No common codec, no usable audio line, or an IPv6 connection → :class:`NotAcceptable`
+- No common codec, no usable audio line, an IPv6 connection or a ``c=`` that is no IPv4
+  literal (a host name would need DNS) → :class:`NotAcceptable`
   (the caller answers 488). Text that is no SDP → :class:`SdpError`.
 - The answer's direction mirrors the offer's (sendonly → recvonly, recvonly → sendonly,
   inactive → inactive, otherwise sendrecv); ``a=ptime:20`` (the mixer's frames).
@@ -25,6 +27,8 @@ Choices:
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass, replace
 
 from ipgwsim.proto.net import Address
@@ -54,6 +58,14 @@ _MIRROR = {
     "recvonly": "sendonly",
     "inactive": "inactive",
 }
+
+
+_NUMBER = re.compile(r"[0-9]{1,10}")
+
+
+def _number(text: str) -> int | None:
+    """1 to 10 ASCII digits as a number, else None (``isdigit`` takes ``²`` and ``٣``)."""
+    return int(text) if _NUMBER.fullmatch(text) else None
 
 
 class SdpError(ValueError):
@@ -105,7 +117,13 @@ def _connection(value: str, line: str) -> str:
         raise SdpError(f"bad c= line {line!r}")
     if parts[1] != "IP4":
         raise NotAcceptable(f"only IPv4 connections are taken: {line!r}")
-    return parts[2].split("/", 1)[0]
+    address = parts[2].split("/", 1)[0]
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        # a host name would need a DNS lookup for every packet: refused (488)
+        raise NotAcceptable(f"c= is no IPv4 address: {line!r}") from None
+    return address
 
 
 def parse_sdp(body: bytes) -> SessionDescription:
@@ -140,12 +158,13 @@ def parse_sdp(body: bytes) -> SessionDescription:
                 session = replace(session, direction=name)
             elif name == "rtpmap" and media:
                 pt, _, encoding = arg.partition(" ")
-                if not pt.isdigit() or not encoding.strip():
+                number = _number(pt)
+                if number is None or not encoding.strip():
                     raise SdpError(f"bad rtpmap {line!r}")
-                entry = (int(pt), encoding.strip())
+                entry = (number, encoding.strip())
                 media[-1] = replace(media[-1], rtpmap=(*media[-1].rtpmap, entry))
-            elif name == "ptime" and media and arg.isdigit():
-                media[-1] = replace(media[-1], ptime=int(arg))
+            elif name == "ptime" and media and (ptime := _number(arg)) is not None:
+                media[-1] = replace(media[-1], ptime=ptime)
     if not session.origin:
         raise SdpError("no o= line")
     return replace(session, media=tuple(media))
@@ -153,10 +172,10 @@ def parse_sdp(body: bytes) -> SessionDescription:
 
 def _m_line(value: str, line: str) -> MediaDescription:
     parts = value.split()
-    port = parts[1].split("/", 1)[0] if len(parts) >= 4 else ""
-    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
+    port = _number(parts[1].split("/", 1)[0]) if len(parts) >= 4 else None
+    if port is None or port > 65535:
         raise SdpError(f"bad m= line {line!r}")
-    return MediaDescription(parts[0], int(port), parts[2], tuple(parts[3:]))
+    return MediaDescription(parts[0], port, parts[2], tuple(parts[3:]))
 
 
 @dataclass(frozen=True)
@@ -179,7 +198,7 @@ def negotiate(offer: SessionDescription) -> Negotiated:
     for index, m in enumerate(offer.media):
         if m.media != "audio" or m.port == 0 or m.proto.upper() != "RTP/AVP":
             continue
-        offered = {int(f) for f in m.formats if f.isdigit()}
+        offered = {n for f in m.formats if (n := _number(f)) is not None}
         chosen = next(
             (pt for pt in (PT_PCMA, PT_PCMU) if pt in offered and _is(m, pt, _ENCODINGS[pt])),
             None,

@@ -63,6 +63,7 @@ __all__ = [
     "parse_challenge",
     "parse_message",
     "parse_name_addr",
+    "parse_number",
     "parse_uri",
     "parse_via",
     "split_list",
@@ -218,10 +219,20 @@ def _has_param(params: Params, name: str) -> bool:
     return any(n == name.lower() for n, _ in params)
 
 
+_NUMBER = re.compile(r"[0-9]{1,10}")
+
+
+def parse_number(text: str) -> int | None:
+    """``text`` as a whole number of 1 to 10 ASCII digits, or None (no ``²``, no Arabic
+    digits, no 5,000-digit strings that make ``int()`` raise)."""
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
 def _port(text: str, what: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+    number = parse_number(text)
+    if number is None or not 0 < number < 65536:
         raise MalformedSip(f"{what}: bad port {text!r}")
-    return int(text)
+    return number
 
 
 def _host_port(text: str, what: str) -> tuple[str, int | None]:
@@ -413,11 +424,10 @@ class CSeq:
 
 def _parse_cseq(text: str) -> CSeq:
     parts = text.split()
-    if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit()):
+    number = parse_number(parts[0]) if len(parts) == 2 else None
+    if number is None or number >= 2**31 or not _TOKEN.fullmatch(parts[1]):
         raise MalformedSip(f"bad CSeq {text!r}")
-    if int(parts[0]) >= 2**31 or not _TOKEN.fullmatch(parts[1]):
-        raise MalformedSip(f"bad CSeq {text!r}")
-    return CSeq(int(parts[0]), parts[1])
+    return CSeq(number, parts[1])
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -530,10 +540,10 @@ class SipMessage:
         value = self.header(name)
         if value is None:
             return None
-        value = value.strip()
-        if not (value.isascii() and value.isdigit()):
-            raise MalformedSip(f"{name} {value!r}: not a number")
-        return int(value)
+        number = parse_number(value.strip())
+        if number is None:
+            raise MalformedSip(f"{name} {value.strip()!r}: not a number")
+        return number
 
     def _render(self, start: str) -> bytes:
         message = self.replacing_header("Content-Length", str(len(self.body)))
@@ -624,7 +634,7 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         code, _, reason = tail.partition(" ")
         if version.upper() != SIP_VERSION:
             raise MalformedSip(f"not SIP/2.0: {start!r}")
-        if not (len(code) == 3 and code.isascii() and code.isdigit() and 100 <= int(code) < 700):
+        if not (len(code) == 3 and _NUMBER.fullmatch(code) and 100 <= int(code) < 700):
             raise MalformedSip(f"bad status line {start!r}")
         message = SipResponse(int(code), reason.strip(), tuple(headers))
     else:
@@ -640,21 +650,33 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         raise MalformedSip("Content-Length given twice, with different values")
     if lengths:
         (length,) = lengths
-        if not (length.isascii() and length.isdigit()):
+        size = parse_number(length)
+        if size is None:
             raise MalformedSip(f"bad Content-Length {length!r}")
-        if int(length) > len(rest):
+        if size > len(rest):
             raise MalformedSip(f"Content-Length {length}, but only {len(rest)} bytes follow")
-        rest = rest[: int(length)]
+        rest = rest[:size]
     message = replace(message, body=rest)
     _check(message)
     return message
 
 
+#: Headers a message may have only once (RFC 3261 7.3.1: only list headers repeat); a
+#: second one is malformed, so every reader sees the one value :func:`_check` validated.
+_SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires", "Min-Expires",
+           "Content-Type")  # fmt: skip
+
+
 def _check(message: SipRequest | SipResponse) -> None:
-    """The headers a transaction needs are there and parse."""
+    """The headers a transaction needs are there, once, and parse."""
     for name in ("Via", "From", "To", "Call-ID", "CSeq"):
         if message.header(name) is None:
             raise MalformedSip(f"no {name}")
+    for name in _SINGLE:
+        if sum(1 for n, _ in message.headers if n == name) > 1:
+            raise MalformedSip(f"{name} given more than once")
+    for name in ("Max-Forwards", "Expires", "Min-Expires"):
+        message.int_header(name)
     if not message.call_id:
         raise MalformedSip("empty Call-ID")
     _ = (message.vias, message.from_, message.to)
@@ -675,11 +697,15 @@ def make_response(
     """The response to ``request`` (RFC 3261 8.2.6.2): its Vias (in order), From, To with
     ``to_tag`` added unless it has a tag, Call-ID and CSeq; then ``headers``."""
     copied: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for name, value in request.headers:
+        if name in seen and name != "Via":  # parse_message refuses these twice
+            continue
+        seen.add(name)
         if name in ("Via", "From", "Call-ID", "CSeq"):
             copied.append((name, value))
         elif name == "To":
-            to = parse_name_addr(value)
+            to = request.to
             tagged = to_tag is not None and to.tag is None and status != 100
             copied.append((name, f"{value};tag={to_tag}" if tagged else value))
     extra = tuple((canonical_name(n), v) for n, v in headers)
