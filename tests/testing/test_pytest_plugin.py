@@ -1,0 +1,65 @@
+"""The pytest plugin, as a user's test suite meets it (pytester runs an inner session)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ipgwsim.events import Mode
+from ipgwsim.testing.lab import DeviceNode, Lab
+
+pytest_plugins = ["pytester"]
+
+
+def test_the_plugin_is_loaded_by_its_entry_point(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from ipgwsim.events import Led, Mode
+
+        def test_factory_device(ipgwsim_device):
+            assert ipgwsim_device.device.profile.model == "IP6000"
+            assert ipgwsim_device.mode is Mode.FIRMWARE
+
+        @pytest.mark.ipgwsim_profile("IP811")
+        def test_tftp_mode_by_the_button(ipgwsim_lab, ipgwsim_device):
+            assert ipgwsim_device.device.profile.model == "IP811"
+            ipgwsim_lab.press(ipgwsim_device, hold=1.8)
+            assert ipgwsim_device.mode is Mode.TFTP_MODE
+
+        def test_two_devices_on_one_segment(ipgwsim_lab, ipgwsim_devices):
+            first, second = ipgwsim_devices("IP800", 2)
+            assert first.device.instance.serial != second.device.instance.serial
+            assert len(ipgwsim_lab.net.nodes) >= 3
+
+        @pytest.mark.ipgwsim_netns
+        def test_needs_namespaces():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    root = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
+    result.assert_outcomes(passed=4 if root else 3, skipped=0 if root else 1)
+
+
+def test_the_plugin_can_be_switched_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(ipgwsim_lab):\n    pass\n")
+    result = pytester.runpytest("-p", "no:ipgwsim", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'ipgwsim_lab' not found*"])
+
+
+def test_the_fixtures_in_this_session(ipgwsim_lab: Lab, ipgwsim_device: DeviceNode) -> None:
+    ipgwsim_lab.press(ipgwsim_device, hold=12.0)  # long: the config is cleared
+    ipgwsim_lab.run(30.0)
+    assert ipgwsim_device.mode is Mode.TFTP_MODE
+
+
+def test_the_examples_of_docs_testing_md(pytester: pytest.Pytester) -> None:
+    """The code block of docs/testing.md runs as a user's test file."""
+    text = (__import__("pathlib").Path(__file__).parents[2] / "docs" / "testing.md").read_text()
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(block)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
