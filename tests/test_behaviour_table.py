@@ -1,0 +1,61 @@
+"""docs/behaviours.md cites only tests that exist, and every row names its source."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "docs" / "behaviours.md"
+#: Rows written when the table was made; the table may grow, not shrink.
+MIN_ROWS = 117
+NODE = re.compile(r"`(tests/[^`\s]+\.py::[^`\s]+)`")
+
+
+def _rows() -> list[list[str]]:
+    """The cells of every numbered row of the table."""
+    rows = []
+    for line in TABLE.read_text(encoding="utf-8").splitlines():
+        if re.match(r"^\| *\d+ *\|", line):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+@pytest.fixture(scope="module")
+def collected() -> set[str]:
+    """Every test node id of the project, without parametrization."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    nodes = {line.split("[", 1)[0] for line in result.stdout.splitlines() if "::" in line}
+    assert nodes, result.stdout[-2000:]
+    return nodes
+
+
+def test_every_cited_test_exists(collected: set[str]) -> None:
+    cited = {node for row in _rows() for node in NODE.findall(row[-1])}
+    assert cited
+    missing = sorted(cited - collected)
+    assert missing == [], missing
+
+
+def test_the_table_keeps_its_rows_each_with_a_source_and_an_answer() -> None:
+    rows = _rows()
+    assert len(rows) >= MIN_ROWS
+    numbers = [int(row[0]) for row in rows]
+    assert numbers == list(range(1, len(rows) + 1))
+    for row in rows:
+        assert len(row) == 4, row
+        _, behaviour, source, shown = row
+        assert behaviour, row
+        assert source, row
+        assert NODE.search(shown) or re.search(r"not (modelled|tested)", shown), row
