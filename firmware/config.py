@@ -98,10 +98,23 @@ def _check_minutes(value: str) -> None:
         raise ValueError(f"more than {MAX_POLL_MINUTES} minutes (a week)")
 
 
+#: The placeholders of update URLs: ``#h`` hardware id, ``#m`` serial, ``#i`` IP, ``#t`` type.
+URL_PLACEHOLDER = re.compile(r"#([hmit])")
+
+
+def decode_url(value: str) -> str:
+    """``value`` URL-decoded when it is an encoded absolute URL (``http%3A%2F%2Fsrv%2F``)."""
+    if "://" not in value:
+        decoded = unquote(value)
+        if "://" in decoded:
+            return decoded
+    return value
+
+
 def _check_url(value: str) -> None:
-    """An absolute http(s) URL, plain or URL-encoded, with ``#m #h #i #t`` placeholders."""
-    url = value if "://" in value else unquote(value)
-    probe = re.sub(r"#[mhit]", "x", url)
+    """An absolute http(s) URL, plain or URL-encoded, with ``#m #h #i #t`` placeholders
+    (read as the update client reads it: :func:`decode_url`, placeholders filled)."""
+    probe = URL_PLACEHOLDER.sub("x", decode_url(value))
     try:
         parts = urlsplit(probe)
         _ = parts.port

@@ -10,10 +10,9 @@ times are device times. ``docs/update-server.md`` describes every decision.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from ipgwsim.firmware import admin
 from ipgwsim.firmware.commands import (
@@ -22,7 +21,7 @@ from ipgwsim.firmware.commands import (
     mask_secrets,
     run_final_command,
 )
-from ipgwsim.firmware.config import MAX_POLL_MINUTES
+from ipgwsim.firmware.config import MAX_POLL_MINUTES, URL_PLACEHOLDER, decode_url
 from ipgwsim.firmware.configlang import ModCmd
 from ipgwsim.firmware.fullconfig import load_full, render_full
 from ipgwsim.firmware.updatescript import (
@@ -79,21 +78,10 @@ BOOT_VAR = "UPDATE/BOOT"
 #: DESIGN: set at the first successful script download; while it is missing the device is new.
 SCRIPT_VAR = "UPDATE/SCRIPT"
 
-_PLACEHOLDER = re.compile(r"#([hmit])")
-
 
 def script_name(model: str) -> str:
     """The standard script name (``update-ip6000.htm``); DECISION: the model in lower case."""
     return f"update-{model.lower()}.htm"
-
-
-def decode_url(value: str) -> str:
-    """``value`` URL-decoded when it is an encoded absolute URL (``http%3A%2F%2Fsrv%2F``)."""
-    if "://" not in value:
-        decoded = unquote(value)
-        if "://" in decoded:
-            return decoded
-    return value
 
 
 def with_file(url: str, name: str) -> str:
@@ -107,7 +95,7 @@ def with_file(url: str, name: str) -> str:
 
 def expand_url(url: str, values: dict[str, str]) -> str:
     """``url`` decoded (:func:`decode_url`) with ``#h #m #i #t`` replaced from ``values``."""
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], decode_url(url))
+    return URL_PLACEHOLDER.sub(lambda m: values[m.group(1)], decode_url(url))
 
 
 def _with_query(url: str, args: list[tuple[str, str]]) -> str:
