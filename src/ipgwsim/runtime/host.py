@@ -266,8 +266,7 @@ class DeviceHost:
             network, port = self.network, self.http_port
             listener = lambda: network.tcp_listener(self, ip, port)  # noqa: E731
         server = WebServer(ip, self.http_port, self._http, self._http_refusal, listener=listener)
-        where = "" if ip == event.ip else f" (ETH0 {event.ip} on loopback)"
-        self.console.write(f"HTTP: {server.url}{where}")
+        self.console.write(f"HTTP: {server.url}")
         self._chain_web(self._start_web(server))
 
     def _chain_web(self, step: Coroutine[None, None, None]) -> None:

@@ -185,7 +185,8 @@ class LoopbackNetwork:
     @staticmethod
     def map_address(ip: str) -> str:
         """Where a firmware address is served on loopback: itself if it is on 127.0.0.0/8,
-        else ``a.b.c.d`` as ``127.b.c.d``; an address that is none stays as it is."""
+        else ``a.b.c.d`` as ``127.b.c.d`` (DECISION: loopback without root has no other
+        addresses; ``192.168.0.1`` → ``127.168.0.1``); an address that is none stays."""
         try:
             address = IPv4Address(ip)
         except ValueError:
@@ -197,19 +198,15 @@ class LoopbackNetwork:
     def firmware_address(self, host: Attached, ip: str) -> tuple[str | None, str | None]:
         """Where a running firmware's address ``ip`` is served: ``(loopback ip, problem)``.
 
-        DECISION: a loopback address is served as it is; any other address ``a.b.c.d``
-        (``192.168.0.1``, the factory address) as ``127.b.c.d`` (``127.168.0.1``), since
-        loopback without root has no other addresses. The problem says why it cannot
-        be served (the host's own address, taken by another device).
+        :meth:`map_address` (the firmware on loopback already runs on it, so ``ip`` is
+        usually served as it is). The problem says why it cannot be served (the host's
+        own address, taken by another device).
         """
         try:
             address = IPv4Address(ip)
         except ValueError:
             return None, f"{ip!r} is not an IPv4 address"
-        if address in LOOPBACK_NETWORK:
-            mapped = address
-        else:
-            mapped = IPv4Address(b"\x7f" + address.packed[1:])
+        mapped = IPv4Address(self.map_address(ip))
         if mapped == HOST_ADDRESS or mapped in (
             LOOPBACK_NETWORK.network_address,
             LOOPBACK_NETWORK.broadcast_address,
