@@ -50,7 +50,7 @@ from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
 from ipgwsim.runtime.errors import RuntimeSetupError
 
-__all__ = ["PREFIX", "Attachment", "NamespaceNetwork", "cleanup", "in_namespace"]
+__all__ = ["PREFIX", "Attachment", "NamespaceNetwork", "cleanup", "in_namespace", "netlink_call"]
 
 #: Every namespace this network makes is called ``ipgwsim-<pid>-<device name>``.
 PREFIX = "ipgwsim-"
@@ -154,7 +154,7 @@ def _quiet_child() -> None:
 os.register_at_fork(after_in_child=_quiet_child)
 
 
-def _netlink_call(fn: Callable[..., T], *args: Any) -> T:
+def netlink_call(fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(*args)`` on the netlink thread and wait for it."""
     return _NETLINK.submit(fn, *args).result()
 
@@ -230,7 +230,7 @@ class NamespaceNetwork:
                 "without root use the loopback network"
             )
         self._loop = asyncio.get_running_loop()
-        _netlink_call(self._check_attachment)
+        netlink_call(self._check_attachment)
 
     def _check_attachment(self) -> None:
         a = self.attachment
@@ -251,7 +251,7 @@ class NamespaceNetwork:
     def close(self) -> None:
         for host in list(self._devices):
             self.detach(host)
-        _netlink_call(self._close_handles)
+        netlink_call(self._close_handles)
 
     def _close_handles(self) -> None:
         for handle in self._handles.values():
@@ -267,7 +267,7 @@ class NamespaceNetwork:
 
     def policy_for(self, host: Attached) -> AddressPolicy:
         """Make the device's namespace and links; SETIP takes any host address then."""
-        _netlink_call(self._create, host)
+        netlink_call(self._create, host)
 
         def policy(ip: IPv4Address) -> str | None:
             return None
@@ -385,7 +385,7 @@ class NamespaceNetwork:
         for bound in device.sockets.values():
             self._close_socket(bound.sock)
         device.sockets.clear()
-        _netlink_call(self._remove, device)
+        netlink_call(self._remove, device)
 
     def _remove(self, device: DeviceNamespace) -> None:
         for peer, space in device.peers:
@@ -419,10 +419,10 @@ class NamespaceNetwork:
         old = device.addresses.get(ip)
         if old is not None and old != prefix:
             del device.addresses[ip]
-            _netlink_call(self._del_address, device.namespace, ip, old)
-        _netlink_call(self._add_address, device, ip, prefix)
+            netlink_call(self._del_address, device.namespace, ip, old)
+        netlink_call(self._add_address, device, ip, prefix)
         if gateway != UNSPECIFIED:
-            _netlink_call(self._default_route, device, gateway)
+            netlink_call(self._default_route, device, gateway)
 
     def _default_route(self, device: DeviceNamespace, gateway: str) -> None:
         try:
@@ -470,7 +470,7 @@ class NamespaceNetwork:
         if device is None or ip not in device.addresses:
             return
         prefix = device.addresses.pop(ip)
-        _netlink_call(self._del_address, device.namespace, ip, prefix)
+        netlink_call(self._del_address, device.namespace, ip, prefix)
 
     @staticmethod
     def _del_address(namespace: str, ip: str, prefix: int) -> None:
@@ -611,7 +611,7 @@ def cleanup(*, all_runtimes: bool = False) -> list[str]:
 
     With ``all_runtimes`` also those of running ones (they lose their network).
     """
-    return _netlink_call(_cleanup, all_runtimes)
+    return netlink_call(_cleanup, all_runtimes)
 
 
 def _cleanup(all_runtimes: bool) -> list[str]:

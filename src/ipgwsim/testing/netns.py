@@ -3,8 +3,8 @@
 - :func:`lab_namespace`: a network namespace of the test's own (a unique name), removed
   afterwards with everything in it: the lab side, where the tools run.
 - :func:`ns_run`: run a program in a namespace (``ip netns exec``), as a user would.
-- :func:`netlink`: run pyroute2 work (``IPRoute``/``NetNS``) off the event loop
-  (pyroute2's synchronous API runs an event loop of its own).
+- :func:`netlink`: run pyroute2 work (``IPRoute``/``NetNS``) on the runtime's netlink
+  thread, off the event loop (pyroute2's synchronous API runs an event loop of its own).
 - :func:`add_address`, :func:`add_bridge`, :func:`open_tap`: the lab's links.
 """
 
@@ -16,12 +16,13 @@ import fcntl
 import os
 import secrets
 import struct
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import TypeVar
 
 from pyroute2 import NetNS, netns
 
-from ipgwsim.runtime.netns import _netlink_call, in_namespace
+from ipgwsim.runtime.netns import in_namespace
+from ipgwsim.runtime.netns import netlink_call as netlink
 
 __all__ = [
     "add_address",
@@ -42,11 +43,6 @@ IFF_NO_PI = 0x1000
 def root() -> bool:
     """Whether namespace tests can run here (root with /dev/net/tun)."""
     return os.geteuid() == 0 and os.path.exists("/dev/net/tun")
-
-
-def netlink(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` on the netlink thread (never inside the event loop's thread)."""
-    return _netlink_call(fn, *args)
 
 
 @contextlib.contextmanager
