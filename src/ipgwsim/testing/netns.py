@@ -17,7 +17,6 @@ import os
 import secrets
 import struct
 from collections.abc import Iterator
-from typing import TypeVar
 
 from pyroute2 import NetNS, netns
 
@@ -34,7 +33,6 @@ __all__ = [
     "root",
 ]
 
-T = TypeVar("T")
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
