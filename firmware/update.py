@@ -172,6 +172,8 @@ class UpdateClient:
         self._fetches: dict[int, _Fetch] = {}
         self._polling: bool = False  # a script fetch or its run is under way
         self._ended = False
+        #: ``(UP1 /url, whether it gives a script URL)``: the timer asks on every input.
+        self._url_usable: tuple[str | None, bool] = (None, False)
         # Facts 5.4: UPDATE/PROT is unset "as with a new device or after a restart".
         for name in (PROT_VAR, BOOT_VAR):
             self._del_var(name)
@@ -264,12 +266,19 @@ class UpdateClient:
 
     def next_poll(self) -> float | None:
         """Device time of the next poll; None without ``UP1 /url`` or while one runs."""
-        if self._ended or self._polling or self.script_url() is None:
+        if self._ended or self._polling or not self._has_script_url():
             return None
         fast = self._minutes("poll-fast", DEFAULT_POLL_FAST) * 60
         if self.new_device and self.last_poll + fast <= self.started_at + NEW_DEVICE_WINDOW:
             return self.last_poll + fast
         return self.last_poll + self._minutes("poll", DEFAULT_POLL) * 60
+
+    def _has_script_url(self) -> bool:
+        """Whether ``UP1 /url`` gives a script URL, worked out once per value of it."""
+        value = self.firmware.active.get("UP1", "url")
+        if value != self._url_usable[0]:
+            self._url_usable = (value, self.script_url() is not None)
+        return self._url_usable[1]
 
     def get_timer(self) -> float | None:
         if self._ended:
