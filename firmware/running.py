@@ -260,7 +260,7 @@ class Firmware:
 
     def busy(self) -> bool:
         """Whether a call is up (a CONF call: the device is not idle)."""
-        return any(getattr(service, "calls", None) for service in self.services)
+        return any(isinstance(s, ConfInterface) and s.calls for s in self.services)
 
     def request_reset(
         self, reason: str, *, only_if_required: bool = False, when_idle: bool = False
