@@ -63,3 +63,39 @@ def test_the_examples_of_docs_testing_md(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(block)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_the_fixtures_on_real_sockets(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from ipgwsim.events import Mode
+
+        def test_a_gateway_on_loopback(ipgwsim_sim, ipgwsim_gateway):
+            assert ipgwsim_sim.network == "loopback"
+            assert ipgwsim_sim.speed is None
+            assert ipgwsim_gateway.model == "IP6000"
+            ipgwsim_gateway.press(1.8)
+            assert ipgwsim_gateway.mode is Mode.TFTP_MODE
+
+        @pytest.mark.ipgwsim_profile("IP411")
+        @pytest.mark.ipgwsim_speed(50)
+        def test_scaled_time(ipgwsim_sim, ipgwsim_gateway):
+            assert ipgwsim_sim.speed == 50.0
+            assert ipgwsim_gateway.model == "IP411"
+
+        @pytest.mark.ipgwsim_netns
+        def test_in_namespaces(ipgwsim_sim):
+            first, second = ipgwsim_sim.add_many("IP811", 2)
+            assert ipgwsim_sim.network == "netns"
+            assert ipgwsim_sim.lab is not None
+            assert ipgwsim_sim.run("ip", "-br", "link", "show", "lab0").returncode == 0
+
+        def test_something_left_behind_fails_the_test(ipgwsim_sim):
+            ipgwsim_sim.leftovers = lambda: ["namespace ghost"]
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    root = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
+    result.assert_outcomes(passed=4 if root else 3, skipped=0 if root else 1, errors=1)
+    result.stdout.fnmatch_lines(["*the simulator left things behind: namespace ghost*"])

@@ -5,7 +5,7 @@ installing ipgwsim; ``-p no:ipgwsim`` turns it off. Everything runs in virtual t
 :class:`~ipgwsim.testing.lab.Lab` (a virtual Ethernet segment): a 15 s press costs
 nothing, and nothing is left behind (no sockets, no files).
 
-Fixtures:
+Fixtures in virtual time on a virtual segment (no sockets):
 
 - ``ipgwsim_lab``: a fresh :class:`~ipgwsim.testing.lab.Lab` per test.
 - ``ipgwsim_device``: one device on that lab, powered on, running its firmware; the
@@ -13,11 +13,21 @@ Fixtures:
 - ``ipgwsim_devices``: a factory, ``ipgwsim_devices("IP800", 3)``: several devices on
   the same segment.
 
+Fixtures on real sockets (:class:`~ipgwsim.testing.simulator.Simulator`), for real tools:
+
+- ``ipgwsim_sim``: a simulator on loopback, or, for a test marked ``ipgwsim_netns``, in
+  network namespaces with a lab namespace of its own; virtual time unless the test is
+  marked ``ipgwsim_speed(10)``. Its teardown closes it and fails the test if anything
+  was left behind (a thread, a namespace, a state directory).
+- ``ipgwsim_gateway``: one device of the ``ipgwsim_profile`` model on ``ipgwsim_sim``.
+
 Markers:
 
-- ``ipgwsim_profile(model)``: the model of ``ipgwsim_device``.
+- ``ipgwsim_profile(model)``: the model of ``ipgwsim_device`` and ``ipgwsim_gateway``.
 - ``ipgwsim_netns``: the test needs network namespaces (root and ``/dev/net/tun``);
-  skipped otherwise, with the reason.
+  skipped otherwise, with the reason. ``ipgwsim_sim`` runs in namespaces then.
+- ``ipgwsim_speed(speed)``: ``ipgwsim_sim`` runs device time at ``speed`` times real
+  time instead of virtual time.
 
 Example (``docs/testing.md`` has more)::
 
@@ -30,11 +40,17 @@ Example (``docs/testing.md`` has more)::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ipgwsim.testing.lab import DeviceNode, Lab
+
+if TYPE_CHECKING:
+    # Loaded by the fixtures that use it: the plugin loads with every pytest run.
+    from ipgwsim.testing.simulator import Gateway, Simulator
 
 __all__ = ["DEFAULT_PROFILE"]
 
@@ -49,6 +65,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "ipgwsim_netns: needs network namespaces (root and /dev/net/tun); skipped otherwise",
+    )
+    config.addinivalue_line(
+        "markers",
+        "ipgwsim_speed(speed): ipgwsim_sim runs device time at speed times real time",
     )
 
 
@@ -67,12 +87,15 @@ def ipgwsim_lab() -> Lab:
     return Lab()
 
 
+def _model(request: pytest.FixtureRequest) -> str:
+    marker = request.node.get_closest_marker("ipgwsim_profile")
+    return str(marker.args[0]) if marker is not None and marker.args else DEFAULT_PROFILE
+
+
 @pytest.fixture
 def ipgwsim_device(request: pytest.FixtureRequest, ipgwsim_lab: Lab) -> DeviceNode:
     """One device (``ipgwsim_profile`` marker, default IP6000), powered on."""
-    marker = request.node.get_closest_marker("ipgwsim_profile")
-    model = marker.args[0] if marker is not None and marker.args else DEFAULT_PROFILE
-    return ipgwsim_lab.add(model)
+    return ipgwsim_lab.add(_model(request))
 
 
 @pytest.fixture
@@ -85,3 +108,29 @@ def ipgwsim_devices(ipgwsim_lab: Lab) -> Callable[[str, int], list[DeviceNode]]:
         return [ipgwsim_lab.add(model) for _ in range(count)]
 
     return make
+
+
+@pytest.fixture
+def ipgwsim_sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Simulator]:
+    """Devices on real sockets: loopback, or namespaces for ``ipgwsim_netns`` tests."""
+    from ipgwsim.testing.simulator import Simulator  # noqa: PLC0415 - see the imports
+
+    speed_marker = request.node.get_closest_marker("ipgwsim_speed")
+    speed = float(speed_marker.args[0]) if speed_marker is not None else None
+    netns = request.node.get_closest_marker("ipgwsim_netns") is not None
+    sim = Simulator(
+        tmp_path / "ipgwsim-state", network="netns" if netns else "loopback", speed=speed
+    )
+    try:
+        yield sim
+    finally:
+        sim.close()
+    left = sim.leftovers()
+    if left:
+        pytest.fail(f"the simulator left things behind: {', '.join(left)}")
+
+
+@pytest.fixture
+def ipgwsim_gateway(request: pytest.FixtureRequest, ipgwsim_sim: Simulator) -> Gateway:
+    """One device (``ipgwsim_profile`` marker, default IP6000) on ``ipgwsim_sim``."""
+    return ipgwsim_sim.add(_model(request))

@@ -1,0 +1,614 @@
+"""Simulated gateways on real sockets, driven from plain (synchronous) Python.
+
+:class:`Simulator` runs a :class:`~ipgwsim.runtime.Runtime` on an event loop of its own,
+in a background thread, so that a test or a script calls ordinary methods and runs real
+tools (``subprocess.run(["tftp", ...])``, curl, pyserial, sipp) while the devices serve::
+
+    from ipgwsim.events import Mode
+    from ipgwsim.testing.simulator import Simulator
+
+    with Simulator() as sim:  # loopback, virtual time, a temporary state directory
+        gw = sim.add("IP6000")  # powered on; a Gateway
+        gw.wait_for(Mode.FIRMWARE)
+        gw.press(1.8)  # the seed's press: TFTP mode, config kept
+        assert gw.mode is Mode.TFTP_MODE
+
+Time
+    ``speed=None`` (the default): virtual time. Device time moves only inside
+    :meth:`Gateway.press`, :meth:`Gateway.wait_for` and :meth:`Simulator.advance`; a 15 s
+    press returns at once. Packets from outside tools are answered as they come, at the
+    current device time. ``speed=10.0``: device time runs ten times faster than real time
+    (``1.0``: as fast), for tools that wait on the device by the clock themselves.
+
+Networks
+    ``network="loopback"`` (no root): devices on 127.0.0.0/8; a firmware address
+    a.b.c.d is served as 127.b.c.d (:attr:`Gateway.address`); TFTP mode and gwload use
+    :attr:`Simulator.port` (a free one unless given). ``network="netns"`` (root): each
+    device in a network namespace of its own with its real addresses. Without ``attach``
+    the simulator makes a lab namespace (:attr:`Simulator.lab`) with a bridge ``lab0``
+    carrying ``lab_address`` (default ``192.168.0.254/24``), puts every device's link on
+    that bridge (one segment), and :meth:`Simulator.run` runs tools there. ``attach``
+    (``host``, ``netns:NAME``, ``bridge:BR[@NS]``, ``macvlan:NIC[@NS]``) puts the links
+    where you say instead, as ``ipgwsim run --netns --attach`` does.
+
+Shutdown
+    :meth:`Simulator.close` (also at the end of ``with``, and when a test fails): saves
+    and closes every device, stops the loop and its thread, removes the namespaces it
+    made and, when it made it, the state directory. Nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pyroute2 import NetNS, netns
+
+from ipgwsim.device import DeviceStatus
+from ipgwsim.events import Event, Led, Mode
+from ipgwsim.firmware.console import SessionState
+from ipgwsim.flash.faults import CutMode
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.runtime.clock import ManualClock, ScaledClock
+from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.loopback import LoopbackNetwork
+from ipgwsim.runtime.netns import PREFIX as NETNS_PREFIX
+from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.loopback import free_tcp_port, free_udp_port
+from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root
+
+__all__ = ["Gateway", "Simulator", "WaitTimeout"]
+
+T = TypeVar("T")
+E = TypeVar("E")
+
+#: The lab bridge's name and default address in namespace mode.
+LAB_BRIDGE = "lab0"
+LAB_ADDRESS = "192.168.0.254/24"
+#: Events kept per gateway for :meth:`Gateway.events`.
+EVENT_HISTORY = 100_000
+
+
+class WaitTimeout(TimeoutError):
+    """:meth:`Gateway.wait_for` gave up; the message says what the device was doing."""
+
+
+class Simulator:
+    """Devices on a real network, run by a loop in a background thread (module docstring).
+
+    ``state_dir``: where the devices' flash and consoles live (default: a temporary
+    directory removed at :meth:`close`). ``timeout``: real seconds any one call may take
+    before it raises ``TimeoutError`` (beyond the device time it was asked to wait).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path | str | None = None,
+        *,
+        network: str = "loopback",
+        speed: float | None = None,
+        attach: str | None = None,
+        port: int | None = None,
+        http_port: int | None = None,
+        lab_address: str = LAB_ADDRESS,
+        profiles_dir: Path | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if network not in ("loopback", "netns"):
+            raise RuntimeSetupError(
+                f"network {network!r} is not available: use 'loopback' or 'netns'"
+            )
+        if speed is not None and not (speed > 0 and math.isfinite(speed)):
+            raise RuntimeSetupError(f"speed must be a positive number or None, not {speed!r}")
+        if attach is not None and network != "netns":
+            raise RuntimeSetupError("attach needs network='netns'")
+        if network == "netns" and not root():
+            raise RuntimeSetupError("network='netns' needs root and /dev/net/tun")
+        self.network = network
+        self.speed = speed
+        self.timeout = timeout
+        self.clock: ManualClock | ScaledClock = (
+            ManualClock() if speed is None else ScaledClock(speed)
+        )
+        self._cleanup: contextlib.ExitStack = contextlib.ExitStack()
+        self._gateways: list[Gateway] = []
+        #: The devices' namespaces (namespace mode), to check that close() removed them.
+        self._namespaces: list[str] = []
+        self._closed = False
+        #: The lab namespace this simulator made (namespace mode without ``attach``).
+        self.lab: str | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="ipgwsim-simulator", daemon=True
+        )
+        try:
+            self._made_state_dir = state_dir is None
+            if state_dir is None:
+                made = Path(tempfile.mkdtemp(prefix="ipgwsim-"))
+                self._cleanup.callback(shutil.rmtree, made, ignore_errors=True)
+                state_dir = made
+            self.state_dir = Path(state_dir)
+            attachment = Attachment.parse(attach) if attach is not None else None
+            if network == "netns" and attachment is None:
+                # Named like the runtime's own, so `ipgwsim cleanup` removes it too if
+                # this process is killed.
+                self.lab = self._cleanup.enter_context(
+                    lab_namespace(f"{NETNS_PREFIX}{os.getpid()}-lab")
+                )
+                self._lab_bridge(self.lab, lab_address)
+                attachment = Attachment("bridge", LAB_BRIDGE, self.lab)
+            #: The UDP port of TFTP mode and gwload (69 in namespaces).
+            if port is None:
+                port = 69 if network == "netns" else free_udp_port()
+            self.port = port
+            if http_port is None and network == "loopback":
+                http_port = free_tcp_port()
+            self._thread.start()
+            self.runtime: Runtime = self._call(
+                lambda: Runtime(
+                    self.state_dir,
+                    port=self.port,
+                    clock=self.clock,
+                    network=network,
+                    attachment=attachment,
+                    control=False,
+                    http_port=http_port,
+                    profiles_dir=profiles_dir,
+                )
+            )
+            self._changed: asyncio.Event = self._call(asyncio.Event)
+            self._await(self.runtime.start)
+            self.runtime.subscribe(self._on_event)
+        except BaseException:
+            self._shutdown()
+            raise
+        #: The TCP port of every device's admin web server.
+        self.http_port = self.runtime.http_port
+
+    @staticmethod
+    def _lab_bridge(lab: str, address: str) -> None:
+        add_bridge(lab, LAB_BRIDGE)
+        ip, _, prefix = address.partition("/")
+
+        def up() -> None:
+            with NetNS(lab) as ns:
+                (index,) = ns.link_lookup(ifname=LAB_BRIDGE)
+                ns.addr("add", index=index, address=ip, prefixlen=int(prefix or 24))
+                ns.link("set", index=index, state="up")
+                # The lab is a PC whose one NIC is on the segment: broadcasts to
+                # 255.255.255.255 (gwload's default) leave through the bridge.
+                ns.route("add", dst="0.0.0.0/0", oif=index)
+
+        netlink(up)
+
+    # -- running things on the loop ------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeSetupError("the simulator is closed")
+
+    def _await(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float | None = None) -> T:
+        """Run ``make()`` on the loop and wait for it (``timeout`` real seconds)."""
+        limit = self.timeout if timeout is None else timeout
+
+        async def limited() -> T:
+            return await asyncio.wait_for(make(), limit)
+
+        if threading.current_thread() is self._thread:
+            raise RuntimeSetupError("Simulator methods cannot be called from its own loop")
+        return asyncio.run_coroutine_threadsafe(limited(), self._loop).result()
+
+    def _call(self, function: Callable[[], T]) -> T:
+        """Run ``function()`` on the loop (where the devices live) and return its result."""
+
+        async def call() -> T:
+            return function()
+
+        return self._await(call)
+
+    def _on_event(self, host: DeviceHost, event: Event) -> None:
+        for gateway in self._gateways:
+            if gateway.host is host:
+                gateway._history.append((self.clock.now(), event))
+        self._changed.set()
+
+    # -- what a test does ----------------------------------------------------------------
+
+    def add(self, model: str, *, empty_firmware: bool = False) -> Gateway:
+        """A new device of ``model`` (a profile name such as ``IP6000``), powered on.
+
+        ``empty_firmware``: with no firmware in its flash (it starts in TFTP mode).
+        """
+        (gateway,) = self.add_many(model, 1, empty_firmware=empty_firmware)
+        return gateway
+
+    def add_many(self, model: str, count: int, *, empty_firmware: bool = False) -> list[Gateway]:
+        """``count`` new devices of ``model`` on the same segment, powered on."""
+        self._check_open()
+        if count < 1:
+            raise RuntimeSetupError(f"count must be 1 or more, not {count}")
+        hosts = self._call(
+            lambda: self.runtime.add_devices(model, count, empty_firmware=empty_firmware)
+        )
+        gateways = [Gateway(self, host) for host in hosts]
+        self._gateways.extend(gateways)
+        network = self.runtime.network
+        if isinstance(network, NamespaceNetwork):
+            spaces = self._call(lambda: [network.namespace_of(host) for host in hosts])
+            self._namespaces.extend(space for space in spaces if space is not None)
+        return gateways
+
+    @property
+    def gateways(self) -> list[Gateway]:
+        return list(self._gateways)
+
+    def now(self) -> float:
+        """The device time (seconds since the simulator started)."""
+        return self.clock.now()
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward, firing every device timer due on the way."""
+        self._check_open()
+        if not isinstance(self.clock, ManualClock):
+            raise RuntimeSetupError("advance() is for virtual time (speed=None)")
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise RuntimeSetupError(f"seconds must be 0 or more, not {seconds!r}")
+        clock = self.clock
+        self._await(lambda: clock.advance(seconds))
+
+    def run(
+        self, *command: str, timeout: float | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a program where the devices are reachable: in :attr:`lab` in namespace
+        mode without ``attach``, else here. Its stdout and stderr come back together."""
+        self._check_open()
+        argv: list[str] = list(command)
+        if self.lab is not None:
+            argv = ["ip", "netns", "exec", self.lab, *argv]
+        return subprocess.run(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=self.timeout if timeout is None else timeout,
+            check=check,
+        )
+
+    @property
+    def errors(self) -> list[str]:
+        """Problems the devices' hosts met (an address that could not be served, ...)."""
+        return self._call(lambda: self.runtime.errors)
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Save and close every device, stop the loop, remove what was made; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            if self._thread.is_alive():
+                runtime = getattr(self, "runtime", None)
+                if runtime is not None:
+                    asyncio.run_coroutine_threadsafe(runtime.stop(), self._loop).result(
+                        self.timeout
+                    )
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(self.timeout)
+            if not self._thread.is_alive():
+                self._loop.close()
+        finally:
+            self._closed = True
+            self._cleanup.close()
+
+    def leftovers(self) -> list[str]:
+        """What a closed simulator left behind (nothing, unless something went wrong):
+        its loop thread still running, namespaces it made, a temporary state directory."""
+        left = []
+        if self._thread.is_alive():
+            left.append(f"thread {self._thread.name} still runs")
+        if self.lab is not None or self._namespaces:
+            existing = set(netns.listnetns())
+            for space in [*([self.lab] if self.lab else []), *self._namespaces]:
+                if space in existing:
+                    left.append(f"namespace {space}")
+        if self._made_state_dir and self.state_dir.exists():
+            left.append(f"state directory {self.state_dir}")
+        return left
+
+    def __enter__(self) -> Simulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        time = "virtual" if self.speed is None else f"x{self.speed:g}"
+        return f"Simulator({self.network}, {time} time, {len(self._gateways)} gateways)"
+
+
+class Gateway:
+    """One simulated device of a :class:`Simulator`; every method is safe from any thread."""
+
+    def __init__(self, sim: Simulator, host: DeviceHost) -> None:
+        self.sim = sim
+        self.host = host
+        self._history: deque[tuple[float, Event]] = deque(maxlen=EVENT_HISTORY)
+
+    def __repr__(self) -> str:
+        return f"Gateway({self.name!r}, {self.model})"
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    @property
+    def mac(self) -> str:
+        """``00:90:33:10:00:01``."""
+        return self.host.mac
+
+    @property
+    def model(self) -> str:
+        return self.host.profile.model
+
+    @property
+    def console_path(self) -> str:
+        """The console's pty (for pyserial: ``serial.Serial(gw.console_path)``)."""
+        return self.host.console.path
+
+    @property
+    def console_url(self) -> str | None:
+        """The console as a pyserial URL (``socket://127.0.0.1:PORT``), or None."""
+        tcp = self.host.console_tcp
+        return None if tcp is None else f"socket://127.0.0.1:{tcp.raw_port}"
+
+    # -- state ---------------------------------------------------------------------------
+
+    def status(self) -> DeviceStatus:
+        return self.sim._call(self.host.status)
+
+    @property
+    def mode(self) -> Mode:
+        return self.status().mode
+
+    @property
+    def led(self) -> Led:
+        return self.status().led
+
+    @property
+    def ip(self) -> str | None:
+        """The device's own address (TFTP mode or firmware), or None."""
+        return self.status().ip
+
+    @property
+    def address(self) -> str | None:
+        """Where tools on this host (or in the lab) reach :attr:`ip` (loopback: 127.b.c.d)."""
+        ip = self.ip
+        if ip is None or self.sim.network != "loopback":
+            return ip
+        return LoopbackNetwork.map_address(ip)
+
+    @property
+    def url(self) -> str | None:
+        """The admin web server's base URL while the firmware serves one, else None."""
+        web_ip = self.sim._call(lambda: self.host.web_ip)
+        if web_ip is None:
+            return None
+        port = self.sim.http_port
+        return f"http://{web_ip}" + ("" if port == 80 else f":{port}")
+
+    def of_type(self, kind: type[E]) -> list[E]:
+        """The device's events of one kind so far, in order (as ``DeviceNode.of_type``)."""
+        return [event for _, event in self.timed_events() if isinstance(event, kind)]
+
+    def timed_events(self) -> list[tuple[float, Event]]:
+        """``(device time, event)`` for every event so far (LEDs, modes, blinks, ...)."""
+        return self.sim._call(lambda: list(self._history))
+
+    def console_lines(self, count: int | None = None) -> list[str]:
+        """The last console lines (``[  12.345] text``), all that are kept by default."""
+        console = self.host.console
+        return self.sim._call(lambda: console.tail() if count is None else console.tail(count))
+
+    def newest_config(self) -> str | None:
+        """The newest config text in the flash's ring (None: the ring is empty)."""
+
+        def read() -> str | None:
+            partition = PartitionTable(self.host.flash, self.host.profile)["config"]
+            return ConfigRing(partition).newest_text()
+
+        return self.sim._call(read)
+
+    # -- what a person does --------------------------------------------------------------
+
+    def press(self, hold: float) -> None:
+        """Hold the reset button ``hold`` device seconds; returns after the release.
+
+        1.8 s is the seed's TFTP-mode press; the profile says where short, medium and
+        long presses end (``ipgwsim profiles``).
+        """
+        sim = self.sim
+        sim._check_open()
+        clock = sim.clock
+
+        async def press() -> None:
+            released = sim.runtime.press(self.name, hold)
+            if isinstance(clock, ManualClock):
+                await clock.advance(hold)
+            await released
+
+        real = hold / sim.speed if sim.speed is not None else 0.0
+        sim._await(press, sim.timeout + real)
+
+    def power_on(self) -> None:
+        self.sim._check_open()
+        self.sim._call(lambda: self.sim.runtime.power(self.name, True))
+
+    def power_off(self) -> None:
+        self.sim._check_open()
+        self.sim._call(lambda: self.sim.runtime.power(self.name, False))
+
+    def power_cycle(self, off_for: float = 0.0) -> None:
+        """Power off, wait ``off_for`` device seconds, power on."""
+        self.power_off()
+        if off_for > 0:
+            if self.sim.speed is None:
+                self.sim.advance(off_for)
+            else:
+                threading.Event().wait(off_for / self.sim.speed)
+        self.power_on()
+
+    def cut_power(self, at_op: int = 1, mode: CutMode | str = CutMode.TORN) -> int:
+        """Cut the power during the ``at_op``-th flash operation from now.
+
+        ``torn``: part of that operation lands; ``atomic``: none of it. Returns the
+        absolute operation number. The device stays off until :meth:`power_on`.
+        """
+        self.sim._check_open()
+        return self.sim._call(lambda: self.sim.runtime.cut(self.name, at_op, mode))
+
+    def type(self, text: str) -> str:
+        """Type ``text`` on the console (``\\r`` ends a line); what the console printed back."""
+        self.sim._check_open()
+        console = self.host.console
+
+        def feed() -> str:
+            out: list[bytes] = []
+            console.sinks.append(out.append)
+            try:
+                console.feed(text.encode("utf-8"))
+            finally:
+                console.sinks.remove(out.append)
+            return b"".join(out).decode("utf-8", "replace")
+
+        return self.sim._call(feed)
+
+    def login(self, user: str, password: str) -> None:
+        """Log in on the console (the running firmware's); ``PermissionError`` if refused."""
+        state = self._session_state()
+        if state is SessionState.COMMAND:
+            self.type("logout\r")
+        elif state is SessionState.PASSWORD:
+            self.type("\r")  # an empty password: back to login:
+        out = self.type(f"{user}\r{password}\r")
+        if self._session_state() is not SessionState.COMMAND:
+            raise PermissionError(f"{self.name}: console login as {user!r} refused: {out!r}")
+
+    def command(self, line: str) -> str:
+        """Run one command line on the console (after :meth:`login`); its output."""
+        if self._session_state() is not SessionState.COMMAND:
+            raise RuntimeSetupError(f"{self.name}: not logged in on the console (use login())")
+        out = self.type(line + "\r")
+        echo, _, rest = out.partition("\r\n")
+        body, _, _prompt = rest.rpartition("\r\n")
+        return body if echo == line else out
+
+    def _session_state(self) -> SessionState | None:
+        def state() -> SessionState | None:
+            session = self.host.session
+            return None if session is None else session.state
+
+        found = self.sim._call(state)
+        if found is None:
+            raise RuntimeSetupError(f"{self.name}: no firmware runs (mode {self.mode.name})")
+        return found
+
+    # -- waiting -------------------------------------------------------------------------
+
+    def wait_for(
+        self,
+        mode: Mode | None = None,
+        *,
+        led: Led | None = None,
+        until: Callable[[Gateway], bool] | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        """Wait until the device is in ``mode`` (and shows ``led``, and ``until(gw)`` holds).
+
+        ``timeout`` is in device seconds. In virtual time the device's own timers run, time
+        jumping from one to the next, and nothing outside is waited for: run a tool to its
+        end first (:meth:`Simulator.run`), then wait; for a tool that runs beside the
+        device, use scaled time. :class:`WaitTimeout` says what the device did instead.
+        """
+        sim = self.sim
+        sim._check_open()
+        host = self.host
+        clock = sim.clock
+
+        def holds() -> bool:
+            status = host.status()
+            return (
+                (mode is None or status.mode is mode)
+                and (led is None or status.led is led)
+                and (until is None or until(self))
+            )
+
+        wanted = ", ".join(
+            part
+            for part in (
+                f"mode {mode.name}" if mode is not None else "",
+                f"LED {led.name}" if led is not None else "",
+                "until(...)" if until is not None else "",
+            )
+            if part
+        )
+
+        def gave_up() -> WaitTimeout:
+            status = host.status()
+            return WaitTimeout(
+                f"{self.name}: not {wanted or 'there'} after {timeout:g} device seconds "
+                f"(mode {status.mode.name}, LED {status.led.name}); console: "
+                f"{host.console.tail(3)}"
+            )
+
+        async def check() -> bool:
+            # until() may call Gateway methods, which go through the loop: it runs in a
+            # worker thread then, so that the loop is free to answer them.
+            return await asyncio.to_thread(holds) if until is not None else holds()
+
+        async def wait_virtual(clock: ManualClock) -> None:
+            end = clock.now() + timeout
+            while not await check():
+                await asyncio.sleep(0)  # what has arrived (a tool's packets) first
+                due = clock.next_deadline()
+                if due is None or due > end:
+                    if clock.now() >= end:
+                        raise gave_up()
+                    due = end
+                await clock.advance(max(0.0, due - clock.now()))
+
+        async def wait_scaled(speed: float) -> None:
+            loop = asyncio.get_running_loop()
+            real_end = loop.time() + timeout / speed
+            while not await check():
+                remaining = real_end - loop.time()
+                if remaining <= 0:
+                    raise gave_up()
+                sim._changed.clear()
+                # Events wake the wait; a short poll covers what has no event (until()).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sim._changed.wait(), min(remaining, 0.05))
+
+        if isinstance(clock, ManualClock):
+            sim._await(lambda: wait_virtual(clock))
+        else:
+            speed = clock.speed
+            sim._await(lambda: wait_scaled(speed), timeout / speed + sim.timeout)

@@ -1,0 +1,269 @@
+"""The synchronous Python API (ipgwsim.testing.simulator) with the tools users have.
+
+gwload is the project's command line run as a program; TFTP is tftp-hpa's ``tftp``, HTTP
+is curl, the console is pyserial on the device's pty. Time is virtual unless a test says
+otherwise: a 15 s press returns at once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import serial
+from pyroute2 import netns
+
+from ipgwsim.events import ButtonBlink, Led, LedChanged, Mode
+from ipgwsim.firmware.config import with_admin_password
+from ipgwsim.flash.ring import newest_generation
+from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.testing.netns import root
+from ipgwsim.testing.simulator import Gateway, Simulator, WaitTimeout
+
+pytestmark = pytest.mark.integration
+
+GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
+need_tftp = pytest.mark.skipif(shutil.which("tftp") is None, reason="tftp-hpa is not installed")
+need_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+need_root = pytest.mark.skipif(not root(), reason="network namespaces need root")
+
+
+def gwload(sim: Simulator, *args: str) -> subprocess.CompletedProcess[str]:
+    """gwload as a user types it; on loopback with the simulator's port and broadcast."""
+    where = [] if sim.network == "netns" else ["/port", str(sim.port), "/bcast", "127.255.255.255"]
+    return sim.run(*GWLOAD, *args, *where)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Simulator:
+    with Simulator(tmp_path / "state") as simulator:
+        yield simulator  # type: ignore[misc]
+    assert simulator.leftovers() == []
+
+
+@need_tftp
+@need_curl
+def test_the_seed_recovery_with_the_tools_users_have(sim: Simulator, tmp_path: Path) -> None:
+    gw = sim.add("IP6000")
+    assert gw.mode is Mode.FIRMWARE
+    gw.press(1.8)  # the seed's press
+    assert sim.now() == pytest.approx(1.8)
+    assert gw.mode is Mode.TFTP_MODE
+    assert gw.led is Led.ORANGE
+    assert len(gw.of_type(ButtonBlink)) == 3
+    assert gw.ip is None
+
+    done = gwload(sim, "/gwtype", "6000", "/i", "127.0.0.5", "/setip")
+    assert done.returncode == 0, done.stdout
+    assert gw.ip == gw.address == "127.0.0.5"
+    dump = tmp_path / "config.txt"
+    where = [gw.address, str(sim.port)]
+    got = sim.run("tftp", "-m", "binary", *where, "-c", "get", "config", str(dump))
+    assert got.returncode == 0, got.stdout
+    newest = newest_generation(dump.read_bytes())
+    assert newest is not None
+    assert newest.text == gw.newest_config()
+
+    edited = tmp_path / "new.txt"
+    edited.write_text(with_admin_password(newest.text, "admin", "s3cret"), newline="")
+    done = gwload(sim, "/gwtype", "6000", "/i", "127.0.0.5", "/setip", "/cfg", str(edited))
+    assert done.returncode == 0, done.stdout
+    gw.wait_for(Mode.FIRMWARE, led=Led.GREEN)
+
+    gw.login("admin", "s3cret")
+    assert "config change CMD0 /name IP6000" in gw.command("config show")
+    with pytest.raises(PermissionError, match="refused"):
+        gw.login("admin", "ip6000")
+    # Out of TFTP mode entered by the button, /dhcp auto gives the factory address,
+    # 192.168.0.1, which loopback serves as 127.168.0.1.
+    assert gw.ip == gw.address == "127.168.0.1"
+    assert gw.url == f"http://127.168.0.1:{sim.http_port}"
+    code = "%{http_code}"
+    for password, status in (("s3cret", "200"), ("ip6000", "401")):
+        out = sim.run("curl", "-s", "-o", "/dev/null", "-w", code, "-u", f"admin:{password}",
+                      f"{gw.url}/!config%20show")  # fmt: skip
+        assert out.stdout == status
+
+
+@need_curl
+def test_a_firmware_address_is_served_where_the_host_reaches_it(sim: Simulator) -> None:
+    gw = sim.add("IP811")
+    gw.login("admin", "ip811")
+    gw.command("config change ETH0 /addr 192.168.0.1 /mask 255.255.255.0")
+    gw.command("config write")
+    gw.command("config activate")
+    gw.type("reset\r")
+    gw.wait_for(Mode.FIRMWARE, until=lambda g: g.url is not None)
+    assert gw.ip == gw.address == "127.168.0.1"  # 192.168.0.1 on loopback
+    assert gw.url == f"http://127.168.0.1:{sim.http_port}"
+    out = sim.run("curl", "-s", "-u", "admin:ip811", f"{gw.url}/!config%20show")
+    assert out.returncode == 0
+    assert "config change ETH0 /addr 192.168.0.1" in out.stdout
+
+
+def test_a_long_press_clears_the_config_in_no_real_time(sim: Simulator) -> None:
+    gw = sim.add("IP6000")
+    gw.login("admin", "ip6000")
+    gw.command("config change CMD0 /name keep-me")
+    gw.command("config write")
+    assert "keep-me" in (gw.newest_config() or "")
+    started = sim.now()
+    gw.press(15.0)
+    gw.wait_for(Mode.TFTP_MODE)
+    assert sim.now() - started >= 15.0
+    assert "keep-me" not in (gw.newest_config() or "")
+    colours = [event.led for event in gw.of_type(LedChanged)]
+    assert Led.GREEN_FLASHING in colours  # clearing
+
+
+def test_a_power_cut_during_a_config_write(sim: Simulator) -> None:
+    gw = sim.add("IP6000")
+    before = gw.newest_config()
+    gw.login("admin", "ip6000")
+    gw.command("config change CMD0 /name cut-short")
+    at = gw.cut_power(1, "torn")
+    assert at >= 1
+    gw.type("config write\r")
+    assert gw.mode is Mode.OFF
+    assert any("power cut" in line for line in gw.console_lines())
+    gw.power_on()
+    gw.wait_for(Mode.FIRMWARE)
+    # The torn write is not a generation: the newest is the one before it.
+    assert gw.newest_config() == before
+
+
+def test_the_console_with_pyserial(sim: Simulator) -> None:
+    gw = sim.add("IP6000")
+    with serial.Serial(gw.console_path, timeout=5) as port:
+        port.write(b"\r")
+        assert port.read_until(b"login: ").endswith(b"login: ")
+        port.write(b"admin\rip6000\r")
+        assert port.read_until(b"IP6000> ").endswith(b"IP6000> ")
+    with serial.serial_for_url(gw.console_url, timeout=5) as port:
+        port.write(b"config show\r")
+        assert b"config change CMD0 /name IP6000" in port.read_until(b"IP6000> ")
+
+
+def test_wait_for_says_what_the_device_did_instead(sim: Simulator) -> None:
+    gw = sim.add("IP6000")
+    started = sim.now()
+    with pytest.raises(WaitTimeout, match=r"not mode TFTP_MODE after 30 device.*FIRMWARE"):
+        gw.wait_for(Mode.TFTP_MODE, timeout=30.0)
+    assert sim.now() >= started + 30.0  # the device's own timers ran to the end
+
+
+def test_wait_for_an_led_and_a_predicate(sim: Simulator) -> None:
+    gw = sim.add("IP6000", empty_firmware=True)
+    gw.wait_for(Mode.TFTP_MODE, led=Led.RED_FLASHING)
+    seen: list[Gateway] = []
+
+    def has_an_address(g: Gateway) -> bool:
+        seen.append(g)
+        return g.ip is not None
+
+    done = gwload(sim, "/gwtype", "6000", "/i", "127.0.0.9", "/setip")
+    assert done.returncode == 0, done.stdout
+    gw.wait_for(until=has_an_address)
+    assert seen
+    assert seen[-1] is gw
+    assert gw.ip == "127.0.0.9"
+
+
+def test_scaled_time_runs_with_the_clock(tmp_path: Path) -> None:
+    with Simulator(tmp_path / "state", speed=50.0) as sim:
+        gw = sim.add("IP0011")
+        gw.press(1.8)  # 36 ms of real time
+        assert gw.mode is Mode.TFTP_MODE
+        with pytest.raises(RuntimeSetupError, match="virtual time"):
+            sim.advance(1.0)
+        gw.power_cycle(off_for=0.5)
+        gw.wait_for(Mode.FIRMWARE)
+    assert sim.leftovers() == []
+
+
+def test_close_leaves_nothing_and_refuses_further_calls(tmp_path: Path) -> None:
+    sim = Simulator()  # a temporary state directory of its own
+    gw = sim.add("IP800")
+    threads = {t.name for t in threading.enumerate()}
+    assert "ipgwsim-simulator" in threads
+    state = sim.state_dir
+    assert sim.leftovers() == ["thread ipgwsim-simulator still runs", f"state directory {state}"]
+    assert state.exists()
+    sim.close()
+    sim.close()  # idempotent
+    assert sim.leftovers() == []
+    assert not state.exists()
+    with pytest.raises(RuntimeSetupError, match="closed"):
+        gw.press(1.0)
+    with pytest.raises(RuntimeSetupError, match="closed"):
+        sim.add("IP800")
+
+
+def test_a_given_state_directory_keeps_the_flash(tmp_path: Path) -> None:
+    with Simulator(tmp_path / "state") as sim:
+        gw = sim.add("IP6000")
+        gw.login("admin", "ip6000")
+        gw.command("config change CMD0 /name remembered")
+        gw.command("config write")
+    with Simulator(tmp_path / "state") as sim:
+        gw = sim.add("IP6000")  # the same device, from its saved flash
+        assert "remembered" in (gw.newest_config() or "")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"network": "wifi"}, "network 'wifi' is not available"),
+        ({"speed": 0}, "speed must be a positive number"),
+        ({"speed": float("nan")}, "speed must be a positive number"),
+        ({"attach": "host"}, "attach needs network='netns'"),
+    ],
+)
+def test_bad_options_say_what_is_wrong(options: dict[str, object], message: str) -> None:
+    with pytest.raises(RuntimeSetupError, match=message):
+        Simulator(**options)  # type: ignore[arg-type]
+
+
+def test_bad_calls_say_what_is_wrong(sim: Simulator) -> None:
+    with pytest.raises(RuntimeSetupError, match="count must be 1 or more"):
+        sim.add_many("IP6000", 0)
+    with pytest.raises(LookupError, match="IP9999"):
+        sim.add("IP9999")
+    with pytest.raises(RuntimeSetupError, match="0 or more"):
+        sim.advance(-1)
+    gw = sim.add("IP6000")
+    with pytest.raises(RuntimeSetupError, match="not logged in"):
+        gw.command("config show")
+    gw.power_off()
+    with pytest.raises(RuntimeSetupError, match="no firmware runs"):
+        gw.login("admin", "ip6000")
+
+
+@need_root
+@need_tftp
+@need_curl
+def test_namespaces_with_a_lab_of_their_own(tmp_path: Path) -> None:
+    with Simulator(tmp_path / "state", network="netns", speed=10.0) as sim:
+        first, second = sim.add_many("IP811", 2)
+        lab = sim.lab
+        assert lab is not None
+        assert lab in netns.listnetns()
+        first.press(1.8)
+        assert (first.mode, second.mode) == (Mode.TFTP_MODE, Mode.FIRMWARE)
+        # gwload's defaults (port 69, 255.255.255.255) work from the lab: one device answers.
+        done = gwload(sim, "/gwtype", "811", "/i", "192.168.0.1", "/setip")
+        assert done.returncode == 0, done.stdout
+        assert first.mac in done.stdout
+        assert first.address == "192.168.0.1"
+        dump = tmp_path / "dump"
+        got = sim.run("tftp", "-m", "binary", "192.168.0.1", "-c", "get", "config", str(dump))
+        assert got.returncode == 0, got.stdout
+        assert b"config change CMD0 /name IP811" in dump.read_bytes()
+        spaces = list(sim._namespaces)
+        assert len(spaces) == 2
+    assert sim.leftovers() == []
+    assert not {lab, *spaces} & set(netns.listnetns())
