@@ -1,0 +1,1 @@
+"""A site's own tools for its innovaphone gateways."""
