@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,13 +59,20 @@ def test_the_fixtures_in_this_session(ipgwsim_lab: Lab, ipgwsim_device: DeviceNo
     assert ipgwsim_device.mode is Mode.TFTP_MODE
 
 
-def test_the_examples_of_docs_testing_md(pytester: pytest.Pytester) -> None:
-    """The code block of docs/testing.md runs as a user's test file."""
-    text = (__import__("pathlib").Path(__file__).parents[2] / "docs" / "testing.md").read_text()
-    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+@pytest.mark.parametrize("number", [0, 1])
+def test_the_examples_of_docs_testing_md(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, number: int
+) -> None:
+    """Each code block of docs/testing.md runs as a user's test file."""
+    text = (Path(__file__).parents[2] / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) == 2
+    block = blocks[number]
+    # gwload as installed with ipgwsim (the venv's bin), as a user's shell finds it.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     pytester.makepyfile(block)
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=block.count("\ndef test_"))
 
 
 def test_the_fixtures_on_real_sockets(pytester: pytest.Pytester) -> None:
