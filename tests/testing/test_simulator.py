@@ -11,13 +11,14 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import serial
 from pyroute2 import netns
 
-from ipgwsim.events import ButtonBlink, Led, LedChanged, Mode
+from ipgwsim.events import ButtonBlink, Led, LedChanged, Mode, ModeChanged
 from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.ring import newest_generation
 from ipgwsim.runtime.errors import RuntimeSetupError
@@ -39,9 +40,9 @@ def gwload(sim: Simulator, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Simulator:
+def sim(tmp_path: Path) -> Iterator[Simulator]:
     with Simulator(tmp_path / "state") as simulator:
-        yield simulator  # type: ignore[misc]
+        yield simulator
     assert simulator.leftovers() == []
 
 
@@ -49,7 +50,7 @@ def sim(tmp_path: Path) -> Simulator:
 @need_curl
 def test_the_seed_recovery_with_the_tools_users_have(sim: Simulator, tmp_path: Path) -> None:
     gw = sim.add("IP6000")
-    assert gw.mode is Mode.FIRMWARE
+    assert gw.status().mode is Mode.FIRMWARE
     gw.press(1.8)  # the seed's press
     assert sim.now() == pytest.approx(1.8)
     assert gw.mode is Mode.TFTP_MODE
@@ -146,6 +147,17 @@ def test_the_console_with_pyserial(sim: Simulator) -> None:
     with serial.serial_for_url(gw.console_url, timeout=5) as port:
         port.write(b"config show\r")
         assert b"config change CMD0 /name IP6000" in port.read_until(b"IP6000> ")
+
+
+def test_events_from_the_power_on_are_kept(sim: Simulator) -> None:
+    gw = sim.add("IP6000")
+    (started,) = gw.of_type(ModeChanged)  # during add(): before the Gateway existed
+    assert started.mode is Mode.FIRMWARE
+    gw.press(1.8)
+    assert [e.mode for e in gw.of_type(ModeChanged)] == [Mode.FIRMWARE, Mode.TFTP_MODE]
+    times = [t for t, _ in gw.timed_events()]
+    assert times == sorted(times)
+    assert times[-1] == pytest.approx(1.8)
 
 
 def test_wait_for_says_what_the_device_did_instead(sim: Simulator) -> None:

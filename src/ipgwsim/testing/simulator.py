@@ -125,6 +125,8 @@ class Simulator:
         )
         self._cleanup: contextlib.ExitStack = contextlib.ExitStack()
         self._gateways: list[Gateway] = []
+        #: ``(device time, event)`` per device, as they happen (on the loop's thread).
+        self._history: dict[DeviceHost, deque[tuple[float, Event]]] = {}
         #: The devices' namespaces (namespace mode), to check that close() removed them.
         self._namespaces: list[str] = []
         self._closed = False
@@ -220,9 +222,11 @@ class Simulator:
         return self._await(call)
 
     def _on_event(self, host: DeviceHost, event: Event) -> None:
-        for gateway in self._gateways:
-            if gateway.host is host:
-                gateway._history.append((self.clock.now(), event))
+        # Kept by host: a device's first events come while add_devices() still runs.
+        history = self._history.get(host)
+        if history is None:
+            history = self._history[host] = deque(maxlen=EVENT_HISTORY)
+        history.append((self.clock.now(), event))
         self._changed.set()
 
     # -- what a test does ----------------------------------------------------------------
@@ -349,7 +353,6 @@ class Gateway:
     def __init__(self, sim: Simulator, host: DeviceHost) -> None:
         self.sim = sim
         self.host = host
-        self._history: deque[tuple[float, Event]] = deque(maxlen=EVENT_HISTORY)
 
     def __repr__(self) -> str:
         return f"Gateway({self.name!r}, {self.model})"
@@ -408,12 +411,11 @@ class Gateway:
 
     @property
     def url(self) -> str | None:
-        """The admin web server's base URL while the firmware serves one, else None."""
-        web_ip = self.sim._call(lambda: self.host.web_ip)
-        if web_ip is None:
+        """The admin web server's base URL (no ``/`` at the end) once it listens, else None."""
+        server = self.sim._await(self.host.web_settled)
+        if server is None:
             return None
-        port = self.sim.http_port
-        return f"http://{web_ip}" + ("" if port == 80 else f":{port}")
+        return f"http://{server.ip}" + ("" if server.port == 80 else f":{server.port}")
 
     def of_type(self, kind: type[E]) -> list[E]:
         """The device's events of one kind so far, in order (as ``DeviceNode.of_type``)."""
@@ -421,7 +423,7 @@ class Gateway:
 
     def timed_events(self) -> list[tuple[float, Event]]:
         """``(device time, event)`` for every event so far (LEDs, modes, blinks, ...)."""
-        return self.sim._call(lambda: list(self._history))
+        return self.sim._call(lambda: list(self.sim._history.get(self.host, ())))
 
     def console_lines(self, count: int | None = None) -> list[str]:
         """The last console lines (``[  12.345] text``), all that are kept by default."""
