@@ -136,6 +136,18 @@ def _mask(reader: _Reader, name: str) -> str:
     return text
 
 
+#: The fewest erase sectors a region's store works with (flash/SPEC.md): the config ring
+#: keeps its newest record whole while it erases (3), the key-value logs copy between two
+#: banks (2), the boot code has two slots (2).
+MIN_SECTORS = {"config": 3, "vars": 2, "flashdir": 2, "boot": 2}
+MIN_SECTORS_WHY = {
+    "config": "the config ring",
+    "vars": "the key-value log of the vars",
+    "flashdir": "the key-value log of the flash directory",
+    "boot": "the boot code's two slots",
+}
+
+
 def _regions(reader: _Reader, geometry: FlashGeometry) -> tuple[Region, ...]:
     table = reader.sub("regions")
     regions: list[Region] = []
@@ -160,6 +172,14 @@ def _regions(reader: _Reader, geometry: FlashGeometry) -> tuple[Region, ...]:
     for name in REQUIRED_REGIONS:
         if name not in table.table:
             raise table._fail(name, "is missing")
+    for region in regions:
+        least = MIN_SECTORS.get(region.name, 1)
+        sectors = region.size // geometry.sector_size
+        if sectors < least:
+            raise table._fail(
+                region.name,
+                f"has {sectors} sector(s); {MIN_SECTORS_WHY[region.name]} needs at least {least}",
+            )
     ordered = sorted(regions, key=lambda r: r.offset)
     for before, after in itertools.pairwise(ordered):
         if after.offset < before.end:

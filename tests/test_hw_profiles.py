@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ipgwsim.events import Mode
 from ipgwsim.hw_profiles import (
     REGION_NAMES,
     ConferenceMode,
@@ -20,6 +21,7 @@ from ipgwsim.hw_profiles import (
     load_profiles,
     parse_profile,
 )
+from ipgwsim.testing.lab import Lab
 
 PACKAGE = resources.files("ipgwsim.hw_profiles")
 SHIPPED = sorted(entry.name for entry in PACKAGE.iterdir() if entry.name.endswith(".toml"))
@@ -106,6 +108,16 @@ def test_shipped_profile_loads_with_sane_regions(name: str) -> None:
     assert profile.region("config").size >= 4 * flash.sector_size
     assert profile.regions[-1].name == "flashdir"
     assert profile.region("flashdir").end == flash.size
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_model_boots_and_answers_the_seed_press(name: str) -> None:
+    """A factory device of each model reaches its firmware, and TFTP mode by the button."""
+    lab = Lab()
+    node = lab.add(parse_profile(shipped_text(name), name))
+    started = node.mode
+    lab.press(node, hold=1.8)
+    assert (started, node.mode) == (Mode.FIRMWARE, Mode.TFTP_MODE)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -317,6 +329,13 @@ FLASHDIR_REGION = "flashdir = { offset = 0x0D40000, size = 0x12C0000 }"
             "flash.regions.altboot",
             "must exist exactly when boot.rescue_copy is true",
             id="altboot-without-rescue-copy",
+        ),
+        pytest.param(
+            VARS_REGION,
+            "vars     = { offset = 0x00C0000, size = 0x0020000 }",
+            "flash.regions.vars",
+            "has 1 sector(s); the key-value log of the vars needs at least 2",
+            id="vars-one-sector",
         ),
         pytest.param(
             "rescue_copy = false",
