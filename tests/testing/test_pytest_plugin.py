@@ -59,14 +59,14 @@ def test_the_fixtures_in_this_session(ipgwsim_lab: Lab, ipgwsim_device: DeviceNo
     assert ipgwsim_device.mode is Mode.TFTP_MODE
 
 
-@pytest.mark.parametrize("number", [0, 1])
+@pytest.mark.parametrize("number", [0, 1, 2])
 def test_the_examples_of_docs_testing_md(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, number: int
 ) -> None:
     """Each code block of docs/testing.md runs as a user's test file."""
     text = (Path(__file__).parents[2] / "docs" / "testing.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     block = blocks[number]
     # gwload as installed with ipgwsim (the venv's bin), as a user's shell finds it.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")

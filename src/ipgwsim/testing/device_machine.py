@@ -34,7 +34,7 @@ from hypothesis.stateful import (
 from ipgwsim.device import default_config
 from ipgwsim.events import Mode
 from ipgwsim.flash.faults import CutMode
-from ipgwsim.flash.image import ImageKind, build_image
+from ipgwsim.flash.image import BadChecksum, ImageKind, Truncated, WrongModel, build_image
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile, find_profile
@@ -42,15 +42,13 @@ from ipgwsim.proto import gwload
 from ipgwsim.proto.tftp import TransferComplete, TransferFailed
 from ipgwsim.testing.clients import TftpClientNode
 from ipgwsim.testing.lab import DeviceNode, Lab
+from ipgwsim.testing.strategies import broken_images, holds, images
 
 IP = "10.0.0.5"
 ALIVE = {Mode.FIRMWARE, Mode.TFTP_MODE, Mode.PROGRAMMING, Mode.CLEARING}
 
-#: Holds near every threshold of the legacy profiles (1 s, 10 s) and far from them.
-holds = st.one_of(
-    st.sampled_from([0.2, 0.99, 1.0, 1.8, 9.9, 10.0, 10.5, 16.0]),
-    st.floats(min_value=0.0, max_value=20.0, allow_nan=False),
-)
+#: The broken uploads of the rules, by the refusal they meet.
+BROKEN = {"bad checksum": BadChecksum, "other model": WrongModel, "truncated": Truncated}
 config_texts = st.lists(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12),
     min_size=1,
@@ -109,7 +107,11 @@ class DeviceMachine(RuleBasedStateMachine):
             self.seed_procedure()
 
     @precondition(lambda self: self.gw.mode is not Mode.OFF)
-    @rule(hold=holds)
+    @rule(data=st.data())
+    def press_button(self, data: st.DataObject) -> None:
+        """A press near a threshold of the profile's reset button, or of any length."""
+        self.press(data.draw(holds(self.profile), label="hold"))
+
     def press(self, hold: float) -> None:
         lines = len(self.gw.console())
         self.lab.press(self.gw, hold)
@@ -152,9 +154,10 @@ class DeviceMachine(RuleBasedStateMachine):
         if name == "config":
             self.upload_config("config change CMD0 /name cut-short\r\n" * 40)
         elif name == "prot":
-            self.upload_firmware("good", 30_000)
+            self._upload_firmware("good", self._image(ImageKind.FIRMWARE, "fw-30000", 30_000))
         else:
-            self.upload_boot_code()
+            build = str(self.profile.boot.build)
+            self._upload_boot_code("good", self._image(ImageKind.BOOT, build, 8192))
 
     @precondition(lambda self: not self.cut_armed and self.gw.mode is Mode.FIRMWARE)
     @rule(operations=st.integers(min_value=1, max_value=8), torn=st.booleans())
@@ -187,20 +190,22 @@ class DeviceMachine(RuleBasedStateMachine):
         else:
             self.allowed = self.allowed | {text}
 
+    def _drawn_image(self, data: st.DataObject, kind: ImageKind, how: str, size: int) -> bytes:
+        """A good image of ``kind`` of up to ``size`` bytes, or one broken as ``how`` says."""
+        if how == "good":
+            return data.draw(images(self.profile, kind, max_size=size), label="image")
+        broken = broken_images(self.profile, kind, reasons=[BROKEN[how]], max_size=size)
+        return data.draw(broken, label="image").data
+
     @precondition(lambda self: self._addressed())
     @rule(
-        kind=st.sampled_from(["good", "bad checksum", "other model", "truncated"]),
-        size=st.integers(min_value=100, max_value=60_000),
+        kind=st.sampled_from(["good", "bad checksum", "other model", "truncated"]), data=st.data()
     )
-    def upload_firmware(self, kind: str, size: int) -> None:
-        image = bytearray(self._image(ImageKind.FIRMWARE, f"fw-{size}", size))
-        if kind == "bad checksum":
-            image[-1] ^= 1
-        elif kind == "other model":
-            image = bytearray(build_image(ImageKind.FIRMWARE, "IP6000", "x", bytes(size)))
-        elif kind == "truncated":
-            image = image[: len(image) // 2]
-        result = self.lab.put(IP, "prot", bytes(image))
+    def upload_firmware(self, kind: str, data: st.DataObject) -> None:
+        self._upload_firmware(kind, self._drawn_image(data, ImageKind.FIRMWARE, kind, 60_064))
+
+    def _upload_firmware(self, kind: str, image: bytes) -> None:
+        result = self.lab.put(IP, "prot", image)
         if isinstance(result, TransferComplete):
             event(f"firmware upload accepted ({kind})")
         self._after_possible_cut()
@@ -241,15 +246,12 @@ class DeviceMachine(RuleBasedStateMachine):
             assert _flash_image(self.gw) == before
 
     @precondition(lambda self: self._addressed())
-    @rule(kind=st.sampled_from(["good", "bad checksum", "other model"]))
-    def upload_boot_code(self, kind: str = "good") -> None:
-        image = bytearray(self._image(ImageKind.BOOT, str(self.profile.boot.build), 8192))
-        if kind == "bad checksum":
-            image[-1] ^= 1
-        elif kind == "other model":
-            other = "IP6000" if self.profile.model != "IP6000" else "IP800"
-            image = bytearray(build_image(ImageKind.BOOT, other, "1", bytes(8192)))
-        result = self.lab.put(IP, "boot", bytes(image))
+    @rule(kind=st.sampled_from(["good", "bad checksum", "other model"]), data=st.data())
+    def upload_boot_code(self, kind: str, data: st.DataObject) -> None:
+        self._upload_boot_code(kind, self._drawn_image(data, ImageKind.BOOT, kind, 8192 + 64))
+
+    def _upload_boot_code(self, kind: str, image: bytes) -> None:
+        result = self.lab.put(IP, "boot", image)
         if kind != "good":
             assert isinstance(result, TransferFailed), result
         self._after_possible_cut()

@@ -1,20 +1,29 @@
-"""Hypothesis strategies for the wire formats, for ipgwsim's tests and users' own.
+"""Hypothesis strategies for ipgwsim's tests and users' own.
 
-Every strategy yields values that :func:`ipgwsim.proto.gwload.encode_message` accepts, so
-``parse_message(encode_message(m)) == m`` holds for each of them. Enumerated fields
-(``state``, ``acked``, ``code``) are mostly enum members and sometimes other integers of
-the same width, as a newer peer might send.
+* gwload messages: every one is a value :func:`ipgwsim.proto.gwload.encode_message`
+  accepts, so ``parse_message(encode_message(m)) == m`` holds for each. Enumerated
+  fields (``state``, ``acked``, ``code``) are mostly enum members and sometimes other
+  integers of the same width, as a newer peer might send.
+* configs of the config language (``ipgwsim.firmware.config``), and netmasks.
+* firmware and boot code images (:func:`images`) and uploads a device refuses, each
+  with the refusal it meets (:func:`broken_images`).
+* reset button holds and press sequences (:func:`holds`, :func:`presses`).
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
+import math
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
+from ipgwsim.boot.timing import MIN_CLEARING_S
 from ipgwsim.firmware.config import MAX_POLL_MINUTES, SCHEMA, Config
+from ipgwsim.hw_profiles import Profile, ResetButton
 from ipgwsim.proto.gwload import (
     ANY_GWTYPE,
     ANY_MAC,
@@ -29,6 +38,13 @@ from ipgwsim.proto.gwload import (
     Opcode,
     Reset,
     SetIp,
+)
+from ipgwsim.testing.image_strategies import (
+    BrokenImage,
+    broken_images,
+    image_capacity,
+    images,
+    resolve_profiles,
 )
 
 __all__ = [
@@ -216,3 +232,105 @@ def configs(draw: st.DrawFn) -> Config:
     every one renders to text that :meth:`Config.parse` reads back to it."""
     names = draw(st.lists(st.sampled_from(sorted(SCHEMA)) | _MODULE_NAMES, unique=True, max_size=8))
     return Config({name: draw(_module_params(name)) for name in names})
+
+
+__all__ += ["BrokenImage", "broken_images", "image_capacity", "images"]
+
+
+# -- the reset button (ipgwsim.boot.button, boot/README.md) ---------------------------------
+
+
+__all__ += ["Press", "holds", "presses"]
+
+
+@dataclass(frozen=True)
+class Press:
+    """One press of the reset button: wait ``gap`` seconds, then hold it ``hold`` seconds.
+
+    Run one through a :class:`~ipgwsim.testing.lab.Lab` with
+    ``lab.run(p.gap); lab.press(node, p.hold)``.
+    """
+
+    hold: float
+    gap: float
+
+
+def _check_seconds(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise InvalidArgument(f"{name} must be a finite number of seconds >= 0, not {value!r}")
+
+
+def _resets(profile: str | Profile | None) -> list[ResetButton]:
+    """The distinct reset button timings of the profiles, in a fixed order."""
+    timings = {p.reset for p in resolve_profiles(profile)}
+    return sorted(timings, key=lambda r: (r.medium_s, r.long_s, r.blink_period_s))
+
+
+def _holds_of(reset: ResetButton, max_hold: float | None) -> st.SearchStrategy[float]:
+    top = max_hold if max_hold is not None else 2 * reset.long_s
+    near: set[float] = {0.0}
+    for threshold in (reset.medium_s, reset.long_s):
+        near |= {threshold, math.nextafter(threshold, 0.0), math.nextafter(threshold, math.inf)}
+        near |= {threshold + d for d in (-0.05, -0.001, 0.001, 0.05)}
+    # A release at the moment of a blink: the device orders the two by its own timer.
+    blinks = int(min(top, reset.long_s + reset.blink_period_s) / reset.blink_period_s)
+    near |= {n * reset.blink_period_s for n in range(1, blinks + 1)}
+    return st.one_of(
+        st.sampled_from(sorted(h for h in near if 0.0 <= h <= top)),
+        st.floats(min_value=0.0, max_value=top, allow_nan=False, allow_infinity=False),
+    )
+
+
+def holds(
+    profile: str | Profile | None = None, *, max_hold: float | None = None
+) -> st.SearchStrategy[float]:
+    """Seconds to hold the reset button, from 0 to ``max_hold`` (twice the profile's
+    ``reset.long_s`` when None).
+
+    Often on, just below (the next float down, 1 ms, 50 ms) or just above each
+    threshold of the profile's press classification (``reset.medium_s``,
+    ``reset.long_s``), at a multiple of ``reset.blink_period_s``, else anywhere in
+    range. ``profile`` is as for :func:`images` (None: the thresholds of every
+    shipped model). What a hold does is what the device's own
+    :func:`ipgwsim.boot.button.classify_press` says of it:
+    ``classify_press(hold, profile.reset)`` is ``Press.SHORT`` (restart),
+    ``Press.MEDIUM`` (TFTP mode) or ``Press.LONG`` (config cleared, then TFTP mode).
+    The device measures the hold on its own clock: a hold of exactly a threshold
+    that starts at a time other than 0 may measure a float's width shorter.
+    """
+    _check_seconds("max_hold", max_hold)
+    resets = _resets(profile)
+    return st.sampled_from(resets).flatmap(lambda r: _holds_of(r, max_hold))
+
+
+def presses(
+    profile: str | Profile | None = None,
+    *,
+    min_size: int = 1,
+    max_size: int = 5,
+    max_hold: float | None = None,
+    max_gap: float = 30.0,
+) -> st.SearchStrategy[list[Press]]:
+    """Sequences of ``min_size`` to ``max_size`` presses of one device's reset button.
+
+    Holds are :func:`holds` of the profile (one profile per sequence when ``profile``
+    is None); gaps are 0 to ``max_gap`` seconds, often 0 (a press the moment the last
+    one ended, while the device restarts or clears its config) or the shortest time
+    a long reset takes (``ipgwsim.boot.timing.MIN_CLEARING_S``).
+    """
+    _check_seconds("max_hold", max_hold)
+    _check_seconds("max_gap", max_gap)
+    if not 0 <= min_size <= max_size:
+        raise InvalidArgument(f"need 0 <= min_size <= max_size, not {min_size}, {max_size}")
+    usual = sorted(g for g in (0.0, 0.001, MIN_CLEARING_S) if g <= max_gap)
+    gaps = st.one_of(
+        st.sampled_from(usual),
+        st.floats(min_value=0.0, max_value=max_gap, allow_nan=False, allow_infinity=False),
+    )
+
+    def sequences(reset: ResetButton) -> st.SearchStrategy[list[Press]]:
+        each = st.builds(Press, hold=_holds_of(reset, max_hold), gap=gaps)
+        return st.lists(each, min_size=min_size, max_size=max_size)
+
+    resets = _resets(profile)
+    return st.sampled_from(resets).flatmap(sequences)
