@@ -233,6 +233,7 @@ def test_a_given_state_directory_keeps_the_flash(tmp_path: Path) -> None:
         ({"speed": 0}, "speed must be a positive number"),
         ({"speed": float("nan")}, "speed must be a positive number"),
         ({"attach": "host"}, "attach needs network='netns'"),
+        ({"lab_address": "192.168.0.300/24"}, "lab_address must be an IPv4 address"),
     ],
 )
 def test_bad_options_say_what_is_wrong(options: dict[str, object], message: str) -> None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import math
 import os
 import shutil
@@ -117,6 +118,13 @@ class Simulator:
             raise RuntimeSetupError("attach needs network='netns'")
         if network == "netns" and not root():
             raise RuntimeSetupError("network='netns' needs root and /dev/net/tun")
+        try:
+            lab_interface = ipaddress.IPv4Interface(lab_address)
+        except ValueError:
+            raise RuntimeSetupError(
+                f"lab_address must be an IPv4 address with a prefix such as "
+                f"192.168.0.254/24, not {lab_address!r}"
+            ) from None
         self.network = network
         self.speed = speed
         self.timeout = timeout
@@ -150,7 +158,7 @@ class Simulator:
                 self.lab = self._cleanup.enter_context(
                     lab_namespace(f"{NETNS_PREFIX}{os.getpid()}-lab")
                 )
-                self._lab_bridge(self.lab, lab_address)
+                self._lab_bridge(self.lab, lab_interface)
                 attachment = Attachment("bridge", LAB_BRIDGE, self.lab)
             #: The UDP port of TFTP mode and gwload (69 in namespaces).
             if port is None:
@@ -173,7 +181,7 @@ class Simulator:
             )
             self._changed: asyncio.Event = self._call(asyncio.Event)
             self._await(self.runtime.start)
-            self.runtime.subscribe(self._on_event)
+            self._call(lambda: self.runtime.subscribe(self._on_event))
         except BaseException:
             self._shutdown()
             raise
@@ -181,14 +189,15 @@ class Simulator:
         self.http_port = self.runtime.http_port
 
     @staticmethod
-    def _lab_bridge(lab: str, address: str) -> None:
+    def _lab_bridge(lab: str, address: ipaddress.IPv4Interface) -> None:
         add_bridge(lab, LAB_BRIDGE)
-        ip, _, prefix = address.partition("/")
 
         def up() -> None:
             with NetNS(lab) as ns:
                 (index,) = ns.link_lookup(ifname=LAB_BRIDGE)
-                ns.addr("add", index=index, address=ip, prefixlen=int(prefix or 24))
+                ns.addr(
+                    "add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen
+                )
                 ns.link("set", index=index, state="up")
                 # The lab is a PC whose one NIC is on the segment: broadcasts to
                 # 255.255.255.255 (gwload's default) leave through the bridge.
@@ -232,15 +241,17 @@ class Simulator:
     # -- what a test does ----------------------------------------------------------------
 
     def add(self, model: str, *, empty_firmware: bool = False) -> Gateway:
-        """A new device of ``model`` (a profile name such as ``IP6000``), powered on.
+        """A device of ``model`` (a profile name such as ``IP6000``), powered on.
 
-        ``empty_firmware``: with no firmware in its flash (it starts in TFTP mode).
+        A device of that model saved in the state directory (and not running) comes
+        first, with its flash; otherwise a new one. ``empty_firmware``: a new one has no
+        firmware in its flash (it starts in TFTP mode).
         """
         (gateway,) = self.add_many(model, 1, empty_firmware=empty_firmware)
         return gateway
 
     def add_many(self, model: str, count: int, *, empty_firmware: bool = False) -> list[Gateway]:
-        """``count`` new devices of ``model`` on the same segment, powered on."""
+        """``count`` devices of ``model`` (as :meth:`add`) on the same segment, powered on."""
         self._check_open()
         if count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {count}")
