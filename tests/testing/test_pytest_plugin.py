@@ -93,13 +93,21 @@ def test_the_fixtures_on_real_sockets(pytester: pytest.Pytester) -> None:
         def test_scaled_time(ipgwsim_sim, ipgwsim_gateway):
             assert ipgwsim_sim.speed == 50.0
             assert ipgwsim_gateway.model == "IP411"
+            ipgwsim_gateway.press(1.8)  # 36 ms of real time
+            assert ipgwsim_gateway.mode is Mode.TFTP_MODE
+
+        @pytest.mark.ipgwsim_speed
+        def test_a_speed_marker_without_a_speed(ipgwsim_sim):
+            pass
 
         @pytest.mark.ipgwsim_netns
         def test_in_namespaces(ipgwsim_sim):
             first, second = ipgwsim_sim.add_many("IP811", 2)
             assert ipgwsim_sim.network == "netns"
             assert ipgwsim_sim.lab is not None
-            assert ipgwsim_sim.run("ip", "-br", "link", "show", "lab0").returncode == 0
+            on_the_bridge = ipgwsim_sim.run("ip", "-br", "link", "show", "master", "lab0")
+            names = sorted(line.split("@")[0] for line in on_the_bridge.stdout.splitlines())
+            assert names == sorted([first.name, first.name + ".1", second.name, second.name + ".1"])
 
         def test_something_left_behind_fails_the_test(ipgwsim_sim):
             ipgwsim_sim.leftovers = lambda: ["namespace ghost"]
@@ -107,5 +115,11 @@ def test_the_fixtures_on_real_sockets(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     root = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
-    result.assert_outcomes(passed=4 if root else 3, skipped=0 if root else 1, errors=1)
-    result.stdout.fnmatch_lines(["*the simulator left things behind: namespace ghost*"])
+    result.assert_outcomes(passed=4 if root else 3, skipped=0 if root else 1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ipgwsim_speed takes the speed*",
+            "*the simulator left things behind: namespace ghost*",
+        ],
+        consecutive=False,
+    )

@@ -280,3 +280,95 @@ def test_namespaces_with_a_lab_of_their_own(tmp_path: Path) -> None:
         assert len(spaces) == 2
     assert sim.leftovers() == []
     assert not {lab, *spaces} & set(netns.listnetns())
+
+
+def test_close_from_another_thread_ends_a_waiting_call(tmp_path: Path) -> None:
+    sim = Simulator(tmp_path / "state", speed=1.0)
+    gw = sim.add("IP6000")
+    failures: list[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            gw.wait_for(Mode.TFTP_MODE, timeout=3600.0)  # nothing presses the button
+        except BaseException as exc:  # what the waiter meets is the result
+            failures.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    sim.close()
+    thread.join(20)
+    assert not thread.is_alive()
+    (failure,) = failures
+    assert isinstance(failure, RuntimeSetupError)
+    assert "closed" in str(failure)
+    assert sim.leftovers() == []
+
+
+def test_close_is_refused_on_the_loop_and_the_simulator_still_closes(sim: Simulator) -> None:
+    sim.add("IP6000")
+    with pytest.raises(RuntimeSetupError, match="own loop"):
+        sim._call(sim.close)
+    sim.close()
+    assert sim.leftovers() == []
+
+
+def test_reads_after_close_say_it_is_closed(tmp_path: Path) -> None:
+    with Simulator(tmp_path / "state") as sim:
+        gw = sim.add("IP6000")
+    for read in (lambda: gw.mode, gw.console_lines, lambda: sim.errors):
+        with pytest.raises(RuntimeSetupError, match="closed"):
+            read()
+
+
+def test_a_slow_predicate_meets_the_real_time_limit_as_a_wait_timeout(tmp_path: Path) -> None:
+    release = threading.Event()
+    with Simulator(tmp_path / "state", timeout=0.5) as sim:
+        gw = sim.add("IP6000")
+        try:
+            with pytest.raises(WaitTimeout, match=r"real-time limit.*mode FIRMWARE"):
+                gw.wait_for(until=lambda g: release.wait(60))
+        finally:
+            release.set()
+
+
+def test_virtual_time_moved_from_two_threads_adds_up(sim: Simulator) -> None:
+    gw = sim.add("IP6000")
+    start = sim.now()
+
+    def presses() -> None:
+        for _ in range(5):
+            gw.press(15.0)
+
+    thread = threading.Thread(target=presses)
+    thread.start()
+    for _ in range(100):
+        sim.advance(0.3)
+    thread.join(60)
+    assert not thread.is_alive()
+    assert sim.now() - start == pytest.approx(5 * 15.0 + 100 * 0.3)
+
+
+def test_bad_waits_say_what_is_wrong(sim: Simulator) -> None:
+    gw = sim.add("IP6000")
+    with pytest.raises(RuntimeSetupError, match="timeout must be 0 or more"):
+        gw.wait_for(Mode.FIRMWARE, timeout=-1)
+    with pytest.raises(RuntimeSetupError, match="off_for must be 0 or more"):
+        gw.power_cycle(off_for=float("inf"))
+
+
+@need_root
+def test_two_simulators_in_namespaces_at_once(tmp_path: Path) -> None:
+    with (
+        Simulator(tmp_path / "one", network="netns", speed=10.0) as one,
+        Simulator(tmp_path / "two", network="netns", speed=10.0) as two,
+    ):
+        first, second = one.add("IP6000"), two.add("IP6000")
+        assert first.name == second.name == "ip6000-1"
+        spaces = [*one._namespaces, *two._namespaces]
+        assert len(set(spaces)) == 2
+        second.press(1.8)
+        done = gwload(two, "/i", "192.168.0.1", "/setip")
+        assert done.returncode == 0, done.stdout
+        assert (first.mode, second.ip) == (Mode.FIRMWARE, "192.168.0.1")
+    assert one.leftovers() == two.leftovers() == []
+    assert not set(spaces) & set(netns.listnetns())

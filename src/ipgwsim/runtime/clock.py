@@ -189,5 +189,5 @@ class ManualClock(Clock):
             self._now = max(self._now, entry.when)
             entry.callback()
             await asyncio.sleep(0)
-        self._now = target
+        self._now = max(self._now, target)  # an advance running beside may be further
         await asyncio.sleep(0)

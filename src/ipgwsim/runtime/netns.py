@@ -3,7 +3,8 @@
 Root only (``CAP_NET_ADMIN``). For every device the network makes, with pyroute2
 (netlink, never ``ip`` subprocesses):
 
-- a network namespace ``ipgwsim-<pid>-<device name>``, its loopback up;
+- a network namespace ``ipgwsim-<pid>-<device name>`` (a process's second and later
+  namespace networks: ``ipgwsim-<pid>-r<k>-<device name>``), its loopback up;
 - ETH0: a veth pair whose device end is ``eth0`` in that namespace and carries the
   device's MAC (``00:90:33:…``); where the profile has ETH1, a second pair ``eth1``
   with the same MAC but the locally administered bit (``02:90:33:…``; see :func:`port_mac`);
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import signal
@@ -201,6 +203,9 @@ class DeviceNamespace:
 class NamespaceNetwork:
     """The sockets and links of all devices of one runtime (see the module docstring)."""
 
+    #: Namespace networks made in this process so far (see ``stem``).
+    _instances = itertools.count()
+
     def __init__(
         self,
         port: int = 69,
@@ -214,6 +219,11 @@ class NamespaceNetwork:
         self.eth1 = eth1
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self.pid = os.getpid()
+        # DECISION: the first namespace network of a process names its namespaces
+        # ipgwsim-<pid>-<device>; later ones (two simulators in one test process) add
+        # r<k>, as both may have an ip6000-1. `ipgwsim cleanup` reads only the pid.
+        number = next(NamespaceNetwork._instances)
+        self.stem = f"{PREFIX}{self.pid}-" + (f"r{number}-" if number else "")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._devices: dict[Attached, DeviceNamespace] = {}
         #: Long-lived netlink handles by namespace (None: the runtime's own).
@@ -275,7 +285,7 @@ class NamespaceNetwork:
         return policy
 
     def _create(self, host: Attached) -> DeviceNamespace:
-        name = f"{PREFIX}{self.pid}-{host.name}"
+        name = f"{self.stem}{host.name}"
         alias = f"{ALIAS} {self.pid} {host.name}"
         try:
             netns.create(name)

@@ -17,8 +17,8 @@ Fixtures on real sockets (:class:`~ipgwsim.testing.simulator.Simulator`), for re
 
 - ``ipgwsim_sim``: a simulator on loopback, or, for a test marked ``ipgwsim_netns``, in
   network namespaces with a lab namespace of its own; virtual time unless the test is
-  marked ``ipgwsim_speed(10)``. Its teardown closes it and fails the test if anything
-  was left behind (a thread, a namespace, a state directory).
+  marked ``ipgwsim_speed(10)``; a state directory of its own. Its teardown closes it and
+  fails the test if anything was left behind (a thread, a namespace, that directory).
 - ``ipgwsim_gateway``: one device of the ``ipgwsim_profile`` model on ``ipgwsim_sim``.
 
 Markers:
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -111,16 +110,19 @@ def ipgwsim_devices(ipgwsim_lab: Lab) -> Callable[[str, int], list[DeviceNode]]:
 
 
 @pytest.fixture
-def ipgwsim_sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Simulator]:
+def ipgwsim_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
     """Devices on real sockets: loopback, or namespaces for ``ipgwsim_netns`` tests."""
     from ipgwsim.testing.simulator import Simulator  # noqa: PLC0415 - see the imports
 
     speed_marker = request.node.get_closest_marker("ipgwsim_speed")
-    speed = float(speed_marker.args[0]) if speed_marker is not None else None
+    speed = None
+    if speed_marker is not None:
+        if len(speed_marker.args) != 1:
+            raise pytest.UsageError("ipgwsim_speed takes the speed: @pytest.mark.ipgwsim_speed(10)")
+        speed = float(speed_marker.args[0])
     netns = request.node.get_closest_marker("ipgwsim_netns") is not None
-    sim = Simulator(
-        tmp_path / "ipgwsim-state", network="netns" if netns else "loopback", speed=speed
-    )
+    # A state directory of its own, removed at close: the leftover check covers it.
+    sim = Simulator(network="netns" if netns else "loopback", speed=speed)
     try:
         yield sim
     finally:

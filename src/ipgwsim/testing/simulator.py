@@ -40,6 +40,7 @@ Shutdown
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import math
@@ -105,26 +106,10 @@ class Simulator:
         port: int | None = None,
         http_port: int | None = None,
         lab_address: str = LAB_ADDRESS,
-        profiles_dir: Path | None = None,
+        profiles_dir: Path | str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        if network not in ("loopback", "netns"):
-            raise RuntimeSetupError(
-                f"network {network!r} is not available: use 'loopback' or 'netns'"
-            )
-        if speed is not None and not (speed > 0 and math.isfinite(speed)):
-            raise RuntimeSetupError(f"speed must be a positive number or None, not {speed!r}")
-        if attach is not None and network != "netns":
-            raise RuntimeSetupError("attach needs network='netns'")
-        if network == "netns" and not root():
-            raise RuntimeSetupError("network='netns' needs root and /dev/net/tun")
-        try:
-            lab_interface = ipaddress.IPv4Interface(lab_address)
-        except ValueError:
-            raise RuntimeSetupError(
-                f"lab_address must be an IPv4 address with a prefix such as "
-                f"192.168.0.254/24, not {lab_address!r}"
-            ) from None
+        lab_interface = _check_options(network, speed, attach, lab_address)
         self.network = network
         self.speed = speed
         self.timeout = timeout
@@ -176,10 +161,12 @@ class Simulator:
                     attachment=attachment,
                     control=False,
                     http_port=http_port,
-                    profiles_dir=profiles_dir,
+                    profiles_dir=Path(profiles_dir) if profiles_dir is not None else None,
                 )
             )
             self._changed: asyncio.Event = self._call(asyncio.Event)
+            #: Held while virtual time moves: one advance at a time, from any thread.
+            self._time: asyncio.Lock = self._call(asyncio.Lock)
             self._await(self.runtime.start)
             self._call(lambda: self.runtime.subscribe(self._on_event))
         except BaseException:
@@ -213,14 +200,20 @@ class Simulator:
 
     def _await(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float | None = None) -> T:
         """Run ``make()`` on the loop and wait for it (``timeout`` real seconds)."""
+        self._check_open()
+        if threading.current_thread() is self._thread:
+            raise RuntimeSetupError("Simulator methods cannot be called from its own loop")
         limit = self.timeout if timeout is None else timeout
 
         async def limited() -> T:
             return await asyncio.wait_for(make(), limit)
 
-        if threading.current_thread() is self._thread:
-            raise RuntimeSetupError("Simulator methods cannot be called from its own loop")
-        return asyncio.run_coroutine_threadsafe(limited(), self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(limited(), self._loop)
+        try:
+            # The margin lets wait_for's own timeout answer first.
+            return future.result(limit + 5.0)
+        except concurrent.futures.CancelledError:
+            raise RuntimeSetupError("the simulator was closed during the call") from None
 
     def _call(self, function: Callable[[], T]) -> T:
         """Run ``function()`` on the loop (where the devices live) and return its result."""
@@ -282,7 +275,12 @@ class Simulator:
         if not (seconds >= 0 and math.isfinite(seconds)):
             raise RuntimeSetupError(f"seconds must be 0 or more, not {seconds!r}")
         clock = self.clock
-        self._await(lambda: clock.advance(seconds))
+
+        async def advance() -> None:
+            async with self._time:
+                await clock.advance(seconds)
+
+        self._await(advance)
 
     def run(
         self, *command: str, timeout: float | None = None, check: bool = False
@@ -310,20 +308,32 @@ class Simulator:
     # -- shutdown ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Save and close every device, stop the loop, remove what was made; idempotent."""
+        """Save and close every device, stop the loop, remove what was made; idempotent.
+
+        Calls still waiting in other threads end with :class:`RuntimeSetupError`.
+        """
+        if threading.current_thread() is self._thread:
+            raise RuntimeSetupError(
+                "close() cannot run on the simulator's own loop (in a listener or an "
+                "until() callback's loop call); call it from your own code"
+            )
         if self._closed:
             return
         self._closed = True
         self._shutdown()
 
     def _shutdown(self) -> None:
+        problem: BaseException | None = None
         try:
             if self._thread.is_alive():
                 runtime = getattr(self, "runtime", None)
-                if runtime is not None:
-                    asyncio.run_coroutine_threadsafe(runtime.stop(), self._loop).result(
-                        self.timeout
-                    )
+                for step in (runtime.stop if runtime is not None else None, _cancel_others):
+                    if step is None:
+                        continue
+                    try:
+                        asyncio.run_coroutine_threadsafe(step(), self._loop).result(self.timeout)
+                    except BaseException as exc:  # the loop is stopped all the same
+                        problem = problem or exc
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(self.timeout)
             if not self._thread.is_alive():
@@ -331,10 +341,13 @@ class Simulator:
         finally:
             self._closed = True
             self._cleanup.close()
+        if problem is not None:
+            raise RuntimeSetupError(f"closing the simulator: {problem!r}") from problem
 
     def leftovers(self) -> list[str]:
-        """What a closed simulator left behind (nothing, unless something went wrong):
-        its loop thread still running, namespaces it made, a temporary state directory."""
+        """What :meth:`close` should have removed and did not (empty unless something went
+        wrong): the loop's thread, the namespaces the simulator made (the lab and the
+        devices'), the state directory when the simulator made it."""
         left = []
         if self._thread.is_alive():
             left.append(f"thread {self._thread.name} still runs")
@@ -356,6 +369,28 @@ class Simulator:
     def __repr__(self) -> str:
         time = "virtual" if self.speed is None else f"x{self.speed:g}"
         return f"Simulator({self.network}, {time} time, {len(self._gateways)} gateways)"
+
+
+def _check_options(
+    network: str, speed: float | None, attach: str | None, lab_address: str
+) -> ipaddress.IPv4Interface:
+    """Refuse options that cannot work, saying why; the lab address."""
+    if network not in ("loopback", "netns"):
+        raise RuntimeSetupError(f"network {network!r} is not available: use 'loopback' or 'netns'")
+    if speed is not None and not (speed > 0 and math.isfinite(speed)):
+        raise RuntimeSetupError(f"speed must be a positive number or None, not {speed!r}")
+    if attach is not None and network != "netns":
+        raise RuntimeSetupError("attach needs network='netns'")
+    if network == "netns" and not root():
+        raise RuntimeSetupError("network='netns' needs root and /dev/net/tun")
+    try:
+        lab_interface = ipaddress.IPv4Interface(lab_address)
+    except ValueError:
+        raise RuntimeSetupError(
+            f"lab_address must be an IPv4 address with a prefix such as "
+            f"192.168.0.254/24, not {lab_address!r}"
+        ) from None
+    return lab_interface
 
 
 class Gateway:
@@ -463,9 +498,12 @@ class Gateway:
         clock = sim.clock
 
         async def press() -> None:
-            released = sim.runtime.press(self.name, hold)
             if isinstance(clock, ManualClock):
-                await clock.advance(hold)
+                async with sim._time:
+                    released = sim.runtime.press(self.name, hold)
+                    await clock.advance(hold)
+            else:
+                released = sim.runtime.press(self.name, hold)
             await released
 
         real = hold / sim.speed if sim.speed is not None else 0.0
@@ -481,6 +519,8 @@ class Gateway:
 
     def power_cycle(self, off_for: float = 0.0) -> None:
         """Power off, wait ``off_for`` device seconds, power on."""
+        if not (off_for >= 0 and math.isfinite(off_for)):
+            raise RuntimeSetupError(f"off_for must be 0 or more seconds, not {off_for!r}")
         self.power_off()
         if off_for > 0:
             if self.sim.speed is None:
@@ -563,16 +603,14 @@ class Gateway:
         """
         sim = self.sim
         sim._check_open()
+        if not (timeout >= 0 and math.isfinite(timeout)):
+            raise RuntimeSetupError(f"timeout must be 0 or more device seconds, not {timeout!r}")
         host = self.host
         clock = sim.clock
 
-        def holds() -> bool:
+        def state_holds() -> bool:
             status = host.status()
-            return (
-                (mode is None or status.mode is mode)
-                and (led is None or status.led is led)
-                and (until is None or until(self))
-            )
+            return (mode is None or status.mode is mode) and (led is None or status.led is led)
 
         wanted = ", ".join(
             part
@@ -593,20 +631,23 @@ class Gateway:
             )
 
         async def check() -> bool:
-            # until() may call Gateway methods, which go through the loop: it runs in a
-            # worker thread then, so that the loop is free to answer them.
-            return await asyncio.to_thread(holds) if until is not None else holds()
+            # The device's state is read here, on the loop; until() may call Gateway
+            # methods, which go through the loop: it runs in a worker thread.
+            if not state_holds():
+                return False
+            return until is None or await asyncio.to_thread(until, self)
 
         async def wait_virtual(clock: ManualClock) -> None:
-            end = clock.now() + timeout
-            while not await check():
-                await asyncio.sleep(0)  # what has arrived (a tool's packets) first
-                due = clock.next_deadline()
-                if due is None or due > end:
-                    if clock.now() >= end:
-                        raise gave_up()
-                    due = end
-                await clock.advance(max(0.0, due - clock.now()))
+            async with sim._time:
+                end = clock.now() + timeout
+                while not await check():
+                    await asyncio.sleep(0)  # what has arrived (a tool's packets) first
+                    due = clock.next_deadline()
+                    if due is None or due > end:
+                        if clock.now() >= end:
+                            raise gave_up()
+                        due = end
+                    await clock.advance(max(0.0, due - clock.now()))
 
         async def wait_scaled(speed: float) -> None:
             loop = asyncio.get_running_loop()
@@ -620,8 +661,28 @@ class Gateway:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sim._changed.wait(), min(remaining, 0.05))
 
-        if isinstance(clock, ManualClock):
-            sim._await(lambda: wait_virtual(clock))
-        else:
-            speed = clock.speed
-            sim._await(lambda: wait_scaled(speed), timeout / speed + sim.timeout)
+        try:
+            if isinstance(clock, ManualClock):
+                sim._await(lambda: wait_virtual(clock))
+            else:
+                speed = clock.speed
+                sim._await(lambda: wait_scaled(speed), timeout / speed + sim.timeout)
+        except WaitTimeout:
+            raise
+        except TimeoutError:
+            # The real-time limit of the call (a slow until(), a device time that
+            # never stops moving): said like a device timeout, with the state.
+            status = self.status()
+            raise WaitTimeout(
+                f"{self.name}: not {wanted or 'there'} within the simulator's real-time "
+                f"limit (mode {status.mode.name}, LED {status.led.name})"
+            ) from None
+
+
+async def _cancel_others() -> None:
+    """Cancel every other task of the running loop and wait until they have ended."""
+    me = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not me]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
