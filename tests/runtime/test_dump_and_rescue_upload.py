@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from ipgwsim.events import Mode
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import scan_records
@@ -33,13 +32,10 @@ GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
 def test_the_recovered_file_holds_no_vars_and_no_flash_directory(tmp_path: Path) -> None:
     with Simulator(tmp_path / "state") as sim:
         gw = sim.add("IP6000")
-        gw.login("admin", "ip6000")
-        gw.command("config change CMD0 /name site /user admin,Secret-Pw-93")
-        gw.command("config write")
-        gw.command("config activate")
-        gw.command("mod cmd FLASHDIR0 add-item ldap-entry-4711 cn=Alice,o=site")
-        gw.type("reset\r")
-        gw.wait_for(Mode.FIRMWARE)
+        gw.configure(
+            "config change CMD0 /name site /user admin,Secret-Pw-93",
+            "mod cmd FLASHDIR0 add-item ldap-entry-4711 cn=Alice,o=site",
+        )
         gw.login("admin", "Secret-Pw-93")  # the password is in the crypted var now
         assert "ldap-entry-4711" in gw.command("mod cmd FLASHDIR0 list")
 
@@ -64,12 +60,7 @@ def test_the_recovered_file_holds_no_vars_and_no_flash_directory(tmp_path: Path)
 def test_the_rescue_copy_is_not_loaded_over_http(tmp_path: Path) -> None:
     with Simulator(tmp_path / "state") as sim:
         gw = sim.add("IP800")
-        gw.login("admin", "ip800")
-        gw.command("config change ETH0 /addr 192.168.0.1 /mask 255.255.255.0")
-        gw.command("config write")
-        gw.command("config activate")
-        gw.type("reset\r")
-        gw.wait_for(Mode.FIRMWARE, until=lambda g: g.url is not None)
+        gw.configure("config change ETH0 /addr 192.168.0.1 /mask 255.255.255.0")
         assert gw.url is not None
 
         def altboot() -> bytes:

@@ -93,12 +93,7 @@ def test_the_seed_recovery_with_the_tools_users_have(sim: Simulator, tmp_path: P
 @need_curl
 def test_a_firmware_address_is_served_where_the_host_reaches_it(sim: Simulator) -> None:
     gw = sim.add("IP811")
-    gw.login("admin", "ip811")
-    gw.command("config change ETH0 /addr 192.168.0.1 /mask 255.255.255.0")
-    gw.command("config write")
-    gw.command("config activate")
-    gw.type("reset\r")
-    gw.wait_for(Mode.FIRMWARE, until=lambda g: g.url is not None)
+    gw.configure("config change ETH0 /addr 192.168.0.1 /mask 255.255.255.0")
     assert gw.ip == gw.address == "127.168.0.1"  # 192.168.0.1 on loopback
     assert gw.url == f"http://127.168.0.1:{sim.http_port}"
     out = sim.run("curl", "-s", "-u", "admin:ip811", f"{gw.url}/!config%20show")
@@ -372,3 +367,16 @@ def test_two_simulators_in_namespaces_at_once(tmp_path: Path) -> None:
         assert (first.mode, second.ip) == (Mode.FIRMWARE, "192.168.0.1")
     assert one.leftovers() == two.leftovers() == []
     assert not set(spaces) & set(netns.listnetns())
+
+
+def test_configure_runs_the_admins_lines_and_names_a_refused_one(sim: Simulator) -> None:
+    gw = sim.add("IP6000")
+    gw.configure("config change CMD0 /name configured", restart=False)
+    assert "/name configured" in (gw.newest_config() or "")
+    assert gw.mode is Mode.FIRMWARE
+    bad = "config change ETH0 /addr 999.1.1.1"
+    with pytest.raises(RuntimeSetupError, match=f"'{bad}' refused: error: .*not an IPv4 address"):
+        gw.configure(bad)
+    gw.type("logout\r")
+    with pytest.raises(PermissionError):
+        gw.configure("config change CMD0 /name x", password="wrong")

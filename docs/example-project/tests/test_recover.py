@@ -18,12 +18,7 @@ LOST = "forgotten-4711"
 
 def lose_the_password(gw: Gateway) -> None:
     """What happened on site: an admin set a password and nobody wrote it down."""
-    gw.login("admin", gw.model.lower())  # the factory password
-    gw.command(f"config change CMD0 /name site-a /user admin,{LOST}")
-    gw.command("config write")
-    gw.command("config activate")
-    gw.type("reset\r")
-    gw.wait_for(Mode.FIRMWARE)
+    gw.configure(f"config change CMD0 /name site-a /user admin,{LOST}")  # then a restart
     with pytest.raises(PermissionError):
         gw.login("admin", gw.model.lower())
 

@@ -574,6 +574,25 @@ class Gateway:
         body, _, _prompt = rest.rpartition("\r\n")
         return body if echo == line else out
 
+    def configure(
+        self, *lines: str, user: str = "admin", password: str | None = None, restart: bool = True
+    ) -> None:
+        """What an admin does on the console: log in, run ``lines`` (``config change ...``),
+        ``config write``, ``config activate``; with ``restart``, ``reset`` and wait until the
+        firmware runs again. ``password``: the profile's factory one unless given.
+        :class:`RuntimeSetupError` names a line the firmware refused."""
+        if password is None:
+            password = self.host.profile.firmware.default_password
+        if self._session_state() is not SessionState.COMMAND:
+            self.login(user, password)
+        for line in (*lines, "config write", "config activate"):
+            out = self.command(line)
+            if out.startswith("error"):
+                raise RuntimeSetupError(f"{self.name}: {line!r} refused: {out.strip()}")
+        if restart:
+            self.type("reset\r")
+            self.wait_for(Mode.FIRMWARE)
+
     def _session_state(self) -> SessionState | None:
         def state() -> SessionState | None:
             session = self.host.session
