@@ -57,6 +57,7 @@ BROADCAST = "127.255.255.255"
 EXPECTED = b"config change CMD0 /name IP6000"
 #: Memory goal for the runtime process with 1,000 devices.
 GOAL_MIB = 200
+GOAL_DEVICES = 1000
 MASK = ipaddress.IPv4Address("255.0.0.0")
 NO_GATEWAY = ipaddress.IPv4Address("0.0.0.0")
 
@@ -343,7 +344,8 @@ def read_all(addresses: list[str], port: int, readers: int) -> list[str]:
 
     def read(ip: str) -> str | None:
         try:
-            result = tftp_get((ip, port), "config", options={"blksize": "1468"})
+            # dally=0: the time is the reads', not the client's wait after its last ACK
+            result = tftp_get((ip, port), "config", options={"blksize": "1468"}, dally=0.0)
         except TftpClientError as exc:
             return f"{ip}: RRQ config failed: {exc}"
         if EXPECTED not in (result.data or b""):
@@ -478,7 +480,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the raw numbers")
     args = parser.parse_args(argv)
     if args.count is None:
-        args.count = 50 if args.quick else 1000
+        args.count = 50 if args.quick else GOAL_DEVICES
     if args.count < 1 or args.connections < 1 or args.window < 1 or args.readers < 1:
         parser.error("--count, --connections, --window and --readers must be 1 or more")
     return args
@@ -511,7 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_report(report)
     print(f"\nload average at the end {loadavg()}")
     if args.json is not None:
-        args.json.write_text(json.dumps(asdict(report), indent=2) + "\n")
+        payload = {**asdict(report), "goal_mib": GOAL_MIB, "goal_devices": GOAL_DEVICES}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"raw numbers written to {args.json}")
     return 1 if report.problems else 0
 

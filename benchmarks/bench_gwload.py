@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_gwload.py              # 16 MiB, 3 runs each
     .venv/bin/python benchmarks/bench_gwload.py --quick      # 1 MiB, 1 run each (smoke run)
-    .venv/bin/python benchmarks/bench_gwload.py --size 4M --repeat 5
+    .venv/bin/python benchmarks/bench_gwload.py --size 4M --repeat 5 --json out.json
 
 One simulated IP6000 (``ipgwsim run`` with the benchmark profile
 ``benchmarks/profiles/ip6000-bench.toml``, 20 MiB ``prot`` region, ``--speed 100``) is
@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -305,6 +305,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, help="runs per tool (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 MiB, 1 run each")
     parser.add_argument("--speed", type=float, default=100.0, help="device speed (default 100)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the raw numbers")
     args = parser.parse_args(argv)
     if args.size is None:
         args.size = MIB if args.quick else 16 * MIB
@@ -327,18 +328,29 @@ def loadavg() -> str:
         return "unknown"
 
 
-def machine_line() -> str:
+def machine() -> dict[str, str]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    date = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    return {
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "nproc": str(os.cpu_count()),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "tftp-hpa": hpa_version(),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "loadavg_start": loadavg(),
+    }
+
+
+def machine_line(info: dict[str, str]) -> str:
     return (
-        f"python {platform.python_version()} on {cpu} ({os.cpu_count()} CPUs), "
-        f"{platform.system()} {platform.release()}; {hpa_version()}; {date} UTC; "
-        f"load average {loadavg()}"
+        f"python {info['python']} on {info['cpu']} ({info['nproc']} CPUs), "
+        f"{info['kernel']}; {info['tftp-hpa']}; {info['date_utc']} UTC; "
+        f"load average {info['loadavg_start']}"
     )
 
 
@@ -381,7 +393,8 @@ def measure(tmp: Path, size: int, repeat: int, speed: float) -> tuple[list[Row],
     return rows, hpa_options
 
 
-def report(rows: list[Row], size: int, hpa_options: str) -> None:
+def report(rows: list[Row], size: int, hpa_options: str) -> dict[str, float | None]:
+    """Print the table and the ratios; returns the ratios (None where not defined)."""
     mib = size / MIB
     print(f"\n{'command':<30}{'median':>9}{'min':>9}{'max':>9}{'MiB/s':>9}  runs (s)")
     for row in rows:
@@ -408,11 +421,18 @@ def report(rows: list[Row], size: int, hpa_options: str) -> None:
     print(
         "\ngwload vs tftp-hpa (tftp-hpa median time / gwload median time; > 1: gwload is faster):"
     )
+    ratios: dict[str, float | None] = {
+        "whole_commands": hpa.median() / gw.median(),
+        "transfer": None,
+        "minus_setip": None,
+    }
     print(f"  whole commands                         {hpa.median() / gw.median():6.2f}x")
     if transfer:
+        ratios["transfer"] = hpa.median() / transfer
         print(f"  gwload's transfer (its own line)       {hpa.median() / transfer:6.2f}x")
     upload_only = gw.median() - setip.median()
     if upload_only > 0:
+        ratios["minus_setip"] = hpa.median() / upload_only
         print(f"  gwload's command minus /setip only     {hpa.median() / upload_only:6.2f}x")
     waits = gw.waits + hpa.waits
     print(
@@ -420,6 +440,40 @@ def report(rows: list[Row], size: int, hpa_options: str) -> None:
         f"median {statistics.median(waits):.2f} s, max {max(waits):.2f} s"
     )
     print(f"load average at the end {loadavg()}")
+    return ratios
+
+
+def write_json(
+    args: argparse.Namespace,
+    *,
+    info: dict[str, str],
+    rows: list[Row],
+    hpa_options: str,
+    ratios: dict[str, float | None],
+) -> None:
+    """The numbers the report printed, for ``benchmarks/run_all.py`` and other tools."""
+    payload: dict[str, Any] = {
+        "machine": {**info, "loadavg_end": loadavg()},
+        "size": args.size,
+        "repeat": args.repeat,
+        "speed": args.speed,
+        "rows": [
+            {
+                "name": row.name,
+                "command": row.command,
+                "median_s": row.median(),
+                "median_transfer_s": row.median_transfer(),
+                "runs": [asdict(run) for run in row.runs],
+                "waits": row.waits,
+            }
+            for row in rows
+        ],
+        "gwload_granted": rows[0].runs[-1].granted,
+        "tftp_hpa_request": hpa_options,
+        "ratios_hpa_time_over_gwload_time": ratios,
+    }
+    args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"raw numbers written to {args.json}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -433,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"gwload upload benchmark: a {size}-byte ({size / MIB:g} MiB) firmware image to one "
         f"simulated {MODEL} in TFTP mode (speed {args.speed:g}x), {args.repeat} run(s) each"
     )
-    print(machine_line())
+    info = machine()
+    print(machine_line(info))
     tmp = Path(tempfile.mkdtemp(prefix="bench_gwload."))
     try:
         rows, hpa_options = measure(tmp, size, args.repeat, args.speed)
@@ -444,7 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\ncommand: {rows[0].command}")
     print(f"command: {rows[1].command}")
-    report(rows, size, hpa_options)
+    ratios = report(rows, size, hpa_options)
+    if args.json is not None:
+        write_json(args, info=info, rows=rows, hpa_options=hpa_options, ratios=ratios)
     return 0
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_mixer.py            # full run, about a minute
     .venv/bin/python benchmarks/bench_mixer.py --quick    # fewer ticks, a smaller search
+    .venv/bin/python benchmarks/bench_mixer.py --json out.json  # also write the numbers
 
 One ``ipgwsim.firmware.media.Mixer`` with N participants, half PCMU and half PCMA, each
 sending a 20 ms packet of its own sine tone every tick, in two layouts:
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import platform
 import random
@@ -31,7 +33,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -176,6 +179,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="fewer ticks per N")
     parser.add_argument("--ticks", type=int, help="periods timed per N (default 200, quick 40)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers")
     return parser.parse_args(argv)
 
 
@@ -229,6 +233,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         for p in sorted(profiles.values(), key=lambda p: (-p.conference.channels, p.model))
     )
     print(f"profiles' [conference] channels: {channels}")
+    if args.json is not None:
+        payload = {
+            "machine": {
+                "python": platform.python_version(),
+                "implementation": platform.python_implementation(),
+                "numpy": np.__version__,
+                "nproc": str(os.cpu_count()),
+                "platform": platform.platform(),
+            },
+            "ticks": ticks,
+            "samples": [asdict(cache[key]) for key in sorted(cache, key=lambda k: (k[1], k[0]))],
+            "capacity": [
+                {"layout": layout, "budget_ms": budget, "participants": capacity[layout, budget]}
+                for layout in layouts
+                for budget in BUDGETS_MS
+            ],
+            "channels": {p.model: p.conference.channels for p in profiles.values()},
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"raw numbers written to {args.json}")
     return 0
 
 

@@ -725,20 +725,32 @@ def echo_round_trip(blksize: int, count: int = 5000) -> float:
     return elapsed / count
 
 
-def print_ceilings(bench: Bench) -> None:
-    """Lock-step results next to what a bare echo allows on this machine."""
+def print_ceilings(bench: Bench) -> list[dict[str, Any]]:
+    """Lock-step results next to what a bare echo allows on this machine (also returned)."""
     print("\nLock-step ceiling (bare Python UDP echo on loopback, one block per round trip):")
+    found: list[dict[str, Any]] = []
     for blksize in BLKSIZES:
         rtt = echo_round_trip(blksize)
         ceiling = blksize / rtt / MIB
         cells = []
+        shares: dict[str, float | None] = {}
         for server in SERVERS:
             value = bench.cells[(server, "download", blksize, 1)].mibs(bench.size)
-            cells.append(f"{server} {fmt(ratio(value, ceiling))}")
+            shares[server] = ratio(value, ceiling)
+            cells.append(f"{server} {fmt(shares[server])}")
         print(
             f"  blksize {blksize}: round trip {rtt * 1e6:.0f} us, ceiling {ceiling:.1f} MiB/s; "
             f"download share of it: {', '.join(cells)}"
         )
+        found.append(
+            {
+                "blksize": blksize,
+                "round_trip_us": rtt * 1e6,
+                "ceiling_mibs": ceiling,
+                "download_share": shares,
+            }
+        )
+    return found
 
 
 def loadavg() -> str:
@@ -843,7 +855,7 @@ def report(bench: Bench, args: argparse.Namespace, info: dict[str, str], elapsed
     """Print the table, the goals and the failures (and write --json); False if any failed."""
     print_table(bench, args.repeat)
     results = print_goals(bench)
-    print_ceilings(bench)
+    ceilings = print_ceilings(bench)
     waits = bench.programming_waits
     if waits:
         print(
@@ -868,10 +880,19 @@ def report(bench: Bench, args: argparse.Namespace, info: dict[str, str], elapsed
                 for cell in bench.cells.values()
             ],
             "goals": [
-                {"name": g.name, "target": g.target, "passed": g.passed, "ratios": g.ratios}
+                {
+                    "name": g.name,
+                    "target": g.target,
+                    "strict": g.strict,
+                    "passed": g.passed,
+                    "ratios": g.ratios,
+                }
                 for g in results
             ],
+            "ceilings": ceilings,
             "programming_waits": waits,
+            "failures": len(failures),
+            "elapsed_s": elapsed,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"raw numbers written to {args.json}")

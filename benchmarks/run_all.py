@@ -1,0 +1,1239 @@
+"""Run every benchmark of ``benchmarks/`` and write one page of results (run by hand).
+
+    .venv/bin/python benchmarks/run_all.py                  # full run -> docs/benchmark-results.md
+    .venv/bin/python benchmarks/run_all.py --quick          # short run; the page goes to stdout
+    .venv/bin/python benchmarks/run_all.py --only tftp gwload --out /tmp/results.md
+    .venv/bin/python benchmarks/run_all.py --json-dir DIR   # keep each benchmark's JSON and output
+    .venv/bin/python benchmarks/run_all.py --json-dir DIR --only tftp --reuse  # tftp again
+
+Each benchmark runs as its own process (``sys.executable benchmarks/bench_NAME.py ...
+--json FILE``), one after another, never two at once. Their progress lines go to
+stderr. Then one markdown page is written: the machine, the exact command, and for
+every benchmark a summary of the JSON it wrote: the headline numbers, the ratio
+ipgwsim / peer where the benchmark compares with a peer, and PASS or MISS for the
+goals that the benchmark or ``docs/benchmarks.md`` sets. A benchmark that cannot run
+here (not root, a missing tool) is listed as skipped with the reason. The exit status
+is 1 if any benchmark failed (the page is written first and shows the failure); a MISS
+is a result, not a failure.
+
+Without ``--out``, a full run of all benchmarks writes ``docs/benchmark-results.md``;
+a ``--quick`` or ``--only`` run prints the page to stdout, so that a partial or short
+run does not replace the page of the last full run. ``--out -`` always prints it.
+
+With ``--json-dir DIR`` the JSON files stay in DIR, with ``run_all.json``. ``--reuse``
+then keeps the results of that earlier run and runs only the benchmarks named by
+``--only`` (none without it), for one benchmark that other work on the machine
+disturbed; the page names the command that ran each benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, TextIO
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+DOCS = ROOT / "docs"
+DEFAULT_OUT = DOCS / "benchmark-results.md"
+MIB = 1024 * 1024
+#: A benchmark still running after this many seconds is stopped and counted as failed.
+DEFAULT_TIMEOUT = 1800.0
+#: Lines of a failed benchmark's stderr shown on the page.
+TAIL_LINES = 25
+
+#: The one goal docs/benchmarks.md (section "Flash benchmarks", "What the numbers
+#: say") gives the flash layer: a 32 MiB flash with one config costs well under 1 MiB.
+#: It is met "in the steady state, not at its peak", so the steady-state numbers of
+#: the device with one config are judged and the tracemalloc peak is only shown.
+FLASH_GOAL_KIB = 1024.0
+FLASH_GOAL_DEVICE = "one config + 4 vars"
+FLASH_GOAL_ROWS = ("flash.memory_bytes()", "tracemalloc current", "RSS growth")
+
+
+# -- what a summary is -----------------------------------------------------------------
+
+
+@dataclass
+class GoalResult:
+    goal: str
+    measured: str
+    verdict: str  # PASS, MISS, or "not judged: ..."
+
+
+@dataclass
+class Summary:
+    """What the page shows of one benchmark's JSON."""
+
+    headline: str
+    versus: str  # the ratio against the peers, or "no peer"
+    goals: list[GoalResult] = field(default_factory=list)
+    #: Markdown lines of the benchmark's own section (tables).
+    body: list[str] = field(default_factory=list)
+
+
+Summarizer = Callable[[Any, bool], Summary]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One benchmark script and how to run and summarise it."""
+
+    name: str
+    script: str
+    title: str
+    #: The heading of its section in docs/benchmarks.md (the link's anchor).
+    docs_heading: str
+    quick_args: tuple[str, ...]
+    full_args: tuple[str, ...]
+    summarize: Summarizer
+    needs_root: bool = False
+    #: (executable, where it comes from) that must be on PATH.
+    tools: tuple[tuple[str, str], ...] = ()
+
+    def skip_reason(self) -> str | None:
+        if self.needs_root and os.geteuid() != 0:
+            return "needs root, for the network namespaces it creates"
+        for exe, package in self.tools:
+            if shutil.which(exe) is None:
+                return f"`{exe}` is not installed, {package}"
+        return None
+
+
+# -- small helpers -----------------------------------------------------------------------
+
+
+def fnum(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def fratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
+    """A markdown table; ``align`` has an ``l`` or ``r`` per column (default: ``lrrr...``)."""
+    align = align or "l" + "r" * (len(head) - 1)
+    rules = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(rules) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def verdict(passed: bool) -> str:
+    return "**PASS**" if passed else "**MISS**"
+
+
+def goals_text(goals: list[GoalResult]) -> str:
+    if not goals:
+        return "none set"
+    counts: dict[str, int] = {}
+    for goal in goals:
+        key = goal.verdict.strip("*") if goal.verdict.startswith("**") else "not judged"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {key}" for key, n in counts.items())
+
+
+def goals_table(goals: list[GoalResult]) -> list[str]:
+    if not goals:
+        return []
+    return [
+        "Goals:",
+        "",
+        *table(
+            ["goal", "measured", "result"],
+            [[g.goal, g.measured, g.verdict] for g in goals],
+            align="lll",
+        ),
+    ]
+
+
+# -- flash ---------------------------------------------------------------------------------
+
+FLASH_HEADLINES = (
+    "ConfigRing.write, 4 KiB config",
+    "ConfigRing.write, 32 KiB config",
+    "mount ConfigRing, wrapped ring of 4 KiB configs",
+    "VarStore.set, 200 vars",
+    "mount VarStore, 200 vars, full bank",
+    "FlashDir.add_item, ~200 B items",
+    "mount FlashDir, 5000 items",
+    "linear sweep, ATOMIC",
+    "linear sweep, TORN",
+    "flash.memory_bytes(), 32 MiB flash, one config + 4 vars",
+    "tracemalloc current, 32 MiB flash, one config + 4 vars",
+    "tracemalloc peak, 32 MiB flash, one config + 4 vars",
+    "RSS growth, 32 MiB flash, one config + 4 vars",
+    "save_flash, device with 1 MiB firmware",
+    "load_flash, device with 1 MiB firmware",
+)
+
+
+def flash_value(value: float) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def summarize_flash(data: Any, quick: bool) -> Summary:
+    results: list[dict[str, Any]] = data["results"]
+    shown = [r for r in results if r["name"] in FLASH_HEADLINES]
+    rows = [[r["name"], f"{flash_value(r['value'])} {r['unit']}", r["note"]] for r in shown]
+    goal_rows = [
+        r
+        for r in results
+        if r["name"].startswith(FLASH_GOAL_ROWS) and r["name"].endswith(FLASH_GOAL_DEVICE)
+    ]
+    goals: list[GoalResult] = []
+    if goal_rows:
+        passed = all(r["unit"] == "KiB" and r["value"] < FLASH_GOAL_KIB for r in goal_rows)
+        measured = ", ".join(f"{r['name'].split(',')[0]} {r['value']:.1f} KiB" for r in goal_rows)
+        goals.append(
+            GoalResult(
+                f"32 MiB flash with one config: well under {FLASH_GOAL_KIB:g} KiB (steady state)",
+                measured,
+                verdict(passed),
+            )
+        )
+    by_name = {r["name"]: r for r in results}
+    ring = by_name.get("ConfigRing.write, 4 KiB config")
+    memory = by_name.get("flash.memory_bytes(), 32 MiB flash, one config + 4 vars")
+    parts = []
+    if ring is not None:
+        parts.append(f"config ring {flash_value(ring['value'])} {ring['unit']} (4 KiB)")
+    if memory is not None:
+        parts.append(
+            f"idle 32 MiB device: {flash_value(memory['value'])} {memory['unit']} of flash data"
+        )
+    settings = data.get("settings", {})
+    body = [
+        f"{len(shown)} of the {len(results)} numbers "
+        f"({'quick' if settings.get('quick') else 'full'} settings); the others are in "
+        "the benchmark's JSON and output.",
+        "",
+        *table(["measure", "value", "how"], rows, align="lrl"),
+        *goals_table(goals),
+    ]
+    return Summary("; ".join(parts), "no peer", goals, body)
+
+
+# -- tftp ----------------------------------------------------------------------------------
+
+
+def summarize_tftp(data: Any, quick: bool) -> Summary:
+    cells: dict[tuple[str, str, int, int], dict[str, Any]] = {
+        (c["server"], c["direction"], c["blksize"], c["windowsize"]): c for c in data["cells"]
+    }
+    directions = list(dict.fromkeys(c["direction"] for c in data["cells"]))
+    blksizes = sorted({c["blksize"] for c in data["cells"]})
+    windows = sorted({c["windowsize"] for c in data["cells"]})
+
+    def mibs(server: str, direction: str, blksize: int, window: int) -> float | None:
+        cell = cells.get((server, direction, blksize, window))
+        return None if cell is None else cell["median_mibs"]
+
+    def shown(server: str, direction: str, blksize: int, window: int) -> str:
+        cell = cells.get((server, direction, blksize, window))
+        if cell is None or cell["median_mibs"] is None:
+            return "FAILED" if cell is not None else "n/a"
+        return f"{cell['median_mibs']:.2f} ({cell['granted']})"
+
+    rows = []
+    for d in directions:
+        for b in blksizes:
+            for w in windows:
+                dev = mibs("device", d, b, w)
+                rows.append(
+                    [
+                        d,
+                        str(b),
+                        str(w),
+                        shown("device", d, b, w),
+                        shown("tftp-hpa", d, b, w),
+                        shown("tftpy", d, b, w),
+                        fratio(ratio(dev, mibs("tftp-hpa", d, b, w))),
+                        fratio(ratio(dev, mibs("tftpy", d, b, w))),
+                    ]
+                )
+    size_mib = data["size"] / MIB
+    body = [
+        f"MiB/s, median of {data['repeat']} run(s) of {size_mib:g} MiB per cell; in brackets "
+        "the blksize/windowsize the server granted (tftp-hpa and tftpy grant no windowsize, "
+        "so they run lock-step in every cell). Ratios: device MiB/s / peer MiB/s in the "
+        "same cell.",
+        "",
+        *table(
+            [
+                "direction",
+                "blksize",
+                "windowsize asked",
+                "device",
+                "tftp-hpa",
+                "tftpy",
+                "device / tftp-hpa",
+                "device / tftpy",
+            ],
+            rows,
+            align="lllrrrrr",
+        ),
+    ]
+    goals: list[GoalResult] = []
+    for goal in data["goals"]:
+        op = ">" if goal.get("strict") else "≥"
+        measured = ", ".join(f"{label} {fratio(r)}" for label, r in goal["ratios"])
+        goals.append(
+            GoalResult(
+                f"{goal['name']}: {op} {goal['target']:g}x", measured, verdict(goal["passed"])
+            )
+        )
+    body += goals_table(goals)
+    ceilings = data.get("ceilings") or []
+    if ceilings:
+        body += [
+            "Lock-step ceiling of this machine: the round trip of a bare Python UDP echo "
+            "with a DATA-sized datagram, the MiB/s one block per round trip allows, and the "
+            "share of it each server reached in lock-step download:",
+            "",
+            *table(
+                ["blksize", "echo round trip", "ceiling", "device", "tftp-hpa", "tftpy"],
+                [
+                    [
+                        str(c["blksize"]),
+                        f"{c['round_trip_us']:.0f} µs",
+                        f"{c['ceiling_mibs']:.1f} MiB/s",
+                        *(
+                            fnum(c["download_share"].get(s))
+                            for s in ("device", "tftp-hpa", "tftpy")
+                        ),
+                    ]
+                    for c in ceilings
+                ],
+            ),
+        ]
+    drops = {
+        server: sum(sum(c["drops"]) for c in data["cells"] if c["server"] == server)
+        for server in ("device", "tftp-hpa", "tftpy")
+    }
+    failed = sum(len(c["failures"]) for c in data["cells"])
+    waits = data.get("programming_waits") or []
+    body.append(
+        "Datagrams dropped by a full socket buffer (host UDP RcvbufErrors during the cells): "
+        + ", ".join(f"{s} {n}" for s, n in drops.items())
+        + f". Failed transfers: {failed}."
+        + (
+            f" Untimed waits for programming after {len(waits)} device uploads: median "
+            f"{statistics.median(waits):.2f} s."
+            if waits
+            else ""
+        )
+    )
+    body.append("")
+
+    def best(server: str, direction: str, only: Sequence[int]) -> float | None:
+        values = [mibs(server, direction, b, w) for b in blksizes for w in only]
+        present = [v for v in values if v is not None]
+        return max(present) if present else None
+
+    headline = "device, best windowsize-16 cell: " + ", ".join(
+        f"{d} {fnum(best('device', d, (16,)), 1)} MiB/s" for d in directions
+    )
+    versus = "; ".join(
+        f"{d}: {fratio(ratio(best('device', d, (16,)), best('tftp-hpa', d, windows)))} "
+        f"tftp-hpa's best, {fratio(ratio(best('device', d, (16,)), best('tftpy', d, windows)))} "
+        "tftpy's best"
+        for d in directions
+    )
+    lockstep = [
+        r
+        for d in directions
+        for b in blksizes
+        if (r := ratio(mibs("device", d, b, 1), mibs("tftpy", d, b, 1))) is not None
+    ]
+    if lockstep:
+        versus += f"; lock-step {min(lockstep):.2f}x to {max(lockstep):.2f}x tftpy"
+    return Summary(headline, versus, goals, body)
+
+
+# -- gwload --------------------------------------------------------------------------------
+
+
+def summarize_gwload(data: Any, quick: bool) -> Summary:
+    size_mib = data["size"] / MIB
+    rows = []
+    for row in data["rows"]:
+        runs = [run["seconds"] for run in row["runs"]]
+        speed = "n/a" if "only" in row["name"] else f"{size_mib / row['median_s']:.1f}"
+        rows.append(
+            [
+                row["name"],
+                f"{row['median_s']:.2f} s",
+                f"{min(runs):.2f} s",
+                f"{max(runs):.2f} s",
+                speed,
+            ]
+        )
+        if row["median_transfer_s"] is not None:
+            transfers = [run["transfer"] for run in row["runs"] if run["transfer"] is not None]
+            rows.append(
+                [
+                    "  its transfer (gwload's own line)",
+                    f"{row['median_transfer_s']:.2f} s",
+                    f"{min(transfers):.2f} s",
+                    f"{max(transfers):.2f} s",
+                    f"{size_mib / row['median_transfer_s']:.1f}",
+                ]
+            )
+    ratios: dict[str, float | None] = data["ratios_hpa_time_over_gwload_time"]
+    labels = {
+        "whole_commands": "whole commands",
+        "transfer": "gwload's transfer alone (its own line)",
+        "minus_setip": "gwload's command minus the `/setip only` median",
+    }
+    body = [
+        f"A {size_mib:g} MiB firmware image to one device in TFTP mode; median of "
+        f"{data['repeat']} run(s) of each command, timed from its start to its exit.",
+        "",
+        *table(["command", "median", "min", "max", "MiB/s"], rows),
+        "Ratio gwload / tftp-hpa's client (tftp-hpa median time / gwload median time; "
+        "above 1: gwload is faster):",
+        "",
+        *table(
+            ["compared", "gwload / tftp-hpa"],
+            [[labels.get(k, k), fratio(v)] for k, v in ratios.items()],
+        ),
+        f"gwload was granted: {data['gwload_granted']}. tftp-hpa's client sent: "
+        f"{data['tftp_hpa_request']}.",
+        "",
+        "No goal is set for this benchmark.",
+        "",
+    ]
+    gw = data["rows"][0]
+    headline = f"`gwload /prot` of {size_mib:g} MiB: {gw['median_s']:.2f} s whole command"
+    if gw["median_transfer_s"] is not None:
+        headline += f" ({size_mib / gw['median_transfer_s']:.1f} MiB/s transfer)"
+    versus = (
+        f"{fratio(ratios.get('whole_commands'))} tftp-hpa put (whole commands), "
+        f"{fratio(ratios.get('transfer'))} (transfer alone)"
+    )
+    return Summary(headline, versus, [], body)
+
+
+# -- fleet ---------------------------------------------------------------------------------
+
+
+def summarize_fleet(data: Any, quick: bool) -> Summary:
+    count = data["count"]
+    phases = [
+        ("start (process start to all devices added)", data["start_s"], ""),
+        ("press 1.8 s each (control socket)", data["press_s"], ""),
+        (
+            "DISCOVER to HELLOs",
+            data["discover_s"],
+            f"{data['hellos']} HELLOs, {data['discovers_sent']} DISCOVER(s)",
+        ),
+        ("SETIP by MAC", data["setip_s"], f"{data['setips_sent']} SETIPs sent"),
+        ("RRQ config", data["read_s"], ""),
+        ("whole round (DISCOVER + SETIP + RRQ)", data["round_s"], ""),
+        ("stop (SIGTERM, saves every flash)", data["stop_s"], ""),
+    ]
+    memory = data["memory"]
+    peak = max(m["hwm_kib"] for m in memory) / 1024 if memory else None
+    body = [
+        f"{count} x IP6000 in one runtime process, speed {data['speed']:g}x.",
+        "",
+        *table(
+            ["phase", "time", "note"],
+            [[name, f"{fnum(s)} s", note] for name, s, note in phases],
+            align="lrl",
+        ),
+        *table(
+            ["memory of the runtime process", "VmRSS", "VmHWM"],
+            [
+                [m["when"], f"{m['rss_kib'] / 1024:.1f} MiB", f"{m['hwm_kib'] / 1024:.1f} MiB"]
+                for m in memory
+            ],
+        ),
+    ]
+    if data["problems"]:
+        body += [f"Problems: {len(data['problems'])} (first: {data['problems'][0]}).", ""]
+    goals: list[GoalResult] = []
+    goal_mib, goal_devices = data.get("goal_mib"), data.get("goal_devices")
+    if goal_mib is not None and peak is not None:
+        name = f"peak VmHWM under {goal_mib} MiB with {goal_devices:,} devices"
+        measured = f"{peak:.1f} MiB with {count:,} devices"
+        if count == goal_devices:
+            goals.append(GoalResult(name, measured, verdict(peak < goal_mib)))
+        else:
+            goals.append(GoalResult(name, measured, f"not judged: {count} devices"))
+    body += goals_table(goals)
+    headline = f"{count:,} devices: round {data['round_s']:.2f} s"
+    if peak is not None:
+        headline += f", peak {peak:.1f} MiB"
+    return Summary(headline, "no peer", goals, body)
+
+
+# -- netns ---------------------------------------------------------------------------------
+
+
+def summarize_netns(data: Any, quick: bool) -> Summary:
+    rows = [
+        [
+            str(r["count"]),
+            f"{r['create_s']:.2f} s",
+            f"{r['create_ms_per_device']:.1f} ms",
+            f"{r['teardown_s']:.2f} s",
+            f"{r['teardown_ms_per_device']:.1f} ms",
+            f"{r['rss_kib_per_device']:.1f} KiB",
+            f"{r['kernel_kib_per_device']:.1f} KiB",
+            str(r["left_over"]),
+        ]
+        for r in data
+    ]
+    body = [
+        *table(
+            [
+                "devices",
+                "create",
+                "per device",
+                "remove",
+                "per device",
+                "RSS per device",
+                "kernel memory per device",
+                "namespaces left",
+            ],
+            rows,
+            align="r" * 8,
+        ),
+        "No goal is set for this benchmark. The kernel memory is `MemTotal - MemAvailable` "
+        "of the whole machine, so other work on it shows there.",
+        "",
+    ]
+    last = max(data, key=lambda r: r["count"])
+    headline = (
+        f"{last['count']} devices: create {last['create_ms_per_device']:.0f} ms, remove "
+        f"{last['teardown_ms_per_device']:.0f} ms per device; {last['left_over']} left"
+    )
+    return Summary(headline, "no peer", [], body)
+
+
+# -- mixer ---------------------------------------------------------------------------------
+
+
+def summarize_mixer(data: Any, quick: bool) -> Summary:
+    samples = {(s["participants"], s["layout"]): s for s in data["samples"]}
+    capacity = data["capacity"]
+    layouts = list(dict.fromkeys(c["layout"] for c in capacity))
+    budgets = list(dict.fromkeys(c["budget_ms"] for c in capacity))
+    cap = {(c["layout"], c["budget_ms"]): c["participants"] for c in capacity}
+    channels: dict[str, int] = data["channels"]
+    most = max(channels.values()) if channels else None
+    rows = []
+    for layout in layouts:
+        ns = [most] if most is not None else []
+        ns += [cap[layout, b] for b in budgets]
+        for n in dict.fromkeys(ns):
+            s = samples.get((n, layout))
+            if s is None:
+                continue
+            rows.append(
+                [
+                    str(n),
+                    layout,
+                    f"{s['tick_ms']:.3f}",
+                    f"{s['period_ms']:.3f}",
+                    f"{s['period_p95_ms']:.3f}",
+                    f"{1e3 * s['period_ms'] / n:.1f} µs",
+                ]
+            )
+    body = [
+        "Largest number of participants whose period (receive one packet from each, one "
+        f"tick) has a median below the budget; median of {data['ticks']} periods per N:",
+        "",
+        *table(
+            ["layout", *(f"below {b:g} ms" for b in budgets)],
+            [[layout, *(str(cap[layout, b]) for b in budgets)] for layout in layouts],
+        ),
+        "Periods at the largest profile channel count and at those limits (ms):",
+        "",
+        *table(["N", "layout", "tick", "period", "p95", "per participant"], rows, align="rlrrrr"),
+        "Profiles' `[conference] channels`: "
+        + ", ".join(f"{m} {n}" for m, n in sorted(channels.items(), key=lambda i: (-i[1], i[0])))
+        + ". No goal is set for this benchmark.",
+        "",
+    ]
+    per = [
+        1e3 * s["period_ms"] / s["participants"] for s in data["samples"] if s["participants"] >= 30
+    ]
+    budget = budgets[0] if budgets else None
+    headline = (
+        f"below {budget:g} ms: "
+        + ", ".join(f"{layout} {cap[layout, budget]}" for layout in layouts)
+        + " participants"
+        if budget is not None
+        else ""
+    )
+    if per:
+        headline += f"; {statistics.median(per):.1f} µs per participant (median, N ≥ 30)"
+    versus = "no peer" + (f" (largest profile channel count: {most})" if most else "")
+    return Summary(headline, versus, [], body)
+
+
+# -- the benchmarks ------------------------------------------------------------------------
+
+SPECS = (
+    Spec(
+        "flash",
+        "bench_flash.py",
+        "Flash layer",
+        "Flash benchmarks",
+        ("--quick",),
+        (),
+        summarize_flash,
+    ),
+    Spec(
+        "tftp",
+        "bench_tftp.py",
+        "TFTP throughput: device vs tftp-hpa vs tftpy",
+        "TFTP throughput benchmark",
+        ("--quick",),
+        (),
+        summarize_tftp,
+        tools=(("in.tftpd", "Debian package tftpd-hpa"),),
+    ),
+    Spec(
+        "gwload",
+        "bench_gwload.py",
+        "gwload upload vs tftp-hpa's client",
+        "gwload upload benchmark",
+        ("--quick",),
+        (),
+        summarize_gwload,
+        tools=(("tftp", "Debian package tftp-hpa"),),
+    ),
+    Spec(
+        "fleet",
+        "bench_fleet.py",
+        "Fleet: many devices in one runtime",
+        "Fleet benchmark",
+        ("--quick",),
+        (),
+        summarize_fleet,
+    ),
+    Spec(
+        "netns",
+        "bench_netns.py",
+        "Namespace mode: devices per machine",
+        "Namespace mode benchmark",
+        ("--counts", "10"),
+        (),
+        summarize_netns,
+        needs_root=True,
+    ),
+    Spec(
+        "mixer",
+        "bench_mixer.py",
+        "Conference mixer: participants in real time",
+        "Conference mixer benchmark",
+        ("--quick",),
+        (),
+        summarize_mixer,
+    ),
+)
+NAMES = tuple(spec.name for spec in SPECS)
+
+
+# -- the machine ---------------------------------------------------------------------------
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def first_line(argv: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
+def package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    info = {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "cores_usable": str(len(os.sched_getaffinity(0))),
+        "memory": memory,
+        "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "ipgwsim": package_version("ipgwsim"),
+        "tftpy": package_version("tftpy"),
+        "numpy": package_version("numpy"),
+        "pyroute2": package_version("pyroute2"),
+        "in.tftpd": first_line(["in.tftpd", "-V"]) if shutil.which("in.tftpd") else "not installed",
+        "tftp": first_line(["tftp", "-V"]) if shutil.which("tftp") else "not installed",
+    }
+    if shutil.which("dpkg-query"):
+        for package in ("tftpd-hpa", "tftp-hpa"):
+            info[f"dpkg {package}"] = first_line(["dpkg-query", "-W", "-f", "${Version}", package])
+    return info
+
+
+def busy_ticks() -> int | None:
+    """Machine-wide user + nice + system time from /proc/stat, in clock ticks."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    spec: Spec
+    status: str  # ok, failed, skipped, not selected
+    reason: str = ""
+    command: str = ""
+    returncode: int | None = None
+    seconds: float = 0.0
+    started_utc: str = ""
+    load_before: str = ""
+    load_after: str = ""
+    #: CPU time the benchmark's processes used / wall time (cores busy on average).
+    own_cores: float | None = None
+    #: CPU time the rest of the machine used meanwhile / wall time.
+    other_cores: float | None = None
+    stderr_tail: list[str] = field(default_factory=list)
+    #: The run_all command that ran it, and when (differs from this run with --reuse).
+    origin_command: str = ""
+    origin_started_utc: str = ""
+    summary: Summary | None = None
+
+    SAVED = (
+        "status",
+        "reason",
+        "command",
+        "returncode",
+        "seconds",
+        "started_utc",
+        "load_before",
+        "load_after",
+        "own_cores",
+        "other_cores",
+        "stderr_tail",
+        "origin_command",
+        "origin_started_utc",
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        saved: dict[str, Any] = {"name": self.spec.name}
+        saved |= {key: getattr(self, key) for key in self.SAVED}
+        saved["headline"] = self.summary.headline if self.summary else None
+        saved["versus"] = self.summary.versus if self.summary else None
+        saved["goals"] = [asdict(g) for g in self.summary.goals] if self.summary else []
+        return saved
+
+    @classmethod
+    def from_json(cls, spec: Spec, saved: dict[str, Any]) -> Outcome:
+        outcome = cls(spec, saved["status"])
+        for key in cls.SAVED:
+            setattr(outcome, key, saved[key])
+        return outcome
+
+    def summarize(self, json_path: Path, quick: bool) -> None:
+        """Make the summary from the benchmark's JSON (a JSON that cannot be read fails it)."""
+        if not json_path.exists():
+            if self.status == "ok":
+                self.status, self.reason = "failed", "it wrote no JSON"
+            return
+        try:
+            self.summary = self.spec.summarize(json.loads(json_path.read_text()), quick)
+        except Exception as exc:  # a summary that cannot be made is a failure, not a crash
+            self.status = "failed"
+            self.reason = "; ".join(
+                filter(None, [self.reason, f"its JSON could not be read: {exc!r}"])
+            )
+
+
+def shown_path(path: Path | str, base: Path = ROOT) -> str:
+    """``path`` relative to ``base`` if it is inside it (symlinks not followed), else absolute."""
+    absolute = Path(os.path.abspath(path))
+    with contextlib.suppress(ValueError):
+        return str(absolute.relative_to(base))
+    return str(absolute)
+
+
+def tee(stream: TextIO, name: str, keep: deque[str]) -> None:
+    for line in stream:
+        keep.append(line.rstrip("\n"))
+        print(f"  [{name}] {line}", end="", file=sys.stderr, flush=True)
+
+
+def stop_group(proc: subprocess.Popen[str]) -> None:
+    """Stop a benchmark that ran too long.
+
+    SIGINT first, so that its ``finally`` blocks stop what it started (runtimes,
+    namespaces); then SIGTERM; then SIGKILL to what is left of its process group.
+    """
+    for sig, grace in ((signal.SIGINT, 60.0), (signal.SIGTERM, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # What is left of its process group (it was started in a session of its own).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def run_one(spec: Spec, quick: bool, json_dir: Path, timeout: float) -> Outcome:
+    json_path = json_dir / f"{spec.name}.json"
+    out_path = json_dir / f"{spec.name}.out"
+    json_path.unlink(missing_ok=True)
+    args = spec.quick_args if quick else spec.full_args
+    argv = [sys.executable, str(BENCHMARKS / spec.script), *args, "--json", str(json_path)]
+    shown = [shown_path(sys.executable), f"benchmarks/{spec.script}", *args]
+    outcome = Outcome(spec, "ok", command=shlex.join([*shown, "--json", shown_path(json_path)]))
+    outcome.started_utc = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    outcome.load_before = loadavg()
+    keep: deque[str] = deque(maxlen=TAIL_LINES)
+    cpu_before, busy_before = children_cpu(), busy_ticks()
+    started = time.perf_counter()
+    with out_path.open("w") as out:
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        assert proc.stderr is not None
+        reader = threading.Thread(target=tee, args=(proc.stderr, spec.name, keep), daemon=True)
+        reader.start()
+        try:
+            outcome.returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_group(proc)
+            outcome.returncode = proc.returncode
+            outcome.status, outcome.reason = "failed", f"still running after {timeout:.0f} s"
+        except BaseException:
+            stop_group(proc)
+            raise
+        reader.join(timeout=10)
+    outcome.seconds = time.perf_counter() - started
+    outcome.load_after = loadavg()
+    own = children_cpu() - cpu_before
+    busy_after = busy_ticks()
+    outcome.own_cores = own / outcome.seconds
+    if busy_before is not None and busy_after is not None:
+        busy = (busy_after - busy_before) / os.sysconf("SC_CLK_TCK")
+        outcome.other_cores = max(0.0, busy - own) / outcome.seconds
+    outcome.stderr_tail = list(keep)
+    if outcome.status == "ok" and outcome.returncode != 0:
+        outcome.status, outcome.reason = "failed", f"exit status {outcome.returncode}"
+    outcome.summarize(json_path, quick)
+    return outcome
+
+
+# -- the page ------------------------------------------------------------------------------
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    kept = "".join(c for c in heading.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
+def status_text(outcome: Outcome) -> str:
+    if outcome.status == "ok":
+        return "ran"
+    if outcome.status == "failed":
+        return f"**FAILED**: {outcome.reason}"
+    return f"{outcome.status}: {outcome.reason}"
+
+
+def cores(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+@dataclass
+class Run:
+    """This invocation of run_all."""
+
+    command: str
+    quick: bool
+    started_utc: str
+    ended_utc: str = ""
+    seconds: float = 0.0
+    load_start: str = ""
+    load_end: str = ""
+    note: str = ""
+
+
+def render(outcomes: list[Outcome], info: dict[str, str], run: Run, out: Path | None) -> str:
+    base = out.resolve().parent if out is not None else DOCS
+    docs_link = os.path.relpath(DOCS / "benchmarks.md", base)
+    readme_link = os.path.relpath(BENCHMARKS / "README.md", base)
+    ran = [o.spec.name for o in outcomes if o.origin_command == run.command and o.command]
+    earlier = [o for o in outcomes if o.origin_command and o.origin_command != run.command]
+    if earlier:
+        how = (
+            "Every benchmark in `benchmarks/`, run by `benchmarks/run_all.py` one after "
+            "another; some were run again later with `--reuse`, which keeps the other "
+            "results. The table under *Run* names the command that ran each."
+        )
+    else:
+        how = "One run of every benchmark in `benchmarks/`, one after another, with one command."
+    lines = [
+        "# Benchmark results",
+        "",
+        "<!-- Written by benchmarks/run_all.py from the benchmarks' JSON; run it again "
+        "instead of editing this page. -->",
+        "",
+        f"{how} What each benchmark measures, its goals, and explanations of earlier runs "
+        f"are in [`docs/benchmarks.md`]({docs_link}); how to run each one alone is in "
+        f"[`benchmarks/README.md`]({readme_link}). Every number on this page comes from "
+        "the JSON the benchmarks wrote in the runs named below.",
+        "",
+    ]
+    if run.quick:
+        lines += [
+            "**This was a `--quick` run**: smaller sizes, fewer repeats and devices. Its "
+            "numbers are noisier and not comparable with a full run.",
+            "",
+        ]
+    rows = [
+        ["command (from the repository root)", f"`{run.command}`"],
+        ["mode", "quick (`--quick`)" if run.quick else "full"],
+        ["started", f"{run.started_utc} UTC"],
+        ["ended", f"{run.ended_utc} UTC ({run.seconds / 60:.1f} min for this command)"],
+    ]
+    total = sum(o.seconds for o in outcomes if o.command)
+    rows.append(["time of the benchmarks on this page", f"{total / 60:.1f} min"])
+    if earlier:
+        rows.append(["benchmarks run by this command", ", ".join(ran) or "none"])
+        origins = dict.fromkeys((o.origin_command, o.origin_started_utc) for o in earlier)
+        for command, started in origins:
+            names = [o.spec.name for o in earlier if o.origin_command == command]
+            rows.append(
+                [
+                    f"kept from an earlier run: {', '.join(names)}",
+                    f"`{command}`, started {started} UTC",
+                ]
+            )
+    rows += [
+        ["CPU (`/proc/cpuinfo` model name)", info["cpu"]],
+        ["cores", f"{info['cores']} ({info['cores_usable']} usable by the run)"],
+        ["memory", info["memory"]],
+        ["kernel", info["kernel"]],
+        ["Python", f"{info['python']} (`{shown_path(sys.executable)}`)"],
+        ["ipgwsim", info["ipgwsim"]],
+        [
+            "peers and tools",
+            f"tftpy {info['tftpy']}; `in.tftpd -V`: {info['in.tftpd']}"
+            + (f" (dpkg {info['dpkg tftpd-hpa']})" if "dpkg tftpd-hpa" in info else "")
+            + f"; `tftp -V`: {info['tftp']}"
+            + (f" (dpkg {info['dpkg tftp-hpa']})" if "dpkg tftp-hpa" in info else "")
+            + f"; numpy {info['numpy']}; pyroute2 {info['pyroute2']}",
+        ],
+        [
+            "load average (1, 5, 15 min)",
+            f"{run.load_start} at the start, {run.load_end} at the end",
+        ],
+    ]
+    if run.note:
+        rows.append(["note", run.note])
+    lines += [
+        "## Run",
+        "",
+        *table(["", ""], rows, align="ll"),
+        "Other work on the machine changes these numbers. For each benchmark the page gives "
+        "the load average before and after it, and *other CPU*: the CPU time the rest of "
+        "the machine used while it ran, in cores busy on average (machine-wide user and "
+        "system time from `/proc/stat`, minus what the benchmark's own processes used; an "
+        "estimate). Compare ratios within one run rather than absolute numbers across runs.",
+        "",
+        "## Summary",
+        "",
+    ]
+    rows = []
+    for o in outcomes:
+        link = f"[{o.spec.name}](#{anchor(section_title(o.spec))})"
+        s = o.summary
+        ran_it = o.status in ("ok", "failed") and o.command
+        rows.append(
+            [
+                link,
+                status_text(o),
+                f"{o.seconds:.0f} s" if ran_it else "n/a",
+                cores(o.other_cores) if ran_it else "n/a",
+                s.headline if s else "n/a",
+                s.versus if s else "n/a",
+                goals_text(s.goals) if s else "n/a",
+            ]
+        )
+    lines += table(
+        ["benchmark", "result", "time", "other CPU", "headline", "ipgwsim / peer", "goals"],
+        rows,
+        align="llrrlll",
+    )
+    for o in outcomes:
+        lines += section(o, docs_link, run)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def section_title(spec: Spec) -> str:
+    return f"{spec.title} ({spec.script})"
+
+
+def section(o: Outcome, docs_link: str, run: Run) -> list[str]:
+    spec = o.spec
+    lines = [f"## {section_title(spec)}", ""]
+    target = f"{docs_link}#{anchor(spec.docs_heading)}"
+    explained = f"[`docs/benchmarks.md`, *{spec.docs_heading}*]({target})"
+    if not o.command:
+        return [*lines, f"Not run: {o.reason}. Explanations: {explained}.", ""]
+    lines += [f"`{o.command}`", ""]
+    if o.origin_command != run.command:
+        lines += [
+            f"Kept from an earlier run: `{o.origin_command}` (started {o.origin_started_utc} UTC).",
+            "",
+        ]
+    lines += [
+        f"Started {o.started_utc} UTC, {o.seconds:.1f} s, exit status {o.returncode}; load "
+        f"average {o.load_before} before, {o.load_after} after; CPU busy on average: the "
+        f"benchmark {cores(o.own_cores)} cores, other CPU {cores(o.other_cores)}. "
+        f"Explanations: {explained}.",
+        "",
+    ]
+    if o.status == "failed":
+        lines += [f"**FAILED**: {o.reason}. The last lines it wrote to stderr:", "", "```text"]
+        lines += o.stderr_tail or ["(nothing)"]
+        lines += ["```", ""]
+    if o.summary is not None:
+        lines += o.summary.body
+    return lines
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def write_summary(path: Path, outcomes: list[Outcome], info: dict[str, str], run: Run) -> None:
+    """What the page says, machine-readable (``run_all.json``; ``--reuse`` reads it)."""
+    payload = {
+        "run": asdict(run),
+        "machine": info,
+        "benchmarks": [o.to_json() for o in outcomes],
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def earlier_outcomes(json_dir: Path, quick: bool) -> dict[str, Outcome]:
+    """The outcomes kept in ``json_dir/run_all.json`` (for ``--reuse``), with summaries."""
+    path = json_dir / "run_all.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"run_all: --reuse needs {path} from an earlier run: {exc}") from exc
+    if saved["run"]["quick"] != quick:
+        mode = "a --quick" if saved["run"]["quick"] else "a full"
+        raise SystemExit(f"run_all: {path} is from {mode} run; run with the same mode")
+    specs = {spec.name: spec for spec in SPECS}
+    found: dict[str, Outcome] = {}
+    for item in saved["benchmarks"]:
+        spec = specs.get(item["name"])
+        if spec is None or not item["command"]:
+            continue
+        outcome = Outcome.from_json(spec, item)
+        outcome.summarize(json_dir / f"{spec.name}.json", quick)
+        found[spec.name] = outcome
+    return found
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Run every benchmark, one after another, and write one page of results."
+    )
+    parser.add_argument("--quick", action="store_true", help="each benchmark's short run")
+    parser.add_argument(
+        "--only", nargs="+", choices=NAMES, metavar="NAME", help=f"run only these: {NAMES}"
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="where the page goes ('-': stdout). Default: docs/benchmark-results.md for a "
+        "full run of all benchmarks (also with --reuse), stdout for --quick or --only",
+    )
+    parser.add_argument(
+        "--json-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep each benchmark's JSON and stdout here, and run_all.json "
+        "(default: a temporary directory)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --json-dir: keep the results of the earlier run in DIR and run only the "
+        "benchmarks named by --only (none without --only); the page says which command "
+        "ran each",
+    )
+    parser.add_argument(
+        "--note", default="", metavar="TEXT", help="a note for the page, e.g. what else ran"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds one benchmark may take before it is stopped (default {DEFAULT_TIMEOUT:g})",
+    )
+    args = parser.parse_args(argv)
+    if args.reuse and args.json_dir is None:
+        parser.error("--reuse needs --json-dir (of an earlier run)")
+    return args
+
+
+def command_line() -> str:
+    """This command as typed, with ``cd`` first if it was not started in the repository."""
+    cwd = Path.cwd()
+    python = os.path.relpath(os.path.abspath(sys.executable), cwd)
+    if python.startswith(".."):
+        python = sys.executable
+    command = shlex.join([python, *sys.argv])
+    if cwd.resolve() != ROOT:
+        command = f"cd {shlex.quote(str(cwd))} && {command}"
+    return command
+
+
+def run_benchmarks(
+    args: argparse.Namespace, run: Run, json_dir: Path, earlier: dict[str, Outcome]
+) -> list[Outcome]:
+    """Each benchmark in turn (or its earlier outcome, or why it is not run)."""
+    outcomes: list[Outcome] = []
+    for number, spec in enumerate(SPECS, 1):
+        step = f"[{number}/{len(SPECS)}] {spec.name}"
+        if (args.only or args.reuse) and spec.name not in (args.only or ()):
+            if spec.name in earlier:
+                print(f"{step}: kept from the earlier run", file=sys.stderr)
+                outcomes.append(earlier[spec.name])
+            else:
+                outcomes.append(Outcome(spec, "not selected", "not named by `--only`"))
+            continue
+        reason = spec.skip_reason()
+        if reason is not None:
+            print(f"{step}: skipped, {reason}", file=sys.stderr)
+            outcomes.append(Outcome(spec, "skipped", reason))
+            continue
+        print(f"{step}: {spec.script}", file=sys.stderr)
+        outcome = run_one(spec, args.quick, json_dir, args.timeout)
+        outcome.origin_command, outcome.origin_started_utc = run.command, run.started_utc
+        note = f" ({outcome.reason})" if outcome.reason else ""
+        print(f"{step}: {outcome.status} after {outcome.seconds:.1f} s{note}", file=sys.stderr)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.out is None:
+        partial = (args.quick or args.only) and not args.reuse
+        out: Path | None = None if partial else DEFAULT_OUT
+    else:
+        out = None if args.out == "-" else Path(args.out)
+    run = Run(command_line(), args.quick, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()))
+    run.note = args.note
+    run.load_start = loadavg()
+    info = machine()
+    started = time.perf_counter()
+    keep = args.json_dir is not None
+    json_dir = args.json_dir if keep else Path(tempfile.mkdtemp(prefix="run_all."))
+    json_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        earlier = earlier_outcomes(json_dir, args.quick) if args.reuse else {}
+        outcomes = run_benchmarks(args, run, json_dir, earlier)
+        run.ended_utc = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        run.seconds = time.perf_counter() - started
+        run.load_end = loadavg()
+        if keep:
+            write_summary(json_dir / "run_all.json", outcomes, info, run)
+    finally:
+        if not keep:
+            shutil.rmtree(json_dir, ignore_errors=True)
+    page = render(outcomes, info, run, out)
+    if out is None:
+        sys.stdout.write(page)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        part = out.with_name(out.name + ".part")
+        part.write_text(page)
+        part.replace(out)
+        print(f"page written to {shown_path(out, Path.cwd())}", file=sys.stderr)
+    failed = [o.spec.name for o in outcomes if o.status == "failed"]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
