@@ -332,7 +332,7 @@ class Simulator:
                         continue
                     try:
                         asyncio.run_coroutine_threadsafe(step(), self._loop).result(self.timeout)
-                    except BaseException as exc:  # the loop is stopped all the same
+                    except Exception as exc:  # the loop is stopped all the same
                         problem = problem or exc
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(self.timeout)
