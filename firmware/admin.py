@@ -4,6 +4,8 @@ The runtime's HTTP server parses requests (and decodes HTTP Basic credentials) a
 ``Firmware.http``, which lands here. Paths (firmware/README.md, *Admin HTTP*):
 
 =================================  ======  ==========================================
+``/``                              admin   the home page: name, model, versions, MAC, conference
+                                           channels (``Conference n Channels``)
 ``/CMD0/box_info.xml``             open    model, versions, serial (Info is not protected)
 ``/!<command>``                    admin   the command line, GET only (``/!config%20show``)
 ``/cfg.txt``                       admin   the full config (:mod:`ipgwsim.firmware.fullconfig`)
@@ -20,7 +22,7 @@ answers ``507`` with ``Firmwareupdate failed:no space`` (seed firmware-upgrade-v
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from ipgwsim.firmware.commands import CommandError
 from ipgwsim.firmware.fullconfig import load_full, render_full
@@ -69,6 +71,26 @@ def box_info(firmware: Firmware) -> str:
     return f'<?xml version="1.0" encoding="utf-8"?>\r\n<info><sys {attrs}/></info>\r\n'
 
 
+def home_page(firmware: Firmware) -> str:
+    """The home page: what the device is, and ``Conference n Channels`` (facts 6.2: the
+    number of local conference channels is shown there) when the model has any."""
+    name = firmware.active.get("CMD0", "name") or firmware.profile.model
+    mac = ":".join(firmware.serial[i : i + 2] for i in range(0, len(firmware.serial), 2))
+    rows = [
+        ("Name", name),
+        ("Type", firmware.profile.model),
+        ("Version", version_string(firmware)),
+        ("MAC", mac),
+    ]
+    channels = firmware.profile.conference.channels
+    cells = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
+    conference = f"<p>Conference {channels} Channels</p>\r\n" if channels > 0 else ""
+    return (
+        f"<!DOCTYPE html>\r\n<html><head><title>{escape(name)}</title></head><body>\r\n"
+        f"<h1>{escape(name)}</h1>\r\n<table>{cells}</table>\r\n{conference}</body></html>\r\n"
+    )
+
+
 def _unauthorized(firmware: Firmware) -> HttpResponse:
     realm = firmware.profile.model
     return HttpResponse.text(
@@ -90,7 +112,7 @@ def _allowed(request: HttpRequest, methods: tuple[str, ...]) -> HttpResponse | N
 
 def _methods(path: str) -> tuple[str, ...] | None:
     """The methods ``path`` takes; None for a path that does not exist."""
-    if path == "/CMD0/box_info.xml" or path in ("/cfg.txt", "/log.txt"):
+    if path in ("/", "/CMD0/box_info.xml", "/cfg.txt", "/log.txt"):
         return _READ
     if path.startswith("/!"):
         return ("GET",)  # a command is run once, never for a HEAD
@@ -129,6 +151,8 @@ def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
     assert request.credentials is not None  # refusal() checked them
     if path.startswith("/!"):
         return _command(firmware, path[2:], request.credentials[0])
+    if path == "/":
+        return HttpResponse(200, home_page(firmware).encode("utf-8"), "text/html; charset=utf-8")
     if path == "/cfg.txt":
         return HttpResponse.text(200, render_full(firmware))
     if path == "/log.txt":

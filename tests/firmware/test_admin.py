@@ -186,3 +186,12 @@ def test_the_full_config_never_carries_a_password_in_clear() -> None:
     out = firmware.execute("config change CMD0 /user /user admin,s3cret")
     assert out.startswith("error: ")
     assert "s3cret" not in out
+
+
+def test_the_home_page_shows_the_conference_channels() -> None:
+    firmware = _firmware()
+    page = _get(firmware, "/")
+    assert "<td>Type</td><td>IP6000</td>" in page
+    assert "<td>MAC</td><td>00:90:33:10:00:2a</td>" in page
+    assert f"Conference {PROFILE.conference.channels} Channels" in page
+    assert firmware.http(HttpRequest("GET", "/", None, b""), 0.0).status == 401

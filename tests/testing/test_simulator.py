@@ -99,6 +99,10 @@ def test_a_firmware_address_is_served_where_the_host_reaches_it(sim: Simulator) 
     out = sim.run("curl", "-s", "-u", "admin:ip811", f"{gw.url}/!config%20show")
     assert out.returncode == 0
     assert "config change ETH0 /addr 192.168.0.1" in out.stdout
+    home = sim.run("curl", "-s", "-u", "admin:ip811", f"{gw.url}/")
+    assert "Conference 30 Channels" in home.stdout  # the IP811's 30 conference channels
+    refused = sim.run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{gw.url}/")
+    assert refused.stdout == "401"
 
 
 def test_a_long_press_clears_the_config_in_no_real_time(sim: Simulator) -> None:
