@@ -189,6 +189,21 @@ def test_the_script_url_its_query_and_placeholders(tmp_path: Path) -> None:
     run(main())
 
 
+def test_a_host_name_in_the_update_url_is_resolved(tmp_path: Path) -> None:
+    """Firmware 8 and 13 (the shipped profiles) take host names; old firmware needed IPs."""
+
+    async def main() -> None:
+        async with bench(tmp_path) as b:
+            b.server.files[SCRIPT] = b"# nothing to do\r\n"
+            await b.configure(f"config change UP1 /url http://localhost:{b.server.port}/")
+            (request,) = await b.advance(MINUTE)
+            assert request.path == SCRIPT
+            assert request.header("Host") == f"localhost:{b.server.port}"
+            assert b.firmware.update.outcome == "complete"
+
+    run(main())
+
+
 # -- polling in device time ----------------------------------------------------------------
 
 
