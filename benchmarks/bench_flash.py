@@ -37,6 +37,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from hostinfo import cpu_model
+
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode, FaultInjector, PowerCut
 from ipgwsim.flash.flashdir import FlashDir
@@ -746,14 +748,7 @@ def bench_flash_file(profile: Profile, settings: Settings, tmpdir: str | None) -
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

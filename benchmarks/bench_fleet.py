@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from hostinfo import loadavg
+
 from ipgwsim.proto import gwload
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import RuntimeSetupError
@@ -60,14 +62,6 @@ GOAL_MIB = 200
 GOAL_DEVICES = 1000
 MASK = ipaddress.IPv4Address("255.0.0.0")
 NO_GATEWAY = ipaddress.IPv4Address("0.0.0.0")
-
-
-def loadavg() -> str:
-    """The 1, 5 and 15 minute load averages (other work on the machine skews the numbers)."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def progress(message: str) -> None:

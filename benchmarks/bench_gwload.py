@@ -28,7 +28,6 @@ the ratios. Exit status 1 if anything failed. ``benchmarks/README.md`` explains 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -46,6 +45,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from hostinfo import cpu_model, loadavg
 
 from ipgwsim.flash.formats import IMAGE_HEADER_SIZE
 from ipgwsim.flash.image import ImageKind, build_image
@@ -321,20 +322,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     return {
         "python": platform.python_version(),
         "cpu": cpu,

@@ -45,6 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from hostinfo import cpu_model, loadavg
+
 from ipgwsim.flash.formats import IMAGE_HEADER_SIZE, RING_MARKER
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.nor import NorFlash
@@ -753,21 +755,8 @@ def print_ceilings(bench: Bench) -> list[dict[str, Any]]:
     return found
 
 
-def loadavg() -> str:
-    """The 1, 5 and 15 minute load averages (other work on the machine skews the numbers)."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     return {
         "python": platform.python_version(),
         "cpu": cpu,
