@@ -1,9 +1,8 @@
 """ipgwsim's pytest plugin: simulated gateways as fixtures (loaded when ipgwsim is installed).
 
 Registered as the ``pytest11`` entry point ``ipgwsim``, so a test suite gets it by
-installing ipgwsim; ``-p no:ipgwsim`` turns it off. Everything runs in virtual time on a
-:class:`~ipgwsim.testing.lab.Lab` (a virtual Ethernet segment): a 15 s press costs
-nothing, and nothing is left behind (no sockets, no files).
+installing ipgwsim; ``-p no:ipgwsim`` turns it off. Nothing a fixture makes outlives its
+test.
 
 Fixtures in virtual time on a virtual segment (no sockets):
 
