@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Deterministic by default, so a red CI run can be replayed; IPGWSIM_HYPOTHESIS=thorough
@@ -16,3 +19,11 @@ settings.register_profile(
 )
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=2000)
 settings.load_profile(os.environ.get("IPGWSIM_HYPOTHESIS", "default"))
+
+
+@pytest.fixture
+def installed_scripts_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put the scripts installed with ipgwsim (gwload, ipgwsim: the venv's bin) first on
+    PATH, as a user's shell finds them; programs the test starts inherit it."""
+    bin_dir = Path(sys.executable).parent
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")

@@ -21,11 +21,11 @@ PROJECT = Path(__file__).parents[2] / "docs" / "example-project"
 
 
 @pytest.mark.skipif(shutil.which("tftp") is None, reason="tftp-hpa is not installed")
+@pytest.mark.usefixtures("installed_scripts_on_path")
 def test_the_example_project_passes(tmp_path: Path) -> None:
     project = tmp_path / "gwtools"
     shutil.copytree(PROJECT, project)
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(project)  # instead of `pip install -e .`
     report = tmp_path / "report.xml"
     done = subprocess.run(

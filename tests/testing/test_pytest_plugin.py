@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -60,16 +59,13 @@ def test_the_fixtures_in_this_session(ipgwsim_lab: Lab, ipgwsim_device: DeviceNo
 
 
 @pytest.mark.parametrize("number", [0, 1, 2])
-def test_the_examples_of_docs_testing_md(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, number: int
-) -> None:
+@pytest.mark.usefixtures("installed_scripts_on_path")
+def test_the_examples_of_docs_testing_md(pytester: pytest.Pytester, number: int) -> None:
     """Each code block of docs/testing.md runs as a user's test file."""
     text = (Path(__file__).parents[2] / "docs" / "testing.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     assert len(blocks) == 3
     block = blocks[number]
-    # gwload as installed with ipgwsim (the venv's bin), as a user's shell finds it.
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     pytester.makepyfile(block)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=block.count("\ndef test_"))

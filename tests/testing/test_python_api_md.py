@@ -4,7 +4,6 @@ network namespaces run only as root."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -34,20 +33,17 @@ def test_the_page_has_its_examples() -> None:
 
 
 @pytest.mark.parametrize("block", SCRIPTS, ids=[f"block{n}" for n in range(len(SCRIPTS))])
+@pytest.mark.usefixtures("installed_scripts_on_path")
 def test_a_script_example(block: str, tmp_path: Path) -> None:
     if needs_root(block) and not root():
         pytest.skip("the example uses network namespaces (root)")
     script = tmp_path / "example.py"
     script.write_text(block)
-    env = dict(os.environ)
-    # gwload as installed with ipgwsim (the venv's bin), as a user's shell finds it.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     spaces = set(netns.listnetns()) if root() else set()
     done = subprocess.run(
         [sys.executable, str(script)],
         capture_output=True,
         text=True,
-        env=env,
         cwd=tmp_path,
         timeout=120,
         check=False,
@@ -57,9 +53,9 @@ def test_a_script_example(block: str, tmp_path: Path) -> None:
         assert set(netns.listnetns()) == spaces  # the example left no namespace
 
 
-def test_the_pytest_example(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("installed_scripts_on_path")
+def test_the_pytest_example(pytester: pytest.Pytester) -> None:
     (block,) = TESTS
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     pytester.makepyfile(block)
     result = pytester.runpytest("-p", "no:cacheprovider")
     if root():
