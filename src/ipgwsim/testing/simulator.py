@@ -494,7 +494,6 @@ class Gateway:
         long presses end (``ipgwsim profiles``).
         """
         sim = self.sim
-        sim._check_open()
         clock = sim.clock
 
         async def press() -> None:
@@ -510,11 +509,9 @@ class Gateway:
         sim._await(press, sim.timeout + real)
 
     def power_on(self) -> None:
-        self.sim._check_open()
         self.sim._call(lambda: self.sim.runtime.power(self.name, True))
 
     def power_off(self) -> None:
-        self.sim._check_open()
         self.sim._call(lambda: self.sim.runtime.power(self.name, False))
 
     def power_cycle(self, off_for: float = 0.0) -> None:
@@ -535,12 +532,10 @@ class Gateway:
         ``torn``: part of that operation lands; ``atomic``: none of it. Returns the
         absolute operation number. The device stays off until :meth:`power_on`.
         """
-        self.sim._check_open()
         return self.sim._call(lambda: self.sim.runtime.cut(self.name, at_op, mode))
 
     def type(self, text: str) -> str:
         """Type ``text`` on the console (``\\r`` ends a line); what the console printed back."""
-        self.sim._check_open()
         console = self.host.console
 
         def feed() -> str:
