@@ -12,12 +12,12 @@ from __future__ import annotations
 import itertools
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from importlib import resources
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from ipgwsim.hw_profiles.reader import TableReader, TomlError
 from ipgwsim.hw_profiles.schema import (
     REGION_NAMES,
     REQUIRED_REGIONS,
@@ -38,84 +38,15 @@ from ipgwsim.hw_profiles.schema import (
 #: TFTP options a boot code may accept (RFC 2348, 2349, 7440).
 KNOWN_TFTP_OPTIONS = ("blksize", "tsize", "timeout", "windowsize")
 
-T = TypeVar("T")
 
-
-class ProfileError(ValueError):
+class ProfileError(TomlError):
     """A profile file is not acceptable; the message says where and why."""
 
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {problem}")
 
+class _Reader(TableReader):
+    """Reads one table of a profile; its errors are :class:`ProfileError`."""
 
-@dataclass
-class _Reader:
-    """Reads one table of a profile, remembering which keys were used."""
-
-    source: str
-    prefix: str
-    table: Mapping[str, Any]
-
-    def __post_init__(self) -> None:
-        self.used: set[str] = set()
-
-    def _key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def _fail(self, name: str, problem: str) -> ProfileError:
-        return ProfileError(self.source, self._key(name), problem)
-
-    def get(self, name: str, kind: type[T], default: T | None = None) -> T:
-        self.used.add(name)
-        if name not in self.table:
-            if default is not None:
-                return default
-            raise self._fail(name, "is missing")
-        value = self.table[name]
-        # bool is an int in Python; a profile must not say `size = true`.
-        if kind is int and isinstance(value, bool):
-            raise self._fail(name, f"must be an integer, not {value!r}")
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind):
-            raise self._fail(name, f"must be {kind.__name__}, not {type(value).__name__}")
-        return value
-
-    def optional_positive(self, name: str) -> int | None:
-        self.used.add(name)
-        if name not in self.table:
-            return None
-        return self.positive(name)
-
-    def positive(self, name: str) -> int:
-        value = self.get(name, int)
-        if value <= 0:
-            raise self._fail(name, f"must be positive, not {value}")
-        return value
-
-    def non_negative(self, name: str) -> int:
-        value = self.get(name, int)
-        if value < 0:
-            raise self._fail(name, f"must not be negative, not {value}")
-        return value
-
-    def sub(self, name: str) -> _Reader:
-        table = self.get(name, dict)
-        return _Reader(self.source, self._key(name), table)
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            raise ProfileError(
-                self.source,
-                self._key(unknown[0]),
-                "unknown key"
-                + (f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""),
-            )
+    error = ProfileError
 
 
 def _address(reader: _Reader, name: str) -> str:
