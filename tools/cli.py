@@ -18,6 +18,7 @@ from ipgwsim.tools import (
     config_cmd,
     control_cmd,
     demo_cmd,
+    lab_cmd,
     mkimage_cmd,
     profiles_cmd,
     recovery_cmd,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         mkimage_cmd,
         config_cmd,
         run_cmd,
+        lab_cmd,
         control_cmd,
         cleanup_cmd,
     ):

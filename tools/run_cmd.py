@@ -1,4 +1,8 @@
-"""``ipgwsim run MODEL``: run simulated devices on loopback until Ctrl-C (or SIGTERM).
+"""``ipgwsim run MODEL[:COUNT] ...``: run simulated devices until Ctrl-C (or SIGTERM).
+
+``ipgwsim run IP800:2 IP811:3`` runs a mix of models in one runtime; ``ipgwsim run
+--lab lab.toml`` runs the lab a lab file describes (``docs/lab-file.md``; options given
+on the command line win over the file's ``[runtime]`` table).
 
 Prints one line per device (name, model, MAC, console pty, mode, LED), then one line
 per device with its console's TCP URLs on 127.0.0.1 (raw ``socket://`` and RFC 2217
@@ -19,15 +23,21 @@ import asyncio
 import logging
 import signal
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.labfile import LabError, check_lab, load_lab
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.statedir import default_state_dir
+
+T = TypeVar("T")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,8 +48,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("profile", metavar="MODEL", help="model (IP6000) or gwtype (6000)")
-    parser.add_argument("--count", type=int, default=1, help="number of devices (default 1)")
+    parser.add_argument(
+        "models",
+        metavar="MODEL[:COUNT]",
+        nargs="*",
+        help="model (IP6000) or gwtype (6000), with a count: IP800:2 IP811:3",
+    )
+    parser.add_argument(
+        "--count", type=int, help="number of devices of a single MODEL without :COUNT"
+    )
+    parser.add_argument("--lab", type=Path, metavar="FILE", help="run the lab a lab file describes")
     parser.add_argument(
         "--state",
         type=Path,
@@ -47,13 +65,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="state directory (default $IPGWSIM_STATE, $XDG_STATE_HOME/ipgwsim "
         "or ~/.local/state/ipgwsim)",
     )
-    parser.add_argument(
-        "--port", type=int, default=69, help="UDP port of gwload and TFTP (default 69)"
-    )
+    parser.add_argument("--port", type=int, help="UDP port of gwload and TFTP (default 69)")
     parser.add_argument(
         "--speed",
         type=float,
-        default=1.0,
         help="device time runs this many times faster than real time (default 1)",
     )
     parser.add_argument(
@@ -142,19 +157,76 @@ def web_lines(hosts: list[DeviceHost]) -> list[str]:
     return columns(rows) if rows else []
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What to run: the command line and the lab file put together."""
+
+    specs: list[DeviceSpec]
+    state: Path
+    port: int
+    speed: float
+    netns: bool
+    attachment: Attachment | None
+    http_port: int | None
+    console_port: int | None
+    console_tcp: bool
+    profiles_dir: Path | None
+
+
+def plan(args: argparse.Namespace) -> Plan:
+    """The devices and settings to run; bad input raises RuntimeSetupError or LabError."""
+    lab = load_lab(args.lab) if args.lab is not None else None
+    if lab is not None:
+        check_lab(lab)
+        if args.models:
+            raise RuntimeSetupError("give either models or --lab, not both")
+    elif not args.models:
+        raise RuntimeSetupError("give a model (ipgwsim run IP6000), models with counts, or --lab")
+    if args.count is not None:
+        if len(args.models) != 1 or ":" in args.models[0]:
+            raise RuntimeSetupError(
+                "--count goes with a single MODEL; for several write MODEL:COUNT"
+            )
+        if args.count < 1:
+            raise RuntimeSetupError("--count must be 1 or more")
+    if args.attach and not args.netns and (lab is None or lab.network != "netns"):
+        raise RuntimeSetupError("--attach needs --netns")
+    if args.speed is not None and not args.speed > 0:
+        raise RuntimeSetupError("--speed must be a positive number")
+    if lab is not None:
+        specs = list(lab.devices)
+        if args.empty_firmware:
+            specs = [replace(spec, empty_firmware=True) for spec in specs]
+    else:
+        specs = [
+            DeviceSpec(model, count or args.count or 1, empty_firmware=args.empty_firmware)
+            for model, count in parse_model_counts(args.models)
+        ]
+
+    def pick(given: T | None, from_lab: T | None, default: T) -> T:
+        if given is not None:
+            return given
+        return from_lab if from_lab is not None else default
+
+    attachment = Attachment.parse(args.attach) if args.attach else None
+    return Plan(
+        specs=specs,
+        state=pick(args.state, lab.state if lab else None, default_state_dir()),
+        port=pick(args.port, lab.port if lab else None, 69),
+        speed=pick(args.speed, lab.speed if lab else None, 1.0),
+        netns=args.netns or (lab is not None and lab.network == "netns"),
+        attachment=pick(attachment, lab.attachment if lab else None, None),
+        http_port=pick(args.http_port, lab.http_port if lab else None, None),
+        console_port=pick(args.console_port, lab.console_port if lab else None, None),
+        console_tcp=not args.no_console_tcp and (lab is None or lab.console_tcp),
+        profiles_dir=pick(args.profiles_dir, lab.profiles_dir if lab else None, None),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.count < 1:
-        print("ipgwsim run: --count must be 1 or more", file=sys.stderr)
-        return 2
-    if args.attach and not args.netns:
-        print("ipgwsim run: --attach needs --netns", file=sys.stderr)
-        return 2
-    if not args.speed > 0:
-        print("ipgwsim run: --speed must be a positive number", file=sys.stderr)
-        return 2
     try:
-        return asyncio.run(_run(args))
-    except RuntimeSetupError as exc:
+        return asyncio.run(_run(plan(args)))
+    except (RuntimeSetupError, LabError) as exc:
         print(f"ipgwsim run: {exc}", file=sys.stderr)
         return 2
 
@@ -169,38 +241,43 @@ def _log_to_stderr() -> None:
         log.propagate = False
 
 
-async def _run(args: argparse.Namespace) -> int:
+def summary(hosts: list[DeviceHost]) -> str:
+    """``2 x IP800, 3 x IP811``: the models, in the order they were added."""
+    counts: dict[str, int] = {}
+    for host in hosts:
+        counts[host.profile.model] = counts.get(host.profile.model, 0) + 1
+    return ", ".join(f"{n} x {model}" for model, n in counts.items()) or "no devices"
+
+
+async def _run(plan: Plan) -> int:
     _log_to_stderr()
-    state: Path = args.state if args.state is not None else default_state_dir()
-    clock = ScaledClock(args.speed)
+    clock = ScaledClock(plan.speed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
         async with Runtime(
-            state,
-            port=args.port,
+            plan.state,
+            port=plan.port,
             clock=clock,
-            profiles_dir=args.profiles_dir,
-            console_tcp=not args.no_console_tcp,
-            console_port_base=args.console_port,
-            http_port=args.http_port,
-            network="netns" if args.netns else "loopback",
-            attachment=Attachment.parse(args.attach) if args.attach else None,
+            profiles_dir=plan.profiles_dir,
+            console_tcp=plan.console_tcp,
+            console_port_base=plan.console_port,
+            http_port=plan.http_port,
+            network="netns" if plan.netns else "loopback",
+            attachment=plan.attachment,
         ) as runtime:
-            hosts = runtime.add_devices(
-                args.profile, args.count, empty_firmware=args.empty_firmware
-            )
+            hosts = runtime.add_many(plan.specs)
             for host in hosts:
                 await host.web_settled()
-            model = hosts[0].profile.model if hosts else args.profile
-            if args.netns:
-                where = f"in network namespaces, links {args.attach or 'host'}, port {args.port}"
+            if plan.netns:
+                links = plan.attachment or "host"
+                where = f"in network namespaces, links {links}, port {plan.port}"
             else:
-                where = f"on loopback, broadcast {LOOPBACK_BROADCAST}:{args.port}"
+                where = f"on loopback, broadcast {LOOPBACK_BROADCAST}:{plan.port}"
             print(
-                f"ipgwsim: {len(hosts)} x {model} {where}, speed {args.speed:g}x, "
+                f"ipgwsim: {summary(hosts)} {where}, speed {plan.speed:g}x, "
                 f"state {runtime.state.path}; Ctrl-C stops"
             )
             lines = device_lines(hosts) + tcp_lines(hosts) + web_lines(hosts)

@@ -8,6 +8,8 @@ loss) cut the power at a chosen flash operation.
 
 :func:`factory_flash` makes a flash as the factory ships it: the profile's boot
 code (and its rescue copy), a valid firmware image and the default config.
+:func:`load_starting_config` puts a saved configuration (a ``cfg.txt`` saved from the
+admin UI, or a config ring dump read by TFTP) onto such a flash before its first start.
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ from ipgwsim.events import (
     ResetRequested,
 )
 from ipgwsim.firmware import Firmware
+from ipgwsim.firmware.commands import CommandError
 from ipgwsim.firmware.config import defaults
+from ipgwsim.firmware.fullconfig import load_full
 from ipgwsim.flash.bootslots import store_boot
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.image import ImageKind, build_image, store_image
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
-from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.flash.ring import ConfigRing, newest_generation
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.http import FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
@@ -109,6 +113,58 @@ def factory_flash(profile: Profile, *, firmware: bool = True) -> NorFlash:
     ConfigRing(table["config"]).write(default_config(profile))
     flash.faults.reset_count()
     return flash
+
+
+class StartingConfigError(ValueError):
+    """A starting configuration cannot be loaded; the text says which line and why."""
+
+
+def starting_config_text(data: bytes) -> tuple[str, str]:
+    """``(kind, text)`` of a saved configuration: a ring dump gives its newest generation.
+
+    ``kind`` is ``"ring dump, generation N"`` or ``"full config"``. A ring dump (what a
+    TFTP GET of ``config`` returns) holds several generations with record headers; a
+    ``cfg.txt`` saved from the admin UI (or by ``mod cmd UP0 scfg``) is plain text.
+    """
+    found = newest_generation(data)
+    if found is not None:
+        return f"ring dump, generation {found.number}", found.text
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StartingConfigError(
+            f"neither a config ring dump nor a UTF-8 text (byte {exc.start} is not UTF-8)"
+        ) from None
+    if not text.strip():
+        raise StartingConfigError("the file is empty: no configuration to start from")
+    return "full config", text
+
+
+def load_starting_config(
+    flash: NorFlash, profile: Profile, instance: Instance, data: bytes, *, rng: random.Random
+) -> str:
+    """Load a saved configuration onto a device's flash as its firmware would; what was done.
+
+    ``data`` is a ``cfg.txt`` (config lines, ``vars create`` and ``mod cmd FLASHDIR0
+    add-item`` lines) or a config ring dump (its newest generation is taken). It is loaded
+    as an upload to ``/upload/config`` loads it: every line is checked first, then vars and
+    items are stored and the config is written as the newest generation. A line the
+    firmware would refuse raises :class:`StartingConfigError` and the flash keeps what it
+    had.
+    """
+    kind, text = starting_config_text(data)
+    firmware = Firmware(
+        profile,
+        profile.firmware.build,
+        partitions=PartitionTable(flash, profile),
+        rng=rng,
+        serial=instance.serial,
+    )
+    try:
+        load_full(firmware, text)
+    except CommandError as exc:
+        raise StartingConfigError(str(exc)) from None
+    return kind
 
 
 @dataclass(frozen=True)

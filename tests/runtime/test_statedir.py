@@ -16,9 +16,10 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.devicespec import normalize_mac
 from ipgwsim.runtime.errors import StateDirBusy, UnknownDevice
 from ipgwsim.runtime.host import DeviceHost
-from ipgwsim.runtime.runtime import Runtime, normalize_mac
+from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.statedir import default_state_dir
 from ipgwsim.testing.loopback import enter_tftp_mode, free_loopback_ip, free_udp_port, run
 

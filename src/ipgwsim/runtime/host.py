@@ -58,7 +58,7 @@ from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.flashfile import save_flash
 from ipgwsim.runtime.loopback import LoopbackNetwork
-from ipgwsim.runtime.netns import NamespaceNetwork
+from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.statedir import DeviceRecord
 from ipgwsim.runtime.web import Fetcher, WebServer
 
@@ -100,8 +100,11 @@ class DeviceHost:
         log: logging.Logger | None = None,
         saved: bool = False,
         wall_clock: float | None = None,
+        attachment: Attachment | None = None,
     ) -> None:
         self.record = record
+        #: Where this device's links go in the namespace network (None: the network's).
+        self.attachment = attachment
         self.profile = profile
         self.clock = clock
         self.network = network

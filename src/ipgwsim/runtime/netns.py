@@ -75,6 +75,9 @@ class Attached(Protocol):
     def mac(self) -> str: ...
 
     @property
+    def attachment(self) -> Attachment | None: ...
+
+    @property
     def profile(self) -> Profile: ...
 
     def accepts(self, dst: Address) -> bool: ...
@@ -240,10 +243,14 @@ class NamespaceNetwork:
                 "without root use the loopback network"
             )
         self._loop = asyncio.get_running_loop()
-        netlink_call(self._check_attachment)
+        netlink_call(self._check_attachment, self.attachment)
 
-    def _check_attachment(self) -> None:
-        a = self.attachment
+    def attachment_of(self, host: Attached) -> Attachment:
+        """Where ``host``'s links go: its own attachment, else the network's."""
+        return host.attachment if host.attachment is not None else self.attachment
+
+    @staticmethod
+    def _check_attachment(a: Attachment) -> None:
         if a.kind == "netns" and a.target not in netns.listnetns():
             raise RuntimeSetupError(f"attachment {a}: there is no network namespace {a.target!r}")
         if a.kind in ("bridge", "macvlan"):
@@ -294,6 +301,8 @@ class NamespaceNetwork:
         device = DeviceNamespace(host, name, [], [])
         self._devices[host] = device
         try:
+            if host.attachment is not None:
+                self._check_attachment(host.attachment)
             self._sysctls(name)
             with _route(name) as ns:
                 lo = _index(ns, "lo")
@@ -337,7 +346,8 @@ class NamespaceNetwork:
         return handle
 
     def _link(self, device: DeviceNamespace, ns: IPRoute, n: int, alias: str) -> None:
-        host, a = device.host, self.attachment
+        host = device.host
+        a = self.attachment_of(host)
         inner = f"eth{n}"
         mac = port_mac(host.mac, n)
         temp = f"ipgwt{self.pid % 100000}{n}"[:15]

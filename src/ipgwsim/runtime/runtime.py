@@ -28,8 +28,9 @@ import contextlib
 import logging
 import math
 import os
-import re
+import random
 import resource
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -37,7 +38,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Generic, Literal, TypeVar, cast
 
-from ipgwsim.device import DeviceStatus, factory_flash
+from ipgwsim.device import (
+    DeviceStatus,
+    StartingConfigError,
+    factory_flash,
+    load_starting_config,
+)
 from ipgwsim.events import (
     ButtonBlink,
     ButtonReleased,
@@ -49,9 +55,10 @@ from ipgwsim.events import (
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.imagefile import FlashFileError
 from ipgwsim.flash.nor import NorFlash
-from ipgwsim.hw_profiles import Profile, find_profile
+from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.control import ControlServer
+from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
 from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
@@ -70,23 +77,6 @@ T = TypeVar("T")
 DEFAULT_HTTP_PORT = 80
 #: ... and here otherwise (ports below 1024 need root).
 UNPRIVILEGED_HTTP_PORT = 8080
-
-_MAC_GROUPS = re.compile(r"^[0-9a-f]{1,2}([:-][0-9a-f]{1,2}){5}$")
-
-
-def normalize_mac(text: str) -> str | None:
-    """12 lower-case hex digits for a MAC in any common spelling, or None.
-
-    ``00:90:33:10:00:01``, ``00-90-33-10-00-01``, ``0090.3310.0001``,
-    ``009033100001`` and ``0:90:33:10:0:1`` all give ``009033100001``.
-    """
-    value = text.strip().lower()
-    if _MAC_GROUPS.match(value):
-        return "".join(part.zfill(2) for part in re.split(r"[:-]", value))
-    digits = re.sub(r"[.:\- ]", "", value)
-    if len(digits) == 12 and all(c in "0123456789abcdef" for c in digits):
-        return digits
-    return None
 
 
 def raise_open_file_limit() -> int:
@@ -255,32 +245,147 @@ class Runtime:
         first, by number, with their saved flash; new ones are made for the rest
         (``empty_firmware``: with an empty firmware region, so they start in TFTP mode).
         """
-        self._check_running()
         if count < 0:
             raise RuntimeSetupError(f"count must not be negative, not {count}")
-        profile = find_profile(profile_name, self.profiles_dir)
-        records = self.state.records()
-        running = {host.record.folder for host in self._hosts.values()}
-        existing = [r for r in records if r.model == profile.model and r.folder not in running]
-        chosen: list[tuple[DeviceRecord, bool]] = [(r, False) for r in existing[:count]]
-        taken = list(records)
-        for _ in range(count - len(chosen)):
-            record = self.state.new_record(profile.model, taken)
-            taken.append(record)
-            chosen.append((record, True))
-        hosts = []
-        for record, new in chosen:
+        if count == 0:
+            self._check_running()
+            return []
+        return self.add(DeviceSpec(profile_name, count, empty_firmware=empty_firmware))
+
+    def add(self, spec: DeviceSpec) -> list[DeviceHost]:
+        """Start the devices of ``spec`` and power them on (:class:`DeviceSpec`).
+
+        Everything is checked before the first device starts: a name or MAC that another
+        device of this runtime has, a folder of another model under the name, a saved
+        device whose MAC is not the one asked for, a starting config that does not load.
+        """
+        self._check_running()
+        if spec.count < 1:
+            raise RuntimeSetupError(f"count must be 1 or more, not {spec.count}")
+        if spec.attachment is not None and not isinstance(self.network, NamespaceNetwork):
+            raise RuntimeSetupError(
+                f"attachment {spec.attachment}: attachments need the namespace network (netns)"
+            )
+        try:
+            profile = find_profile(spec.model, self.profiles_dir)
+        except KeyError as exc:
+            raise RuntimeSetupError(str(exc.args[0])) from None
+        except ProfileError as exc:
+            raise RuntimeSetupError(str(exc)) from None
+        config = self._read_config(spec.config)
+        chosen = self._choose_records(spec, profile)
+        hosts: list[DeviceHost] = []
+        for index, (record, new) in enumerate(chosen):
+            console = None
+            if spec.console_port is not None:
+                console = spec.console_port + 2 * index
             try:
-                host = self._start_device(record, profile, new=new, firmware=not empty_firmware)
+                host = self._start_device(
+                    record,
+                    profile,
+                    new=new,
+                    firmware=not spec.empty_firmware,
+                    config=config,
+                    http_port=spec.http_port,
+                    console_port=console,
+                    attachment=spec.attachment,
+                )
             except RuntimeSetupError:
-                if new:  # a device that never ran leaves no state folder
-                    shutil.rmtree(record.folder, ignore_errors=True)
+                for later, later_new in chosen[index:]:
+                    if later_new:  # a device that never ran leaves no state folder
+                        shutil.rmtree(later.folder, ignore_errors=True)
                 raise
             hosts.append(host)
         return hosts
 
+    def add_many(self, specs: list[DeviceSpec]) -> list[DeviceHost]:
+        """Start the devices of several specs in order (``ipgwsim run IP800:2 IP811:3``).
+
+        Names and MACs that two specs would share are refused before anything starts; a
+        spec that fails stops the ones after it (the devices started so far keep running).
+        """
+        seen: dict[str, int] = {}
+        for index, spec in enumerate(specs):
+            for name in spec.names() or []:
+                if name in seen:
+                    raise RuntimeSetupError(
+                        f"{name}: named by device spec {seen[name] + 1} and {index + 1}"
+                    )
+                seen[name] = index
+        return [host for spec in specs for host in self.add(spec)]
+
+    def _read_config(self, path: Path | None) -> tuple[str, bytes] | None:
+        if path is None:
+            return None
+        try:
+            return str(path), path.read_bytes()
+        except OSError as exc:
+            raise RuntimeSetupError(
+                f"starting config {path}: cannot be read: {exc.strerror or exc}"
+            ) from None
+
+    def _choose_records(
+        self, spec: DeviceSpec, profile: Profile
+    ) -> list[tuple[DeviceRecord, bool]]:
+        """The folders of the spec's devices: saved ones first, then new ones (made here)."""
+        records = self.state.records()
+        running = {host.record.folder for host in self._hosts.values()}
+        names, macs = spec.names(), spec.macs()
+        for mac in macs or []:
+            holder = self._by_serial.get(mac)
+            if holder is not None:
+                raise RuntimeSetupError(f"MAC {format_mac(mac)} is {holder.name}'s already")
+        if names is None:
+            existing = [r for r in records if r.model == profile.model and r.folder not in running]
+            plan: list[tuple[str | None, DeviceRecord | None]] = [
+                (None, r) for r in existing[: spec.count]
+            ]
+            plan += [(None, None)] * (spec.count - len(plan))
+        else:
+            by_name = {r.instance.name: r for r in records}
+            plan = []
+            for name in names:
+                if name in self._hosts:
+                    raise RuntimeSetupError(f"{name}: a device of that name runs already")
+                record = by_name.get(name)
+                if record is not None and record.model != profile.model:
+                    raise RuntimeSetupError(
+                        f"{name}: the state directory {self.state.path} has it as an "
+                        f"{record.model}, not an {profile.model} (remove its folder, or "
+                        "choose another name)"
+                    )
+                plan.append((name, record))
+        for number, (_, record) in enumerate(plan):
+            if record is not None and macs is not None and record.instance.serial != macs[number]:
+                raise RuntimeSetupError(
+                    f"{record.instance.name}: the state directory has it with MAC "
+                    f"{record.instance.mac_text}, not {format_mac(macs[number])} (remove "
+                    "its folder to make it anew)"
+                )
+        taken = list(records)
+        chosen: list[tuple[DeviceRecord, bool]] = []
+        for number, (wanted, record) in enumerate(plan):
+            if record is not None:
+                chosen.append((record, False))
+                continue
+            made = self.state.new_record(
+                profile.model, taken, name=wanted, serial=macs[number] if macs else None
+            )
+            taken.append(made)
+            chosen.append((made, True))
+        return chosen
+
     def _start_device(
-        self, record: DeviceRecord, profile: Profile, *, new: bool, firmware: bool
+        self,
+        record: DeviceRecord,
+        profile: Profile,
+        *,
+        new: bool,
+        firmware: bool,
+        config: tuple[str, bytes] | None = None,
+        http_port: int | None = None,
+        console_port: int | None = None,
+        attachment: Attachment | None = None,
     ) -> DeviceHost:
         saved = not new and record.flash_path.exists()
         if saved:
@@ -290,6 +395,21 @@ class Runtime:
                 raise RuntimeSetupError(f"{record.instance.name}: {exc}") from None
         else:
             flash = self._factory_flash(profile, firmware)
+            if config is not None:
+                source, data = config
+                try:
+                    kind = load_starting_config(
+                        flash,
+                        profile,
+                        record.instance,
+                        data,
+                        rng=random.Random(secrets.randbits(64)),
+                    )
+                except StartingConfigError as exc:
+                    raise RuntimeSetupError(
+                        f"{record.instance.name}: starting config {source}: {exc}"
+                    ) from None
+                self.log.info("%s: starts from %s (%s)", record.instance.name, source, kind)
         host = DeviceHost(
             record,
             profile,
@@ -297,30 +417,35 @@ class Runtime:
             clock=self.clock,
             network=self.network,
             port=self.port,
-            http_port=self.http_port,
+            http_port=self.http_port if http_port is None else http_port,
             on_event=self._device_event,
             log=self.log,
             saved=saved,
             wall_clock=self.wall_clock,
+            attachment=attachment,
         )
         if self.console_tcp:
-            self._serve_console(host)
+            self._serve_console(host, console_port)
         self._hosts[host.name] = host
         self._by_serial[record.instance.serial] = host
         self.state.link_console(record, host.console.path)
         host.power(True)
         return host
 
-    def _serve_console(self, host: DeviceHost) -> None:
-        """Bind the console's raw and RFC 2217 ports (from the base, or free ones)."""
+    def _serve_console(self, host: DeviceHost, port: int | None = None) -> None:
+        """Bind the console's raw and RFC 2217 ports (``port`` and the next one, else from
+        the base, else free ones)."""
         raw = rfc = 0
-        if self.console_port_base is not None:
+        if port is not None:
+            raw, rfc = port, port + 1
+        elif self.console_port_base is not None:
             raw = self.console_port_base + 2 * self._console_index
             rfc = raw + 1
             if rfc > 65535:
                 host.console.close()
                 raise RuntimeSetupError(f"{host.name}: no console ports left above the base")
-        self._console_index += 1
+        if port is None:
+            self._console_index += 1
         try:
             host.serve_console_tcp(raw, rfc)
         except OSError as exc:

@@ -37,6 +37,9 @@ CONTROL_SOCKET = "control.sock"
 _NAME = re.compile(r"^([a-z0-9]+)-([0-9]+)$")
 #: The first serial number of a run: ``Instance.numbered`` adds it to 0x100000.
 _SERIAL_BASE = int.from_bytes(MAC_PREFIX, "big") << 24 | 0x100000
+#: Serials past the base that devices are numbered with (a MAC given by the user may be
+#: anywhere; it does not move the numbering).
+_SERIAL_SPAN = 0xEFFFFF
 
 
 def default_state_dir() -> Path:
@@ -172,20 +175,41 @@ class StateDir:
         ]
         return sorted(found, key=lambda r: (r.model, r.number, r.instance.name))
 
-    def new_record(self, model: str, taken: list[DeviceRecord]) -> DeviceRecord:
-        """A new device of ``model``: the next free name and the next serial number.
+    def new_record(
+        self,
+        model: str,
+        taken: list[DeviceRecord],
+        *,
+        name: str | None = None,
+        serial: str | None = None,
+    ) -> DeviceRecord:
+        """A new device of ``model``: ``name`` or the next free one, ``serial`` or the next.
 
-        ``taken`` are the records known so far (on disk and made in this run).
+        ``taken`` are the records known so far (on disk and made in this run). A
+        ``serial`` that one of them has is refused, naming the device that has it.
         """
-        numbers = [r.number for r in taken if r.model == model]
-        number = max(numbers, default=0) + 1
-        name = device_name(model, number)
-        while (self.path / name).exists():
-            number += 1
+        if name is None:
+            numbers = [r.number for r in taken if r.model == model]
+            number = max(numbers, default=0) + 1
             name = device_name(model, number)
-        serials = [int(r.instance.serial, 16) - _SERIAL_BASE for r in taken]
-        serial_number = max((s for s in serials if s >= 0), default=0) + 1
-        record = DeviceRecord(self.path / name, model, Instance.numbered(name, serial_number))
+            while (self.path / name).exists():
+                number += 1
+                name = device_name(model, number)
+        elif (self.path / name).exists():
+            raise RuntimeSetupError(f"{self.path / name} exists already: it is not a new device")
+        if serial is None:
+            serials = [int(r.instance.serial, 16) - _SERIAL_BASE for r in taken]
+            serial_number = max((s for s in serials if 0 <= s < _SERIAL_SPAN), default=0) + 1
+            instance = Instance.numbered(name, serial_number)
+        else:
+            for other in taken:
+                if other.instance.serial == serial:
+                    raise RuntimeSetupError(
+                        f"{name}: MAC {other.instance.mac_text} is {other.instance.name}'s "
+                        f"(in {self.path})"
+                    )
+            instance = Instance(name, serial)
+        record = DeviceRecord(self.path / name, model, instance)
         record.folder.mkdir(parents=True)
         write_instance(record)
         return record

@@ -1,0 +1,278 @@
+"""Lab files: a lab of simulated gateways described in TOML, checked completely before it runs.
+
+::
+
+    schema = 1
+
+    [runtime]                   # every key optional
+    port = 6969                 # gwload/TFTP UDP port (default 69)
+    speed = 10                  # device time runs 10x faster
+    state = "lab-state"         # state directory, relative to this file
+    http_port = 8080            # the devices' web servers
+    console_port = 7000         # console ports from here on (raw 7000, RFC 2217 7001, ...)
+
+    [[device]]
+    model = "IP811"
+    count = 3                   # ip811-1 .. ip811-3
+
+    [[device]]
+    model = "IP6000"
+    name = "office"
+    config = "saved/office-cfg.txt"   # a cfg.txt or a config ring dump
+
+``docs/lab-file.md`` lists every key. :func:`load_lab` reads a file, :func:`parse_lab` a
+text; both refuse anything wrong with a :class:`LabError` naming the file, the dotted key
+and the reason (``lab.toml: device.2.mac: 00:90:33:10:00:01 is also device.1's MAC``).
+Paths in the file are relative to the file's folder. :func:`check_lab` also loads each
+starting config onto a factory flash of its model, as the runtime will, so that a config
+the firmware would refuse is found before anything starts.
+"""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ipgwsim.device import Instance, StartingConfigError, factory_flash, load_starting_config
+from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
+from ipgwsim.hw_profiles.reader import TableReader, TomlError
+from ipgwsim.runtime.devicespec import DeviceSpec, check_name, format_mac, normalize_mac
+from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.netns import Attachment
+
+__all__ = ["Lab", "LabError", "check_lab", "load_lab", "parse_lab"]
+
+#: The network modes a lab may ask for.
+NETWORKS = ("loopback", "netns")
+
+
+class LabError(TomlError):
+    """A lab file is not acceptable; the message says where and why."""
+
+
+class _Reader(TableReader):
+    error = LabError
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A checked lab file: the runtime's settings and the devices to start, in order."""
+
+    source: str
+    devices: tuple[DeviceSpec, ...]
+    port: int | None = None
+    speed: float | None = None
+    network: str = "loopback"
+    state: Path | None = None
+    http_port: int | None = None
+    console_port: int | None = None
+    console_tcp: bool = True
+    attachment: Attachment | None = None
+    profiles_dir: Path | None = None
+    #: The model of each spec, as the profiles name it (for messages and ``lab check``).
+    models: tuple[str, ...] = field(default=())
+
+    @property
+    def device_count(self) -> int:
+        return sum(spec.count for spec in self.devices)
+
+
+def _port(reader: _Reader, name: str, *, span: int = 1) -> int | None:
+    value = reader.optional(name, int)
+    if value is not None and not 0 < value <= 65536 - span:
+        raise reader.fail(name, f"must be a port from 1 to {65536 - span}, not {value}")
+    return value
+
+
+def _path(reader: _Reader, name: str, base: Path) -> Path | None:
+    value = reader.optional(name, str)
+    if value is None:
+        return None
+    if not value:
+        raise reader.fail(name, "must not be empty")
+    return (base / Path(value).expanduser()).absolute()
+
+
+def _attachment(reader: _Reader, name: str) -> Attachment | None:
+    value = reader.optional(name, str)
+    if value is None:
+        return None
+    try:
+        return Attachment.parse(value)
+    except RuntimeSetupError as exc:
+        raise reader.fail(name, str(exc)) from None
+
+
+def _mac(reader: _Reader, name: str, count: int) -> str | None:
+    value = reader.optional(name, str)
+    if value is None:
+        return None
+    mac = normalize_mac(value)
+    if mac is None:
+        raise reader.fail(name, f"{value!r} is not a MAC (write it as 00:90:33:20:00:01)")
+    first = int(mac, 16)
+    if first & 1 << 40:
+        raise reader.fail(name, f"{value} is a multicast MAC: a device needs a unicast one")
+    if first + count > 1 << 48:
+        raise reader.fail(name, f"{count} MACs from {value} on run past ff:ff:ff:ff:ff:ff")
+    return mac
+
+
+def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
+    if not top.has("runtime"):
+        return {}
+    r = top.sub("runtime")
+    settings: dict[str, Any] = {
+        "port": _port(r, "port"),
+        "http_port": _port(r, "http_port"),
+        "console_port": _port(r, "console_port", span=2),
+        "state": _path(r, "state", base),
+        "profiles_dir": _path(r, "profiles_dir", base),
+        "attachment": _attachment(r, "attach"),
+        "console_tcp": r.get("console_tcp", bool) if r.has("console_tcp") else True,
+    }
+    speed = r.optional("speed", float)
+    if speed is not None and not speed > 0:
+        raise r.fail("speed", f"must be a positive number, not {speed}")
+    settings["speed"] = speed
+    network = r.optional("network", str)
+    if network is not None and network not in NETWORKS:
+        raise r.fail("network", f"must be 'loopback' or 'netns', not {network!r}")
+    settings["network"] = network or "loopback"
+    if settings["attachment"] is not None and settings["network"] != "netns":
+        raise r.fail("attach", "needs network = 'netns'")
+    r.finish()
+    return settings
+
+
+def _profile(reader: _Reader, profiles_dir: Path | None) -> Profile:
+    model = reader.get("model", str)
+    try:
+        return find_profile(model, profiles_dir)
+    except KeyError as exc:
+        raise reader.fail("model", str(exc.args[0])) from None
+    except ProfileError as exc:
+        raise reader.fail("model", f"the profiles cannot be loaded: {exc}") from None
+
+
+def _device(
+    top: _Reader, index: int, entry: object, base: Path, settings: dict[str, Any]
+) -> tuple[DeviceSpec, Profile]:
+    key = f"device.{index}"
+    if not isinstance(entry, dict):
+        raise top.fail(key, "must be a table ([[device]])")
+    d = _Reader(top.source, key, entry)
+    profile = _profile(d, settings.get("profiles_dir"))
+    count = d.positive("count") if d.has("count") else 1
+    name = d.optional("name", str)
+    if name is not None:
+        longest = name if count == 1 else f"{name}-{count}"
+        problem = check_name(longest)
+        if problem is not None:
+            raise d.fail("name", problem)
+    attachment = _attachment(d, "attach")
+    if attachment is not None and settings.get("network") != "netns":
+        raise d.fail("attach", "needs network = 'netns' in [runtime]")
+    spec = DeviceSpec(
+        profile.model,
+        count,
+        name=name,
+        mac=_mac(d, "mac", count),
+        config=_path(d, "config", base),
+        empty_firmware=d.get("empty_firmware", bool) if d.has("empty_firmware") else False,
+        http_port=_port(d, "http_port"),
+        console_port=_port(d, "console_port", span=2 * count),
+        attachment=attachment,
+    )
+    d.finish()
+    return spec, profile
+
+
+def _check_unique(top: _Reader, specs: list[DeviceSpec]) -> None:
+    """Names, MACs and console ports that two devices of the file would share."""
+    names: dict[str, int] = {}
+    macs: dict[str, int] = {}
+    ports: dict[int, int] = {}
+    for index, spec in enumerate(specs):
+        for name in spec.names() or []:
+            if name in names:
+                raise top.fail(
+                    f"device.{index}.name", f"{name} is also a device of device.{names[name]}"
+                )
+            names[name] = index
+        for mac in spec.macs() or []:
+            if mac in macs:
+                raise top.fail(
+                    f"device.{index}.mac",
+                    f"{format_mac(mac)} is also a MAC of device.{macs[mac]}",
+                )
+            macs[mac] = index
+        if spec.console_port is not None:
+            for port in range(spec.console_port, spec.console_port + 2 * spec.count):
+                if port in ports:
+                    raise top.fail(
+                        f"device.{index}.console_port",
+                        f"port {port} is also a console port of device.{ports[port]}",
+                    )
+                ports[port] = index
+
+
+def parse_lab(text: str, source: str, base: Path) -> Lab:
+    """Parse and check a lab file's text; ``source`` names it in errors, paths are
+    relative to ``base``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LabError(source, "", f"is not valid TOML: {exc}") from None
+    top = _Reader(source, "", data)
+    schema = top.get("schema", int)
+    if schema != 1:
+        raise top.fail("schema", f"must be 1, not {schema}")
+    settings = _runtime(top, base)
+    entries = top.get("device", list)
+    if not entries:
+        raise top.fail("device", "must list at least one device ([[device]])")
+    parsed = [_device(top, index, entry, base, settings) for index, entry in enumerate(entries)]
+    top.finish()
+    specs = [spec for spec, _ in parsed]
+    _check_unique(top, specs)
+    return Lab(
+        source,
+        tuple(specs),
+        models=tuple(profile.model for _, profile in parsed),
+        **settings,
+    )
+
+
+def load_lab(path: Path) -> Lab:
+    """Read and check the lab file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LabError(str(path), "", f"cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise LabError(str(path), "", "is not UTF-8 text") from None
+    return parse_lab(text, str(path), path.absolute().parent)
+
+
+def check_lab(lab: Lab) -> None:
+    """Also load every starting config onto a factory flash of its model (nothing is kept)."""
+    for index, spec in enumerate(lab.devices):
+        if spec.config is None:
+            continue
+        key = f"device.{index}.config"
+        try:
+            data = spec.config.read_bytes()
+        except OSError as exc:
+            raise LabError(lab.source, key, f"{spec.config}: {exc.strerror or exc}") from None
+        profile = find_profile(spec.model, lab.profiles_dir)
+        flash = factory_flash(profile, firmware=not spec.empty_firmware)
+        try:
+            load_starting_config(
+                flash, profile, Instance("check", "009033000000"), data, rng=random.Random(0)
+            )
+        except StartingConfigError as exc:
+            raise LabError(lab.source, key, f"{spec.config}: {exc}") from None
