@@ -116,8 +116,11 @@ def _mac(reader: _Reader, name: str, count: int) -> str | None:
     first = int(mac, 16)
     if first & 1 << 40:
         raise reader.fail(name, f"{value} is a multicast MAC: a device needs a unicast one")
-    if first + count > 1 << 48:
-        raise reader.fail(name, f"{count} MACs from {value} on run past ff:ff:ff:ff:ff:ff")
+    last = first | 0xFF_FFFF_FFFF  # the last MAC with the same first octet
+    if first + count - 1 > last:
+        raise reader.fail(
+            name, f"{count} MACs from {value} on run past {format_mac(f'{last:012x}')}"
+        )
     return mac
 
 

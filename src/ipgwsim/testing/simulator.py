@@ -63,8 +63,10 @@ from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.runtime.clock import ManualClock, ScaledClock
+from ipgwsim.runtime.devicespec import DeviceSpec, normalize_mac
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.labfile import check_lab, load_lab
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import PREFIX as NETNS_PREFIX
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
@@ -233,24 +235,70 @@ class Simulator:
 
     # -- what a test does ----------------------------------------------------------------
 
-    def add(self, model: str, *, empty_firmware: bool = False) -> Gateway:
+    def add(
+        self,
+        model: str,
+        *,
+        empty_firmware: bool = False,
+        name: str | None = None,
+        mac: str | None = None,
+        config: Path | str | None = None,
+    ) -> Gateway:
         """A device of ``model`` (a profile name such as ``IP6000``), powered on.
 
         A device of that model saved in the state directory (and not running) comes
         first, with its flash; otherwise a new one. ``empty_firmware``: a new one has no
-        firmware in its flash (it starts in TFTP mode).
+        firmware in its flash (it starts in TFTP mode). ``name`` and ``mac`` make it that
+        device (a saved one of that name is taken); ``config``: a new device starts from
+        this saved ``cfg.txt`` or config ring dump.
         """
-        (gateway,) = self.add_many(model, 1, empty_firmware=empty_firmware)
+        (gateway,) = self.add_many(
+            model, 1, empty_firmware=empty_firmware, name=name, mac=mac, config=config
+        )
         return gateway
 
-    def add_many(self, model: str, count: int, *, empty_firmware: bool = False) -> list[Gateway]:
-        """``count`` devices of ``model`` (as :meth:`add`) on the same segment, powered on."""
-        self._check_open()
+    def add_many(
+        self,
+        model: str,
+        count: int,
+        *,
+        empty_firmware: bool = False,
+        name: str | None = None,
+        mac: str | None = None,
+        config: Path | str | None = None,
+    ) -> list[Gateway]:
+        """``count`` devices of ``model`` (as :meth:`add`) on the same segment, powered on.
+
+        With ``name`` they are ``name-1`` .. ``name-N``; with ``mac`` their MACs follow it.
+        """
         if count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {count}")
-        hosts = self._call(
-            lambda: self.runtime.add_devices(model, count, empty_firmware=empty_firmware)
+        normalized = None
+        if mac is not None:
+            normalized = normalize_mac(mac)
+            if normalized is None:
+                raise RuntimeSetupError(f"{mac!r} is not a MAC (write it as 00:90:33:20:00:01)")
+        spec = DeviceSpec(
+            model,
+            count,
+            name=name,
+            mac=normalized,
+            config=Path(config) if config is not None else None,
+            empty_firmware=empty_firmware,
         )
+        return self.add_specs([spec])
+
+    def add_lab(self, path: Path | str) -> list[Gateway]:
+        """The devices of a lab file (``docs/lab-file.md``), checked as ``ipgwsim lab check``
+        checks it. Its ``[runtime]`` table is not applied: the simulator's own options are."""
+        lab = load_lab(Path(path))
+        check_lab(lab)
+        return self.add_specs(list(lab.devices))
+
+    def add_specs(self, specs: list[DeviceSpec]) -> list[Gateway]:
+        """The devices of several :class:`~ipgwsim.runtime.devicespec.DeviceSpec`, in order."""
+        self._check_open()
+        hosts = self._call(lambda: self.runtime.add_many(specs))
         gateways = [Gateway(self, host) for host in hosts]
         self._gateways.extend(gateways)
         network = self.runtime.network

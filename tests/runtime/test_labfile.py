@@ -1,0 +1,234 @@
+"""Lab files: what a good one gives, and the file:key:reason of every kind of bad one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
+from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.labfile import LabError, check_lab, load_lab, parse_lab
+from ipgwsim.runtime.netns import Attachment
+from ipgwsim.tools.cli import main as cli_main
+
+GOOD = """\
+schema = 1
+
+[runtime]
+port = 6969
+speed = 10
+state = "lab-state"
+console_port = 7000
+
+[[device]]
+model = "IP800"
+count = 2
+
+[[device]]
+model = "811"
+name = "branch"
+count = 3
+mac = "00-90-33-20-00-01"
+console_port = 7100
+
+[[device]]
+model = "ip6000"
+name = "office"
+config = "saved/office-cfg.txt"
+http_port = 8081
+"""
+
+
+def lab_error(text: str, tmp_path: Path) -> str:
+    with pytest.raises(LabError) as info:
+        parse_lab(text, "lab.toml", tmp_path)
+    return str(info.value)
+
+
+def test_a_good_lab_file(tmp_path: Path) -> None:
+    lab = parse_lab(GOOD, "lab.toml", tmp_path)
+    assert lab.port == 6969
+    assert lab.speed == 10.0
+    assert lab.state == tmp_path / "lab-state"
+    assert lab.console_port == 7000
+    assert lab.network == "loopback"
+    assert lab.models == ("IP800", "IP811", "IP6000")
+    assert lab.device_count == 6
+    assert lab.devices == (
+        DeviceSpec("IP800", 2),
+        DeviceSpec("IP811", 3, name="branch", mac="009033200001", console_port=7100),
+        DeviceSpec(
+            "IP6000", name="office", config=tmp_path / "saved/office-cfg.txt", http_port=8081
+        ),
+    )
+    assert lab.devices[1].names() == ["branch-1", "branch-2", "branch-3"]
+    assert lab.devices[1].macs() == ["009033200001", "009033200002", "009033200003"]
+    assert lab.devices[2].names() == ["office"]
+    assert lab.devices[0].names() is None
+    assert lab.devices[0].macs() is None
+
+
+def test_namespace_attachments(tmp_path: Path) -> None:
+    text = """\
+schema = 1
+[runtime]
+network = "netns"
+attach = "bridge:br-lab"
+[[device]]
+model = "IP6000"
+attach = "netns:edge"
+"""
+    lab = parse_lab(text, "lab.toml", tmp_path)
+    assert lab.network == "netns"
+    assert lab.attachment == Attachment("bridge", "br-lab")
+    assert lab.devices[0].attachment == Attachment("netns", "edge")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("schema = 1", "schema = 2"), "lab.toml: schema: must be 1, not 2"),
+        (("schema = 1\n", ""), "lab.toml: schema: is missing"),
+        (("[runtime]\n", "colour = 1\n[runtime]\n"), "lab.toml: colour: unknown key"),
+        (("port = 6969", "port = 6969\nbogus = 1"), "lab.toml: runtime.bogus: unknown key"),
+        (("port = 6969", "port = 70000"), "lab.toml: runtime.port: must be a port from 1 to "),
+        (("port = 6969", 'port = "6969"'), "lab.toml: runtime.port: must be int, not str"),
+        (("speed = 10", "speed = 0"), "lab.toml: runtime.speed: must be a positive number, not"),
+        (("speed = 10", "speed = true"), "lab.toml: runtime.speed: must be float, not bool"),
+        (
+            ('state = "lab-state"', 'state = "lab-state"\nnetwork = "vlan"'),
+            "lab.toml: runtime.network: must be 'loopback' or 'netns', not 'vlan'",
+        ),
+        (
+            ('state = "lab-state"', 'state = "lab-state"\nattach = "bridge:br0"'),
+            "lab.toml: runtime.attach: needs network = 'netns'",
+        ),
+        (('model = "IP800"', 'model = "IP999"'), "lab.toml: device.0.model: no hardware profile"),
+        (('model = "IP800"', "model = 800"), "lab.toml: device.0.model: must be str, not int"),
+        (("count = 2", "count = 0"), "lab.toml: device.0.count: must be positive, not 0"),
+        (("count = 2", "count = 2\nfirmware = 1"), "lab.toml: device.0.firmware: unknown key"),
+        (
+            ('name = "branch"', 'name = "Branch"'),
+            "lab.toml: device.1.name: 'Branch-3' is not a device name",
+        ),
+        (
+            ('name = "office"', 'name = "branch-2"'),
+            "lab.toml: device.2.name: branch-2 is also a device of device.1",
+        ),
+        (
+            ('mac = "00-90-33-20-00-01"', 'mac = "00:90:33:20:00"'),
+            "lab.toml: device.1.mac: '00:90:33:20:00' is not a MAC",
+        ),
+        (
+            ('mac = "00-90-33-20-00-01"', 'mac = "01:00:5e:00:00:01"'),
+            "lab.toml: device.1.mac: 01:00:5e:00:00:01 is a multicast MAC",
+        ),
+        (
+            ('mac = "00-90-33-20-00-01"', 'mac = "00:ff:ff:ff:ff:fe"'),
+            "lab.toml: device.1.mac: 3 MACs from 00:ff:ff:ff:ff:fe on run past 00:ff:ff:ff:ff:ff",
+        ),
+        (
+            ("http_port = 8081", 'http_port = 8081\nmac = "00:90:33:20:00:03"'),
+            "lab.toml: device.2.mac: 00:90:33:20:00:03 is also a MAC of device.1",
+        ),
+        (
+            ("http_port = 8081", "http_port = 8081\nconsole_port = 7105"),
+            "lab.toml: device.2.console_port: port 7105 is also a console port of device.1",
+        ),
+        (
+            ("http_port = 8081", 'http_port = 8081\nattach = "host"'),
+            "lab.toml: device.2.attach: needs network = 'netns' in [runtime]",
+        ),
+        (
+            ('config = "saved/office-cfg.txt"', 'config = ""'),
+            "lab.toml: device.2.config: must not be empty",
+        ),
+    ],
+)
+def test_every_bad_key_is_named(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in GOOD
+    assert lab_error(GOOD.replace(old, new, 1), tmp_path).startswith(expected)
+
+
+def test_files_that_are_no_lab(tmp_path: Path) -> None:
+    assert lab_error("schema = 1\n", tmp_path) == "lab.toml: device: is missing"
+    assert lab_error("schema = 1\ndevice = []\n", tmp_path) == (
+        "lab.toml: device: must list at least one device ([[device]])"
+    )
+    assert lab_error("schema = 1\ndevice = [1]\n", tmp_path) == (
+        "lab.toml: device.0: must be a table ([[device]])"
+    )
+    assert lab_error("schema = [", tmp_path).startswith("lab.toml: is not valid TOML: ")
+    with pytest.raises(LabError, match=r"missing\.toml: cannot be read: No such file"):
+        load_lab(tmp_path / "missing.toml")
+    (tmp_path / "latin1.toml").write_bytes(b"# caf\xe9\n")
+    with pytest.raises(LabError, match=r"latin1\.toml: is not UTF-8 text"):
+        load_lab(tmp_path / "latin1.toml")
+
+
+def test_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "labs"
+    folder.mkdir()
+    (folder / "lab.toml").write_text(GOOD)
+    lab = load_lab(folder / "lab.toml")
+    assert lab.state == folder / "lab-state"
+    assert lab.devices[2].config == folder / "saved" / "office-cfg.txt"
+    assert lab.source == str(folder / "lab.toml")
+
+
+def test_check_loads_every_starting_config(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text(GOOD)
+    lab = load_lab(tmp_path / "lab.toml")
+    config = tmp_path / "saved" / "office-cfg.txt"
+    with pytest.raises(LabError) as info:
+        check_lab(lab)
+    assert str(info.value).startswith(
+        f"{tmp_path}/lab.toml: device.2.config: {config}: No such file"
+    )
+    config.parent.mkdir()
+    config.write_text("config change CMD0 /name office\r\nconfig chnage ETH0 /dhcp off\r\n")
+    with pytest.raises(LabError) as info:
+        check_lab(lab)
+    assert str(info.value) == (
+        f"{tmp_path}/lab.toml: device.2.config: {config}: line 2: config chnage ETH0 /dhcp off: "
+        "unknown config verb 'chnage'"
+    )
+    config.write_text("config change CMD0 /name office\r\n")
+    check_lab(lab)
+
+
+def test_model_counts_on_the_command_line() -> None:
+    assert parse_model_counts(["IP800:2", "ip811:3", "6000"]) == [
+        ("IP800", 2),
+        ("ip811", 3),
+        ("6000", None),
+    ]
+    with pytest.raises(RuntimeSetupError, match=r"'IP800:0': the count must be 1 or more"):
+        parse_model_counts(["IP800:0"])
+    with pytest.raises(RuntimeSetupError, match=r"'IP800:two': give a model and an optional"):
+        parse_model_counts(["IP800:two"])
+
+
+def test_lab_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab = tmp_path / "lab.toml"
+    lab.write_text(GOOD)
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "office-cfg.txt").write_text("config change CMD0 /name office\r\n")
+    assert cli_main(["lab", "check", str(lab)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{lab}: ok: 6 devices, loopback, port 6969"
+    assert out[1].split() == ["DEVICES", "MODEL", "MAC", "STARTS", "FROM"]
+    assert out[2].split() == ["2", "x", "ip800-N", "IP800", "auto", "factory", "defaults"]
+    assert out[3].split() == [
+        "branch-1", "..", "branch-3", "IP811", "00:90:33:20:00:01", "and", "on",
+        "factory", "defaults",
+    ]  # fmt: skip
+    assert out[4].split() == ["office", "IP6000", "auto", str(tmp_path / "saved/office-cfg.txt")]
+
+    lab.write_text(GOOD.replace("count = 3", "count = 3\ncolour = 'red'"))
+    assert cli_main(["lab", "check", str(lab)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"ipgwsim lab check: {lab}: device.1.colour: unknown key\n"
