@@ -225,3 +225,73 @@ def test_run_refuses_an_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert err.startswith("ipgwsim run: no hardware profile for 'IP9999' (known: ")
     assert not (tmp_path / "s" / "control.sock").exists()
+
+
+def test_a_mixed_fleet_in_one_runtime(tmp_path: Path) -> None:
+    """``ipgwsim run IP800:2 IP811:3``: one runtime, every device reachable by every tool."""
+    state = str(tmp_path / "state")
+    port = free_udp_port()
+
+    async def main() -> None:
+        runner = await asyncio.create_subprocess_exec(
+            *CLI, "run", "IP800:2", "IP811:3", "--state", state,
+            "--port", str(port), "--speed", "1000",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            summary = await read_line(runner.stdout)
+            assert summary.startswith("ipgwsim: 2 x IP800, 3 x IP811 on loopback")
+            rc, out, err = await ipgwsim("status", "--json", "--state", state)
+            assert rc == 0, err
+            devices = json.loads(out)
+            names = ["ip800-1", "ip800-2", "ip811-1", "ip811-2", "ip811-3"]
+            assert [d["name"] for d in devices] == names
+            assert [d["model"] for d in devices] == ["IP800"] * 2 + ["IP811"] * 3
+            assert len({d["mac"] for d in devices}) == 5
+            for name in names:
+                rc, out, err = await ipgwsim("press", name, "--hold", "1.8", "--state", state)
+                assert rc == 0, err
+                assert out.splitlines()[-1] == f"{name}: TFTP mode, LED steady orange"
+            scan = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ipgwsim.tools.gwload_cmd", "/scan",
+                "/port", str(port), "/bcast", "127.255.255.255",
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            listed, _ = await asyncio.wait_for(scan.communicate(), 30)
+            assert scan.returncode == 0
+            rows = listed.decode().splitlines()
+            assert sorted(row.split()[0] for row in rows[1:-1]) == sorted(d["mac"] for d in devices)
+            assert rows[-1] == "gwload: 5 device(s) in TFTP mode"
+            runner.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(runner.communicate(), 20)
+            assert runner.returncode == 0
+        finally:
+            if runner.returncode is None:
+                runner.kill()
+                await runner.wait()
+
+    run(main(), timeout=120)
+
+
+def test_run_refuses_what_it_cannot_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state", str(tmp_path / "state")]
+    cases = [
+        (["run", *state], "give a model (ipgwsim run IP6000), models with counts, or --lab"),
+        (["run", "IP800:2", "IP811", "--count", "2", *state],
+         "--count goes with a single MODEL; for several write MODEL:COUNT"),
+        (["run", "IP800:x", *state], "'IP800:x': give a model and an optional count, e.g. IP811:3"),
+        (["run", "IP6000", "--lab", str(tmp_path / "lab.toml"), *state],
+         f"{tmp_path / 'lab.toml'}: cannot be read: No such file or directory"),
+        (["run", "IP6000", "--attach", "host", *state], "--attach needs --netns"),
+        (["run", "IP6000", "--speed", "0", *state], "--speed must be a positive number"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        assert cli_main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.err == f"ipgwsim run: {message}\n", argv
+    (tmp_path / "lab.toml").write_text('schema = 1\n[[device]]\nmodel = "IP6000"\n')
+    assert cli_main(["run", "IP6000", "--lab", str(tmp_path / "lab.toml"), *state]) == 2
+    assert capsys.readouterr().err == "ipgwsim run: give either models or --lab, not both\n"
