@@ -232,3 +232,29 @@ def test_lab_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == f"ipgwsim lab check: {lab}: device.1.colour: unknown key\n"
+
+
+def test_the_example_of_the_docs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/lab-file.md: its example checks, and prints what the page shows."""
+    page = (Path(__file__).parents[2] / "docs" / "lab-file.md").read_text()
+    example = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    shown = page.split("prints what it would start:\n\n```\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "lab.toml").write_text(example)
+    (tmp_path / "office-cfg.txt").write_text("config change CMD0 /name office\r\n")
+    assert cli_main(["lab", "check", str(tmp_path / "lab.toml")]) == 0
+    out = capsys.readouterr().out
+    expected = shown.replace("lab.toml:", f"{tmp_path}/lab.toml:", 1).replace(
+        "/home/me/lab", str(tmp_path)
+    )
+    assert [line.split() for line in out.splitlines()] == [
+        line.split() for line in expected.splitlines()
+    ]
+    error = page.split("$ ipgwsim lab check lab.toml\n", 1)[1].split("\n", 1)[0]
+    broken = example.replace(
+        "console_port = 7100", 'console_port = 7100\nmac = "00:90:33:20:00:03"', 1
+    )
+    (tmp_path / "lab.toml").write_text(broken)
+    assert cli_main(["lab", "check", str(tmp_path / "lab.toml")]) == 2
+    assert capsys.readouterr().err.rstrip("\n") == error.replace(
+        "lab.toml:", f"{tmp_path}/lab.toml:", 1
+    )
