@@ -273,7 +273,15 @@ class Runtime:
         except ProfileError as exc:
             raise RuntimeSetupError(str(exc)) from None
         config = self._read_config(spec.config)
-        chosen = self._choose_records(spec, profile)
+        for mac in spec.macs() or []:
+            holder = self._by_serial.get(mac)
+            if holder is not None:
+                raise RuntimeSetupError(f"MAC {format_mac(mac)} is {holder.name}'s already")
+        for name in spec.names() or []:
+            if name in self._hosts:
+                raise RuntimeSetupError(f"{name}: a device of that name runs already")
+        running = {host.record.folder for host in self._hosts.values()}
+        chosen = self.state.choose_records(spec, profile.model, running)
         hosts: list[DeviceHost] = []
         for index, (record, new) in enumerate(chosen):
             console = None
@@ -323,57 +331,6 @@ class Runtime:
             raise RuntimeSetupError(
                 f"starting config {path}: cannot be read: {exc.strerror or exc}"
             ) from None
-
-    def _choose_records(
-        self, spec: DeviceSpec, profile: Profile
-    ) -> list[tuple[DeviceRecord, bool]]:
-        """The folders of the spec's devices: saved ones first, then new ones (made here)."""
-        records = self.state.records()
-        running = {host.record.folder for host in self._hosts.values()}
-        names, macs = spec.names(), spec.macs()
-        for mac in macs or []:
-            holder = self._by_serial.get(mac)
-            if holder is not None:
-                raise RuntimeSetupError(f"MAC {format_mac(mac)} is {holder.name}'s already")
-        if names is None:
-            existing = [r for r in records if r.model == profile.model and r.folder not in running]
-            plan: list[tuple[str | None, DeviceRecord | None]] = [
-                (None, r) for r in existing[: spec.count]
-            ]
-            plan += [(None, None)] * (spec.count - len(plan))
-        else:
-            by_name = {r.instance.name: r for r in records}
-            plan = []
-            for name in names:
-                if name in self._hosts:
-                    raise RuntimeSetupError(f"{name}: a device of that name runs already")
-                record = by_name.get(name)
-                if record is not None and record.model != profile.model:
-                    raise RuntimeSetupError(
-                        f"{name}: the state directory {self.state.path} has it as an "
-                        f"{record.model}, not an {profile.model} (remove its folder, or "
-                        "choose another name)"
-                    )
-                plan.append((name, record))
-        for number, (_, record) in enumerate(plan):
-            if record is not None and macs is not None and record.instance.serial != macs[number]:
-                raise RuntimeSetupError(
-                    f"{record.instance.name}: the state directory has it with MAC "
-                    f"{record.instance.mac_text}, not {format_mac(macs[number])} (remove "
-                    "its folder to make it anew)"
-                )
-        taken = list(records)
-        chosen: list[tuple[DeviceRecord, bool]] = []
-        for number, (wanted, record) in enumerate(plan):
-            if record is not None:
-                chosen.append((record, False))
-                continue
-            made = self.state.new_record(
-                profile.model, taken, name=wanted, serial=macs[number] if macs else None
-            )
-            taken.append(made)
-            chosen.append((made, True))
-        return chosen
 
     def _start_device(
         self,

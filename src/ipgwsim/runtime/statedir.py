@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ipgwsim.device import MAC_PREFIX, Instance
+from ipgwsim.runtime.devicespec import DeviceSpec, format_mac
 from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy
 
 INSTANCE_FILE = "instance.toml"
@@ -213,6 +214,53 @@ class StateDir:
         record.folder.mkdir(parents=True)
         write_instance(record)
         return record
+
+    def choose_records(
+        self, spec: DeviceSpec, model: str, running: set[Path]
+    ) -> list[tuple[DeviceRecord, bool]]:
+        """The folders of ``spec``'s devices, ``(record, new)``: saved ones first, then new
+        ones (made here). ``running``: folders of devices that run (not taken again).
+
+        Without names, the model's saved folders that do not run come first, by number. A
+        named device takes its folder if there is one: of another model, or saved with
+        another MAC than ``spec`` gives, it is refused with both named.
+        """
+        records = self.records()
+        names, macs = spec.names(), spec.macs()
+        plan: list[tuple[str | None, DeviceRecord | None]]
+        if names is None:
+            existing = [r for r in records if r.model == model and r.folder not in running]
+            plan = [(None, r) for r in existing[: spec.count]]
+            plan += [(None, None)] * (spec.count - len(plan))
+        else:
+            by_name = {r.instance.name: r for r in records}
+            plan = []
+            for name in names:
+                record = by_name.get(name)
+                if record is not None and record.model != model:
+                    raise RuntimeSetupError(
+                        f"{name}: the state directory {self.path} has it as an "
+                        f"{record.model}, not an {model} (remove its folder, or "
+                        "choose another name)"
+                    )
+                plan.append((name, record))
+        for number, (_, record) in enumerate(plan):
+            if record is not None and macs is not None and record.instance.serial != macs[number]:
+                raise RuntimeSetupError(
+                    f"{record.instance.name}: the state directory has it with MAC "
+                    f"{record.instance.mac_text}, not {format_mac(macs[number])} (remove "
+                    "its folder to make it anew)"
+                )
+        taken = list(records)
+        chosen: list[tuple[DeviceRecord, bool]] = []
+        for number, (wanted, record) in enumerate(plan):
+            if record is not None:
+                chosen.append((record, False))
+                continue
+            made = self.new_record(model, taken, name=wanted, serial=macs[number] if macs else None)
+            taken.append(made)
+            chosen.append((made, True))
+        return chosen
 
     def link_console(self, record: DeviceRecord, pty: str) -> None:
         """Point ``<device>/console`` at the device's pty."""
