@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,13 +254,20 @@ class StateDir:
                 )
         taken = list(records)
         chosen: list[tuple[DeviceRecord, bool]] = []
-        for number, (wanted, record) in enumerate(plan):
-            if record is not None:
-                chosen.append((record, False))
-                continue
-            made = self.new_record(model, taken, name=wanted, serial=macs[number] if macs else None)
-            taken.append(made)
-            chosen.append((made, True))
+        try:
+            for number, (wanted, record) in enumerate(plan):
+                if record is not None:
+                    chosen.append((record, False))
+                    continue
+                serial = macs[number] if macs else None
+                made = self.new_record(model, taken, name=wanted, serial=serial)
+                taken.append(made)
+                chosen.append((made, True))
+        except RuntimeSetupError:
+            for record, new in chosen:
+                if new:  # made here, never ran: no folder is left behind
+                    shutil.rmtree(record.folder, ignore_errors=True)
+            raise
         return chosen
 
     def link_console(self, record: DeviceRecord, pty: str) -> None:
