@@ -16,3 +16,10 @@ class UnknownDevice(RuntimeSetupError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown device"
+
+
+class UnknownModel(RuntimeSetupError, KeyError):
+    """No hardware profile has that model or gwtype."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown model"

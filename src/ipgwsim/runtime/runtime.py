@@ -59,7 +59,7 @@ from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.control import ControlServer
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
-from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice
+from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice, UnknownModel
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LoopbackNetwork
@@ -269,7 +269,7 @@ class Runtime:
         try:
             profile = find_profile(spec.model, self.profiles_dir)
         except KeyError as exc:
-            raise RuntimeSetupError(str(exc.args[0])) from None
+            raise UnknownModel(str(exc.args[0])) from None
         except ProfileError as exc:
             raise RuntimeSetupError(str(exc)) from None
         config = self._read_config(spec.config)
