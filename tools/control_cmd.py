@@ -17,7 +17,7 @@ from typing import Any
 
 from ipgwsim.runtime.console import format_line
 from ipgwsim.runtime.control import ControlClient, ControlError
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.statedir import default_state_dir
 
 #: Seconds to wait for a reply to a quick request.
@@ -91,7 +91,7 @@ def _call(args: argparse.Namespace, handler: Handler) -> int:
         with ControlClient(state, timeout=REPLY_TIMEOUT if quick else None) as client:
             return handler(args, client)
     except (RuntimeSetupError, ControlError) as exc:
-        print(f"ipgwsim {args.command}: {exc}", file=sys.stderr)
+        print(f"ipgwsim {args.command}: {describe_error(exc)}", file=sys.stderr)
         return 2
     except TimeoutError:
         print(f"ipgwsim {args.command}: the runtime did not answer in time", file=sys.stderr)

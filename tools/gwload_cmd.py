@@ -31,6 +31,7 @@ from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
 from ipgwsim.proto.tftp import ErrorCode, TimerPolicy
 from ipgwsim.runtime import gwloadclient
+from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
 from ipgwsim.tools.gwload_output import Progress, describe
 
@@ -211,7 +212,7 @@ def _check(options: Options) -> None:
             options.data[name] = path.read_bytes()
         except OSError as exc:
             raise UsageError(
-                f"/{option}: cannot read {str(path)!r}: {exc.strerror or exc}"
+                f"/{option}: cannot read {str(path)!r}: {describe_error(exc)}"
             ) from None
     for option, output in (("getcfg", options.getcfg), ("pcap", options.pcap)):
         if output is None:
@@ -278,7 +279,7 @@ class Job:
         try:
             text = describe(gwload.parse_message(data))
         except gwload.MalformedMessage as exc:
-            text = f"{len(data)} bytes, not understood: {exc}"
+            text = f"{len(data)} bytes, not understood: {describe_error(exc)}"
         arrow = "->" if direction == "sent" else "<-"
         print(f"  {arrow} {src[0]}:{src[1]} > {dst[0]}:{dst[1]} {text}", file=self.err)
 
@@ -311,7 +312,7 @@ class Job:
             try:
                 self.capture.write(self.options.pcap)
             except OSError as exc:
-                self.say(f"cannot write the capture {self.options.pcap}: {exc.strerror or exc}")
+                self.say(f"cannot write the capture {self.options.pcap}: {describe_error(exc)}")
                 return
             self.say(f"capture written to {self.options.pcap}")
 
@@ -319,15 +320,15 @@ class Job:
         try:
             return step()
         except (gwloadclient.Refused, gwloadclient.NotUnderstood) as exc:
-            raise Failure(EXIT_REFUSED, f"{what}: {exc}") from None
+            raise Failure(EXIT_REFUSED, f"{what}: {describe_error(exc)}") from None
         except (gwloadclient.NoAnswer, gwloadclient.Ambiguous) as exc:
-            raise Failure(EXIT_NO_DEVICE, f"{what}: {exc}") from None
+            raise Failure(EXIT_NO_DEVICE, f"{what}: {describe_error(exc)}") from None
         except gwloadclient.BadInterface as exc:
-            raise Failure(EXIT_USAGE, f"{what}: {exc}") from None
+            raise Failure(EXIT_USAGE, f"{what}: {describe_error(exc)}") from None
         except gwloadclient.GwloadError as exc:
-            raise Failure(EXIT_TRANSFER, f"{what}: {exc}") from None
+            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
         except OSError as exc:
-            raise Failure(EXIT_TRANSFER, f"{what}: {exc.strerror or exc}") from None
+            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
 
     def scan(self) -> int:
         found = self._gwload(
@@ -408,13 +409,16 @@ class Job:
             if exc.code == ErrorCode.ILLEGAL_OPERATION:
                 raise Failure(
                     EXIT_REFUSED,
-                    f"{what}: retry errors: the boot code does not know this request ({exc})",
+                    f"{what}: retry errors: the boot code does not know this request "
+                    f"({describe_error(exc)})",
                 ) from None
             if exc.code is not None:
-                raise Failure(EXIT_REFUSED, f"{what}: the device refused: {exc}") from None
-            raise Failure(EXIT_TRANSFER, f"{what}: {exc}") from None
+                raise Failure(
+                    EXIT_REFUSED, f"{what}: the device refused: {describe_error(exc)}"
+                ) from None
+            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
         except OSError as exc:
-            raise Failure(EXIT_TRANSFER, f"{what}: {exc.strerror or exc}") from None
+            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
 
     def getcfg(self, path: Path) -> None:
         name = self._config_name()
@@ -538,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse(args)
     except UsageError as exc:
-        print(f"gwload: {exc}", file=sys.stderr)
+        print(f"gwload: {describe_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
     try:
         return Job(options, sys.stdout, sys.stderr).run()

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from ipgwsim.runtime.clock import ScaledClock
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.netns import Attachment
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))
     except RuntimeSetupError as exc:
-        print(f"ipgwsim run: {exc}", file=sys.stderr)
+        print(f"ipgwsim run: {describe_error(exc)}", file=sys.stderr)
         return 2
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ipgwsim.device import DeviceStatus
 from ipgwsim.events import ButtonBlink, Event, LedChanged, ModeChanged, PoweredOff
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class ControlServer:
         except OSError as exc:
             sock.close()
             raise RuntimeSetupError(
-                f"cannot create the control socket {self.path}: {exc.strerror or exc}"
+                f"cannot create the control socket {self.path}: {describe_error(exc)}"
             ) from None
         finally:
             if fd is not None:
@@ -171,7 +171,9 @@ class ControlServer:
                     if not isinstance(request, dict):
                         raise ValueError("a request is a JSON object")
                 except ValueError as exc:
-                    writer.write(_encode({"ok": False, "error": f"bad request: {exc}"}))
+                    writer.write(
+                        _encode({"ok": False, "error": f"bad request: {describe_error(exc)}"})
+                    )
                     await writer.drain()
                     continue
                 if request.get("cmd") == "watch":
@@ -189,7 +191,7 @@ class ControlServer:
         try:
             return await self._dispatch(request)
         except (RuntimeSetupError, ValueError, TypeError) as exc:
-            return {"ok": False, "error": str(exc)}
+            return {"ok": False, "error": describe_error(exc)}
 
     async def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
         rt = self.runtime
@@ -241,7 +243,7 @@ class ControlServer:
                 raise ValueError(f"argument 'device' has the wrong type: {device!r}")
             watcher = self.runtime.watch_timed(device)
         except (RuntimeSetupError, ValueError) as exc:
-            writer.write(_encode({"ok": False, "error": str(exc)}))
+            writer.write(_encode({"ok": False, "error": describe_error(exc)}))
             await writer.drain()
             return
         name = self.runtime.device(device).name if device is not None else None
@@ -286,7 +288,7 @@ class ControlClient:
         except OSError as exc:
             sock.close()
             raise RuntimeSetupError(
-                f"cannot reach the runtime at {self.path}: {exc.strerror or exc}"
+                f"cannot reach the runtime at {self.path}: {describe_error(exc)}"
             ) from None
         finally:
             if fd is not None:

@@ -56,6 +56,7 @@ from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoletcp import ConsoleTcp
+from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.flashfile import save_flash
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import NamespaceNetwork
@@ -221,7 +222,9 @@ class DeviceHost:
             except PowerLost as exc:
                 self.console.write_raw(session.flush())
                 self.session = None
-                self.device.boot.power_off(now, f"power cut at flash operation: {exc}")
+                self.device.boot.power_off(
+                    now, f"power cut at flash operation: {describe_error(exc)}"
+                )
                 return
             self.console.write_raw(output)
 
@@ -289,7 +292,7 @@ class DeviceHost:
             if exc.errno == errno.EACCES:
                 hint = " (ports below 1024 need root: use another HTTP port, e.g. --http-port 8080)"
             self._problem(
-                f"cannot serve HTTP on {server.ip}:{server.port}: {exc.strerror or exc}{hint}"
+                f"cannot serve HTTP on {server.ip}:{server.port}: {describe_error(exc)}{hint}"
             )
             return
         self.web = server
@@ -396,7 +399,7 @@ class DeviceHost:
                 return  # it did not move: the timer path deals with a stuck deadline
 
     def _internal_error(self, exc: Exception) -> None:
-        text = f"internal error in the device model: {type(exc).__name__}: {exc}"
+        text = f"internal error in the device model: {type(exc).__name__}: {describe_error(exc)}"
         self.errors.append(text)
         self.log.exception("%s: %s", self.name, text)
         self.console.write(text)
@@ -554,7 +557,7 @@ class DeviceHost:
         try:
             save_flash(self.flash, self.record.flash_path)
         except OSError as exc:
-            self._problem(f"cannot save {self.record.flash_path}: {exc.strerror or exc}")
+            self._problem(f"cannot save {self.record.flash_path}: {describe_error(exc)}")
             return False
         self._saved_ops = count
         return True

@@ -29,7 +29,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Protocol
 
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 
 #: The network whose host addresses devices may take.
 LOOPBACK_NETWORK = IPv4Network("127.0.0.0/8")
@@ -89,7 +89,7 @@ def bind_problem(address: Address, exc: OSError) -> str:
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"cannot bind UDP {ip}:{port}: address not available on this host"
-    return f"cannot bind UDP {ip}:{port}: {exc.strerror or exc}"
+    return f"cannot bind UDP {ip}:{port}: {describe_error(exc)}"
 
 
 class LoopbackNetwork:
@@ -256,7 +256,7 @@ class LoopbackNetwork:
                 try:
                     bound = self._open_broadcast(port)
                 except RuntimeSetupError as exc:
-                    return str(exc)
+                    return describe_error(exc)
             bound.listeners[host] = None
             return None
         existing = self._unicast.get(address)
@@ -332,7 +332,7 @@ class LoopbackNetwork:
             self.dropped += 1
         except OSError as exc:
             self.dropped += 1
-            return f"sending to {dst[0]}:{dst[1]} failed: {exc.strerror or exc}"
+            return f"sending to {dst[0]}:{dst[1]} failed: {describe_error(exc)}"
         return None
 
     def _readable(self, bound: _Bound, port: int) -> None:

@@ -50,7 +50,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 
 __all__ = ["PREFIX", "Attachment", "NamespaceNetwork", "cleanup", "in_namespace", "netlink_call"]
 
@@ -179,7 +179,9 @@ def _index(ipr: IPRoute, name: str) -> int | None:
 
 
 def _netlink(what: str, exc: NetlinkError) -> RuntimeSetupError:
-    return RuntimeSetupError(f"{what}: {os.strerror(exc.code) if exc.code else exc}")
+    return RuntimeSetupError(
+        f"{what}: {os.strerror(exc.code) if exc.code else describe_error(exc)}"
+    )
 
 
 @dataclass
@@ -290,7 +292,9 @@ class NamespaceNetwork:
         try:
             netns.create(name)
         except OSError as exc:
-            raise RuntimeSetupError(f"{host.name}: cannot create namespace {name}: {exc}") from None
+            raise RuntimeSetupError(
+                f"{host.name}: cannot create namespace {name}: {describe_error(exc)}"
+            ) from None
         device = DeviceNamespace(host, name, [], [])
         self._devices[host] = device
         try:
@@ -309,7 +313,9 @@ class NamespaceNetwork:
                 raise
             if isinstance(exc, NetlinkError):
                 raise _netlink(f"{host.name}: cannot make its links", exc) from None
-            raise RuntimeSetupError(f"{host.name}: cannot make its links: {exc}") from None
+            raise RuntimeSetupError(
+                f"{host.name}: cannot make its links: {describe_error(exc)}"
+            ) from None
         return device
 
     @staticmethod
@@ -541,7 +547,7 @@ class NamespaceNetwork:
                 sock.bind((ip, port))
         except OSError as exc:
             sock.close()
-            return f"cannot bind UDP {ip}:{port} in {device.namespace}: {exc.strerror or exc}"
+            return f"cannot bind UDP {ip}:{port} in {device.namespace}: {describe_error(exc)}"
         bound = _Socket(sock, address)
         device.sockets[address] = bound
         assert self._loop is not None
@@ -585,7 +591,7 @@ class NamespaceNetwork:
             self.dropped += 1
         except OSError as exc:
             self.dropped += 1
-            return f"sending to {datagram.dst[0]}:{datagram.dst[1]} failed: {exc.strerror or exc}"
+            return f"sending to {datagram.dst[0]}:{datagram.dst[1]} failed: {describe_error(exc)}"
         return None
 
     def _readable(self, host: Attached, bound: _Socket) -> None:

@@ -52,7 +52,7 @@ from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, find_profile
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.control import ControlServer
-from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice
+from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice, describe_error
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LoopbackNetwork
@@ -287,7 +287,7 @@ class Runtime:
             try:
                 flash = load_flash(record.flash_path, profile.flash, shared=self._shared)
             except (FlashFileError, OSError) as exc:
-                raise RuntimeSetupError(f"{record.instance.name}: {exc}") from None
+                raise RuntimeSetupError(f"{record.instance.name}: {describe_error(exc)}") from None
         else:
             flash = self._factory_flash(profile, firmware)
         host = DeviceHost(
@@ -327,7 +327,7 @@ class Runtime:
             host.console.close()
             raise RuntimeSetupError(
                 f"{host.name}: cannot listen for the console on 127.0.0.1 "
-                f"(ports {raw or 'any'}/{rfc or 'any'}): {exc.strerror or exc}"
+                f"(ports {raw or 'any'}/{rfc or 'any'}): {describe_error(exc)}"
             ) from None
 
     @property
@@ -475,8 +475,12 @@ class Watcher(Generic[T]):
         return cast(T, item if self._timed else item[:2])
 
     async def next(self, timeout: float) -> T:
-        """The next event; TimeoutError after ``timeout`` seconds of real time."""
-        return await asyncio.wait_for(self.__anext__(), timeout)
+        """The next event; TimeoutError (saying so) after ``timeout`` seconds of real time."""
+        try:
+            return await asyncio.wait_for(self.__anext__(), timeout)
+        except TimeoutError as exc:
+            what = f"an event of {self._entry[1]}" if self._entry[1] else "a device event"
+            raise TimeoutError(describe_error(exc, waiting_for=what, after=timeout)) from None
 
     def pending(self) -> list[T]:
         """The events that arrived and were not read yet (without waiting)."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ipgwsim.device import MAC_PREFIX, Instance
-from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy
+from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy, describe_error
 
 INSTANCE_FILE = "instance.toml"
 FLASH_FILE = "flash.img"
@@ -83,7 +83,9 @@ def read_instance(folder: Path) -> DeviceRecord:
             raise TypeError("model, name and serial must be strings")
         return DeviceRecord(folder, model, Instance(name, serial))
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise RuntimeSetupError(f"{path}: not a valid instance file: {exc}") from None
+        raise RuntimeSetupError(
+            f"{path}: not a valid instance file: {describe_error(exc)}"
+        ) from None
 
 
 def _toml_string(value: str) -> str:
@@ -129,7 +131,7 @@ class StateDir:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RuntimeSetupError(
-                f"cannot create the state directory {self.path}: {exc.strerror or exc}"
+                f"cannot create the state directory {self.path}: {describe_error(exc)}"
             ) from None
         path = self.path / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
