@@ -29,7 +29,7 @@ from ipgwsim import __version__
 from ipgwsim.flash.ring import newest_generation
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
-from ipgwsim.proto.tftp import ErrorCode, TimerPolicy
+from ipgwsim.proto.tftp import SEND_AGAIN, ErrorCode, TimerPolicy
 from ipgwsim.runtime import gwloadclient
 from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
@@ -68,6 +68,9 @@ OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
 _BY_NAME = {name: (arg, documented) for name, arg, documented, _ in OPTIONS}
 #: How long gwload waits for a device that is busy programming flash.
 BUSY_WAIT = 600.0
+#: Transfers a request is sent in when the device answers that it should be sent again
+#: (its transfer port could not be opened: ``SEND_AGAIN``).
+AGAIN_TRIES = 3
 #: The options that may go with /scan.
 SCAN_OPTIONS = frozenset({"scan", "gwtype", "port", "bcast", "if", "tries", "timeout", "pcap", "v"})
 
@@ -403,22 +406,21 @@ class Job:
         return self.hello.config_name
 
     def _transfer(self, what: str, run: Callable[[], TransferResult]) -> TransferResult:
-        try:
-            return run()
-        except TftpClientError as exc:
-            if exc.code == ErrorCode.ILLEGAL_OPERATION:
-                raise Failure(
-                    EXIT_REFUSED,
-                    f"{what}: retry errors: the boot code does not know this request "
-                    f"({describe_error(exc)})",
-                ) from None
-            if exc.code is not None:
-                raise Failure(
-                    EXIT_REFUSED, f"{what}: the device refused: {describe_error(exc)}"
-                ) from None
-            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
-        except OSError as exc:
-            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
+        """Run a transfer; one the device asks to send again (``SEND_AGAIN``: its transfer
+        port could not be opened) is sent again, up to ``AGAIN_TRIES`` times in all."""
+        for attempt in range(1, AGAIN_TRIES + 1):
+            try:
+                return run()
+            except TftpClientError as exc:
+                again = exc.code is not None and SEND_AGAIN in str(exc)
+                if again and attempt < AGAIN_TRIES:
+                    why = describe_error(exc)
+                    self.say(f"{what}: the device asks for the request again ({why}); sending it")
+                    continue
+                raise _transfer_failure(what, exc) from None
+            except OSError as exc:
+                raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def getcfg(self, path: Path) -> None:
         name = self._config_name()
@@ -529,6 +531,19 @@ class Job:
 
 #: The TFTP options gwload asks for; a device that refuses them gets plain RFC 1350.
 _OPTIONS = {"blksize": "1468", "windowsize": "16"}
+
+
+def _transfer_failure(what: str, exc: TftpClientError) -> Failure:
+    """How a failed transfer ends gwload: refused by the device, or the transfer broke."""
+    if exc.code == ErrorCode.ILLEGAL_OPERATION:
+        return Failure(
+            EXIT_REFUSED,
+            f"{what}: retry errors: the boot code does not know this request "
+            f"({describe_error(exc)})",
+        )
+    if exc.code is not None:
+        return Failure(EXIT_REFUSED, f"{what}: the device refused: {describe_error(exc)}")
+    return Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,8 +16,10 @@ on TCP (:meth:`DeviceHost.serve_console_tcp`): the clients see what the pty show
 into the same session.
 
 Nothing a device does crashes the runtime: a bind failure is written to the
-device's console and the runtime's log; an exception inside the device is logged
-with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
+device's console and the runtime's log, and the device learns of it
+(:meth:`~ipgwsim.device.Device.port_failed`: TFTP mode ends a transfer whose port could
+not be opened at once, with an ERROR to the client); an exception inside the device is
+logged with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class DeviceHost:
         log: logging.Logger | None = None,
         saved: bool = False,
         wall_clock: float | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.record = record
         self.profile = profile
@@ -126,8 +129,9 @@ class DeviceHost:
             netbios=isinstance(network, NamespaceNetwork),
             # On loopback the firmware's addresses are the loopback ones that serve them.
             address_map=network.map_address if isinstance(network, LoopbackNetwork) else None,
-            # Salts of the admin credentials and TFTP transfer ports: from the system.
-            rng=random.Random(secrets.randbits(64)),
+            # Salts of the admin credentials and TFTP transfer ports: from the system
+            # unless the caller gives the device its randomness (tests).
+            rng=rng if rng is not None else random.Random(secrets.randbits(64)),
         )
         self.console = Console(clock.now, on_input=self._console_input)
         #: Problems seen: bind failures, save failures, exceptions inside the device.
@@ -464,6 +468,8 @@ class DeviceHost:
             problem = self.network.open(self, event.address)
             if problem is not None:
                 self._problem(problem)
+                # The device learns it at once: a TFTP transfer on that port ends.
+                self.device.port_failed(event.address, problem, self._last_now)
         elif isinstance(event, AddressAssigned):
             if self.device.firmware is not None:
                 self._firmware_address(event)

@@ -28,6 +28,7 @@ import contextlib
 import logging
 import math
 import os
+import random
 import re
 import resource
 import shutil
@@ -117,6 +118,7 @@ class Runtime:
         http_port: int | None = None,
         wall_clock: float | Literal["host"] | None = "host",
         attachment: Attachment | None = None,
+        device_rng: Callable[[str], random.Random] | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -124,6 +126,9 @@ class Runtime:
             )
         self.state = StateDir(Path(state_dir) if state_dir is not None else default_state_dir())
         self.port = port
+        #: ``device_rng(device name)``: a device's randomness (its TFTP transfer ports,
+        #: password salts); None: from the system. For tests that need to know the ports.
+        self.device_rng = device_rng
         self.clock = clock if clock is not None else ScaledClock()
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self.network: LoopbackNetwork | NamespaceNetwork
@@ -302,6 +307,7 @@ class Runtime:
             log=self.log,
             saved=saved,
             wall_clock=self.wall_clock,
+            rng=self.device_rng(record.instance.name) if self.device_rng is not None else None,
         )
         if self.console_tcp:
             self._serve_console(host)
