@@ -113,14 +113,17 @@ def _text(value: object) -> str:
 
 
 def status_table(devices: list[dict[str, Any]]) -> list[str]:
-    """The ``ipgwsim status`` table."""
-    rows = [["NAME", "MODEL", "MAC", "MODE", "LED", "IP", "BOOT", "FIRMWARE"]]
+    """The ``ipgwsim status`` table (a LINK column when a device has a link: netns)."""
+    links = any(d.get("link") for d in devices)
+    link = ["LINK"] if links else []
+    rows = [["NAME", "MODEL", "MAC", *link, "MODE", "LED", "IP", "BOOT", "FIRMWARE"]]
     for d in devices:
         rows.append(
             [
                 d["name"],
                 d["model"],
                 d["mac"],
+                *([_text(d.get("link"))] if links else []),
                 d["mode"],
                 d["led"],
                 _text(d["ip"]),

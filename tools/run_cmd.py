@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--port", type=int, default=69, help="UDP port of gwload and TFTP (default 69)"
     )
     parser.add_argument(
+        "--share-port",
+        action="store_true",
+        help="on loopback, let other runtimes started with --share-port use the same UDP "
+        "port: the devices of all of them hear the broadcast (default: refused)",
+    )
+    parser.add_argument(
         "--speed",
         type=float,
         default=1.0,
@@ -105,7 +111,9 @@ def columns(rows: list[list[str]]) -> list[str]:
 
 
 def device_lines(hosts: list[DeviceHost]) -> list[str]:
-    rows = [["NAME", "MODEL", "MAC", "CONSOLE", "MODE", "LED"]]
+    """One row per device; a LINK column (the host-side link) in namespace mode."""
+    links = any(host.link is not None for host in hosts)
+    rows = [["NAME", "MODEL", "MAC", *(["LINK"] if links else []), "CONSOLE", "MODE", "LED"]]
     for host in hosts:
         status = host.status()
         rows.append(
@@ -113,6 +121,7 @@ def device_lines(hosts: list[DeviceHost]) -> list[str]:
                 status.name,
                 status.model,
                 status.mac,
+                *([host.link or "-"] if links else []),
                 host.console.path,
                 status.mode.value,
                 status.led.value,
@@ -152,6 +161,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         print("ipgwsim run: --speed must be a positive number", file=sys.stderr)
         return 2
+    if args.share_port and args.netns:
+        print(
+            "ipgwsim run: --share-port is for loopback (in namespaces every device has its "
+            "own ports)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return asyncio.run(_run(args))
     except RuntimeSetupError as exc:
@@ -181,6 +197,7 @@ async def _run(args: argparse.Namespace) -> int:
         async with Runtime(
             state,
             port=args.port,
+            share_port=args.share_port,
             clock=clock,
             profiles_dir=args.profiles_dir,
             console_tcp=not args.no_console_tcp,
@@ -199,6 +216,8 @@ async def _run(args: argparse.Namespace) -> int:
                 where = f"in network namespaces, links {args.attach or 'host'}, port {args.port}"
             else:
                 where = f"on loopback, broadcast {LOOPBACK_BROADCAST}:{args.port}"
+                if args.share_port:
+                    where += " (shared)"
             print(
                 f"ipgwsim: {len(hosts)} x {model} {where}, speed {args.speed:g}x, "
                 f"state {runtime.state.path}; Ctrl-C stops"

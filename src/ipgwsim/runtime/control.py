@@ -58,6 +58,11 @@ def status_json(status: DeviceStatus) -> dict[str, Any]:
     }
 
 
+def device_json(host: DeviceHost) -> dict[str, Any]:
+    """DEVICE: the status fields and ``link``, the host-side link name (None on loopback)."""
+    return {**status_json(host.status()), "link": host.link}
+
+
 def console_json(host: DeviceHost) -> dict[str, Any]:
     """A device's console: its pty and its TCP ports (None when not served on TCP)."""
     tcp = host.console_tcp
@@ -197,13 +202,13 @@ class ControlServer:
         rt = self.runtime
         cmd = request.get("cmd")
         if cmd == "status":
-            return {"ok": True, "devices": [status_json(s) for s in rt.status()]}
+            return {"ok": True, "devices": [device_json(host) for host in rt.devices]}
         if cmd == "press":
             return await self._press(request)
         if cmd == "power":
             on = _arg(request, "on", bool)
             host = rt.power(_arg(request, "device", str), on)
-            return {"ok": True, **status_json(host.status())}
+            return {"ok": True, **device_json(host)}
         if cmd == "cut":
             at = rt.cut(
                 _arg(request, "device", str),
@@ -232,7 +237,7 @@ class ControlServer:
         with rt.watch_timed(host.name) as watcher:
             await rt.press(host.name, hold)
             seen = [event_json(*item) for item in watcher.pending()]
-        return {"ok": True, **status_json(host.status()), "hold": hold, "events": seen}
+        return {"ok": True, **device_json(host), "hold": hold, "events": seen}
 
     async def _watch(
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -17,8 +17,8 @@ into the same session.
 
 Nothing a device does crashes the runtime: a bind failure is written to the
 device's console and the runtime's log, and the device learns of it
-(:meth:`~ipgwsim.device.Device.port_failed`: TFTP mode ends a transfer whose port could
-not be opened at once, with an ERROR to the client); an exception inside the device is
+(:meth:`~ipgwsim.device.Device.port_failed`: TFTP mode at once ends a transfer whose
+port could not be bound, with an ERROR to the client); an exception inside the device is
 logged with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
 """
 
@@ -168,6 +168,14 @@ class DeviceHost:
     @property
     def mac(self) -> str:
         return self.record.instance.mac_text
+
+    @property
+    def link(self) -> str | None:
+        """The host-side name of ETH0's link in namespace mode (``ip6000-100001``), or None."""
+        if isinstance(self.network, NamespaceNetwork):
+            links = self.network.links_of(self)
+            return links[0] if links else None
+        return None
 
     def status(self) -> DeviceStatus:
         return self.device.status()

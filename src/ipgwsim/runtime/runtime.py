@@ -19,6 +19,13 @@ factory flash (built once per profile, cloned with shared sectors). ``stop()``
 (also on an exception inside ``async with``) saves every flash that changed,
 closes sockets, ptys and console listeners, removes console links and the control socket and
 releases the state directory's lock.
+
+Identity on a shared host: the runtime registers itself in the host registry
+(:mod:`ipgwsim.runtime.registry`) with its state directory, network mode, UDP port and,
+as devices are added, their MACs and namespace and link names. A UDP port on loopback
+that another running runtime has (unless both share it: ``share_port=True``), or a MAC,
+namespace or link name another one holds, is refused with one line naming that runtime's
+state directory and pid.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.registry import Registry, RuntimeConflict, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 
 #: Events that ``watch()`` streams.
@@ -118,14 +126,24 @@ class Runtime:
         http_port: int | None = None,
         wall_clock: float | Literal["host"] | None = "host",
         attachment: Attachment | None = None,
+        share_port: bool = False,
+        registry: Registry | None = None,
         device_rng: Callable[[str], random.Random] | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
                 f"network mode {network!r} is not available: use 'loopback' or 'netns'"
             )
-        self.state = StateDir(Path(state_dir) if state_dir is not None else default_state_dir())
+        #: The host registry (serial-number blocks, running runtimes).
+        self.registry = registry if registry is not None else Registry()
+        self.state = StateDir(
+            Path(state_dir) if state_dir is not None else default_state_dir(), self.registry
+        )
         self.port = port
+        #: Whether another runtime may use the same UDP port (on loopback) if it says so too.
+        self.share_port = share_port
+        #: What the registry holds of this runtime while it runs.
+        self.entry: RuntimeEntry | None = None
         #: ``device_rng(device name)``: a device's randomness (its TFTP transfer ports,
         #: password salts); None: from the system. For tests that need to know the ports.
         self.device_rng = device_rng
@@ -134,11 +152,13 @@ class Runtime:
         self.network: LoopbackNetwork | NamespaceNetwork
         if network == "netns":
             attached = attachment if attachment is not None else Attachment()
-            self.network = NamespaceNetwork(port, attachment=attached, log=self.log)
+            self.network = NamespaceNetwork(
+                port, attachment=attached, log=self.log, owner=str(self.state.path)
+            )
         else:
             if attachment is not None:
                 raise RuntimeSetupError("an attachment needs the namespace network (netns)")
-            self.network = LoopbackNetwork(port, log=self.log)
+            self.network = LoopbackNetwork(port, log=self.log, share=share_port)
         self.profiles_dir = profiles_dir
         if console_port_base is not None and not 0 < console_port_base < 65535:
             raise RuntimeSetupError(
@@ -187,13 +207,23 @@ class Runtime:
         await self.stop()
 
     async def start(self) -> None:
-        """Lock the state directory, bind the broadcast socket, start the control API."""
+        """Lock the state directory, register in the host registry (refusing what another
+        runtime holds), bind the broadcast socket, start the control API."""
         if self._started:
             return
         self._started = True
         raise_open_file_limit()
         self.state.lock()
         try:
+            with self.registry.locked():
+                self.state.hold_serials()
+                network = "netns" if isinstance(self.network, NamespaceNetwork) else "loopback"
+                entry = self.registry.new_entry(
+                    self.state.path, network, self.port, share_port=self.share_port
+                )
+                self._check_port(entry, self.registry.running(besides=entry))
+                self.registry.register(entry)
+                self.entry = entry
             self.network.start()
             if self._want_control:
                 self._control = ControlServer(self, self.state.control_socket)
@@ -231,7 +261,85 @@ class Runtime:
         for queue, _ in self._watchers:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
+        self._unregister()
         self.state.unlock()
+
+    def _unregister(self) -> None:
+        if self.entry is None:
+            return
+        try:
+            with self.registry.locked():
+                self.registry.unregister(self.entry)
+        except RuntimeSetupError as exc:
+            self.log.warning("%s", exc)
+        self.entry = None
+
+    # -- identity on the host ------------------------------------------------------------
+
+    def _check_port(self, entry: RuntimeEntry, others: list[RuntimeEntry]) -> None:
+        """Refuse a loopback UDP port another running runtime has, unless both share it."""
+        if entry.network != "loopback":
+            return  # in namespaces every device has its own ports
+        for other in others:
+            if other.network != "loopback" or other.port != entry.port:
+                continue
+            if entry.share_port and other.share_port:
+                continue
+            if other.share_port:
+                hint = "use another --port, or --share-port to share it (it shares its port)"
+            else:
+                hint = "use another --port (to share a port, start both with --share-port)"
+            raise RuntimeConflict(f"UDP port {entry.port} is in use by {other.describe()}: {hint}")
+
+    def _claim_identities(self, records: list[tuple[DeviceRecord, Profile]]) -> None:
+        """Register the devices' MACs, namespaces and link names; refuse what another holds.
+
+        Call it with the registry locked.
+        """
+        entry = self.entry
+        assert entry is not None
+        macs: dict[str, str] = {}
+        spaces: dict[str, str] = {}
+        links: dict[str, str] = {}
+        for record, profile in records:
+            name = record.instance.name
+            macs[record.instance.mac_text] = name
+            if isinstance(self.network, NamespaceNetwork):
+                spaces[self.network.namespace_name(name)] = name
+                for link in self.network.link_names(profile, record.instance.serial):
+                    links[link] = name
+        same = "two state directories hold the same serial numbers; stop that runtime or "
+        same += "delete one of them"
+        for other in self.registry.running(besides=entry):
+            for kind, mine, theirs, advice in (
+                ("MAC", macs, other.macs, same),
+                ("network namespace", spaces, other.namespaces, "stop that runtime"),
+                ("link name", links, other.links, same),
+            ):
+                for key, name in mine.items():
+                    if key in theirs:
+                        raise RuntimeConflict(
+                            f"{name}: {kind} {key} is in use by {other.describe()} "
+                            f"(its device {theirs[key]}): {advice}"
+                        )
+        entry.macs.update(macs)
+        entry.namespaces.update(spaces)
+        entry.links.update(links)
+        self.registry.register(entry)
+
+    def _release_identities(self, names: set[str]) -> None:
+        """Devices that did not start (or stopped): their names leave the registry entry."""
+        entry = self.entry
+        if entry is None or not names:
+            return
+        for table in (entry.macs, entry.namespaces, entry.links):
+            for key in [k for k, name in table.items() if name in names]:
+                del table[key]
+        try:
+            with self.registry.locked():
+                self.registry.register(entry)
+        except RuntimeSetupError as exc:
+            self.log.warning("%s", exc)
 
     @property
     def running(self) -> bool:
@@ -269,17 +377,27 @@ class Runtime:
         existing = [r for r in records if r.model == profile.model and r.folder not in running]
         chosen: list[tuple[DeviceRecord, bool]] = [(r, False) for r in existing[:count]]
         taken = list(records)
-        for _ in range(count - len(chosen)):
-            record = self.state.new_record(profile.model, taken)
-            taken.append(record)
-            chosen.append((record, True))
+        with self.registry.locked():
+            try:
+                for _ in range(count - len(chosen)):
+                    record = self.state.new_record(profile.model, taken)
+                    taken.append(record)
+                    chosen.append((record, True))
+                self._claim_identities([(record, profile) for record, _ in chosen])
+            except RuntimeSetupError:
+                for record, new in chosen:
+                    if new:  # a device that never ran leaves no state folder
+                        shutil.rmtree(record.folder, ignore_errors=True)
+                raise
         hosts = []
-        for record, new in chosen:
+        for index, (record, new) in enumerate(chosen):
             try:
                 host = self._start_device(record, profile, new=new, firmware=not empty_firmware)
             except RuntimeSetupError:
-                if new:  # a device that never ran leaves no state folder
-                    shutil.rmtree(record.folder, ignore_errors=True)
+                for later, later_new in chosen[index:]:
+                    if later_new:  # a device that never ran leaves no state folder
+                        shutil.rmtree(later.folder, ignore_errors=True)
+                self._release_identities({r.instance.name for r, _ in chosen[index:]})
                 raise
             hosts.append(host)
         return hosts

@@ -5,14 +5,17 @@ Layout (``docs/runtime.md``)::
     <state>/
         lock               flock()ed by the runtime that uses the directory
         control.sock       the control API (while a runtime runs)
+        serials.toml       the blocks of serial numbers the directory holds
         ip6000-1/
             instance.toml  model, name, serial
             flash.img      the sparse flash image
             console        symlink to the device's pty (while it runs)
 
 The default directory is ``$IPGWSIM_STATE``, else ``$XDG_STATE_HOME/ipgwsim``, else
-``~/.local/state/ipgwsim``. Serial numbers are unique in a state directory across
-all models: a new device takes the number after the highest one found.
+``~/.local/state/ipgwsim``. Serial numbers are unique on the host: a state directory
+holds blocks of them in the host registry (:mod:`ipgwsim.runtime.registry`), and a new
+device takes the number after the highest one in the directory's newest block (a full
+block: the first of a new one).
 """
 
 from __future__ import annotations
@@ -25,8 +28,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ipgwsim.device import MAC_PREFIX, Instance
+from ipgwsim.device import Instance
 from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy, describe_error
+from ipgwsim.runtime.registry import (
+    BLOCK_SIZE,
+    Registry,
+    block_of,
+    device_number,
+    read_blocks,
+    write_blocks,
+)
 
 INSTANCE_FILE = "instance.toml"
 FLASH_FILE = "flash.img"
@@ -35,8 +46,6 @@ LOCK_FILE = "lock"
 CONTROL_SOCKET = "control.sock"
 
 _NAME = re.compile(r"^([a-z0-9]+)-([0-9]+)$")
-#: The first serial number of a run: ``Instance.numbered`` adds it to 0x100000.
-_SERIAL_BASE = int.from_bytes(MAC_PREFIX, "big") << 24 | 0x100000
 
 
 def default_state_dir() -> Path:
@@ -115,8 +124,11 @@ def device_name(model: str, number: int) -> str:
 class StateDir:
     """A locked state directory (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, registry: Registry | None = None) -> None:
         self.path = path.expanduser().absolute()
+        self.registry = registry if registry is not None else Registry()
+        #: The blocks of serial numbers the directory holds, in the order claimed.
+        self.blocks: list[int] = []
         self._lock_fd: int | None = None
 
     @property
@@ -174,6 +186,41 @@ class StateDir:
         ]
         return sorted(found, key=lambda r: (r.model, r.number, r.instance.name))
 
+    def hold_serials(self) -> list[int]:
+        """Register the directory's blocks of serial numbers in the host registry.
+
+        The blocks are those ``serials.toml`` lists and those its devices' serial numbers
+        are in (a directory from before the registry lists none). Call it with the
+        registry locked; a block another existing directory holds too raises
+        :class:`~ipgwsim.runtime.registry.IdentityCollision` naming both.
+        """
+        listed = read_blocks(self.path) or []
+        found = {block_of(r.instance.serial) for r in self.records()}
+        blocks = listed + sorted(b for b in found if b is not None and b not in listed)
+        self.registry.hold(self.path, blocks)
+        if blocks != listed:
+            write_blocks(self.path, blocks)
+        self.blocks = blocks
+        return blocks
+
+    def _next_number(self, taken: list[DeviceRecord]) -> int:
+        """The next device number: after the highest in the newest block, else a new block."""
+        if self.blocks:
+            block = self.blocks[-1]
+            numbers = [
+                n
+                for r in taken
+                if (n := device_number(r.instance.serial)) is not None and n // BLOCK_SIZE == block
+            ]
+            number = max(numbers, default=block * BLOCK_SIZE) + 1
+            if number < (block + 1) * BLOCK_SIZE:
+                return number
+        with self.registry.locked():
+            block = self.registry.claim(self.path, self.blocks)
+        self.blocks.append(block)
+        write_blocks(self.path, self.blocks)
+        return block * BLOCK_SIZE + 1
+
     def new_record(self, model: str, taken: list[DeviceRecord]) -> DeviceRecord:
         """A new device of ``model``: the next free name and the next serial number.
 
@@ -185,8 +232,7 @@ class StateDir:
         while (self.path / name).exists():
             number += 1
             name = device_name(model, number)
-        serials = [int(r.instance.serial, 16) - _SERIAL_BASE for r in taken]
-        serial_number = max((s for s in serials if s >= 0), default=0) + 1
+        serial_number = self._next_number(taken)
         record = DeviceRecord(self.path / name, model, Instance.numbered(name, serial_number))
         record.folder.mkdir(parents=True)
         write_instance(record)
