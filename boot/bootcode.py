@@ -201,6 +201,16 @@ class BootCode:
         except PowerLost as exc:
             self._power_lost(exc, now)
 
+    def port_failed(self, address: tuple[str, int], reason: str, now: float) -> None:
+        """A port TFTP mode opened could not be bound: what it queued from there is dropped
+        (it cannot leave) and a transfer on it ends (:meth:`TftpMode.port_failed`)."""
+        tftp = self.tftp
+        if tftp is None or self.mode is Mode.OFF:
+            return
+        self._collect()
+        self._outgoing = [d for d in self._outgoing if d.src != address]
+        tftp.port_failed(address, reason, now)
+
     def handle_timer(self, now: float) -> None:
         self._button_timers(now)
         if self._work is not None and self._work.until <= now:

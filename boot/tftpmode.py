@@ -50,6 +50,7 @@ from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
 from ipgwsim.proto.tftp import (
+    SEND_AGAIN,
     Error,
     ErrorCode,
     MalformedPacket,
@@ -74,6 +75,8 @@ AddressPolicy = Callable[[IPv4Address], "str | None"]
 
 #: The transfer ports a device picks for its TFTP transfers (RFC 1350 TIDs).
 TID_RANGE = (49152, 65535)
+#: Transfer ports that could not be opened are not picked again (up to this many).
+MAX_FAILED_PORTS = 1024
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ class TftpMode:
         self.gateway = IPv4Address("0.0.0.0")
         self._last_setip: tuple[Address, gwload.SetIp] | None = None
         self._transfers: dict[Address, _Transfer] = {}
+        #: Transfer ports the network could not open (not picked again).
+        self._failed_ports: set[int] = set()
         self._ring: ConfigRing | None = None
         self.outgoing: list[Datagram] = []
         self.events: list[Event] = []
@@ -394,8 +399,33 @@ class TftpMode:
         assert self.ip is not None
         while True:
             port = self.rng.randint(*TID_RANGE)
-            if (str(self.ip), port) not in self._transfers and port != self.port:
+            if (
+                (str(self.ip), port) not in self._transfers
+                and port != self.port
+                and port not in self._failed_ports
+            ):
                 return port
+
+    def port_failed(self, address: Address, reason: str, now: float) -> None:
+        """The transfer port ``address`` could not be opened: end that transfer now.
+
+        The client gets a TFTP ERROR (code 0, saying why and to send the request again)
+        from the port its request came to, since the transfer port does not exist; the
+        port is not picked again while in TFTP mode. So a retry gets a new port at once
+        instead of "busy: another upload is running" while a transfer that cannot run
+        waits for its timeouts (DECISION: the vendor documents no such case).
+        """
+        transfer = self._transfers.get(address)
+        if transfer is None:
+            return
+        self._failed_ports.add(address[1])
+        if len(self._failed_ports) > MAX_FAILED_PORTS:
+            self._failed_ports = {address[1]}
+        self.outgoing = [d for d in self.outgoing if d.src != address]
+        text = f"transfer port {address[1]} cannot be opened ({reason}); {SEND_AGAIN}"
+        self._print(f"tftp: {transfer.name} with {transfer.peer[0]} ended: {text}")
+        self._tftp_error(transfer.peer, ErrorCode.NOT_DEFINED, text)
+        self._close_transfer(address)
 
     def _open_transfer(
         self, packet: ReadRequest | WriteRequest, peer: Address, now: float

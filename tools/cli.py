@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ipgwsim import __version__
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.tools import (
     cleanup_cmd,
     config_cmd,
@@ -57,9 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.handler(args)
-    except (UsageError, ValueError, KeyError, OSError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"ipgwsim {args.command}: {message}", file=sys.stderr)
+    except (UsageError, RuntimeSetupError, ValueError, KeyError, OSError) as exc:
+        print(f"ipgwsim {args.command}: {describe_error(exc, with_file=True)}", file=sys.stderr)
         return 2
     return status
 

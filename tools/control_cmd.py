@@ -17,7 +17,7 @@ from typing import Any
 
 from ipgwsim.runtime.console import format_line
 from ipgwsim.runtime.control import ControlClient, ControlError
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.statedir import default_state_dir
 
 #: Seconds to wait for a reply to a quick request.
@@ -91,7 +91,7 @@ def _call(args: argparse.Namespace, handler: Handler) -> int:
         with ControlClient(state, timeout=REPLY_TIMEOUT if quick else None) as client:
             return handler(args, client)
     except (RuntimeSetupError, ControlError) as exc:
-        print(f"ipgwsim {args.command}: {exc}", file=sys.stderr)
+        print(f"ipgwsim {args.command}: {describe_error(exc)}", file=sys.stderr)
         return 2
     except TimeoutError:
         print(f"ipgwsim {args.command}: the runtime did not answer in time", file=sys.stderr)
@@ -113,14 +113,17 @@ def _text(value: object) -> str:
 
 
 def status_table(devices: list[dict[str, Any]]) -> list[str]:
-    """The ``ipgwsim status`` table."""
-    rows = [["NAME", "MODEL", "MAC", "MODE", "LED", "IP", "BOOT", "FIRMWARE"]]
+    """The ``ipgwsim status`` table (a LINK column when a device has a link: netns)."""
+    links = any(d.get("link") for d in devices)
+    link = ["LINK"] if links else []
+    rows = [["NAME", "MODEL", "MAC", *link, "MODE", "LED", "IP", "BOOT", "FIRMWARE"]]
     for d in devices:
         rows.append(
             [
                 d["name"],
                 d["model"],
                 d["mac"],
+                *([_text(d.get("link"))] if links else []),
                 d["mode"],
                 d["led"],
                 _text(d["ip"]),

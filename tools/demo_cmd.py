@@ -31,6 +31,7 @@ from ipgwsim.flash import (
     store_admin,
 )
 from ipgwsim.hw_profiles import find_profile
+from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.flashfile import load_flash, save_flash
 
 
@@ -79,7 +80,7 @@ def _demo(state: Path) -> int:
     try:
         ring.write("config change CMD0 /name gw-broken /log on\r\n")
     except PowerLost as exc:
-        print(f"flash: {exc}")
+        print(f"flash: {describe_error(exc)}")
     flash.power_on()
     save_flash(flash, image)
 

@@ -29,8 +29,9 @@ from ipgwsim import __version__
 from ipgwsim.flash.ring import newest_generation
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
-from ipgwsim.proto.tftp import ErrorCode, TimerPolicy
+from ipgwsim.proto.tftp import SEND_AGAIN, ErrorCode, TimerPolicy
 from ipgwsim.runtime import gwloadclient
+from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
 from ipgwsim.tools.gwload_output import Progress, describe
 
@@ -67,6 +68,9 @@ OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
 _BY_NAME = {name: (arg, documented) for name, arg, documented, _ in OPTIONS}
 #: How long gwload waits for a device that is busy programming flash.
 BUSY_WAIT = 600.0
+#: Transfers a request is sent in when the device answers that it should be sent again
+#: (its transfer port could not be opened: ``SEND_AGAIN``).
+AGAIN_TRIES = 3
 #: The options that may go with /scan.
 SCAN_OPTIONS = frozenset({"scan", "gwtype", "port", "bcast", "if", "tries", "timeout", "pcap", "v"})
 
@@ -211,7 +215,7 @@ def _check(options: Options) -> None:
             options.data[name] = path.read_bytes()
         except OSError as exc:
             raise UsageError(
-                f"/{option}: cannot read {str(path)!r}: {exc.strerror or exc}"
+                f"/{option}: cannot read {str(path)!r}: {describe_error(exc)}"
             ) from None
     for option, output in (("getcfg", options.getcfg), ("pcap", options.pcap)):
         if output is None:
@@ -278,7 +282,7 @@ class Job:
         try:
             text = describe(gwload.parse_message(data))
         except gwload.MalformedMessage as exc:
-            text = f"{len(data)} bytes, not understood: {exc}"
+            text = f"{len(data)} bytes, not understood: {describe_error(exc)}"
         arrow = "->" if direction == "sent" else "<-"
         print(f"  {arrow} {src[0]}:{src[1]} > {dst[0]}:{dst[1]} {text}", file=self.err)
 
@@ -311,7 +315,7 @@ class Job:
             try:
                 self.capture.write(self.options.pcap)
             except OSError as exc:
-                self.say(f"cannot write the capture {self.options.pcap}: {exc.strerror or exc}")
+                self.say(f"cannot write the capture {self.options.pcap}: {describe_error(exc)}")
                 return
             self.say(f"capture written to {self.options.pcap}")
 
@@ -319,15 +323,15 @@ class Job:
         try:
             return step()
         except (gwloadclient.Refused, gwloadclient.NotUnderstood) as exc:
-            raise Failure(EXIT_REFUSED, f"{what}: {exc}") from None
+            raise Failure(EXIT_REFUSED, f"{what}: {describe_error(exc)}") from None
         except (gwloadclient.NoAnswer, gwloadclient.Ambiguous) as exc:
-            raise Failure(EXIT_NO_DEVICE, f"{what}: {exc}") from None
+            raise Failure(EXIT_NO_DEVICE, f"{what}: {describe_error(exc)}") from None
         except gwloadclient.BadInterface as exc:
-            raise Failure(EXIT_USAGE, f"{what}: {exc}") from None
+            raise Failure(EXIT_USAGE, f"{what}: {describe_error(exc)}") from None
         except gwloadclient.GwloadError as exc:
-            raise Failure(EXIT_TRANSFER, f"{what}: {exc}") from None
+            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
         except OSError as exc:
-            raise Failure(EXIT_TRANSFER, f"{what}: {exc.strerror or exc}") from None
+            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
 
     def scan(self) -> int:
         found = self._gwload(
@@ -402,19 +406,21 @@ class Job:
         return self.hello.config_name
 
     def _transfer(self, what: str, run: Callable[[], TransferResult]) -> TransferResult:
-        try:
-            return run()
-        except TftpClientError as exc:
-            if exc.code == ErrorCode.ILLEGAL_OPERATION:
-                raise Failure(
-                    EXIT_REFUSED,
-                    f"{what}: retry errors: the boot code does not know this request ({exc})",
-                ) from None
-            if exc.code is not None:
-                raise Failure(EXIT_REFUSED, f"{what}: the device refused: {exc}") from None
-            raise Failure(EXIT_TRANSFER, f"{what}: {exc}") from None
-        except OSError as exc:
-            raise Failure(EXIT_TRANSFER, f"{what}: {exc.strerror or exc}") from None
+        """Run a transfer; one the device asks to send again (``SEND_AGAIN``: its transfer
+        port could not be opened) is sent again, up to ``AGAIN_TRIES`` times in all."""
+        for attempt in range(1, AGAIN_TRIES + 1):
+            try:
+                return run()
+            except TftpClientError as exc:
+                again = exc.code is not None and SEND_AGAIN in str(exc)
+                if again and attempt < AGAIN_TRIES:
+                    why = describe_error(exc)
+                    self.say(f"{what}: the device asks for the request again ({why}); sending it")
+                    continue
+                raise _transfer_failure(what, exc) from None
+            except OSError as exc:
+                raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def getcfg(self, path: Path) -> None:
         name = self._config_name()
@@ -527,6 +533,19 @@ class Job:
 _OPTIONS = {"blksize": "1468", "windowsize": "16"}
 
 
+def _transfer_failure(what: str, exc: TftpClientError) -> Failure:
+    """How a failed transfer ends gwload: refused by the device, or the transfer broke."""
+    if exc.code == ErrorCode.ILLEGAL_OPERATION:
+        return Failure(
+            EXIT_REFUSED,
+            f"{what}: retry errors: the boot code does not know this request "
+            f"({describe_error(exc)})",
+        )
+    if exc.code is not None:
+        return Failure(EXIT_REFUSED, f"{what}: the device refused: {describe_error(exc)}")
+    return Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or any(a.lower() in ("/help", "/?", "-h", "--help", "/h") for a in args):
@@ -538,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse(args)
     except UsageError as exc:
-        print(f"gwload: {exc}", file=sys.stderr)
+        print(f"gwload: {describe_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
     try:
         return Job(options, sys.stdout, sys.stderr).run()

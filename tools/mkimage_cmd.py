@@ -33,6 +33,7 @@ from ipgwsim.flash.image import (
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.hw_profiles import Profile, find_profile
+from ipgwsim.runtime.errors import describe_error
 
 #: ``--kind`` values and the image kinds they name.
 KINDS = {
@@ -119,7 +120,7 @@ def size_argument(text: str) -> int:
     try:
         return parse_size(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(describe_error(exc)) from None
 
 
 def payload(seed: int, size: int) -> bytes:
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             min_boot_build=args.min_boot_build,
         )
     except ImageFieldError as exc:
-        raise ValueError(f"{OPTIONS[exc.field]}: {exc}") from None
+        raise ValueError(f"{OPTIONS[exc.field]}: {describe_error(exc)}") from None
     output: Path = args.output
     output.write_bytes(data)
     print(
@@ -208,7 +209,7 @@ def _check(data: bytes, info: ImageInfo, profile: Profile | None) -> tuple[str, 
             boot_build=boot_build,
         )
     except (ImageError, NoSpace) as exc:
-        return against, str(exc)
+        return against, describe_error(exc)
     return against, None
 
 
@@ -221,7 +222,7 @@ def run_info(args: argparse.Namespace) -> int:
         info = parse_header(data)
     except ImageError as exc:
         print(f"file:            {path} ({len(data)} bytes)")
-        print(f"invalid: {exc}")
+        print(f"invalid: {describe_error(exc)}")
         return 1
     print("\n".join(_fields(path, len(data), info)))
     against, problem = _check(data, info, profile)

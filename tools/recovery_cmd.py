@@ -40,6 +40,7 @@ from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing, Generation, newest_generation, scan_records
 from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.runtime import Runtime
@@ -207,7 +208,7 @@ async def _demo(state: Path, settings: Settings) -> int:
         try:
             return await _procedure(rt, clock, state, settings)
         except DemoFailed as exc:
-            print(f"FAILED: {exc}")
+            print(f"FAILED: {describe_error(exc)}")
             return 1
 
 
@@ -472,7 +473,10 @@ async def _recover_by_tftp(
         print(f"  {line}")
     with rt.watch(host.name) as watcher:
         await _gwload("/gwtype", "6000", "/i", ip, "/setip", "/cfg", str(edited), port=port)
-        first = await watcher.next(timeout=30)
+        try:
+            first = await watcher.next(timeout=30)
+        except TimeoutError as exc:
+            raise DemoFailed(f"the device did not restart after gwload /cfg: {exc}") from None
         _print_events([first, *watcher.pending()])
     final = host.status()
     if final.mode is not Mode.FIRMWARE:

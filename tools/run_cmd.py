@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.labfile import LabError, check_lab, load_lab
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
@@ -66,6 +66,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "or ~/.local/state/ipgwsim)",
     )
     parser.add_argument("--port", type=int, help="UDP port of gwload and TFTP (default 69)")
+    parser.add_argument(
+        "--share-port",
+        action="store_true",
+        help="on loopback, let other runtimes started with --share-port use the same UDP "
+        "port: the devices of all of them hear the broadcast (default: refused)",
+    )
     parser.add_argument(
         "--speed",
         type=float,
@@ -120,7 +126,9 @@ def columns(rows: list[list[str]]) -> list[str]:
 
 
 def device_lines(hosts: list[DeviceHost]) -> list[str]:
-    rows = [["NAME", "MODEL", "MAC", "CONSOLE", "MODE", "LED"]]
+    """One row per device; a LINK column (the host-side link) in namespace mode."""
+    links = any(host.link is not None for host in hosts)
+    rows = [["NAME", "MODEL", "MAC", *(["LINK"] if links else []), "CONSOLE", "MODE", "LED"]]
     for host in hosts:
         status = host.status()
         rows.append(
@@ -128,6 +136,7 @@ def device_lines(hosts: list[DeviceHost]) -> list[str]:
                 status.name,
                 status.model,
                 status.mac,
+                *([host.link or "-"] if links else []),
                 host.console.path,
                 status.mode.value,
                 status.led.value,
@@ -171,6 +180,7 @@ class Plan:
     console_port: int | None
     console_tcp: bool
     profiles_dir: Path | None
+    share_port: bool
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -193,6 +203,12 @@ def plan(args: argparse.Namespace) -> Plan:
         raise RuntimeSetupError("--attach needs --netns")
     if args.speed is not None and not args.speed > 0:
         raise RuntimeSetupError("--speed must be a positive number")
+    netns = args.netns or (lab is not None and lab.network == "netns")
+    share_port = args.share_port or (lab is not None and lab.share_port)
+    if share_port and netns:
+        raise RuntimeSetupError(
+            "--share-port is for loopback (in namespaces every device has its own ports)"
+        )
     if lab is not None:
         specs = list(lab.devices)
         if args.empty_firmware:
@@ -214,12 +230,13 @@ def plan(args: argparse.Namespace) -> Plan:
         state=pick(args.state, lab.state if lab else None, default_state_dir()),
         port=pick(args.port, lab.port if lab else None, 69),
         speed=pick(args.speed, lab.speed if lab else None, 1.0),
-        netns=args.netns or (lab is not None and lab.network == "netns"),
+        netns=netns,
         attachment=pick(attachment, lab.attachment if lab else None, None),
         http_port=pick(args.http_port, lab.http_port if lab else None, None),
         console_port=pick(args.console_port, lab.console_port if lab else None, None),
         console_tcp=not args.no_console_tcp and (lab is None or lab.console_tcp),
         profiles_dir=pick(args.profiles_dir, lab.profiles_dir if lab else None, None),
+        share_port=share_port,
     )
 
 
@@ -227,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(plan(args)))
     except (RuntimeSetupError, LabError) as exc:
-        print(f"ipgwsim run: {exc}", file=sys.stderr)
+        print(f"ipgwsim run: {describe_error(exc)}", file=sys.stderr)
         return 2
 
 
@@ -260,6 +277,7 @@ async def _run(plan: Plan) -> int:
         async with Runtime(
             plan.state,
             port=plan.port,
+            share_port=plan.share_port,
             clock=clock,
             profiles_dir=plan.profiles_dir,
             console_tcp=plan.console_tcp,
@@ -276,6 +294,8 @@ async def _run(plan: Plan) -> int:
                 where = f"in network namespaces, links {links}, port {plan.port}"
             else:
                 where = f"on loopback, broadcast {LOOPBACK_BROADCAST}:{plan.port}"
+                if plan.share_port:
+                    where += " (shared)"
             print(
                 f"ipgwsim: {summary(hosts)} {where}, speed {plan.speed:g}x, "
                 f"state {runtime.state.path}; Ctrl-C stops"

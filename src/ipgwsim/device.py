@@ -307,6 +307,13 @@ class Device:
         else:
             self.boot.receive_datagram(datagram, now)
 
+    def port_failed(self, address: Address, reason: str, now: float) -> None:
+        """The network could not open ``address`` after a ``PortOpened`` (it is in use on
+        the host). TFTP mode ends a transfer on that port at once (an ERROR to the client
+        from the port its request came to); a firmware's port stays closed as it is."""
+        self._at(now)
+        self.boot.port_failed(address, reason, now)
+
     def datagrams_to_send(self) -> list[Datagram]:
         out = self.boot.datagrams_to_send()
         if self.firmware is not None:

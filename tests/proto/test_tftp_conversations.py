@@ -12,6 +12,7 @@ import pytest
 
 from ipgwsim.proto.net import Address
 from ipgwsim.proto.tftp import (
+    SEND_AGAIN,
     Ack,
     ClientRead,
     ClientWrite,
@@ -279,6 +280,17 @@ def test_no_fallback_for_other_errors_or_plain_requests() -> None:
     assert net.client_events == [TransferFailed("file not found", 1, True)]
     net = Net(ClientRead("f", SERVER, 0.0), lambda *_: error_packet(8, "no")).run()
     assert net.client_events == [TransferFailed("no", 8, True)]
+
+
+def test_an_error_asking_to_send_again_is_no_refusal_of_the_options() -> None:
+    """A server that could not set the transfer up asks for the request again (ERROR 0):
+    the client fails the transfer, so that its caller sends it again with the options."""
+    text = f"transfer port 50000 cannot be opened (address in use); {SEND_AGAIN}"
+    net = Net(
+        ClientRead("f", SERVER, 0.0, options=WINDOWED), lambda *_: error_packet(0, text)
+    ).run()
+    assert net.client_events == [TransferFailed(text, 0, True)]
+    assert len([s for s in net.sent if s.dst == SERVER]) == 1
 
 
 def test_fallback_happens_once() -> None:

@@ -16,6 +16,7 @@ from ipgwsim.testing.loopback import free_udp_port, run
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_boots_to_firmware_and_a_medium_press_gives_tftp_mode(tmp_path: Path) -> None:
     async def main() -> None:
         clock = ManualClock()
@@ -81,6 +82,7 @@ def test_console_keeps_working_when_nobody_reads(tmp_path: Path) -> None:
     run(main())
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_short_press_restarts_and_power_off_on(tmp_path: Path) -> None:
     async def main() -> None:
         clock = ManualClock()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ipgwsim.testing.loopback import free_udp_port, run
+from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
 from ipgwsim.tools.cli import main as cli_main
 
 pytestmark = pytest.mark.integration
@@ -38,6 +38,7 @@ async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) ->
     return line.decode().rstrip("\n")
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_run_and_control_commands(tmp_path: Path) -> None:
     state = str(tmp_path / "state")
     port = free_udp_port()
@@ -92,6 +93,7 @@ async def check_status(state: str) -> None:
         "ip": None,
         "boot_build": 145,
         "firmware_build": "08-6000.08",
+        "link": None,
     }
     assert [d["name"] for d in devices] == ["ip6000-1", "ip6000-2"]
 
@@ -187,6 +189,103 @@ async def check_stop(runner: asyncio.subprocess.Process, state: str) -> None:
             "instance.toml",
         ]
     assert not Path(state, "control.sock").exists()
+
+
+async def start_run(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """``ipgwsim run ...`` in the background; its first line (the summary)."""
+    runner = await asyncio.create_subprocess_exec(
+        *CLI, "run", *args, "--speed", "1000", "--no-console-tcp",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        return runner, await read_line(runner.stdout)
+    except BaseException:
+        runner.kill()
+        await runner.wait()
+        raise
+
+
+async def stop_run(runner: asyncio.subprocess.Process) -> None:
+    if runner.returncode is None:
+        runner.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(runner.communicate(), 20)
+
+
+def test_a_port_in_use_by_a_runtime_is_refused_to_run_and_to_the_demo(tmp_path: Path) -> None:
+    """The reproduction: a runtime on a port, then another one and ``ipgwsim demo`` on it."""
+    port = str(free_udp_port())
+    lab_a = tmp_path / "lab-a"
+
+    async def main() -> None:
+        runner, summary = await start_run("IP6000", "--port", port, "--state", str(lab_a))
+        try:
+            assert summary.startswith("ipgwsim: 1 x IP6000 on loopback"), summary
+            holder = (
+                f"UDP port {port} is in use by the ipgwsim runtime of state directory {lab_a} "
+                f"(pid {runner.pid})"
+            )
+            rc, out, err = await ipgwsim("run", "IP6000", "--port", port, "--state",
+                                         str(tmp_path / "lab-b"))  # fmt: skip
+            assert (rc, out) == (2, "")
+            assert err == (
+                f"ipgwsim run: {holder}: use another --port (to share a port, start both "
+                f"with --share-port)\n"
+            )
+            rc, out, err = await ipgwsim("run", "IP6000", "--port", port, "--share-port",
+                                         "--state", str(tmp_path / "lab-b"))  # fmt: skip
+            assert rc == 2
+            assert err.startswith(f"ipgwsim run: {holder}: ")
+            # The demo runs a runtime of its own: refused the same way, before anything.
+            rc, out, err = await ipgwsim("demo", "--port", port, "--http-port",
+                                         str(free_tcp_port()))  # fmt: skip
+            assert (rc, out) == (2, "")
+            assert err.startswith(f"ipgwsim demo: {holder}: use another --port")
+            assert len(err.splitlines()) == 1
+        finally:
+            await stop_run(runner)
+
+    run(main(), timeout=120)
+
+
+def test_runtimes_that_share_a_port_both_answer_gwload(tmp_path: Path) -> None:
+    port = str(free_udp_port())
+
+    async def main() -> None:
+        runners = []
+        try:
+            for name in ("lab-a", "lab-b"):
+                runner, summary = await start_run(
+                    "IP6000", "--empty-firmware", "--port", port, "--share-port",
+                    "--state", str(tmp_path / name),
+                )  # fmt: skip
+                runners.append(runner)
+                assert summary.endswith(f"127.255.255.255:{port} (shared), speed 1000x, "
+                                        f"state {tmp_path / name}; Ctrl-C stops")  # fmt: skip
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ipgwsim.tools.gwload_cmd",
+                "/scan", "/port", port, "/bcast", "127.255.255.255",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            text = out.decode()
+            assert proc.returncode == 0, text
+            assert "2 device(s) in TFTP mode" in text  # two MACs: one of each runtime
+            macs = [line.split()[0] for line in text.splitlines() if line.startswith("00:90:33")]
+            assert len(set(macs)) == 2
+        finally:
+            for runner in runners:
+                await stop_run(runner)
+
+    run(main(), timeout=120)
+
+
+def test_share_port_is_for_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["run", "IP6000", "--netns", "--share-port"]) == 2
+    assert capsys.readouterr().err == (
+        "ipgwsim run: --share-port is for loopback (in namespaces every device has its own ports)\n"
+    )
 
 
 def test_control_commands_without_a_runtime(

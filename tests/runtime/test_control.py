@@ -70,6 +70,7 @@ def test_requests_and_errors(tmp_path: Path) -> None:
     run(main())
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_watch_streams_until_the_client_goes(tmp_path: Path) -> None:
     async def main() -> None:
         clock = ManualClock()

@@ -141,6 +141,7 @@ async def device_with_address(tmp_path: Path) -> AsyncIterator[tuple[Runtime, Ma
 DEFAULT_CONFIG = b"config change CMD0 /name IP6000"
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_discover_and_setip(tmp_path: Path) -> None:
     port = free_udp_port()
     ip = free_loopback_ip(port)
@@ -309,15 +310,16 @@ def test_setip_to_an_address_another_program_holds_is_refused(tmp_path: Path) ->
         squatter.close()
 
 
-def test_two_runtimes_on_one_port_share_the_broadcast(tmp_path: Path) -> None:
+def test_two_runtimes_asked_to_share_a_port_share_the_broadcast(tmp_path: Path) -> None:
+    """Only when both say so (``share_port``; otherwise the second is refused)."""
     port = free_udp_port()
     ip = free_loopback_ip(port)
 
     async def main() -> None:
         clock = ManualClock()
         async with (
-            Runtime(tmp_path / "a", port=port, clock=clock) as rt_a,
-            Runtime(tmp_path / "b", port=port, clock=clock) as rt_b,
+            Runtime(tmp_path / "a", port=port, clock=clock, share_port=True) as rt_a,
+            Runtime(tmp_path / "b", port=port, clock=clock, share_port=True) as rt_b,
         ):
             rt_a.add_devices("IP6000", 1, empty_firmware=True)
             (ip800,) = rt_b.add_devices("IP800", 1, empty_firmware=True)

@@ -26,6 +26,7 @@ FACTORY_IP = "127.168.0.1"
 
 
 @needs_curl
+@pytest.mark.usefixtures("private_registry")
 def test_factory_address_after_a_short_press_and_the_admin_pages(tmp_path: Path) -> None:
     async def main() -> None:
         clock = ManualClock()

@@ -27,6 +27,8 @@ from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.ring import newest_generation
 from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.control import device_json
+from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.netns import PREFIX, Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
@@ -40,6 +42,8 @@ from ipgwsim.testing.netns import (
     open_tap,
     root,
 )
+from ipgwsim.tools.control_cmd import status_table
+from ipgwsim.tools.run_cmd import device_lines
 
 pytestmark = [
     pytest.mark.integration,
@@ -75,6 +79,18 @@ async def runtime(
         yield rt, rt.add_devices("IP6000", count)
 
 
+def link_of(host: DeviceHost) -> str:
+    """The lab side of ETH0's link: ``ip6000-`` and the last six hex digits of its MAC."""
+    assert host.link is not None
+    assert host.link == "ip6000-" + host.record.instance.serial[-6:]
+    return host.link
+
+
+def old_name(host: DeviceHost) -> str:
+    """The device's old NetBIOS name and DHCP host name: ``IP6000-10-00-01``."""
+    return "IP6000-" + host.mac[9:].replace(":", "-")
+
+
 async def tftp_mode(rt: Runtime, host: DeviceHost) -> None:
     """Hold the reset button 1.8 s (the seed's press): TFTP mode."""
     await asyncio.wait_for(rt.press(host.name, 1.8), 10)
@@ -88,9 +104,17 @@ def test_the_seed_recovery_across_namespaces_with_gwload_tftp_and_curl(tmp_path:
                 assert await ns_run(lab, "true") == (0, "")
                 await tftp_mode(rt, host)
                 # The lab side of the device's link, with an address on the device's subnet.
-                add_address(lab, host.name, "10.77.0.1/24")
+                add_address(lab, link_of(host), "10.77.0.1/24")
                 code, out = await ns_run(
-                    lab, *GWLOAD, "/gwtype", "6000", "/i", "10.77.0.5", "/setip", "/if", host.name
+                    lab,
+                    *GWLOAD,
+                    "/gwtype",
+                    "6000",
+                    "/i",
+                    "10.77.0.5",
+                    "/setip",
+                    "/if",
+                    link_of(host),
                 )
                 assert code == 0, out
                 assert "has 10.77.0.5" in out
@@ -106,7 +130,7 @@ def test_the_seed_recovery_across_namespaces_with_gwload_tftp_and_curl(tmp_path:
                 (tmp_path / "new.txt").write_text(edited, newline="")
                 code, out = await ns_run(
                     lab, *GWLOAD, "/gwtype", "6000", "/i", "10.77.0.5", "/setip",
-                    "/cfg", str(tmp_path / "new.txt"), "/if", host.name,
+                    "/cfg", str(tmp_path / "new.txt"), "/if", link_of(host),
                 )  # fmt: skip
                 assert code == 0, out
                 for _ in range(100):
@@ -198,7 +222,7 @@ def test_two_devices_on_one_segment_and_gwload_does_not_guess(tmp_path: Path) ->
                 first = rt.network.namespace_of(hosts[0])
                 assert first is not None
                 code, out = await ns_run(first, "cat", "/sys/class/net/eth1/address")
-                assert out.strip() == "02:90:33:10:00:01"
+                assert out.strip() == "02" + hosts[0].mac[2:]
                 code, out = await ns_run(first, "cat", "/proc/sys/net/ipv4/conf/eth1/arp_ignore")
                 assert out.strip() == "1"
 
@@ -287,11 +311,11 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
     async def main() -> None:
         with lab_namespace() as lab:
             async with runtime(tmp_path, f"netns:{lab}") as (rt, (host,)):
-                add_address(lab, host.name, "10.77.0.1/24")
+                add_address(lab, link_of(host), "10.77.0.1/24")
                 leases = tmp_path / "leases"
                 dnsmasq = await asyncio.create_subprocess_exec(
                     "ip", "netns", "exec", lab, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
-                    "--port=0", f"--interface={host.name}", "--bind-interfaces",
+                    "--port=0", f"--interface={link_of(host)}", "--bind-interfaces",
                     "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,10m",
                     "--dhcp-option=3,10.77.0.1",
                     f"--dhcp-leasefile={leases}", "--log-dhcp",
@@ -306,7 +330,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                     await _until(lambda: leases.exists() and ip in leases.read_text(), "the lease")
                     lease = leases.read_text()
                     assert host.mac in lease
-                    assert "IP6000-10-00-01" in lease  # the hostname the client sent
+                    assert old_name(host) in lease  # the hostname the client sent
                     await _until(lambda: host.web is not None, "the web server")
                     code, out = await ns_run(lab, "curl", "-s", f"http://{ip}/CMD0/box_info.xml")
                     assert code == 0, out
@@ -323,7 +347,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                 # A restart by the reset button: the factory address, no DHCP.
                 await asyncio.wait_for(rt.press(host.name, 0.3), 10)
                 await _until(lambda: host.status().ip == "192.168.0.1", "the factory address")
-                add_address(lab, host.name, "192.168.0.2/24")
+                add_address(lab, link_of(host), "192.168.0.2/24")
                 await _until(lambda: host.web is not None, "the web server")
                 code, out = await ns_run(lab, "curl", "-s", "http://192.168.0.1/CMD0/box_info.xml")
                 assert code == 0, out
@@ -347,18 +371,91 @@ def test_nmblookup_finds_the_device_by_both_names(tmp_path: Path) -> None:
             async with runtime(tmp_path, f"netns:{lab}") as (rt, (host,)):
                 await asyncio.wait_for(rt.press(host.name, 0.3), 10)  # factory address
                 await _until(lambda: host.status().ip == "192.168.0.1", "the factory address")
-                add_address(lab, host.name, "192.168.0.2/24")
+                add_address(lab, link_of(host), "192.168.0.2/24")
                 serial = host.record.instance.serial.upper()
                 code, out = await ns_run(lab, "nmblookup", "-B", "192.168.0.255", serial)
                 assert code == 0, out
                 assert f"192.168.0.1 {serial}<00>" in out
-                code, out = await ns_run(lab, "nmblookup", "-U", "192.168.0.1", "ip6000-10-00-01")
+                old = old_name(host).lower()
+                code, out = await ns_run(lab, "nmblookup", "-U", "192.168.0.1", old)
                 assert code == 0, out
-                assert "192.168.0.1 ip6000-10-00-01<00>" in out
+                assert f"192.168.0.1 {old}<00>" in out
                 code, out = await ns_run(lab, "nmblookup", "-A", "192.168.0.1")
                 assert code == 0, out
-                assert "MAC Address = 00-90-33-10-00-01" in out
+                assert f"MAC Address = {host.mac.replace(':', '-').upper()}" in out
                 code, out = await ns_run(lab, "nmblookup", "-B", "192.168.0.255", "OTHERNAME")
                 assert "name_query failed to find name OTHERNAME" in out
+
+    run(main(), timeout=60)
+
+
+def _link_alias(namespace: str, name: str) -> str | None:
+    """The alias of link ``name`` in ``namespace``, or None if there is no such link."""
+
+    def look() -> str | None:
+        with NetNS(namespace) as ns:
+            found = ns.link_lookup(ifname=name)
+            if not found:
+                return None
+            alias: str = ns.get_links(found[0])[0].get_attr("IFLA_IFALIAS") or ""
+            return alias
+
+    return netlink(look)
+
+
+def test_two_namespace_runtimes_name_their_links_apart(tmp_path: Path) -> None:
+    """Both have an ip6000-1: their links are named after their MACs, unique on the host."""
+
+    async def main() -> None:
+        with lab_namespace() as lab:
+            async with (
+                runtime(tmp_path / "a", f"netns:{lab}") as (rt_a, (a,)),
+                runtime(tmp_path / "b", f"netns:{lab}") as (rt_b, (b,)),
+            ):
+                assert a.name == b.name == "ip6000-1"
+                links = [link_of(a), link_of(b)]
+                assert links[0] != links[1]
+                for rt, host in ((rt_a, a), (rt_b, b)):
+                    assert rt.entry is not None
+                    link = link_of(host)
+                    assert rt.entry.links == {link: "ip6000-1", f"{link}.1": "ip6000-1"}
+                    alias = f"ipgwsim {os.getpid()} ip6000-1 {rt.state.path}"
+                    assert _link_alias(lab, link) == alias
+                    assert _link_alias(lab, f"{link}.1") == alias  # ETH1's
+                    # `ipgwsim run` and `ipgwsim status` show it.
+                    header, row = device_lines([host])
+                    assert header.split()[:4] == ["NAME", "MODEL", "MAC", "LINK"]
+                    assert row.split()[:4] == ["ip6000-1", "IP6000", host.mac, link]
+                    assert device_json(host)["link"] == link
+                    assert status_table([device_json(host)])[1].split()[3] == link
+            assert [_link_alias(lab, link) for link in links] == [None, None]  # gone at stop
+
+    run(main(), timeout=60)
+
+
+def test_a_link_name_that_exists_already_is_refused_naming_its_owner(tmp_path: Path) -> None:
+    async def main() -> None:
+        with lab_namespace() as lab:
+            async with runtime(tmp_path, f"netns:{lab}") as (_rt, (host,)):
+                link = link_of(host)  # this state directory's, unique on the host
+            # Something else took the name meanwhile, e.g. a runtime killed with kill -9.
+            other = f"ipgwsim {os.getpid()} ip6000-1 /srv/other-lab"
+
+            def squat() -> None:
+                with NetNS(lab) as ns:
+                    ns.link("add", ifname=link, kind="bridge")
+                    (index,) = ns.link_lookup(ifname=link)
+                    ns.link("set", index=index, ifalias=other)
+
+            netlink(squat)
+            with pytest.raises(RuntimeSetupError) as info:
+                async with runtime(tmp_path, f"netns:{lab}"):
+                    pass
+            assert str(info.value) == (
+                f"ip6000-1: a link {link} exists already in namespace {lab}: it belongs to "
+                f"device ip6000-1 of the ipgwsim runtime (state directory /srv/other-lab, "
+                f"pid {os.getpid()})"
+            )
+            assert _link_alias(lab, f"{link}.1") is None  # nothing of the refused device stays
 
     run(main(), timeout=60)

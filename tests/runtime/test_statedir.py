@@ -30,6 +30,7 @@ def newest_config(host: DeviceHost) -> str | None:
     return ConfigRing(PartitionTable(host.flash, host.profile)["config"]).newest_text()
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_restart_keeps_identity_and_config(tmp_path: Path) -> None:
     state = tmp_path / "state"
     port = free_udp_port()
@@ -115,6 +116,7 @@ def test_a_locked_state_dir_is_refused_with_its_name(tmp_path: Path) -> None:
     run(main())
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_serials_are_unique_across_models(tmp_path: Path) -> None:
     state = tmp_path / "state"
 

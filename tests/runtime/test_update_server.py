@@ -154,6 +154,7 @@ def script_requests(requests: list[Recorded], path: str = SCRIPT) -> list[Record
 
 
 @needs_curl
+@pytest.mark.usefixtures("private_registry")
 def test_the_script_url_its_query_and_placeholders(tmp_path: Path) -> None:
     async def main() -> None:
         async with bench(tmp_path) as b:
@@ -357,6 +358,7 @@ def test_prot_downloads_restarts_into_the_new_build_and_skips_it_then(tmp_path: 
 
 
 @needs_curl
+@pytest.mark.usefixtures("private_registry")
 def test_an_image_larger_than_the_pool_is_refused_and_the_old_build_stays(
     tmp_path: Path,
 ) -> None:
@@ -401,6 +403,7 @@ def test_an_image_larger_than_the_pool_is_refused_and_the_old_build_stays(
 
 
 @needs_curl
+@pytest.mark.usefixtures("private_registry")
 def test_scfg_puts_the_full_config(tmp_path: Path) -> None:
     async def main() -> None:
         async with bench(tmp_path) as b:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ipgwsim.device import DeviceStatus
 from ipgwsim.events import ButtonBlink, Event, LedChanged, ModeChanged, PoweredOff
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 if TYPE_CHECKING:
@@ -56,6 +56,11 @@ def status_json(status: DeviceStatus) -> dict[str, Any]:
         "boot_build": status.boot_build,
         "firmware_build": status.firmware_build,
     }
+
+
+def device_json(host: DeviceHost) -> dict[str, Any]:
+    """DEVICE: the status fields and ``link``, the host-side link name (None on loopback)."""
+    return {**status_json(host.status()), "link": host.link}
 
 
 def console_json(host: DeviceHost) -> dict[str, Any]:
@@ -134,7 +139,7 @@ class ControlServer:
         except OSError as exc:
             sock.close()
             raise RuntimeSetupError(
-                f"cannot create the control socket {self.path}: {exc.strerror or exc}"
+                f"cannot create the control socket {self.path}: {describe_error(exc)}"
             ) from None
         finally:
             if fd is not None:
@@ -171,7 +176,9 @@ class ControlServer:
                     if not isinstance(request, dict):
                         raise ValueError("a request is a JSON object")
                 except ValueError as exc:
-                    writer.write(_encode({"ok": False, "error": f"bad request: {exc}"}))
+                    writer.write(
+                        _encode({"ok": False, "error": f"bad request: {describe_error(exc)}"})
+                    )
                     await writer.drain()
                     continue
                 if request.get("cmd") == "watch":
@@ -189,19 +196,19 @@ class ControlServer:
         try:
             return await self._dispatch(request)
         except (RuntimeSetupError, ValueError, TypeError) as exc:
-            return {"ok": False, "error": str(exc)}
+            return {"ok": False, "error": describe_error(exc)}
 
     async def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
         rt = self.runtime
         cmd = request.get("cmd")
         if cmd == "status":
-            return {"ok": True, "devices": [status_json(s) for s in rt.status()]}
+            return {"ok": True, "devices": [device_json(host) for host in rt.devices]}
         if cmd == "press":
             return await self._press(request)
         if cmd == "power":
             on = _arg(request, "on", bool)
             host = rt.power(_arg(request, "device", str), on)
-            return {"ok": True, **status_json(host.status())}
+            return {"ok": True, **device_json(host)}
         if cmd == "cut":
             at = rt.cut(
                 _arg(request, "device", str),
@@ -230,7 +237,7 @@ class ControlServer:
         with rt.watch_timed(host.name) as watcher:
             await rt.press(host.name, hold)
             seen = [event_json(*item) for item in watcher.pending()]
-        return {"ok": True, **status_json(host.status()), "hold": hold, "events": seen}
+        return {"ok": True, **device_json(host), "hold": hold, "events": seen}
 
     async def _watch(
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -241,7 +248,7 @@ class ControlServer:
                 raise ValueError(f"argument 'device' has the wrong type: {device!r}")
             watcher = self.runtime.watch_timed(device)
         except (RuntimeSetupError, ValueError) as exc:
-            writer.write(_encode({"ok": False, "error": str(exc)}))
+            writer.write(_encode({"ok": False, "error": describe_error(exc)}))
             await writer.drain()
             return
         name = self.runtime.device(device).name if device is not None else None
@@ -286,7 +293,7 @@ class ControlClient:
         except OSError as exc:
             sock.close()
             raise RuntimeSetupError(
-                f"cannot reach the runtime at {self.path}: {exc.strerror or exc}"
+                f"cannot reach the runtime at {self.path}: {describe_error(exc)}"
             ) from None
         finally:
             if fd is not None:

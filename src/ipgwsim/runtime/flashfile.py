@@ -20,6 +20,7 @@ from ipgwsim.flash.imagefile import (
 )
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import FlashGeometry
+from ipgwsim.runtime.errors import describe_error
 
 
 def save_flash(flash: NorFlash, path: Path) -> None:
@@ -65,7 +66,7 @@ def load_flash(
             src.seek(0)
             layout = decode_header(src.read(length))
         except FlashFileError as exc:
-            raise FlashFileError(f"{path}: {exc}") from None
+            raise FlashFileError(f"{path}: {describe_error(exc)}") from None
         if file_size < layout.data_offset + layout.geometry.size:
             raise FlashFileError(
                 f"{path}: flash image is truncated: {file_size} bytes, "

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from ipgwsim.proto import gwload
+from ipgwsim.runtime.errors import describe_error
 
 #: After the first HELLO to a broadcast DISCOVER, how long to listen for more:
 #: devices on one segment answer within milliseconds.
@@ -80,7 +81,7 @@ def open_socket(lab: Lab) -> socket.socket:
                 )
             except OSError as exc:
                 raise BadInterface(
-                    f"cannot send on interface {lab.interface!r}: {exc.strerror or exc}"
+                    f"cannot send on interface {lab.interface!r}: {describe_error(exc)}"
                 ) from None
         sock.bind(("0.0.0.0", 0))
     except BaseException:

@@ -16,8 +16,10 @@ on TCP (:meth:`DeviceHost.serve_console_tcp`): the clients see what the pty show
 into the same session.
 
 Nothing a device does crashes the runtime: a bind failure is written to the
-device's console and the runtime's log; an exception inside the device is logged
-with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
+device's console and the runtime's log, and the device learns of it
+(:meth:`~ipgwsim.device.Device.port_failed`: TFTP mode at once ends a transfer whose
+port could not be bound, with an ERROR to the client); an exception inside the device is
+logged with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoletcp import ConsoleTcp
+from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.flashfile import save_flash
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
@@ -101,6 +104,7 @@ class DeviceHost:
         saved: bool = False,
         wall_clock: float | None = None,
         attachment: Attachment | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.record = record
         #: Where this device's links go in the namespace network (None: the network's).
@@ -128,8 +132,9 @@ class DeviceHost:
             netbios=isinstance(network, NamespaceNetwork),
             # On loopback the firmware's addresses are the loopback ones that serve them.
             address_map=network.map_address if isinstance(network, LoopbackNetwork) else None,
-            # Salts of the admin credentials and TFTP transfer ports: from the system.
-            rng=random.Random(secrets.randbits(64)),
+            # Salts of the admin credentials and TFTP transfer ports: from the system
+            # unless the caller gives the device its randomness (tests).
+            rng=rng if rng is not None else random.Random(secrets.randbits(64)),
         )
         self.console = Console(clock.now, on_input=self._console_input)
         #: Problems seen: bind failures, save failures, exceptions inside the device.
@@ -166,6 +171,14 @@ class DeviceHost:
     @property
     def mac(self) -> str:
         return self.record.instance.mac_text
+
+    @property
+    def link(self) -> str | None:
+        """The host-side name of ETH0's link in namespace mode (``ip6000-100001``), or None."""
+        if isinstance(self.network, NamespaceNetwork):
+            links = self.network.links_of(self)
+            return links[0] if links else None
+        return None
 
     def status(self) -> DeviceStatus:
         return self.device.status()
@@ -224,7 +237,9 @@ class DeviceHost:
             except PowerLost as exc:
                 self.console.write_raw(session.flush())
                 self.session = None
-                self.device.boot.power_off(now, f"power cut at flash operation: {exc}")
+                self.device.boot.power_off(
+                    now, f"power cut at flash operation: {describe_error(exc)}"
+                )
                 return
             self.console.write_raw(output)
 
@@ -292,7 +307,7 @@ class DeviceHost:
             if exc.errno == errno.EACCES:
                 hint = " (ports below 1024 need root: use another HTTP port, e.g. --http-port 8080)"
             self._problem(
-                f"cannot serve HTTP on {server.ip}:{server.port}: {exc.strerror or exc}{hint}"
+                f"cannot serve HTTP on {server.ip}:{server.port}: {describe_error(exc)}{hint}"
             )
             return
         self.web = server
@@ -399,7 +414,7 @@ class DeviceHost:
                 return  # it did not move: the timer path deals with a stuck deadline
 
     def _internal_error(self, exc: Exception) -> None:
-        text = f"internal error in the device model: {type(exc).__name__}: {exc}"
+        text = f"internal error in the device model: {type(exc).__name__}: {describe_error(exc)}"
         self.errors.append(text)
         self.log.exception("%s: %s", self.name, text)
         self.console.write(text)
@@ -464,6 +479,8 @@ class DeviceHost:
             problem = self.network.open(self, event.address)
             if problem is not None:
                 self._problem(problem)
+                # The device learns it at once: a TFTP transfer on that port ends.
+                self.device.port_failed(event.address, problem, self._last_now)
         elif isinstance(event, AddressAssigned):
             if self.device.firmware is not None:
                 self._firmware_address(event)
@@ -557,7 +574,7 @@ class DeviceHost:
         try:
             save_flash(self.flash, self.record.flash_path)
         except OSError as exc:
-            self._problem(f"cannot save {self.record.flash_path}: {exc.strerror or exc}")
+            self._problem(f"cannot save {self.record.flash_path}: {describe_error(exc)}")
             return False
         self._saved_ops = count
         return True

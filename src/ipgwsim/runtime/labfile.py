@@ -70,6 +70,7 @@ class Lab:
     http_port: int | None = None
     console_port: int | None = None
     console_tcp: bool = True
+    share_port: bool = False
     attachment: Attachment | None = None
     profiles_dir: Path | None = None
     #: The model of each spec, as the profiles name it (for messages and ``lab check``).
@@ -136,6 +137,7 @@ def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
         "profiles_dir": _path(r, "profiles_dir", base),
         "attachment": _attachment(r, "attach"),
         "console_tcp": r.get("console_tcp", bool) if r.has("console_tcp") else True,
+        "share_port": r.get("share_port", bool) if r.has("share_port") else False,
     }
     speed = r.optional("speed", float)
     if speed is not None and not speed > 0:
@@ -147,6 +149,8 @@ def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
     settings["network"] = network or "loopback"
     if settings["attachment"] is not None and settings["network"] != "netns":
         raise r.fail("attach", "needs network = 'netns'")
+    if settings["share_port"] and settings["network"] != "loopback":
+        raise r.fail("share_port", "is for the loopback network")
     r.finish()
     return settings
 

@@ -1,7 +1,9 @@
 """The loopback network: devices on 127.0.0.0/8, ``127.255.255.255`` as the broadcast.
 
 No root needed. One shared UDP socket is bound to ``(127.255.255.255, port)`` with
-``SO_REUSEADDR`` and ``SO_BROADCAST``; it receives what clients broadcast to
+``SO_BROADCAST`` (and ``SO_REUSEADDR`` only when the port is shared with another
+runtime, ``share=True``: otherwise the kernel refuses any other socket on that port, of
+an ipgwsim runtime or not); it receives what clients broadcast to
 ``127.255.255.255:port`` and sends the answers of devices that have no address yet
 (the kernel sends them from ``127.0.0.1``). A datagram received there reaches every
 listening device as ``Datagram(data, src, ("255.255.255.255", port))``.
@@ -29,7 +31,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Protocol
 
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 
 #: The network whose host addresses devices may take.
 LOOPBACK_NETWORK = IPv4Network("127.0.0.0/8")
@@ -89,16 +91,20 @@ def bind_problem(address: Address, exc: OSError) -> str:
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"cannot bind UDP {ip}:{port}: address not available on this host"
-    return f"cannot bind UDP {ip}:{port}: {exc.strerror or exc}"
+    return f"cannot bind UDP {ip}:{port}: {describe_error(exc)}"
 
 
 class LoopbackNetwork:
     """The sockets of all devices of one runtime on loopback (see the module docstring)."""
 
-    def __init__(self, port: int = 69, *, log: logging.Logger | None = None) -> None:
+    def __init__(
+        self, port: int = 69, *, log: logging.Logger | None = None, share: bool = False
+    ) -> None:
         if not 0 < port < 65536:
             raise RuntimeSetupError(f"port must be 1..65535, not {port}")
         self.port = port
+        #: Whether the broadcast socket lets another (sharing) runtime bind the port too.
+        self.share = share
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broadcast: dict[int, _Bound] = {}
@@ -135,7 +141,8 @@ class LoopbackNetwork:
     def _open_broadcast(self, port: int) -> _Bound:
         assert self._loop is not None
         sock = _udp_socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.share:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK_BROADCAST, port))
         except OSError as exc:
@@ -143,6 +150,8 @@ class LoopbackNetwork:
             problem = bind_problem((LOOPBACK_BROADCAST, port), exc)
             if exc.errno == errno.EADDRINUSE:
                 problem += "; use another --port"
+                if self.share:
+                    problem += " (sharing needs SO_REUSEADDR on every socket of the port)"
             raise RuntimeSetupError(problem) from None
         bound = _Bound(sock, (LOOPBACK_BROADCAST, port), None, {})
         self._broadcast[port] = bound
@@ -256,7 +265,7 @@ class LoopbackNetwork:
                 try:
                     bound = self._open_broadcast(port)
                 except RuntimeSetupError as exc:
-                    return str(exc)
+                    return describe_error(exc)
             bound.listeners[host] = None
             return None
         existing = self._unicast.get(address)
@@ -332,7 +341,7 @@ class LoopbackNetwork:
             self.dropped += 1
         except OSError as exc:
             self.dropped += 1
-            return f"sending to {dst[0]}:{dst[1]} failed: {exc.strerror or exc}"
+            return f"sending to {dst[0]}:{dst[1]} failed: {describe_error(exc)}"
         return None
 
     def _readable(self, bound: _Bound, port: int) -> None:

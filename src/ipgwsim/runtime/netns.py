@@ -8,7 +8,8 @@ Root only (``CAP_NET_ADMIN``). For every device the network makes, with pyroute2
 - ETH0: a veth pair whose device end is ``eth0`` in that namespace and carries the
   device's MAC (``00:90:33:…``); where the profile has ETH1, a second pair ``eth1``
   with the same MAC but the locally administered bit (``02:90:33:…``; see :func:`port_mac`);
-- the other end of each pair (named after the device, ``ip6000-1`` and ``ip6000-1.1``)
+- the other end of each pair (named after the model and the last six hex digits of the
+  MAC, ``ip6000-100001`` and ``ip6000-100001.1``: unique on the host, :func:`link_name`)
   goes where the :class:`Attachment` says: stays in the runtime's namespace
   (``host``), is moved into an existing namespace (``netns:NAME``), or is enslaved to a
   Linux bridge (``bridge:BR`` or ``bridge:BR@NAMESPACE``), so that TAP interfaces of VMs
@@ -24,8 +25,9 @@ server listens there and the update client's connections leave from there. In TF
 socket is bound to it).
 
 Everything made is tagged (namespaces by name, links by their alias ``ipgwsim <pid>
-<name>``) and removed when the runtime stops; :func:`cleanup` removes what a killed
-runtime left (``ipgwsim cleanup``).
+<device name> <state directory>``) and removed when the runtime stops; :func:`cleanup`
+removes what a killed runtime left (``ipgwsim cleanup``). A link name that exists already
+is refused, naming its owner as its alias tells it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import errno
 import itertools
 import logging
 import os
+import re
 import signal
 import socket
 import struct
@@ -50,14 +53,27 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
-from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.registry import pid_alive
 
-__all__ = ["PREFIX", "Attachment", "NamespaceNetwork", "cleanup", "in_namespace", "netlink_call"]
+__all__ = [
+    "PREFIX",
+    "Attachment",
+    "NamespaceNetwork",
+    "cleanup",
+    "in_namespace",
+    "link_name",
+    "netlink_call",
+]
 
 #: Every namespace this network makes is called ``ipgwsim-<pid>-<device name>``.
 PREFIX = "ipgwsim-"
-#: Links get the alias ``ipgwsim <pid> <device name>``.
+#: Links get the alias ``ipgwsim <pid> <device name> <state directory>``.
 ALIAS = "ipgwsim"
+#: Linux's longest interface name (IFNAMSIZ less the NUL).
+IFNAME_MAX = 15
+#: Longest alias Linux keeps (IFALIASZ less the NUL).
+ALIAS_MAX = 255
 READ_BATCH = 64
 MAX_DATAGRAM = 65535
 IP_FREEBIND = 15
@@ -128,6 +144,23 @@ class Attachment:
         return f"{self.kind}:{self.target}{where}"
 
 
+def link_name(model: str, serial: str, n: int = 0) -> str:
+    """The host-side name of Ethernet port ``n``'s link: ``ip6000-100001``, ``ip6000-100001.1``.
+
+    The lower-case model (letters and digits only, cut to fit) and the last six hex digits
+    of the device's serial number, which is unique on the host (the registry), so two
+    runtimes never meet by name. With the port suffix it stays within Linux's 15
+    characters: the model part keeps at most ``15 - 7 - 2`` = 6 characters (every shipped
+    model fits whole; a longer one from a user's profile is cut, its MAC part keeps the
+    name unique).
+    """
+    suffix = f".{n}" if n else ""
+    tail = f"-{serial[-6:]}"
+    room = IFNAME_MAX - len(tail) - 2  # ".1": every port's name fits, not just ETH0's
+    stem = re.sub(r"[^a-z0-9]", "", model.lower())[:room] or "gw"
+    return f"{stem}{tail}{suffix}"
+
+
 def port_mac(mac: str, n: int) -> str:
     """The MAC of Ethernet port ``n``: ETH0 the device's; ETH1 the same with the locally
     administered bit set (``02:90:33:…``), so that it never meets another device's ETH0
@@ -141,6 +174,24 @@ def port_mac(mac: str, n: int) -> str:
 #: pyroute2's synchronous API runs an event loop of its own, which cannot run inside the
 #: runtime's: netlink work goes to this thread (setup and teardown; datagrams never).
 _NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipgwsim-netlink")
+
+
+def describe_owner(alias: str) -> str:
+    """Who made a link, from its alias:
+    ``device ip6000-1 of the ipgwsim runtime (state directory /s, pid 7)``.
+
+    ``ipgwsim <pid> <device> [<state directory>]`` is ipgwsim's (a gone pid says so and
+    names ``ipgwsim cleanup``); anything else is another program's.
+    """
+    words = alias.split(" ", 3)
+    if len(words) >= 3 and words[0] == ALIAS and words[1].isdigit():
+        pid = int(words[1])
+        state = f"state directory {words[3]}, " if len(words) == 4 else ""
+        owner = f"device {words[2]} of the ipgwsim runtime ({state}pid {pid})"
+        if not pid_alive(pid):
+            owner += ", which is gone: `ipgwsim cleanup` removes it"
+        return owner
+    return f"another program (alias {alias!r})" if alias else "another program (no alias)"
 
 
 def _quiet_child() -> None:
@@ -182,7 +233,9 @@ def _index(ipr: IPRoute, name: str) -> int | None:
 
 
 def _netlink(what: str, exc: NetlinkError) -> RuntimeSetupError:
-    return RuntimeSetupError(f"{what}: {os.strerror(exc.code) if exc.code else exc}")
+    return RuntimeSetupError(
+        f"{what}: {os.strerror(exc.code) if exc.code else describe_error(exc)}"
+    )
 
 
 @dataclass
@@ -216,8 +269,11 @@ class NamespaceNetwork:
         attachment: Attachment | None = None,
         eth1: bool = True,
         log: logging.Logger | None = None,
+        owner: str = "",
     ) -> None:
         self.port = port
+        #: Who makes the links (the state directory), the end of their alias.
+        self.owner = owner
         self.attachment = attachment if attachment is not None else Attachment()
         self.eth1 = eth1
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
@@ -280,6 +336,28 @@ class NamespaceNetwork:
         device = self._devices.get(host)
         return device.namespace if device is not None else None
 
+    def namespace_name(self, device_name: str) -> str:
+        """The namespace a device of that name gets: ``ipgwsim-<pid>-<device name>``."""
+        return f"{self.stem}{device_name}"
+
+    def link_names(self, profile: Profile, serial: str) -> list[str]:
+        """The host-side link names a device gets (none with a macvlan)."""
+        if self.attachment.kind == "macvlan":
+            return []
+        count = 2 if self.eth1 and len(profile.ethernet) > 1 else 1
+        return [link_name(profile.model, serial, n) for n in range(count)]
+
+    def links_of(self, host: Attached) -> list[str]:
+        """The host-side link names of a running device (``ip6000-100001``, ...)."""
+        device = self._devices.get(host)
+        return [peer for peer, _ in device.peers] if device is not None else []
+
+    def _alias(self, host: Attached) -> str:
+        alias = f"{ALIAS} {self.pid} {host.name}"
+        if self.owner:
+            alias += f" {self.owner}"
+        return alias.encode()[:ALIAS_MAX].decode("utf-8", "ignore")
+
     # -- devices -----------------------------------------------------------------
 
     def policy_for(self, host: Attached) -> AddressPolicy:
@@ -292,12 +370,19 @@ class NamespaceNetwork:
         return policy
 
     def _create(self, host: Attached) -> DeviceNamespace:
-        name = f"{self.stem}{host.name}"
-        alias = f"{ALIAS} {self.pid} {host.name}"
+        name = self.namespace_name(host.name)
+        alias = self._alias(host)
+        if name in netns.listnetns():
+            raise RuntimeSetupError(
+                f"{host.name}: a network namespace {name} exists already "
+                f"(`ipgwsim cleanup` removes those of runtimes that are gone)"
+            )
         try:
             netns.create(name)
         except OSError as exc:
-            raise RuntimeSetupError(f"{host.name}: cannot create namespace {name}: {exc}") from None
+            raise RuntimeSetupError(
+                f"{host.name}: cannot create namespace {name}: {describe_error(exc)}"
+            ) from None
         device = DeviceNamespace(host, name, [], [])
         self._devices[host] = device
         try:
@@ -318,7 +403,9 @@ class NamespaceNetwork:
                 raise
             if isinstance(exc, NetlinkError):
                 raise _netlink(f"{host.name}: cannot make its links", exc) from None
-            raise RuntimeSetupError(f"{host.name}: cannot make its links: {exc}") from None
+            raise RuntimeSetupError(
+                f"{host.name}: cannot make its links: {describe_error(exc)}"
+            ) from None
         return device
 
     @staticmethod
@@ -350,7 +437,9 @@ class NamespaceNetwork:
         a = self.attachment_of(host)
         inner = f"eth{n}"
         mac = port_mac(host.mac, n)
-        temp = f"ipgwt{self.pid % 100000}{n}"[:15]
+        serial = host.mac.replace(":", "")
+        # Made in the runtime's namespace, then moved: unique on the host as the MAC is.
+        temp = f"ipgwt{serial[-6:]}{n}"
         if a.kind == "macvlan":
             if n > 0:
                 return  # one macvlan per device: ETH0 on the real segment
@@ -362,16 +451,19 @@ class NamespaceNetwork:
             assert index is not None
             ipr.link("set", index=index, net_ns_fd=device.namespace)
         else:
-            peer = host.name if n == 0 else f"{host.name}.{n}"
-            if len(peer) > 15:
-                raise RuntimeSetupError(f"{host.name}: link name {peer!r} is over 15 characters")
+            peer = link_name(host.profile.model, serial, n)
             space = a.target if a.kind == "netns" else a.namespace
             there = self._handle(space)
-            if _index(there, peer) is not None:
-                where = f"namespace {space}" if space else "the runtime's namespace"
-                raise RuntimeSetupError(
-                    f"{host.name}: {where} has a link {peer!r} already (another runtime?)"
-                )
+            for name in (peer, temp):
+                ipr = there if name == peer else self._handle(None)
+                index = _index(ipr, name)
+                if index is not None:
+                    where = f"namespace {space}" if space and name == peer else "this host"
+                    theirs = ipr.get_links(index)[0].get_attr("IFLA_IFALIAS") or ""
+                    raise RuntimeSetupError(
+                        f"{host.name}: a link {name} exists already in {where}: it belongs "
+                        f"to {describe_owner(theirs)}"
+                    )
             bridge = _index(there, a.target) if a.kind == "bridge" else None
             if a.kind == "bridge" and bridge is None:
                 raise RuntimeSetupError(f"{host.name}: the bridge {a} is gone")
@@ -551,7 +643,7 @@ class NamespaceNetwork:
                 sock.bind((ip, port))
         except OSError as exc:
             sock.close()
-            return f"cannot bind UDP {ip}:{port} in {device.namespace}: {exc.strerror or exc}"
+            return f"cannot bind UDP {ip}:{port} in {device.namespace}: {describe_error(exc)}"
         bound = _Socket(sock, address)
         device.sockets[address] = bound
         assert self._loop is not None
@@ -595,7 +687,7 @@ class NamespaceNetwork:
             self.dropped += 1
         except OSError as exc:
             self.dropped += 1
-            return f"sending to {datagram.dst[0]}:{datagram.dst[1]} failed: {exc.strerror or exc}"
+            return f"sending to {datagram.dst[0]}:{datagram.dst[1]} failed: {describe_error(exc)}"
         return None
 
     def _readable(self, host: Attached, bound: _Socket) -> None:
@@ -616,16 +708,6 @@ class NamespaceNetwork:
             host.deliver_all(batch)
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 def cleanup(*, all_runtimes: bool = False) -> list[str]:
     """Remove the namespaces and links of runtimes that are gone; what was removed.
 
@@ -642,7 +724,7 @@ def _cleanup(all_runtimes: bool) -> list[str]:
         pid_text = name[len(PREFIX) :].split("-", 1)[0]
         if not pid_text.isdigit():
             continue
-        if all_runtimes or not _pid_alive(int(pid_text)):
+        if all_runtimes or not pid_alive(int(pid_text)):
             with contextlib.suppress(OSError):
                 netns.remove(name)
                 removed.append(f"namespace {name}")
@@ -654,7 +736,7 @@ def _cleanup(all_runtimes: bool) -> list[str]:
                 words = alias.split()
                 if len(words) < 3 or words[0] != ALIAS or not words[1].isdigit():
                     continue
-                if all_runtimes or not _pid_alive(int(words[1])):
+                if all_runtimes or not pid_alive(int(words[1])):
                     ipr.link("del", index=link["index"])
                     where = f" in {space}" if space else ""
                     removed.append(f"link {link.get_attr('IFLA_IFNAME')}{where}")

@@ -19,6 +19,13 @@ factory flash (built once per profile, cloned with shared sectors). ``stop()``
 (also on an exception inside ``async with``) saves every flash that changed,
 closes sockets, ptys and console listeners, removes console links and the control socket and
 releases the state directory's lock.
+
+Identity on a shared host: the runtime registers itself in the host registry
+(:mod:`ipgwsim.runtime.registry`) with its state directory, network mode, UDP port and,
+as devices are added, their MACs and namespace and link names. A UDP port on loopback
+that another running runtime has (unless both share it: ``share_port=True``), or a MAC,
+namespace or link name another one holds, is refused with one line naming that runtime's
+state directory and pid.
 """
 
 from __future__ import annotations
@@ -59,11 +66,17 @@ from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.control import ControlServer
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
-from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice, UnknownModel
+from ipgwsim.runtime.errors import (
+    RuntimeSetupError,
+    UnknownDevice,
+    UnknownModel,
+    describe_error,
+)
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.registry import Registry, RuntimeConflict, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 
 #: Events that ``watch()`` streams.
@@ -107,23 +120,39 @@ class Runtime:
         http_port: int | None = None,
         wall_clock: float | Literal["host"] | None = "host",
         attachment: Attachment | None = None,
+        share_port: bool = False,
+        registry: Registry | None = None,
+        device_rng: Callable[[str], random.Random] | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
                 f"network mode {network!r} is not available: use 'loopback' or 'netns'"
             )
-        self.state = StateDir(Path(state_dir) if state_dir is not None else default_state_dir())
+        #: The host registry (serial-number blocks, running runtimes).
+        self.registry = registry if registry is not None else Registry()
+        self.state = StateDir(
+            Path(state_dir) if state_dir is not None else default_state_dir(), self.registry
+        )
         self.port = port
+        #: Whether another runtime may use the same UDP port (on loopback) if it says so too.
+        self.share_port = share_port
+        #: What the registry holds of this runtime while it runs.
+        self.entry: RuntimeEntry | None = None
+        #: ``device_rng(device name)``: a device's randomness (its TFTP transfer ports,
+        #: password salts); None: from the system. For tests that need to know the ports.
+        self.device_rng = device_rng
         self.clock = clock if clock is not None else ScaledClock()
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self.network: LoopbackNetwork | NamespaceNetwork
         if network == "netns":
             attached = attachment if attachment is not None else Attachment()
-            self.network = NamespaceNetwork(port, attachment=attached, log=self.log)
+            self.network = NamespaceNetwork(
+                port, attachment=attached, log=self.log, owner=str(self.state.path)
+            )
         else:
             if attachment is not None:
                 raise RuntimeSetupError("an attachment needs the namespace network (netns)")
-            self.network = LoopbackNetwork(port, log=self.log)
+            self.network = LoopbackNetwork(port, log=self.log, share=share_port)
         self.profiles_dir = profiles_dir
         if console_port_base is not None and not 0 < console_port_base < 65535:
             raise RuntimeSetupError(
@@ -172,13 +201,23 @@ class Runtime:
         await self.stop()
 
     async def start(self) -> None:
-        """Lock the state directory, bind the broadcast socket, start the control API."""
+        """Lock the state directory, register in the host registry (refusing what another
+        runtime holds), bind the broadcast socket, start the control API."""
         if self._started:
             return
         self._started = True
         raise_open_file_limit()
         self.state.lock()
         try:
+            with self.registry.locked():
+                self.state.hold_serials()
+                network = "netns" if isinstance(self.network, NamespaceNetwork) else "loopback"
+                entry = self.registry.new_entry(
+                    self.state.path, network, self.port, share_port=self.share_port
+                )
+                self._check_port(entry, self.registry.running(besides=entry))
+                self.registry.register(entry)
+                self.entry = entry
             self.network.start()
             if self._want_control:
                 self._control = ControlServer(self, self.state.control_socket)
@@ -216,7 +255,85 @@ class Runtime:
         for queue, _ in self._watchers:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
+        self._unregister()
         self.state.unlock()
+
+    def _unregister(self) -> None:
+        if self.entry is None:
+            return
+        try:
+            with self.registry.locked():
+                self.registry.unregister(self.entry)
+        except RuntimeSetupError as exc:
+            self.log.warning("%s", exc)
+        self.entry = None
+
+    # -- identity on the host ------------------------------------------------------------
+
+    def _check_port(self, entry: RuntimeEntry, others: list[RuntimeEntry]) -> None:
+        """Refuse a loopback UDP port another running runtime has, unless both share it."""
+        if entry.network != "loopback":
+            return  # in namespaces every device has its own ports
+        for other in others:
+            if other.network != "loopback" or other.port != entry.port:
+                continue
+            if entry.share_port and other.share_port:
+                continue
+            if other.share_port:
+                hint = "use another --port, or --share-port to share it (it shares its port)"
+            else:
+                hint = "use another --port (to share a port, start both with --share-port)"
+            raise RuntimeConflict(f"UDP port {entry.port} is in use by {other.describe()}: {hint}")
+
+    def _claim_identities(self, records: list[tuple[DeviceRecord, Profile]]) -> None:
+        """Register the devices' MACs, namespaces and link names; refuse what another holds.
+
+        Call it with the registry locked.
+        """
+        entry = self.entry
+        assert entry is not None
+        macs: dict[str, str] = {}
+        spaces: dict[str, str] = {}
+        links: dict[str, str] = {}
+        for record, profile in records:
+            name = record.instance.name
+            macs[record.instance.mac_text] = name
+            if isinstance(self.network, NamespaceNetwork):
+                spaces[self.network.namespace_name(name)] = name
+                for link in self.network.link_names(profile, record.instance.serial):
+                    links[link] = name
+        same = "two state directories hold the same serial numbers; stop that runtime or "
+        same += "delete one of them"
+        for other in self.registry.running(besides=entry):
+            for kind, mine, theirs, advice in (
+                ("MAC", macs, other.macs, same),
+                ("network namespace", spaces, other.namespaces, "stop that runtime"),
+                ("link name", links, other.links, same),
+            ):
+                for key, name in mine.items():
+                    if key in theirs:
+                        raise RuntimeConflict(
+                            f"{name}: {kind} {key} is in use by {other.describe()} "
+                            f"(its device {theirs[key]}): {advice}"
+                        )
+        entry.macs.update(macs)
+        entry.namespaces.update(spaces)
+        entry.links.update(links)
+        self.registry.register(entry)
+
+    def _release_identities(self, names: set[str]) -> None:
+        """Devices that did not start (or stopped): their names leave the registry entry."""
+        entry = self.entry
+        if entry is None or not names:
+            return
+        for table in (entry.macs, entry.namespaces, entry.links):
+            for key in [k for k, name in table.items() if name in names]:
+                del table[key]
+        try:
+            with self.registry.locked():
+                self.registry.register(entry)
+        except RuntimeSetupError as exc:
+            self.log.warning("%s", exc)
 
     @property
     def running(self) -> bool:
@@ -281,7 +398,15 @@ class Runtime:
             if name in self._hosts:
                 raise RuntimeSetupError(f"{name}: a device of that name runs already")
         running = {host.record.folder for host in self._hosts.values()}
-        chosen = self.state.choose_records(spec, profile.model, running)
+        with self.registry.locked():
+            chosen = self.state.choose_records(spec, profile.model, running)
+            try:
+                self._claim_identities([(record, profile) for record, _ in chosen])
+            except RuntimeSetupError:
+                for record, new in chosen:
+                    if new:  # a device that never ran leaves no state folder
+                        shutil.rmtree(record.folder, ignore_errors=True)
+                raise
         hosts: list[DeviceHost] = []
         for index, (record, new) in enumerate(chosen):
             console = None
@@ -302,6 +427,7 @@ class Runtime:
                 for later, later_new in chosen[index:]:
                     if later_new:  # a device that never ran leaves no state folder
                         shutil.rmtree(later.folder, ignore_errors=True)
+                self._release_identities({r.instance.name for r, _ in chosen[index:]})
                 raise
             hosts.append(host)
         return hosts
@@ -349,7 +475,7 @@ class Runtime:
             try:
                 flash = load_flash(record.flash_path, profile.flash, shared=self._shared)
             except (FlashFileError, OSError) as exc:
-                raise RuntimeSetupError(f"{record.instance.name}: {exc}") from None
+                raise RuntimeSetupError(f"{record.instance.name}: {describe_error(exc)}") from None
         else:
             flash = self._factory_flash(profile, firmware)
             if config is not None:
@@ -380,6 +506,7 @@ class Runtime:
             saved=saved,
             wall_clock=self.wall_clock,
             attachment=attachment,
+            rng=self.device_rng(record.instance.name) if self.device_rng is not None else None,
         )
         if self.console_tcp:
             self._serve_console(host, console_port)
@@ -409,7 +536,7 @@ class Runtime:
             host.console.close()
             raise RuntimeSetupError(
                 f"{host.name}: cannot listen for the console on 127.0.0.1 "
-                f"(ports {raw or 'any'}/{rfc or 'any'}): {exc.strerror or exc}"
+                f"(ports {raw or 'any'}/{rfc or 'any'}): {describe_error(exc)}"
             ) from None
 
     @property
@@ -557,8 +684,12 @@ class Watcher(Generic[T]):
         return cast(T, item if self._timed else item[:2])
 
     async def next(self, timeout: float) -> T:
-        """The next event; TimeoutError after ``timeout`` seconds of real time."""
-        return await asyncio.wait_for(self.__anext__(), timeout)
+        """The next event; TimeoutError (saying so) after ``timeout`` seconds of real time."""
+        try:
+            return await asyncio.wait_for(self.__anext__(), timeout)
+        except TimeoutError as exc:
+            what = f"an event of {self._entry[1]}" if self._entry[1] else "a device event"
+            raise TimeoutError(describe_error(exc, waiting_for=what, after=timeout)) from None
 
     def pending(self) -> list[T]:
         """The events that arrived and were not read yet (without waiting)."""

@@ -5,14 +5,17 @@ Layout (``docs/runtime.md``)::
     <state>/
         lock               flock()ed by the runtime that uses the directory
         control.sock       the control API (while a runtime runs)
+        serials.toml       the blocks of serial numbers the directory holds
         ip6000-1/
             instance.toml  model, name, serial
             flash.img      the sparse flash image
             console        symlink to the device's pty (while it runs)
 
 The default directory is ``$IPGWSIM_STATE``, else ``$XDG_STATE_HOME/ipgwsim``, else
-``~/.local/state/ipgwsim``. Serial numbers are unique in a state directory across
-all models: a new device takes the number after the highest one found.
+``~/.local/state/ipgwsim``. Serial numbers are unique on the host: a state directory
+holds blocks of them in the host registry (:mod:`ipgwsim.runtime.registry`), and a new
+device takes the number after the highest one in the directory's newest block (a full
+block: the first of a new one).
 """
 
 from __future__ import annotations
@@ -26,9 +29,17 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ipgwsim.device import MAC_PREFIX, Instance
+from ipgwsim.device import Instance
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac
-from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy
+from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy, describe_error
+from ipgwsim.runtime.registry import (
+    BLOCK_SIZE,
+    Registry,
+    block_of,
+    device_number,
+    read_blocks,
+    write_blocks,
+)
 
 INSTANCE_FILE = "instance.toml"
 FLASH_FILE = "flash.img"
@@ -37,11 +48,6 @@ LOCK_FILE = "lock"
 CONTROL_SOCKET = "control.sock"
 
 _NAME = re.compile(r"^([a-z0-9]+)-([0-9]+)$")
-#: The first serial number of a run: ``Instance.numbered`` adds it to 0x100000.
-_SERIAL_BASE = int.from_bytes(MAC_PREFIX, "big") << 24 | 0x100000
-#: Serials past the base that devices are numbered with (a MAC given by the user may be
-#: anywhere; it does not move the numbering).
-_SERIAL_SPAN = 0xEFFFFF
 
 
 def default_state_dir() -> Path:
@@ -88,7 +94,9 @@ def read_instance(folder: Path) -> DeviceRecord:
             raise TypeError("model, name and serial must be strings")
         return DeviceRecord(folder, model, Instance(name, serial))
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise RuntimeSetupError(f"{path}: not a valid instance file: {exc}") from None
+        raise RuntimeSetupError(
+            f"{path}: not a valid instance file: {describe_error(exc)}"
+        ) from None
 
 
 def _toml_string(value: str) -> str:
@@ -118,8 +126,11 @@ def device_name(model: str, number: int) -> str:
 class StateDir:
     """A locked state directory (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, registry: Registry | None = None) -> None:
         self.path = path.expanduser().absolute()
+        self.registry = registry if registry is not None else Registry()
+        #: The blocks of serial numbers the directory holds, in the order claimed.
+        self.blocks: list[int] = []
         self._lock_fd: int | None = None
 
     @property
@@ -134,7 +145,7 @@ class StateDir:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RuntimeSetupError(
-                f"cannot create the state directory {self.path}: {exc.strerror or exc}"
+                f"cannot create the state directory {self.path}: {describe_error(exc)}"
             ) from None
         path = self.path / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -177,6 +188,52 @@ class StateDir:
         ]
         return sorted(found, key=lambda r: (r.model, r.number, r.instance.name))
 
+    def hold_serials(self) -> list[int]:
+        """Register the directory's blocks of serial numbers in the host registry.
+
+        The blocks are those ``serials.toml`` lists and those its devices' serial numbers
+        are in (a directory from before the registry lists none). Call it with the
+        registry locked; a block another existing directory holds too raises
+        :class:`~ipgwsim.runtime.registry.IdentityCollision` naming both.
+        """
+        listed = read_blocks(self.path) or []
+        found = {block_of(r.instance.serial) for r in self.records()}
+        blocks = listed + sorted(b for b in found if b is not None and b not in listed)
+        self.registry.hold(self.path, blocks)
+        if blocks != listed:
+            write_blocks(self.path, blocks)
+        self.blocks = blocks
+        return blocks
+
+    def _next_number(self, taken: list[DeviceRecord]) -> int:
+        """The next device number: after the highest in the first of the directory's blocks
+        that has room after it (a block of MACs a user gave included), else a new block."""
+        for block in self.blocks:
+            numbers = [
+                n
+                for r in taken
+                if (n := device_number(r.instance.serial)) is not None and n // BLOCK_SIZE == block
+            ]
+            number = max(numbers, default=block * BLOCK_SIZE) + 1
+            if number < (block + 1) * BLOCK_SIZE:
+                return number
+        with self.registry.locked():
+            block = self.registry.claim(self.path, self.blocks)
+        self.blocks.append(block)
+        write_blocks(self.path, self.blocks)
+        return block * BLOCK_SIZE + 1
+
+    def _hold_block_of(self, serial: str) -> None:
+        """A serial number given by the user: its block becomes the directory's too, so that
+        no other directory hands its numbers out (refused with both named if one does)."""
+        block = block_of(serial)
+        if block is None or block in self.blocks:
+            return
+        with self.registry.locked():
+            self.registry.hold(self.path, [*self.blocks, block])
+        self.blocks.append(block)
+        write_blocks(self.path, self.blocks)
+
     def new_record(
         self,
         model: str,
@@ -200,9 +257,7 @@ class StateDir:
         elif (self.path / name).exists():
             raise RuntimeSetupError(f"{self.path / name} exists already: it is not a new device")
         if serial is None:
-            serials = [int(r.instance.serial, 16) - _SERIAL_BASE for r in taken]
-            serial_number = max((s for s in serials if 0 <= s < _SERIAL_SPAN), default=0) + 1
-            instance = Instance.numbered(name, serial_number)
+            instance = Instance.numbered(name, self._next_number(taken))
         else:
             for other in taken:
                 if other.instance.serial == serial:
@@ -210,6 +265,7 @@ class StateDir:
                         f"{name}: MAC {other.instance.mac_text} is {other.instance.name}'s "
                         f"(in {self.path})"
                     )
+            self._hold_block_of(serial)
             instance = Instance(name, serial)
         record = DeviceRecord(self.path / name, model, instance)
         record.folder.mkdir(parents=True)

@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
+from ipgwsim.runtime.errors import describe_error
 
 __all__ = ["FETCH_TIMEOUT", "MAX_BODY", "Fetcher", "WebServer"]
 
@@ -125,7 +126,7 @@ class WebServer:
             try:
                 body = await _body(request)
             except (ValueError, aiohttp.ClientError, aiohttp.web.HTTPException) as exc:
-                answer = HttpResponse.text(400, f"400 bad request body: {exc}\r\n")
+                answer = HttpResponse.text(400, f"400 bad request body: {describe_error(exc)}\r\n")
             else:
                 answer = self._handler(dataclasses.replace(parsed, body=body))
         return web.Response(
@@ -219,6 +220,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         # asyncio replaces strerror by "Connect call failed (...)": say the errno's words.
         error = exc.os_error
-        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        reason = os.strerror(error.errno).lower() if error.errno else describe_error(error)
         return f"cannot connect to {exc.host}:{exc.port}: {reason}"
-    return str(exc) or type(exc).__name__
+    return describe_error(exc)

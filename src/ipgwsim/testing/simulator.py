@@ -459,8 +459,14 @@ class Gateway:
 
     @property
     def mac(self) -> str:
-        """``00:90:33:10:00:01``."""
+        """``00:90:33:10:00:01`` (unique on the host: the host registry hands them out)."""
         return self.host.mac
+
+    @property
+    def link(self) -> str | None:
+        """In namespaces, the host-side name of ETH0's link (``ip811-100001``; ETH1's has
+        ``.1`` added), else None."""
+        return self.host.link
 
     @property
     def model(self) -> str:

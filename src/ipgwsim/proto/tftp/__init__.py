@@ -28,7 +28,9 @@ Options
     must be 1..255 s. A client checks an OACK (only asked options, blksize
     and windowsize no larger than asked, timeout as asked; otherwise ERROR 8)
     and, with ``fallback``, repeats a request refused with ERROR 8 (or 0, 4)
-    once without options (:class:`FallbackToPlain`).
+    once without options (:class:`FallbackToPlain`); not an ERROR whose text
+    ends with :data:`SEND_AGAIN` (the server could not set the transfer up: the
+    caller sends the same request again).
 
 Windows and retransmission (RFC 7440, RFC 1123)
     The sender sends ``windowsize`` blocks after the last acknowledged one;
@@ -103,6 +105,7 @@ from ipgwsim.proto.tftp.options import (
     validate_oack,
 )
 from ipgwsim.proto.tftp.packets import (
+    SEND_AGAIN,
     Ack,
     Data,
     Error,
@@ -123,6 +126,7 @@ from ipgwsim.proto.tftp.transfer import Transfer
 __all__ = [
     "DEFAULT_TIMERS",
     "KNOWN_OPTIONS",
+    "SEND_AGAIN",
     "Ack",
     "ClientRead",
     "ClientWrite",

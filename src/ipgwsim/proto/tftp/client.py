@@ -12,7 +12,8 @@ a bad one gets ERROR 8 and fails the transfer. A plain answer (DATA 1 to an
 RRQ, ACK 0 to a WRQ) means the server ignored the options: 512-byte blocks,
 lock-step. If the server answers the request with ERROR 8 (or 0 or 4) and
 ``fallback`` is true, the client asks once more without options, after a
-:class:`FallbackToPlain` event.
+:class:`FallbackToPlain` event; an ERROR that ends with :data:`SEND_AGAIN` is no
+refusal of the options but a failed transfer the caller may start again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ipgwsim.proto.tftp.options import (
     validate_oack,
 )
 from ipgwsim.proto.tftp.packets import (
+    SEND_AGAIN,
     Ack,
     Data,
     Error,
@@ -82,6 +84,8 @@ class _Request:
         """Why the client falls back to a plain request after ``error``, or None."""
         if not (self.fallback and self.options and error.code in FALLBACK_CODES):
             return None
+        if error.message.endswith(SEND_AGAIN):
+            return None  # not the options: the server could not set the transfer up
         return f"the server refused the options with ERROR {int(error.code)}: {error.message}"
 
     def drop_options(self) -> None:

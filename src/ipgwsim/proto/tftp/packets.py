@@ -70,6 +70,12 @@ class ErrorCode(IntEnum):
     OPTION_REFUSED = 8
 
 
+#: Ends the text of an ERROR a server sends when it could not set up a transfer it would
+#: serve (its transfer port cannot be opened): the client may send the same request
+#: again at once. A client does not take such an ERROR 0 as a refusal of its options.
+SEND_AGAIN = "send the request again"
+
+
 class MalformedPacket(RemoteProtocolError):
     """Bytes that are no valid TFTP packet; ``str()`` says what is wrong."""
 
