@@ -26,7 +26,8 @@ need_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Simulator]:
+def sim(tmp_path: Path, private_registry: Path) -> Iterator[Simulator]:
+    """On a registry of the test's own: the MACs these tests give are theirs alone."""
     with Simulator(tmp_path / "state") as simulator:
         yield simulator
     assert simulator.leftovers() == []
@@ -56,6 +57,7 @@ def test_names_and_macs_of_a_mixed_lab(sim: Simulator) -> None:
     assert len(sim.gateways) == 4  # nothing of the refused ones started
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_a_named_device_comes_back_as_itself(tmp_path: Path) -> None:
     state = tmp_path / "state"
     config = tmp_path / "cfg.txt"
@@ -139,3 +141,17 @@ def test_devices_start_from_a_real_devices_saved_configs(sim: Simulator, tmp_pat
     assert from_dump.newest_config() == newest.text
     assert "branch-office" in newest.text
     assert from_cfg.mac != original.mac != from_dump.mac
+
+
+@pytest.mark.usefixtures("private_registry")
+def test_a_mac_in_another_state_directorys_numbers(tmp_path: Path) -> None:
+    with Simulator(tmp_path / "a") as first, Simulator(tmp_path / "b") as second:
+        assert first.add("IP6000").mac == "00:90:33:10:00:01"  # block 0 is a's
+        with pytest.raises(RuntimeSetupError) as info:
+            second.add("IP6000", name="mine", mac="00:90:33:10:00:40")
+        assert str(info.value) == (
+            "MAC 00:90:33:10:00:40 is in the serial numbers 00:90:33:10:00:01-00:90:33:10:00:ff, "
+            f"which the state directory {tmp_path / 'a'} holds: give a MAC outside them"
+        )
+        assert not (tmp_path / "b" / "mine").exists()
+        assert second.add("IP6000", name="mine", mac="00:90:33:10:01:40").name == "mine"

@@ -34,7 +34,9 @@ from ipgwsim.runtime.devicespec import DeviceSpec, format_mac
 from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy, describe_error
 from ipgwsim.runtime.registry import (
     BLOCK_SIZE,
+    IdentityCollision,
     Registry,
+    block_macs,
     block_of,
     device_number,
     read_blocks,
@@ -230,7 +232,14 @@ class StateDir:
         if block is None or block in self.blocks:
             return
         with self.registry.locked():
-            self.registry.hold(self.path, [*self.blocks, block])
+            try:
+                self.registry.hold(self.path, [*self.blocks, block])
+            except IdentityCollision:
+                raise IdentityCollision(
+                    f"MAC {format_mac(serial)} is in the serial numbers {block_macs(block)}, "
+                    f"which the state directory {self.registry.owner(block)} holds: give a MAC "
+                    "outside them"
+                ) from None
         self.blocks.append(block)
         write_blocks(self.path, self.blocks)
 
