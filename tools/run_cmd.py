@@ -8,8 +8,10 @@ loopback; a factory device after power-up is a DHCP client and has none: a short
 of the reset button gives it the factory address), then keeps the
 devices running; the other ``ipgwsim`` commands (``status``, ``press``, ``power``,
 ``watch``, ``cut``, ``console``) talk to it through the state directory's control
-socket. Stopping saves every flash. Errors (a port that cannot be bound, a state
-directory in use) are one line on stderr, exit status 2.
+socket. ``--impair SPEC`` impairs every device's link (loss, duplication, reordering,
+delay, corruption; ``ipgwsim impair`` changes it while running), ``--pcap FILE`` records
+every datagram of every device as pcapng. Stopping saves every flash. Errors (a port
+that cannot be bound, a state directory in use) are one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
@@ -90,6 +93,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="TCP port of the devices' web servers (default 80 as root, else 8080)",
     )
     parser.add_argument(
+        "--impair",
+        metavar="SPEC",
+        help="impair every device's link, e.g. loss=30%%,dup=10%%,reorder=10%%,delay=20ms,"
+        "jitter=5ms,corrupt=1%%,dir=in,seed=7 (docs/runtime.md, Impaired links)",
+    )
+    parser.add_argument(
+        "--pcap",
+        type=Path,
+        metavar="FILE",
+        help="record every datagram each device sends and receives in FILE (pcapng, "
+        "one interface per device)",
+    )
+    parser.add_argument(
         "--profiles-dir", type=Path, metavar="DIR", help="load the *.toml profiles in DIR"
     )
     parser.set_defaults(handler=run)
@@ -153,6 +169,11 @@ def run(args: argparse.Namespace) -> int:
         print("ipgwsim run: --speed must be a positive number", file=sys.stderr)
         return 2
     try:
+        args.impairment = Impairment.parse(args.impair) if args.impair is not None else None
+    except ImpairmentError as exc:
+        print(f"ipgwsim run: --impair: {exc}", file=sys.stderr)
+        return 2
+    try:
         return asyncio.run(_run(args))
     except RuntimeSetupError as exc:
         print(f"ipgwsim run: {exc}", file=sys.stderr)
@@ -188,6 +209,8 @@ async def _run(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             network="netns" if args.netns else "loopback",
             attachment=Attachment.parse(args.attach) if args.attach else None,
+            impairment=args.impairment,
+            pcap=args.pcap,
         ) as runtime:
             hosts = runtime.add_devices(
                 args.profile, args.count, empty_firmware=args.empty_firmware
@@ -204,6 +227,10 @@ async def _run(args: argparse.Namespace) -> int:
                 f"state {runtime.state.path}; Ctrl-C stops"
             )
             lines = device_lines(hosts) + tcp_lines(hosts) + web_lines(hosts)
+            if runtime.impairment is not None:
+                lines.append(f"impairment on every device: {runtime.impairment.to_text()}")
+            if args.pcap is not None:
+                lines.append(f"capture: {args.pcap} (pcapng, one interface per device)")
             print("\n".join(lines), flush=True)
             await stop.wait()
             print("ipgwsim: stopping, saving flash images", flush=True)

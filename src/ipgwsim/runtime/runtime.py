@@ -13,6 +13,12 @@ Each device's console is a pty and, unless ``console_tcp=False``, also two TCP p
 the n-th device added (from 0) the ports ``base + 2n`` and ``base + 2n + 1``, otherwise
 the system picks free ones (``host.console_tcp.raw_port`` / ``.rfc2217_port``).
 
+``impairment`` (an :class:`~ipgwsim.runtime.impair.Impairment`) impairs every device's
+link, ``add_devices(..., impairment=...)`` those devices' links, and :meth:`Runtime.impair`
+one device's from now on; an impairment without a seed gets one picked here (shown by
+``status``), so that the run can be repeated. ``pcap`` records every device's datagrams
+in one pcapng file, ``add_devices(..., pcap=...)`` those devices' in another one as well.
+
 Devices power on when added. A device that has a folder in the state directory
 starts from its saved flash (a power cycle with the flash kept); a new one gets a
 factory flash (built once per profile, cloned with shared sectors). ``stop()``
@@ -30,6 +36,7 @@ import math
 import os
 import re
 import resource
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -55,8 +62,10 @@ from ipgwsim.runtime.control import ControlServer
 from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.pcapng import CaptureFile
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 
 #: Events that ``watch()`` streams.
@@ -117,6 +126,8 @@ class Runtime:
         http_port: int | None = None,
         wall_clock: float | Literal["host"] | None = "host",
         attachment: Attachment | None = None,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -166,6 +177,12 @@ class Runtime:
         self._stopped = False
         #: Events dropped because a watcher's queue was full.
         self.watch_drops = 0
+        #: The impairment of devices added without one of their own (seeded), or None.
+        self.impairment = self.seeded(impairment)
+        #: Where every device's datagrams are recorded (pcapng), or None.
+        self.pcap = Path(pcap) if pcap is not None else None
+        #: Open capture files by resolved path (the runtime's and those of add_devices).
+        self._captures: dict[Path, CaptureFile] = {}
 
     # -- life --------------------------------------------------------------------------
 
@@ -189,6 +206,8 @@ class Runtime:
         raise_open_file_limit()
         self.state.lock()
         try:
+            if self.pcap is not None:
+                self._capture_file(self.pcap)
             self.network.start()
             if self._want_control:
                 self._control = ControlServer(self, self.state.control_socket)
@@ -223,6 +242,8 @@ class Runtime:
             except Exception:
                 self.log.exception("%s: closing its web server and console ports failed", host.name)
         self.network.close()
+        for capture in self._captures.values():
+            capture.close()
         for queue, _ in self._watchers:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
@@ -247,18 +268,32 @@ class Runtime:
         return self._factory[key].clone()
 
     def add_devices(
-        self, profile_name: str, count: int = 1, *, empty_firmware: bool = False
+        self,
+        profile_name: str,
+        count: int = 1,
+        *,
+        empty_firmware: bool = False,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
     ) -> list[DeviceHost]:
         """Start ``count`` devices of a model and power them on.
 
         Devices of that model already in the state directory (and not running) come
         first, by number, with their saved flash; new ones are made for the rest
         (``empty_firmware``: with an empty firmware region, so they start in TFTP mode).
+        ``impairment``: of these devices' links instead of the runtime's (``Impairment()``:
+        none); ``pcap``: record these devices' datagrams in that file too.
         """
         self._check_running()
         if count < 0:
             raise RuntimeSetupError(f"count must not be negative, not {count}")
         profile = find_profile(profile_name, self.profiles_dir)
+        chosen_impairment = self.impairment if impairment is None else self.seeded(impairment)
+        captures = [self._capture_file(self.pcap)] if self.pcap is not None else []
+        if pcap is not None:
+            extra = self._capture_file(Path(pcap))
+            if extra not in captures:
+                captures.append(extra)
         records = self.state.records()
         running = {host.record.folder for host in self._hosts.values()}
         existing = [r for r in records if r.model == profile.model and r.folder not in running]
@@ -271,7 +306,14 @@ class Runtime:
         hosts = []
         for record, new in chosen:
             try:
-                host = self._start_device(record, profile, new=new, firmware=not empty_firmware)
+                host = self._start_device(
+                    record,
+                    profile,
+                    new=new,
+                    firmware=not empty_firmware,
+                    impairment=chosen_impairment,
+                    captures=captures,
+                )
             except RuntimeSetupError:
                 if new:  # a device that never ran leaves no state folder
                     shutil.rmtree(record.folder, ignore_errors=True)
@@ -280,7 +322,14 @@ class Runtime:
         return hosts
 
     def _start_device(
-        self, record: DeviceRecord, profile: Profile, *, new: bool, firmware: bool
+        self,
+        record: DeviceRecord,
+        profile: Profile,
+        *,
+        new: bool,
+        firmware: bool,
+        impairment: Impairment | None = None,
+        captures: list[CaptureFile] | None = None,
     ) -> DeviceHost:
         saved = not new and record.flash_path.exists()
         if saved:
@@ -302,7 +351,10 @@ class Runtime:
             log=self.log,
             saved=saved,
             wall_clock=self.wall_clock,
+            impairment=impairment,
         )
+        for capture in captures or []:
+            host.link.capture(capture)
         if self.console_tcp:
             self._serve_console(host)
         self._hosts[host.name] = host
@@ -401,6 +453,38 @@ class Runtime:
         if at_op < 1:
             raise RuntimeSetupError(f"the cut must be at flash operation 1 or later, not {at_op}")
         return host.cut(at_op, mode)
+
+    def impair(self, name: str, impairment: Impairment | None) -> DeviceHost:
+        """Impair a device's link from now on (None, or ``Impairment()``: no impairment).
+
+        Without a seed the impairment gets one (see :attr:`DeviceHost.link`'s impairment).
+        """
+        self._check_running()
+        host = self.device(name)
+        host.impair(self.seeded(impairment))
+        return host
+
+    @staticmethod
+    def seeded(impairment: Impairment | None) -> Impairment | None:
+        """``impairment`` with a seed (picked now if it has none); None if it does nothing."""
+        if impairment is None or not impairment.active:
+            return None
+        if impairment.seed is None:
+            return impairment.with_seed(secrets.randbelow(1_000_000))
+        return impairment
+
+    def _capture_file(self, path: Path) -> CaptureFile:
+        """The open capture file at ``path`` (opened now if it is not yet)."""
+        key = path.resolve()
+        capture = self._captures.get(key)
+        if capture is None:
+            capture = self._captures[key] = CaptureFile(path, log=self.log)
+        return capture
+
+    @property
+    def captures(self) -> list[CaptureFile]:
+        """The capture files open (the runtime's first)."""
+        return list(self._captures.values())
 
     def status(self) -> list[DeviceStatus]:
         return [host.status() for host in self._hosts.values()]
