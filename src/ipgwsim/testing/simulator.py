@@ -31,6 +31,12 @@ Networks
     (``host``, ``netns:NAME``, ``bridge:BR[@NS]``, ``macvlan:NIC[@NS]``) puts the links
     where you say instead, as ``ipgwsim run --netns --attach`` does.
 
+Impaired links and captures
+    ``impairment=Impairment(loss=30, seed=7)`` impairs every device's link (``add(...,
+    impairment=...)`` one device's, :meth:`Gateway.impair` from now on; :attr:`Gateway.link`
+    has the counters); ``pcap=path`` records every device's datagrams as pcapng
+    (``add(..., pcap=...)`` one device's in a file of its own). ``docs/runtime.md``.
+
 Shutdown
     :meth:`Simulator.close` (also at the end of ``with``, and when a test fails): saves
     and closes every device, stops the loop and its thread, removes the namespaces it
@@ -65,6 +71,7 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.runtime.clock import ManualClock, ScaledClock
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.impair import Impairment, LinkCounters
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import PREFIX as NETNS_PREFIX
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
@@ -108,6 +115,8 @@ class Simulator:
         lab_address: str = LAB_ADDRESS,
         profiles_dir: Path | str | None = None,
         timeout: float = 30.0,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
     ) -> None:
         lab_interface = _check_options(network, speed, attach, lab_address)
         self.network = network
@@ -162,6 +171,8 @@ class Simulator:
                     control=False,
                     http_port=http_port,
                     profiles_dir=Path(profiles_dir) if profiles_dir is not None else None,
+                    impairment=impairment,
+                    pcap=pcap,
                 )
             )
             self._changed: asyncio.Event = self._call(asyncio.Event)
@@ -233,23 +244,43 @@ class Simulator:
 
     # -- what a test does ----------------------------------------------------------------
 
-    def add(self, model: str, *, empty_firmware: bool = False) -> Gateway:
+    def add(
+        self,
+        model: str,
+        *,
+        empty_firmware: bool = False,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
+    ) -> Gateway:
         """A device of ``model`` (a profile name such as ``IP6000``), powered on.
 
         A device of that model saved in the state directory (and not running) comes
         first, with its flash; otherwise a new one. ``empty_firmware``: a new one has no
-        firmware in its flash (it starts in TFTP mode).
+        firmware in its flash (it starts in TFTP mode). ``impairment``: of its link instead
+        of the simulator's (``Impairment()``: none); ``pcap``: its datagrams in that file too.
         """
-        (gateway,) = self.add_many(model, 1, empty_firmware=empty_firmware)
+        (gateway,) = self.add_many(
+            model, 1, empty_firmware=empty_firmware, impairment=impairment, pcap=pcap
+        )
         return gateway
 
-    def add_many(self, model: str, count: int, *, empty_firmware: bool = False) -> list[Gateway]:
+    def add_many(
+        self,
+        model: str,
+        count: int,
+        *,
+        empty_firmware: bool = False,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
+    ) -> list[Gateway]:
         """``count`` devices of ``model`` (as :meth:`add`) on the same segment, powered on."""
         self._check_open()
         if count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {count}")
         hosts = self._call(
-            lambda: self.runtime.add_devices(model, count, empty_firmware=empty_firmware)
+            lambda: self.runtime.add_devices(
+                model, count, empty_firmware=empty_firmware, impairment=impairment, pcap=pcap
+            )
         )
         gateways = [Gateway(self, host) for host in hosts]
         self._gateways.extend(gateways)
@@ -462,6 +493,28 @@ class Gateway:
         if server is None:
             return None
         return f"http://{server.ip}" + ("" if server.port == 80 else f":{server.port}")
+
+    @property
+    def impairment(self) -> Impairment | None:
+        """The impairment of the device's link (with its seed), or None."""
+        return self.sim._call(lambda: self.host.link.impairment)
+
+    @property
+    def link(self) -> LinkCounters:
+        """What the link did so far: datagrams sent and received, dropped, duplicated, ..."""
+        return self.sim._call(self.host.link.counters)
+
+    def impair(self, impairment: Impairment | str | None) -> Impairment | None:
+        """Impair the device's link from now on (None or ``"off"``: no impairment).
+
+        Takes an :class:`Impairment` or its text form (``"loss=30%,seed=7"``); returns
+        the impairment in force, with its seed.
+        """
+        if isinstance(impairment, str):
+            impairment = Impairment.parse(impairment)
+        chosen = impairment
+        self.sim._call(lambda: self.sim.runtime.impair(self.name, chosen))
+        return self.impairment
 
     def of_type(self, kind: type[E]) -> list[E]:
         """The device's events of one kind so far, in order (as ``DeviceNode.of_type``)."""
