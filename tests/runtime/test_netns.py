@@ -21,6 +21,7 @@ import pytest
 from pyroute2 import NetNS, netns
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
+from scapy.utils import rdpcap
 
 from ipgwsim.events import Mode
 from ipgwsim.firmware.config import with_admin_password
@@ -28,6 +29,7 @@ from ipgwsim.flash.ring import newest_generation
 from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.netns import PREFIX, Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import run
@@ -362,3 +364,40 @@ def test_nmblookup_finds_the_device_by_both_names(tmp_path: Path) -> None:
                 assert "name_query failed to find name OTHERNAME" in out
 
     run(main(), timeout=60)
+
+
+def test_the_impairment_and_the_capture_apply_in_namespaces_too(tmp_path: Path) -> None:
+    pcap = tmp_path / "netns.pcapng"
+    dead = Impairment(loss=100, direction="out", seed=1)
+
+    async def main() -> None:
+        with lab_namespace() as lab:
+            async with Runtime(
+                tmp_path / "state",
+                clock=ScaledClock(SPEED),
+                network="netns",
+                attachment=Attachment.parse(f"netns:{lab}"),
+                control=False,
+                console_tcp=False,
+                impairment=dead,
+                pcap=pcap,
+            ) as rt:
+                (host,) = rt.add_devices("IP6000", 1)
+                await tftp_mode(rt, host)
+                add_address(lab, host.name, "10.77.0.1/24")
+                scan = (*GWLOAD, "/scan", "/if", host.name, "/tries", "2", "/timeout", "0.3")
+                code, out = await ns_run(lab, *scan)
+                assert code == 2, out  # every HELLO was lost on the device's link
+                sent = host.link.counters().sent
+                assert sent.datagrams == sent.dropped >= 1
+                rt.impair(host.name, None)
+                code, out = await ns_run(lab, *scan)
+                assert code == 0, out
+                assert host.mac in out
+
+    run(main(), timeout=60)
+    packets = rdpcap(str(pcap))
+    assert {p.sniffed_on for p in packets} == {"ip6000-1"}
+    outbound = [p for p in packets if p.direction == 2]
+    assert outbound[0].comments == [b"impairment: dropped"]
+    assert outbound[-1].comments is None  # the HELLO after the impairment went
