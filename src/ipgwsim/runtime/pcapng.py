@@ -12,7 +12,8 @@ classic pcaps): every datagram is written as an IPv4 header, a UDP header (check
 written as packets come and flushed once per event-loop turn (so a reader sees the file
 grow: ``tshark -r`` works while the runtime runs), complete after :meth:`CaptureFile.close`.
 A write error (a full disk) stops that capture with one line in the runtime's log;
-the devices go on.
+the devices go on. :func:`write_datagrams` writes recorded datagrams as a file of one
+interface at once (``gwload /pcap``).
 
 scapy's own ``PcapNgWriter`` can name interfaces and set the direction too, but it
 always writes an unnamed interface 0 first (with the first packet's link type) and an
@@ -45,6 +46,7 @@ __all__ = [
     "CaptureFile",
     "PcapNgWriter",
     "ipv4_udp",
+    "write_datagrams",
 ]
 
 #: Raw IPv4 packets, no link-layer header.
@@ -237,6 +239,24 @@ class PcapNgWriter:
             + _options(options)
         )
         self.file.write(_block(_EPB, body))
+
+
+def write_datagrams(
+    path: Path | str,
+    records: Iterable[tuple[Datagram, str, float]],
+    *,
+    interface: str,
+    description: str | None = None,
+) -> None:
+    """Write ``(datagram, "sent"|"received", when)`` records as a pcapng of one interface.
+
+    The file is replaced; an :class:`OSError` says why it could not be written.
+    """
+    with open(path, "wb") as file:
+        writer = PcapNgWriter(file)
+        number = writer.interface(interface, description)
+        for ident, (datagram, direction, when) in enumerate(records, start=1):
+            writer.packet(number, ipv4_udp(datagram, ident), when, direction=DIRECTIONS[direction])
 
 
 class CaptureFile:
