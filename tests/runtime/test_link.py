@@ -219,6 +219,10 @@ def test_the_same_seed_gives_the_same_fates() -> None:
     def test() -> None:
         imp = Impairment(loss=30, duplicate=10, reorder=10, corrupt=5, seed=7)
         assert fates(imp) == fates(imp)
+        assert fates(imp.with_seed(0)) == fates(
+            Impairment(loss=30, duplicate=10, reorder=10, corrupt=5)
+        )
+        assert Bench(Impairment(loss=1)).link.impairment == Impairment(loss=1, seed=0)  # shown
         assert fates(imp) != fates(imp.with_seed(8))
         assert fates(imp) != fates(imp, name="ip6000-2")  # each device draws its own
 

@@ -222,10 +222,12 @@ class Link:
         self._release_all()
         if impairment is not None and not impairment.active:
             impairment = None
+        if impairment is not None and impairment.seed is None:
+            impairment = impairment.with_seed(0)
         self._impairment = impairment
         for pipe in (self._out, self._in):
             if impairment is not None and impairment.applies_to(pipe.direction):
-                seed = impairment.seed if impairment.seed is not None else 0
+                seed = impairment.seed
                 pipe.impairment = impairment
                 pipe.rng = random.Random(f"ipgwsim-link/{seed}/{self.name}/{pipe.direction}")
             else:
