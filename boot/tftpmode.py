@@ -386,14 +386,36 @@ class TftpMode:
             # DATA, ACK, ... to the control port belong to no transfer.
             self._tftp_error(datagram.src, ErrorCode.UNKNOWN_TID, "unknown transfer ID")
             return
+        verb = "RRQ" if isinstance(packet, ReadRequest) else "WRQ"
+        running = self._transfer_for(packet, datagram.src)
+        if running is not None:
+            # The same request again from the same sender: it missed the first answer
+            # (which is sent again), or the network repeated it (nothing happens).
+            if running.engine.request_again(now):
+                self._print(
+                    f"tftp: {verb} {packet.filename} from {datagram.src[0]} again: answered again"
+                )
+                self._drain(running, now)
+            return
         try:
             transfer = self._open_transfer(packet, datagram.src, now)
         except Refusal as refusal:
-            verb = "RRQ" if isinstance(packet, ReadRequest) else "WRQ"
             self._print(f"tftp: {verb} {packet.filename} from {datagram.src[0]} refused: {refusal}")
             self._tftp_error(datagram.src, refusal.code, str(refusal))
             return
         self._drain(transfer, now)
+
+    def _transfer_for(self, packet: ReadRequest | WriteRequest, peer: Address) -> _Transfer | None:
+        """The running transfer that ``packet`` from ``peer`` started, if it is a repeat."""
+        for transfer in self._transfers.values():
+            if (
+                transfer.peer == peer
+                and not transfer.complete
+                and not transfer.engine.finished
+                and transfer.engine.request == packet
+            ):
+                return transfer
+        return None
 
     def _pick_port(self) -> int:
         assert self.ip is not None

@@ -1,4 +1,4 @@
-"""``ipgwsim status|press|power|cut|watch|console``: control a running ``ipgwsim run``.
+"""``ipgwsim status|press|power|cut|impair|watch|console``: control a running ``ipgwsim run``.
 
 Each command talks to the runtime of a state directory (``--state DIR``, default as
 for ``ipgwsim run``) through its control socket. A device is named by its name
@@ -18,6 +18,7 @@ from typing import Any
 from ipgwsim.runtime.console import format_line
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.statedir import default_state_dir
 
 #: Seconds to wait for a reply to a quick request.
@@ -27,7 +28,7 @@ Handler = Callable[[argparse.Namespace, ControlClient], int]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``status``, ``press``, ``power``, ``cut``, ``watch`` and ``console``."""
+    """Add ``status``, ``press``, ``power``, ``cut``, ``impair``, ``watch`` and ``console``."""
     parser = _add(subparsers, "status", "show the devices of a running runtime", _status)
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
 
@@ -60,6 +61,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="torn: part of the operation lands (default); atomic: none of it",
     )
 
+    parser = _add(
+        subparsers, "impair", "impair a device's link, or show how it is impaired", _impair, True
+    )
+    parser.add_argument(
+        "spec",
+        nargs="?",
+        metavar="SPEC|off",
+        help="e.g. loss=30%%,dup=10%%,reorder=10%%,delay=20ms,jitter=5ms,corrupt=1%%,dir=in,"
+        "seed=7 (docs/runtime.md, Impaired links); off: none; without it: show",
+    )
+
     parser = _add(subparsers, "watch", "print LED, mode and blink events as they happen", _watch)
     parser.add_argument("device", nargs="?", metavar="DEVICE", help="only this device")
 
@@ -86,6 +98,11 @@ def _add(
 
 def _call(args: argparse.Namespace, handler: Handler) -> int:
     state: Path = args.state if args.state is not None else default_state_dir()
+    spec = getattr(args, "spec", None)
+    problem = check_impairment(spec) if spec is not None else None
+    if problem is not None:  # said before asking the runtime
+        print(f"ipgwsim {args.command}: {problem}", file=sys.stderr)
+        return 2
     quick = args.command not in ("press", "watch")
     try:
         with ControlClient(state, timeout=REPLY_TIMEOUT if quick else None) as client:
@@ -112,11 +129,22 @@ def _text(value: object) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
+def link_counts(counters: dict[str, dict[str, int]]) -> str:
+    """``dropped/duplicated/reordered/corrupted``, both directions together."""
+    keys = ("dropped", "duplicated", "reordered", "corrupted")
+    return "/".join(str(counters["sent"][k] + counters["received"][k]) for k in keys)
+
+
 def status_table(devices: list[dict[str, Any]]) -> list[str]:
     """The ``ipgwsim status`` table (a LINK column when a device has a link: netns)."""
     links = any(d.get("link") for d in devices)
     link = ["LINK"] if links else []
-    rows = [["NAME", "MODEL", "MAC", *link, "MODE", "LED", "IP", "BOOT", "FIRMWARE"]]
+    rows = [
+        [
+            "NAME", "MODEL", "MAC", *link, "MODE", "LED", "IP", "BOOT", "FIRMWARE",
+            "IMPAIRMENT", "DROP/DUP/REORD/CORRUPT",
+        ]
+    ]  # fmt: skip
     for d in devices:
         rows.append(
             [
@@ -129,6 +157,8 @@ def status_table(devices: list[dict[str, Any]]) -> list[str]:
                 _text(d["ip"]),
                 _text(d["boot_build"]),
                 _text(d["firmware_build"]),
+                _text(d["impairment"]),
+                link_counts(d["counters"]),
             ]
         )
     return _columns(rows)
@@ -184,6 +214,35 @@ def _cut(args: argparse.Namespace, client: ControlClient) -> int:
         f"({args.mode}, {args.at_op} from now)"
     )
     return 0
+
+
+def _impair(args: argparse.Namespace, client: ControlClient) -> int:
+    if args.spec is None:
+        reply = client.request("impair", device=args.device)
+        print(f"{reply['device']}: impairment {reply['impairment'] or 'off'}")
+    else:
+        reply = client.request("impair", device=args.device, impairment=args.spec)
+        print(
+            f"{reply['device']}: impairment {reply['impairment'] or 'off'} "
+            f"(was {reply['previous'] or 'off'})"
+        )
+    for direction in ("sent", "received"):
+        counts = reply["counters"][direction]
+        print(
+            f"  {direction}: {counts['datagrams']} datagrams, {counts['dropped']} dropped, "
+            f"{counts['duplicated']} duplicated, {counts['reordered']} reordered, "
+            f"{counts['corrupted']} corrupted"
+        )
+    return 0
+
+
+def check_impairment(text: str) -> str | None:
+    """Why ``text`` is no impairment (``off`` is one), or None."""
+    try:
+        Impairment.parse(text)
+    except ImpairmentError as exc:
+        return str(exc)
+    return None
 
 
 def _watch(args: argparse.Namespace, client: ControlClient) -> int:

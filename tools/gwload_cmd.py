@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from ipgwsim import __version__
 from ipgwsim.flash.ring import newest_generation
@@ -32,11 +32,9 @@ from ipgwsim.proto.net import Datagram
 from ipgwsim.proto.tftp import SEND_AGAIN, ErrorCode, TimerPolicy
 from ipgwsim.runtime import gwloadclient
 from ipgwsim.runtime.errors import describe_error
+from ipgwsim.runtime.pcapng import write_datagrams
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
 from ipgwsim.tools.gwload_output import Progress, describe
-
-if TYPE_CHECKING:
-    from ipgwsim.runtime.capture import Capture
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_DEVICE, EXIT_TRANSFER, EXIT_REFUSED = 0, 1, 2, 3, 4
 
@@ -62,7 +60,7 @@ OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
      "ring dump to FILE.dump"),
     ("scan", None, False, "list every device in TFTP mode, then stop"),
     ("noreset", None, False, "do not restart the device after an upload"),
-    ("pcap", "FILE", False, "write what gwload sent and received to a pcap file"),
+    ("pcap", "FILE", False, "write what gwload sent and received to a pcapng file"),
     ("v", None, False, "verbose: every request and answer"),
 )  # fmt: skip
 _BY_NAME = {name: (arg, documented) for name, arg, documented, _ in OPTIONS}
@@ -245,11 +243,10 @@ class Job:
         self.options = options
         self.out = out
         self.err = err
-        self.capture: Capture | None = None
+        #: What gwload sent and received, for /pcap: (datagram, direction, when).
+        self.capture: list[tuple[Datagram, str, float]] | None = None
         if options.pcap is not None:
-            from ipgwsim.runtime.capture import Capture  # noqa: PLC0415 (scapy loads ~1 s: only for /pcap)
-
-            self.capture = Capture()
+            self.capture = []
         hook = self._on_datagram if options.pcap is not None or options.verbose else None
         self.hook = hook
         self.lab = gwloadclient.Lab(
@@ -276,7 +273,7 @@ class Job:
         self, direction: str, data: bytes, src: tuple[str, int], dst: tuple[str, int]
     ) -> None:
         if self.capture is not None:
-            self.capture.record(Datagram(data, src, dst), direction, time.time())
+            self.capture.append((Datagram(data, src, dst), direction, time.time()))
         if not self.options.verbose or not gwload.is_gwload(data):
             return
         try:
@@ -313,7 +310,12 @@ class Job:
     def write_pcap(self) -> None:
         if self.capture is not None and self.options.pcap is not None:
             try:
-                self.capture.write(self.options.pcap)
+                write_datagrams(
+                    self.options.pcap,
+                    self.capture,
+                    interface="gwload",
+                    description=f"what gwload sent and received (UDP port {self.options.port})",
+                )
             except OSError as exc:
                 self.say(f"cannot write the capture {self.options.pcap}: {describe_error(exc)}")
                 return

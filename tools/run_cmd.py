@@ -12,8 +12,10 @@ loopback; a factory device after power-up is a DHCP client and has none: a short
 of the reset button gives it the factory address), then keeps the
 devices running; the other ``ipgwsim`` commands (``status``, ``press``, ``power``,
 ``watch``, ``cut``, ``console``) talk to it through the state directory's control
-socket. Stopping saves every flash. Errors (a port that cannot be bound, a state
-directory in use) are one line on stderr, exit status 2.
+socket. ``--impair SPEC`` impairs every device's link (loss, duplication, reordering,
+delay, corruption; ``ipgwsim impair`` changes it while running), ``--pcap FILE`` records
+every datagram of every device as pcapng. Stopping saves every flash. Errors (a port
+that cannot be bound, a state directory in use) are one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.labfile import LabError, check_lab, load_lab
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.netns import Attachment
@@ -111,6 +114,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="TCP port of the devices' web servers (default 80 as root, else 8080)",
     )
     parser.add_argument(
+        "--impair",
+        metavar="SPEC",
+        help="impair every device's link, e.g. loss=30%%,dup=10%%,reorder=10%%,delay=20ms,"
+        "jitter=5ms,corrupt=1%%,dir=in,seed=7 (docs/runtime.md, Impaired links)",
+    )
+    parser.add_argument(
+        "--pcap",
+        type=Path,
+        metavar="FILE",
+        help="record every datagram each device sends and receives in FILE (pcapng, "
+        "one interface per device)",
+    )
+    parser.add_argument(
         "--profiles-dir", type=Path, metavar="DIR", help="load the *.toml profiles in DIR"
     )
     parser.set_defaults(handler=run)
@@ -127,7 +143,7 @@ def columns(rows: list[list[str]]) -> list[str]:
 
 def device_lines(hosts: list[DeviceHost]) -> list[str]:
     """One row per device; a LINK column (the host-side link) in namespace mode."""
-    links = any(host.link is not None for host in hosts)
+    links = any(host.link_name is not None for host in hosts)
     rows = [["NAME", "MODEL", "MAC", *(["LINK"] if links else []), "CONSOLE", "MODE", "LED"]]
     for host in hosts:
         status = host.status()
@@ -136,7 +152,7 @@ def device_lines(hosts: list[DeviceHost]) -> list[str]:
                 status.name,
                 status.model,
                 status.mac,
-                *([host.link or "-"] if links else []),
+                *([host.link_name or "-"] if links else []),
                 host.console.path,
                 status.mode.value,
                 status.led.value,
@@ -181,6 +197,8 @@ class Plan:
     console_tcp: bool
     profiles_dir: Path | None
     share_port: bool
+    impairment: Impairment | None
+    pcap: Path | None
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -237,12 +255,21 @@ def plan(args: argparse.Namespace) -> Plan:
         console_tcp=not args.no_console_tcp and (lab is None or lab.console_tcp),
         profiles_dir=pick(args.profiles_dir, lab.profiles_dir if lab else None, None),
         share_port=share_port,
+        impairment=pick(
+            Impairment.parse(args.impair) if args.impair is not None else None,
+            lab.impairment if lab else None,
+            None,
+        ),
+        pcap=pick(args.pcap, lab.pcap if lab else None, None),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(plan(args)))
+    except ImpairmentError as exc:
+        print(f"ipgwsim run: --impair: {exc}", file=sys.stderr)
+        return 2
     except (RuntimeSetupError, LabError) as exc:
         print(f"ipgwsim run: {describe_error(exc)}", file=sys.stderr)
         return 2
@@ -285,6 +312,8 @@ async def _run(plan: Plan) -> int:
             http_port=plan.http_port,
             network="netns" if plan.netns else "loopback",
             attachment=plan.attachment,
+            impairment=plan.impairment,
+            pcap=plan.pcap,
         ) as runtime:
             hosts = runtime.add_many(plan.specs)
             for host in hosts:
@@ -301,6 +330,15 @@ async def _run(plan: Plan) -> int:
                 f"state {runtime.state.path}; Ctrl-C stops"
             )
             lines = device_lines(hosts) + tcp_lines(hosts) + web_lines(hosts)
+            if runtime.impairment is not None:
+                lines.append(f"impairment on every device: {runtime.impairment.to_text()}")
+            for host in hosts:
+                own = host.link.impairment
+                if own != runtime.impairment:
+                    lines.append(f"{host.name}  impairment: {own.to_text() if own else 'none'}")
+            lines += [
+                f"capture: {c.path} (pcapng, one interface per device)" for c in runtime.captures
+            ]
             print("\n".join(lines), flush=True)
             await stop.wait()
             print("ipgwsim: stopping, saving flash images", flush=True)

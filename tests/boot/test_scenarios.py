@@ -23,8 +23,17 @@ from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
-from ipgwsim.proto.tftp import ErrorCode, TransferComplete, TransferFailed
+from ipgwsim.proto.tftp import (
+    Ack,
+    Data,
+    ErrorCode,
+    TransferComplete,
+    TransferFailed,
+    WriteRequest,
+    encode_packet,
+)
 from ipgwsim.testing.lab import DeviceNode, Lab
+from ipgwsim.testing.vnet import Endpoint
 
 IP = "10.0.0.5"
 
@@ -642,3 +651,34 @@ def test_an_image_for_another_model_is_refused_by_its_header_mid_transfer() -> N
     assert "image is for IP800" in result.reason
     data_blocks = [d for d in lab.net.log if d.datagram.data[:2] == b"\x00\x03"]
     assert 0 < len(data_blocks) < 5  # refused after the first block, not after the last
+
+
+def test_a_repeated_request_is_answered_by_its_transfer_not_refused_as_busy() -> None:
+    """A client that missed ACK 0 sends its WRQ again; a duplicated WRQ comes twice."""
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    client = Endpoint("10.0.0.100", 40123)
+    lab.net.attach(client)
+    wrq = encode_packet(WriteRequest("config", "octet"))
+    client.sendto(wrq, (IP, 69))
+    client.sendto(wrq, (IP, 69))
+    lab.run(0.1)
+    first, second = client.received
+    assert first.data == second.data == encode_packet(Ack(0))
+    assert first.src == second.src  # both from the one transfer
+    assert first.src[1] != 69
+    again = "tftp: WRQ config from 10.0.0.100 again: answered again"
+    assert any(again in line for line in gw.console())
+    text = b"config change CMD0 /name again\r\n" * 20  # two blocks
+    client.sendto(encode_packet(Data(1, text[:512])), first.src)
+    client.sendto(wrq, (IP, 69))  # a late copy: the transfer is past its first answer
+    lab.run(0.1)
+    client.sendto(encode_packet(Data(2, text[512:])), first.src)
+    lab.run(0.1)
+    assert [d.data for d in client.received[2:]] == [
+        encode_packet(Ack(1)),
+        encode_packet(Ack(2)),
+    ]
+    ring = ConfigRing(PartitionTable(gw.device.flash, gw.device.profile)["config"])
+    assert ring.newest_text() == text.decode()

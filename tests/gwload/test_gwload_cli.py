@@ -356,6 +356,10 @@ def test_pcap_shows_the_conversation(tmp_path: Path) -> None:
         gwload_packets = [p for p in packets if p.haslayer(GWLOAD)]
         names = [p[GWLOAD].sprintf("%GWLOAD.opcode%") for p in gwload_packets]
         assert names[:4] == ["DISCOVER", "HELLO", "SETIP", "HELLO"]
+        # pcapng: gwload's own interface, and the direction of every packet.
+        assert [p.direction for p in gwload_packets[:4]] == [2, 1, 2, 1]
+        assert {p.sniffed_on for p in packets} == {"gwload"}
+        assert pcap.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a section header block
         assert any(p.haslayer(scapy_all.TFTP) for p in packets)
 
     with_devices(tmp_path, [("IP6000", 1, True)], test)

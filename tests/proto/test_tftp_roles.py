@@ -286,3 +286,32 @@ def test_a_malformed_error_from_the_peer_is_not_answered() -> None:
     assert failed == TransferFailed(
         "malformed ERROR from the peer: ERROR: error message is not NUL-terminated", None, True
     )
+
+
+def test_a_request_again_before_the_first_answer_was_heard_gets_it_again() -> None:
+    request = WriteRequest("config", "octet", {"blksize": "1024"})
+    upload = ServerWrite(request, CLIENT, 0.0, policy=ALL_OPTIONS)
+    oack = encode_packet(OptionAck({"blksize": "1024"}))
+    assert upload.datagrams_to_send() == [(oack, CLIENT)]
+    assert upload.request_again(0.3)
+    assert upload.datagrams_to_send() == [(oack, CLIENT)]
+    upload.receive_datagram(encode_packet(Data(1, bytes(1024))), CLIENT, 0.4)
+    upload.datagrams_to_send()
+    assert not upload.request_again(0.5)  # it heard the answer: a stray copy
+    assert upload.datagrams_to_send() == []
+
+    plain = ServerRead(ReadRequest("f"), CLIENT, b"abc", 0.0, policy=ALL_OPTIONS)
+    data = encode_packet(Data(1, b"abc"))
+    assert plain.datagrams_to_send() == [(data, CLIENT)]
+    assert plain.request_again(0.2)
+    assert plain.datagrams_to_send() == [(data, CLIENT)]
+    assert plain.get_timer() == 1.2  # as a timeout would, without a try counted
+
+
+def test_a_request_again_after_the_transfer_ended_changes_nothing() -> None:
+    read = ServerRead(ReadRequest("f"), CLIENT, b"abc", 0.0, policy=ALL_OPTIONS)
+    read.datagrams_to_send()
+    read.receive_datagram(encode_packet(Ack(1)), CLIENT, 0.1)
+    assert read.finished
+    assert not read.request_again(0.2)
+    assert read.datagrams_to_send() == []

@@ -442,3 +442,20 @@ def test_writing_does_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     finally:
         scapy_log.removeHandler(caplog.handler)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_capture_writes_a_pcapng_with_the_directions(tmp_path: Path) -> None:
+    capture = Capture()
+    for datagram, direction, when in SESSION:
+        capture.record(datagram, direction, when)
+    path = tmp_path / "gwload.pcapng"
+    capture.write_pcapng(path, interface="gwload", description="gwload's own datagrams")
+    packets = rdpcap(str(path))
+    assert [p.direction for p in packets] == [
+        2 if direction == "sent" else 1 for _, direction, _ in SESSION
+    ]
+    assert {p.sniffed_on for p in packets} == {"gwload"}
+    for packet, (datagram, _, when) in zip(packets, SESSION, strict=True):
+        assert float(packet.time) == pytest.approx(when, abs=1e-6)
+        assert bytes(packet[UDP].payload) == datagram.data
+    assert packets[1][GWLOAD_HELLO].model == b"IP6000"

@@ -17,6 +17,7 @@ from ipgwsim.tools.cli import main as cli_main
 pytestmark = pytest.mark.integration
 
 CLI = [sys.executable, "-m", "ipgwsim.tools.cli"]
+NO_COUNTS = dict.fromkeys(("datagrams", "dropped", "duplicated", "reordered", "corrupted"), 0)
 
 
 async def ipgwsim(*args: str, timeout: float = 30) -> tuple[int, str, str]:
@@ -94,16 +95,21 @@ async def check_status(state: str) -> None:
         "boot_build": 145,
         "firmware_build": "08-6000.08",
         "link": None,
+        "impairment": None,
+        "counters": {"sent": NO_COUNTS, "received": NO_COUNTS},
     }
     assert [d["name"] for d in devices] == ["ip6000-1", "ip6000-2"]
 
     rc, out, err = await ipgwsim("status", "--state", state)
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "MODEL", "MAC", "MODE", "LED", "IP", "BOOT", "FIRMWARE"]
+    assert lines[0].split() == [
+        "NAME", "MODEL", "MAC", "MODE", "LED", "IP", "BOOT", "FIRMWARE",
+        "IMPAIRMENT", "DROP/DUP/REORD/CORRUPT",
+    ]  # fmt: skip
     assert lines[1].split() == [
         "ip6000-1", "IP6000", "00:90:33:10:00:01", "running", "firmware", "steady", "green",
-        "-", "145", "08-6000.08",
+        "-", "145", "08-6000.08", "-", "0/0/0/0",
     ]  # fmt: skip
 
 
@@ -394,3 +400,73 @@ def test_run_refuses_what_it_cannot_start(
     (tmp_path / "lab.toml").write_text('schema = 1\n[[device]]\nmodel = "IP6000"\n')
     assert cli_main(["run", "IP6000", "--lab", str(tmp_path / "lab.toml"), *state]) == 2
     assert capsys.readouterr().err == "ipgwsim run: give either models or --lab, not both\n"
+
+
+def test_run_with_an_impairment_and_a_capture(tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    pcap = tmp_path / "run.pcapng"
+    port = free_udp_port()
+
+    async def main() -> None:
+        rc, out, err = await ipgwsim("run", "IP6000", "--state", state, "--impair", "loss=30")
+        assert (rc, out) == (2, "")
+        assert err == "ipgwsim run: --impair: 'loss=30': loss is a percentage: write loss=30%\n"
+        runner = await asyncio.create_subprocess_exec(
+            *CLI, "run", "IP6000", "--state", state, "--port", str(port), "--speed", "1000",
+            "--impair", "dup=100%,dir=out,seed=5", "--pcap", str(pcap),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            lines = [await read_line(runner.stdout) for _ in range(7)]
+            assert lines[5] == "impairment on every device: dup=100%,dir=out,seed=5"
+            assert lines[6] == f"capture: {pcap} (pcapng, one interface per device)"
+            rc, out, err = await ipgwsim("press", "ip6000-1", "--hold", "1.8", "--state", state)
+            assert rc == 0, err
+            scan = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ipgwsim.tools.gwload_cmd", "/scan", "/port", str(port),
+                "/bcast", "127.255.255.255", "/tries", "5", "/timeout", "0.5",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            scanned, _ = await asyncio.wait_for(scan.communicate(), 30)
+            assert scan.returncode == 0, scanned
+            assert b"00:90:33:10:00:01" in scanned
+
+            rc, out, err = await ipgwsim("status", "--state", state)
+            assert rc == 0, err
+            row = out.splitlines()[1].split()
+            assert row[-2:] == ["dup=100%,dir=out,seed=5", "0/1/0/0"]
+
+            rc, out, err = await ipgwsim(
+                "impair", "ip6000-1", "delay=20ms,seed=3", "--state", state
+            )
+            assert rc == 0, err
+            assert out.splitlines() == [
+                "ip6000-1: impairment delay=20ms,seed=3 (was dup=100%,dir=out,seed=5)",
+                "  sent: 1 datagrams, 0 dropped, 1 duplicated, 0 reordered, 0 corrupted",
+                "  received: 1 datagrams, 0 dropped, 0 duplicated, 0 reordered, 0 corrupted",
+            ]
+            rc, out, err = await ipgwsim("impair", "ip6000-1", "--state", state)
+            assert (rc, out.splitlines()[0]) == (0, "ip6000-1: impairment delay=20ms,seed=3")
+            rc, out, err = await ipgwsim("impair", "ip6000-1", "dup=5", "--state", state)
+            assert (rc, out) == (2, "")
+            assert err == "ipgwsim impair: 'dup=5': dup is a percentage: write dup=5%\n"
+            rc, out, err = await ipgwsim("impair", "ip6000-1", "off", "--state", state)
+            assert rc == 0, err
+            assert out.splitlines()[0] == "ip6000-1: impairment off (was delay=20ms,seed=3)"
+
+            runner.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(runner.communicate(), 20)
+            assert runner.returncode == 0
+        finally:
+            if runner.returncode is None:
+                runner.kill()
+                await runner.wait()
+
+    run(main(), timeout=120)
+    from scapy.utils import rdpcap  # noqa: PLC0415 (scapy is slow to load: only here)
+
+    packets = rdpcap(str(pcap))  # complete after the stop
+    assert [(p.sniffed_on, p.direction) for p in packets] == [("ip6000-1", 1), ("ip6000-1", 2)]
+    assert packets[1].comments == [b"impairment: duplicated"]

@@ -56,7 +56,8 @@ def test_requests_and_errors(tmp_path: Path) -> None:
             assert [e["ok"] for e in errors] == [False] * 7
             assert [e["error"] for e in errors] == [
                 "bad request: Expecting value: line 1 column 1 (char 0)",
-                "unknown command 'dance' (known: status, press, power, cut, console, watch)",
+                "unknown command 'dance' "
+                "(known: status, press, power, cut, console, impair, watch)",
                 "missing argument 'on'",
                 "no device 'ip6000-7' in this runtime (devices: ip6000-1)",
                 "argument 'hold' has the wrong type: True",

@@ -21,6 +21,7 @@ import pytest
 from pyroute2 import NetNS, netns
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
+from scapy.utils import rdpcap
 
 from ipgwsim.events import Mode
 from ipgwsim.firmware.config import with_admin_password
@@ -30,6 +31,7 @@ from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.control import device_json
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.netns import PREFIX, Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import run
@@ -81,9 +83,9 @@ async def runtime(
 
 def link_of(host: DeviceHost) -> str:
     """The lab side of ETH0's link: ``ip6000-`` and the last six hex digits of its MAC."""
-    assert host.link is not None
-    assert host.link == "ip6000-" + host.record.instance.serial[-6:]
-    return host.link
+    assert host.link_name is not None
+    assert host.link_name == "ip6000-" + host.record.instance.serial[-6:]
+    return host.link_name
 
 
 def old_name(host: DeviceHost) -> str:
@@ -459,3 +461,40 @@ def test_a_link_name_that_exists_already_is_refused_naming_its_owner(tmp_path: P
             assert _link_alias(lab, f"{link}.1") is None  # nothing of the refused device stays
 
     run(main(), timeout=60)
+
+
+def test_the_impairment_and_the_capture_apply_in_namespaces_too(tmp_path: Path) -> None:
+    pcap = tmp_path / "netns.pcapng"
+    dead = Impairment(loss=100, direction="out", seed=1)
+
+    async def main() -> None:
+        with lab_namespace() as lab:
+            async with Runtime(
+                tmp_path / "state",
+                clock=ScaledClock(SPEED),
+                network="netns",
+                attachment=Attachment.parse(f"netns:{lab}"),
+                control=False,
+                console_tcp=False,
+                impairment=dead,
+                pcap=pcap,
+            ) as rt:
+                (host,) = rt.add_devices("IP6000", 1)
+                await tftp_mode(rt, host)
+                add_address(lab, link_of(host), "10.77.0.1/24")
+                scan = (*GWLOAD, "/scan", "/if", link_of(host), "/tries", "2", "/timeout", "0.3")
+                code, out = await ns_run(lab, *scan)
+                assert code == 2, out  # every HELLO was lost on the device's link
+                sent = host.link.counters().sent
+                assert sent.datagrams == sent.dropped >= 1
+                rt.impair(host.name, None)
+                code, out = await ns_run(lab, *scan)
+                assert code == 0, out
+                assert host.mac in out
+
+    run(main(), timeout=60)
+    packets = rdpcap(str(pcap))
+    assert {p.sniffed_on for p in packets} == {"ip6000-1"}
+    outbound = [p for p in packets if p.direction == 2]
+    assert outbound[0].comments == [b"impairment: dropped"]
+    assert outbound[-1].comments is None  # the HELLO after the impairment went

@@ -103,8 +103,10 @@ def test_the_fixtures_on_real_sockets(pytester: pytest.Pytester) -> None:
             assert ipgwsim_sim.lab is not None
             on_the_bridge = ipgwsim_sim.run("ip", "-br", "link", "show", "master", "lab0")
             names = sorted(line.split("@")[0] for line in on_the_bridge.stdout.splitlines())
-            assert names == sorted([first.link, first.link + ".1", second.link, second.link + ".1"])
-            assert first.link == "ip811-" + first.mac.replace(":", "")[-6:]
+            links = [first.link_name, second.link_name]
+            assert all(link is not None for link in links)
+            assert names == sorted(f"{link}{end}" for link in links for end in ("", ".1"))
+            assert first.link_name == "ip811-" + first.mac.replace(":", "")[-6:]
 
         def test_something_left_behind_fails_the_test(ipgwsim_sim):
             ipgwsim_sim.leftovers = lambda: ["namespace ghost"]

@@ -28,7 +28,7 @@ def needs_root(block: str) -> bool:
 
 
 def test_the_page_has_its_examples() -> None:
-    assert len(SCRIPTS) == 5
+    assert len(SCRIPTS) == 6
     assert len(TESTS) == 1
 
 

@@ -22,6 +22,7 @@ from ipgwsim.events import ButtonBlink, Led, LedChanged, Mode, ModeChanged
 from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.ring import newest_generation
 from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.testing.netns import root
 from ipgwsim.testing.simulator import Gateway, Simulator, WaitTimeout
 
@@ -384,3 +385,33 @@ def test_configure_runs_the_admins_lines_and_names_a_refused_one(sim: Simulator)
     gw.type("logout\r")
     with pytest.raises(PermissionError):
         gw.configure("config change CMD0 /name x", password="wrong")
+
+
+def test_an_impaired_link_and_a_capture(tmp_path: Path) -> None:
+    from scapy.utils import rdpcap  # noqa: PLC0415 (scapy is slow to load: only here)
+
+    all_pcap, own_pcap = tmp_path / "all.pcapng", tmp_path / "own.pcapng"
+    with Simulator(
+        tmp_path / "state", impairment=Impairment(duplicate=100, direction="out", seed=1),
+        pcap=all_pcap,
+    ) as sim:  # fmt: skip
+        gw = sim.add("IP6000")
+        quiet = sim.add("IP6000", impairment=Impairment(), pcap=own_pcap)
+        assert gw.impairment == Impairment(duplicate=100, direction="out", seed=1)
+        assert quiet.impairment is None
+        gw.press(1.8)
+        done = gwload(sim, "/scan", "/tries", "3", "/timeout", "0.5")
+        assert done.returncode == 0, done.stdout
+        assert gw.counters.sent.datagrams == gw.counters.sent.duplicated == 1
+        assert gw.impair("loss=100%,seed=2") == Impairment(loss=100, seed=2)
+        done = gwload(sim, "/scan", "/tries", "2", "/timeout", "0.2")
+        assert done.returncode == 2, done.stdout  # no DISCOVER reached the device
+        assert (gw.counters.received.dropped, gw.counters.sent.datagrams) == (2, 1)
+        assert gw.impair(None) is None
+        with pytest.raises(ValueError, match="'loss=1': loss is a percentage"):
+            gw.impair("loss=1")
+    packets = rdpcap(str(all_pcap))
+    assert [p.direction for p in packets] == [1, 2, 1, 1]
+    assert packets[1].comments == [b"impairment: duplicated"]
+    assert packets[3].comments == [b"impairment: dropped, the device did not receive it"]
+    assert len(rdpcap(str(own_pcap))) == 0  # the quiet one took no part

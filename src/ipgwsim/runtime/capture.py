@@ -25,6 +25,8 @@ read. Addresses are written as recorded, the
 unspecified source ``0.0.0.0`` and the limited broadcast included. Classic pcap has no
 direction; it is kept in :attr:`Capture.records` and in each packet's ``direction``
 (pcapng's convention: 1 inbound = received, 2 outbound = sent).
+:meth:`Capture.write_pcapng` writes a pcapng instead, with the direction of every
+packet (``ipgwsim.runtime.pcapng``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from scapy.utils import wrpcap
 
 from ipgwsim.proto.gwload import VERSION, DeviceState, NakCode, Opcode
 from ipgwsim.proto.net import Datagram
+from ipgwsim.runtime.pcapng import write_datagrams
 
 __all__ = [
     "GWLOAD",
@@ -263,3 +266,18 @@ class Capture:
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write everything recorded to ``path`` as a pcap file (replacing it)."""
         wrpcap(os.fspath(path), self.packets(), linktype=LINKTYPE_IPV4)
+
+    def write_pcapng(
+        self,
+        path: str | os.PathLike[str],
+        interface: str = "gwload",
+        description: str | None = None,
+    ) -> None:
+        """Write everything recorded to ``path`` as a pcapng file with the directions.
+
+        One interface, named ``interface``; every packet carries its direction in the
+        enhanced packet block's flags (inbound: received, outbound: sent).
+        """
+        write_datagrams(
+            os.fspath(path), self._records, interface=interface, description=description
+        )

@@ -7,6 +7,7 @@ One request per line, one reply per line (``docs/runtime.md`` has the full proto
     {"cmd": "power", "device": "ip6000-1", "on": false}
     {"cmd": "cut", "device": "ip6000-1", "at_op": 1, "mode": "torn"}
     {"cmd": "console", "device": "ip6000-1", "lines": 50}
+    {"cmd": "impair", "device": "ip6000-1", "impairment": "loss=30%,seed=7"}  ("off": none)
     {"cmd": "watch", "device": "ip6000-1"}      (device optional; streams)
 
 A reply is ``{"ok": true, ...}`` or ``{"ok": false, "error": "clear text"}``. ``watch``
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ipgwsim.device import DeviceStatus
 from ipgwsim.events import ButtonBlink, Event, LedChanged, ModeChanged, PoweredOff
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 if TYPE_CHECKING:
@@ -58,9 +60,19 @@ def status_json(status: DeviceStatus) -> dict[str, Any]:
     }
 
 
+def link_json(host: DeviceHost) -> dict[str, Any]:
+    """The impairment in force on a device's datagrams (text, or None) and the counters."""
+    impairment = host.link.impairment
+    return {
+        "impairment": impairment.to_text() if impairment is not None else None,
+        "counters": host.link.counters().as_dict(),
+    }
+
+
 def device_json(host: DeviceHost) -> dict[str, Any]:
-    """DEVICE: the status fields and ``link``, the host-side link name (None on loopback)."""
-    return {**status_json(host.status()), "link": host.link}
+    """DEVICE: the status fields, ``link`` (the host-side link name, None on loopback), the
+    impairment and the counters (:func:`link_json`)."""
+    return {**status_json(host.status()), "link": host.link_name, **link_json(host)}
 
 
 def console_json(host: DeviceHost) -> dict[str, Any]:
@@ -203,6 +215,8 @@ class ControlServer:
         cmd = request.get("cmd")
         if cmd == "status":
             return {"ok": True, "devices": [device_json(host) for host in rt.devices]}
+        if cmd == "impair":
+            return self._impair(request)
         if cmd == "press":
             return await self._press(request)
         if cmd == "power":
@@ -227,8 +241,22 @@ class ControlServer:
                 "dropped": host.console.dropped,
                 "lines": host.console.tail(count),
             }
-        known = "status, press, power, cut, console, watch"
+        known = "status, press, power, cut, console, impair, watch"
         return {"ok": False, "error": f"unknown command {cmd!r} (known: {known})"}
+
+    def _impair(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Set a device's impairment (text form, ``off``); without one, only show it."""
+        host = self.runtime.device(_arg(request, "device", str))
+        previous = host.link.impairment
+        text = _arg(request, "impairment", str, None)
+        if text is not None:
+            self.runtime.impair(host.name, Impairment.parse(text))
+        return {
+            "ok": True,
+            "device": host.name,
+            **link_json(host),
+            "previous": previous.to_text() if previous is not None else None,
+        }
 
     async def _press(self, request: dict[str, Any]) -> dict[str, Any]:
         rt = self.runtime

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.netns import Attachment
 
 #: A device name: a folder name in the state directory, a console link, a host name.
@@ -68,7 +69,8 @@ class DeviceSpec:
     *new* device starts from (a ``cfg.txt`` or a config ring dump); a device that already
     has a folder keeps its flash. ``console_port`` is the first device's raw console port
     (RFC 2217 on the next one; each further device two ports on). ``http_port`` and
-    ``attachment`` replace the runtime's for these devices.
+    ``attachment`` replace the runtime's for these devices, and so does ``impairment``
+    (``Impairment()``: none); ``pcap`` records their datagrams in that file too.
     """
 
     model: str
@@ -80,6 +82,10 @@ class DeviceSpec:
     http_port: int | None = None
     console_port: int | None = None
     attachment: Attachment | None = None
+    #: Of these devices' links instead of the runtime's (``Impairment()``: none).
+    impairment: Impairment | None = None
+    #: A capture file for these devices' datagrams (besides the runtime's).
+    pcap: Path | None = None
 
     def names(self) -> list[str] | None:
         """The devices' names, or None when the runtime numbers them."""

@@ -15,6 +15,10 @@ off. In TFTP mode and while off, typed input is dropped. The console may also be
 on TCP (:meth:`DeviceHost.serve_console_tcp`): the clients see what the pty shows and type
 into the same session.
 
+Datagrams go through the device's :class:`~ipgwsim.runtime.link.Link` both ways (its
+impairment and captures); ports and addresses the device gives up are given up once what
+it sent before them has left the link.
+
 Nothing a device does crashes the runtime: a bind failure is written to the
 device's console and the runtime's log, and the device learns of it
 (:meth:`~ipgwsim.device.Device.port_failed`: TFTP mode at once ends a transfer whose
@@ -60,6 +64,8 @@ from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.flashfile import save_flash
+from ipgwsim.runtime.impair import Impairment
+from ipgwsim.runtime.link import Link
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.statedir import DeviceRecord
@@ -105,6 +111,7 @@ class DeviceHost:
         wall_clock: float | None = None,
         attachment: Attachment | None = None,
         rng: random.Random | None = None,
+        impairment: Impairment | None = None,
     ) -> None:
         self.record = record
         #: Where this device's links go in the namespace network (None: the network's).
@@ -136,6 +143,16 @@ class DeviceHost:
             # unless the caller gives the device its randomness (tests).
             rng=rng if rng is not None else random.Random(secrets.randbits(64)),
         )
+        #: The device's link layer: impairment, captures (``impair`` sets the impairment).
+        self.link = Link(
+            record.instance.name,
+            clock,
+            transmit=self._transmit,
+            deliver=self._receive,
+            wall_clock=wall_clock,
+            description=f"{profile.model} {record.instance.mac_text}",
+        )
+        self.link.impair(impairment)
         self.console = Console(clock.now, on_input=self._console_input)
         #: Problems seen: bind failures, save failures, exceptions inside the device.
         self.errors: list[str] = []
@@ -173,7 +190,7 @@ class DeviceHost:
         return self.record.instance.mac_text
 
     @property
-    def link(self) -> str | None:
+    def link_name(self) -> str | None:
         """The host-side name of ETH0's link in namespace mode (``ip6000-100001``), or None."""
         if isinstance(self.network, NamespaceNetwork):
             links = self.network.links_of(self)
@@ -273,11 +290,11 @@ class DeviceHost:
         if self.web_ip == ip:
             # The same address again (a DHCP renewal with another mask or router): the
             # web server stays; the address's mask and route follow.
-            self.network.assign(self, ip, event.mask, event.gateway)
+            self._assign(ip, event.mask, event.gateway)
             return
         if self.web_ip is not None:
             self._stop_web()  # another address: the old one and its web server go
-        self.network.assign(self, ip, event.mask, event.gateway)
+        self._assign(ip, event.mask, event.gateway)
         self.web_ip = ip
         listener = None
         if isinstance(self.network, NamespaceNetwork):
@@ -315,7 +332,7 @@ class DeviceHost:
     def _stop_web(self) -> None:
         if self.web_ip is None:
             return
-        self.network.release(self, self.web_ip)
+        self._release(self.web_ip)
         self.web_ip = None
         self._chain_web(self._close_web())
 
@@ -365,12 +382,22 @@ class DeviceHost:
         return not self.closed and self.device.accepts(dst)
 
     def deliver(self, datagram: Datagram) -> None:
-        if self.closed:
-            return
-        self._step(lambda now: self.device.receive_datagram(datagram, now))
+        self.link.receive([datagram])
 
     def deliver_all(self, datagrams: list[Datagram]) -> None:
-        """Several datagrams that arrived together: one step, one pump."""
+        """Several datagrams that arrived together: through the link, one step, one pump."""
+        self.link.receive(datagrams)
+
+    def impair(self, impairment: Impairment | None) -> None:
+        """Impair the device's link from now on (None: not at all)."""
+        self.link.impair(impairment)
+
+    def _transmit(self, datagram: Datagram) -> None:
+        problem = self.network.send(self, datagram)
+        if problem is not None:
+            self._problem(problem)
+
+    def _receive(self, datagrams: list[Datagram]) -> None:
         if self.closed:
             return
         receive = self.device.receive_datagram
@@ -456,11 +483,9 @@ class DeviceHost:
                     self._internal_error(exc)
                     break
                 for datagram in outgoing:
-                    problem = self.network.send(self, datagram)
-                    if problem is not None:
-                        self._problem(problem)
+                    self.link.send(datagram)
                 for address in closing:
-                    self.network.close_port(self, address)
+                    self._close_port(address)
                 # Sending changes nothing in the device: only events can lead to more.
                 if not busy:
                     break
@@ -476,6 +501,7 @@ class DeviceHost:
         if isinstance(event, ConsoleOutput):
             self.console.write(event.line)
         elif isinstance(event, PortOpened):
+            self.link.cancel(("port", event.address))
             problem = self.network.open(self, event.address)
             if problem is not None:
                 self._problem(problem)
@@ -485,14 +511,14 @@ class DeviceHost:
             if self.device.firmware is not None:
                 self._firmware_address(event)
             else:
-                self.network.assign(self, event.ip, event.mask, event.gateway)
+                self._assign(event.ip, event.mask, event.gateway)
         elif isinstance(event, FetchRequested):
             self._fetch(event.fetch)
         elif isinstance(event, AddressReleased):
             if event.ip == self.web_ip:
                 self._stop_web()  # a firmware's address (a DHCP lease) ended
             else:
-                self.network.release(self, event.ip)
+                self._release(event.ip)
         elif isinstance(event, FlashChanged):
             self.schedule_save()
         line = describe(event)
@@ -501,6 +527,16 @@ class DeviceHost:
         if isinstance(event, PoweredOff):
             self.schedule_save()  # a power cut may have torn a write
         self._notify(event)
+
+    def _assign(self, ip: str, mask: str, gateway: str) -> None:
+        self.link.cancel(("ip", ip))  # taken again before its release came due
+        self.network.assign(self, ip, mask, gateway)
+
+    def _close_port(self, address: Address) -> None:
+        self.link.after_sent(("port", address), lambda: self.network.close_port(self, address))
+
+    def _release(self, ip: str) -> None:
+        self.link.after_sent(("ip", ip), lambda: self.network.release(self, ip))
 
     def _notify(self, event: Event) -> None:
         if self._on_event is not None:
@@ -598,6 +634,7 @@ class DeviceHost:
             self._save_handle = None
         self.save()
         self.closed = True
+        self.link.close()
         if self.web_ip is not None:
             self.web_ip = None
             self._chain_web(self._close_web())

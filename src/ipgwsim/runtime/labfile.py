@@ -41,6 +41,7 @@ from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.hw_profiles.reader import TableReader, TomlError
 from ipgwsim.runtime.devicespec import DeviceSpec, check_name, format_mac, normalize_mac
 from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.netns import Attachment
 
 __all__ = ["Lab", "LabError", "check_lab", "load_lab", "parse_lab"]
@@ -72,6 +73,8 @@ class Lab:
     console_tcp: bool = True
     share_port: bool = False
     attachment: Attachment | None = None
+    impairment: Impairment | None = None
+    pcap: Path | None = None
     profiles_dir: Path | None = None
     #: The model of each spec, as the profiles name it (for messages and ``lab check``).
     models: tuple[str, ...] = field(default=())
@@ -125,6 +128,16 @@ def _mac(reader: _Reader, name: str, count: int) -> str | None:
     return mac
 
 
+def _impairment(reader: _Reader, name: str) -> Impairment | None:
+    value = reader.optional(name, str)
+    if value is None:
+        return None
+    try:
+        return Impairment.parse(value)
+    except ImpairmentError as exc:
+        raise reader.fail(name, str(exc)) from None
+
+
 def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
     if not top.has("runtime"):
         return {}
@@ -138,6 +151,8 @@ def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
         "attachment": _attachment(r, "attach"),
         "console_tcp": r.get("console_tcp", bool) if r.has("console_tcp") else True,
         "share_port": r.get("share_port", bool) if r.has("share_port") else False,
+        "impairment": _impairment(r, "impair"),
+        "pcap": _path(r, "pcap", base),
     }
     speed = r.optional("speed", float)
     if speed is not None and not speed > 0:
@@ -193,6 +208,8 @@ def _device(
         http_port=_port(d, "http_port"),
         console_port=_port(d, "console_port", span=2 * count),
         attachment=attachment,
+        impairment=_impairment(d, "impair"),
+        pcap=_path(d, "pcap", base),
     )
     d.finish()
     return spec, profile

@@ -13,6 +13,12 @@ Each device's console is a pty and, unless ``console_tcp=False``, also two TCP p
 the n-th device added (from 0) the ports ``base + 2n`` and ``base + 2n + 1``, otherwise
 the system picks free ones (``host.console_tcp.raw_port`` / ``.rfc2217_port``).
 
+``impairment`` (an :class:`~ipgwsim.runtime.impair.Impairment`) impairs every device's
+link, ``add_devices(..., impairment=...)`` those devices' links, and :meth:`Runtime.impair`
+one device's from now on; an impairment without a seed gets one picked here (shown by
+``status``), so that the run can be repeated. ``pcap`` records every device's datagrams
+in one pcapng file, ``add_devices(..., pcap=...)`` those devices' in another one as well.
+
 Devices power on when added. A device that has a folder in the state directory
 starts from its saved flash (a power cycle with the flash kept); a new one gets a
 factory flash (built once per profile, cloned with shared sectors). ``stop()``
@@ -74,8 +80,10 @@ from ipgwsim.runtime.errors import (
 )
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.pcapng import CaptureFile
 from ipgwsim.runtime.registry import Registry, RuntimeConflict, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 
@@ -123,6 +131,8 @@ class Runtime:
         share_port: bool = False,
         registry: Registry | None = None,
         device_rng: Callable[[str], random.Random] | None = None,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -185,6 +195,12 @@ class Runtime:
         self._stopped = False
         #: Events dropped because a watcher's queue was full.
         self.watch_drops = 0
+        #: The impairment of devices added without one of their own (seeded), or None.
+        self.impairment = self.seeded(impairment)
+        #: Where every device's datagrams are recorded (pcapng), or None.
+        self.pcap = Path(pcap) if pcap is not None else None
+        #: Open capture files by resolved path (the runtime's and those of add_devices).
+        self._captures: dict[Path, CaptureFile] = {}
 
     # -- life --------------------------------------------------------------------------
 
@@ -218,6 +234,8 @@ class Runtime:
                 self._check_port(entry, self.registry.running(besides=entry))
                 self.registry.register(entry)
                 self.entry = entry
+            if self.pcap is not None:
+                self._capture_file(self.pcap)
             self.network.start()
             if self._want_control:
                 self._control = ControlServer(self, self.state.control_socket)
@@ -252,6 +270,8 @@ class Runtime:
             except Exception:
                 self.log.exception("%s: closing its web server and console ports failed", host.name)
         self.network.close()
+        for capture in self._captures.values():
+            capture.close()
         for queue, _ in self._watchers:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
@@ -354,20 +374,35 @@ class Runtime:
         return self._factory[key].clone()
 
     def add_devices(
-        self, profile_name: str, count: int = 1, *, empty_firmware: bool = False
+        self,
+        profile_name: str,
+        count: int = 1,
+        *,
+        empty_firmware: bool = False,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
     ) -> list[DeviceHost]:
         """Start ``count`` devices of a model and power them on.
 
         Devices of that model already in the state directory (and not running) come
         first, by number, with their saved flash; new ones are made for the rest
         (``empty_firmware``: with an empty firmware region, so they start in TFTP mode).
+        ``impairment``: of these devices' links instead of the runtime's (``Impairment()``:
+        none); ``pcap``: record these devices' datagrams in that file too.
         """
         if count < 0:
             raise RuntimeSetupError(f"count must not be negative, not {count}")
         if count == 0:
             self._check_running()
             return []
-        return self.add(DeviceSpec(profile_name, count, empty_firmware=empty_firmware))
+        spec = DeviceSpec(
+            profile_name,
+            count,
+            empty_firmware=empty_firmware,
+            impairment=impairment,
+            pcap=Path(pcap) if pcap is not None else None,
+        )
+        return self.add(spec)
 
     def add(self, spec: DeviceSpec) -> list[DeviceHost]:
         """Start the devices of ``spec`` and power them on (:class:`DeviceSpec`).
@@ -397,6 +432,14 @@ class Runtime:
         for name in spec.names() or []:
             if name in self._hosts:
                 raise RuntimeSetupError(f"{name}: a device of that name runs already")
+        chosen_impairment = (
+            self.impairment if spec.impairment is None else self.seeded(spec.impairment)
+        )
+        captures = [self._capture_file(self.pcap)] if self.pcap is not None else []
+        if spec.pcap is not None:
+            extra = self._capture_file(spec.pcap)
+            if extra not in captures:
+                captures.append(extra)
         running = {host.record.folder for host in self._hosts.values()}
         with self.registry.locked():
             chosen = self.state.choose_records(spec, profile.model, running)
@@ -422,6 +465,8 @@ class Runtime:
                     http_port=spec.http_port,
                     console_port=console,
                     attachment=spec.attachment,
+                    impairment=chosen_impairment,
+                    captures=captures,
                 )
             except RuntimeSetupError:
                 for later, later_new in chosen[index:]:
@@ -469,6 +514,8 @@ class Runtime:
         http_port: int | None = None,
         console_port: int | None = None,
         attachment: Attachment | None = None,
+        impairment: Impairment | None = None,
+        captures: list[CaptureFile] | None = None,
     ) -> DeviceHost:
         saved = not new and record.flash_path.exists()
         if saved:
@@ -507,7 +554,10 @@ class Runtime:
             wall_clock=self.wall_clock,
             attachment=attachment,
             rng=self.device_rng(record.instance.name) if self.device_rng is not None else None,
+            impairment=impairment,
         )
+        for capture in captures or []:
+            host.link.capture(capture)
         if self.console_tcp:
             self._serve_console(host, console_port)
         self._hosts[host.name] = host
@@ -610,6 +660,38 @@ class Runtime:
         if at_op < 1:
             raise RuntimeSetupError(f"the cut must be at flash operation 1 or later, not {at_op}")
         return host.cut(at_op, mode)
+
+    def impair(self, name: str, impairment: Impairment | None) -> DeviceHost:
+        """Impair a device's link from now on (None, or ``Impairment()``: no impairment).
+
+        Without a seed the impairment gets one (see :attr:`DeviceHost.link`'s impairment).
+        """
+        self._check_running()
+        host = self.device(name)
+        host.impair(self.seeded(impairment))
+        return host
+
+    @staticmethod
+    def seeded(impairment: Impairment | None) -> Impairment | None:
+        """``impairment`` with a seed (picked now if it has none); None if it does nothing."""
+        if impairment is None or not impairment.active:
+            return None
+        if impairment.seed is None:
+            return impairment.with_seed(secrets.randbelow(1_000_000))
+        return impairment
+
+    def _capture_file(self, path: Path) -> CaptureFile:
+        """The open capture file at ``path`` (opened now if it is not yet)."""
+        key = path.resolve()
+        capture = self._captures.get(key)
+        if capture is None:
+            capture = self._captures[key] = CaptureFile(path, log=self.log)
+        return capture
+
+    @property
+    def captures(self) -> list[CaptureFile]:
+        """The capture files open (the runtime's first)."""
+        return list(self._captures.values())
 
     def status(self) -> list[DeviceStatus]:
         return [host.status() for host in self._hosts.values()]

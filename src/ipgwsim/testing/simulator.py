@@ -31,6 +31,12 @@ Networks
     (``host``, ``netns:NAME``, ``bridge:BR[@NS]``, ``macvlan:NIC[@NS]``) puts the links
     where you say instead, as ``ipgwsim run --netns --attach`` does.
 
+Impaired links and captures
+    ``impairment=Impairment(loss=30, seed=7)`` impairs every device's link (``add(...,
+    impairment=...)`` one device's, :meth:`Gateway.impair` from now on; :attr:`Gateway.counters`
+    has the counters); ``pcap=path`` records every device's datagrams as pcapng
+    (``add(..., pcap=...)`` one device's in a file of its own). ``docs/runtime.md``.
+
 Shutdown
     :meth:`Simulator.close` (also at the end of ``with``, and when a test fails): saves
     and closes every device, stops the loop and its thread, removes the namespaces it
@@ -66,6 +72,7 @@ from ipgwsim.runtime.clock import ManualClock, ScaledClock
 from ipgwsim.runtime.devicespec import DeviceSpec, normalize_mac
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.impair import Impairment, LinkCounters
 from ipgwsim.runtime.labfile import check_lab, load_lab
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import PREFIX as NETNS_PREFIX
@@ -110,6 +117,8 @@ class Simulator:
         lab_address: str = LAB_ADDRESS,
         profiles_dir: Path | str | None = None,
         timeout: float = 30.0,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
     ) -> None:
         lab_interface = _check_options(network, speed, attach, lab_address)
         self.network = network
@@ -164,6 +173,8 @@ class Simulator:
                     control=False,
                     http_port=http_port,
                     profiles_dir=Path(profiles_dir) if profiles_dir is not None else None,
+                    impairment=impairment,
+                    pcap=pcap,
                 )
             )
             self._changed: asyncio.Event = self._call(asyncio.Event)
@@ -243,6 +254,8 @@ class Simulator:
         name: str | None = None,
         mac: str | None = None,
         config: Path | str | None = None,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
     ) -> Gateway:
         """A device of ``model`` (a profile name such as ``IP6000``), powered on.
 
@@ -250,10 +263,18 @@ class Simulator:
         first, with its flash; otherwise a new one. ``empty_firmware``: a new one has no
         firmware in its flash (it starts in TFTP mode). ``name`` and ``mac`` make it that
         device (a saved one of that name is taken); ``config``: a new device starts from
-        this saved ``cfg.txt`` or config ring dump.
+        this saved ``cfg.txt`` or config ring dump. ``impairment``: of its link instead
+        of the simulator's (``Impairment()``: none); ``pcap``: its datagrams in that file too.
         """
         (gateway,) = self.add_many(
-            model, 1, empty_firmware=empty_firmware, name=name, mac=mac, config=config
+            model,
+            1,
+            empty_firmware=empty_firmware,
+            name=name,
+            mac=mac,
+            config=config,
+            impairment=impairment,
+            pcap=pcap,
         )
         return gateway
 
@@ -266,6 +287,8 @@ class Simulator:
         name: str | None = None,
         mac: str | None = None,
         config: Path | str | None = None,
+        impairment: Impairment | None = None,
+        pcap: Path | str | None = None,
     ) -> list[Gateway]:
         """``count`` devices of ``model`` (as :meth:`add`) on the same segment, powered on.
 
@@ -285,6 +308,8 @@ class Simulator:
             mac=normalized,
             config=Path(config) if config is not None else None,
             empty_firmware=empty_firmware,
+            impairment=impairment,
+            pcap=Path(pcap) if pcap is not None else None,
         )
         return self.add_specs([spec])
 
@@ -463,10 +488,10 @@ class Gateway:
         return self.host.mac
 
     @property
-    def link(self) -> str | None:
+    def link_name(self) -> str | None:
         """In namespaces, the host-side name of ETH0's link (``ip811-100001``; ETH1's has
         ``.1`` added), else None."""
-        return self.host.link
+        return self.host.link_name
 
     @property
     def model(self) -> str:
@@ -516,6 +541,28 @@ class Gateway:
         if server is None:
             return None
         return f"http://{server.ip}" + ("" if server.port == 80 else f":{server.port}")
+
+    @property
+    def impairment(self) -> Impairment | None:
+        """The impairment of the device's link (with its seed), or None."""
+        return self.sim._call(lambda: self.host.link.impairment)
+
+    @property
+    def counters(self) -> LinkCounters:
+        """What the link did so far: datagrams sent and received, dropped, duplicated, ..."""
+        return self.sim._call(self.host.link.counters)
+
+    def impair(self, impairment: Impairment | str | None) -> Impairment | None:
+        """Impair the device's link from now on (None or ``"off"``: no impairment).
+
+        Takes an :class:`Impairment` or its text form (``"loss=30%,seed=7"``); returns
+        the impairment in force, with its seed.
+        """
+        if isinstance(impairment, str):
+            impairment = Impairment.parse(impairment)
+        chosen = impairment
+        self.sim._call(lambda: self.sim.runtime.impair(self.name, chosen))
+        return self.impairment
 
     def of_type(self, kind: type[E]) -> list[E]:
         """The device's events of one kind so far, in order (as ``DeviceNode.of_type``)."""

@@ -187,6 +187,11 @@ class BlockReceiver(Transfer):
         else:
             self._send_ack(now)
 
+    def _at_first_exchange(self) -> bool:
+        return self._stage == HANDSHAKE or (
+            self._stage == RUNNING and self._expected == 1 and not self._early
+        )
+
     def _waiting_for(self) -> str:
         if self._stage == HANDSHAKE:
             return self._handshake_what

@@ -115,6 +115,9 @@ class BlockSender(Transfer):
         else:
             self._send_window(now)
 
+    def _at_first_exchange(self) -> bool:
+        return self._stage == HANDSHAKE or (self._stage == RUNNING and self._acked == 0)
+
     def _waiting_for(self) -> str:
         if self._stage == HANDSHAKE:
             return self._handshake_what

@@ -121,6 +121,19 @@ class Transfer:
         self._current = min(self._current * self._backoff, self._max_timeout)
         self._retransmit(now)
 
+    def request_again(self, now: float) -> bool:
+        """The peer sent its request again: it did not hear the transfer's first answer.
+
+        While nothing beyond that answer was exchanged, it is sent again at once (as a
+        timeout would, without counting a try) and True is returned. Later a repeated
+        request is a stray copy (the network duplicated or delayed it) and changes
+        nothing: False.
+        """
+        if self.finished or not self._at_first_exchange():
+            return False
+        self._retransmit(now)
+        return True
+
     def next_event(self) -> TransferEvent | None:
         """The next event, or None; drained one at a time."""
         events = self._events
@@ -139,6 +152,10 @@ class Transfer:
 
     def _waiting_for(self) -> str:
         """What the transfer waits for, for the timeout message."""
+        raise NotImplementedError
+
+    def _at_first_exchange(self) -> bool:
+        """Whether the peer has shown no sign yet of hearing the first answer."""
         raise NotImplementedError
 
     def _done(self) -> int:
