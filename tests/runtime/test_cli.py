@@ -402,6 +402,7 @@ def test_run_refuses_what_it_cannot_start(
     assert capsys.readouterr().err == "ipgwsim run: give either models or --lab, not both\n"
 
 
+@pytest.mark.usefixtures("private_registry")
 def test_run_with_an_impairment_and_a_capture(tmp_path: Path) -> None:
     state = str(tmp_path / "state")
     pcap = tmp_path / "run.pcapng"

@@ -162,7 +162,7 @@ def test_each_call_and_each_change_has_its_impairment(tmp_path: Path) -> None:
             assert none.link.impairment is None
             rt.impair("ip6000-1", None)
             assert plain.link.impairment is None
-            rt.impair("00:90:33:10:00:03", Impairment(reorder=10))
+            rt.impair(none.mac, Impairment(reorder=10))  # by its MAC
             reorder = none.link.impairment
             assert reorder is not None
             assert (reorder.reorder, reorder.seed is not None) == (10, True)
