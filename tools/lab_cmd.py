@@ -50,13 +50,21 @@ def _macs(spec: DeviceSpec) -> str:
     return format_mac(spec.mac) + (" and on" if spec.count > 1 else "")
 
 
+def _impairment(spec: DeviceSpec, lab: Lab) -> str:
+    impairment = spec.impairment if spec.impairment is not None else lab.impairment
+    return impairment.to_text() if impairment is not None else "off"
+
+
 def describe(lab: Lab) -> list[str]:
     """One line for the lab, then a table of its devices."""
     network = lab.network + (f" ({lab.attachment})" if lab.attachment else "")
     port = lab.port if lab.port is not None else 69
     head = f"{lab.source}: ok: {lab.device_count} devices, {network}, port {port}"
-    rows = [["DEVICES", "MODEL", "MAC", "STARTS FROM"]]
-    rows += [[_names(spec), spec.model, _macs(spec), _start(spec)] for spec in lab.devices]
+    rows = [["DEVICES", "MODEL", "MAC", "STARTS FROM", "IMPAIRMENT"]]
+    rows += [
+        [_names(spec), spec.model, _macs(spec), _start(spec), _impairment(spec, lab)]
+        for spec in lab.devices
+    ]
     return [head, *columns(rows)]
 
 

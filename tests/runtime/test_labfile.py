@@ -8,6 +8,7 @@ import pytest
 
 from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.labfile import LabError, check_lab, load_lab, parse_lab
 from ipgwsim.runtime.netns import Attachment
 from ipgwsim.tools.cli import main as cli_main
@@ -67,6 +68,30 @@ def test_a_good_lab_file(tmp_path: Path) -> None:
     assert lab.devices[2].names() == ["office"]
     assert lab.devices[0].names() is None
     assert lab.devices[0].macs() is None
+
+
+def test_impairments_and_captures(tmp_path: Path) -> None:
+    text = """\
+schema = 1
+[runtime]
+impair = "loss=5%,seed=1"
+pcap = "all.pcapng"
+[[device]]
+model = "IP6000"
+impair = "loss=30%,dup=10%,reorder=10%,seed=7"
+pcap = "caps/gw.pcapng"
+[[device]]
+model = "IP811"
+impair = "off"
+"""
+    lab = parse_lab(text, "lab.toml", tmp_path)
+    assert lab.impairment == Impairment(loss=5, seed=1)
+    assert lab.pcap == tmp_path / "all.pcapng"
+    first, second = lab.devices
+    assert first.impairment == Impairment(loss=30, duplicate=10, reorder=10, seed=7)
+    assert first.pcap == tmp_path / "caps" / "gw.pcapng"
+    assert second.impairment == Impairment()  # off: not the runtime's either
+    assert second.pcap is None
 
 
 def test_namespace_attachments(tmp_path: Path) -> None:
@@ -144,6 +169,22 @@ attach = "netns:edge"
             ('config = "saved/office-cfg.txt"', 'config = ""'),
             "lab.toml: device.2.config: must not be empty",
         ),
+        (
+            ("http_port = 8081", 'http_port = 8081\nimpair = "loss=30"'),
+            "lab.toml: device.2.impair: 'loss=30': loss is a percentage: write loss=30%",
+        ),
+        (
+            ("console_port = 7000", 'console_port = 7000\nimpair = "lost=3%"'),
+            "lab.toml: runtime.impair: 'lost=3%': unknown setting 'lost' (known: loss, dup, ",
+        ),
+        (
+            ("console_port = 7000", "console_port = 7000\npcap = 5"),
+            "lab.toml: runtime.pcap: must be str, not int",
+        ),
+        (
+            ('state = "lab-state"', 'state = "lab-state"\nshare_port = true\nnetwork = "netns"'),
+            "lab.toml: runtime.share_port: is for the loopback network",
+        ),
     ],
 )
 def test_every_bad_key_is_named(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
@@ -219,13 +260,14 @@ def test_lab_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert cli_main(["lab", "check", str(lab)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{lab}: ok: 6 devices, loopback, port 6969"
-    assert out[1].split() == ["DEVICES", "MODEL", "MAC", "STARTS", "FROM"]
-    assert out[2].split() == ["2", "x", "ip800-N", "IP800", "auto", "factory", "defaults"]
+    assert out[1].split() == ["DEVICES", "MODEL", "MAC", "STARTS", "FROM", "IMPAIRMENT"]
+    assert out[2].split() == ["2", "x", "ip800-N", "IP800", "auto", "factory", "defaults", "off"]
     assert out[3].split() == [
         "branch-1", "..", "branch-3", "IP811", "00:90:33:20:00:01", "and", "on",
-        "factory", "defaults",
+        "factory", "defaults", "off",
     ]  # fmt: skip
-    assert out[4].split() == ["office", "IP6000", "auto", str(tmp_path / "saved/office-cfg.txt")]
+    config = str(tmp_path / "saved/office-cfg.txt")
+    assert out[4].split() == ["office", "IP6000", "auto", config, "off"]
 
     lab.write_text(GOOD.replace("count = 3", "count = 3\ncolour = 'red'"))
     assert cli_main(["lab", "check", str(lab)]) == 2
