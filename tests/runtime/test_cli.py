@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ipgwsim.flash.partitions import PartitionTable
+from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.hw_profiles import find_profile
+from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
 from ipgwsim.tools.cli import main as cli_main
 
@@ -471,3 +475,65 @@ def test_run_with_an_impairment_and_a_capture(tmp_path: Path) -> None:
     packets = rdpcap(str(pcap))  # complete after the stop
     assert [(p.sniffed_on, p.direction) for p in packets] == [("ip6000-1", 1), ("ip6000-1", 2)]
     assert packets[1].comments == [b"impairment: duplicated"]
+
+
+def test_run_a_lab_file(tmp_path: Path) -> None:
+    """``ipgwsim run --lab``: the file's devices, names, starting config and impairment."""
+    port = free_udp_port()
+    (tmp_path / "office-cfg.txt").write_text("config change CMD0 /name office-gw\r\n")
+    (tmp_path / "lab.toml").write_text(
+        f"""\
+schema = 1
+[runtime]
+port = {port}
+speed = 1000
+state = "state"
+console_tcp = false
+[[device]]
+model = "IP800"
+[[device]]
+model = "IP811"
+name = "far"
+impair = "loss=30%,seed=3"
+[[device]]
+model = "IP6000"
+name = "office"
+config = "office-cfg.txt"
+"""
+    )
+    state = str(tmp_path / "state")
+
+    async def main() -> None:
+        runner = await asyncio.create_subprocess_exec(
+            *CLI, "run", "--lab", str(tmp_path / "lab.toml"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            summary = await read_line(runner.stdout)
+            assert summary.startswith("ipgwsim: 1 x IP800, 1 x IP811, 1 x IP6000 on loopback")
+            assert f"127.255.255.255:{port}, speed 1000x, state {state};" in summary
+            rc, out, err = await ipgwsim("status", "--json", "--state", state)
+            assert rc == 0, err
+            devices = {d["name"]: d for d in json.loads(out)}
+            assert list(devices) == ["ip800-1", "far", "office"]
+            assert devices["far"]["impairment"] == "loss=30%,seed=3"
+            assert devices["office"]["impairment"] is None
+            runner.send_signal(signal.SIGTERM)
+            _, errors = await asyncio.wait_for(runner.communicate(), 20)
+            assert runner.returncode == 0
+            assert f"office: starts from {tmp_path / 'office-cfg.txt'} (full config)" in (
+                errors.decode()
+            )
+        finally:
+            if runner.returncode is None:
+                runner.kill()
+                await runner.wait()
+
+    run(main(), timeout=120)
+    # The office's saved flash holds the config it started from.
+    profile = find_profile("IP6000")
+    flash = load_flash(Path(state, "office", "flash.img"), profile.flash)
+    newest = ConfigRing(PartitionTable(flash, profile)["config"]).newest_text()
+    assert newest is not None
+    assert "config change CMD0 /name office-gw" in newest
