@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from ipgwsim.hw_profiles.reader import TableReader, TomlError
+from ipgwsim.hw_profiles.reader import TableReader, TomlError, read_toml_text
 from ipgwsim.hw_profiles.schema import (
     REGION_NAMES,
     REQUIRED_REGIONS,
@@ -317,13 +317,7 @@ def parse_profile(text: str, source: str) -> Profile:
 
 def load_profile_file(path: Path) -> Profile:
     """Load one profile file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(str(path), "", f"cannot be read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ProfileError(str(path), "", "is not UTF-8 text") from None
-    return parse_profile(text, str(path))
+    return parse_profile(read_toml_text(path, ProfileError), str(path))
 
 
 def _builtin_texts() -> list[tuple[str, str]]:

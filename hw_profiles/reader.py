@@ -9,6 +9,7 @@ is ``source: dotted.key: problem``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 
 T = TypeVar("T")
@@ -103,3 +104,13 @@ class TableReader:
                 "unknown key"
                 + (f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""),
             )
+
+
+def read_toml_text(path: Path, error: type[TomlError]) -> str:
+    """The text of the TOML file at ``path``; one that cannot be read raises ``error``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(str(path), "", f"cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise error(str(path), "", "is not UTF-8 text") from None

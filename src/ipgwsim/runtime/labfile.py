@@ -32,19 +32,22 @@ from __future__ import annotations
 
 import random
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ipgwsim.device import Instance, StartingConfigError, factory_flash, load_starting_config
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
-from ipgwsim.hw_profiles.reader import TableReader, TomlError
+from ipgwsim.hw_profiles.reader import TableReader, TomlError, read_toml_text
 from ipgwsim.runtime.devicespec import DeviceSpec, check_name, format_mac, normalize_mac
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.netns import Attachment
 
 __all__ = ["Lab", "LabError", "check_lab", "load_lab", "parse_lab"]
+
+T = TypeVar("T")
 
 #: The network modes a lab may ask for.
 NETWORKS = ("loopback", "netns")
@@ -100,14 +103,21 @@ def _path(reader: _Reader, name: str, base: Path) -> Path | None:
     return (base / Path(value).expanduser()).absolute()
 
 
-def _attachment(reader: _Reader, name: str) -> Attachment | None:
+def _parsed(
+    reader: _Reader, name: str, parse: Callable[[str], T], refusal: type[Exception]
+) -> T | None:
+    """The text form of ``name`` parsed; what ``parse`` refuses is named under the key."""
     value = reader.optional(name, str)
     if value is None:
         return None
     try:
-        return Attachment.parse(value)
-    except RuntimeSetupError as exc:
+        return parse(value)
+    except refusal as exc:
         raise reader.fail(name, str(exc)) from None
+
+
+def _attachment(reader: _Reader, name: str) -> Attachment | None:
+    return _parsed(reader, name, Attachment.parse, RuntimeSetupError)
 
 
 def _mac(reader: _Reader, name: str, count: int) -> str | None:
@@ -129,13 +139,7 @@ def _mac(reader: _Reader, name: str, count: int) -> str | None:
 
 
 def _impairment(reader: _Reader, name: str) -> Impairment | None:
-    value = reader.optional(name, str)
-    if value is None:
-        return None
-    try:
-        return Impairment.parse(value)
-    except ImpairmentError as exc:
-        raise reader.fail(name, str(exc)) from None
+    return _parsed(reader, name, Impairment.parse, ImpairmentError)
 
 
 def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
@@ -273,13 +277,7 @@ def parse_lab(text: str, source: str, base: Path) -> Lab:
 
 def load_lab(path: Path) -> Lab:
     """Read and check the lab file at ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise LabError(str(path), "", f"cannot be read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise LabError(str(path), "", "is not UTF-8 text") from None
-    return parse_lab(text, str(path), path.absolute().parent)
+    return parse_lab(read_toml_text(path, LabError), str(path), path.absolute().parent)
 
 
 def check_lab(lab: Lab) -> None:
