@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from ipgwsim.testing.needs import find_program, namespaces_work, unavailable
+
 # Deterministic by default, so a red CI run can be replayed; IPGWSIM_HYPOTHESIS=thorough
 # runs many more examples by hand.
 settings.register_profile(
@@ -42,3 +44,57 @@ def private_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "registry"
     monkeypatch.setenv("IPGWSIM_REGISTRY", str(path))
     return path
+
+
+#: What ``@pytest.mark.requires(...)`` may name: the programs the tests run (with the
+#: Debian package that scripts/setup installs for each) and ``netns``.
+PROGRAMS = {
+    "tftp": "tftp-hpa",
+    "in.tftpd": "tftpd-hpa",
+    "curl": "curl",
+    "dnsmasq": "dnsmasq-base",
+    "nmblookup": "samba-common-bin",
+    "sipp": "sip-tester",
+    "kamailio": "kamailio",
+}
+NETNS = "netns"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"requires(*needs): what the test needs of the host: programs "
+        f"({', '.join(PROGRAMS)}) or {NETNS!r} (root and /dev/net/tun); without it the "
+        f"test is skipped, and fails in CI",
+    )
+
+
+def missing(needs: tuple[str, ...]) -> list[str]:
+    """What of ``needs`` (names of ``requires``) this host lacks, said for people."""
+    lacking = []
+    for need in needs:
+        if need == NETNS:
+            if not namespaces_work():
+                lacking.append("network namespaces (root and /dev/net/tun)")
+        elif need in PROGRAMS:
+            if find_program(need) is None:
+                lacking.append(f"{need} (Debian package {PROGRAMS[need]})")
+        else:
+            raise pytest.UsageError(f"requires({need!r}): not one of {[*PROGRAMS, NETNS]}")
+    return lacking
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every ``requires`` marker of the test, checked by the one rule: skip, fail in CI."""
+    needs = tuple(need for marker in item.iter_markers("requires") for need in marker.args)
+    lacking = missing(needs)
+    if lacking:
+        unavailable(f"this host lacks {', '.join(lacking)}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs namespaces carries the ``netns`` marker (``-m netns`` picks them)."""
+    for item in items:
+        needs = {need for marker in item.iter_markers("requires") for need in marker.args}
+        if NETNS in needs or item.get_closest_marker("ipgwsim_netns") is not None:
+            item.add_marker(pytest.mark.netns)

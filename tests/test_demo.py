@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -15,12 +13,8 @@ from ipgwsim.testing.loopback import free_loopback_ip, free_tcp_port, free_udp_p
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.requires("tftp", "curl")
 def test_demo_recovers_the_password_by_tftp_and_by_the_update_server() -> None:
-    for tool, package in (("tftp", "tftp-hpa"), ("curl", "curl")):
-        if shutil.which(tool) is None:
-            if os.environ.get("CI"):
-                pytest.fail(f"{tool} ({package}) is missing: .ci/run must install it")
-            pytest.skip(f"{package} is not installed")
     port = free_udp_port()
     http = free_tcp_port()
     ip = free_loopback_ip(port)

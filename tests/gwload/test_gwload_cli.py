@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import io
 import os
 import socket
@@ -335,7 +336,7 @@ def test_a_device_that_stops_answering_mid_transfer(tmp_path: Path) -> None:
 
 
 def test_pcap_shows_the_conversation(tmp_path: Path) -> None:
-    scapy_all = pytest.importorskip("scapy.all")
+    scapy_all = importlib.import_module("scapy.all")  # slow to import: only this test needs it
 
     async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
         [gw] = hosts

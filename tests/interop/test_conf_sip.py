@@ -9,7 +9,6 @@ C nothing; C hears both, A hears B's and not its own.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from pathlib import Path
 from urllib.parse import quote
@@ -23,24 +22,13 @@ from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
-from ipgwsim.testing.sip import KAMAILIO, SIPP, kamailio, python_caller, sipp_caller, tone
-from ipgwsim.testing.web import CURL, curl
+from ipgwsim.testing.sip import kamailio, python_caller, sipp_caller, tone
+from ipgwsim.testing.web import curl
 
 pytestmark = pytest.mark.integration
 
-MISSING = [
-    name for name, path in (("kamailio", KAMAILIO), ("sipp", SIPP), ("curl", CURL)) if not path
-]
-needs_peers = pytest.mark.skipif(
-    bool(MISSING) and not os.environ.get("CI"), reason=f"not installed: {', '.join(MISSING)}"
-)
+needs_peers = pytest.mark.requires("kamailio", "sipp", "curl")
 DEVICE = ("127.168.0.1", 5060)
-
-
-def test_ci_has_the_sip_peers() -> None:
-    if not os.environ.get("CI"):
-        pytest.skip("only checked in CI (the CI variable is not set)")
-    assert not MISSING, f"CI must install {MISSING} (scripts/setup)"
 
 
 def _conf(host: DeviceHost) -> ConfInterface:

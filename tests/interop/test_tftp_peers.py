@@ -7,8 +7,6 @@ no windowsize), so this also shows the client taking what a server grants.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,12 +16,12 @@ import pytest
 
 from ipgwsim.runtime.tftpclient import TftpClientError, tftp_get, tftp_put
 from ipgwsim.testing.loopback import free_udp_port
+from ipgwsim.testing.needs import find_program, unavailable
 
 pytestmark = pytest.mark.integration
 
-IN_TFTPD = shutil.which("in.tftpd")
-if IN_TFTPD is None and os.environ.get("CI"):
-    pytest.fail("in.tftpd (Debian tftpd-hpa) is missing: .ci/run must install it")
+#: tftp-hpa's server (in /usr/sbin, found also when that is not on PATH).
+IN_TFTPD = find_program("in.tftpd")
 
 PAYLOAD = bytes((i * 7 + i // 251) % 256 for i in range(300_000))
 
@@ -43,7 +41,7 @@ def _wait_for_server(port: int) -> None:
 @pytest.fixture
 def in_tftpd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     if IN_TFTPD is None:
-        pytest.skip("in.tftpd is not installed (Debian package tftpd-hpa)")
+        unavailable("in.tftpd is not installed (Debian package tftpd-hpa)")
     (tmp_path / "ready.bin").write_bytes(b"ok")
     port = free_udp_port()
     proc = subprocess.Popen(

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +19,7 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import scan_records
 from ipgwsim.testing.simulator import Simulator
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("tftp") is None, reason="tftp-hpa is not installed"),
-    pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.requires("tftp", "curl")]
 
 GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
 

@@ -8,8 +8,6 @@ The gwload client here is written from ``gwload-protocol.md`` alone (struct, no
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -26,21 +24,14 @@ from ipgwsim.flash.ring import newest_generation
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import enter_tftp_mode, free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.needs import find_program
 
 pytestmark = pytest.mark.integration
 
-TFTP = shutil.which("tftp")
-CURL = shutil.which("curl")
-need_tftp = pytest.mark.skipif(TFTP is None, reason="tftp-hpa's tftp client is not installed")
-need_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
-
-
-def test_ci_has_the_tftp_clients() -> None:
-    """CI installs tftp-hpa and curl: there the skips above must not happen."""
-    if not os.environ.get("CI"):
-        pytest.skip("only checked in CI (the CI variable is not set)")
-    assert TFTP is not None, "CI must install the tftp-hpa package (tftp client)"
-    assert CURL is not None, "CI must install curl"
+TFTP = find_program("tftp")
+CURL = find_program("curl")
+need_tftp = pytest.mark.requires("tftp")
+need_curl = pytest.mark.requires("curl")
 
 
 # -- a gwload client from the contract text ------------------------------------------

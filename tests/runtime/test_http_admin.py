@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import re
 from pathlib import Path
 
@@ -18,9 +17,7 @@ from ipgwsim.testing.web import CURL, curl, short_press
 
 pytestmark = pytest.mark.integration
 
-needs_curl = pytest.mark.skipif(
-    CURL is None and not os.environ.get("CI"), reason="curl is not installed"
-)
+needs_curl = pytest.mark.requires("curl")
 #: Where the factory address 192.168.0.1 is served on loopback.
 FACTORY_IP = "127.168.0.1"
 

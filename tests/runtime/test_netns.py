@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import select
-import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +34,7 @@ from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.netns import PREFIX, Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import run
+from ipgwsim.testing.needs import find_program
 from ipgwsim.testing.netns import (
     add_address,
     add_bridge,
@@ -42,24 +42,17 @@ from ipgwsim.testing.netns import (
     netlink,
     ns_run,
     open_tap,
-    root,
 )
 from ipgwsim.tools.control_cmd import status_table
 from ipgwsim.tools.run_cmd import device_lines
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not root(), reason="network namespaces need root"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.requires("netns")]
 
 GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
-
-
-def test_ci_runs_the_namespace_tests() -> None:
-    """CI runs as root: there these tests must not be skipped."""
-    if not os.environ.get("CI"):
-        pytest.skip("only checked in CI (the CI variable is not set)")
-    assert root()
+#: The programs by their paths (Debian puts dnsmasq in /usr/sbin); the tests that run
+#: them say so with ``requires``.
+DNSMASQ = find_program("dnsmasq") or "dnsmasq"
+NMBLOOKUP = find_program("nmblookup") or "nmblookup"
 
 
 #: Device time runs ten times faster than real time (a 1.8 s press takes 0.18 s).
@@ -99,6 +92,7 @@ async def tftp_mode(rt: Runtime, host: DeviceHost) -> None:
     assert host.status().mode is Mode.TFTP_MODE
 
 
+@pytest.mark.requires("tftp", "curl")
 def test_the_seed_recovery_across_namespaces_with_gwload_tftp_and_curl(tmp_path: Path) -> None:
     async def main() -> None:
         with lab_namespace() as lab:
@@ -301,9 +295,7 @@ async def _until(condition: Callable[[], bool], what: str, seconds: float = 20.0
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.skipif(
-    shutil.which("dnsmasq") is None and not os.environ.get("CI"), reason="no dnsmasq"
-)
+@pytest.mark.requires("dnsmasq")
 def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
     tmp_path: Path,
 ) -> None:
@@ -316,7 +308,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                 add_address(lab, link_of(host), "10.77.0.1/24")
                 leases = tmp_path / "leases"
                 dnsmasq = await asyncio.create_subprocess_exec(
-                    "ip", "netns", "exec", lab, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+                    "ip", "netns", "exec", lab, DNSMASQ, "--no-daemon", "--conf-file=/dev/null",
                     "--port=0", f"--interface={link_of(host)}", "--bind-interfaces",
                     "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,10m",
                     "--dhcp-option=3,10.77.0.1",
@@ -361,10 +353,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
     run(main(), timeout=90)
 
 
-NO_NMBLOOKUP = shutil.which("nmblookup") is None and not os.environ.get("CI")
-
-
-@pytest.mark.skipif(NO_NMBLOOKUP, reason="nmblookup (samba-common-bin) is not installed")
+@pytest.mark.requires("nmblookup")
 def test_nmblookup_finds_the_device_by_both_names(tmp_path: Path) -> None:
     """Course pages: the plain MAC is the NetBIOS name; the old IP6000-xx-xx-xx form too."""
 
@@ -375,17 +364,17 @@ def test_nmblookup_finds_the_device_by_both_names(tmp_path: Path) -> None:
                 await _until(lambda: host.status().ip == "192.168.0.1", "the factory address")
                 add_address(lab, link_of(host), "192.168.0.2/24")
                 serial = host.record.instance.serial.upper()
-                code, out = await ns_run(lab, "nmblookup", "-B", "192.168.0.255", serial)
+                code, out = await ns_run(lab, NMBLOOKUP, "-B", "192.168.0.255", serial)
                 assert code == 0, out
                 assert f"192.168.0.1 {serial}<00>" in out
                 old = old_name(host).lower()
-                code, out = await ns_run(lab, "nmblookup", "-U", "192.168.0.1", old)
+                code, out = await ns_run(lab, NMBLOOKUP, "-U", "192.168.0.1", old)
                 assert code == 0, out
                 assert f"192.168.0.1 {old}<00>" in out
-                code, out = await ns_run(lab, "nmblookup", "-A", "192.168.0.1")
+                code, out = await ns_run(lab, NMBLOOKUP, "-A", "192.168.0.1")
                 assert code == 0, out
                 assert f"MAC Address = {host.mac.replace(':', '-').upper()}" in out
-                code, out = await ns_run(lab, "nmblookup", "-B", "192.168.0.255", "OTHERNAME")
+                code, out = await ns_run(lab, NMBLOOKUP, "-B", "192.168.0.255", "OTHERNAME")
                 assert "name_query failed to find name OTHERNAME" in out
 
     run(main(), timeout=60)

@@ -13,7 +13,6 @@ update client done with its poll) under a time limit, never a fixed sleep.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 from collections.abc import AsyncIterator, Callable
@@ -35,13 +34,11 @@ from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.httpserver import Recorded, RecordingServer
 from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
-from ipgwsim.testing.web import CURL, curl, short_press
+from ipgwsim.testing.web import curl, short_press
 
 pytestmark = pytest.mark.integration
 
-needs_curl = pytest.mark.skipif(
-    CURL is None and not os.environ.get("CI"), reason="curl is not installed"
-)
+needs_curl = pytest.mark.requires("curl")
 #: Where the factory address 192.168.0.1 is served on loopback.
 FACTORY_IP = "127.168.0.1"
 ADMIN = "admin:ip6000"

@@ -10,7 +10,6 @@ LDAP directory (``mod cmd FLASHMAN0 info state``).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 
@@ -23,12 +22,10 @@ from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
-from ipgwsim.testing.web import CURL, curl, short_press
+from ipgwsim.testing.web import curl, short_press
 
 pytestmark = pytest.mark.integration
-needs_curl = pytest.mark.skipif(
-    CURL is None and not os.environ.get("CI"), reason="curl is not installed"
-)
+needs_curl = pytest.mark.requires("curl")
 
 ADMIN = ("-u", "admin:ip6000")
 MIB = 1024 * 1024

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from ipgwsim.events import Mode
 from ipgwsim.testing.lab import DeviceNode, Lab
+from ipgwsim.testing.needs import namespaces_work, unavailable
 
 pytest_plugins = ["pytester"]
 
@@ -41,7 +41,7 @@ def test_the_plugin_is_loaded_by_its_entry_point(pytester: pytest.Pytester) -> N
         """
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
-    root = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
+    root = namespaces_work()
     result.assert_outcomes(passed=4 if root else 3, skipped=0 if root else 1)
 
 
@@ -113,7 +113,7 @@ def test_the_fixtures_on_real_sockets(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
-    root = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
+    root = namespaces_work()
     result.assert_outcomes(passed=4 if root else 3, skipped=0 if root else 1, errors=2)
     result.stdout.fnmatch_lines(
         [
@@ -122,3 +122,44 @@ def test_the_fixtures_on_real_sockets(pytester: pytest.Pytester) -> None:
         ],
         consecutive=False,
     )
+    if not root:
+        unavailable("the fixtures in namespaces need root and /dev/net/tun")
+
+
+NETNS_TEST = """
+import pytest
+
+@pytest.mark.ipgwsim_netns
+def test_in_namespaces():
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("strict", "ci", "outcome"),
+    [
+        (False, "", {"skipped": 1}),
+        (False, "1", {"skipped": 1}),  # a user's CI: the plugin skips unless told
+        (True, "", {"skipped": 1}),
+        (True, "true", {"errors": 1}),  # ipgwsim's own suite in CI: it fails
+        (True, "false", {"skipped": 1}),
+    ],
+)
+def test_a_namespace_test_that_cannot_run_fails_in_ci_when_strict(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    strict: bool,
+    ci: str,
+    outcome: dict[str, int],
+) -> None:
+    # This host may well have namespaces: the plugin is told it has none.
+    monkeypatch.setattr("ipgwsim.testing.pytest_plugin.namespaces_work", lambda: False)
+    monkeypatch.setenv("CI", ci)
+    pytester.makeini(f"[pytest]\nipgwsim_strict_ci = {'true' if strict else 'false'}\n")
+    pytester.makepyfile(NETNS_TEST)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(**outcome)
+    if outcome == {"skipped": 1}:
+        result.stdout.fnmatch_lines(["*ipgwsim_netns: network namespaces need root*"])
+    else:
+        result.stdout.fnmatch_lines(["*CI runs every test (a skip would hide it)*"])

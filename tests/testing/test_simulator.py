@@ -7,7 +7,6 @@ otherwise: a 15 s press returns at once.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -23,15 +22,14 @@ from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.ring import newest_generation
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment
-from ipgwsim.testing.netns import root
 from ipgwsim.testing.simulator import Gateway, Simulator, WaitTimeout
 
 pytestmark = pytest.mark.integration
 
 GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
-need_tftp = pytest.mark.skipif(shutil.which("tftp") is None, reason="tftp-hpa is not installed")
-need_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-need_root = pytest.mark.skipif(not root(), reason="network namespaces need root")
+need_tftp = pytest.mark.requires("tftp")
+need_curl = pytest.mark.requires("curl")
+need_root = pytest.mark.requires("netns")
 
 
 def gwload(sim: Simulator, *args: str) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ from pyroute2 import NetNS, netns
 
 from ipgwsim.runtime.netns import in_namespace
 from ipgwsim.runtime.netns import netlink_call as netlink
+from ipgwsim.testing.needs import namespaces_work
 
 __all__ = [
     "add_address",
@@ -40,7 +41,7 @@ IFF_NO_PI = 0x1000
 
 def root() -> bool:
     """Whether namespace tests can run here (root with /dev/net/tun)."""
-    return os.geteuid() == 0 and os.path.exists("/dev/net/tun")
+    return namespaces_work()
 
 
 @contextlib.contextmanager

@@ -25,6 +25,13 @@ Markers:
 - ``ipgwsim_profile(model)``: the model of ``ipgwsim_device`` and ``ipgwsim_gateway``.
 - ``ipgwsim_netns``: the test needs network namespaces (root and ``/dev/net/tun``);
   skipped otherwise, with the reason. ``ipgwsim_sim`` runs in namespaces then.
+
+Settings (``[tool.pytest.ini_options]`` or ``pytest.ini``):
+
+- ``ipgwsim_strict_ci = true``: in CI (the ``CI`` environment variable set, see
+  :func:`ipgwsim.testing.needs.in_ci`) an ``ipgwsim_netns`` test that cannot run fails
+  instead of skipping, so that a CI without root cannot pass by skipping them. Off by
+  default; ipgwsim's own test suite turns it on.
 - ``ipgwsim_speed(speed)``: ``ipgwsim_sim`` runs device time at ``speed`` times real
   time instead of virtual time.
 
@@ -38,13 +45,13 @@ Example (``docs/testing.md`` has more)::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ipgwsim.testing.lab import DeviceNode, Lab
+from ipgwsim.testing.needs import namespaces_work, unavailable
 
 if TYPE_CHECKING:
     # Loaded by the fixtures that use it: the plugin loads with every pytest run.
@@ -54,6 +61,16 @@ __all__ = ["DEFAULT_PROFILE"]
 
 #: The model of ``ipgwsim_device`` without an ``ipgwsim_profile`` marker.
 DEFAULT_PROFILE = "IP6000"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "ipgwsim_strict_ci",
+        "in CI (the CI environment variable set), an ipgwsim_netns test that cannot run "
+        "fails instead of skipping",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,13 +87,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _namespaces_work() -> bool:
-    return os.geteuid() == 0 and os.path.exists("/dev/net/tun")
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("ipgwsim_netns") is not None and not _namespaces_work():
-        pytest.skip("ipgwsim_netns: network namespaces need root and /dev/net/tun")
+    if item.get_closest_marker("ipgwsim_netns") is not None and not namespaces_work():
+        unavailable(
+            "ipgwsim_netns: network namespaces need root and /dev/net/tun",
+            fail_in_ci=bool(item.config.getini("ipgwsim_strict_ci")),
+        )
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import shutil
 import socket
 import struct
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ipgwsim.proto.rtp import alaw_encode
+from ipgwsim.testing.needs import find_program
 
 __all__ = [
     "KAMAILIO",
@@ -38,10 +38,9 @@ __all__ = [
     "tone",
 ]
 
-KAMAILIO = shutil.which("kamailio") or (
-    "/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None
-)
-SIPP = shutil.which("sipp")
+#: kamailio (in /usr/sbin) and sipp, or None when they are not installed.
+KAMAILIO = find_program("kamailio")
+SIPP = find_program("sipp")
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
 _CONFIG = """#!KAMAILIO

@@ -8,16 +8,16 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.needs import find_program
 
 __all__ = ["CURL", "curl", "short_press"]
 
 #: The curl program, or None when it is not installed (scripts/setup installs it).
-CURL = shutil.which("curl")
+CURL = find_program("curl")
 
 
 async def curl(*args: str) -> tuple[int, str]:
