@@ -50,7 +50,11 @@ from ipgwsim.proto import gwload
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.tftpclient import TftpClientError, tftp_get
-from ipgwsim.testing.loopback import free_udp_port
+from ipgwsim.testing.loopback import Ports
+
+#: Ports reserved for this process's servers and runtimes until it ends, which no
+#: other program on the host gets meanwhile (test runs go on beside a benchmark).
+PORTS = Ports()
 
 MIB = 1024 * 1024
 MODEL = "IP6000"
@@ -378,7 +382,7 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def run_fleet(args: argparse.Namespace, tmp: Path, report: Report) -> RuntimeProcess:
-    runtime = RuntimeProcess(tmp / "state", free_udp_port(), args.count, args.speed)
+    runtime = RuntimeProcess(tmp / "state", PORTS.udp(), args.count, args.speed)
     progress(f"starting {args.count} x {MODEL} (port {runtime.port}, speed {args.speed:g}x)")
     report.start_s = runtime.start(args.start_timeout)
     return runtime

@@ -51,8 +51,12 @@ from hostinfo import cpu_model, loadavg
 from ipgwsim.flash.formats import IMAGE_HEADER_SIZE
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.hw_profiles import find_profile
-from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port
+from ipgwsim.testing.loopback import Ports, free_loopback_ip
 from ipgwsim.tools.mkimage_cmd import size_argument
+
+#: Ports reserved for this process's servers and runtimes until it ends, which no
+#: other program on the host gets meanwhile (test runs go on beside a benchmark).
+PORTS = Ports()
 
 MIB = 1024 * 1024
 PROFILES = Path(__file__).resolve().parent / "profiles"
@@ -350,7 +354,7 @@ def measure(tmp: Path, size: int, repeat: int, speed: float) -> tuple[list[Row],
         images[name] = tmp / f"ip6000-{build}.bin"
         images[name].write_bytes(build_image(ImageKind.FIRMWARE, MODEL, build, payload))
     hpa_options = hpa_request_options(images["tftp-hpa"])
-    port = free_udp_port()
+    port = PORTS.udp()
     runtime = Runtime(tmp / "state", port, tmp / "runtime.log")
     try:
         progress(f"starting ipgwsim run (port {port}, speed {speed:g}x)")

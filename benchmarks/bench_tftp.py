@@ -58,7 +58,8 @@ from ipgwsim.proto.tftp import TimerPolicy
 from ipgwsim.runtime.control import ControlClient
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
-from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port
+from ipgwsim.testing.loopback import Ports, free_loopback_ip
+from ipgwsim.testing.needs import find_program
 from ipgwsim.tools.mkimage_cmd import size_argument
 
 KIB = 1024
@@ -67,6 +68,10 @@ PROFILES = Path(__file__).resolve().parent / "profiles"
 MODEL = "IP6000"
 DEVICE = "ip6000-1"
 HOST = "127.0.0.1"
+
+#: Ports reserved for this process's servers and runtimes until it ends, which no
+#: other program on the host gets meanwhile (test runs go on beside a benchmark).
+PORTS = Ports()
 BROADCAST = "127.255.255.255"
 BLKSIZES = (512, 1468, 8192)
 WINDOWS = (1, 16)
@@ -222,7 +227,12 @@ def tftpy_version() -> str:
 
 def hpa_version() -> str:
     try:
-        done = subprocess.run(["in.tftpd", "-V"], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [find_program("in.tftpd") or "in.tftpd", "-V"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         text = (done.stdout or done.stderr).strip().splitlines()
         return text[0] if text else "unknown"
     except OSError:
@@ -270,10 +280,11 @@ class Peer:
 
 
 def start_hpa(procs: Processes, root: Path) -> Peer:
-    if shutil.which("in.tftpd") is None:
+    in_tftpd = find_program("in.tftpd")  # in /usr/sbin, often not on a user's PATH
+    if in_tftpd is None:
         raise BenchError("in.tftpd is not installed (Debian: apt-get install tftpd-hpa)")
-    port = free_udp_port()
-    argv = ["in.tftpd", "-L", "-a", f"{HOST}:{port}", "-s", str(root), "-c", "-p"]
+    port = PORTS.udp()
+    argv = [in_tftpd, "-L", "-a", f"{HOST}:{port}", "-s", str(root), "-c", "-p"]
     if os.geteuid() == 0:
         argv += ["-u", "root"]
     procs.start("tftp-hpa", argv)
@@ -281,7 +292,7 @@ def start_hpa(procs: Processes, root: Path) -> Peer:
 
 
 def start_tftpy(procs: Processes, root: Path) -> Peer:
-    port = free_udp_port()
+    port = PORTS.udp()
     script = str(Path(__file__).resolve())
     procs.start("tftpy", [sys.executable, script, "--child-tftpy", str(root), str(port)])
     return Peer("tftpy", root, (HOST, port))
@@ -691,6 +702,7 @@ def print_goals(bench: Bench) -> list[Goal]:
 
 ECHO_SERVER = """
 import selectors, socket, sys
+
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1], flush=True)
@@ -916,7 +928,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     images = firmware_images(size)
     tmp = Path(tempfile.mkdtemp(prefix="bench_tftp."))
     procs = Processes(tmp)
-    device = Device(tmp / "state", free_udp_port())
+    device = Device(tmp / "state", PORTS.udp())
     profiler = cProfile.Profile() if args.profile is not None else None
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from ipgwsim.testing.loopback import Ports
 from ipgwsim.testing.needs import find_program, namespaces_work, unavailable
 
 # Deterministic by default, so a red CI run can be replayed; IPGWSIM_HYPOTHESIS=thorough
@@ -44,6 +46,17 @@ def private_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "registry"
     monkeypatch.setenv("IPGWSIM_REGISTRY", str(path))
     return path
+
+
+@pytest.fixture
+def ports() -> Iterator[Ports]:
+    """Ports reserved for the test until it ends: ``ports.udp()``, ``ports.tcp()``.
+
+    Test runs share the host: a port is never guessed (the kernel picks it) and stays
+    held, so no other run gets it while the test uses it (``ipgwsim.testing.loopback``).
+    """
+    with Ports() as reserved:
+        yield reserved
 
 
 #: What ``@pytest.mark.requires(...)`` may name: the programs the tests run (with the

@@ -8,15 +8,15 @@ import sys
 
 import pytest
 
-from ipgwsim.testing.loopback import free_loopback_ip, free_tcp_port, free_udp_port
+from ipgwsim.testing.loopback import Ports, free_loopback_ip
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.requires("tftp", "curl")
-def test_demo_recovers_the_password_by_tftp_and_by_the_update_server() -> None:
-    port = free_udp_port()
-    http = free_tcp_port()
+def test_demo_recovers_the_password_by_tftp_and_by_the_update_server(ports: Ports) -> None:
+    port = ports.udp()
+    http = ports.tcp()
     ip = free_loopback_ip(port)
     done = subprocess.run(
         [
@@ -33,7 +33,7 @@ def test_demo_recovers_the_password_by_tftp_and_by_the_update_server() -> None:
             "--http-port",
             str(http),
             "--update-port",
-            str(free_tcp_port()),
+            str(ports.tcp()),
         ],
         capture_output=True,
         text=True,

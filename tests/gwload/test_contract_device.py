@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port
+from ipgwsim.testing.loopback import Ports, free_loopback_ip
 from ipgwsim.tools.gwload_cmd import main
 
 pytestmark = pytest.mark.integration
@@ -404,8 +404,8 @@ class Setup:
         return [*extra, "/port", str(self.port), "/bcast", BROADCAST]
 
 
-def start_device(dump: bytes = b"") -> Setup:
-    port = free_udp_port()
+def start_device(ports: Ports, dump: bytes = b"") -> Setup:
+    port = ports.udp()
     ip = free_loopback_ip(port)
     device = ContractDevice(port, ip, dump)
     device.start()
@@ -413,8 +413,8 @@ def start_device(dump: bytes = b"") -> Setup:
 
 
 @pytest.fixture
-def setup() -> Iterator[Setup]:
-    made = start_device()
+def setup(ports: Ports) -> Iterator[Setup]:
+    made = start_device(ports)
     try:
         yield made
     finally:
@@ -478,7 +478,7 @@ def test_fallback_to_plain_rfc1350_when_options_are_ignored(
 
 @pytest.mark.parametrize("pad", [0, 1], ids=["dump-multiple-of-512", "dump-odd-size"])
 def test_getcfg_writes_the_newest_generation_and_the_dump(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], pad: int
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pad: int, ports: Ports
 ) -> None:
     older = config_lines("old", 20)
     newer = config_lines("new", 25)
@@ -488,7 +488,7 @@ def test_getcfg_writes_the_newest_generation_and_the_dump(
     older += filler + b"x" * pad
     dump = ring_record(42, newer) + ring_record(41, older)
     assert (len(dump) % BLOCK == 0) == (pad == 0)
-    made = start_device(dump)
+    made = start_device(ports, dump)
     try:
         out_path = tmp_path / "cfg.txt"
         status = main(
@@ -512,8 +512,8 @@ def test_getcfg_writes_the_newest_generation_and_the_dump(
         made.device.stop()
 
 
-def test_no_device_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    port = free_udp_port()  # nobody listens on it
+def test_no_device_exits_2(capsys: pytest.CaptureFixture[str], ports: Ports) -> None:
+    port = ports.udp()  # nobody listens on it
     ip = free_loopback_ip(port)
     argv = ["/gwtype", "6000", "/i", ip, "/setip", "/tries", "2", "/timeout", "0.2"]
     status = main([*argv, "/port", str(port), "/bcast", BROADCAST])

@@ -31,7 +31,7 @@ from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, free_loopback_ip, reserved_ports, run
 from ipgwsim.tools.gwload_cmd import (
     EXIT_NO_DEVICE,
     EXIT_OK,
@@ -86,9 +86,8 @@ def with_devices(
     speed: float = 1000,
 ) -> None:
     """Run ``test`` with devices (model, count, firmware) on a fresh runtime."""
-    port = free_udp_port()
 
-    async def main_() -> None:
+    async def main_(port: int) -> None:
         async with Runtime(tmp_path / "state", port=port, clock=ScaledClock(speed)) as rt:
             hosts: list[DeviceHost] = []
             for model, count, firmware in devices:
@@ -96,7 +95,8 @@ def with_devices(
             await test(Bench(rt, port), hosts)
             assert rt.errors == []
 
-    run(main_(), timeout=120)
+    with reserved_ports("udp") as (port,):
+        run(main_(port), timeout=120)
 
 
 def ring_text(host: DeviceHost) -> str | None:
@@ -454,8 +454,10 @@ def test_prot_and_cfg_in_one_command_wait_for_programming_in_order(tmp_path: Pat
     with_devices(tmp_path, [("IP6000", 1, True)], test, speed=2)
 
 
-def test_tries_are_counted_and_a_tftp_error_answer_is_retry_errors(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_tries_are_counted_and_a_tftp_error_answer_is_retry_errors(
+    tmp_path: Path, ports: Ports
+) -> None:
+    port = ports.udp()
     ip = free_loopback_ip(port)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -543,8 +545,8 @@ MAC = bytes.fromhex("009033100001")
 
 
 @pytest.mark.parametrize("fault", ["wrong xid", "HELLO from another address"])
-def test_answers_that_do_not_fit_the_request_are_not_taken(fault: str) -> None:
-    port = free_udp_port()
+def test_answers_that_do_not_fit_the_request_are_not_taken(fault: str, ports: Ports) -> None:
+    port = ports.udp()
     ip, impostor_ip = free_loopback_ip(port), free_loopback_ip(port)
 
     def make(request: gwload.Message) -> bytes:

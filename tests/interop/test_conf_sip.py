@@ -1,7 +1,8 @@
 """The CONF interface with real SIP peers: kamailio as the PBX, sipp and tone callers.
 
-A device on loopback (its ETH0 192.168.0.1 is served at 127.168.0.1) registers its CONF
-interface (number 87) to kamailio with digest authentication; callers dial ``870#``
+A device on loopback registers its CONF interface (number 87) to kamailio with digest
+authentication, from an ETH0 address of the test's own (served at a random loopback
+address, so that two test runs on one host never meet on port 5060); callers dial ``870#``
 (the seed's example). Mixing is proven with tones: A sends 440 Hz, B (sipp) 1000 Hz and
 C nothing; C hears both, A hears B's and not its own.
 """
@@ -9,26 +10,24 @@ C nothing; C hears both, A hears B's and not its own.
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 import pytest
 
-from ipgwsim.firmware.conf import ConfInterface
+from ipgwsim.firmware.conf import SIP_PORT, ConfInterface
 from ipgwsim.proto.rtp import alaw_decode
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.testing.sip import kamailio, python_caller, sipp_caller, tone
 from ipgwsim.testing.web import curl
 
 pytestmark = pytest.mark.integration
 
 needs_peers = pytest.mark.requires("kamailio", "sipp", "curl")
-DEVICE = ("127.168.0.1", 5060)
 
 
 def _conf(host: DeviceHost) -> ConfInterface:
@@ -38,7 +37,17 @@ def _conf(host: DeviceHost) -> ConfInterface:
     return conf
 
 
-async def _configure(rt: Runtime, host: DeviceHost, registrar: int, http: int) -> None:
+def _own_address() -> tuple[str, str]:
+    """An ETH0 address for the device and the loopback address that serves it: a random
+    127.b.c.d that nothing on this host has on port 5060, and 10.b.c.d (loopback serves
+    a.b.c.d at 127.b.c.d)."""
+    served = free_loopback_ip(SIP_PORT)
+    return "10." + served.split(".", 1)[1], served
+
+
+async def _configure(
+    rt: Runtime, host: DeviceHost, registrar: int, http: int, address: str
+) -> None:
     """A fixed ETH0 and the CONF interface, set over HTTP, then a restart."""
     released = rt.press(host.name, 0.3)  # the factory address, to reach the web server
     await asyncio.wait_for(released, 5)
@@ -46,7 +55,7 @@ async def _configure(rt: Runtime, host: DeviceHost, registrar: int, http: int) -
     assert server is not None
     url = f"http://127.168.0.1:{http}"
     for line in (
-        "config change ETH0 /addr 192.168.0.1 /mask 255.255.255.0",
+        f"config change ETH0 /addr {address} /mask 255.255.255.0",
         f"config change CONF /registrar 127.0.0.1:{registrar} /number 87 /user 87 /pwd s3cret",
         "config write",
         "reset",
@@ -72,33 +81,26 @@ def _level(heard: bytes, hz: float) -> float:
     return float(spectrum[int(hz)])  # 1 Hz bins over one second
 
 
-def _free_udp(ip: str = "127.0.0.1") -> int:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((ip, 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 @needs_peers
-def test_callers_in_room_0_hear_each_other_and_not_themselves(tmp_path: Path) -> None:
+def test_callers_in_room_0_hear_each_other_and_not_themselves(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        http, registrar = free_tcp_port(), free_udp_port()
+        http, registrar = ports.tcp(), ports.udp()
         async with (
             kamailio(tmp_path, registrar),
-            Runtime(
-                tmp_path / "s", port=free_udp_port(), clock=ScaledClock(), http_port=http
-            ) as rt,
+            Runtime(tmp_path / "s", port=ports.udp(), clock=ScaledClock(), http_port=http) as rt,
         ):
             (host,) = rt.add_devices("IP811", 1)
-            await _configure(rt, host, registrar, http)
+            address, served = _own_address()
+            await _configure(rt, host, registrar, http, address)
+            assert host.status().ip == served
+            device = (served, SIP_PORT)
             conf = _conf(host)
             b_audio = tmp_path / "b.alaw"
             b_audio.write_bytes(tone(1000, 5.0))
             b = asyncio.create_task(
                 sipp_caller(
                     tmp_path / "b", registrar=("127.0.0.1", registrar), service="870%23",
-                    local_port=_free_udp(), media_port=_free_udp(), audio=b_audio, seconds=4.0,
+                    local_port=ports.udp(), media_port=ports.udp(4), audio=b_audio, seconds=4.0,
                 )
             )  # fmt: skip
             for _ in range(250):
@@ -107,8 +109,8 @@ def test_callers_in_room_0_hear_each_other_and_not_themselves(tmp_path: Path) ->
                 await asyncio.sleep(0.02)
             assert conf.mixer.participants(0), "sipp's call did not reach room 0"
             a, c = await asyncio.gather(
-                python_caller(DEVICE, "870%23", send=tone(440, 2.5), seconds=2.5),
-                python_caller(DEVICE, "870%23", send=b"", seconds=2.5),
+                python_caller(device, "870%23", send=tone(440, 2.5), seconds=2.5),
+                python_caller(device, "870%23", send=b"", seconds=2.5),
             )
             code, out = await b
             assert code == 0, out[-1500:]

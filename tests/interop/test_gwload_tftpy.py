@@ -17,7 +17,7 @@ import pytest
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.runtime.tftpclient import TftpClientError, tftp_get
 from ipgwsim.testing.flash import region_of, small_flash
-from ipgwsim.testing.loopback import free_udp_port
+from ipgwsim.testing.loopback import Ports
 from ipgwsim.tools.gwload_cmd import EXIT_OK, main
 
 pytestmark = pytest.mark.integration
@@ -40,13 +40,13 @@ def ring_dump(*texts: str) -> bytes:
     return ring.dump()
 
 
-def test_gwload_reads_and_writes_with_tftpy(tmp_path: Path) -> None:
+def test_gwload_reads_and_writes_with_tftpy(tmp_path: Path, ports: Ports) -> None:
     root = tmp_path / "root"
     root.mkdir()
     (root / "config").write_bytes(
         ring_dump("config change CMD0 /name first\r\n", "config change CMD0 /name newest\r\n")
     )
-    port = free_udp_port()
+    port = ports.udp()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(root), str(port)])
     try:
         for _ in range(200):  # until the server answers (it starts in another process)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.runtime.tftpclient import TftpClientError, tftp_get, tftp_put
-from ipgwsim.testing.loopback import free_udp_port
+from ipgwsim.testing.loopback import Ports
 from ipgwsim.testing.needs import find_program, unavailable
 
 pytestmark = pytest.mark.integration
@@ -39,11 +39,11 @@ def _wait_for_server(port: int) -> None:
 
 
 @pytest.fixture
-def in_tftpd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+def in_tftpd(tmp_path: Path, ports: Ports) -> Iterator[tuple[int, Path]]:
     if IN_TFTPD is None:
         unavailable("in.tftpd is not installed (Debian package tftpd-hpa)")
     (tmp_path / "ready.bin").write_bytes(b"ok")
-    port = free_udp_port()
+    port = ports.udp()
     proc = subprocess.Popen(
         [IN_TFTPD, "-L", "-a", f"127.0.0.1:{port}", "-s", str(tmp_path), "-c", "-p", "-u", "root"]
     )
@@ -66,9 +66,11 @@ server.listen("127.0.0.1", int(sys.argv[2]))
 
 
 @pytest.fixture
-def tftpy_server(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
+def tftpy_server(
+    tmp_path: Path, ports: Ports
+) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
     (tmp_path / "ready.bin").write_bytes(b"ok")
-    port = free_udp_port()
+    port = ports.udp()
     proc = subprocess.Popen([sys.executable, "-c", TFTPY_SERVER, str(tmp_path), str(port)])
     try:
         _wait_for_server(port)

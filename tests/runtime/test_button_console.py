@@ -11,16 +11,16 @@ import serial
 from ipgwsim.events import ButtonBlink, Led, LedChanged, Mode, ModeChanged, PoweredOff
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_udp_port, run
+from ipgwsim.testing.loopback import Ports, run
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.usefixtures("private_registry")
-def test_boots_to_firmware_and_a_medium_press_gives_tftp_mode(tmp_path: Path) -> None:
+def test_boots_to_firmware_and_a_medium_press_gives_tftp_mode(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             status = host.status()
             assert (status.name, status.mode, status.led) == ("ip6000-1", Mode.FIRMWARE, Led.GREEN)
@@ -65,10 +65,10 @@ def test_boots_to_firmware_and_a_medium_press_gives_tftp_mode(tmp_path: Path) ->
     run(main())
 
 
-def test_console_keeps_working_when_nobody_reads(tmp_path: Path) -> None:
+def test_console_keeps_working_when_nobody_reads(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             for number in range(5000):  # far more than a pty buffer holds
                 host.console.write(f"line {number} " + "x" * 60)
@@ -83,10 +83,10 @@ def test_console_keeps_working_when_nobody_reads(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("private_registry")
-def test_short_press_restarts_and_power_off_on(tmp_path: Path) -> None:
+def test_short_press_restarts_and_power_off_on(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             rt.add_devices("IP6000", 1)
             with rt.watch("ip6000-1") as watcher:
                 released = rt.press("00-90-33-10-00-01", 0.3)

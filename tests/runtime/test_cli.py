@@ -15,7 +15,7 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.runtime.flashfile import load_flash
-from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, reserved_ports, run
 from ipgwsim.tools.cli import main as cli_main
 
 pytestmark = pytest.mark.integration
@@ -44,9 +44,9 @@ async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) ->
 
 
 @pytest.mark.usefixtures("private_registry")
-def test_run_and_control_commands(tmp_path: Path) -> None:
+def test_run_and_control_commands(tmp_path: Path, ports: Ports) -> None:
     state = str(tmp_path / "state")
-    port = free_udp_port()
+    port = ports.udp()
 
     async def main() -> None:
         runner = await asyncio.create_subprocess_exec(
@@ -182,7 +182,8 @@ async def check_errors(state: str) -> None:
     assert err == (
         "ipgwsim press: no device 'ip6000-9' in this runtime (devices: ip6000-1, ip6000-2)\n"
     )
-    rc, out, err = await ipgwsim("run", "IP6000", "--state", state, "--port", str(free_udp_port()))
+    with reserved_ports("udp") as (port,):
+        rc, out, err = await ipgwsim("run", "IP6000", "--state", state, "--port", str(port))
     assert rc == 2
     assert err.startswith(f"ipgwsim run: state directory {state} is in use")
     assert len(err.splitlines()) == 1
@@ -222,9 +223,11 @@ async def stop_run(runner: asyncio.subprocess.Process) -> None:
         await asyncio.wait_for(runner.communicate(), 20)
 
 
-def test_a_port_in_use_by_a_runtime_is_refused_to_run_and_to_the_demo(tmp_path: Path) -> None:
+def test_a_port_in_use_by_a_runtime_is_refused_to_run_and_to_the_demo(
+    tmp_path: Path, ports: Ports
+) -> None:
     """The reproduction: a runtime on a port, then another one and ``ipgwsim demo`` on it."""
-    port = str(free_udp_port())
+    port = str(ports.udp())
     lab_a = tmp_path / "lab-a"
 
     async def main() -> None:
@@ -248,7 +251,7 @@ def test_a_port_in_use_by_a_runtime_is_refused_to_run_and_to_the_demo(tmp_path: 
             assert err.startswith(f"ipgwsim run: {holder}: ")
             # The demo runs a runtime of its own: refused the same way, before anything.
             rc, out, err = await ipgwsim("demo", "--port", port, "--http-port",
-                                         str(free_tcp_port()))  # fmt: skip
+                                         str(ports.tcp()))  # fmt: skip
             assert (rc, out) == (2, "")
             assert err.startswith(f"ipgwsim demo: {holder}: use another --port")
             assert len(err.splitlines()) == 1
@@ -258,8 +261,8 @@ def test_a_port_in_use_by_a_runtime_is_refused_to_run_and_to_the_demo(tmp_path: 
     run(main(), timeout=120)
 
 
-def test_runtimes_that_share_a_port_both_answer_gwload(tmp_path: Path) -> None:
-    port = str(free_udp_port())
+def test_runtimes_that_share_a_port_both_answer_gwload(tmp_path: Path, ports: Ports) -> None:
+    port = str(ports.udp())
 
     async def main() -> None:
         runners = []
@@ -311,8 +314,10 @@ def test_control_commands_without_a_runtime(
     )
 
 
-def test_run_on_a_port_in_use_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    port = free_udp_port()
+def test_run_on_a_port_in_use_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ports: Ports
+) -> None:
+    port = ports.udp()
     squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     squatter.bind(("127.255.255.255", port))
     try:
@@ -328,18 +333,20 @@ def test_run_on_a_port_in_use_says_so(tmp_path: Path, capsys: pytest.CaptureFixt
     assert not (tmp_path / "s" / "lock").read_text()  # released: no pid left in it
 
 
-def test_run_refuses_an_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    port = str(free_udp_port())
+def test_run_refuses_an_unknown_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ports: Ports
+) -> None:
+    port = str(ports.udp())
     assert cli_main(["run", "IP9999", "--state", str(tmp_path / "s"), "--port", port]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ipgwsim run: no hardware profile for 'IP9999' (known: ")
     assert not (tmp_path / "s" / "control.sock").exists()
 
 
-def test_a_mixed_fleet_in_one_runtime(tmp_path: Path) -> None:
+def test_a_mixed_fleet_in_one_runtime(tmp_path: Path, ports: Ports) -> None:
     """``ipgwsim run IP800:2 IP811:3``: one runtime, every device reachable by every tool."""
     state = str(tmp_path / "state")
-    port = free_udp_port()
+    port = ports.udp()
 
     async def main() -> None:
         runner = await asyncio.create_subprocess_exec(
@@ -407,10 +414,10 @@ def test_run_refuses_what_it_cannot_start(
 
 
 @pytest.mark.usefixtures("private_registry")
-def test_run_with_an_impairment_and_a_capture(tmp_path: Path) -> None:
+def test_run_with_an_impairment_and_a_capture(tmp_path: Path, ports: Ports) -> None:
     state = str(tmp_path / "state")
     pcap = tmp_path / "run.pcapng"
-    port = free_udp_port()
+    port = ports.udp()
 
     async def main() -> None:
         rc, out, err = await ipgwsim("run", "IP6000", "--state", state, "--impair", "loss=30")
@@ -477,9 +484,9 @@ def test_run_with_an_impairment_and_a_capture(tmp_path: Path) -> None:
     assert packets[1].comments == [b"impairment: duplicated"]
 
 
-def test_run_a_lab_file(tmp_path: Path) -> None:
+def test_run_a_lab_file(tmp_path: Path, ports: Ports) -> None:
     """``ipgwsim run --lab``: the file's devices, names, starting config and impairment."""
-    port = free_udp_port()
+    port = ports.udp()
     (tmp_path / "office-cfg.txt").write_text("config change CMD0 /name office-gw\r\n")
     (tmp_path / "lab.toml").write_text(
         f"""\

@@ -16,7 +16,7 @@ from ipgwsim.hw_profiles import find_profile as _find_profile
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_udp_port, run
+from ipgwsim.testing.loopback import Ports, run
 
 #: The factory config (the firmware's defaults), as config show prints it.
 FACTORY = _factory_config(_find_profile("IP6000"))
@@ -53,10 +53,10 @@ def _one(rt: Runtime) -> DeviceHost:
     return host
 
 
-def test_login_config_show_and_the_prompt_after_activate(tmp_path: Path) -> None:
+def test_login_config_show_and_the_prompt_after_activate(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             host = _one(rt)
             # The prompt came after the firmware's start lines.
             assert host.console.tail(1)[0].endswith(
@@ -99,10 +99,10 @@ def test_login_config_show_and_the_prompt_after_activate(tmp_path: Path) -> None
     run(main())
 
 
-def test_wrong_password(tmp_path: Path) -> None:
+def test_wrong_password(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             host = _one(rt)
             with serial.Serial(host.console.path, timeout=5) as port:
                 await _type(port, "\r", "login: ")
@@ -115,10 +115,10 @@ def test_wrong_password(tmp_path: Path) -> None:
     run(main())
 
 
-def test_a_power_cut_in_a_command_switches_the_device_off(tmp_path: Path) -> None:
+def test_a_power_cut_in_a_command_switches_the_device_off(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             host = _one(rt)
             with serial.Serial(host.console.path, timeout=5) as port:
                 await _login(port)
@@ -141,10 +141,10 @@ def test_a_power_cut_in_a_command_switches_the_device_off(tmp_path: Path) -> Non
     run(main())
 
 
-def test_typed_input_is_dropped_in_tftp_mode(tmp_path: Path) -> None:
+def test_typed_input_is_dropped_in_tftp_mode(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             host = _one(rt)
             released = rt.press("ip6000-1", 1.8)
             await clock.advance(1.8)

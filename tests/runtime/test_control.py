@@ -12,7 +12,7 @@ import pytest
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_udp_port, run
+from ipgwsim.testing.loopback import Ports, run
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +31,10 @@ async def exchange(path: Path, *lines: bytes) -> list[dict[str, Any]]:
         writer.close()
 
 
-def test_requests_and_errors(tmp_path: Path) -> None:
+def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             rt.add_devices("IP6000", 1)
             path = rt.state.control_socket
             replies = await exchange(
@@ -72,10 +72,10 @@ def test_requests_and_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("private_registry")
-def test_watch_streams_until_the_client_goes(tmp_path: Path) -> None:
+def test_watch_streams_until_the_client_goes(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             rt.add_devices("IP6000", 2)
             reader, writer = await asyncio.open_unix_connection(str(rt.state.control_socket))
             writer.write(b'{"cmd": "watch", "device": "00:90:33:10:00:02"}\n')
@@ -119,10 +119,10 @@ def test_watch_streams_until_the_client_goes(tmp_path: Path) -> None:
     run(main())
 
 
-def test_blocking_client_from_another_thread(tmp_path: Path) -> None:
+def test_blocking_client_from_another_thread(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=free_udp_port(), clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
             rt.add_devices("IP800", 1)
 
             def use_client() -> dict[str, Any]:
@@ -137,11 +137,11 @@ def test_blocking_client_from_another_thread(tmp_path: Path) -> None:
     run(main())
 
 
-def test_a_long_state_path_still_gets_a_control_socket(tmp_path: Path) -> None:
+def test_a_long_state_path_still_gets_a_control_socket(tmp_path: Path, ports: Ports) -> None:
     deep = tmp_path / ("d" * 60) / ("e" * 60)  # beyond the 108 bytes of a socket address
 
     async def main() -> None:
-        async with Runtime(deep, port=free_udp_port(), clock=ManualClock()) as rt:
+        async with Runtime(deep, port=ports.udp(), clock=ManualClock()) as rt:
             rt.add_devices("IP6000", 1)
 
             def status() -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ipgwsim.events import Led, Mode
 from ipgwsim.flash.ring import newest_generation
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import enter_tftp_mode, free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, reserved_ports, run
 from ipgwsim.testing.needs import find_program
 
 pytestmark = pytest.mark.integration
@@ -113,28 +113,28 @@ def nak(reply: Reply) -> tuple[int, str]:
 @asynccontextmanager
 async def device_with_address(tmp_path: Path) -> AsyncIterator[tuple[Runtime, ManualClock, str]]:
     """An IP6000 in TFTP mode that took an address by gwload SETIP."""
-    port = free_udp_port()
-    ip = free_loopback_ip(port)
-    clock = ManualClock()
-    async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
-        rt.add_devices("IP6000", 1)
-        await enter_tftp_mode(rt, clock, "ip6000-1")
-        client = GwloadClient(port)
-        try:
-            hello = await client.setip(7, ip)
-        finally:
-            client.close()
-        assert hello.opcode == HELLO
-        yield rt, clock, ip
-        assert rt.errors == []
+    with reserved_ports("udp") as (port,):
+        ip = free_loopback_ip(port)
+        clock = ManualClock()
+        async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
+            rt.add_devices("IP6000", 1)
+            await enter_tftp_mode(rt, clock, "ip6000-1")
+            client = GwloadClient(port)
+            try:
+                hello = await client.setip(7, ip)
+            finally:
+                client.close()
+            assert hello.opcode == HELLO
+            yield rt, clock, ip
+            assert rt.errors == []
 
 
 DEFAULT_CONFIG = b"config change CMD0 /name IP6000"
 
 
 @pytest.mark.usefixtures("private_registry")
-def test_discover_and_setip(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_discover_and_setip(tmp_path: Path, ports: Ports) -> None:
+    port = ports.udp()
     ip = free_loopback_ip(port)
 
     async def main() -> None:
@@ -238,8 +238,8 @@ def test_tftpy_uploads_a_config_and_reads_it_back(tmp_path: Path) -> None:
     run(main())
 
 
-def test_address_policy_on_loopback(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_address_policy_on_loopback(tmp_path: Path, ports: Ports) -> None:
+    port = ports.udp()
     ip = free_loopback_ip(port)
 
     async def main() -> None:
@@ -272,8 +272,8 @@ def test_address_policy_on_loopback(tmp_path: Path) -> None:
     run(main())
 
 
-def test_setip_to_an_address_another_program_holds_is_refused(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_setip_to_an_address_another_program_holds_is_refused(tmp_path: Path, ports: Ports) -> None:
+    port = ports.udp()
     ip = free_loopback_ip(port)
     squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     squatter.bind((ip, port))
@@ -301,9 +301,11 @@ def test_setip_to_an_address_another_program_holds_is_refused(tmp_path: Path) ->
         squatter.close()
 
 
-def test_two_runtimes_asked_to_share_a_port_share_the_broadcast(tmp_path: Path) -> None:
+def test_two_runtimes_asked_to_share_a_port_share_the_broadcast(
+    tmp_path: Path, ports: Ports
+) -> None:
     """Only when both say so (``share_port``; otherwise the second is refused)."""
-    port = free_udp_port()
+    port = ports.udp()
     ip = free_loopback_ip(port)
 
     async def main() -> None:

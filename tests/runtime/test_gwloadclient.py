@@ -13,13 +13,13 @@ from ipgwsim.runtime import gwloadclient
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import enter_tftp_mode, free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, run
 
 pytestmark = pytest.mark.integration
 
 
-def test_setip_go_and_the_refusals(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_setip_go_and_the_refusals(tmp_path: Path, ports: Ports) -> None:
+    port = ports.udp()
     ip = free_loopback_ip(port)
     lab = gwloadclient.Lab(port=port, broadcast=LOOPBACK_BROADCAST, tries=2, interval=0.3)
 

@@ -12,7 +12,7 @@ import pytest
 from ipgwsim.events import Mode
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, run
 from ipgwsim.testing.web import CURL, curl, short_press
 
 pytestmark = pytest.mark.integration
@@ -24,11 +24,13 @@ FACTORY_IP = "127.168.0.1"
 
 @needs_curl
 @pytest.mark.usefixtures("private_registry")
-def test_factory_address_after_a_short_press_and_the_admin_pages(tmp_path: Path) -> None:
+def test_factory_address_after_a_short_press_and_the_admin_pages(
+    tmp_path: Path, ports: Ports
+) -> None:
     async def main() -> None:
         clock = ManualClock()
-        http = free_tcp_port()
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             # Power-up with ETH0 /dhcp auto: a DHCP client, so no address and no web server.
             assert host.status().mode is Mode.FIRMWARE
@@ -92,11 +94,11 @@ def test_factory_address_after_a_short_press_and_the_admin_pages(tmp_path: Path)
 
 
 @needs_curl
-def test_a_new_password_set_over_http_is_the_one_that_logs_in(tmp_path: Path) -> None:
+def test_a_new_password_set_over_http_is_the_one_that_logs_in(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        http = free_tcp_port()
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             url = await short_press(rt, clock, host)
             change = "config%20change%20CMD0%20/name%20gw%20/user%20admin,n3w"
@@ -116,11 +118,13 @@ def test_a_new_password_set_over_http_is_the_one_that_logs_in(tmp_path: Path) ->
 
 
 @needs_curl
-def test_uploading_a_config_loads_it_and_a_bad_one_changes_nothing(tmp_path: Path) -> None:
+def test_uploading_a_config_loads_it_and_a_bad_one_changes_nothing(
+    tmp_path: Path, ports: Ports
+) -> None:
     async def main() -> None:
         clock = ManualClock()
-        http = free_tcp_port()
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             url = await short_press(rt, clock, host)
             saved = tmp_path / "saved.txt"
@@ -159,11 +163,12 @@ def test_uploading_a_config_loads_it_and_a_bad_one_changes_nothing(tmp_path: Pat
 @needs_curl
 def test_the_web_server_goes_with_the_firmware_and_addresses_do_not_collide(
     tmp_path: Path,
+    ports: Ports,
 ) -> None:
     async def main() -> None:
         clock = ManualClock()
-        http = free_tcp_port()
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
             first, second = rt.add_devices("IP6000", 2)
             url = await short_press(rt, clock, first)
             assert (await curl(f"{url}/CMD0/box_info.xml"))[0] == 200
@@ -200,11 +205,11 @@ def test_the_web_server_goes_with_the_firmware_and_addresses_do_not_collide(
 
 
 @needs_curl
-def test_bad_bodies_and_a_stalled_client(tmp_path: Path) -> None:
+def test_bad_bodies_and_a_stalled_client(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        http = free_tcp_port()
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             url = await short_press(rt, clock, host)
             form = ("-H", "Content-Type: multipart/form-data; boundary=x", "--data-binary", "junk")

@@ -16,7 +16,7 @@ from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import enter_tftp_mode, free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, run
 
 pytestmark = pytest.mark.integration
 
@@ -73,9 +73,9 @@ async def put_config(ip: str, port: int, text: str) -> None:
 
 @pytest.mark.parametrize("mode", ["torn", "atomic"])
 @pytest.mark.parametrize("at_op", [1, 2])
-def test_cut_during_a_config_upload(tmp_path: Path, mode: str, at_op: int) -> None:
+def test_cut_during_a_config_upload(tmp_path: Path, mode: str, at_op: int, ports: Ports) -> None:
     state = tmp_path / "state"
-    port = free_udp_port()
+    port = ports.udp()
     ip = free_loopback_ip(port)
     texts = [f"config change CMD0 /name before-the-cut-{n}\r\n" for n in range(at_op)]
     new = "config change CMD0 /name during-the-cut\r\nconfig change ETH0 /dhcp off\r\n"

@@ -21,7 +21,7 @@ from ipgwsim.runtime.errors import StateDirBusy, UnknownDevice
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.statedir import default_state_dir
-from ipgwsim.testing.loopback import enter_tftp_mode, free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, run
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +31,9 @@ def newest_config(host: DeviceHost) -> str | None:
 
 
 @pytest.mark.usefixtures("private_registry")
-def test_restart_keeps_identity_and_config(tmp_path: Path) -> None:
+def test_restart_keeps_identity_and_config(tmp_path: Path, ports: Ports) -> None:
     state = tmp_path / "state"
-    port = free_udp_port()
+    port = ports.udp()
     ip = free_loopback_ip(port)
     text = "config change CMD0 /name kept-over-restart\r\n"
     upload = tmp_path / "config.txt"
@@ -100,32 +100,32 @@ async def _setip(port: int, ip: str) -> str:
         sock.close()
 
 
-def test_a_locked_state_dir_is_refused_with_its_name(tmp_path: Path) -> None:
+def test_a_locked_state_dir_is_refused_with_its_name(tmp_path: Path, ports: Ports) -> None:
     state = tmp_path / "state"
 
     async def main() -> None:
-        async with Runtime(state, port=free_udp_port(), clock=ManualClock()):
-            other = Runtime(state, port=free_udp_port(), clock=ManualClock())
+        async with Runtime(state, port=ports.udp(), clock=ManualClock()):
+            other = Runtime(state, port=ports.udp(), clock=ManualClock())
             with pytest.raises(StateDirBusy, match="in use by another ipgwsim runtime") as info:
                 await other.start()
             assert str(state) in str(info.value)
         # Released at stop: the next runtime gets it.
-        async with Runtime(state, port=free_udp_port(), clock=ManualClock()) as rt:
+        async with Runtime(state, port=ports.udp(), clock=ManualClock()) as rt:
             assert rt.add_devices("IP800", 1)[0].name == "ip800-1"
 
     run(main())
 
 
 @pytest.mark.usefixtures("private_registry")
-def test_serials_are_unique_across_models(tmp_path: Path) -> None:
+def test_serials_are_unique_across_models(tmp_path: Path, ports: Ports) -> None:
     state = tmp_path / "state"
 
     async def main() -> None:
-        async with Runtime(state, port=free_udp_port(), clock=ManualClock()) as rt:
+        async with Runtime(state, port=ports.udp(), clock=ManualClock()) as rt:
             hosts = rt.add_devices("IP6000", 2) + rt.add_devices("IP800", 2)
             assert [h.name for h in hosts] == ["ip6000-1", "ip6000-2", "ip800-1", "ip800-2"]
             assert [h.mac for h in hosts] == [f"00:90:33:10:00:0{n}" for n in (1, 2, 3, 4)]
-        async with Runtime(state, port=free_udp_port(), clock=ManualClock()) as rt:
+        async with Runtime(state, port=ports.udp(), clock=ManualClock()) as rt:
             (late,) = rt.add_devices("811", 1)
             assert (late.name, late.mac) == ("ip811-1", "00:90:33:10:00:05")
             # Devices are found by name or MAC in any spelling.
@@ -145,11 +145,11 @@ def test_serials_are_unique_across_models(tmp_path: Path) -> None:
     run(main())
 
 
-def test_a_fleet_shares_flash_memory(tmp_path: Path) -> None:
+def test_a_fleet_shares_flash_memory(tmp_path: Path, ports: Ports) -> None:
     state = tmp_path / "state"
 
     async def main(count: int) -> int:
-        async with Runtime(state, port=free_udp_port(), clock=ManualClock()) as rt:
+        async with Runtime(state, port=ports.udp(), clock=ManualClock()) as rt:
             hosts = rt.add_devices("IP6000", count)
             assert all(h.status().mode is Mode.FIRMWARE for h in hosts)
             return sum(h.flash.memory_bytes() for h in hosts)
@@ -159,9 +159,9 @@ def test_a_fleet_shares_flash_memory(tmp_path: Path) -> None:
     assert len(list(state.glob("ip6000-*/flash.img"))) == 40
 
 
-def test_empty_firmware_devices_start_in_tftp_mode(tmp_path: Path) -> None:
+def test_empty_firmware_devices_start_in_tftp_mode(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=ManualClock()) as rt:
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=ManualClock()) as rt:
             (host,) = rt.add_devices("IP6000", 1, empty_firmware=True)
             status = host.status()
             assert (status.mode, status.led, status.firmware_build) == (

@@ -33,7 +33,7 @@ from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.httpserver import Recorded, RecordingServer
-from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, run
 from ipgwsim.testing.web import curl, short_press
 
 pytestmark = pytest.mark.integration
@@ -131,12 +131,12 @@ class Bench:
 
 
 @asynccontextmanager
-async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
+async def bench(tmp_path: Path, ports: Ports) -> AsyncIterator[Bench]:
     """An update server on 127.0.0.1 and a runtime with one IP6000 after a short press."""
     clock = ManualClock()
-    http = free_tcp_port()
+    http = ports.tcp()
     with RecordingServer("127.0.0.1") as server:  # shut down in its __exit__
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             web = await short_press(rt, clock, host)
             assert web == f"http://{FACTORY_IP}:{http}"
@@ -152,9 +152,9 @@ def script_requests(requests: list[Recorded], path: str = SCRIPT) -> list[Record
 
 @needs_curl
 @pytest.mark.usefixtures("private_registry")
-def test_the_script_url_its_query_and_placeholders(tmp_path: Path) -> None:
+def test_the_script_url_its_query_and_placeholders(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             b.server.files[SCRIPT] = b"# nothing to do\r\n"
             await b.configure(f"config change UP1 /url {b.server.url}")
             (request,) = await b.advance(MINUTE)
@@ -187,11 +187,11 @@ def test_the_script_url_its_query_and_placeholders(tmp_path: Path) -> None:
     run(main())
 
 
-def test_a_host_name_in_the_update_url_is_resolved(tmp_path: Path) -> None:
+def test_a_host_name_in_the_update_url_is_resolved(tmp_path: Path, ports: Ports) -> None:
     """Firmware 8 and 13 (the shipped profiles) take host names; old firmware needed IPs."""
 
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             b.server.files[SCRIPT] = b"# nothing to do\r\n"
             await b.configure(f"config change UP1 /url http://localhost:{b.server.port}/")
             (request,) = await b.advance(MINUTE)
@@ -206,9 +206,11 @@ def test_a_host_name_in_the_update_url_is_resolved(tmp_path: Path) -> None:
 
 
 @needs_curl
-def test_a_new_device_polls_every_minute_then_every_15_minutes_or_poll(tmp_path: Path) -> None:
+def test_a_new_device_polls_every_minute_then_every_15_minutes_or_poll(
+    tmp_path: Path, ports: Ports
+) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             started = b.firmware.update.started_at
             await b.configure(f"config change UP1 /url {b.server.url}")
             # No script yet (404): the device stays new and polls once a minute.
@@ -246,9 +248,9 @@ def test_a_new_device_polls_every_minute_then_every_15_minutes_or_poll(tmp_path:
 
 
 @needs_curl
-def test_the_password_recovery_script_over_a_real_server(tmp_path: Path) -> None:
+def test_the_password_recovery_script_over_a_real_server(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             b.server.files[SCRIPT] = (
                 b"config change CMD0 /name X /log on /user admin,n3wpass\r\n"
                 b"config write\r\n"
@@ -276,9 +278,9 @@ def test_the_password_recovery_script_over_a_real_server(tmp_path: Path) -> None
 
 
 @needs_curl
-def test_check_runs_a_script_once(tmp_path: Path) -> None:
+def test_check_runs_a_script_once(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             b.server.files[SCRIPT] = (
                 b"mod cmd UP1 check iresetn 7\r\n"
                 b"config change CMD0 /name fromscript\r\n"
@@ -312,9 +314,11 @@ def test_check_runs_a_script_once(tmp_path: Path) -> None:
 
 
 @needs_curl
-def test_prot_downloads_restarts_into_the_new_build_and_skips_it_then(tmp_path: Path) -> None:
+def test_prot_downloads_restarts_into_the_new_build_and_skips_it_then(
+    tmp_path: Path, ports: Ports
+) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             payload = random.Random(77).randbytes(64 * 1024)
             image = build_image(ImageKind.FIRMWARE, "IP6000", "09-6000.77", payload)
             b.server.files["/fw/ip6000.bin"] = image
@@ -358,9 +362,10 @@ def test_prot_downloads_restarts_into_the_new_build_and_skips_it_then(tmp_path: 
 @pytest.mark.usefixtures("private_registry")
 def test_an_image_larger_than_the_pool_is_refused_and_the_old_build_stays(
     tmp_path: Path,
+    ports: Ports,
 ) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             pool = FlashMan(PartitionTable(b.host.device.flash, b.host.profile)).largest_firmware()
             big = build_image(ImageKind.FIRMWARE, "IP6000", "09-6000.99", bytes(pool + 65536))
             b.server.files["/fw/ip6000.bin"] = big
@@ -401,9 +406,9 @@ def test_an_image_larger_than_the_pool_is_refused_and_the_old_build_stays(
 
 @needs_curl
 @pytest.mark.usefixtures("private_registry")
-def test_scfg_puts_the_full_config(tmp_path: Path) -> None:
+def test_scfg_puts_the_full_config(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             b.server.files[SCRIPT] = (
                 f"mod cmd UP0 scfg http://127.0.0.1:{b.server.port}/backup/#m.txt\r\n"
             ).encode()
@@ -434,9 +439,9 @@ def test_scfg_puts_the_full_config(tmp_path: Path) -> None:
 
 
 @needs_curl
-def test_cfg_loads_a_full_config_and_restarts_only_if_needed(tmp_path: Path) -> None:
+def test_cfg_loads_a_full_config_and_restarts_only_if_needed(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             full = (
                 "config change CMD0 /name provisioned /log on\r\n"
                 f"{STATIC_ETH0}\r\n"
@@ -481,9 +486,9 @@ def test_cfg_loads_a_full_config_and_restarts_only_if_needed(tmp_path: Path) -> 
 
 
 @needs_curl
-def test_a_script_with_a_broken_line_runs_nothing(tmp_path: Path) -> None:
+def test_a_script_with_a_broken_line_runs_nothing(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             ring = ConfigRing(PartitionTable(b.host.device.flash, b.host.profile)["config"])
             b.server.files[SCRIPT] = (
                 b"config change CMD0 /name broken\r\n"
@@ -528,10 +533,12 @@ def test_a_script_with_a_broken_line_runs_nothing(tmp_path: Path) -> None:
 
 
 @needs_curl
-def test_server_down_and_404_are_logged_and_the_next_poll_comes(tmp_path: Path) -> None:
+def test_server_down_and_404_are_logged_and_the_next_poll_comes(
+    tmp_path: Path, ports: Ports
+) -> None:
     async def main() -> None:
-        port = free_tcp_port()
-        async with bench(tmp_path) as b:
+        port = ports.tcp()
+        async with bench(tmp_path, ports) as b:
             b.server.close()  # the server of the bench is not used: another comes later
             url = f"http://127.0.0.1:{port}/"
             script = f"http://127.0.0.1:{port}{SCRIPT}"
@@ -566,10 +573,10 @@ def test_server_down_and_404_are_logged_and_the_next_poll_comes(tmp_path: Path) 
 
 
 @needs_curl
-def test_a_refused_connection_is_logged_as_connection_refused(tmp_path: Path) -> None:
+def test_a_refused_connection_is_logged_as_connection_refused(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        port = free_tcp_port()  # nothing listens there
-        async with bench(tmp_path) as b:
+        port = ports.tcp()  # nothing listens there
+        async with bench(tmp_path, ports) as b:
             await b.configure(f"config change UP1 /url http://127.0.0.1:{port}/")
             assert await b.advance(MINUTE) == []
             script = f"http://127.0.0.1:{port}{SCRIPT}"
@@ -581,9 +588,9 @@ def test_a_refused_connection_is_logged_as_connection_refused(tmp_path: Path) ->
 
 
 @needs_curl
-def test_a_device_without_an_address_fetches_nothing(tmp_path: Path) -> None:
+def test_a_device_without_an_address_fetches_nothing(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with bench(tmp_path) as b:
+        async with bench(tmp_path, ports) as b:
             await b.configure(f"config change UP1 /url http://127.0.0.1:{b.server.port}/")
             # A reset by the firmware: ETH0 /dhcp auto is a DHCP client now, without a server.
             assert await b.execute("ireset") == ["reset\r\n"]

@@ -21,7 +21,7 @@ from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_tcp_port, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, run
 from ipgwsim.testing.web import curl, short_press
 
 pytestmark = pytest.mark.integration
@@ -141,11 +141,13 @@ async def _no_space_then_save(url: str, host: DeviceHost, v12r2: Path, folder: P
 
 
 @needs_curl
-def test_v12r2_does_not_fit_until_the_config_is_saved_reset_and_loaded(tmp_path: Path) -> None:
+def test_v12r2_does_not_fit_until_the_config_is_saved_reset_and_loaded(
+    tmp_path: Path, ports: Ports
+) -> None:
     async def main() -> None:
         clock = ManualClock()
-        http = free_tcp_port()
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=clock, http_port=http) as rt:
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             url = await short_press(rt, clock, host)
             v12r1, v12r2 = _images(host.device.profile.region("prot").size, tmp_path)

@@ -1,8 +1,7 @@
 """Helpers for tests that run devices on the loopback network with real sockets.
 
-- :func:`free_udp_port`: an unprivileged UDP port nobody on this host has bound,
-  outside the kernel's ephemeral range and the devices' TFTP transfer ports.
-- :func:`free_tcp_port`: the same for TCP (the devices' web servers).
+- :class:`Ports`: UDP and TCP ports reserved for a test until it ends, which no other
+  test run on this host can get meanwhile (:func:`reserved_ports`).
 - :func:`free_loopback_ip`: a random 127.x.y.z address that is free on a port, so
   that tests running at the same time on one host do not meet.
 - :func:`run`: run a coroutine to completion with a wall-clock limit (pytest-asyncio
@@ -14,21 +13,135 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import random
 import socket
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Iterator
+from typing import Any, Literal, TypeVar
 
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime
 
-T = TypeVar("T")
+__all__ = [
+    "HOLD_ADDRESS",
+    "Ports",
+    "enter_tftp_mode",
+    "free_loopback_ip",
+    "reserved_ports",
+    "run",
+]
 
-#: Ports tried by :func:`free_udp_port`: below Linux's ephemeral range (32768-60999)
-#: and the devices' TFTP transfer ports (49152-65535).
-PORT_RANGE = (20000, 32000)
+T = TypeVar("T")
+Kind = Literal["udp", "tcp"]
+
+#: Where reserved ports are held: the loopback network's own address. It is on the host
+#: (all of 127.0.0.0/8 is), no device takes it (the runtime refuses it) and no tool
+#: talks to it, so the test's own sockets on the port (the runtime's broadcast socket,
+#: the devices' addresses, a tool's server on 127.0.0.1) never meet the holder.
+HOLD_ADDRESS = "127.0.0.0"
 
 _rng = random.Random()
+_KINDS = {"udp": socket.SOCK_DGRAM, "tcp": socket.SOCK_STREAM}
+
+
+def _probe(kind: socket.SocketKind, port: int) -> socket.socket | None:
+    """A socket on ``("0.0.0.0", port)`` without SO_REUSEADDR (0: the kernel picks), or
+    None if that port is taken on any address."""
+    sock = socket.socket(socket.AF_INET, kind)
+    try:
+        sock.bind(("0.0.0.0", port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            return None
+        raise
+    return sock
+
+
+def _claim(kind: socket.SocketKind, count: int) -> list[socket.socket] | None:
+    """Probes on ``count`` consecutive ports that no socket has on any address, or None."""
+    first = _probe(kind, 0)
+    assert first is not None  # port 0: the kernel finds one or raises
+    probes = [first]
+    base: int = first.getsockname()[1]
+    for offset in range(1, count):
+        probe = _probe(kind, base + offset) if base + offset < 65536 else None
+        if probe is None:
+            for sock in probes:
+                sock.close()
+            return None
+        probes.append(probe)
+    return probes
+
+
+@contextlib.contextmanager
+def reserved_ports(kind: Kind = "udp", count: int = 1, tries: int = 100) -> Iterator[list[int]]:
+    """``count`` consecutive ports (UDP or TCP) reserved until the block ends.
+
+    The kernel picks them (a bind to port 0, on every address): no socket on the host
+    has them. Until the block ends a socket without ``SO_REUSEADDR`` holds each on
+    :data:`HOLD_ADDRESS`, so every other bind to port 0 (another test run's reservation,
+    a client's ephemeral port) and every bind of ``0.0.0.0`` to them is refused, while
+    the test's own sockets on other loopback addresses bind them freely. They are held
+    from the first moment: the probe that found a port keeps it until its holder is
+    bound.
+    """
+    if count < 1:
+        raise ValueError(f"count must be 1 or more, not {count}")
+    sock_kind = _KINDS[kind]
+    holders: list[socket.socket] = []
+    try:
+        for _ in range(tries):
+            probes = _claim(sock_kind, count)
+            if probes is not None:
+                break
+        else:
+            raise RuntimeError(f"no {count} consecutive free {kind} ports after {tries} tries")
+        try:
+            for probe in probes:
+                # The probe lets the holder share its port for a moment (both with
+                # SO_REUSEADDR, neither listening); the holder then refuses everyone.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                holder = socket.socket(socket.AF_INET, sock_kind)
+                holders.append(holder)
+                holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                holder.bind((HOLD_ADDRESS, probe.getsockname()[1]))
+                holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        finally:
+            for probe in probes:
+                probe.close()
+        yield [holder.getsockname()[1] for holder in holders]
+    finally:
+        for holder in holders:
+            holder.close()
+
+
+class Ports:
+    """Ports reserved for a test until :meth:`close` (see :func:`reserved_ports`).
+
+    ``ports.udp()`` for a runtime's TFTP/gwload port or a tool's server, ``ports.tcp()``
+    for a web server, ``ports.tcp(4)`` for four consecutive ones (the first is returned).
+    """
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+
+    def udp(self, count: int = 1) -> int:
+        return self._stack.enter_context(reserved_ports("udp", count))[0]
+
+    def tcp(self, count: int = 1) -> int:
+        return self._stack.enter_context(reserved_ports("tcp", count))[0]
+
+    def close(self) -> None:
+        """Give every reserved port back."""
+        self._stack.close()
+
+    def __enter__(self) -> Ports:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _bindable(address: tuple[str, int], kind: socket.SocketKind = socket.SOCK_DGRAM) -> bool:
@@ -40,24 +153,6 @@ def _bindable(address: tuple[str, int], kind: socket.SocketKind = socket.SOCK_DG
     finally:
         sock.close()
     return True
-
-
-def free_udp_port(tries: int = 200) -> int:
-    """A UDP port that no socket on this host has bound (checked on 0.0.0.0)."""
-    for _ in range(tries):
-        port = _rng.randint(*PORT_RANGE)
-        if _bindable(("0.0.0.0", port)):
-            return port
-    raise RuntimeError(f"no free UDP port found in {PORT_RANGE} after {tries} tries")
-
-
-def free_tcp_port(tries: int = 200) -> int:
-    """A TCP port that no socket on this host has bound (checked on 0.0.0.0)."""
-    for _ in range(tries):
-        port = _rng.randint(*PORT_RANGE)
-        if _bindable(("0.0.0.0", port), socket.SOCK_STREAM):
-            return port
-    raise RuntimeError(f"no free TCP port found in {PORT_RANGE} after {tries} tries")
 
 
 def free_loopback_ip(port: int, tries: int = 200) -> str:

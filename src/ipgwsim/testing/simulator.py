@@ -23,11 +23,14 @@ Time
 Networks
     ``network="loopback"`` (no root): devices on 127.0.0.0/8; a firmware address
     a.b.c.d is served as 127.b.c.d (:attr:`Gateway.address`); TFTP mode and gwload use
-    :attr:`Simulator.port` (a free one unless given). ``network="netns"`` (root): each
-    device in a network namespace of its own with its real addresses. Without ``attach``
-    the simulator makes a lab namespace (:attr:`Simulator.lab`) with a bridge ``lab0``
-    carrying ``lab_address`` (default ``192.168.0.254/24``), puts every device's link on
-    that bridge (one segment), and :meth:`Simulator.run` runs tools there. ``attach``
+    :attr:`Simulator.port`, the web servers :attr:`Simulator.http_port`: unless given,
+    ports reserved for the simulator until it closes, which no other simulator or test
+    run on the host can get meanwhile (:func:`~ipgwsim.testing.loopback.reserved_ports`).
+    ``network="netns"`` (root): each device in a network namespace of its own with its
+    real addresses. Without ``attach`` the simulator makes a lab namespace
+    (:attr:`Simulator.lab`, a name unique on the host) with a bridge ``lab0`` carrying
+    ``lab_address`` (default ``192.168.0.254/24``), puts every device's link on that
+    bridge (one segment), and :meth:`Simulator.run` runs tools there. ``attach``
     (``host``, ``netns:NAME``, ``bridge:BR[@NS]``, ``macvlan:NIC[@NS]``) puts the links
     where you say instead, as ``ipgwsim run --netns --attach`` does.
 
@@ -58,7 +61,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pyroute2 import NetNS, netns
 
@@ -78,7 +81,7 @@ from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import PREFIX as NETNS_PREFIX
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_tcp_port, free_udp_port
+from ipgwsim.testing.loopback import reserved_ports
 from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root
 
 __all__ = ["Gateway", "Simulator", "WaitTimeout"]
@@ -158,10 +161,10 @@ class Simulator:
                 attachment = Attachment("bridge", LAB_BRIDGE, self.lab)
             #: The UDP port of TFTP mode and gwload (69 in namespaces).
             if port is None:
-                port = 69 if network == "netns" else free_udp_port()
+                port = 69 if network == "netns" else self._reserve("udp")
             self.port = port
             if http_port is None and network == "loopback":
-                http_port = free_tcp_port()
+                http_port = self._reserve("tcp")
             self._thread.start()
             self.runtime: Runtime = self._call(
                 lambda: Runtime(
@@ -187,6 +190,12 @@ class Simulator:
             raise
         #: The TCP port of every device's admin web server.
         self.http_port = self.runtime.http_port
+
+    def _reserve(self, kind: Literal["udp", "tcp"]) -> int:
+        """A port reserved until :meth:`close` (the holder never meets the runtime's own
+        sockets: it sits on 127.0.0.0)."""
+        (port,) = self._cleanup.enter_context(reserved_ports(kind))
+        return port
 
     @staticmethod
     def _lab_bridge(lab: str, address: ipaddress.IPv4Interface) -> None:
