@@ -226,34 +226,46 @@ def test_two_devices_on_one_segment_and_gwload_does_not_guess(tmp_path: Path) ->
 
 
 def test_cleanup_removes_what_a_killed_runtime_left(tmp_path: Path) -> None:
+    """The runtime's links go into the test's lab namespace (not the host's, where two
+    test runs' ``ip6000-1`` would meet); only what this runtime made is looked at."""
+
+    def links(space: str) -> list[str]:
+        with NetNS(space) as ns:
+            return sorted(link.get_attr("IFLA_IFNAME") for link in ns.get_links())
+
     async def main() -> None:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ipgwsim.tools.cli", "run", "IP6000", "--netns",
-            "--count", "2", "--state", str(tmp_path / "state"), "--no-console-tcp",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        seen = b""
-        while b"ip6000-2" not in seen:
-            line = await asyncio.wait_for(proc.stdout.readline(), 30)
-            assert line, seen.decode()
-            seen += line
-        names = [n for n in netlink(netns.listnetns) if n.startswith(f"{PREFIX}{proc.pid}-")]
-        assert sorted(names) == [f"{PREFIX}{proc.pid}-ip6000-1", f"{PREFIX}{proc.pid}-ip6000-2"]
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
-        cleanup = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ipgwsim.tools.cli", "cleanup",
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out_bytes, _ = await cleanup.communicate()
-        assert cleanup.returncode == 0
-        text = out_bytes.decode()
-        for name in names:
-            assert f"removed namespace {name}" in text
-        left = [n for n in netlink(netns.listnetns) if n.startswith(f"{PREFIX}{proc.pid}-")]
-        assert left == []
+        with lab_namespace() as lab:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ipgwsim.tools.cli", "run", "IP6000", "--netns",
+                "--attach", f"netns:{lab}", "--count", "2", "--state", str(tmp_path / "state"),
+                "--no-console-tcp",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            assert proc.stdout is not None
+            seen = b""
+            while b"ip6000-2" not in seen:
+                line = await asyncio.wait_for(proc.stdout.readline(), 30)
+                assert line, seen.decode()
+                seen += line
+            mine = f"{PREFIX}{proc.pid}-"
+            names = [n for n in netlink(netns.listnetns) if n.startswith(mine)]
+            assert sorted(names) == [f"{mine}ip6000-1", f"{mine}ip6000-2"]
+            assert netlink(links, lab) == ["ip6000-1", "ip6000-1.1", "ip6000-2", "ip6000-2.1", "lo"]
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            cleanup = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ipgwsim.tools.cli", "cleanup",
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out_bytes, _ = await cleanup.communicate()
+            assert cleanup.returncode == 0
+            text = out_bytes.decode()
+            for name in names:
+                assert f"removed namespace {name}" in text
+            assert [n for n in netlink(netns.listnetns) if n.startswith(mine)] == []
+            # The lab's ends of the veth pairs went with the devices' namespaces.
+            assert netlink(links, lab) == ["lo"]
 
     run(main(), timeout=60)
 

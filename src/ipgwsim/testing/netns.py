@@ -1,7 +1,10 @@
 """Helpers for tests that run devices in network namespaces (root only).
 
-- :func:`lab_namespace`: a network namespace of the test's own (a unique name), removed
-  afterwards with everything in it: the lab side, where the tools run.
+- :func:`lab_namespace`: a network namespace of the test's own (a name unique on the
+  host: ``ipgwsim-<pid>-lab<n>-<random>``), removed afterwards with everything in it:
+  the lab side, where the tools run. Tests make their links and bridges only in
+  namespaces of their own, never in the host's: there a fixed name (``br0``, the
+  simulator's ``lab0``) is unique to the run, since the namespace is.
 - :func:`ns_run`: run a program in a namespace (``ip netns exec``), as a user would.
 - :func:`netlink`: run pyroute2 work (``IPRoute``/``NetNS``) on the runtime's netlink
   thread, off the event loop (pyroute2's synchronous API runs an event loop of its own).
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import itertools
 import os
 import secrets
 import struct
@@ -20,7 +24,7 @@ from collections.abc import Iterator
 
 from pyroute2 import NetNS, netns
 
-from ipgwsim.runtime.netns import in_namespace
+from ipgwsim.runtime.netns import PREFIX, in_namespace
 from ipgwsim.runtime.netns import netlink_call as netlink
 from ipgwsim.testing.needs import namespaces_work
 
@@ -44,10 +48,20 @@ def root() -> bool:
     return namespaces_work()
 
 
+#: Lab namespaces made in this process so far.
+_made = itertools.count(1)
+
+
 @contextlib.contextmanager
-def lab_namespace(prefix: str = "ipgwt") -> Iterator[str]:
-    """A new network namespace (its loopback up) for the lab side; removed afterwards."""
-    name = f"{prefix}-{secrets.token_hex(3)}"
+def lab_namespace(prefix: str | None = None) -> Iterator[str]:
+    """A new network namespace (its loopback up) for the lab side; removed afterwards.
+
+    Its name is unique on the host: ``prefix`` (default ``ipgwsim-<pid>-lab``, which
+    ``ipgwsim cleanup`` removes once this process is gone), a number and a random tag.
+    """
+    if prefix is None:
+        prefix = f"{PREFIX}{os.getpid()}-lab"
+    name = f"{prefix}{next(_made)}-{secrets.token_hex(3)}"
 
     def create() -> None:
         netns.create(name)

@@ -53,7 +53,6 @@ import concurrent.futures
 import contextlib
 import ipaddress
 import math
-import os
 import shutil
 import subprocess
 import tempfile
@@ -78,7 +77,6 @@ from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment, LinkCounters
 from ipgwsim.runtime.labfile import check_lab, load_lab
 from ipgwsim.runtime.loopback import LoopbackNetwork
-from ipgwsim.runtime.netns import PREFIX as NETNS_PREFIX
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import reserved_ports
@@ -152,11 +150,9 @@ class Simulator:
             self.state_dir = Path(state_dir)
             attachment = Attachment.parse(attach) if attach is not None else None
             if network == "netns" and attachment is None:
-                # Named like the runtime's own, so `ipgwsim cleanup` removes it too if
-                # this process is killed.
-                self.lab = self._cleanup.enter_context(
-                    lab_namespace(f"{NETNS_PREFIX}{os.getpid()}-lab")
-                )
+                # Named like the runtime's own (ipgwsim-<pid>-lab<n>-<random>), so
+                # `ipgwsim cleanup` removes it too if this process is killed.
+                self.lab = self._cleanup.enter_context(lab_namespace())
                 self._lab_bridge(self.lab, lab_interface)
                 attachment = Attachment("bridge", LAB_BRIDGE, self.lab)
             #: The UDP port of TFTP mode and gwload (69 in namespaces).
