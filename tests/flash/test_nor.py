@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -152,14 +154,35 @@ def test_torn_erase_erases_a_byte_prefix() -> None:
 
 
 def test_random_torn_amount_comes_from_the_injected_generator() -> None:
-    def run() -> bytes:
-        flash = small_flash(faults=FaultInjector(cut=PowerCut(1, CutMode.TORN)))
+    """Without ``keep`` the cut lands as many bits (program) or bytes (erase) as the
+    injected generator draws: each seed gives what a generator of that seed predicts."""
+    program_bits, erase_bytes = 8 * 64, 256
+    seen = set()
+    for seed in (1, 2, 3):
+        flash = small_flash(
+            faults=FaultInjector(cut=PowerCut(1, CutMode.TORN), rng=random.Random(seed))
+        )
         with pytest.raises(PowerLost):
             flash.program(0, b"\x00" * 64)
         flash.power_on()
-        return flash.read(0, 64)
+        keep = random.Random(seed).randrange(program_bits + 1)
+        seen.add(keep)
+        assert flash.read(0, 64) == _tear_program(b"\xff" * 64, b"\x00" * 64, keep)
+        assert flash.faults.log[-1].outcome == f"power cut (torn, {keep} of 512 bits landed)"
 
-    assert run() == run()
+        predictor = random.Random(seed)
+        flash = small_flash(faults=FaultInjector(cut=PowerCut(2, CutMode.TORN), rng=predictor))
+        flash.program(256, b"\x00" * 256)
+        state = predictor.getstate()
+        with pytest.raises(PowerLost):
+            flash.erase_sector(1)
+        flash.power_on()
+        predictor.setstate(state)
+        erased = predictor.randrange(erase_bytes + 1)
+        assert flash.read(256, 256) == b"\xff" * erased + b"\x00" * (256 - erased)
+    # The seeds give different amounts: a tear that ignored the generator could not
+    # match all three.
+    assert len(seen) == 3
 
 
 def test_bad_sector_modes() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import time
 
 import pytest
 
@@ -52,16 +53,39 @@ def test_manual_clock_runs_a_timer_already_due_without_advancing() -> None:
 
 
 def test_scaled_clock_runs_device_time_faster() -> None:
+    """Device time is monotonic time times the speed, and a timer in device seconds is
+    due that many seconds divided by the speed later on the event loop's clock.
+
+    Nothing is bounded by the wall clock (a busy host only delays): device time is read
+    between two readings of the monotonic clock, and the timer's due time is compared
+    with a plain loop timer's, which the loop fires in the order of their due times.
+    """
+
     async def main() -> None:
-        clock = ScaledClock(speed=1000)
+        speed = 1000.0
+        clock = ScaledClock(speed=speed)
+        before = time.monotonic()
+        now = clock.now()
+        after = time.monotonic()
+        # now() was read between the two: its real time lies between them (float slack).
+        assert before - 1e-9 <= clock.real_time(now) <= after + 1e-9
+        assert clock.real_time(2.0) - clock.real_time(0.0) == pytest.approx(2.0 / speed)
+
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        done = asyncio.Event()
-        clock.call_later(2.0, done.set)  # 2 device seconds = 2 ms of real time
-        await asyncio.wait_for(done.wait(), 5)
-        elapsed = loop.time() - started
-        assert elapsed < 1.0
-        assert clock.now() >= 2.0
+        fired: list[tuple[str, float]] = []
+        both = asyncio.Event()
+
+        def note(name: str) -> None:
+            fired.append((name, clock.now()))
+            if len(fired) == 2:
+                both.set()
+
+        clock.call_later(2.0, lambda: note("device 2 s"))  # due 2 ms from now
+        loop.call_later(0.1, lambda: note("loop 0.1 s"))  # due 100 ms from now
+        await asyncio.wait_for(both.wait(), 30)
+        # At speed 1 (device seconds taken as real ones) the loop's timer would come first.
+        assert [name for name, _ in fired] == ["device 2 s", "loop 0.1 s"]
+        assert fired[0][1] >= now + 2.0  # never early in device time
 
     run(main())
     with pytest.raises(ValueError, match="positive"):
