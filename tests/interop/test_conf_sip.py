@@ -21,7 +21,7 @@ from ipgwsim.proto.rtp import alaw_decode
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
+from ipgwsim.testing.loopback import Ports, free_loopback_ip, run, until_devices
 from ipgwsim.testing.sip import kamailio, python_caller, sipp_caller, tone
 from ipgwsim.testing.web import curl
 
@@ -63,14 +63,15 @@ async def _configure(
         password = host.profile.firmware.default_password
         status, body = await curl("-u", f"admin:{password}", f"{url}/!{quote(line)}")
         assert status == 200, (line, body)
-    for _ in range(250):  # the restart, then the REGISTER with its challenge
+
+    def registered() -> bool:
         firmware = host.device.firmware
-        if firmware is not None and any(
+        return firmware is not None and any(
             isinstance(s, ConfInterface) and s.registered for s in firmware.services
-        ):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"CONF did not register: {list(host.console.lines)[-10:]}")
+        )
+
+    # The restart, then the REGISTER with its challenge (the device logs each step).
+    await until_devices(rt, registered, f"CONF to register: {list(host.console.lines)[-10:]}")
 
 
 def _level(heard: bytes, hz: float) -> float:
@@ -103,11 +104,10 @@ def test_callers_in_room_0_hear_each_other_and_not_themselves(tmp_path: Path, po
                     local_port=ports.udp(), media_port=ports.udp(4), audio=b_audio, seconds=4.0,
                 )
             )  # fmt: skip
-            for _ in range(250):
-                if conf.mixer.participants(0):
-                    break
-                await asyncio.sleep(0.02)
-            assert conf.mixer.participants(0), "sipp's call did not reach room 0"
+            # The device logs the caller joining the room.
+            await until_devices(
+                rt, lambda: bool(conf.mixer.participants(0)), "sipp's call to reach room 0"
+            )
             a, c = await asyncio.gather(
                 python_caller(device, "870%23", send=tone(440, 2.5), seconds=2.5),
                 python_caller(device, "870%23", send=b"", seconds=2.5),

@@ -49,7 +49,9 @@ def test_gwload_reads_and_writes_with_tftpy(tmp_path: Path, ports: Ports) -> Non
     port = ports.udp()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(root), str(port)])
     try:
-        for _ in range(200):  # until the server answers (it starts in another process)
+        # Until the server answers: it starts in another process and says nowhere when it
+        # listens; each request has its own real-time limit (the server's pace is its own).
+        for _ in range(200):
             try:
                 tftp_get(("127.0.0.1", port), "config", dally=0.0)
                 break

@@ -27,7 +27,11 @@ PAYLOAD = bytes((i * 7 + i // 251) % 256 for i in range(300_000))
 
 
 def _wait_for_server(port: int) -> None:
-    """Ask until the server answers (it is starting in another process)."""
+    """Ask until the server answers (it is starting in another process).
+
+    Asking is the only sign that it listens (it says so nowhere); each request has its
+    own real-time limit, since the server is another program with a pace of its own.
+    """
     for _ in range(200):
         try:
             tftp_get(("127.0.0.1", port), "ready.bin")

@@ -71,7 +71,12 @@ def _one(rt: Runtime) -> tuple[DeviceHost, ConsoleTcp]:
 
 
 async def _wait_for_clients(tcp: ConsoleTcp, count: int) -> None:
-    """The server has accepted ``count`` clients (a connect may return before the accept)."""
+    """The server has accepted ``count`` clients (a connect may return before the accept).
+
+    The accept runs on this event loop, which the loop below lets turn; the kernel
+    reports the connection to nobody else. A real-time bound, as the client is a real
+    socket (in another thread) whose pace nothing here sets.
+    """
     async with asyncio.timeout(5):
         while tcp.clients != count:
             await asyncio.sleep(0)

@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,7 +34,7 @@ from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.netns import PREFIX, Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import run
+from ipgwsim.testing.loopback import run, until_devices
 from ipgwsim.testing.needs import find_program
 from ipgwsim.testing.netns import (
     add_address,
@@ -129,11 +130,13 @@ def test_the_seed_recovery_across_namespaces_with_gwload_tftp_and_curl(tmp_path:
                     "/cfg", str(tmp_path / "new.txt"), "/if", link_of(host),
                 )  # fmt: skip
                 assert code == 0, out
-                for _ in range(100):
-                    if await host.web_settled() is not None:
-                        break
-                    await asyncio.sleep(0.05)
-                assert host.status().mode is Mode.FIRMWARE
+                # gwload's RESET restarts the device: its firmware takes 10.77.0.5.
+                await until_devices(
+                    rt,
+                    lambda: host.status().mode is Mode.FIRMWARE and host.status().ip is not None,
+                    "the firmware with its address",
+                )
+                assert await host.web_settled() is not None
                 code, out = await ns_run(
                     lab, "curl", "-s", "-u", "admin:n3w", "http://10.77.0.5/!config%20show"
                 )
@@ -181,16 +184,20 @@ def test_a_device_on_a_bridge_answers_a_vm_behind_a_tap(tmp_path: Path) -> None:
 
 
 def _send_and_wait(fd: int, frame: bytes) -> bytes | None:
-    """Write ``frame`` to the TAP, then read frames for a UDP answer from port 69."""
+    """Write ``frame`` to the TAP, then read frames for a UDP answer from port 69.
 
+    select() wakes as each frame comes (no polling); other frames (IPv6, ARP) are read
+    past. A real-time bound per try, since the kernel's bridge is a real peer: a new
+    port may drop the first frames while it comes up, so the frame is sent again, up to
+    five times.
+    """
     for _ in range(5):
         os.write(fd, frame)
-        deadline = 40
-        while deadline:
-            deadline -= 1
-            ready, _, _ = select.select([fd], [], [], 0.1)
+        end = time.monotonic() + 4.0
+        while (left := end - time.monotonic()) > 0:
+            ready, _, _ = select.select([fd], [], [], left)
             if not ready:
-                continue
+                break
             packet = Ether(os.read(fd, 65535))
             if UDP in packet and packet[UDP].sport == 69 and packet[UDP].dport == 40000:
                 return bytes(packet[UDP].payload)
@@ -299,7 +306,10 @@ def test_a_device_on_a_macvlan_of_a_nic(tmp_path: Path) -> None:
 
 
 async def _until(condition: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
-    """Wait for a real peer (dnsmasq, the kernel): look again every 50 ms, up to ``seconds``."""
+    """Wait for a file another program writes (dnsmasq's lease file): look again every
+    50 ms, up to ``seconds`` of real time. A poll, since dnsmasq tells no one when it has
+    written the file (it does so after it has answered, in its own time); a real-time
+    bound, since dnsmasq's pace is its own."""
     for _ in range(int(seconds / 0.05)):
         if condition():
             return
@@ -329,7 +339,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                     stderr=asyncio.subprocess.PIPE,
                 )  # fmt: skip
                 try:
-                    await _until(lambda: host.status().ip is not None, "a DHCP lease")
+                    await until_devices(rt, lambda: host.status().ip is not None, "a DHCP lease")
                     ip = host.status().ip
                     assert ip is not None
                     assert 50 <= int(ip.rsplit(".", 1)[1]) <= 99
@@ -337,7 +347,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                     lease = leases.read_text()
                     assert host.mac in lease
                     assert old_name(host) in lease  # the hostname the client sent
-                    await _until(lambda: host.web is not None, "the web server")
+                    assert await host.web_settled() is not None
                     code, out = await ns_run(lab, "curl", "-s", f"http://{ip}/CMD0/box_info.xml")
                     assert code == 0, out
                     assert 'type="IP6000"' in out
@@ -352,9 +362,11 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                     await dnsmasq.wait()
                 # A restart by the reset button: the factory address, no DHCP.
                 await asyncio.wait_for(rt.press(host.name, 0.3), 10)
-                await _until(lambda: host.status().ip == "192.168.0.1", "the factory address")
+                await until_devices(
+                    rt, lambda: host.status().ip == "192.168.0.1", "the factory address"
+                )
                 add_address(lab, link_of(host), "192.168.0.2/24")
-                await _until(lambda: host.web is not None, "the web server")
+                assert await host.web_settled() is not None
                 code, out = await ns_run(lab, "curl", "-s", "http://192.168.0.1/CMD0/box_info.xml")
                 assert code == 0, out
                 assert 'type="IP6000"' in out
@@ -373,7 +385,9 @@ def test_nmblookup_finds_the_device_by_both_names(tmp_path: Path) -> None:
         with lab_namespace() as lab:
             async with runtime(tmp_path, f"netns:{lab}") as (rt, (host,)):
                 await asyncio.wait_for(rt.press(host.name, 0.3), 10)  # factory address
-                await _until(lambda: host.status().ip == "192.168.0.1", "the factory address")
+                await until_devices(
+                    rt, lambda: host.status().ip == "192.168.0.1", "the factory address"
+                )
                 add_address(lab, link_of(host), "192.168.0.2/24")
                 serial = host.record.instance.serial.upper()
                 code, out = await ns_run(lab, NMBLOOKUP, "-B", "192.168.0.255", serial)

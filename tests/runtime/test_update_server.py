@@ -55,7 +55,13 @@ STATIC_ETH0 = "config change ETH0 /dhcp off /addr 192.168.0.1 /mask 255.255.255.
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Let the event loop turn until ``condition()`` holds; AssertionError after ``timeout`` s."""
+    """Let the event loop turn until ``condition()`` holds; AssertionError after ``timeout`` s.
+
+    What it waits for is the update client's fetches: HTTP over loopback to the recording
+    server (a thread), which reports its end to nobody but the client, whose state the
+    condition reads. Device time stands still meanwhile (a manual clock): the bound is
+    on real time, as the server's pace is its own.
+    """
     try:
         async with asyncio.timeout(timeout):
             while not condition():

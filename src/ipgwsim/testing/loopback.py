@@ -8,6 +8,8 @@
   is not needed: a test is a plain function calling ``run(main())``).
 - :func:`enter_tftp_mode`: hold a device's reset button for 1.8 device seconds with a
   :class:`~ipgwsim.runtime.clock.ManualClock`.
+- :func:`until_devices`: wait until a condition on the devices holds, looking again at
+  each event they report (for devices on a real clock beside real peers).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import contextlib
 import errno
 import random
 import socket
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
+from ipgwsim.events import Event
 from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "free_loopback_ip",
     "reserved_ports",
     "run",
+    "until_devices",
 ]
 
 T = TypeVar("T")
@@ -178,3 +183,33 @@ async def enter_tftp_mode(runtime: Runtime, clock: ManualClock, device: str) -> 
     released = runtime.press(device, 1.8)
     await clock.advance(1.8)
     await asyncio.wait_for(released, 5.0)
+
+
+async def until_devices(
+    runtime: Runtime, condition: Callable[[], bool], what: str, timeout: float = 20.0
+) -> None:
+    """Wait until ``condition()`` holds, looking at it again after each event a device of
+    ``runtime`` reports (a mode, an address, a console line: what a condition on the
+    devices reads changes in the step that reports one). No polling.
+
+    ``timeout`` is in real seconds, and that is the right bound here: the devices run on
+    a real clock (``ScaledClock``) beside real peers (dnsmasq, kamailio, the kernel)
+    whose pace nothing in the test sets. After it, AssertionError names ``what``.
+    """
+    changed = asyncio.Event()
+    waiting = True
+
+    def listener(host: DeviceHost, event: Event) -> None:
+        if waiting:
+            changed.set()
+
+    runtime.subscribe(listener)
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                changed.clear()
+                await changed.wait()
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}") from None
+    finally:
+        waiting = False

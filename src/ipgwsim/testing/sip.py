@@ -110,7 +110,9 @@ async def kamailio(
         stderr=(folder / "kamailio.log").open("wb"),
     )  # fmt: skip
     try:
-        for _ in range(200):  # it listens once its children run
+        # It listens once its children run, and tells no one: its bound port is what
+        # shows it. A poll with a real-time bound (200 x 20 ms): kamailio's pace is its own.
+        for _ in range(200):
             if _udp_bound(ip, port):
                 break
             if proc.returncode is not None:
