@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,12 @@ NETNS = "netns"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A run started in the background by a script (`scripts/test &`, as .ci/run starts
+    # two) has SIGINT ignored, and every program a test starts would inherit that: a
+    # test that stops one with Ctrl-C's signal (ipgwsim watch) would wait in vain. Take
+    # it as a terminal gives it.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers",
         f"requires(*needs): what the test needs of the host: programs "

@@ -8,9 +8,10 @@ namespaces the test made.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import select
-import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from pyroute2 import NetNS, netns
+from pyroute2 import NetNS
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
@@ -232,49 +233,70 @@ def test_two_devices_on_one_segment_and_gwload_does_not_guess(tmp_path: Path) ->
     run(main(), timeout=60)
 
 
+#: Run in a mount namespace of its own, whose /run/netns holds only what it makes: a
+#: runtime with two devices (their links in a lab namespace), killed; then `ipgwsim
+#: cleanup`. It prints what there was before and after, as JSON.
+KILLED_RUNTIME = """
+import json, subprocess, sys
+from pyroute2 import NetNS, netns
+
+def links(space):
+    with NetNS(space) as ns:
+        return sorted(link.get_attr("IFLA_IFNAME") for link in ns.get_links())
+
+cli = [sys.executable, "-m", "ipgwsim.tools.cli"]
+netns.create("lab")
+try:
+    proc = subprocess.Popen(
+        [*cli, "run", "IP6000", "--netns", "--attach", "netns:lab", "--count", "2",
+         "--state", sys.argv[1], "--no-console-tcp"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    seen = ""
+    while "ip6000-2" not in seen:
+        line = proc.stdout.readline()
+        if not line:
+            sys.exit("the runtime ended: " + seen)
+        seen += line
+    report = {"pid": proc.pid, "before": sorted(netns.listnetns()), "lab_before": links("lab")}
+    proc.kill()
+    proc.wait()
+    cleanup = subprocess.run([*cli, "cleanup"], capture_output=True, text=True)
+    report.update(
+        cleanup=cleanup.stdout + cleanup.stderr,
+        status=cleanup.returncode,
+        after=sorted(netns.listnetns()),
+        lab_after=links("lab"),
+    )
+    print(json.dumps(report))
+finally:
+    netns.remove("lab")
+"""
+
+
 def test_cleanup_removes_what_a_killed_runtime_left(tmp_path: Path) -> None:
-    """The runtime's links go into the test's lab namespace (not the host's, where two
-    test runs' ``ip6000-1`` would meet); only what this runtime made is looked at."""
-
-    def links(space: str) -> list[str]:
-        with NetNS(space) as ns:
-            return sorted(link.get_attr("IFLA_IFNAME") for link in ns.get_links())
-
-    async def main() -> None:
-        with lab_namespace() as lab:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ipgwsim.tools.cli", "run", "IP6000", "--netns",
-                "--attach", f"netns:{lab}", "--count", "2", "--state", str(tmp_path / "state"),
-                "--no-console-tcp",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-            assert proc.stdout is not None
-            seen = b""
-            while b"ip6000-2" not in seen:
-                line = await asyncio.wait_for(proc.stdout.readline(), 30)
-                assert line, seen.decode()
-                seen += line
-            mine = f"{PREFIX}{proc.pid}-"
-            names = [n for n in netlink(netns.listnetns) if n.startswith(mine)]
-            assert sorted(names) == [f"{mine}ip6000-1", f"{mine}ip6000-2"]
-            assert netlink(links, lab) == ["ip6000-1", "ip6000-1.1", "ip6000-2", "ip6000-2.1", "lo"]
-            proc.send_signal(signal.SIGKILL)
-            await proc.wait()
-            cleanup = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ipgwsim.tools.cli", "cleanup",
-                stdout=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            out_bytes, _ = await cleanup.communicate()
-            assert cleanup.returncode == 0
-            text = out_bytes.decode()
-            for name in names:
-                assert f"removed namespace {name}" in text
-            assert [n for n in netlink(netns.listnetns) if n.startswith(mine)] == []
-            # The lab's ends of the veth pairs went with the devices' namespaces.
-            assert netlink(links, lab) == ["lo"]
-
-    run(main(), timeout=60)
+    """`ipgwsim cleanup` removes every namespace of a runtime that is gone, on the whole
+    host: two test runs' cleanups would remove each other's killed runtimes' namespaces
+    (and this test's assertions would meet the other run's). So the runtime and the
+    cleanup run in a mount namespace of their own, whose /run/netns (where named network
+    namespaces live) shows only theirs; the links go into a lab namespace there."""
+    private_netns = 'mkdir -p /run/netns && mount -t tmpfs ipgwsim-test /run/netns && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", private_netns, "sh",
+         sys.executable, "-c", KILLED_RUNTIME, str(tmp_path / "state")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    mine = [f"{PREFIX}{report['pid']}-ip6000-1", f"{PREFIX}{report['pid']}-ip6000-2"]
+    assert report["before"] == sorted(["lab", *mine])
+    assert report["lab_before"] == ["ip6000-1", "ip6000-1.1", "ip6000-2", "ip6000-2.1", "lo"]
+    assert report["status"] == 0, report["cleanup"]
+    for name in mine:
+        assert f"removed namespace {name}" in report["cleanup"]
+    assert report["after"] == ["lab"]
+    # The lab's ends of the veth pairs went with the devices' namespaces.
+    assert report["lab_after"] == ["lo"]
 
 
 def test_a_device_on_a_macvlan_of_a_nic(tmp_path: Path) -> None:
