@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.flash.ring import ConfigRing
-from ipgwsim.runtime.tftpclient import TftpClientError, tftp_get
 from ipgwsim.testing.flash import region_of, small_flash
-from ipgwsim.testing.loopback import Ports
+from ipgwsim.testing.loopback import Ports, wait_until_bound
 from ipgwsim.tools.gwload_cmd import EXIT_OK, main
 
 pytestmark = pytest.mark.integration
@@ -49,15 +48,7 @@ def test_gwload_reads_and_writes_with_tftpy(tmp_path: Path, ports: Ports) -> Non
     port = ports.udp()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(root), str(port)])
     try:
-        # Until the server answers: it starts in another process and says nowhere when it
-        # listens; each request has its own real-time limit (the server's pace is its own).
-        for _ in range(200):
-            try:
-                tftp_get(("127.0.0.1", port), "config", dally=0.0)
-                break
-            except TftpClientError as exc:
-                if exc.code is not None:
-                    break
+        wait_until_bound(("127.0.0.1", port), server, "tftpy's server")
         out = io.StringIO()
         got = tmp_path / "got.txt"
         sent = tmp_path / "sent.txt"

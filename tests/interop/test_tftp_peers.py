@@ -7,6 +7,7 @@ no windowsize), so this also shows the client taking what a server grants.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.runtime.tftpclient import TftpClientError, tftp_get, tftp_put
-from ipgwsim.testing.loopback import Ports
+from ipgwsim.testing.loopback import Ports, wait_until_bound
 from ipgwsim.testing.needs import find_program, unavailable
 
 pytestmark = pytest.mark.integration
@@ -26,33 +27,19 @@ IN_TFTPD = find_program("in.tftpd")
 PAYLOAD = bytes((i * 7 + i // 251) % 256 for i in range(300_000))
 
 
-def _wait_for_server(port: int) -> None:
-    """Ask until the server answers (it is starting in another process).
-
-    Asking is the only sign that it listens (it says so nowhere); each request has its
-    own real-time limit, since the server is another program with a pace of its own.
-    """
-    for _ in range(200):
-        try:
-            tftp_get(("127.0.0.1", port), "ready.bin")
-            return
-        except TftpClientError as exc:
-            if exc.code is not None:  # an answer, even an error, means it is up
-                return
-    raise AssertionError(f"no TFTP server answered on port {port}")
-
-
 @pytest.fixture
 def in_tftpd(tmp_path: Path, ports: Ports) -> Iterator[tuple[int, Path]]:
     if IN_TFTPD is None:
         unavailable("in.tftpd is not installed (Debian package tftpd-hpa)")
-    (tmp_path / "ready.bin").write_bytes(b"ok")
+    if os.geteuid() != 0:
+        # It changes its user for every request, which only root may do.
+        unavailable("in.tftpd serves only when started as root")
     port = ports.udp()
     proc = subprocess.Popen(
         [IN_TFTPD, "-L", "-a", f"127.0.0.1:{port}", "-s", str(tmp_path), "-c", "-p", "-u", "root"]
     )
     try:
-        _wait_for_server(port)
+        wait_until_bound(("127.0.0.1", port), proc, "in.tftpd")
         yield port, tmp_path
     finally:
         proc.terminate()
@@ -73,11 +60,10 @@ server.listen("127.0.0.1", int(sys.argv[2]))
 def tftpy_server(
     tmp_path: Path, ports: Ports
 ) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
-    (tmp_path / "ready.bin").write_bytes(b"ok")
     port = ports.udp()
     proc = subprocess.Popen([sys.executable, "-c", TFTPY_SERVER, str(tmp_path), str(port)])
     try:
-        _wait_for_server(port)
+        wait_until_bound(("127.0.0.1", port), proc, "tftpy's server")
         yield port, tmp_path, proc
     finally:
         proc.terminate()

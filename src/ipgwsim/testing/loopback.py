@@ -10,6 +10,8 @@
   :class:`~ipgwsim.runtime.clock.ManualClock`.
 - :func:`until_devices`: wait until a condition on the devices holds, looking again at
   each event they report (for devices on a real clock beside real peers).
+- :func:`wait_until_bound`: wait until a server started in another process has bound its
+  UDP port (:func:`udp_bound`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import contextlib
 import errno
 import random
 import socket
+import subprocess
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
@@ -34,7 +38,9 @@ __all__ = [
     "free_loopback_ip",
     "reserved_ports",
     "run",
+    "udp_bound",
     "until_devices",
+    "wait_until_bound",
 ]
 
 T = TypeVar("T")
@@ -213,3 +219,25 @@ async def until_devices(
         raise AssertionError(f"timed out after {timeout:g} s waiting for {what}") from None
     finally:
         waiting = False
+
+
+def udp_bound(address: tuple[str, int]) -> bool:
+    """Whether a socket has UDP ``address`` (a bind to exactly it is refused)."""
+    return not _bindable(address)
+
+
+def wait_until_bound(
+    address: tuple[str, int], proc: subprocess.Popen[bytes], what: str, timeout: float = 20.0
+) -> None:
+    """Wait until the server ``proc`` (started in another process) has bound UDP
+    ``address``: the one sign that it listens, as it says so nowhere. It looks every
+    20 ms, up to ``timeout`` real seconds (the server's pace is its own); AssertionError,
+    naming ``what``, at once if the server ends, or after the timeout.
+    """
+    end = time.monotonic() + timeout
+    while not udp_bound(address):
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} ended (status {proc.returncode}) before it listened")
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} did not listen on {address} within {timeout:g} s")
+        time.sleep(0.02)

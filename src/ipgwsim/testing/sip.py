@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ipgwsim.proto.rtp import alaw_encode
+from ipgwsim.testing.loopback import udp_bound
 from ipgwsim.testing.needs import find_program
 
 __all__ = [
@@ -82,17 +82,6 @@ request_route {{
 """
 
 
-def _udp_bound(ip: str, port: int) -> bool:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((ip, port))
-    except OSError:
-        return True
-    finally:
-        probe.close()
-    return False
-
-
 @contextlib.asynccontextmanager
 async def kamailio(
     folder: Path, port: int, *, number: str = "87", password: str = "s3cret", ip: str = "127.0.0.1"
@@ -113,7 +102,7 @@ async def kamailio(
         # It listens once its children run, and tells no one: its bound port is what
         # shows it. A poll with a real-time bound (200 x 20 ms): kamailio's pace is its own.
         for _ in range(200):
-            if _udp_bound(ip, port):
+            if udp_bound((ip, port)):
                 break
             if proc.returncode is not None:
                 raise RuntimeError((folder / "kamailio.log").read_text()[-2000:])
