@@ -44,7 +44,7 @@ def unavailable(reason: str, *, fail_in_ci: bool = True) -> NoReturn:
     if fail_in_ci and in_ci():
         pytest.fail(
             f"{reason}: CI runs every test (a skip would hide it); give CI what the test "
-            f"needs (scripts/setup installs the programs, as root)",
+            f"needs (root, /dev/net/tun, the programs scripts/setup installs as root)",
             pytrace=False,
         )
     pytest.skip(reason)
