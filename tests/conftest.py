@@ -70,6 +70,7 @@ PROGRAMS = {
     "nmblookup": "samba-common-bin",
     "sipp": "sip-tester",
     "kamailio": "kamailio",
+    "tshark": "tshark",
 }
 NETNS = "netns"
 

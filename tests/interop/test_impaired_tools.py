@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +34,12 @@ from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import enter_tftp_mode, free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, run
+from ipgwsim.testing.needs import find_program, unavailable
 
 pytestmark = pytest.mark.integration
 
-TFTP = shutil.which("tftp")
+TFTP = find_program("tftp")
 #: The gwload installed with ipgwsim, as a user's shell finds it.
 GWLOAD = Path(sys.executable).parent / "gwload"
 LINK = Impairment(loss=30, duplicate=10, reorder=10)
@@ -50,9 +49,7 @@ SETTLE = 60.0
 
 def need_tftp() -> str:
     if TFTP is None:
-        if os.environ.get("CI"):
-            pytest.fail("tftp-hpa's tftp is missing: scripts/setup installs it")
-        pytest.skip("tftp-hpa's tftp client is not installed")
+        unavailable("tftp-hpa's tftp client is not installed")
     return TFTP
 
 
@@ -139,8 +136,8 @@ class Bench:
         assert self.host.errors == []
 
 
-async def impaired_device(tmp_path: Path, seed: int) -> tuple[Runtime, Bench]:
-    port = free_udp_port()
+async def impaired_device(tmp_path: Path, seed: int, ports: Ports) -> tuple[Runtime, Bench]:
+    port = ports.udp()
     clock = ManualClock()
     rt = Runtime(tmp_path / "state", port=port, clock=clock, impairment=LINK.with_seed(seed))
     await rt.start()
@@ -167,12 +164,14 @@ def check(before: Flash, after: Flash, *, ok: bool, committed: bool, config: str
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_gwload_uploads_config_and_firmware_on_an_impaired_link(tmp_path: Path, seed: int) -> None:
+def test_gwload_uploads_config_and_firmware_on_an_impaired_link(
+    tmp_path: Path, seed: int, ports: Ports
+) -> None:
     image = tmp_path / "ip6000.bin"
     image.write_bytes(firmware_image(16 * 1024, f"imp-gw-{seed}"))
 
     async def main() -> None:
-        rt, bench = await impaired_device(tmp_path, seed)
+        rt, bench = await impaired_device(tmp_path, seed, ports)
         try:
             host = bench.host
             before, lines = Flash.of(host), len(bench.lines)
@@ -205,14 +204,16 @@ def test_gwload_uploads_config_and_firmware_on_an_impaired_link(tmp_path: Path, 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_tftp_hpa_uploads_config_and_firmware_on_an_impaired_link(
-    tmp_path: Path, seed: int
+    tmp_path: Path,
+    seed: int,
+    ports: Ports,
 ) -> None:
     need_tftp()
     image = tmp_path / "ip6000.bin"
     image.write_bytes(firmware_image(1024, f"imp-tftp-{seed}"))
 
     async def main() -> None:
-        rt, bench = await impaired_device(tmp_path, seed)
+        rt, bench = await impaired_device(tmp_path, seed, ports)
         try:
             host = bench.host
             status, out = await bench.gwload()  # SETIP only
@@ -239,13 +240,13 @@ def test_tftp_hpa_uploads_config_and_firmware_on_an_impaired_link(
     run(main(), timeout=240)
 
 
-def test_an_upload_cut_by_the_link_leaves_the_flash_as_it_was(tmp_path: Path) -> None:
+def test_an_upload_cut_by_the_link_leaves_the_flash_as_it_was(tmp_path: Path, ports: Ports) -> None:
     """The link goes dead once the firmware upload has started: gwload fails, exit 3."""
     image = tmp_path / "ip6000.bin"
     image.write_bytes(firmware_image(512 * 1024, "imp-cut"))
 
     async def main() -> None:
-        rt, bench = await impaired_device(tmp_path, 1)
+        rt, bench = await impaired_device(tmp_path, 1, ports)
         try:
             host = bench.host
             rt.impair(host.name, None)

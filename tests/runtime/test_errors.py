@@ -11,7 +11,7 @@ import pytest
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.errors import UnknownDevice, describe_error
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_udp_port, run
+from ipgwsim.testing.loopback import Ports, run
 from ipgwsim.tools import cli
 
 
@@ -62,9 +62,9 @@ def test_the_cli_never_prints_an_empty_error(
     assert capsys.readouterr().err == "ipgwsim profiles: timed out\n"
 
 
-def test_a_watcher_that_waits_in_vain_says_for_what(tmp_path: Path) -> None:
+def test_a_watcher_that_waits_in_vain_says_for_what(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with Runtime(tmp_path / "s", port=free_udp_port(), clock=ManualClock()) as rt:
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=ManualClock()) as rt:
             rt.add_devices("IP6000", 1)
             with rt.watch("ip6000-1") as watcher, pytest.raises(TimeoutError) as info:
                 await watcher.next(timeout=0.01)

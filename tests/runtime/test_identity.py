@@ -31,14 +31,14 @@ from ipgwsim.runtime.registry import (
     process_start,
 )
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_udp_port, run
+from ipgwsim.testing.loopback import Ports, run
 
 pytestmark = pytest.mark.integration
 
 
-def runtime(state: Path, registry: Registry) -> Runtime:
+def runtime(state: Path, registry: Registry, ports: Ports) -> Runtime:
     """A runtime on a port of its own, in virtual time, with the test's registry."""
-    return Runtime(state, port=free_udp_port(), clock=ManualClock(), registry=registry)
+    return Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry)
 
 
 async def gone_pid() -> int:
@@ -54,14 +54,16 @@ def blocks_of(state: Path) -> list[int]:
     return blocks
 
 
-def test_two_state_directories_give_their_devices_distinct_macs(tmp_path: Path) -> None:
+def test_two_state_directories_give_their_devices_distinct_macs(
+    tmp_path: Path, ports: Ports
+) -> None:
     registry = Registry(tmp_path / "registry")
 
     async def main() -> None:
         async with (
-            Runtime(tmp_path / "a", port=free_udp_port(), clock=ManualClock(), registry=registry)
+            Runtime(tmp_path / "a", port=ports.udp(), clock=ManualClock(), registry=registry)
             as rt_a,
-            Runtime(tmp_path / "b", port=free_udp_port(), clock=ManualClock(), registry=registry)
+            Runtime(tmp_path / "b", port=ports.udp(), clock=ManualClock(), registry=registry)
             as rt_b,
         ):  # fmt: skip
             a = rt_a.add_devices("IP6000", 2)
@@ -78,12 +80,12 @@ def test_two_state_directories_give_their_devices_distinct_macs(tmp_path: Path) 
     run(main())
 
 
-def test_a_full_block_is_followed_by_a_new_one(tmp_path: Path) -> None:
+def test_a_full_block_is_followed_by_a_new_one(tmp_path: Path, ports: Ports) -> None:
     registry = Registry(tmp_path / "registry")
 
     async def main() -> None:
         async with Runtime(
-            tmp_path / "a", port=free_udp_port(), clock=ManualClock(), registry=registry
+            tmp_path / "a", port=ports.udp(), clock=ManualClock(), registry=registry
         ) as rt:
             hosts = rt.add_devices("IP800", BLOCK_SIZE)
         macs = [h.mac for h in hosts]
@@ -94,13 +96,13 @@ def test_a_full_block_is_followed_by_a_new_one(tmp_path: Path) -> None:
     run(main(), timeout=120)
 
 
-def test_the_host_registry_keeps_macs_apart_too(tmp_path: Path) -> None:
+def test_the_host_registry_keeps_macs_apart_too(tmp_path: Path, ports: Ports) -> None:
     """With the host's registry (as users have it): distinct MACs, whatever else runs."""
 
     async def main() -> None:
         async with (
-            Runtime(tmp_path / "a", port=free_udp_port(), clock=ManualClock()) as rt_a,
-            Runtime(tmp_path / "b", port=free_udp_port(), clock=ManualClock()) as rt_b,
+            Runtime(tmp_path / "a", port=ports.udp(), clock=ManualClock()) as rt_a,
+            Runtime(tmp_path / "b", port=ports.udp(), clock=ManualClock()) as rt_b,
         ):
             (a,) = rt_a.add_devices("IP6000", 1)
             (b,) = rt_b.add_devices("IP6000", 1)
@@ -113,13 +115,11 @@ def test_the_host_registry_keeps_macs_apart_too(tmp_path: Path) -> None:
     run(main())
 
 
-def test_a_block_of_a_deleted_state_directory_is_taken_again(tmp_path: Path) -> None:
+def test_a_block_of_a_deleted_state_directory_is_taken_again(tmp_path: Path, ports: Ports) -> None:
     registry = Registry(tmp_path / "registry")
 
     async def first(state: Path) -> str:
-        async with Runtime(
-            state, port=free_udp_port(), clock=ManualClock(), registry=registry
-        ) as rt:
+        async with Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry) as rt:
             return rt.add_devices("IP6000", 1)[0].mac
 
     assert run(first(tmp_path / "gone")) == "00:90:33:10:00:01"
@@ -129,13 +129,11 @@ def test_a_block_of_a_deleted_state_directory_is_taken_again(tmp_path: Path) -> 
     assert registry.owner(0) == tmp_path / "new"
 
 
-def test_a_moved_state_directory_keeps_its_macs(tmp_path: Path) -> None:
+def test_a_moved_state_directory_keeps_its_macs(tmp_path: Path, ports: Ports) -> None:
     registry = Registry(tmp_path / "registry")
 
     async def mac(state: Path) -> str:
-        async with Runtime(
-            state, port=free_udp_port(), clock=ManualClock(), registry=registry
-        ) as rt:
+        async with Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry) as rt:
             return rt.add_devices("IP6000", 1)[0].mac
 
     before = run(mac(tmp_path / "lab"))
@@ -144,14 +142,12 @@ def test_a_moved_state_directory_keeps_its_macs(tmp_path: Path) -> None:
     assert registry.owner(0) == tmp_path / "moved"
 
 
-def test_a_copied_state_directory_is_refused_naming_both(tmp_path: Path) -> None:
+def test_a_copied_state_directory_is_refused_naming_both(tmp_path: Path, ports: Ports) -> None:
     registry = Registry(tmp_path / "registry")
     original, copy = tmp_path / "lab-a", tmp_path / "lab-b"
 
     async def start(state: Path) -> None:
-        async with Runtime(
-            state, port=free_udp_port(), clock=ManualClock(), registry=registry
-        ) as rt:
+        async with Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry) as rt:
             rt.add_devices("IP6000", 1)
 
     run(start(original))
@@ -169,7 +165,9 @@ def test_a_copied_state_directory_is_refused_naming_both(tmp_path: Path) -> None
     run(start(copy))  # and with it gone, the copy is the one
 
 
-def test_a_state_directory_from_before_the_registry_claims_its_blocks(tmp_path: Path) -> None:
+def test_a_state_directory_from_before_the_registry_claims_its_blocks(
+    tmp_path: Path, ports: Ports
+) -> None:
     """Devices made before serials.toml existed: their serials say which block is theirs."""
     registry = Registry(tmp_path / "registry")
     state = tmp_path / "old"
@@ -179,9 +177,7 @@ def test_a_state_directory_from_before_the_registry_claims_its_blocks(tmp_path: 
     )
 
     async def main() -> list[str]:
-        async with Runtime(
-            state, port=free_udp_port(), clock=ManualClock(), registry=registry
-        ) as rt:
+        async with Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry) as rt:
             return [h.mac for h in rt.add_devices("IP6000", 2)]
 
     assert run(main()) == ["00:90:33:10:00:01", "00:90:33:10:00:02"]
@@ -189,9 +185,9 @@ def test_a_state_directory_from_before_the_registry_claims_its_blocks(tmp_path: 
     assert registry.owner(0) == state
 
 
-def test_a_runtime_registers_what_it_holds_and_leaves_at_stop(tmp_path: Path) -> None:
+def test_a_runtime_registers_what_it_holds_and_leaves_at_stop(tmp_path: Path, ports: Ports) -> None:
     registry = Registry(tmp_path / "registry")
-    port = free_udp_port()
+    port = ports.udp()
 
     async def main() -> None:
         async with Runtime(tmp_path / "s", port=port, clock=ManualClock(), registry=registry) as rt:
@@ -218,8 +214,8 @@ def test_a_runtime_registers_what_it_holds_and_leaves_at_stop(tmp_path: Path) ->
     run(main())
 
 
-def test_a_port_another_runtime_has_is_refused_naming_it(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_a_port_another_runtime_has_is_refused_naming_it(tmp_path: Path, ports: Ports) -> None:
+    port = ports.udp()
 
     async def main() -> None:
         async with Runtime(tmp_path / "a", port=port, clock=ManualClock()) as rt_a:
@@ -242,8 +238,10 @@ def test_a_port_another_runtime_has_is_refused_naming_it(tmp_path: Path) -> None
     run(main())
 
 
-def test_a_runtime_that_shares_its_port_says_so_to_one_that_does_not(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_a_runtime_that_shares_its_port_says_so_to_one_that_does_not(
+    tmp_path: Path, ports: Ports
+) -> None:
+    port = ports.udp()
 
     async def main() -> None:
         async with Runtime(tmp_path / "a", port=port, clock=ManualClock(), share_port=True):
@@ -258,9 +256,10 @@ def test_a_runtime_that_shares_its_port_says_so_to_one_that_does_not(tmp_path: P
 
 def test_the_kernel_refuses_the_port_to_a_runtime_the_registry_does_not_see(
     tmp_path: Path,
+    ports: Ports,
 ) -> None:
     """Two registries (another IPGWSIM_REGISTRY): the broadcast socket still is not shared."""
-    port = free_udp_port()
+    port = ports.udp()
 
     async def main() -> None:
         async with Runtime(
@@ -281,9 +280,11 @@ def test_the_kernel_refuses_the_port_to_a_runtime_the_registry_does_not_see(
     run(main())
 
 
-def test_entries_of_processes_that_are_gone_are_ignored_and_removed(tmp_path: Path) -> None:
+def test_entries_of_processes_that_are_gone_are_ignored_and_removed(
+    tmp_path: Path, ports: Ports
+) -> None:
     registry = Registry(tmp_path / "registry")
-    port = free_udp_port()
+    port = ports.udp()
 
     pid = run(gone_pid())
     dead = RuntimeEntry(pid, 1, f"{pid}-1", str(tmp_path / "dead"), "loopback", port)
@@ -300,13 +301,13 @@ def test_entries_of_processes_that_are_gone_are_ignored_and_removed(tmp_path: Pa
     assert not path.exists()
 
 
-def test_a_mac_another_running_runtime_holds_is_refused(tmp_path: Path) -> None:
+def test_a_mac_another_running_runtime_holds_is_refused(tmp_path: Path, ports: Ports) -> None:
     """Two registries disagree (a directory restored from a backup): the MAC is held."""
     registry = Registry(tmp_path / "registry")
     started = process_start(os.getpid())
     assert started is not None
     holder = RuntimeEntry(
-        os.getpid(), started, f"{os.getpid()}-999999", "/srv/lab", "loopback", free_udp_port(),
+        os.getpid(), started, f"{os.getpid()}-999999", "/srv/lab", "loopback", ports.udp(),
         macs={"00:90:33:10:00:01": "ip6000-7"},
     )  # fmt: skip
     with registry.locked():
@@ -314,7 +315,7 @@ def test_a_mac_another_running_runtime_holds_is_refused(tmp_path: Path) -> None:
 
     async def main() -> None:
         async with Runtime(
-            tmp_path / "s", port=free_udp_port(), clock=ManualClock(), registry=registry
+            tmp_path / "s", port=ports.udp(), clock=ManualClock(), registry=registry
         ) as rt:
             with pytest.raises(RuntimeConflict) as info:
                 rt.add_devices("IP6000", 1)
@@ -361,10 +362,12 @@ def test_the_owner_of_a_link_of_a_runtime_that_is_gone() -> None:
     )
 
 
-def test_a_registry_that_cannot_be_used_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+def test_a_registry_that_cannot_be_used_is_refused_saying_what_to_do(
+    tmp_path: Path, ports: Ports
+) -> None:
     not_a_directory = tmp_path / "registry"
     not_a_directory.write_text("a file where the registry should be\n")
-    rt = runtime(tmp_path / "s", Registry(not_a_directory))
+    rt = runtime(tmp_path / "s", Registry(not_a_directory), ports)
     with pytest.raises(RuntimeSetupError) as info:
         run(rt.start())
     assert str(info.value) == (

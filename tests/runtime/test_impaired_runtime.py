@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -25,11 +23,12 @@ from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.tftpclient import tftp_get
-from ipgwsim.testing.loopback import enter_tftp_mode, free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, run
+from ipgwsim.testing.needs import find_program, unavailable
 
 pytestmark = pytest.mark.integration
 
-TSHARK = shutil.which("tshark")
+TSHARK = find_program("tshark")
 MASK = ipaddress.IPv4Address("255.0.0.0")
 NO_GATEWAY = ipaddress.IPv4Address("0.0.0.0")
 
@@ -67,8 +66,8 @@ async def setip(client: Client, host: DeviceHost, ip: str) -> None:
     assert src == (ip, client.port)
 
 
-def test_duplicates_go_out_and_are_counted_and_captured(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_duplicates_go_out_and_are_counted_and_captured(tmp_path: Path, ports: Ports) -> None:
+    port = ports.udp()
     pcap = tmp_path / "all.pcapng"
 
     async def main() -> None:
@@ -108,9 +107,9 @@ def test_duplicates_go_out_and_are_counted_and_captured(tmp_path: Path) -> None:
     run(main())
 
 
-def test_a_delayed_last_word_still_leaves_from_its_port(tmp_path: Path) -> None:
+def test_a_delayed_last_word_still_leaves_from_its_port(tmp_path: Path, ports: Ports) -> None:
     """The ACK to GO is delayed; the device leaves TFTP mode at once, the port waits for it."""
-    port = free_udp_port()
+    port = ports.udp()
     ip = free_loopback_ip(port)
 
     async def main() -> None:
@@ -144,8 +143,8 @@ def test_a_delayed_last_word_still_leaves_from_its_port(tmp_path: Path) -> None:
     run(main())
 
 
-def test_each_call_and_each_change_has_its_impairment(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_each_call_and_each_change_has_its_impairment(tmp_path: Path, ports: Ports) -> None:
+    port = ports.udp()
 
     async def main() -> None:
         async with Runtime(
@@ -172,8 +171,8 @@ def test_each_call_and_each_change_has_its_impairment(tmp_path: Path) -> None:
     run(main())
 
 
-def test_per_call_captures_and_the_control_api(tmp_path: Path) -> None:
-    port = free_udp_port()
+def test_per_call_captures_and_the_control_api(tmp_path: Path, ports: Ports) -> None:
+    port = ports.udp()
     state = tmp_path / "state"
 
     async def main() -> None:
@@ -252,15 +251,13 @@ def interface_names(path: Path) -> list[str]:
 
 def need_tshark() -> str:
     if TSHARK is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark is missing: scripts/setup installs it (Debian package tshark)")
-        pytest.skip("tshark is not installed (Debian package tshark)")
+        unavailable("tshark is not installed (Debian package tshark)")
     return TSHARK
 
 
-def test_tshark_reads_a_runtime_capture_with_gwload_and_tftp(tmp_path: Path) -> None:
+def test_tshark_reads_a_runtime_capture_with_gwload_and_tftp(tmp_path: Path, ports: Ports) -> None:
     tshark = need_tshark()
-    port = free_udp_port()
+    port = ports.udp()
     ip = free_loopback_ip(port)
     pcap = tmp_path / "run.pcapng"
 
@@ -303,9 +300,9 @@ def test_tshark_reads_a_runtime_capture_with_gwload_and_tftp(tmp_path: Path) -> 
     assert "4" in opcodes  # ACK
 
 
-def test_status_shows_the_json_fields(tmp_path: Path) -> None:
+def test_status_shows_the_json_fields(tmp_path: Path, ports: Ports) -> None:
     """The status reply is JSON: the impairment and the counters of each device."""
-    port = free_udp_port()
+    port = ports.udp()
     state = tmp_path / "state"
 
     async def main() -> None:

@@ -258,7 +258,12 @@ try:
         if not line:
             sys.exit("the runtime ended: " + seen)
         seen += line
-    report = {"pid": proc.pid, "before": sorted(netns.listnetns()), "lab_before": links("lab")}
+    report = {
+        "pid": proc.pid,
+        "listing": seen,
+        "before": sorted(netns.listnetns()),
+        "lab_before": links("lab"),
+    }
     proc.kill()
     proc.wait()
     cleanup = subprocess.run([*cli, "cleanup"], capture_output=True, text=True)
@@ -290,7 +295,13 @@ def test_cleanup_removes_what_a_killed_runtime_left(tmp_path: Path) -> None:
     report = json.loads(done.stdout.splitlines()[-1])
     mine = [f"{PREFIX}{report['pid']}-ip6000-1", f"{PREFIX}{report['pid']}-ip6000-2"]
     assert report["before"] == sorted(["lab", *mine])
-    assert report["lab_before"] == ["ip6000-1", "ip6000-1.1", "ip6000-2", "ip6000-2.1", "lo"]
+    # The links are named after the devices' MACs (ip6000-100001 for 00:90:33:10:00:01).
+    macs = [
+        line.split()[2] for line in report["listing"].splitlines() if line.startswith("ip6000-")
+    ]
+    assert len(macs) == 2, report["listing"]
+    links = [f"ip6000-{mac.replace(':', '')[-6:]}{port}" for mac in macs for port in ("", ".1")]
+    assert report["lab_before"] == sorted([*links, "lo"])
     assert report["status"] == 0, report["cleanup"]
     for name in mine:
         assert f"removed namespace {name}" in report["cleanup"]

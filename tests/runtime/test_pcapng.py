@@ -7,7 +7,6 @@ import errno
 import io
 import logging
 import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -23,8 +22,9 @@ from ipgwsim.runtime.capture import GWLOAD
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.pcapng import CaptureFile, PcapNgWriter, ipv4_udp
 from ipgwsim.testing.loopback import run
+from ipgwsim.testing.needs import find_program, unavailable
 
-TSHARK = shutil.which("tshark")
+TSHARK = find_program("tshark")
 
 DISCOVER = Datagram(
     encode_message(Discover(xid=5, mac=bytes(6), gwtype=6000)),
@@ -192,9 +192,7 @@ def tshark_fields(path: Path, *fields: str, extra: tuple[str, ...] = ()) -> list
 
 def need_tshark() -> None:
     if TSHARK is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark is missing: scripts/setup installs it (Debian package tshark)")
-        pytest.skip("tshark is not installed (Debian package tshark)")
+        unavailable("tshark is not installed (Debian package tshark)")
 
 
 def test_tshark_reads_names_directions_comments_and_checksums(tmp_path: Path) -> None:

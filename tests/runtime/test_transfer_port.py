@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
 import socket
 import sys
 from pathlib import Path
@@ -19,11 +18,12 @@ from ipgwsim.boot.tftpmode import TID_RANGE
 from ipgwsim.proto.tftp import SEND_AGAIN
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import free_loopback_ip, free_udp_port, run
+from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
+from ipgwsim.testing.needs import find_program
 
 pytestmark = pytest.mark.integration
 
-TFTP = shutil.which("tftp")
+TFTP = find_program("tftp")
 GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
 
 
@@ -63,10 +63,12 @@ async def program(*argv: str, cwd: Path) -> tuple[int, str]:
     return proc.returncode, out.decode(errors="replace")
 
 
-@pytest.mark.skipif(TFTP is None, reason="tftp-hpa's tftp client is not installed")
-def test_a_transfer_port_in_use_is_refused_at_once_and_a_retry_works(tmp_path: Path) -> None:
+@pytest.mark.requires("tftp")
+def test_a_transfer_port_in_use_is_refused_at_once_and_a_retry_works(
+    tmp_path: Path, ports: Ports
+) -> None:
     assert TFTP is not None
-    port = free_udp_port()
+    port = ports.udp()
     ip = free_loopback_ip(port)
     squatters = [squat_transfer_port(ip) for _ in range(3)]
     blocked = [sock.getsockname()[1] for sock in squatters]

@@ -6,7 +6,6 @@ device with curl, and a ring dump read with tftp-hpa's ``tftp`` in TFTP mode.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,8 @@ from ipgwsim.testing.simulator import Simulator
 pytestmark = pytest.mark.integration
 
 GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
-need_tftp = pytest.mark.skipif(shutil.which("tftp") is None, reason="tftp-hpa is not installed")
-need_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+need_tftp = pytest.mark.requires("tftp")
+need_curl = pytest.mark.requires("curl")
 
 
 @pytest.fixture

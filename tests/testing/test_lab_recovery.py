@@ -11,7 +11,6 @@ press of the reset button, since a lost ACK of RESET cannot be told from a lost 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from ipgwsim.testing.simulator import Gateway, Simulator
 pytestmark = pytest.mark.integration
 
 GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
-need_tftp = pytest.mark.skipif(shutil.which("tftp") is None, reason="tftp-hpa is not installed")
+need_tftp = pytest.mark.requires("tftp")
 
 LAB = """\
 schema = 1
