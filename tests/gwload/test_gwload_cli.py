@@ -31,7 +31,7 @@ from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import Ports, free_loopback_ip, reserved_ports, run
+from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.tools.gwload_cmd import (
     EXIT_NO_DEVICE,
     EXIT_OK,
@@ -87,16 +87,17 @@ def with_devices(
 ) -> None:
     """Run ``test`` with devices (model, count, firmware) on a fresh runtime."""
 
-    async def main_(port: int) -> None:
-        async with Runtime(tmp_path / "state", port=port, clock=ScaledClock(speed)) as rt:
+    async def main_(port: int, http_port: int) -> None:
+        clock = ScaledClock(speed)
+        async with Runtime(tmp_path / "state", port=port, http_port=http_port, clock=clock) as rt:
             hosts: list[DeviceHost] = []
             for model, count, firmware in devices:
                 hosts += rt.add_devices(model, count, empty_firmware=not firmware)
             await test(Bench(rt, port), hosts)
             assert rt.errors == []
 
-    with reserved_ports("udp") as (port,):
-        run(main_(port), timeout=120)
+    with Ports() as ports:
+        run(main_(ports.udp(), ports.tcp()), timeout=120)
 
 
 def ring_text(host: DeviceHost) -> str | None:

@@ -139,7 +139,13 @@ class Bench:
 async def impaired_device(tmp_path: Path, seed: int, ports: Ports) -> tuple[Runtime, Bench]:
     port = ports.udp()
     clock = ManualClock()
-    rt = Runtime(tmp_path / "state", port=port, clock=clock, impairment=LINK.with_seed(seed))
+    rt = Runtime(
+        tmp_path / "state",
+        port=port,
+        http_port=ports.tcp(),
+        clock=clock,
+        impairment=LINK.with_seed(seed),
+    )
     await rt.start()
     (host,) = rt.add_devices("IP6000", 1)
     bench = Bench(rt, clock, host, free_loopback_ip(port))

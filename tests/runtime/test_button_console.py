@@ -20,7 +20,9 @@ pytestmark = pytest.mark.integration
 def test_boots_to_firmware_and_a_medium_press_gives_tftp_mode(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             status = host.status()
             assert (status.name, status.mode, status.led) == ("ip6000-1", Mode.FIRMWARE, Led.GREEN)
@@ -68,7 +70,9 @@ def test_boots_to_firmware_and_a_medium_press_gives_tftp_mode(tmp_path: Path, po
 def test_console_keeps_working_when_nobody_reads(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             for number in range(5000):  # far more than a pty buffer holds
                 host.console.write(f"line {number} " + "x" * 60)
@@ -86,7 +90,9 @@ def test_console_keeps_working_when_nobody_reads(tmp_path: Path, ports: Ports) -
 def test_short_press_restarts_and_power_off_on(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             rt.add_devices("IP6000", 1)
             with rt.watch("ip6000-1") as watcher:
                 released = rt.press("00-90-33-10-00-01", 0.3)

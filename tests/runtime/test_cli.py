@@ -51,7 +51,7 @@ def test_run_and_control_commands(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         runner = await asyncio.create_subprocess_exec(
             *CLI, "run", "IP6000", "--count", "2", "--state", state,
-            "--port", str(port), "--speed", "1000",
+            "--port", str(port), "--http-port", str(ports.tcp()), "--speed", "1000",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -202,10 +202,12 @@ async def check_stop(runner: asyncio.subprocess.Process, state: str) -> None:
     assert not Path(state, "control.sock").exists()
 
 
-async def start_run(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    """``ipgwsim run ...`` in the background; its first line (the summary)."""
+async def start_run(ports: Ports, *args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """``ipgwsim run ...`` in the background (its web servers on a port of the test's);
+    its first line (the summary)."""
     runner = await asyncio.create_subprocess_exec(
         *CLI, "run", *args, "--speed", "1000", "--no-console-tcp",
+        "--http-port", str(ports.tcp()),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -231,7 +233,7 @@ def test_a_port_in_use_by_a_runtime_is_refused_to_run_and_to_the_demo(
     lab_a = tmp_path / "lab-a"
 
     async def main() -> None:
-        runner, summary = await start_run("IP6000", "--port", port, "--state", str(lab_a))
+        runner, summary = await start_run(ports, "IP6000", "--port", port, "--state", str(lab_a))
         try:
             assert summary.startswith("ipgwsim: 1 x IP6000 on loopback"), summary
             holder = (
@@ -269,7 +271,7 @@ def test_runtimes_that_share_a_port_both_answer_gwload(tmp_path: Path, ports: Po
         try:
             for name in ("lab-a", "lab-b"):
                 runner, summary = await start_run(
-                    "IP6000", "--empty-firmware", "--port", port, "--share-port",
+                    ports, "IP6000", "--empty-firmware", "--port", port, "--share-port",
                     "--state", str(tmp_path / name),
                 )  # fmt: skip
                 runners.append(runner)
@@ -351,7 +353,7 @@ def test_a_mixed_fleet_in_one_runtime(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         runner = await asyncio.create_subprocess_exec(
             *CLI, "run", "IP800:2", "IP811:3", "--state", state,
-            "--port", str(port), "--speed", "1000",
+            "--port", str(port), "--http-port", str(ports.tcp()), "--speed", "1000",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -425,7 +427,8 @@ def test_run_with_an_impairment_and_a_capture(tmp_path: Path, ports: Ports) -> N
         assert err == "ipgwsim run: --impair: 'loss=30': loss is a percentage: write loss=30%\n"
         runner = await asyncio.create_subprocess_exec(
             *CLI, "run", "IP6000", "--state", state, "--port", str(port), "--speed", "1000",
-            "--impair", "dup=100%,dir=out,seed=5", "--pcap", str(pcap),
+            "--http-port", str(ports.tcp()), "--impair", "dup=100%,dir=out,seed=5",
+            "--pcap", str(pcap),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -493,6 +496,7 @@ def test_run_a_lab_file(tmp_path: Path, ports: Ports) -> None:
 schema = 1
 [runtime]
 port = {port}
+http_port = {ports.tcp()}
 speed = 1000
 state = "state"
 console_tcp = false

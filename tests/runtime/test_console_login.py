@@ -56,7 +56,9 @@ def _one(rt: Runtime) -> DeviceHost:
 def test_login_config_show_and_the_prompt_after_activate(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             host = _one(rt)
             # The prompt came after the firmware's start lines.
             assert host.console.tail(1)[0].endswith(
@@ -102,7 +104,9 @@ def test_login_config_show_and_the_prompt_after_activate(tmp_path: Path, ports: 
 def test_wrong_password(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             host = _one(rt)
             with serial.Serial(host.console.path, timeout=5) as port:
                 await _type(port, "\r", "login: ")
@@ -118,7 +122,9 @@ def test_wrong_password(tmp_path: Path, ports: Ports) -> None:
 def test_a_power_cut_in_a_command_switches_the_device_off(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             host = _one(rt)
             with serial.Serial(host.console.path, timeout=5) as port:
                 await _login(port)
@@ -144,7 +150,9 @@ def test_a_power_cut_in_a_command_switches_the_device_off(tmp_path: Path, ports:
 def test_typed_input_is_dropped_in_tftp_mode(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             host = _one(rt)
             released = rt.press("ip6000-1", 1.8)
             await clock.advance(1.8)

@@ -85,7 +85,9 @@ async def _wait_for_clients(tcp: ConsoleTcp, count: int) -> None:
 def test_login_and_config_show_over_raw_tcp(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             _host, tcp = _one(rt)
             assert tcp.raw_url == f"socket://127.0.0.1:{tcp.raw_port}"
             port = await _open(tcp.raw_url)
@@ -101,7 +103,9 @@ def test_login_and_config_show_over_raw_tcp(tmp_path: Path, ports: Ports) -> Non
 def test_login_and_config_show_over_rfc2217(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             host, tcp = _one(rt)
             port = await asyncio.wait_for(_open(tcp.rfc2217_url), 20)
             try:
@@ -123,7 +127,9 @@ def test_login_and_config_show_over_rfc2217(tmp_path: Path, ports: Ports) -> Non
 def test_device_output_reaches_every_client_and_the_pty(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             host, tcp = _one(rt)
             raw = await _open(tcp.raw_url)
             rfc = await asyncio.wait_for(_open(tcp.rfc2217_url), 20)
@@ -149,7 +155,9 @@ def test_device_output_reaches_every_client_and_the_pty(tmp_path: Path, ports: P
 def test_a_client_going_away_does_not_disturb_the_device(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             host, tcp = _one(rt)
             # A client that connects and resets the connection at once.
             sock = socket.create_connection(("127.0.0.1", tcp.raw_port))
@@ -177,7 +185,11 @@ def test_ports_from_a_base_and_everything_closed_at_stop(tmp_path: Path, ports: 
     async def main() -> None:
         base = ports.tcp(4)  # four consecutive ports, held for the test (not guessed)
         rt = Runtime(
-            tmp_path / "state", port=ports.udp(), clock=ManualClock(), console_port_base=base
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            console_port_base=base,
         )
         async with rt:
             first, second = rt.add_devices("IP6000", 2)
@@ -203,7 +215,11 @@ def test_ports_from_a_base_and_everything_closed_at_stop(tmp_path: Path, ports: 
 def test_no_tcp_and_a_bad_base(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         async with Runtime(
-            tmp_path / "state", port=ports.udp(), clock=ManualClock(), console_tcp=False
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            console_tcp=False,
         ) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             assert host.console_tcp is None

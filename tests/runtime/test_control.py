@@ -34,7 +34,9 @@ async def exchange(path: Path, *lines: bytes) -> list[dict[str, Any]]:
 def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             rt.add_devices("IP6000", 1)
             path = rt.state.control_socket
             replies = await exchange(
@@ -75,7 +77,9 @@ def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
 def test_watch_streams_until_the_client_goes(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             rt.add_devices("IP6000", 2)
             reader, writer = await asyncio.open_unix_connection(str(rt.state.control_socket))
             writer.write(b'{"cmd": "watch", "device": "00:90:33:10:00:02"}\n')
@@ -122,7 +126,9 @@ def test_watch_streams_until_the_client_goes(tmp_path: Path, ports: Ports) -> No
 def test_blocking_client_from_another_thread(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=ports.udp(), clock=clock) as rt:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
             rt.add_devices("IP800", 1)
 
             def use_client() -> dict[str, Any]:
@@ -141,7 +147,9 @@ def test_a_long_state_path_still_gets_a_control_socket(tmp_path: Path, ports: Po
     deep = tmp_path / ("d" * 60) / ("e" * 60)  # beyond the 108 bytes of a socket address
 
     async def main() -> None:
-        async with Runtime(deep, port=ports.udp(), clock=ManualClock()) as rt:
+        async with Runtime(
+            deep, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
             rt.add_devices("IP6000", 1)
 
             def status() -> dict[str, Any]:

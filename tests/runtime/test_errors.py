@@ -64,7 +64,9 @@ def test_the_cli_never_prints_an_empty_error(
 
 def test_a_watcher_that_waits_in_vain_says_for_what(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with Runtime(tmp_path / "s", port=ports.udp(), clock=ManualClock()) as rt:
+        async with Runtime(
+            tmp_path / "s", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
             rt.add_devices("IP6000", 1)
             with rt.watch("ip6000-1") as watcher, pytest.raises(TimeoutError) as info:
                 await watcher.next(timeout=0.01)

@@ -23,7 +23,7 @@ from ipgwsim.events import Led, Mode
 from ipgwsim.flash.ring import newest_generation
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, reserved_ports, run
+from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, run
 from ipgwsim.testing.needs import find_program
 
 pytestmark = pytest.mark.integration
@@ -113,10 +113,11 @@ def nak(reply: Reply) -> tuple[int, str]:
 @asynccontextmanager
 async def device_with_address(tmp_path: Path) -> AsyncIterator[tuple[Runtime, ManualClock, str]]:
     """An IP6000 in TFTP mode that took an address by gwload SETIP."""
-    with reserved_ports("udp") as (port,):
+    with Ports() as ports:
+        port = ports.udp()
         ip = free_loopback_ip(port)
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=port, http_port=ports.tcp(), clock=clock) as rt:
             rt.add_devices("IP6000", 1)
             await enter_tftp_mode(rt, clock, "ip6000-1")
             client = GwloadClient(port)
@@ -139,7 +140,7 @@ def test_discover_and_setip(tmp_path: Path, ports: Ports) -> None:
 
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=port, http_port=ports.tcp(), clock=clock) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             await enter_tftp_mode(rt, clock, "ip6000-1")
             client = GwloadClient(port)
@@ -244,7 +245,7 @@ def test_address_policy_on_loopback(tmp_path: Path, ports: Ports) -> None:
 
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=port, http_port=ports.tcp(), clock=clock) as rt:
             first, second = rt.add_devices("IP6000", 2)
             await enter_tftp_mode(rt, clock, "ip6000-1")
             await enter_tftp_mode(rt, clock, "ip6000-2")
@@ -280,7 +281,7 @@ def test_setip_to_an_address_another_program_holds_is_refused(tmp_path: Path, po
 
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=port, http_port=ports.tcp(), clock=clock) as rt:
             (host,) = rt.add_devices("IP6000", 1, empty_firmware=True)
             assert (host.status().mode, host.status().led) == (Mode.TFTP_MODE, Led.RED_FLASHING)
             client = GwloadClient(port)
@@ -311,8 +312,12 @@ def test_two_runtimes_asked_to_share_a_port_share_the_broadcast(
     async def main() -> None:
         clock = ManualClock()
         async with (
-            Runtime(tmp_path / "a", port=port, clock=clock, share_port=True) as rt_a,
-            Runtime(tmp_path / "b", port=port, clock=clock, share_port=True) as rt_b,
+            Runtime(
+                tmp_path / "a", port=port, http_port=ports.tcp(), clock=clock, share_port=True
+            ) as rt_a,
+            Runtime(
+                tmp_path / "b", port=port, http_port=ports.tcp(), clock=clock, share_port=True
+            ) as rt_b,
         ):
             rt_a.add_devices("IP6000", 1, empty_firmware=True)
             (ip800,) = rt_b.add_devices("IP800", 1, empty_firmware=True)

@@ -25,7 +25,7 @@ def test_setip_go_and_the_refusals(tmp_path: Path, ports: Ports) -> None:
 
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=port, http_port=ports.tcp(), clock=clock) as rt:
             first, second = rt.add_devices("IP6000", 2)
             [other] = rt.add_devices("IP800", 1)
             # All run their firmware: nobody answers gwload.

@@ -38,7 +38,9 @@ pytestmark = pytest.mark.integration
 
 def runtime(state: Path, registry: Registry, ports: Ports) -> Runtime:
     """A runtime on a port of its own, in virtual time, with the test's registry."""
-    return Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry)
+    return Runtime(
+        state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock(), registry=registry
+    )
 
 
 async def gone_pid() -> int:
@@ -61,11 +63,9 @@ def test_two_state_directories_give_their_devices_distinct_macs(
 
     async def main() -> None:
         async with (
-            Runtime(tmp_path / "a", port=ports.udp(), clock=ManualClock(), registry=registry)
-            as rt_a,
-            Runtime(tmp_path / "b", port=ports.udp(), clock=ManualClock(), registry=registry)
-            as rt_b,
-        ):  # fmt: skip
+            runtime(tmp_path / "a", registry, ports) as rt_a,
+            runtime(tmp_path / "b", registry, ports) as rt_b,
+        ):
             a = rt_a.add_devices("IP6000", 2)
             b = rt_b.add_devices("IP6000", 2)
             # Both have an ip6000-1; block 0 keeps the MACs a single user always had.
@@ -85,7 +85,11 @@ def test_a_full_block_is_followed_by_a_new_one(tmp_path: Path, ports: Ports) -> 
 
     async def main() -> None:
         async with Runtime(
-            tmp_path / "a", port=ports.udp(), clock=ManualClock(), registry=registry
+            tmp_path / "a",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            registry=registry,
         ) as rt:
             hosts = rt.add_devices("IP800", BLOCK_SIZE)
         macs = [h.mac for h in hosts]
@@ -101,8 +105,12 @@ def test_the_host_registry_keeps_macs_apart_too(tmp_path: Path, ports: Ports) ->
 
     async def main() -> None:
         async with (
-            Runtime(tmp_path / "a", port=ports.udp(), clock=ManualClock()) as rt_a,
-            Runtime(tmp_path / "b", port=ports.udp(), clock=ManualClock()) as rt_b,
+            Runtime(
+                tmp_path / "a", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+            ) as rt_a,
+            Runtime(
+                tmp_path / "b", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+            ) as rt_b,
         ):
             (a,) = rt_a.add_devices("IP6000", 1)
             (b,) = rt_b.add_devices("IP6000", 1)
@@ -119,7 +127,9 @@ def test_a_block_of_a_deleted_state_directory_is_taken_again(tmp_path: Path, por
     registry = Registry(tmp_path / "registry")
 
     async def first(state: Path) -> str:
-        async with Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry) as rt:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock(), registry=registry
+        ) as rt:
             return rt.add_devices("IP6000", 1)[0].mac
 
     assert run(first(tmp_path / "gone")) == "00:90:33:10:00:01"
@@ -133,7 +143,9 @@ def test_a_moved_state_directory_keeps_its_macs(tmp_path: Path, ports: Ports) ->
     registry = Registry(tmp_path / "registry")
 
     async def mac(state: Path) -> str:
-        async with Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry) as rt:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock(), registry=registry
+        ) as rt:
             return rt.add_devices("IP6000", 1)[0].mac
 
     before = run(mac(tmp_path / "lab"))
@@ -147,7 +159,9 @@ def test_a_copied_state_directory_is_refused_naming_both(tmp_path: Path, ports: 
     original, copy = tmp_path / "lab-a", tmp_path / "lab-b"
 
     async def start(state: Path) -> None:
-        async with Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry) as rt:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock(), registry=registry
+        ) as rt:
             rt.add_devices("IP6000", 1)
 
     run(start(original))
@@ -177,7 +191,9 @@ def test_a_state_directory_from_before_the_registry_claims_its_blocks(
     )
 
     async def main() -> list[str]:
-        async with Runtime(state, port=ports.udp(), clock=ManualClock(), registry=registry) as rt:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock(), registry=registry
+        ) as rt:
             return [h.mac for h in rt.add_devices("IP6000", 2)]
 
     assert run(main()) == ["00:90:33:10:00:01", "00:90:33:10:00:02"]
@@ -190,7 +206,9 @@ def test_a_runtime_registers_what_it_holds_and_leaves_at_stop(tmp_path: Path, po
     port = ports.udp()
 
     async def main() -> None:
-        async with Runtime(tmp_path / "s", port=port, clock=ManualClock(), registry=registry) as rt:
+        async with Runtime(
+            tmp_path / "s", port=port, http_port=ports.tcp(), clock=ManualClock(), registry=registry
+        ) as rt:
             rt.add_devices("IP6000", 2)
             assert rt.entry is not None
             path = registry.root / "runtimes" / f"{rt.entry.key}.json"
@@ -218,9 +236,11 @@ def test_a_port_another_runtime_has_is_refused_naming_it(tmp_path: Path, ports: 
     port = ports.udp()
 
     async def main() -> None:
-        async with Runtime(tmp_path / "a", port=port, clock=ManualClock()) as rt_a:
+        async with Runtime(
+            tmp_path / "a", port=port, http_port=ports.tcp(), clock=ManualClock()
+        ) as rt_a:
             rt_a.add_devices("IP6000", 1)
-            second = Runtime(tmp_path / "b", port=port, clock=ManualClock())
+            second = Runtime(tmp_path / "b", port=port, http_port=ports.tcp(), clock=ManualClock())
             with pytest.raises(RuntimeConflict) as info:
                 await second.start()
             assert str(info.value) == (
@@ -231,7 +251,13 @@ def test_a_port_another_runtime_has_is_refused_naming_it(tmp_path: Path, ports: 
             assert not second.running
             assert not (tmp_path / "b" / "lock").read_text()  # released
             # Asking to share is not enough: the running one did not.
-            sharing = Runtime(tmp_path / "b", port=port, clock=ManualClock(), share_port=True)
+            sharing = Runtime(
+                tmp_path / "b",
+                port=port,
+                http_port=ports.tcp(),
+                clock=ManualClock(),
+                share_port=True,
+            )
             with pytest.raises(RuntimeConflict, match="start both with --share-port"):
                 await sharing.start()
 
@@ -244,9 +270,13 @@ def test_a_runtime_that_shares_its_port_says_so_to_one_that_does_not(
     port = ports.udp()
 
     async def main() -> None:
-        async with Runtime(tmp_path / "a", port=port, clock=ManualClock(), share_port=True):
+        async with Runtime(
+            tmp_path / "a", port=port, http_port=ports.tcp(), clock=ManualClock(), share_port=True
+        ):
             with pytest.raises(RuntimeConflict) as info:
-                await Runtime(tmp_path / "b", port=port, clock=ManualClock()).start()
+                await Runtime(
+                    tmp_path / "b", port=port, http_port=ports.tcp(), clock=ManualClock()
+                ).start()
             assert str(info.value).endswith(
                 "use another --port, or --share-port to share it (it shares its port)"
             )
@@ -263,10 +293,18 @@ def test_the_kernel_refuses_the_port_to_a_runtime_the_registry_does_not_see(
 
     async def main() -> None:
         async with Runtime(
-            tmp_path / "a", port=port, clock=ManualClock(), registry=Registry(tmp_path / "r1")
+            tmp_path / "a",
+            port=port,
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            registry=Registry(tmp_path / "r1"),
         ):
             other = Runtime(
-                tmp_path / "b", port=port, clock=ManualClock(), registry=Registry(tmp_path / "r2")
+                tmp_path / "b",
+                port=port,
+                http_port=ports.tcp(),
+                clock=ManualClock(),
+                registry=Registry(tmp_path / "r2"),
             )
             with pytest.raises(RuntimeSetupError) as info:
                 await other.start()
@@ -294,7 +332,9 @@ def test_entries_of_processes_that_are_gone_are_ignored_and_removed(
     assert path.exists()
 
     async def main() -> None:
-        async with Runtime(tmp_path / "s", port=port, clock=ManualClock(), registry=registry):
+        async with Runtime(
+            tmp_path / "s", port=port, http_port=ports.tcp(), clock=ManualClock(), registry=registry
+        ):
             pass  # the port of a runtime that is gone is free
 
     run(main())
@@ -315,7 +355,11 @@ def test_a_mac_another_running_runtime_holds_is_refused(tmp_path: Path, ports: P
 
     async def main() -> None:
         async with Runtime(
-            tmp_path / "s", port=ports.udp(), clock=ManualClock(), registry=registry
+            tmp_path / "s",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            registry=registry,
         ) as rt:
             with pytest.raises(RuntimeConflict) as info:
                 rt.add_devices("IP6000", 1)

@@ -74,7 +74,12 @@ def test_duplicates_go_out_and_are_counted_and_captured(tmp_path: Path, ports: P
         clock = ManualClock()
         twice = Impairment(duplicate=100, direction="out", seed=3)
         async with Runtime(
-            tmp_path / "state", port=port, clock=clock, impairment=twice, pcap=pcap
+            tmp_path / "state",
+            port=port,
+            http_port=ports.tcp(),
+            clock=clock,
+            impairment=twice,
+            pcap=pcap,
         ) as rt:
             one, other = rt.add_devices("IP6000", 2)
             await enter_tftp_mode(rt, clock, one.name)
@@ -114,7 +119,7 @@ def test_a_delayed_last_word_still_leaves_from_its_port(tmp_path: Path, ports: P
 
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=port, clock=clock) as rt:
+        async with Runtime(tmp_path / "state", port=port, http_port=ports.tcp(), clock=clock) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             started = asyncio.Event()
 
@@ -148,7 +153,11 @@ def test_each_call_and_each_change_has_its_impairment(tmp_path: Path, ports: Por
 
     async def main() -> None:
         async with Runtime(
-            tmp_path / "state", port=port, clock=ManualClock(), impairment=Impairment(loss=5)
+            tmp_path / "state",
+            port=port,
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            impairment=Impairment(loss=5),
         ) as rt:
             (plain,) = rt.add_devices("IP6000", 1)
             (own,) = rt.add_devices("IP6000", 1, impairment=Impairment(delay=0.02, seed=4))
@@ -176,12 +185,22 @@ def test_per_call_captures_and_the_control_api(tmp_path: Path, ports: Ports) -> 
     state = tmp_path / "state"
 
     async def main() -> None:
-        async with Runtime(state, port=port, clock=ManualClock(), pcap=tmp_path / "all.pcapng"):
+        async with Runtime(
+            state,
+            port=port,
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            pcap=tmp_path / "all.pcapng",
+        ):
             pass
         assert len(rdpcap(str(tmp_path / "all.pcapng"))) == 0  # no devices: an empty capture
 
         async with Runtime(
-            state, port=port, clock=ManualClock(), pcap=tmp_path / "all.pcapng"
+            state,
+            port=port,
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            pcap=tmp_path / "all.pcapng",
         ) as rt:
             rt.add_devices("IP6000", 1, pcap=tmp_path / "first.pcapng")
             rt.add_devices("IP6000", 1)
@@ -263,7 +282,9 @@ def test_tshark_reads_a_runtime_capture_with_gwload_and_tftp(tmp_path: Path, por
 
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(tmp_path / "state", port=port, clock=clock, pcap=pcap) as rt:
+        async with Runtime(
+            tmp_path / "state", port=port, http_port=ports.tcp(), clock=clock, pcap=pcap
+        ) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             await enter_tftp_mode(rt, clock, host.name)
             client = Client(port)
@@ -307,7 +328,11 @@ def test_status_shows_the_json_fields(tmp_path: Path, ports: Ports) -> None:
 
     async def main() -> None:
         async with Runtime(
-            state, port=port, clock=ManualClock(), impairment=Impairment(loss=100, seed=2)
+            state,
+            port=port,
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            impairment=Impairment(loss=100, seed=2),
         ) as rt:
             rt.add_devices("IP6000", 1)
 

@@ -83,7 +83,7 @@ def test_cut_during_a_config_upload(tmp_path: Path, mode: str, at_op: int, ports
 
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(state, port=port, clock=clock) as rt:
+        async with Runtime(state, port=port, http_port=ports.tcp(), clock=clock) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             await enter_tftp_mode(rt, clock, host.name)
             await setip(port, ip)
@@ -118,7 +118,7 @@ def test_cut_during_a_config_upload(tmp_path: Path, mode: str, at_op: int, ports
             seen.append(survivor)
             assert rt.errors == []
         # The saved image says the same after a restart.
-        async with Runtime(state, port=port, clock=ManualClock()) as rt:
+        async with Runtime(state, port=port, http_port=ports.tcp(), clock=ManualClock()) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             assert newest_config(host) == seen[0]
 

@@ -41,7 +41,7 @@ def test_restart_keeps_identity_and_config(tmp_path: Path, ports: Ports) -> None
 
     async def first_run() -> tuple[str, str]:
         clock = ManualClock()
-        async with Runtime(state, port=port, clock=clock) as rt:
+        async with Runtime(state, port=port, http_port=ports.tcp(), clock=clock) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             await enter_tftp_mode(rt, clock, host.name)
             assert await _setip(port, ip) == ip  # the HELLO comes from the new address
@@ -64,7 +64,7 @@ def test_restart_keeps_identity_and_config(tmp_path: Path, ports: Ports) -> None
 
     async def second_run() -> None:
         clock = ManualClock()
-        async with Runtime(state, port=port, clock=clock) as rt:
+        async with Runtime(state, port=port, http_port=ports.tcp(), clock=clock) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             assert (host.name, host.mac) == (name, mac)
             # A power cycle: the device starts its firmware, with the config kept.
@@ -104,13 +104,15 @@ def test_a_locked_state_dir_is_refused_with_its_name(tmp_path: Path, ports: Port
     state = tmp_path / "state"
 
     async def main() -> None:
-        async with Runtime(state, port=ports.udp(), clock=ManualClock()):
-            other = Runtime(state, port=ports.udp(), clock=ManualClock())
+        async with Runtime(state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()):
+            other = Runtime(state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock())
             with pytest.raises(StateDirBusy, match="in use by another ipgwsim runtime") as info:
                 await other.start()
             assert str(state) in str(info.value)
         # Released at stop: the next runtime gets it.
-        async with Runtime(state, port=ports.udp(), clock=ManualClock()) as rt:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
             assert rt.add_devices("IP800", 1)[0].name == "ip800-1"
 
     run(main())
@@ -121,11 +123,15 @@ def test_serials_are_unique_across_models(tmp_path: Path, ports: Ports) -> None:
     state = tmp_path / "state"
 
     async def main() -> None:
-        async with Runtime(state, port=ports.udp(), clock=ManualClock()) as rt:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
             hosts = rt.add_devices("IP6000", 2) + rt.add_devices("IP800", 2)
             assert [h.name for h in hosts] == ["ip6000-1", "ip6000-2", "ip800-1", "ip800-2"]
             assert [h.mac for h in hosts] == [f"00:90:33:10:00:0{n}" for n in (1, 2, 3, 4)]
-        async with Runtime(state, port=ports.udp(), clock=ManualClock()) as rt:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
             (late,) = rt.add_devices("811", 1)
             assert (late.name, late.mac) == ("ip811-1", "00:90:33:10:00:05")
             # Devices are found by name or MAC in any spelling.
@@ -149,7 +155,9 @@ def test_a_fleet_shares_flash_memory(tmp_path: Path, ports: Ports) -> None:
     state = tmp_path / "state"
 
     async def main(count: int) -> int:
-        async with Runtime(state, port=ports.udp(), clock=ManualClock()) as rt:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
             hosts = rt.add_devices("IP6000", count)
             assert all(h.status().mode is Mode.FIRMWARE for h in hosts)
             return sum(h.flash.memory_bytes() for h in hosts)
@@ -161,7 +169,9 @@ def test_a_fleet_shares_flash_memory(tmp_path: Path, ports: Ports) -> None:
 
 def test_empty_firmware_devices_start_in_tftp_mode(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        async with Runtime(tmp_path / "s", port=ports.udp(), clock=ManualClock()) as rt:
+        async with Runtime(
+            tmp_path / "s", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
             (host,) = rt.add_devices("IP6000", 1, empty_firmware=True)
             status = host.status()
             assert (status.mode, status.led, status.firmware_build) == (

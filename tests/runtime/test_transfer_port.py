@@ -85,7 +85,11 @@ def test_a_transfer_port_in_use_is_refused_at_once_and_a_retry_works(
 
     async def main() -> None:
         async with Runtime(
-            tmp_path / "state", port=port, clock=ManualClock(), device_rng=lambda _: planned
+            tmp_path / "state",
+            port=port,
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            device_rng=lambda _: planned,
         ) as rt:
             (host,) = rt.add_devices("IP6000", 1, empty_firmware=True)  # TFTP mode
             gwload = [*GWLOAD, "/gwtype", "6000", "/i", ip]
