@@ -7,6 +7,8 @@ import json
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,20 @@ async def ipgwsim(*args: str, timeout: float = 30) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+@asynccontextmanager
+async def running(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``ipgwsim ARGS`` as a process, its output piped; killed at the end if it still runs."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) -> str:
     assert stream is not None
     line = await asyncio.wait_for(stream.readline(), timeout)
@@ -49,23 +65,17 @@ def test_run_and_control_commands(tmp_path: Path, ports: Ports) -> None:
     port = ports.udp()
 
     async def main() -> None:
-        runner = await asyncio.create_subprocess_exec(
-            *CLI, "run", "IP6000", "--count", "2", "--state", state,
-            "--port", str(port), "--http-port", str(ports.tcp()), "--speed", "1000",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
+        argv = [
+            "run", "IP6000", "--count", "2", "--state", state, "--port", str(port), "--http-port",
+            str(ports.tcp()), "--speed", "1000",
+        ]  # fmt: skip
+        async with running(*argv) as runner:
             await check_listing(runner, state, port)
             await check_status(state)
             await check_press_and_watch(state)
             await check_power_cut_and_console(state)
             await check_errors(state)
             await check_stop(runner, state)
-        finally:
-            if runner.returncode is None:
-                runner.kill()
-                await runner.wait()
 
     run(main(), timeout=120)
 
@@ -351,13 +361,11 @@ def test_a_mixed_fleet_in_one_runtime(tmp_path: Path, ports: Ports) -> None:
     port = ports.udp()
 
     async def main() -> None:
-        runner = await asyncio.create_subprocess_exec(
-            *CLI, "run", "IP800:2", "IP811:3", "--state", state,
-            "--port", str(port), "--http-port", str(ports.tcp()), "--speed", "1000",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
+        argv = [
+            "run", "IP800:2", "IP811:3", "--state", state, "--port", str(port), "--http-port",
+            str(ports.tcp()), "--speed", "1000",
+        ]  # fmt: skip
+        async with running(*argv) as runner:
             summary = await read_line(runner.stdout)
             assert summary.startswith("ipgwsim: 2 x IP800, 3 x IP811 on loopback")
             rc, out, err = await ipgwsim("status", "--json", "--state", state)
@@ -384,10 +392,6 @@ def test_a_mixed_fleet_in_one_runtime(tmp_path: Path, ports: Ports) -> None:
             runner.send_signal(signal.SIGTERM)
             await asyncio.wait_for(runner.communicate(), 20)
             assert runner.returncode == 0
-        finally:
-            if runner.returncode is None:
-                runner.kill()
-                await runner.wait()
 
     run(main(), timeout=120)
 
@@ -425,14 +429,12 @@ def test_run_with_an_impairment_and_a_capture(tmp_path: Path, ports: Ports) -> N
         rc, out, err = await ipgwsim("run", "IP6000", "--state", state, "--impair", "loss=30")
         assert (rc, out) == (2, "")
         assert err == "ipgwsim run: --impair: 'loss=30': loss is a percentage: write loss=30%\n"
-        runner = await asyncio.create_subprocess_exec(
-            *CLI, "run", "IP6000", "--state", state, "--port", str(port), "--speed", "1000",
-            "--http-port", str(ports.tcp()), "--impair", "dup=100%,dir=out,seed=5",
-            "--pcap", str(pcap),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
+        argv = [
+            "run", "IP6000", "--state", state, "--port", str(port), "--speed", "1000",
+            "--http-port", str(ports.tcp()), "--impair", "dup=100%,dir=out,seed=5", "--pcap",
+            str(pcap),
+        ]  # fmt: skip
+        async with running(*argv) as runner:
             lines = [await read_line(runner.stdout) for _ in range(7)]
             assert lines[5] == "impairment on every device: dup=100%,dir=out,seed=5"
             assert lines[6] == f"capture: {pcap} (pcapng, one interface per device)"
@@ -474,10 +476,6 @@ def test_run_with_an_impairment_and_a_capture(tmp_path: Path, ports: Ports) -> N
             runner.send_signal(signal.SIGTERM)
             await asyncio.wait_for(runner.communicate(), 20)
             assert runner.returncode == 0
-        finally:
-            if runner.returncode is None:
-                runner.kill()
-                await runner.wait()
 
     run(main(), timeout=120)
     from scapy.utils import rdpcap  # noqa: PLC0415 (scapy is slow to load: only here)
@@ -515,12 +513,7 @@ config = "office-cfg.txt"
     state = str(tmp_path / "state")
 
     async def main() -> None:
-        runner = await asyncio.create_subprocess_exec(
-            *CLI, "run", "--lab", str(tmp_path / "lab.toml"),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
+        async with running("run", "--lab", str(tmp_path / "lab.toml")) as runner:
             summary = await read_line(runner.stdout)
             assert summary.startswith("ipgwsim: 1 x IP800, 1 x IP811, 1 x IP6000 on loopback")
             assert f"127.255.255.255:{port}, speed 1000x, state {state};" in summary
@@ -536,10 +529,6 @@ config = "office-cfg.txt"
             assert f"office: starts from {tmp_path / 'office-cfg.txt'} (full config)" in (
                 errors.decode()
             )
-        finally:
-            if runner.returncode is None:
-                runner.kill()
-                await runner.wait()
 
     run(main(), timeout=120)
     # The office's saved flash holds the config it started from.
