@@ -31,6 +31,7 @@ from ipgwsim.device import DeviceStatus
 from ipgwsim.events import ButtonBlink, Event, LedChanged, ModeChanged, PoweredOff
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.impair import Impairment
+from ipgwsim.runtime.private import PRIVATE_FILE
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ class ControlServer:
         sock, address, fd = _unix_socket(self.path)
         try:
             sock.bind(address)
+            # Owner-only before it listens: whoever reaches it presses buttons and cuts power.
+            os.chmod(address, PRIVATE_FILE)
         except OSError as exc:
             sock.close()
             raise RuntimeSetupError(

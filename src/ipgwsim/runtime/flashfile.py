@@ -21,6 +21,7 @@ from ipgwsim.flash.imagefile import (
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import FlashGeometry
 from ipgwsim.runtime.errors import describe_error
+from ipgwsim.runtime.private import open_private
 
 
 def save_flash(flash: NorFlash, path: Path) -> None:
@@ -29,7 +30,7 @@ def save_flash(flash: NorFlash, path: Path) -> None:
     header = encode_header(flash, {index for index, _ in sectors})
     size = flash.geometry.sector_size
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as out:
+    with os.fdopen(open_private(tmp), "wb") as out:
         out.write(header)
         for index, data in sectors:
             out.seek(len(header) + index * size)

@@ -44,6 +44,7 @@ from typing import Any
 
 from ipgwsim.device import MAC_PREFIX
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.private import write_private
 
 #: Where the registry is unless ``$IPGWSIM_REGISTRY`` says otherwise.
 DEFAULT_REGISTRY = Path("/var/tmp/ipgwsim-registry")
@@ -126,9 +127,7 @@ def write_blocks(state: Path, blocks: list[int]) -> None:
         f"# block k holds 00:90:33 + 0x100000 + k*{BLOCK_SIZE} + 1 .. + {BLOCK_SIZE - 1}\n"
         f"blocks = [{', '.join(str(b) for b in blocks)}]\n"
     )
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_private(path, text.encode("utf-8"))
 
 
 def _claims(state: Path, block: int) -> bool:

@@ -32,6 +32,7 @@ from pathlib import Path
 from ipgwsim.device import Instance
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac
 from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy, describe_error
+from ipgwsim.runtime.private import PRIVATE_DIR, PRIVATE_FILE, private_dir, write_private
 from ipgwsim.runtime.registry import (
     BLOCK_SIZE,
     IdentityCollision,
@@ -114,10 +115,7 @@ def write_instance(record: DeviceRecord) -> None:
         f"name = {_toml_string(record.instance.name)}\n"
         f"serial = {_toml_string(record.instance.serial)}\n"
     )
-    path = record.folder / INSTANCE_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_private(record.folder / INSTANCE_FILE, text.encode("utf-8"))
 
 
 def device_name(model: str, number: int) -> str:
@@ -144,13 +142,14 @@ class StateDir:
     def lock(self) -> None:
         """Take the directory for this process; another runtime has it: StateDirBusy."""
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path, parents=True)
         except OSError as exc:
             raise RuntimeSetupError(
                 f"cannot create the state directory {self.path}: {describe_error(exc)}"
             ) from None
         path = self.path / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -277,7 +276,8 @@ class StateDir:
             self._hold_block_of(serial)
             instance = Instance(name, serial)
         record = DeviceRecord(self.path / name, model, instance)
-        record.folder.mkdir(parents=True)
+        record.folder.mkdir(mode=PRIVATE_DIR)
+        os.chmod(record.folder, PRIVATE_DIR)
         write_instance(record)
         return record
 
