@@ -77,6 +77,13 @@ AddressPolicy = Callable[[IPv4Address], "str | None"]
 TID_RANGE = (49152, 65535)
 #: Transfer ports that could not be opened are not picked again (up to this many).
 MAX_FAILED_PORTS = 1024
+#: Transfers a device holds at once, running or dallying (DECISION: boot code serves one
+#: or a few at a time; more would let a flood of requests take every transfer port).
+MAX_TRANSFERS = 8
+#: Running transfers one client address may have at once (DECISION, as above).
+MAX_TRANSFERS_PER_CLIENT = 2
+#: Random picks of a transfer port before the range is searched in order.
+PORT_PICKS = 64
 
 
 @dataclass(frozen=True)
@@ -417,16 +424,49 @@ class TftpMode:
                 return transfer
         return None
 
-    def _pick_port(self) -> int:
+    def _port_free(self, port: int) -> bool:
         assert self.ip is not None
-        while True:
-            port = self.rng.randint(*TID_RANGE)
-            if (
-                (str(self.ip), port) not in self._transfers
-                and port != self.port
-                and port not in self._failed_ports
-            ):
+        return (
+            (str(self.ip), port) not in self._transfers
+            and port != self.port
+            and port not in self._failed_ports
+        )
+
+    def _pick_port(self) -> int:
+        """A random free transfer port; after :data:`PORT_PICKS` misses the range is searched
+        in order from a random start, so the search always ends."""
+        low, high = TID_RANGE
+        for _ in range(PORT_PICKS):
+            port = self.rng.randint(low, high)
+            if self._port_free(port):
                 return port
+        span = high - low + 1
+        start = self.rng.randrange(span)
+        for offset in range(span):
+            port = low + (start + offset) % span
+            if self._port_free(port):
+                return port
+        raise Refusal(ErrorCode.NOT_DEFINED, "busy: no transfer port is free; try again later")
+
+    def _check_capacity(self, peer: Address) -> None:
+        """Refuse a transfer past :data:`MAX_TRANSFERS` or :data:`MAX_TRANSFERS_PER_CLIENT`."""
+        if len(self._transfers) >= MAX_TRANSFERS:
+            raise Refusal(
+                ErrorCode.NOT_DEFINED,
+                f"busy: {len(self._transfers)} transfers are open, the most this device "
+                "serves at once; try again when one has ended",
+            )
+        mine = [
+            t
+            for t in self._transfers.values()
+            if t.peer[0] == peer[0] and not t.complete and not t.engine.finished
+        ]
+        if len(mine) >= MAX_TRANSFERS_PER_CLIENT:
+            raise Refusal(
+                ErrorCode.NOT_DEFINED,
+                f"busy: {peer[0]} has {len(mine)} transfers running, the most one client may "
+                "have at once; finish one first",
+            )
 
     def port_failed(self, address: Address, reason: str, now: float) -> None:
         """The transfer port ``address`` could not be opened: end that transfer now.
@@ -457,6 +497,7 @@ class TftpMode:
             raise Refusal(ErrorCode.ACCESS_VIOLATION, f"no paths here: {name!r}")
         if self.busy is not None:
             raise Refusal(ErrorCode.NOT_DEFINED, f"busy: {self.busy}")
+        self._check_capacity(peer)
         config_name = self.profile.boot.tftp_config_name
         engine: ServerRead | ServerWrite
         if isinstance(packet, ReadRequest):

@@ -1,7 +1,11 @@
-"""TFTP mode learns that a transfer port could not be opened (sans-I/O, one device).
+"""TFTP mode's transfer ports (sans-I/O, one device): one that could not be opened, and
+floods of requests that would take them all.
 
 The runtime tells the device with ``Device.port_failed`` when the network cannot bind a
 port the device opened (the runtime side is in ``tests/runtime/test_transfer_port.py``).
+A flood of read requests that are never acknowledged once opened a transfer each, until
+the port range was used up and the port search never ended: now a device holds at most
+``MAX_TRANSFERS`` and a client ``MAX_TRANSFERS_PER_CLIENT``, and the rest are refused.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import random
 from ipaddress import IPv4Address
 
-from ipgwsim.boot.tftpmode import TID_RANGE
+import pytest
+
+from ipgwsim.boot.tftpmode import MAX_TRANSFERS, MAX_TRANSFERS_PER_CLIENT, TID_RANGE, Refusal
 from ipgwsim.device import Device, Instance, factory_flash
 from ipgwsim.events import ConsoleOutput, Event, Mode, PortClosed, PortOpened
 from ipgwsim.hw_profiles import find_profile
@@ -79,9 +85,14 @@ def _drain(device: Device) -> list[Event]:
     return events
 
 
-def _request(device: Device, packet: ReadRequest | WriteRequest, now: float) -> list[Event]:
+def _request(
+    device: Device,
+    packet: ReadRequest | WriteRequest,
+    now: float,
+    client: tuple[str, int] = (CLIENT, 40001),
+) -> list[Event]:
     data = encode_packet(packet)
-    device.receive_datagram(Datagram(data, (CLIENT, 40001), (IP, 69)), now)
+    device.receive_datagram(Datagram(data, client, (IP, 69)), now)
     return _drain(device)
 
 
@@ -141,3 +152,61 @@ def test_a_port_failure_of_no_transfer_changes_nothing() -> None:
     assert _drain(device) == []
     assert device.datagrams_to_send() == []
     assert device.ip == IP
+
+
+def _errors(device: Device) -> list[Error]:
+    return [
+        packet
+        for datagram in device.datagrams_to_send()
+        if isinstance(packet := parse_packet(datagram.data), Error)
+    ]
+
+
+def test_a_read_flood_from_one_client_opens_two_transfers() -> None:
+    device = _device([])
+    assert device.boot.tftp is not None
+    for n in range(500):  # never acknowledged, each from a port of its own
+        _request(device, ReadRequest("config"), 2.0, (CLIENT, 20000 + n))
+    assert device.boot.tftp.transfers_running == MAX_TRANSFERS_PER_CLIENT
+    errors = _errors(device)
+    assert len(errors) == 500 - MAX_TRANSFERS_PER_CLIENT
+    assert errors[0] == Error(
+        ErrorCode.NOT_DEFINED,
+        f"busy: {CLIENT} has 2 transfers running, the most one client may have at once; "
+        "finish one first",
+    )
+
+
+def test_a_read_flood_from_many_clients_opens_a_bounded_number() -> None:
+    device = _device([])
+    assert device.boot.tftp is not None
+    for n in range(300):
+        _request(device, ReadRequest("config"), 2.0, (f"10.1.{n // 250}.{n % 250 + 1}", 30000))
+    assert device.boot.tftp.transfers_running == MAX_TRANSFERS
+    errors = _errors(device)
+    assert len(errors) == 300 - MAX_TRANSFERS
+    assert errors[-1] == Error(
+        ErrorCode.NOT_DEFINED,
+        "busy: 8 transfers are open, the most this device serves at once; try again when "
+        "one has ended",
+    )
+    # When the flood's transfers have timed out, a client is served again.
+    while (deadline := device.get_timer()) is not None and deadline < 600.0:
+        device.handle_timer(deadline)  # retransmissions, then giving up
+        _drain(device)
+        device.datagrams_to_send()
+    assert device.boot.tftp.transfers_running == 0
+    events = _request(device, ReadRequest("config"), 601.0)
+    assert any(isinstance(e, PortOpened) for e in events)
+
+
+def test_the_port_search_ends_when_no_port_is_free() -> None:
+    device = _device([])
+    tftp = device.boot.tftp
+    assert tftp is not None
+    low, high = TID_RANGE
+    tftp._failed_ports = set(range(low, high + 1))  # as if every port had failed
+    with pytest.raises(Refusal, match=r"^busy: no transfer port is free; try again later$"):
+        tftp._pick_port()
+    tftp._failed_ports.discard(high)
+    assert tftp._pick_port() == high
