@@ -111,6 +111,7 @@ async def check_status(state: str) -> None:
         "link": None,
         "impairment": None,
         "counters": {"sent": NO_COUNTS, "received": NO_COUNTS},
+        "degraded": None,
     }
     assert [d["name"] for d in devices] == ["ip6000-1", "ip6000-2"]
 

@@ -72,8 +72,14 @@ def link_json(host: DeviceHost) -> dict[str, Any]:
 
 def device_json(host: DeviceHost) -> dict[str, Any]:
     """DEVICE: the status fields, ``link`` (the host-side link name, None on loopback), the
-    impairment and the counters (:func:`link_json`)."""
-    return {**status_json(host.status()), "link": host.link_name, **link_json(host)}
+    impairment and the counters (:func:`link_json`), and ``degraded`` (why its flash image
+    cannot be saved now, or None)."""
+    return {
+        **status_json(host.status()),
+        "link": host.link_name,
+        **link_json(host),
+        "degraded": host.degraded,
+    }
 
 
 def console_json(host: DeviceHost) -> dict[str, Any]:

@@ -73,6 +73,8 @@ from ipgwsim.runtime.web import Fetcher, WebServer
 
 #: A deadline that does not move after its timer fired is retried this much later.
 STUCK_TIMER_DELAY = 0.001
+#: Device seconds between tries to save a flash image that could not be saved.
+SAVE_RETRY = 1.0
 #: Rounds of draining events and datagrams after one input before giving up.
 MAX_PUMP_ROUNDS = 1000
 
@@ -160,6 +162,10 @@ class DeviceHost:
         self._timer_at: float | None = None
         self._fired_at: float | None = None
         self._save_handle: asyncio.Handle | None = None
+        #: The next try to save a flash image that could not be saved.
+        self._save_retry: Timer | None = None
+        #: Why the flash image is behind the flash (a save failed), or None.
+        self.degraded: str | None = None
         #: The flash's operation count at the last save; None: never saved.
         self._saved_ops: int | None = flash.faults.count if saved else None
         self._pumping = False
@@ -603,17 +609,41 @@ class DeviceHost:
         self.save()
 
     def save(self) -> bool:
-        """Write the flash image if it changed; False if writing failed."""
+        """Write the flash image if it changed; False if writing failed.
+
+        A failed save (a full disk, no file descriptors left) leaves the device *degraded*
+        (:attr:`degraded` says why; the console and the log say so once) and is tried again
+        every :data:`SAVE_RETRY` device seconds until it succeeds, so that nothing the
+        device acknowledged (``config written as generation N``) is lost while the runtime
+        runs (DECISION: the flash in memory stays the truth; the file catches up).
+        """
         if not self.dirty:
             return True
         count = self.flash.faults.count
         try:
             save_flash(self.flash, self.record.flash_path)
         except OSError as exc:
-            self._problem(f"cannot save {self.record.flash_path}: {describe_error(exc)}")
+            reason = f"cannot save {self.record.flash_path}: {describe_error(exc)}"
+            if self.degraded is None:
+                self._problem(f"{reason}; saving again every {SAVE_RETRY:g} s until it works")
+            self.degraded = reason
+            self._retry_save()
             return False
         self._saved_ops = count
+        if self.degraded is not None:
+            self.degraded = None
+            text = f"flash saved to {self.record.flash_path} again"
+            self.log.warning("%s: %s", self.name, text)
+            self.console.write(text)
         return True
+
+    def _retry_save(self) -> None:
+        if self._save_retry is None and not self.closed:
+            self._save_retry = self.clock.call_later(SAVE_RETRY, self._save_again)
+
+    def _save_again(self) -> None:
+        self._save_retry = None
+        self.save()
 
     async def wait_closed(self) -> None:
         """After :meth:`close`: the web server, the fetches and the console's TCP ports."""
@@ -632,7 +662,10 @@ class DeviceHost:
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
-        self.save()
+        self.save()  # the last try: a failure is in the log and on the console
+        if self._save_retry is not None:
+            self._save_retry.cancel()
+            self._save_retry = None
         self.closed = True
         self.link.close()
         if self.web_ip is not None:
