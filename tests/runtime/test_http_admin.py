@@ -147,6 +147,12 @@ def test_uploading_a_config_loads_it_and_a_bad_one_changes_nothing(
             assert firmware.vars is not None
             assert firmware.vars.get("UPDATE/PROT") is None
             assert firmware.flashdir().items() == []
+            # An empty body would leave the device without an address: refused.
+            empty = ("-u", "admin:ip6000", "--data-binary", "")
+            status, body = await curl(*empty, f"{url}/upload/config")
+            assert status == 422, body
+            assert "/upload/config?force=1" in body
+            assert firmware.active.get("ETH0", "dhcp") is not None
             status, body = await curl(
                 "-u", "admin:ip6000", "-F", f"file=@{saved}", f"{url}/upload/config"
             )
