@@ -47,6 +47,8 @@ def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
                 b'{"cmd": "power", "device": "ip6000-1"}\n',
                 b'{"cmd": "power", "device": "ip6000-7", "on": true}\n',
                 b'{"cmd": "press", "device": "ip6000-1", "hold": true}\n',
+                b'{"cmd": "press", "device": "ip6000-1", "hold": 1e300}\n',
+                b'{"cmd": "press", "device": "ip6000-1", "hold": 3600.5}\n',
                 b'{"cmd": "cut", "device": "ip6000-1", "at_op": 0}\n',
                 b'{"cmd": "cut", "device": "ip6000-1", "at_op": 3, "mode": "melted"}\n',
                 b'{"cmd": "power", "device": "ip6000-1", "on": false}\n',
@@ -55,7 +57,7 @@ def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
             status, *errors, off, console = replies
             assert status["ok"] is True
             assert status["devices"][0]["mode"] == "running firmware"
-            assert [e["ok"] for e in errors] == [False] * 7
+            assert [e["ok"] for e in errors] == [False] * 9
             assert [e["error"] for e in errors] == [
                 "bad request: Expecting value: line 1 column 1 (char 0)",
                 "unknown command 'dance' "
@@ -63,6 +65,8 @@ def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
                 "missing argument 'on'",
                 "no device 'ip6000-7' in this runtime (devices: ip6000-1)",
                 "argument 'hold' has the wrong type: True",
+                "hold must be 0 to 3600 device seconds, not 1e+300",
+                "hold must be 0 to 3600 device seconds, not 3600.5",
                 "the cut must be at flash operation 1 or later, not 0",
                 "cut mode must be 'torn' or 'atomic', not 'melted'",
             ]
