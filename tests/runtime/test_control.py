@@ -53,8 +53,11 @@ def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
                 b'{"cmd": "cut", "device": "ip6000-1", "at_op": 3, "mode": "melted"}\n',
                 b'{"cmd": "power", "device": "ip6000-1", "on": false}\n',
                 b'{"cmd": "console", "device": "ip6000-1", "lines": 2}\n',
+                b'{"cmd": "status", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}\n",
+                b"[" * 5000 + b"]" * 5000 + b"\n",
+                b'{"cmd": "status"}\n',
             )
-            status, *errors, off, console = replies
+            status, *errors, off, console, deep_1, deep_2, still = replies
             assert status["ok"] is True
             assert status["devices"][0]["mode"] == "running firmware"
             assert [e["ok"] for e in errors] == [False] * 9
@@ -73,6 +76,11 @@ def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
             assert (off["ok"], off["mode"], off["led"]) == (True, "off", "off")
             assert console["lines"][-1].endswith("] mode: off (switched off)")
             assert len(console["lines"]) == 2
+            # JSON nested too deeply for the parser is a bad request like any other,
+            # and the connection stays.
+            for deep in (deep_1, deep_2):
+                assert deep == {"ok": False, "error": "bad request: the JSON is nested too deeply"}
+            assert still["ok"] is True
 
     run(main())
 
