@@ -11,7 +11,8 @@ The runtime's HTTP server parses requests (and decodes HTTP Basic credentials) a
 ``/cfg.txt``                       admin   the full config (:mod:`ipgwsim.firmware.fullconfig`)
 ``/log.txt``                       admin   the event log
 ``/upload/prot``, ``/upload/boot``  admin   an image as the body (PUT or POST): firmware, boot code
-``/upload/config``                 admin   a full config as the body: loaded
+``/upload/config``                 admin   a full config as the body: loaded (422 without an
+                                           ETH0 line unless ``?force=1``)
 =================================  ======  ==========================================
 
 Wrong or missing credentials get ``401`` with ``WWW-Authenticate: Basic`` and nothing runs.
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from ipgwsim.firmware.commands import CommandError
-from ipgwsim.firmware.fullconfig import load_full, render_full
+from ipgwsim.firmware.fullconfig import UnreachableConfig, load_full, render_full
 from ipgwsim.flash.errors import FlashError, NoSpace, PowerLost
 from ipgwsim.flash.image import ImageKind
 from ipgwsim.proto.http import HttpRequest, HttpResponse
@@ -158,7 +159,7 @@ def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
     if path == "/log.txt":
         return HttpResponse.text(200, "".join(f"{at:.3f} {text}\r\n" for at, text in firmware.log))
     if path == "/upload/config":
-        return _load(firmware, request.body)
+        return _load(firmware, request.body, force=request.query.get("force") == "1")
     return _upload(firmware, _UPLOADS[path], request.body)
 
 
@@ -169,13 +170,15 @@ def _command(firmware: Firmware, line: str, user: str) -> HttpResponse:
     return HttpResponse.text(status, out)
 
 
-def _load(firmware: Firmware, body: bytes) -> HttpResponse:
+def _load(firmware: Firmware, body: bytes, *, force: bool) -> HttpResponse:
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError as exc:
         return HttpResponse.text(400, f"error: the config is not ASCII text (byte {exc.start})\r\n")
     try:
-        return HttpResponse.text(200, load_full(firmware, text))
+        return HttpResponse.text(200, load_full(firmware, text, require_eth0=not force))
+    except UnreachableConfig as exc:
+        return HttpResponse.text(422, f"error: {exc}\r\n")
     except CommandError as exc:
         return HttpResponse.text(400, f"error: {exc}\r\n")
     except PowerLost:

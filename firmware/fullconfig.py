@@ -45,7 +45,12 @@ from ipgwsim.flash.vars import VarFlags
 if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
 
-__all__ = ["load_full", "render_full"]
+__all__ = ["UnreachableConfig", "load_full", "render_full"]
+
+
+class UnreachableConfig(CommandError):
+    """A load refused because the config has no ETH0 line: the device would start with no
+    address, and so without its web server (nothing written)."""
 
 
 def _item_line(key: str, data: bytes) -> str | None:
@@ -106,11 +111,13 @@ def _check_before_writing(
         raise CommandError(str(exc)) from None
 
 
-def load_full(firmware: Firmware, text: str) -> str:
+def load_full(firmware: Firmware, text: str, *, require_eth0: bool = False) -> str:
     """Load a full config (see the module docstring); the text a user sees.
 
     Raises :class:`CommandError` (nothing written) for a line that is not understood or
-    not allowed, with its line number.
+    not allowed, with its line number. With ``require_eth0`` (the admin web server's
+    upload), a config without any ETH0 line (an empty one too) raises
+    :class:`UnreachableConfig`, nothing written.
     """
     try:
         lines = parse_text(text)
@@ -147,6 +154,13 @@ def load_full(firmware: Firmware, text: str) -> str:
             "(config change|add|rem, vars create and mod cmd FLASHDIR0 add-item are)"
         )
     _check_before_writing(firmware, config, variables, items)
+    # Checked last: a config with errors gets those first.
+    if require_eth0 and config.params("ETH0") is None:
+        raise UnreachableConfig(
+            "the config has no ETH0 line, so the device would start with no address and "
+            "no web server; nothing loaded (to load it anyway, send it to "
+            "/upload/config?force=1)"
+        )
     for name, flags, value in variables:
         store.set(name, value, flags)
     if variables:

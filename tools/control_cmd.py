@@ -19,6 +19,7 @@ from ipgwsim.runtime.console import format_line
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
+from ipgwsim.runtime.runtime import MAX_HOLD, check_hold
 from ipgwsim.runtime.statedir import default_state_dir
 
 #: Seconds to wait for a reply to a quick request.
@@ -35,10 +36,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = _add(subparsers, "press", "press a device's reset button", _press, device=True)
     parser.add_argument(
         "--hold",
-        type=float,
+        type=_hold,
         default=0.5,
         metavar="S",
-        help="device seconds to hold the button (default 0.5; 1.5-2 gives TFTP mode)",
+        help=f"device seconds to hold the button (default 0.5; 1.5-2 gives TFTP mode; "
+        f"at most {MAX_HOLD:g})",
     )
 
     parser = _add(subparsers, "power", "switch a device off or on", _power, device=True)
@@ -189,10 +191,19 @@ def _status(args: argparse.Namespace, client: ControlClient) -> int:
     return 0
 
 
+def _hold(text: str) -> float:
+    """``--hold``: a number of device seconds the runtime takes (checked before connecting)."""
+    try:
+        hold = float(text)
+        check_hold(hold)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    except RuntimeSetupError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return hold
+
+
 def _press(args: argparse.Namespace, client: ControlClient) -> int:
-    if not args.hold >= 0:
-        print("ipgwsim press: --hold must be 0 or more seconds", file=sys.stderr)
-        return 2
     reply = client.request("press", device=args.device, hold=args.hold)
     print(f"{reply['name']}: reset button held {args.hold:g} s")
     for event in reply["events"]:

@@ -195,3 +195,36 @@ def test_the_home_page_shows_the_conference_channels() -> None:
     assert "<td>MAC</td><td>00:90:33:10:00:2a</td>" in page
     assert f"Conference {PROFILE.conference.channels} Channels" in page
     assert firmware.http(HttpRequest("GET", "/", None, b""), 0.0).status == 401
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"\r\n", b"config change CMD0 /name no-address\r\n"],
+    ids=["empty", "blank-line", "no-ETH0"],
+)
+def test_a_config_upload_that_would_leave_the_device_unreachable_is_refused(
+    method: str, body: bytes
+) -> None:
+    firmware = _firmware()
+    before = (firmware.active.copy(), firmware.edited.copy(), _get(firmware, "/cfg.txt"))
+    response = firmware.http(HttpRequest(method, "/upload/config", ADMIN, body), 0.0)
+    assert response.status == 422
+    text = response.body.decode()
+    assert text.startswith("error: the config has no ETH0 line")
+    assert "/upload/config?force=1" in text
+    assert (firmware.active, firmware.edited, _get(firmware, "/cfg.txt")) == before
+    # The admin who means it says so.
+    forced = firmware.http(HttpRequest(method, "/upload/config?force=1", ADMIN, body), 0.0)
+    assert forced.status == 200, forced.body
+    assert forced.body.startswith(b"config loaded: ")
+    assert firmware.active.params("ETH0") is None
+
+
+def test_a_config_upload_with_an_eth0_line_needs_no_force() -> None:
+    firmware = _firmware()
+    saved = _get(firmware, "/cfg.txt").replace("/name IP6000", "/name loaded")
+    assert "ETH0" in saved
+    response = firmware.http(HttpRequest("PUT", "/upload/config", ADMIN, saved.encode()), 0.0)
+    assert response.status == 200, response.body
+    assert firmware.active.get("CMD0", "name") == "loaded"

@@ -314,6 +314,25 @@ def test_share_port_is_for_loopback(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("hold", "why"),
+    [
+        ("1e300", "hold must be 0 to 3600 device seconds, not 1e+300"),
+        ("-1", "hold must be 0 to 3600 device seconds, not -1"),
+        ("nan", "hold must be 0 to 3600 device seconds, not nan"),
+        ("long", "not a number of seconds: 'long'"),
+    ],
+)
+def test_press_refuses_a_hold_out_of_bounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], hold: str, why: str
+) -> None:
+    state = str(tmp_path / "nothing-runs-here")
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["press", "ip6000-1", "--hold", hold, "--state", state])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(f"ipgwsim press: error: argument --hold: {why}\n")
+
+
 def test_control_commands_without_a_runtime(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

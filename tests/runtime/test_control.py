@@ -47,15 +47,20 @@ def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
                 b'{"cmd": "power", "device": "ip6000-1"}\n',
                 b'{"cmd": "power", "device": "ip6000-7", "on": true}\n',
                 b'{"cmd": "press", "device": "ip6000-1", "hold": true}\n',
+                b'{"cmd": "press", "device": "ip6000-1", "hold": 1e300}\n',
+                b'{"cmd": "press", "device": "ip6000-1", "hold": 3600.5}\n',
                 b'{"cmd": "cut", "device": "ip6000-1", "at_op": 0}\n',
                 b'{"cmd": "cut", "device": "ip6000-1", "at_op": 3, "mode": "melted"}\n',
                 b'{"cmd": "power", "device": "ip6000-1", "on": false}\n',
                 b'{"cmd": "console", "device": "ip6000-1", "lines": 2}\n',
+                b'{"cmd": "status", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}\n",
+                b"[" * 5000 + b"]" * 5000 + b"\n",
+                b'{"cmd": "status"}\n',
             )
-            status, *errors, off, console = replies
+            status, *errors, off, console, deep_1, deep_2, still = replies
             assert status["ok"] is True
             assert status["devices"][0]["mode"] == "running firmware"
-            assert [e["ok"] for e in errors] == [False] * 7
+            assert [e["ok"] for e in errors] == [False] * 9
             assert [e["error"] for e in errors] == [
                 "bad request: Expecting value: line 1 column 1 (char 0)",
                 "unknown command 'dance' "
@@ -63,12 +68,19 @@ def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
                 "missing argument 'on'",
                 "no device 'ip6000-7' in this runtime (devices: ip6000-1)",
                 "argument 'hold' has the wrong type: True",
+                "hold must be 0 to 3600 device seconds, not 1e+300",
+                "hold must be 0 to 3600 device seconds, not 3600.5",
                 "the cut must be at flash operation 1 or later, not 0",
                 "cut mode must be 'torn' or 'atomic', not 'melted'",
             ]
             assert (off["ok"], off["mode"], off["led"]) == (True, "off", "off")
             assert console["lines"][-1].endswith("] mode: off (switched off)")
             assert len(console["lines"]) == 2
+            # JSON nested too deeply for the parser is a bad request like any other,
+            # and the connection stays.
+            for deep in (deep_1, deep_2):
+                assert deep == {"ok": False, "error": "bad request: the JSON is nested too deeply"}
+            assert still["ok"] is True
 
     run(main())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 from pathlib import Path
 
@@ -147,6 +148,12 @@ def test_uploading_a_config_loads_it_and_a_bad_one_changes_nothing(
             assert firmware.vars is not None
             assert firmware.vars.get("UPDATE/PROT") is None
             assert firmware.flashdir().items() == []
+            # An empty body would leave the device without an address: refused.
+            empty = ("-u", "admin:ip6000", "--data-binary", "")
+            status, body = await curl(*empty, f"{url}/upload/config")
+            assert status == 422, body
+            assert "/upload/config?force=1" in body
+            assert firmware.active.get("ETH0", "dhcp") is not None
             status, body = await curl(
                 "-u", "admin:ip6000", "-F", f"file=@{saved}", f"{url}/upload/config"
             )
@@ -236,4 +243,43 @@ def test_bad_bodies_and_a_stalled_client(tmp_path: Path, ports: Ports) -> None:
             assert (await curl(f"{url}/CMD0/box_info.xml"))[0] == 200
             writer.close()
 
+    run(main())
+
+
+@needs_curl
+@pytest.mark.parametrize(
+    "garbage",
+    [b"garbage\r\n\r\n", b"GET / HTTP/1.1\r\nno colon in this header\r\n\r\n"],
+    ids=["request-line", "header"],
+)
+def test_a_malformed_request_is_a_400_and_one_quiet_log_line(
+    tmp_path: Path, ports: Ports, caplog: pytest.LogCaptureFixture, garbage: bytes
+) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            url = await short_press(rt, clock, host)
+            caplog.clear()
+            reader, writer = await asyncio.open_connection(FACTORY_IP, http)
+            writer.write(garbage)
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert re.match(rb"HTTP/1\.[01] 400 ", answer), answer
+            # One line at most, below WARNING, without a traceback.
+            records = [r for r in caplog.records if r.name.startswith(("aiohttp", "ipgwsim"))]
+            assert len(records) <= 1, [r.getMessage() for r in records]
+            assert all(r.levelno < logging.WARNING and r.exc_info is None for r in records)
+            assert all("\n" not in r.getMessage() for r in records)
+            assert all(
+                r.getMessage().startswith("bad HTTP request from 127.0.0.1: Invalid ")
+                for r in records
+            )
+            # The server keeps serving.
+            status, _ = await curl(f"{url}/CMD0/box_info.xml")
+            assert status == 200
+            assert host.errors == []
+
+    caplog.set_level(logging.DEBUG)
     run(main())

@@ -196,10 +196,13 @@ class ControlServer:
                     request = json.loads(line)
                     if not isinstance(request, dict):
                         raise ValueError("a request is a JSON object")
-                except ValueError as exc:
-                    writer.write(
-                        _encode({"ok": False, "error": f"bad request: {describe_error(exc)}"})
+                except (ValueError, RecursionError) as exc:
+                    why = (
+                        "the JSON is nested too deeply"
+                        if isinstance(exc, RecursionError)
+                        else describe_error(exc)
                     )
+                    writer.write(_encode({"ok": False, "error": f"bad request: {why}"}))
                     await writer.drain()
                     continue
                 if request.get("cmd") == "watch":

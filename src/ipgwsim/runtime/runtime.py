@@ -98,6 +98,15 @@ T = TypeVar("T")
 DEFAULT_HTTP_PORT = 80
 #: ... and here otherwise (ports below 1024 need root).
 UNPRIVILEGED_HTTP_PORT = 8080
+#: The longest press of the reset button, in device seconds (docs/runtime.md: a decision;
+#: the longest press a device tells apart, the factory reset, is about 12 s).
+MAX_HOLD = 3600.0
+
+
+def check_hold(hold: float) -> None:
+    """Refuse a press held less than 0 or more than :data:`MAX_HOLD` device seconds."""
+    if not (math.isfinite(hold) and 0 <= hold <= MAX_HOLD):
+        raise RuntimeSetupError(f"hold must be 0 to {MAX_HOLD:g} device seconds, not {hold:g}")
 
 
 def raise_open_file_limit() -> int:
@@ -621,11 +630,10 @@ class Runtime:
 
         Returns a future that is done once the button is released (and the boot code
         has acted on it), or at once when the device does not read the button now
-        (off, programming, clearing).
+        (off, programming, clearing). A hold above :data:`MAX_HOLD` is refused.
         """
         self._check_running()
-        if not (hold >= 0 and math.isfinite(hold)):
-            raise RuntimeSetupError(f"hold must be 0 or more seconds, not {hold!r}")
+        check_hold(hold)
         host = self.device(name)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         host.press(hold=hold)

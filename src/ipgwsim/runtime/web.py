@@ -24,11 +24,12 @@ from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
 from ipgwsim.runtime.errors import describe_error
 
-__all__ = ["FETCH_TIMEOUT", "MAX_BODY", "Fetcher", "WebServer"]
+__all__ = ["FETCH_TIMEOUT", "MAX_BODY", "SERVER_LOG", "Fetcher", "WebServer"]
 
 #: Largest request or response body (a firmware image of the largest flash fits).
 MAX_BODY = 64 * 1024 * 1024
@@ -39,6 +40,30 @@ Handler = Callable[[HttpRequest], HttpResponse]
 Precheck = Callable[[HttpRequest], "HttpResponse | None"]
 #: Seconds a stopping web server waits for requests in flight (a restart, the runtime's stop).
 SHUTDOWN_TIMEOUT = 0.5
+
+
+class _QuietBadRequests(logging.Filter):
+    """Turns aiohttp's report of a request it could not parse (a traceback at ERROR; it
+    has answered 400 already) into one INFO line; other reports pass as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "bad HTTP request from %s: %s"
+            words = str(exc.message).split()
+            if words[-1:] == ["^"]:  # the marker under the bad byte means nothing on one line
+                words.pop()
+            record.args = (remote, " ".join(words))
+            record.levelno = min(record.levelno, logging.INFO)
+            record.levelname = logging.getLevelName(record.levelno)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+#: aiohttp's server reports (a malformed request, an exception in a handler) go here.
+SERVER_LOG = logging.getLogger("ipgwsim.runtime.web")
+SERVER_LOG.addFilter(_QuietBadRequests())
 
 
 def _credentials(header: str | None) -> tuple[str, str] | None:
@@ -87,7 +112,9 @@ class WebServer:
         self._precheck = precheck
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, logger=SERVER_LOG
+        )
 
     @property
     def url(self) -> str:
