@@ -77,11 +77,14 @@ AddressPolicy = Callable[[IPv4Address], "str | None"]
 TID_RANGE = (49152, 65535)
 #: Transfer ports that could not be opened are not picked again (up to this many).
 MAX_FAILED_PORTS = 1024
-#: Transfers a device holds at once, running or dallying (DECISION: boot code serves one
-#: or a few at a time; more would let a flood of requests take every transfer port).
+#: Transfers a device runs at once (DECISION: boot code serves one or a few at a time;
+#: more would let a flood of requests that are never acknowledged take every port).
 MAX_TRANSFERS = 8
 #: Running transfers one client address may have at once (DECISION, as above).
 MAX_TRANSFERS_PER_CLIENT = 2
+#: Transfers a device keeps open, dallying ones included: past it the oldest dallying one
+#: ends early (it only waits to answer a lost last ACK again), so ports stay bounded.
+MAX_OPEN_TRANSFERS = 64
 #: Random picks of a transfer port before the range is searched in order.
 PORT_PICKS = 64
 
@@ -449,24 +452,25 @@ class TftpMode:
         raise Refusal(ErrorCode.NOT_DEFINED, "busy: no transfer port is free; try again later")
 
     def _check_capacity(self, peer: Address) -> None:
-        """Refuse a transfer past :data:`MAX_TRANSFERS` or :data:`MAX_TRANSFERS_PER_CLIENT`."""
-        if len(self._transfers) >= MAX_TRANSFERS:
+        """Refuse a transfer past :data:`MAX_TRANSFERS` or :data:`MAX_TRANSFERS_PER_CLIENT`
+        running ones; end the oldest dallying ones past :data:`MAX_OPEN_TRANSFERS`."""
+        running = [t for t in self._transfers.values() if not t.complete and not t.engine.finished]
+        if len(running) >= MAX_TRANSFERS:
             raise Refusal(
                 ErrorCode.NOT_DEFINED,
-                f"busy: {len(self._transfers)} transfers are open, the most this device "
-                "serves at once; try again when one has ended",
+                f"busy: {len(running)} transfers are running, the most this device serves "
+                "at once; try again when one has ended",
             )
-        mine = [
-            t
-            for t in self._transfers.values()
-            if t.peer[0] == peer[0] and not t.complete and not t.engine.finished
-        ]
+        mine = [t for t in running if t.peer[0] == peer[0]]
         if len(mine) >= MAX_TRANSFERS_PER_CLIENT:
             raise Refusal(
                 ErrorCode.NOT_DEFINED,
                 f"busy: {peer[0]} has {len(mine)} transfers running, the most one client may "
                 "have at once; finish one first",
             )
+        done = [local for local, t in self._transfers.items() if t not in running]
+        for local in done[: max(0, len(self._transfers) - MAX_OPEN_TRANSFERS + 1)]:
+            self._close_transfer(local)  # the oldest first: dicts keep their order
 
     def port_failed(self, address: Address, reason: str, now: float) -> None:
         """The transfer port ``address`` could not be opened: end that transfer now.

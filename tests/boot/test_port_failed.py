@@ -15,7 +15,13 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from ipgwsim.boot.tftpmode import MAX_TRANSFERS, MAX_TRANSFERS_PER_CLIENT, TID_RANGE, Refusal
+from ipgwsim.boot.tftpmode import (
+    MAX_OPEN_TRANSFERS,
+    MAX_TRANSFERS,
+    MAX_TRANSFERS_PER_CLIENT,
+    TID_RANGE,
+    Refusal,
+)
 from ipgwsim.device import Device, Instance, factory_flash
 from ipgwsim.events import ConsoleOutput, Event, Mode, PortClosed, PortOpened
 from ipgwsim.hw_profiles import find_profile
@@ -23,6 +29,7 @@ from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
 from ipgwsim.proto.tftp import (
     SEND_AGAIN,
+    Ack,
     Data,
     Error,
     ErrorCode,
@@ -187,8 +194,8 @@ def test_a_read_flood_from_many_clients_opens_a_bounded_number() -> None:
     assert len(errors) == 300 - MAX_TRANSFERS
     assert errors[-1] == Error(
         ErrorCode.NOT_DEFINED,
-        "busy: 8 transfers are open, the most this device serves at once; try again when "
-        "one has ended",
+        "busy: 8 transfers are running, the most this device serves at once; try again "
+        "when one has ended",
     )
     # When the flood's transfers have timed out, a client is served again.
     while (deadline := device.get_timer()) is not None and deadline < 600.0:
@@ -210,3 +217,24 @@ def test_the_port_search_ends_when_no_port_is_free() -> None:
         tftp._pick_port()
     tftp._failed_ports.discard(high)
     assert tftp._pick_port() == high
+
+
+def _write_to_the_end(device: Device, client: tuple[str, int], now: float) -> None:
+    """A whole upload of a one-block config; the device then dallies after its last ACK."""
+    _request(device, WriteRequest("config"), now, client)
+    [ack] = device.datagrams_to_send()
+    assert parse_packet(ack.data) == Ack(0)
+    text = b"config change CMD0 /name dally\r\n"
+    device.receive_datagram(Datagram(encode_packet(Data(1, text)), client, ack.src), now)
+    _drain(device)
+    [last] = device.datagrams_to_send()
+    assert parse_packet(last.data) == Ack(1)
+
+
+def test_uploads_one_after_another_are_all_served_and_their_dallies_bounded() -> None:
+    device = _device([])
+    tftp = device.boot.tftp
+    assert tftp is not None
+    for n in range(MAX_OPEN_TRANSFERS + 10):  # faster than their dallies end
+        _write_to_the_end(device, (CLIENT, 20000 + n), 2.0)
+        assert tftp.transfers_running == min(n + 1, MAX_OPEN_TRANSFERS)
