@@ -365,6 +365,7 @@ class Job:
                 gwtype=self.options.gwtype,
                 mac=self.options.mac,
                 mask=self.options.mask,
+                busy_wait=BUSY_WAIT,
             ),
             "setip",
         )

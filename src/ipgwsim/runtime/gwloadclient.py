@@ -200,8 +200,13 @@ def setip(
     mac: bytes | None = None,
     mask: str = "255.255.255.0",
     gateway: str = "0.0.0.0",
+    busy_wait: float = 0.0,
 ) -> gwload.Hello:
-    """Give the device in TFTP mode ``ip``; its HELLO from the new address."""
+    """Give the device in TFTP mode ``ip``; its HELLO from the new address.
+
+    A device that is busy (NAK 4: programming, or a transfer waiting for its last ACK) is
+    asked again for up to ``busy_wait`` seconds.
+    """
     if mac is None:
         found = discover(lab, gwtype=gwtype)
         if not found:
@@ -219,15 +224,17 @@ def setip(
             macs = ", ".join(gwload.format_mac(h.mac) for h in found)
             raise Ambiguous(f"{len(found)} devices answered ({macs}): name one by its MAC")
         mac = found[0].mac
-    message = gwload.SetIp(
-        _xid(),
-        mac,
-        gwtype,
-        ip=IPv4Address(ip),
-        mask=IPv4Address(mask),
-        gateway=IPv4Address(gateway),
-    )
     target, wanted = mac, IPv4Address(ip)
+
+    def message() -> gwload.Message:
+        return gwload.SetIp(
+            _xid(),
+            target,
+            gwtype,
+            ip=wanted,
+            mask=IPv4Address(mask),
+            gateway=IPv4Address(gateway),
+        )
 
     def from_the_device(reply: gwload.Message, src: tuple[str, int]) -> bool:
         # The contract: HELLO from the new address, naming it; or a NAK from that device.
@@ -240,16 +247,13 @@ def setip(
             and src[0] == ip
         )
 
-    reply = _one(_exchange(lab, message, lab.broadcast, accept=from_the_device), "SETIP")
+    reply = _until_not_busy(lab, message, lab.broadcast, "SETIP", busy_wait, accept=from_the_device)
     assert isinstance(reply, gwload.Hello)
     return reply
 
 
-def _until_not_busy(
-    lab: Lab, make: Callable[[], gwload.Message], to: str, what: str, busy_wait: float
-) -> gwload.Message:
-    """Ask until the device is not busy any more (NAK 4 while it programs flash)."""
-    give_up = time.monotonic() + busy_wait
+def _acked(what: str) -> Callable[[gwload.Message, tuple[str, int]], bool]:
+    """Accepts a NAK, or an ACK of ``what`` (GO or RESET)."""
     opcode = {"GO": gwload.Opcode.GO, "RESET": gwload.Opcode.RESET}[what]
 
     def ack_or_nak(reply: gwload.Message, src: tuple[str, int]) -> bool:
@@ -257,8 +261,23 @@ def _until_not_busy(
             isinstance(reply, gwload.Ack) and reply.acked == opcode
         )
 
+    return ack_or_nak
+
+
+def _until_not_busy(
+    lab: Lab,
+    make: Callable[[], gwload.Message],
+    to: str,
+    what: str,
+    busy_wait: float,
+    *,
+    accept: Callable[[gwload.Message, tuple[str, int]], bool] | None = None,
+) -> gwload.Message:
+    """Ask until the device is not busy any more (NAK 4 while it programs flash)."""
+    give_up = time.monotonic() + busy_wait
+    check = accept if accept is not None else _acked(what)
     while True:
-        replies = _exchange(lab, make(), to, accept=ack_or_nak)
+        replies = _exchange(lab, make(), to, accept=check)
         if not replies:
             raise NoAnswer(f"no answer to {what} (retry errors)")
         reply = replies[0][0]
