@@ -53,6 +53,11 @@ def test_names_and_macs_of_a_mixed_lab(sim: Simulator) -> None:
         sim.add("IP6000", name="other", mac="00:90:33:20:00:01")
     with pytest.raises(RuntimeSetupError, match=r"^'00:90:33' is not a MAC"):
         sim.add("IP6000", mac="00:90:33")
+    # The lab file's MAC checks hold for the Python API too (one check, in DeviceSpec).
+    with pytest.raises(RuntimeSetupError, match=r"^01:00:5e:00:00:01 is a multicast MAC"):
+        sim.add("IP6000", mac="01:00:5e:00:00:01")
+    with pytest.raises(RuntimeSetupError, match=r"^3 MACs from 00:ff:ff:ff:ff:fe on run past"):
+        sim.add_many("IP6000", 3, name="past", mac="00:ff:ff:ff:ff:fe")
     assert len(sim.gateways) == 4  # nothing of the refused ones started
 
 

@@ -44,6 +44,24 @@ def format_mac(mac: str) -> str:
     return ":".join(mac[i : i + 2] for i in range(0, 12, 2))
 
 
+def check_mac(text: str, count: int = 1) -> str:
+    """The 12 hex digits of the first of ``count`` device MACs from ``text`` (any common
+    spelling); RuntimeSetupError for what is no MAC, a multicast one, or a range that runs
+    past its first octet (into multicast MACs)."""
+    mac = normalize_mac(text)
+    if mac is None:
+        raise RuntimeSetupError(f"{text!r} is not a MAC (write it as 00:90:33:20:00:01)")
+    first = int(mac, 16)
+    if first & 1 << 40:
+        raise RuntimeSetupError(f"{text} is a multicast MAC: a device needs a unicast one")
+    last = first | 0xFF_FFFF_FFFF  # the last MAC with the same first octet
+    if first + count - 1 > last:
+        raise RuntimeSetupError(
+            f"{count} MACs from {text} on run past {format_mac(f'{last:012x}')}"
+        )
+    return mac
+
+
 def check_name(name: str) -> str | None:
     """Why ``name`` cannot name a device, or None.
 
@@ -62,13 +80,14 @@ def check_name(name: str) -> str | None:
 class DeviceSpec:
     """Devices of one model to start (see the module docstring).
 
-    ``name`` names the device (with ``count`` > 1 the devices are ``name-1``,
-    ``name-2``, ...); without it they are named ``<model>-<n>`` and devices of that model
-    already in the state directory are taken first. ``mac`` is the first device's MAC
-    (12 lower-case hex digits; the others follow it). ``config`` is a saved configuration a
-    *new* device starts from (a ``cfg.txt`` or a config ring dump); a device that already
-    has a folder keeps its flash. ``console_port`` is the first device's raw console port
-    (RFC 2217 on the next one; each further device two ports on). ``http_port`` and
+    ``name`` names the device (with ``count`` > 1 the devices are ``name-1``, ``name-2``,
+    ...); without it they are named ``<model>-<n>`` and devices of that model already in the
+    state directory are taken first. ``mac`` is the first device's MAC (any common spelling,
+    kept as 12 lower-case hex digits; the others follow it; a multicast MAC, or a range past
+    its first octet, raises RuntimeSetupError). ``config`` is a saved configuration a *new*
+    device starts from (a ``cfg.txt`` or a config ring dump); a device that already has a
+    folder keeps its flash. ``console_port`` is the first device's raw console port (RFC
+    2217 on the next one; each further device two ports on). ``http_port`` and
     ``attachment`` replace the runtime's for these devices, and so does ``impairment``
     (``Impairment()``: none); ``pcap`` records their datagrams in that file too.
     """
@@ -86,6 +105,11 @@ class DeviceSpec:
     impairment: Impairment | None = None
     #: A capture file for these devices' datagrams (besides the runtime's).
     pcap: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Every way in (the CLI, a lab file, the Python APIs) gets the same MAC checks.
+        if self.mac is not None:
+            object.__setattr__(self, "mac", check_mac(self.mac, self.count))
 
     def names(self) -> list[str] | None:
         """The devices' names, or None when the runtime numbers them."""

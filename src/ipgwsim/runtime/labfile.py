@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from ipgwsim.device import Instance, StartingConfigError, factory_flash, load_starting_config
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.hw_profiles.reader import TableReader, TomlError, read_toml_text
-from ipgwsim.runtime.devicespec import DeviceSpec, check_name, format_mac, normalize_mac
+from ipgwsim.runtime.devicespec import DeviceSpec, check_mac, check_name, format_mac
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.netns import Attachment
@@ -121,21 +121,7 @@ def _attachment(reader: _Reader, name: str) -> Attachment | None:
 
 
 def _mac(reader: _Reader, name: str, count: int) -> str | None:
-    value = reader.optional(name, str)
-    if value is None:
-        return None
-    mac = normalize_mac(value)
-    if mac is None:
-        raise reader.fail(name, f"{value!r} is not a MAC (write it as 00:90:33:20:00:01)")
-    first = int(mac, 16)
-    if first & 1 << 40:
-        raise reader.fail(name, f"{value} is a multicast MAC: a device needs a unicast one")
-    last = first | 0xFF_FFFF_FFFF  # the last MAC with the same first octet
-    if first + count - 1 > last:
-        raise reader.fail(
-            name, f"{count} MACs from {value} on run past {format_mac(f'{last:012x}')}"
-        )
-    return mac
+    return _parsed(reader, name, lambda text: check_mac(text, count), RuntimeSetupError)
 
 
 def _impairment(reader: _Reader, name: str) -> Impairment | None:

@@ -71,7 +71,7 @@ from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.runtime.clock import ManualClock, ScaledClock
-from ipgwsim.runtime.devicespec import DeviceSpec, normalize_mac
+from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment, LinkCounters
@@ -301,16 +301,11 @@ class Simulator:
         """
         if count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {count}")
-        normalized = None
-        if mac is not None:
-            normalized = normalize_mac(mac)
-            if normalized is None:
-                raise RuntimeSetupError(f"{mac!r} is not a MAC (write it as 00:90:33:20:00:01)")
         spec = DeviceSpec(
             model,
             count,
             name=name,
-            mac=normalized,
+            mac=mac,
             config=Path(config) if config is not None else None,
             empty_firmware=empty_firmware,
             impairment=impairment,
