@@ -15,7 +15,8 @@ The runtime's HTTP server parses requests (and decodes HTTP Basic credentials) a
                                            ETH0 line unless ``?force=1``)
 =================================  ======  ==========================================
 
-Wrong or missing credentials get ``401`` with ``WWW-Authenticate: Basic`` and nothing runs.
+Wrong or missing credentials get ``401`` with ``WWW-Authenticate: Basic`` and nothing runs;
+after failed logins a client waits (``429``, :mod:`ipgwsim.firmware.logins`).
 A refused command answers ``400`` with its ``error: ...`` line; an image that does not fit
 answers ``507`` with ``Firmwareupdate failed:no space`` (seed firmware-upgrade-v12r1-v12r2).
 """
@@ -27,6 +28,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ipgwsim.firmware.commands import CommandError
 from ipgwsim.firmware.fullconfig import UnreachableConfig, load_full, render_full
+from ipgwsim.firmware.logins import PasswordCheck, Refused
 from ipgwsim.flash.errors import FlashError, NoSpace, PowerLost
 from ipgwsim.flash.image import ImageKind
 from ipgwsim.proto.http import HttpRequest, HttpResponse
@@ -34,7 +36,7 @@ from ipgwsim.proto.http import HttpRequest, HttpResponse
 if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
 
-__all__ = ["box_info", "handle", "refusal", "version_string"]
+__all__ = ["box_info", "checked", "handle", "refusal", "version_string"]
 
 _UPLOADS = {"/upload/prot": ImageKind.FIRMWARE, "/upload/boot": ImageKind.BOOT}
 _READ = ("GET", "HEAD")
@@ -122,11 +124,15 @@ def _methods(path: str) -> tuple[str, ...] | None:
     return None
 
 
-def refusal(firmware: Firmware, request: HttpRequest) -> HttpResponse | None:
-    """The answer to a request refused whatever its body (404, 405, 401), or None.
+def refusal(firmware: Firmware, request: HttpRequest) -> HttpResponse | PasswordCheck | None:
+    """The answer to a request refused whatever its body (404, 405, 401, 429, 503), None
+    (go on), or the :class:`PasswordCheck` to make first: tell :func:`checked` its result.
 
     The web server asks this before it reads a body: nobody uploads megabytes to a
-    device without the admin's credentials.
+    device without the admin's credentials. Whether a password is checked at all is
+    :attr:`Firmware.logins`' decision (:mod:`ipgwsim.firmware.logins`); a refused attempt
+    answers 429 (its client's failed logins) or 503 (the device's budget of checks) with
+    ``Retry-After`` and a line that says how long to wait.
     """
     path = request.path
     methods = _methods(path)
@@ -136,14 +142,45 @@ def refusal(firmware: Firmware, request: HttpRequest) -> HttpResponse | None:
     if refused is not None or path == "/CMD0/box_info.xml":
         return refused
     credentials = request.credentials
-    if credentials is None or not firmware.check_login(*credentials):
+    if credentials is None:
         return _unauthorized(firmware)
-    return None
+    check = firmware.password_check(*credentials)
+    admitted = firmware.logins.begin(_source(request), check, firmware.now)
+    if admitted is True:
+        return None
+    if isinstance(admitted, Refused):
+        return _throttled(admitted)
+    return check
+
+
+def checked(
+    firmware: Firmware, request: HttpRequest, check: PasswordCheck, ok: bool
+) -> HttpResponse | None:
+    """Take the result of the check :func:`refusal` asked for: None, or 401."""
+    firmware.logins.end(_source(request), check, ok)
+    return None if ok else _unauthorized(firmware)
+
+
+def _source(request: HttpRequest) -> str:
+    return request.client or "an unknown client"
+
+
+def _throttled(refused: Refused) -> HttpResponse:
+    status = 503 if refused.device_busy else 429
+    word = "Service Unavailable" if refused.device_busy else "Too Many Requests"
+    return HttpResponse.text(
+        status,
+        f"{status} {word}: {refused.reason}; try again in {refused.seconds} s\r\n",
+        headers=(("Retry-After", str(refused.seconds)),),
+    )
 
 
 def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
-    """Answer ``request`` (see the module docstring)."""
+    """Answer ``request`` (see the module docstring); a password check :func:`refusal`
+    asks for is made here and now (the runtime has made it before, off its event loop)."""
     refused = refusal(firmware, request)
+    if isinstance(refused, PasswordCheck):
+        refused = checked(firmware, request, refused, refused.verify())
     if refused is not None:
         return refused
     path = request.path

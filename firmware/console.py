@@ -4,11 +4,22 @@
 any size, and returns what the console prints back: the echo of typed characters (never of
 the password), the prompts and the output of the commands, all with CRLF line ends.
 
-- ``login: `` → ``password: `` (not echoed) → :meth:`Firmware.check_login`. On success the
-  banner ``<model> firmware <build>`` and the prompt ``<name>> `` (``CMD0 /name`` of the active
-  config, else the model); on failure ``login incorrect`` and ``login: `` again. DECISION: no
-  lock-out; from the third failure in a row a second line says how many there were
-  (``3 failed logins in a row``); a successful login resets the count.
+- ``login: `` → ``password: `` (not echoed) → the password check (:meth:`Firmware.password_check`,
+  if :attr:`Firmware.logins` lets it be made). On success the banner ``<model> firmware
+  <build>`` and the prompt ``<name>> `` (``CMD0 /name`` of the active config, else the model);
+  on failure ``login incorrect`` and ``login: `` again.
+- DECISION (:mod:`ipgwsim.firmware.logins`): every console session's logins count together
+  (source :data:`~ipgwsim.firmware.logins.CONSOLE`, the device's one serial line). From the
+  third failure in a row a second line says how many there were and how long the console
+  waits before it checks a password again (``3 failed logins in a row: wait 1 s``; then 2, 4,
+  ... at most 60 s of device time). A password typed within the wait is not checked and does
+  not count: ``login refused: 3 failed logins in a row from the console; wait 1 s`` and
+  ``login: `` again. A successful login resets the count. The device's budget of checks
+  (at most 8 at once, then 4 a second, with HTTP's) refuses in the same way
+  (``login refused: too many password checks on this device ...``).
+- The check is made in the caller's thread (the runtime's event loop): the wait bounds it to
+  three checks, then one per wait, for all sessions of a device together; and the console is
+  only reachable by the user who runs the runtime.
 - In the command state every line goes to :meth:`Firmware.execute` and its output is
   printed; ``logout`` or ``exit`` go back to ``login: ``; an empty line prints the prompt.
 - CR, LF or CRLF end a line (a CRLF counts once, even split across two chunks).
@@ -27,6 +38,8 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
+from ipgwsim.firmware.logins import CONSOLE, PasswordCheck, Refused, delay
+
 if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
 
@@ -36,8 +49,6 @@ LOGIN_PROMPT = "login: "
 PASSWORD_PROMPT = "password: "
 #: Characters a line keeps; typed characters beyond are ignored.
 MAX_LINE = 4096
-#: Failures in a row from which ``login incorrect`` is followed by their count.
-FAILURES_SHOWN = 3
 #: Words that end the command session.
 LOGOUT_WORDS = frozenset({"logout", "exit"})
 
@@ -66,12 +77,16 @@ class ConsoleSession:
         self.state = SessionState.LOGIN
         #: The user who logged in (in the command state) or is typing the password.
         self.user: str | None = None
-        #: Failed logins in a row.
-        self.failures = 0
+        self._now = firmware.now
         self._line: list[str] = []
         self._after_cr = False
         self._escape = _Escape.NONE
         self._out: list[str] = []
+
+    @property
+    def failures(self) -> int:
+        """Failed logins in a row on the console (all its sessions)."""
+        return self.firmware.logins.failures(CONSOLE)
 
     # -- what the console prints -------------------------------------------------------------
 
@@ -99,8 +114,10 @@ class ConsoleSession:
 
     # -- what the user types -------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> bytes:
-        """Take typed bytes; return what the console prints back (module docstring)."""
+    def feed(self, data: bytes, now: float | None = None) -> bytes:
+        """Take typed bytes at device time ``now`` (None: the firmware's last input);
+        return what the console prints back (module docstring)."""
+        self._now = max(self.firmware.now, now if now is not None else self._now)
         for byte in data:
             if self.firmware.reset_pending:
                 break  # the device restarts: what was typed after the reset goes nowhere
@@ -155,19 +172,28 @@ class ConsoleSession:
 
     def _password(self, password: str) -> None:
         assert self.user is not None
-        if self.firmware.check_login(self.user, password):
-            self.failures = 0
+        firmware = self.firmware
+        check = firmware.password_check(self.user, password)
+        admitted = firmware.logins.begin(CONSOLE, check, self._now)
+        self.user = None
+        self.state = SessionState.LOGIN
+        if isinstance(admitted, Refused):
+            self._print(f"login refused: {admitted.reason}; wait {admitted.seconds} s\r\n")
+        elif admitted or self._verified(check):
+            self.user = check.user
             self.state = SessionState.COMMAND
-            firmware = self.firmware
             self._print(f"{firmware.profile.model} firmware {firmware.build}\r\n")
         else:
-            self.failures += 1
-            self.user = None
-            self.state = SessionState.LOGIN
             self._print("login incorrect\r\n")
-            if self.failures >= FAILURES_SHOWN:
-                self._print(f"{self.failures} failed logins in a row\r\n")
+            failures = self.failures
+            if wait := delay(failures):
+                self._print(f"{failures} failed logins in a row: wait {wait:g} s\r\n")
         self._print(self.prompt)
+
+    def _verified(self, check: PasswordCheck) -> bool:
+        ok = check.verify()
+        self.firmware.logins.end(CONSOLE, check, ok)
+        return ok
 
     def _command(self, line: str) -> None:
         command = line.strip()

@@ -14,7 +14,6 @@ change|add|rem`` change, ``config show`` prints and ``config write`` stores).
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import random
 from collections import deque
@@ -38,6 +37,7 @@ from ipgwsim.firmware.commands import CommandError, describe_error, execute, mas
 from ipgwsim.firmware.conf import ConfInterface
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
 from ipgwsim.firmware.dhcp import DhcpClient
+from ipgwsim.firmware.logins import Logins, PasswordCheck
 from ipgwsim.firmware.netbios import NetbiosResponder
 from ipgwsim.firmware.services import Service
 from ipgwsim.firmware.update import UpdateClient
@@ -120,6 +120,8 @@ class Firmware:
         self.started_at = now
         #: Device time of the last input.
         self.now = now
+        #: Who may try a password when; credentials that passed (:mod:`.logins`).
+        self.logins = Logins()
         #: 12 lower-case hex digits, the ETH0 MAC (``#m`` of update URLs).
         self.serial = serial
         self.cause = cause
@@ -362,9 +364,18 @@ class Firmware:
         self.now = max(self.now, now)
         return admin.handle(self, request)
 
-    def http_refusal(self, request: HttpRequest) -> HttpResponse | None:
-        """The answer to a request refused whatever its body (see :func:`admin.refusal`)."""
+    def http_refusal(self, request: HttpRequest, now: float) -> HttpResponse | PasswordCheck | None:
+        """The answer to a request refused whatever its body, None, or the password check
+        to make first (see :func:`admin.refusal`)."""
+        self.now = max(self.now, now)
         return admin.refusal(self, request)
+
+    def http_checked(
+        self, request: HttpRequest, check: PasswordCheck, ok: bool, now: float
+    ) -> HttpResponse | None:
+        """The result of the check :meth:`http_refusal` asked for: the refusal, or None."""
+        self.now = max(self.now, now)
+        return admin.checked(self, request, check, ok)
 
     def flash_changed(self, what: str) -> None:
         """Report a write to the flash (the runtime saves its image file)."""
@@ -503,21 +514,24 @@ class Firmware:
 
     # -- login and commands ----------------------------------------------------------------
 
-    def check_login(self, user: str, password: str) -> bool:
-        """Whether ``user``/``password`` are the admin's: the stored credentials, or the
-        profile's default password for ``admin`` while none are stored."""
+    def password_check(self, user: str, password: str) -> PasswordCheck:
+        """The check of ``user``/``password`` against the stored credentials, or the
+        profile's default password for ``admin`` while none are stored (a record that
+        cannot be read refuses every login). Reading the record is quick; the check's
+        ``verify`` is the slow part and may run anywhere (:mod:`ipgwsim.firmware.logins`)."""
         stored: AdminCredentials | None = None
+        default: str | None = self.profile.firmware.default_password
         if self.vars is not None:
             try:
                 stored = load_admin(self.vars)
             except CredentialsError:
-                return False
-        if stored is not None:
-            return stored.verify(user, password)
-        default = self.profile.firmware.default_password
-        user_ok = hmac.compare_digest(user.encode("utf-8"), DEFAULT_ADMIN.encode("utf-8"))
-        password_ok = hmac.compare_digest(password.encode("utf-8"), default.encode("utf-8"))
-        return user_ok and password_ok
+                default = None
+        return PasswordCheck(user, password, stored, DEFAULT_ADMIN, default)
+
+    def check_login(self, user: str, password: str) -> bool:
+        """Whether ``user``/``password`` are the admin's (:meth:`password_check`), checked
+        here and now, whatever :attr:`logins` says (the interfaces ask it first)."""
+        return self.password_check(user, password).verify()
 
     def execute(self, line: str) -> str:
         """Run one command line; the text a user sees (CRLF lines, ``error: ...`` if refused)."""

@@ -35,6 +35,7 @@ from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.commands import CommandError
 from ipgwsim.firmware.config import defaults
 from ipgwsim.firmware.fullconfig import load_full
+from ipgwsim.firmware.logins import PasswordCheck
 from ipgwsim.flash.bootslots import store_boot
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode, PowerCut
@@ -349,11 +350,22 @@ class Device:
             self._firmware_power_lost(exc)
             return HttpResponse.text(503, "the device lost power\r\n")
 
-    def http_refusal(self, request: HttpRequest) -> HttpResponse | None:
-        """A request refused whatever its body (asked before the body is read), or None."""
+    def http_refusal(self, request: HttpRequest, now: float) -> HttpResponse | PasswordCheck | None:
+        """A request refused whatever its body (asked before the body is read), None, or
+        the password check to make first (then :meth:`http_checked` with its result)."""
+        self._at(now)
         if self.firmware is None:
             return HttpResponse.text(503, f"{self.profile.model} is in {self.mode.value}\r\n")
-        return self.firmware.http_refusal(request)
+        return self.firmware.http_refusal(request, now)
+
+    def http_checked(
+        self, request: HttpRequest, check: PasswordCheck, ok: bool, now: float
+    ) -> HttpResponse | None:
+        """The result of the check :meth:`http_refusal` asked for: a refusal, or None."""
+        self._at(now)
+        if self.firmware is None:
+            return HttpResponse.text(503, f"{self.profile.model} is in {self.mode.value}\r\n")
+        return self.firmware.http_checked(request, check, ok, now)
 
     def fetch_done(self, result: FetchResult, now: float) -> None:
         """The answer to a ``FetchRequested`` (dropped if that firmware is gone)."""

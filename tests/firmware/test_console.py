@@ -61,12 +61,41 @@ def test_wrong_password_and_wrong_user() -> None:
     assert _type(session, "admin\rnope\r") == "admin\r\npassword: \r\nlogin incorrect\r\nlogin: "
     assert (session.state, session.user, session.failures) == (SessionState.LOGIN, None, 1)
     assert _type(session, "root\nip6000\n").endswith("login incorrect\r\nlogin: ")
-    # From the third failure in a row the count is said; there is no lock-out.
+    # From the third failure in a row the count is said, and how long the console waits.
     assert _type(session, "admin\nx\n").endswith(
-        "login incorrect\r\n3 failed logins in a row\r\nlogin: "
+        "login incorrect\r\n3 failed logins in a row: wait 1 s\r\nlogin: "
     )
     assert session.failures == 3
-    assert _type(session, "admin\nip6000\n").endswith(BANNER + "IP6000> ")
+    assert session.feed(b"admin\nip6000\n", 1.0).decode().endswith(BANNER + "IP6000> ")
+    assert session.failures == 0
+
+
+def _feed(session: ConsoleSession, text: str, now: float) -> str:
+    return session.feed(text.encode("ascii"), now).decode("ascii")
+
+
+def test_after_failed_logins_the_console_waits_longer_each_time_and_checks_nothing() -> None:
+    firmware = _firmware()
+    session = ConsoleSession(firmware)
+    for _ in range(2):
+        assert _feed(session, "admin\rnope\r", 10.0).endswith("login incorrect\r\nlogin: ")
+    out = _feed(session, "admin\rnope\r", 10.0)
+    assert out.endswith("login incorrect\r\n3 failed logins in a row: wait 1 s\r\nlogin: ")
+    # The right password within the wait: not checked, and the count stays.
+    out = _feed(session, "admin\rip6000\r", 10.5)
+    assert out == (
+        "admin\r\npassword: \r\n"
+        "login refused: 3 failed logins in a row from the console; wait 1 s\r\nlogin: "
+    )
+    assert (session.state, session.failures) == (SessionState.LOGIN, 3)
+    # After the wait it is checked; a fourth failure doubles the wait.
+    out = _feed(session, "admin\rnope\r", 11.0)
+    assert out.endswith("login incorrect\r\n4 failed logins in a row: wait 2 s\r\nlogin: ")
+    # A new session of the same console does not start with a clean count.
+    other = ConsoleSession(firmware)
+    assert _feed(other, "admin\rip6000\r", 12.9).endswith("wait 1 s\r\nlogin: ")
+    assert other.state is SessionState.LOGIN
+    assert _feed(other, "admin\rip6000\r", 13.0).endswith(BANNER + "IP6000> ")
     assert session.failures == 0
 
 

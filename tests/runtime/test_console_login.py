@@ -119,6 +119,36 @@ def test_wrong_password(tmp_path: Path, ports: Ports) -> None:
     run(main())
 
 
+def test_after_three_failed_logins_the_console_waits_in_device_time(
+    tmp_path: Path, ports: Ports
+) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
+            host = _one(rt)
+            with serial.Serial(host.console.path, timeout=5) as port:
+                await _type(port, "\r", "login: ")
+                for _ in range(3):
+                    await _type(port, "admin\r", "password: ")
+                    out = await _type(port, "wrong\r", "login: ")
+                assert out == (
+                    "\r\nlogin incorrect\r\n3 failed logins in a row: wait 1 s\r\nlogin: "
+                )
+                await clock.advance(0.5)
+                await _type(port, "admin\r", "password: ")
+                out = await _type(port, "ip6000\r", "login: ")
+                assert out == (
+                    "\r\nlogin refused: 3 failed logins in a row from the console; "
+                    "wait 1 s\r\nlogin: "
+                )
+                await clock.advance(0.5)
+                assert (await _login(port)).endswith("IP6000> ")
+
+    run(main())
+
+
 def test_a_power_cut_in_a_command_switches_the_device_off(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()

@@ -67,6 +67,8 @@ class HttpRequest:
     credentials: tuple[str, str] | None = None
     body: bytes = b""
     content_type: str = ""
+    #: The client's address as the server saw it ("" when unknown): whose logins count.
+    client: str = ""
 
     @property
     def path(self) -> str:

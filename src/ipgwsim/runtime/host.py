@@ -34,6 +34,7 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Coroutine
+from typing import TypeVar
 
 from ipgwsim.device import Device, DeviceStatus
 from ipgwsim.events import (
@@ -53,6 +54,7 @@ from ipgwsim.events import (
     PoweredOff,
 )
 from ipgwsim.firmware import ConsoleSession
+from ipgwsim.firmware.logins import PasswordCheck
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
@@ -66,6 +68,7 @@ from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.flashfile import save_flash
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.link import Link
+from ipgwsim.runtime.logins import LoginChecker
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.statedir import DeviceRecord
@@ -77,6 +80,8 @@ STUCK_TIMER_DELAY = 0.001
 SAVE_RETRY = 1.0
 #: Rounds of draining events and datagrams after one input before giving up.
 MAX_PUMP_ROUNDS = 1000
+
+T = TypeVar("T")
 
 EventSink = Callable[["DeviceHost", Event], None]
 
@@ -114,8 +119,13 @@ class DeviceHost:
         attachment: Attachment | None = None,
         rng: random.Random | None = None,
         impairment: Impairment | None = None,
+        logins: LoginChecker | None = None,
     ) -> None:
         self.record = record
+        #: Makes the password checks of HTTP logins (the runtime's, shared by its devices;
+        #: None: one of the device's own, stopped with it).
+        self.logins = logins if logins is not None else LoginChecker()
+        self._own_logins = logins is None
         #: Where this device's links go in the namespace network (None: the network's).
         self.attachment = attachment
         self.profile = profile
@@ -256,7 +266,7 @@ class DeviceHost:
             if session is not self.session or self.device.mode is not Mode.FIRMWARE:
                 return  # the firmware stopped (by a timer due before this input)
             try:
-                output = session.feed(data)
+                output = session.feed(data, now)
             except PowerLost as exc:
                 self.console.write_raw(session.flush())
                 self.session = None
@@ -353,16 +363,27 @@ class DeviceHost:
             await asyncio.gather(self._web_task, return_exceptions=True)
         return self.web
 
-    def _http_refusal(self, request: HttpRequest) -> HttpResponse | None:
-        if self.closed:
-            return HttpResponse.text(503, "the device is gone\r\n")
-        return self.device.http_refusal(request)
+    async def _http_refusal(self, request: HttpRequest) -> HttpResponse | None:
+        """The device's answer before the body is read; a password check it asks for is
+        made off the event loop (:mod:`ipgwsim.runtime.logins`), its result given back."""
+        answer = self._ask(lambda now: self.device.http_refusal(request, now))
+        if not isinstance(answer, PasswordCheck):
+            return answer
+        check = answer
+        ok = await self.logins.verify(check)
+        return self._ask(lambda now: self.device.http_checked(request, check, ok, now))
 
     def _http(self, request: HttpRequest) -> HttpResponse:
+        answer = self._ask(lambda now: self.device.http(request, now))
+        assert answer is not None  # Device.http always answers
+        return answer
+
+    def _ask(self, call: Callable[[float], T]) -> T | HttpResponse:
+        """``call(now)``'s result, in a step of the device (503 or 500 when none came)."""
         if self.closed:
             return HttpResponse.text(503, "the device is gone\r\n")
-        answers: list[HttpResponse] = []
-        self._step(lambda now: answers.append(self.device.http(request, now)))
+        answers: list[T] = []
+        self._step(lambda now: answers.append(call(now)))
         if not answers:
             return HttpResponse.text(500, "internal error in the device model\r\n")
         return answers[0]
@@ -674,4 +695,6 @@ class DeviceHost:
         self.network.detach(self)
         if self.console_tcp is not None:
             self.console_tcp.close()  # the runtime awaits its wait_closed()
+        if self._own_logins:
+            self.logins.close()
         self.console.close()

@@ -47,6 +47,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from types import TracebackType
 from typing import Generic, Literal, TypeVar, cast
@@ -81,6 +82,7 @@ from ipgwsim.runtime.errors import (
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
+from ipgwsim.runtime.logins import LoginChecker
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.pcapng import CaptureFile
@@ -142,6 +144,7 @@ class Runtime:
         device_rng: Callable[[str], random.Random] | None = None,
         impairment: Impairment | None = None,
         pcap: Path | str | None = None,
+        login_executor: Executor | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -210,6 +213,9 @@ class Runtime:
         self.pcap = Path(pcap) if pcap is not None else None
         #: Open capture files by resolved path (the runtime's and those of add_devices).
         self._captures: dict[Path, CaptureFile] = {}
+        #: Makes the password checks of every device's HTTP logins, in ``login_executor``
+        #: (None: a small thread pool of the runtime's own; ``runtime/logins.py``).
+        self.logins = LoginChecker(login_executor)
 
     # -- life --------------------------------------------------------------------------
 
@@ -279,6 +285,7 @@ class Runtime:
             except Exception:
                 self.log.exception("%s: closing its web server and console ports failed", host.name)
         self.network.close()
+        self.logins.close()
         for capture in self._captures.values():
             capture.close()
         for queue, _ in self._watchers:
@@ -564,6 +571,7 @@ class Runtime:
             attachment=attachment,
             rng=self.device_rng(record.instance.name) if self.device_rng is not None else None,
             impairment=impairment,
+            logins=self.logins,
         )
         for capture in captures or []:
             host.link.capture(capture)

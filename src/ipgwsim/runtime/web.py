@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -37,7 +37,8 @@ MAX_BODY = 64 * 1024 * 1024
 FETCH_TIMEOUT = 60.0
 
 Handler = Callable[[HttpRequest], HttpResponse]
-Precheck = Callable[[HttpRequest], "HttpResponse | None"]
+#: Asked before a body is read (it may make a password check off the loop first).
+Precheck = Callable[[HttpRequest], Awaitable["HttpResponse | None"]]
 #: Seconds a stopping web server waits for requests in flight (a restart, the runtime's stop).
 SHUTDOWN_TIMEOUT = 0.5
 
@@ -147,8 +148,9 @@ class WebServer:
             target=request.raw_path,
             credentials=_credentials(request.headers.get(aiohttp.hdrs.AUTHORIZATION)),
             content_type=request.content_type,
+            client=request.remote or "",
         )
-        answer = self._precheck(parsed)  # refused whatever the body: never read it
+        answer = await self._precheck(parsed)  # refused whatever the body: never read it
         if answer is None:
             try:
                 body = await _body(request)
