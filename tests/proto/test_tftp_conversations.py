@@ -293,6 +293,20 @@ def test_an_error_asking_to_send_again_is_no_refusal_of_the_options() -> None:
     assert len([s for s in net.sent if s.dst == SERVER]) == 1
 
 
+@pytest.mark.parametrize("text", ["busy: another upload is running", "Busy, try later"])
+def test_a_busy_server_is_no_refusal_of_the_options(text: str) -> None:
+    """ERROR 0 "busy" (a server that serves nothing new now, e.g. a request it took for a
+    second upload) fails the transfer: asked again without options, the client would
+    meet a late OACK of its first request, or the same refusal."""
+    for client in (
+        ClientRead("f", SERVER, 0.0, options=WINDOWED),
+        ClientWrite("f", SERVER, b"abc", 0.0, options=WINDOWED),
+    ):
+        net = Net(client, lambda *_: error_packet(0, text)).run()
+        assert net.client_events == [TransferFailed(text, 0, True)]
+        assert len([s for s in net.sent if s.dst == SERVER]) == 1
+
+
 def test_fallback_happens_once() -> None:
     net = Net(
         ClientRead("f", SERVER, 0.0, options=WINDOWED), lambda *_: error_packet(8, "no")

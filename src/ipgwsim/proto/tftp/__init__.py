@@ -30,7 +30,8 @@ Options
     and, with ``fallback``, repeats a request refused with ERROR 8 (or 0, 4)
     once without options (:class:`FallbackToPlain`); not an ERROR whose text
     ends with :data:`SEND_AGAIN` (the server could not set the transfer up: the
-    caller sends the same request again).
+    caller sends the same request again), nor an ERROR 0 whose text starts with
+    :data:`BUSY` (the server is busy: the caller waits and asks again).
 
 Windows and retransmission (RFC 7440, RFC 1123)
     The sender sends ``windowsize`` blocks after the last acknowledged one;
@@ -105,6 +106,7 @@ from ipgwsim.proto.tftp.options import (
     validate_oack,
 )
 from ipgwsim.proto.tftp.packets import (
+    BUSY,
     SEND_AGAIN,
     Ack,
     Data,
@@ -118,12 +120,14 @@ from ipgwsim.proto.tftp.packets import (
     WriteRequest,
     encode_packet,
     error_packet,
+    is_busy,
     parse_packet,
 )
 from ipgwsim.proto.tftp.server import ServerRead, ServerWrite
 from ipgwsim.proto.tftp.transfer import Transfer
 
 __all__ = [
+    "BUSY",
     "DEFAULT_TIMERS",
     "KNOWN_OPTIONS",
     "SEND_AGAIN",
@@ -154,6 +158,7 @@ __all__ = [
     "WriteRequest",
     "encode_packet",
     "error_packet",
+    "is_busy",
     "negotiate",
     "option_number",
     "parse_packet",
