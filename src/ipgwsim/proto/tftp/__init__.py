@@ -51,8 +51,10 @@ Windows and retransmission (RFC 7440, RFC 1123)
 Dally
     The side that sends the final ACK (ClientRead, ServerWrite after
     accept()) reports TransferComplete at once, then stays ``dally`` seconds
-    (default ``max_timeout``): a retransmitted final DATA gets the final ACK
-    again and restarts the dally. ``finished`` becomes True when it ends.
+    (default: the whole retry schedule of its timers, ``TimerPolicy.retry_span()``,
+    31 s by default: as long as a peer with those timers retransmits): a
+    retransmitted final DATA gets the final ACK again and restarts the dally.
+    ``finished`` becomes True when it ends.
     The data sender is finished when the final ACK arrives.
 
 Rollover
