@@ -215,7 +215,8 @@ def _load(firmware: Firmware, body: bytes, *, force: bool) -> HttpResponse:
     try:
         return HttpResponse.text(200, load_full(firmware, text, require_eth0=not force))
     except UnreachableConfig as exc:
-        return HttpResponse.text(422, f"error: {exc}\r\n")
+        hint = "to load it anyway, send it to /upload/config?force=1"
+        return HttpResponse.text(422, f"error: {exc} ({hint})\r\n")
     except CommandError as exc:
         return HttpResponse.text(400, f"error: {exc}\r\n")
     except PowerLost:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
 
 __all__ = [
+    "ACK_GRACE",
     "ALLOW",
     "ANSWER_DELAY",
     "DEFAULT_EXPIRES",
@@ -86,6 +87,10 @@ ANSWER_DELAY = 0.5
 DIGIT_TIMEOUT = 5.0
 #: Timer F / H / J: how long a transaction lives (RFC 3261 17).
 TRANSACTION_TIME = 64 * T1
+#: Seconds a 200 may wait for its ACK before the call's channel may go to a new caller when
+#: every channel is taken (DECISION: by then the 200 went out four times, at 0, 0.5, 1.5
+#: and 3.5 s; a caller that has ACKed none of them is gone or hostile).
+ACK_GRACE = 8 * T1
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 
 
@@ -203,6 +208,10 @@ class Call:
     routes: tuple[str, ...] = ()
     #: When RTP from the caller last came (or the call was confirmed).
     heard_at: float = 0.0
+    #: The address the INVITE came from.
+    source: str = ""
+    #: When the first 200 went out (None before).
+    ok_at: float | None = None
 
     @property
     def room(self) -> int:
@@ -680,12 +689,15 @@ class ConfInterface:
         if request.call_id in self.calls:  # the same call again on another branch (8.2.2.2)
             self._answer(request, src, 482, await_ack=True)
             return
+        unacknowledged: Call | None = None
         if len(self.calls) >= self.channels:
-            self.firmware.log_event(
-                f"CONF: call from {caller} refused: all {self.channels} channels busy (486)"
-            )
-            self._answer(request, src, 486, await_ack=True)
-            return
+            unacknowledged = self._no_ack_for_long(src[0], now)
+            if unacknowledged is None:
+                self.firmware.log_event(
+                    f"CONF: call from {caller} refused: all {self.channels} channels busy (486)"
+                )
+                self._answer(request, src, 486, await_ack=True)
+                return
         if not request.body or request.content_type != "application/sdp":
             status = 488 if not request.body else 415
             headers = (("Accept", "application/sdp"),)
@@ -708,6 +720,9 @@ class ConfInterface:
             self._answer(request, src, 400, await_ack=True)
             return
         assert self._ip is not None
+        if unacknowledged is not None:
+            self._bye(unacknowledged, now)
+            self._end(unacknowledged, f"no ACK: its channel went to a call from {src[0]}")
         self._answer(request, src, 100)  # before the call exists: if it fails, no call
         port = next(
             p
@@ -731,6 +746,7 @@ class ConfInterface:
             answer_at=now + self.answer_delay,
             pending=route.pending,
             routes=routes,
+            source=src[0],
         )
         self.calls[call.call_id] = call
         self._by_port[port] = call
@@ -752,6 +768,28 @@ class ConfInterface:
         call.ok = _Resend(datagram, now + T1, now + TRANSACTION_TIME)
         call.ack_cseq = request.cseq.number
         call.state = CallState.ANSWERED
+        if call.ok_at is None:
+            call.ok_at = now
+
+    def _no_ack_for_long(self, source: str, now: float) -> Call | None:
+        """The call whose channel a new INVITE from ``source`` may take when every channel
+        is taken: the one whose first 200 has waited longest for its ACK, at least
+        :data:`ACK_GRACE`; none while ``source`` itself has a call awaiting its ACK.
+
+        DECISION (RFC 3261 13.3.1.4 ends a dialog without ACK only after 64*T1): a flood
+        of INVITEs that are never ACKed would hold every channel for 32 s. So they hold
+        them only until someone else calls, and the flooding address cannot take its own
+        calls' channels over and over: it waits for its ACKs like everyone else.
+        """
+        waiting = [c for c in self.calls.values() if not c.joined]
+        if any(c.source == source for c in waiting):
+            return None
+        stale = [
+            c
+            for c in waiting
+            if c.state is CallState.ANSWERED and c.ok_at is not None and now - c.ok_at >= ACK_GRACE
+        ]
+        return min(stale, key=lambda c: c.ok_at or 0.0, default=None)
 
     def _reinvite(
         self, request: SipRequest, src: Address, call: Call | None, tag: str | None, now: float

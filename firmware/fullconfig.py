@@ -158,8 +158,7 @@ def load_full(firmware: Firmware, text: str, *, require_eth0: bool = False) -> s
     if require_eth0 and config.params("ETH0") is None:
         raise UnreachableConfig(
             "the config has no ETH0 line, so the device would start with no address and "
-            "no web server; nothing loaded (to load it anyway, send it to "
-            "/upload/config?force=1)"
+            "no web server; nothing loaded"
         )
     for name, flags, value in variables:
         store.set(name, value, flags)

@@ -507,7 +507,10 @@ class UpdateClient:
             raise _Stop(f"stopped at line {line.number}: {what} download failed")
         if step.what == "cfg":
             try:
-                out = load_full(self.firmware, result.body.decode("latin-1"))
+                # DECISION: never a config without ETH0 (an empty download is one): the
+                # device would have no address, so no update server could mend it.
+                text = result.body.decode("latin-1")
+                out = load_full(self.firmware, text, require_eth0=True)
             except CommandError as exc:
                 self._say(job, f"{where}: config not loaded: {exc}; stopped")
                 raise _Stop(f"stopped at line {line.number}: config not loaded") from None

@@ -73,6 +73,12 @@ AGAIN_TRIES = 3
 SCAN_OPTIONS = frozenset({"scan", "gwtype", "port", "bcast", "if", "tries", "timeout", "pcap", "v"})
 
 
+def transfer_timers(tries: int = 5, timeout: float = 1.0) -> TimerPolicy:
+    """The transfers retry as the gwload requests do (``/tries``, ``/timeout``), the wait
+    doubling up to 8 s; with the defaults, the device's own timers (gwload-protocol.md 6)."""
+    return TimerPolicy(timeout=timeout, retries=tries, max_timeout=max(8.0, timeout))
+
+
 class UsageError(Exception):
     pass
 
@@ -259,12 +265,7 @@ class Job:
         )
         self.hello: gwload.Hello | None = None
         self.done: list[str] = []
-        # The transfers retry as the gwload requests do (/tries, /timeout).
-        self.timers = TimerPolicy(
-            timeout=options.timeout,
-            retries=options.tries,
-            max_timeout=max(8.0, options.timeout),
-        )
+        self.timers = transfer_timers(options.tries, options.timeout)
 
     def say(self, line: str) -> None:
         print(f"gwload: {line}", file=self.out, flush=True)

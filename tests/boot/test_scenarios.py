@@ -32,8 +32,10 @@ from ipgwsim.proto.tftp import (
     WriteRequest,
     encode_packet,
 )
+from ipgwsim.testing.clients import TftpClientNode
 from ipgwsim.testing.lab import DeviceNode, Lab
 from ipgwsim.testing.vnet import Endpoint
+from ipgwsim.tools.gwload_cmd import transfer_timers
 
 IP = "10.0.0.5"
 
@@ -682,3 +684,49 @@ def test_a_repeated_request_is_answered_by_its_transfer_not_refused_as_busy() ->
     ]
     ring = ConfigRing(PartitionTable(gw.device.flash, gw.device.profile)["config"])
     assert ring.newest_text() == text.decode()
+
+
+class _Outage(TftpClientNode):
+    """A client behind a link that goes down for 20 s when the device's ACK of the last
+    block comes (virtual time): what either side sends meanwhile is lost."""
+
+    def __init__(self, client: TftpClientNode, lab: Lab) -> None:
+        super().__init__(client.ip, client.port, client.transfer)
+        self.lab = lab
+        self.last_sent = False
+        self.start: float | None = None
+
+    def down(self) -> bool:
+        return self.start is not None and self.start <= self.lab.now < self.start + 20.0
+
+    def receive_datagram(self, datagram: Datagram, now: float) -> None:
+        if self.start is None and self.last_sent and datagram.data[:2] == b"\x00\x04":
+            self.start = now
+        if not self.down():
+            super().receive_datagram(datagram, now)
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        out = super().datagrams_to_send()
+        # the last block: DATA shorter than 512 bytes (no options asked)
+        self.last_sent |= any(d.data[:2] == b"\x00\x03" and len(d.data) < 516 for d in out)
+        return [] if self.down() else out
+
+
+def test_an_upload_whose_final_ack_is_lost_is_reported_done_by_gwloads_client() -> None:
+    """The link goes down for 20 s just as the device sends its final ACK: the ACK and
+    gwload's retransmissions of the last block at 1, 3, 7 and 15 s are lost; the one at
+    23 s gets through. The device, which stored the config at once, must still answer it,
+    or gwload reports a stored upload as failed."""
+    lab = Lab()
+    gw = lab.add("IP6000")
+    _tftp_mode(lab, gw)
+    text = "config change CMD0 /name outage\r\n" * 40  # three blocks of 512
+    client = _Outage(
+        TftpClientNode.put((IP, 69), "config", text.encode(), timers=transfer_timers()), lab
+    )
+    lab.net.attach(client)
+    assert lab.net.run_until(lambda: client.done, timeout=120)
+    assert client.start is not None, "the outage never began"
+    assert client.result == TransferComplete(None)
+    ring = ConfigRing(PartitionTable(gw.device.flash, gw.device.profile)["config"])
+    assert ring.newest_text() == text

@@ -19,6 +19,7 @@ from ipgwsim.device import factory_flash
 from ipgwsim.events import Event, PortClosed, PortOpened, ResetRequested
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.conf import (
+    ACK_GRACE,
     ANSWER_DELAY,
     DIGIT_TIMEOUT,
     REFRESH_AT,
@@ -706,6 +707,39 @@ def test_the_channel_limit_refuses_the_sixth_call_on_an_ip411() -> None:
     b.net.run(b.net.now + 0.1)
     seventh = b.connect("879#")
     assert b.conf.calls[seventh.call_id].room == 9
+
+
+def test_invites_never_acked_from_one_address_do_not_keep_others_out() -> None:
+    """60 INVITEs without ACK from one address take all 5 channels; a caller from another
+    address still gets one once a 200 has waited ACK_GRACE, and the flood gets no more."""
+    conf = CONF + " /mode legacy"
+    b = Bench(conf, profile=IP411)
+    b.registered()
+    flood = Caller("10.0.0.66")
+    flood._ids = itertools.count(1001)  # branches and tags of its own
+    b.net.attach(flood)
+    legs = [flood.invite("870#") for _ in range(60)]
+    b.net.run(b.net.now + 1.0)
+    held = [leg for leg in legs if 200 in leg.statuses()]
+    assert len(held) == 5
+    assert all(leg.statuses()[0] == 486 for leg in legs if leg not in held)
+    b.net.run(b.net.now + ACK_GRACE)
+    caller = b.connect("871#")  # from CALLER: a channel awaiting its ACK is given to it
+    assert b.conf.calls[caller.call_id].room == 1
+    (bye,) = [r for _, r in flood.requests if r.method == "BYE"]
+    assert bye.call_id == held[0].call_id  # the oldest 200 waiting
+    assert held[0].call_id not in b.conf.calls
+    assert any(
+        line.endswith(f"ended (no ACK: its channel went to a call from {CALLER})")
+        for line in b.conf_lines()
+    )
+    again = flood.invite("870#")  # its own calls await their ACKs: no channel for it
+    b.net.run(b.net.now + 1.0)
+    assert again.statuses()[0] == 486
+    second = b.connect("872#")  # another caller is served the same way
+    assert b.conf.calls[second.call_id].room == 2
+    assert b.conf.calls[caller.call_id].state is CallState.CONFIRMED  # never taken over
+    assert len(b.conf.calls) == 5
 
 
 @pytest.mark.parametrize("user", ["99", "8", "8700#", "87x#", "87#", "871#2", "88"])

@@ -634,6 +634,7 @@ def test_cfg_loads_a_full_config_then_its_final() -> None:
     assert (download.url, download.purpose) == (SERVER + f"cfg/{SERIAL}.txt", "config")
     full = (
         "config change CMD0 /name loaded\r\n"
+        "config change ETH0 /addr 10.0.0.5 /mask 255.255.255.0 /dhcp off\r\n"
         f"{UP1}"
         "vars create X/Y p 0102\r\n"
         "mod cmd FLASHDIR0 add-item cn=a tel=1\r\n"
@@ -645,6 +646,23 @@ def test_cfg_loads_a_full_config_then_its_final() -> None:
         ("cn=a", b"tel=1")
     ]
     assert bench.resets() == [f"iresetn (update script {SCRIPT} line 1)"]
+
+
+@pytest.mark.parametrize("body", [b"", b"config change CMD0 /name lost\r\n"])
+def test_cfg_without_eth0_is_not_loaded_and_stops_the_script(body: bytes) -> None:
+    """A config without ETH0 (an empty download too) would leave the device without an
+    address, out of reach of any update server: it is refused, nothing written."""
+    bench = Bench()
+    _one_poll(bench, "mod cmd UP0 cfg c.txt iresetn\r\nconfig write\r\n")
+    bench.answer(bench.pending[0], 200, body)
+    (line,) = [text for text in bench.log() if "line 1" in text]
+    assert line.startswith(
+        f"update script {SCRIPT} line 1: config not loaded: the config has no ETH0 line"
+    )
+    assert bench.writes() == 0
+    assert bench.resets() == []
+    assert bench.fw.active.get("ETH0", "dhcp") == "auto"  # the config as it was
+    assert bench.fw.active.get("CMD0", "name") == "IP6000"
 
 
 def test_cfg_that_does_not_load_stops_the_script() -> None:

@@ -74,7 +74,8 @@ def test_read(size: int, options: dict[str, str] | None) -> None:
     assert net.server.finished
     blksize = int((options or {}).get("blksize", "512"))
     assert blocks_of(net, Opcode.DATA) == [n & 0xFFFF for n in range(1, size // blksize + 2)]
-    assert net.now == 8.0  # the client dallied max_timeout after its final ACK at 0
+    # the client dallied the server's whole retry schedule after its final ACK at 0
+    assert net.now == 31.0  # 1 + 2 + 4 + 8 + 8 + 8
 
 
 @pytest.mark.parametrize("options", OPTION_SETS, ids=["plain", "windowed", "tiny"])
@@ -160,7 +161,7 @@ def test_all_options_granted() -> None:
     assert net.client_events[0] == OptionsNegotiated(granted, 1468, 16)
     assert net.server_events[0] == OptionsNegotiated(granted, 1468, 16)
     assert outcome(net.client_events) == TransferComplete(data)
-    assert net.now == 8.0  # dally: max_timeout, which the timeout option of 2 s leaves alone
+    assert net.now == 38.0  # dally: the retry schedule from a timeout of 2 s, 2 + 4 + 8 * 4
 
 
 def test_policy_grants_a_subset() -> None:
@@ -293,6 +294,20 @@ def test_an_error_asking_to_send_again_is_no_refusal_of_the_options() -> None:
     assert len([s for s in net.sent if s.dst == SERVER]) == 1
 
 
+@pytest.mark.parametrize("text", ["busy: another upload is running", "Busy, try later"])
+def test_a_busy_server_is_no_refusal_of_the_options(text: str) -> None:
+    """ERROR 0 "busy" (a server that serves nothing new now, e.g. a request it took for a
+    second upload) fails the transfer: asked again without options, the client would
+    meet a late OACK of its first request, or the same refusal."""
+    for client in (
+        ClientRead("f", SERVER, 0.0, options=WINDOWED),
+        ClientWrite("f", SERVER, b"abc", 0.0, options=WINDOWED),
+    ):
+        net = Net(client, lambda *_: error_packet(0, text)).run()
+        assert net.client_events == [TransferFailed(text, 0, True)]
+        assert len([s for s in net.sent if s.dst == SERVER]) == 1
+
+
 def test_fallback_happens_once() -> None:
     net = Net(
         ClientRead("f", SERVER, 0.0, options=WINDOWED), lambda *_: error_packet(8, "no")
@@ -373,7 +388,7 @@ def test_lost_final_ack_is_repeated_during_the_dally() -> None:
     assert outcome(net.server_events) == TransferComplete(data)
     assert blocks_of(net, Opcode.ACK) == [1, 2, 3, 3]
     assert blocks_of(net, Opcode.DATA) == [1, 2, 3, 3]
-    assert net.now == 9.0  # the dally restarted at 1.0, when the final DATA came again
+    assert net.now == 32.0  # the dally restarted at 1.0, when the final DATA came again
 
 
 # -------------------- strangers ---------------------------------------------------

@@ -164,3 +164,10 @@ def test_absurdly_long_numbers_are_no_numbers_on_either_side() -> None:
     # client: a server granting such a value is refused with a reason, not a crash
     with pytest.raises(RemoteProtocolError, match="no number"):
         validate_oack({"blksize": "1468"}, {"blksize": huge})
+
+
+def test_the_retry_span_is_the_whole_schedule() -> None:
+    assert TimerPolicy().retry_span() == 1 + 2 + 4 + 8 + 8 + 8
+    assert TimerPolicy(timeout=2.0, retries=2).retry_span() == 2 + 4 + 8
+    assert TimerPolicy(timeout=10.0, max_timeout=10.0, retries=1).retry_span() == 20
+    assert TimerPolicy(retries=0).retry_span() == 1

@@ -120,8 +120,8 @@ def test_the_owner_accepts_an_upload() -> None:
     assert drain(server) == [TransferComplete(None)]
     assert drain(client)[-1] == TransferComplete(None)
     assert client.finished
-    assert server.get_timer() == 10.0  # dally
-    server.handle_timer(10.0)
+    assert server.get_timer() == 33.0  # dally: the client's retry schedule, 31 s
+    server.handle_timer(33.0)
     assert server.finished
 
 

@@ -30,7 +30,8 @@ Options
     and, with ``fallback``, repeats a request refused with ERROR 8 (or 0, 4)
     once without options (:class:`FallbackToPlain`); not an ERROR whose text
     ends with :data:`SEND_AGAIN` (the server could not set the transfer up: the
-    caller sends the same request again).
+    caller sends the same request again), nor an ERROR 0 whose text starts with
+    :data:`BUSY` (the server is busy: the caller waits and asks again).
 
 Windows and retransmission (RFC 7440, RFC 1123)
     The sender sends ``windowsize`` blocks after the last acknowledged one;
@@ -50,8 +51,10 @@ Windows and retransmission (RFC 7440, RFC 1123)
 Dally
     The side that sends the final ACK (ClientRead, ServerWrite after
     accept()) reports TransferComplete at once, then stays ``dally`` seconds
-    (default ``max_timeout``): a retransmitted final DATA gets the final ACK
-    again and restarts the dally. ``finished`` becomes True when it ends.
+    (default: the whole retry schedule of its timers, ``TimerPolicy.retry_span()``,
+    31 s by default: as long as a peer with those timers retransmits): a
+    retransmitted final DATA gets the final ACK again and restarts the dally.
+    ``finished`` becomes True when it ends.
     The data sender is finished when the final ACK arrives.
 
 Rollover
@@ -105,6 +108,7 @@ from ipgwsim.proto.tftp.options import (
     validate_oack,
 )
 from ipgwsim.proto.tftp.packets import (
+    BUSY,
     SEND_AGAIN,
     Ack,
     Data,
@@ -118,12 +122,14 @@ from ipgwsim.proto.tftp.packets import (
     WriteRequest,
     encode_packet,
     error_packet,
+    is_busy,
     parse_packet,
 )
 from ipgwsim.proto.tftp.server import ServerRead, ServerWrite
 from ipgwsim.proto.tftp.transfer import Transfer
 
 __all__ = [
+    "BUSY",
     "DEFAULT_TIMERS",
     "KNOWN_OPTIONS",
     "SEND_AGAIN",
@@ -154,6 +160,7 @@ __all__ = [
     "WriteRequest",
     "encode_packet",
     "error_packet",
+    "is_busy",
     "negotiate",
     "option_number",
     "parse_packet",

@@ -13,7 +13,9 @@ RRQ, ACK 0 to a WRQ) means the server ignored the options: 512-byte blocks,
 lock-step. If the server answers the request with ERROR 8 (or 0 or 4) and
 ``fallback`` is true, the client asks once more without options, after a
 :class:`FallbackToPlain` event; an ERROR that ends with :data:`SEND_AGAIN` is no
-refusal of the options but a failed transfer the caller may start again.
+refusal of the options but a failed transfer the caller may start again, and an
+ERROR 0 that says the server is busy (:func:`is_busy`) is no refusal either: the
+transfer fails with the server's text, for the caller to wait and ask again.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ipgwsim.proto.tftp.packets import (
     WriteRequest,
     encode_packet,
     error_packet,
+    is_busy,
     parse_packet,
 )
 from ipgwsim.proto.tftp.receiver import BlockReceiver
@@ -86,6 +89,8 @@ class _Request:
             return None
         if error.message.endswith(SEND_AGAIN):
             return None  # not the options: the server could not set the transfer up
+        if is_busy(error):
+            return None  # not the options: the server serves nothing new right now
         return f"the server refused the options with ERROR {int(error.code)}: {error.message}"
 
     def drop_options(self) -> None:

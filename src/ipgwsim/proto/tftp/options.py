@@ -66,8 +66,12 @@ class TimerPolicy:
     by ``backoff``, up to ``max_timeout``. After ``retries`` retransmissions
     without progress, the next timeout fails the transfer. ``dally`` is how
     long the side that sent the final ACK stays to re-ACK a retransmitted
-    final DATA; None means ``max_timeout``. A negotiated ``timeout`` option
-    replaces ``timeout`` (and raises ``max_timeout`` to it if needed).
+    final DATA (starting again at each); None means :meth:`retry_span`: as long
+    as a peer with the same timers may still send its last block again, so a
+    lost final ACK never turns a stored upload into a failure at the sender
+    (DECISION: RFC 1350 leaves the dally's length open). A negotiated
+    ``timeout`` option replaces ``timeout`` (and raises ``max_timeout`` to it
+    if needed).
     """
 
     timeout: float = 1.0
@@ -87,6 +91,21 @@ class TimerPolicy:
             raise ValueError(f"retries must not be negative, not {self.retries}")
         if self.dally is not None and self.dally < 0:
             raise ValueError(f"dally must not be negative, not {self.dally}")
+
+    def retry_span(self) -> float:
+        """Seconds from the first sending of a block until these timers give up on it."""
+        return retry_span(self.timeout, self.backoff, self.max_timeout, self.retries)
+
+
+def retry_span(timeout: float, backoff: float, max_timeout: float, retries: int) -> float:
+    """Seconds from the first sending of a block until a sender gives up: the first wait
+    and one after each of ``retries`` retransmissions (1 + 2 + 4 + 8 + 8 + 8 = 31 s with
+    the defaults)."""
+    total, wait = timeout, timeout
+    for _ in range(retries):
+        wait = min(wait * backoff, max_timeout)
+        total += wait
+    return total
 
 
 #: The default timers, as a shared default argument.

@@ -75,6 +75,12 @@ class ErrorCode(IntEnum):
 #: again at once. A client does not take such an ERROR 0 as a refusal of its options.
 SEND_AGAIN = "send the request again"
 
+#: Starts the text of an ERROR 0 a server sends when it serves no new transfer now (it is
+#: busy: too many transfers, another upload, flash being programmed). A client does not
+#: take it as a refusal of its options: asking again without them would meet the same
+#: refusal, or a late answer to the request that was refused only as a repeat.
+BUSY = "busy"
+
 
 class MalformedPacket(RemoteProtocolError):
     """Bytes that are no valid TFTP packet; ``str()`` says what is wrong."""
@@ -122,6 +128,11 @@ class Error:
 
     code: int
     message: str
+
+
+def is_busy(error: Error) -> bool:
+    """Whether ``error`` says the server is busy (ERROR 0 starting with :data:`BUSY`)."""
+    return error.code == ErrorCode.NOT_DEFINED and error.message.lower().startswith(BUSY)
 
 
 @dataclass(frozen=True)

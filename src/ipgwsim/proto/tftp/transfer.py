@@ -14,7 +14,7 @@ from typing import Final
 
 from ipgwsim.proto.net import Address
 from ipgwsim.proto.tftp.events import Progress, TransferEvent, TransferFailed
-from ipgwsim.proto.tftp.options import DEFAULT_BLKSIZE, TimerPolicy
+from ipgwsim.proto.tftp.options import DEFAULT_BLKSIZE, TimerPolicy, retry_span
 from ipgwsim.proto.tftp.packets import (
     Error,
     ErrorCode,
@@ -186,7 +186,11 @@ class Transfer:
             self._max_timeout = max(self._max_timeout, float(seconds))
 
     def _dally_time(self) -> float:
-        return self._max_timeout if self._dally_setting is None else self._dally_setting
+        """How long to stay after the final ACK: the peer's whole retry schedule, with the
+        timeout the transfer uses (a negotiated one included), unless set."""
+        if self._dally_setting is not None:
+            return self._dally_setting
+        return retry_span(self._initial, self._backoff, self._max_timeout, self._retries)
 
     def _lock(self, peer: Address) -> None:
         self.peer = peer
