@@ -85,6 +85,12 @@ MAX_TRANSFERS_PER_CLIENT = 2
 #: Transfers a device keeps open, dallying ones included: past it the oldest dallying one
 #: ends early (it only waits to answer a lost last ACK again), so ports stay bounded.
 MAX_OPEN_TRANSFERS = 64
+#: Device seconds after which a running transfer whose client has sent nothing on it (its
+#: first answer is due for a retransmission) may be ended to serve a new request when the
+#: device or that client is at its limit; the oldest such one goes first. DECISION: a real
+#: client answers within a round trip, the requests of a flood never; so a flood takes the
+#: places of its own earlier requests, not those of the clients that answer.
+UNANSWERED_GRACE = 1.0
 #: Random picks of a transfer port before the range is searched in order.
 PORT_PICKS = 64
 
@@ -142,9 +148,17 @@ class _Transfer:
     peer: Address
     name: str
     engine: ServerRead | ServerWrite
+    #: Device time of the request.
+    opened: float
     header_checked: bool = False
     #: The last block is confirmed; only dallying is left (not busy any more).
     complete: bool = False
+    #: The client has sent something on the transfer port.
+    answered: bool = False
+
+    @property
+    def running(self) -> bool:
+        return not self.complete and not self.engine.finished
 
 
 class TftpMode:
@@ -234,7 +248,9 @@ class TftpMode:
 
     def receive(self, datagram: Datagram, now: float) -> None:
         if datagram.dst in self._transfers and datagram.dst[1] != self.port:
-            self._pump(self._transfers[datagram.dst], datagram, now)
+            transfer = self._transfers[datagram.dst]
+            transfer.answered = transfer.answered or datagram.src == transfer.peer
+            self._pump(transfer, datagram, now)
             return
         if datagram.dst[1] != self.port:
             return
@@ -418,12 +434,7 @@ class TftpMode:
     def _transfer_for(self, packet: ReadRequest | WriteRequest, peer: Address) -> _Transfer | None:
         """The running transfer that ``packet`` from ``peer`` started, if it is a repeat."""
         for transfer in self._transfers.values():
-            if (
-                transfer.peer == peer
-                and not transfer.complete
-                and not transfer.engine.finished
-                and transfer.engine.request == packet
-            ):
+            if transfer.peer == peer and transfer.running and transfer.engine.request == packet:
                 return transfer
         return None
 
@@ -451,26 +462,54 @@ class TftpMode:
                 return port
         raise Refusal(ErrorCode.NOT_DEFINED, "busy: no transfer port is free; try again later")
 
-    def _check_capacity(self, peer: Address) -> None:
+    def _check_capacity(self, peer: Address, now: float, *, upload: bool) -> None:
         """Refuse a transfer past :data:`MAX_TRANSFERS` or :data:`MAX_TRANSFERS_PER_CLIENT`
-        running ones; end the oldest dallying ones past :data:`MAX_OPEN_TRANSFERS`."""
-        running = [t for t in self._transfers.values() if not t.complete and not t.engine.finished]
-        if len(running) >= MAX_TRANSFERS:
+        running ones (or a second upload), unless an unanswered one can make room
+        (:data:`UNANSWERED_GRACE`); end the oldest dallying ones past
+        :data:`MAX_OPEN_TRANSFERS`."""
+        running = [t for t in self._transfers.values() if t.running]
+        if len(running) >= MAX_TRANSFERS and not self._make_room(running, now):
             raise Refusal(
                 ErrorCode.NOT_DEFINED,
                 f"busy: {len(running)} transfers are running, the most this device serves "
                 "at once; try again when one has ended",
             )
-        mine = [t for t in running if t.peer[0] == peer[0]]
-        if len(mine) >= MAX_TRANSFERS_PER_CLIENT:
+        mine = [t for t in self._transfers.values() if t.running and t.peer[0] == peer[0]]
+        if len(mine) >= MAX_TRANSFERS_PER_CLIENT and not self._make_room(mine, now):
             raise Refusal(
                 ErrorCode.NOT_DEFINED,
                 f"busy: {peer[0]} has {len(mine)} transfers running, the most one client may "
                 "have at once; finish one first",
             )
-        done = [local for local, t in self._transfers.items() if t not in running]
+        uploads = [
+            t for t in self._transfers.values() if t.running and isinstance(t.engine, ServerWrite)
+        ]
+        if upload and uploads and not self._make_room(uploads, now):
+            raise Refusal(ErrorCode.NOT_DEFINED, "busy: another upload is running")
+        done = [local for local, t in self._transfers.items() if not t.running]
         for local in done[: max(0, len(self._transfers) - MAX_OPEN_TRANSFERS + 1)]:
             self._close_transfer(local)  # the oldest first: dicts keep their order
+
+    def _make_room(self, transfers: list[_Transfer], now: float) -> bool:
+        """End the oldest of ``transfers`` whose client has not answered for
+        :data:`UNANSWERED_GRACE`; whether there was one. Its client is told, from the
+        transfer's port, to send its request again."""
+        for transfer in transfers:  # the oldest first: dicts keep their order
+            waited = now - transfer.opened
+            if transfer.answered or waited < UNANSWERED_GRACE:
+                continue
+            reason = (
+                f"busy: no answer for {waited:g} s, so this transfer made room for another "
+                "request; send the request again"
+            )
+            self._print(f"tftp: {transfer.name} with {transfer.peer[0]} ended: {reason}")
+            error = Datagram(
+                encode_packet(Error(ErrorCode.NOT_DEFINED, reason)), transfer.local, transfer.peer
+            )
+            self.outgoing.append(error)
+            self._close_transfer(transfer.local)
+            return True
+        return False
 
     def port_failed(self, address: Address, reason: str, now: float) -> None:
         """The transfer port ``address`` could not be opened: end that transfer now.
@@ -501,7 +540,7 @@ class TftpMode:
             raise Refusal(ErrorCode.ACCESS_VIOLATION, f"no paths here: {name!r}")
         if self.busy is not None:
             raise Refusal(ErrorCode.NOT_DEFINED, f"busy: {self.busy}")
-        self._check_capacity(peer)
+        self._check_capacity(peer, now, upload=isinstance(packet, WriteRequest))
         config_name = self.profile.boot.tftp_config_name
         engine: ServerRead | ServerWrite
         if isinstance(packet, ReadRequest):
@@ -512,11 +551,6 @@ class TftpMode:
             engine = ServerRead(packet, peer, dump, now, policy=self.options, timers=self.timers)
             self._print(f"tftp: RRQ {name} from {peer[0]}: config ring dump, {len(dump)} bytes")
         else:
-            if any(
-                isinstance(t.engine, ServerWrite) and not t.complete
-                for t in self._transfers.values()
-            ):
-                raise Refusal(ErrorCode.NOT_DEFINED, "busy: another upload is running")
             max_size, too_large = self._upload_limit(name, packet)
             engine = ServerWrite(
                 packet,
@@ -530,7 +564,7 @@ class TftpMode:
             self._print(f"tftp: WRQ {name} from {peer[0]}")
         assert self.ip is not None
         local = (str(self.ip), self._pick_port())
-        transfer = _Transfer(local, peer, name, engine)
+        transfer = _Transfer(local, peer, name, engine, now)
         self._transfers[local] = transfer
         self._open(local)
         return transfer

@@ -20,6 +20,7 @@ from ipgwsim.boot.tftpmode import (
     MAX_TRANSFERS,
     MAX_TRANSFERS_PER_CLIENT,
     TID_RANGE,
+    UNANSWERED_GRACE,
     Refusal,
 )
 from ipgwsim.device import Device, Instance, factory_flash
@@ -33,6 +34,7 @@ from ipgwsim.proto.tftp import (
     Data,
     Error,
     ErrorCode,
+    OptionAck,
     ReadRequest,
     WriteRequest,
     encode_packet,
@@ -238,3 +240,77 @@ def test_uploads_one_after_another_are_all_served_and_their_dallies_bounded() ->
     for n in range(MAX_OPEN_TRANSFERS + 10):  # faster than their dallies end
         _write_to_the_end(device, (CLIENT, 20000 + n), 2.0)
         assert tftp.transfers_running == min(n + 1, MAX_OPEN_TRANSFERS)
+
+
+def _flood(device: Device, count: int, now: float) -> list[tuple[str, int]]:
+    """``count`` read requests from clients of their own that never answer."""
+    clients = [(f"10.2.0.{n + 1}", 30000) for n in range(count)]
+    for client in clients:
+        _request(device, ReadRequest("config"), now, client)
+    device.datagrams_to_send()
+    return clients
+
+
+def test_a_flood_that_never_answers_makes_room_for_a_client_that_does() -> None:
+    device = _device([])
+    tftp = device.boot.tftp
+    assert tftp is not None
+    flood = _flood(device, MAX_TRANSFERS, 2.0)
+    assert tftp.transfers_running == MAX_TRANSFERS
+    # Within the grace the flood's transfers may still be answered: a new client waits.
+    _request(device, ReadRequest("config"), 2.0 + UNANSWERED_GRACE / 2)
+    assert _errors(device)[0].message.startswith("busy: 8 transfers are running")
+    # Past it the oldest unanswered transfer ends, its client told from its port, and the
+    # new client is served.
+    events = _request(device, ReadRequest("config"), 2.0 + UNANSWERED_GRACE)
+    out = device.datagrams_to_send()
+    [ended] = [d for d in out if d.dst == flood[0]]
+    assert parse_packet(ended.data) == Error(
+        ErrorCode.NOT_DEFINED,
+        f"busy: no answer for {UNANSWERED_GRACE:g} s, so this transfer made room for another "
+        "request; send the request again",
+    )
+    assert ended.src[1] != 69  # the transfer's port: the client knows it as the transfer's
+    assert any(isinstance(e, PortClosed) and e.address == ended.src for e in events)
+    [served] = [parse_packet(d.data) for d in out if d.dst == (CLIENT, 40001)]
+    assert isinstance(served, Data)
+    assert served.block == 1
+    assert tftp.transfers_running == MAX_TRANSFERS
+
+
+def test_transfers_whose_clients_answer_are_never_ended_for_a_new_request() -> None:
+    device = _device([])
+    tftp = device.boot.tftp
+    assert tftp is not None
+    for n in range(MAX_TRANSFERS):  # uploads one after another would be refused: reads
+        client = (f"10.3.0.{n + 1}", 30000)
+        _request(device, ReadRequest("config", options={"blksize": "8"}), 2.0, client)
+        [first] = [d for d in device.datagrams_to_send() if d.dst == client]
+        assert parse_packet(first.data) == OptionAck({"blksize": "8"})
+        # The client acknowledges the OACK and so answers; block 1 of 8 bytes follows.
+        device.receive_datagram(Datagram(encode_packet(Ack(0)), client, first.src), 2.1)
+        _drain(device)
+        device.datagrams_to_send()
+    _request(device, ReadRequest("config"), 30.0)
+    assert _errors(device)[0].message.startswith("busy: 8 transfers are running")
+    assert tftp.transfers_running == MAX_TRANSFERS
+
+
+def test_an_upload_that_never_answers_makes_room_for_the_next_one() -> None:
+    device = _device([])
+    hostile = ("10.4.0.1", 30000)
+    _request(device, WriteRequest("config"), 2.0, hostile)
+    device.datagrams_to_send()  # its ACK 0, never answered
+    _request(device, WriteRequest("config"), 2.5)
+    assert _errors(device) == [Error(ErrorCode.NOT_DEFINED, "busy: another upload is running")]
+    _request(device, WriteRequest("config"), 2.0 + UNANSWERED_GRACE)
+    out = [(d.dst, parse_packet(d.data)) for d in device.datagrams_to_send()]
+    assert (
+        hostile,
+        Error(
+            ErrorCode.NOT_DEFINED,
+            f"busy: no answer for {UNANSWERED_GRACE:g} s, so this transfer made room for another "
+            "request; send the request again",
+        ),
+    ) in out
+    assert ((CLIENT, 40001), Ack(0)) in out
