@@ -91,6 +91,10 @@ MAX_OPEN_TRANSFERS = 64
 #: client answers within a round trip, the requests of a flood never; so a flood takes the
 #: places of its own earlier requests, not those of the clients that answer.
 UNANSWERED_GRACE = 1.0
+#: Client addresses remembered as having answered a transfer (the newest ones). DECISION:
+#: a request from one of them may end an unanswered transfer at once, without the grace,
+#: as a device prefers the clients it has worked with to strangers under a flood.
+KNOWN_CLIENTS = 256
 #: Random picks of a transfer port before the range is searched in order.
 PORT_PICKS = 64
 
@@ -197,6 +201,8 @@ class TftpMode:
         self.gateway = IPv4Address("0.0.0.0")
         self._last_setip: tuple[Address, gwload.SetIp] | None = None
         self._transfers: dict[Address, _Transfer] = {}
+        #: Addresses of clients that answered a transfer, the newest last.
+        self._known: dict[str, None] = {}
         #: Transfer ports the network could not open (not picked again).
         self._failed_ports: set[int] = set()
         self._ring: ConfigRing | None = None
@@ -249,7 +255,8 @@ class TftpMode:
     def receive(self, datagram: Datagram, now: float) -> None:
         if datagram.dst in self._transfers and datagram.dst[1] != self.port:
             transfer = self._transfers[datagram.dst]
-            transfer.answered = transfer.answered or datagram.src == transfer.peer
+            if datagram.src == transfer.peer:
+                self._answered(transfer)
             self._pump(transfer, datagram, now)
             return
         if datagram.dst[1] != self.port:
@@ -468,14 +475,14 @@ class TftpMode:
         (:data:`UNANSWERED_GRACE`); end the oldest dallying ones past
         :data:`MAX_OPEN_TRANSFERS`."""
         running = [t for t in self._transfers.values() if t.running]
-        if len(running) >= MAX_TRANSFERS and not self._make_room(running, now):
+        if len(running) >= MAX_TRANSFERS and not self._make_room(running, peer, now):
             raise Refusal(
                 ErrorCode.NOT_DEFINED,
                 f"busy: {len(running)} transfers are running, the most this device serves "
                 "at once; try again when one has ended",
             )
         mine = [t for t in self._transfers.values() if t.running and t.peer[0] == peer[0]]
-        if len(mine) >= MAX_TRANSFERS_PER_CLIENT and not self._make_room(mine, now):
+        if len(mine) >= MAX_TRANSFERS_PER_CLIENT and not self._make_room(mine, peer, now):
             raise Refusal(
                 ErrorCode.NOT_DEFINED,
                 f"busy: {peer[0]} has {len(mine)} transfers running, the most one client may "
@@ -484,22 +491,32 @@ class TftpMode:
         uploads = [
             t for t in self._transfers.values() if t.running and isinstance(t.engine, ServerWrite)
         ]
-        if upload and uploads and not self._make_room(uploads, now):
+        if upload and uploads and not self._make_room(uploads, peer, now):
             raise Refusal(ErrorCode.NOT_DEFINED, "busy: another upload is running")
         done = [local for local, t in self._transfers.items() if not t.running]
         for local in done[: max(0, len(self._transfers) - MAX_OPEN_TRANSFERS + 1)]:
             self._close_transfer(local)  # the oldest first: dicts keep their order
 
-    def _make_room(self, transfers: list[_Transfer], now: float) -> bool:
+    def _answered(self, transfer: _Transfer) -> None:
+        transfer.answered = True
+        client = transfer.peer[0]
+        self._known.pop(client, None)
+        self._known[client] = None
+        if len(self._known) > KNOWN_CLIENTS:
+            del self._known[next(iter(self._known))]
+
+    def _make_room(self, transfers: list[_Transfer], peer: Address, now: float) -> bool:
         """End the oldest of ``transfers`` whose client has not answered for
-        :data:`UNANSWERED_GRACE`; whether there was one. Its client is told, from the
-        transfer's port, to send its request again."""
+        :data:`UNANSWERED_GRACE` (at once for a request of a :data:`KNOWN_CLIENTS` one);
+        whether there was one. Its client is told, from the transfer's port, to send its
+        request again."""
+        grace = 0.0 if peer[0] in self._known else UNANSWERED_GRACE
         for transfer in transfers:  # the oldest first: dicts keep their order
             waited = now - transfer.opened
-            if transfer.answered or waited < UNANSWERED_GRACE:
+            if transfer.answered or waited < grace:
                 continue
             reason = (
-                f"busy: no answer for {waited:g} s, so this transfer made room for another "
+                f"busy: no answer for {waited:.3g} s, so this transfer made room for another "
                 "request; send the request again"
             )
             self._print(f"tftp: {transfer.name} with {transfer.peer[0]} ended: {reason}")

@@ -314,3 +314,31 @@ def test_an_upload_that_never_answers_makes_room_for_the_next_one() -> None:
         ),
     ) in out
     assert ((CLIENT, 40001), Ack(0)) in out
+
+
+def test_a_client_that_answered_before_is_served_at_once_under_a_flood() -> None:
+    device = _device([])
+    tftp = device.boot.tftp
+    assert tftp is not None
+    # CLIENT reads the config once to the end: an answering client.
+    _request(device, ReadRequest("config"), 1.5)
+    while data := [d for d in device.datagrams_to_send() if d.dst == (CLIENT, 40001)]:
+        packet = parse_packet(data[-1].data)
+        assert isinstance(packet, Data)
+        ack = Datagram(encode_packet(Ack(packet.block)), (CLIENT, 40001), data[-1].src)
+        device.receive_datagram(ack, 1.5)
+        _drain(device)
+    flood = _flood(device, MAX_TRANSFERS, 2.0)
+    # A stranger waits for the grace; the known client does not.
+    _request(device, ReadRequest("config"), 2.0, ("10.9.9.9", 30000))
+    assert _errors(device)[0].message.startswith("busy: 8 transfers are running")
+    _request(device, ReadRequest("config"), 2.0, (CLIENT, 40002))
+    out = device.datagrams_to_send()
+    [ended] = [d for d in out if d.dst == flood[0]]
+    assert parse_packet(ended.data) == Error(
+        ErrorCode.NOT_DEFINED,
+        "busy: no answer for 0 s, so this transfer made room for another request; "
+        "send the request again",
+    )
+    [served] = [parse_packet(d.data) for d in out if d.dst == (CLIENT, 40002)]
+    assert isinstance(served, Data)
