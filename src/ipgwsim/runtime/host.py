@@ -60,6 +60,7 @@ from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.runtime.clock import Clock, Timer
+from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.errors import describe_error
@@ -114,6 +115,7 @@ class DeviceHost:
         attachment: Attachment | None = None,
         rng: random.Random | None = None,
         impairment: Impairment | None = None,
+        connections: ConnectionBudget | None = None,
     ) -> None:
         self.record = record
         #: Where this device's links go in the namespace network (None: the network's).
@@ -173,6 +175,8 @@ class DeviceHost:
         self.closed = False
         self.device.wall_clock = wall_clock
         self.http_port = http_port
+        #: The runtime's count of TCP connections (None: the web server counts its own).
+        self.connections = connections
         #: The firmware's admin web server while its address is served (None: not serving).
         self.web: WebServer | None = None
         #: The loopback address that serves the firmware's ETH0 address.
@@ -306,7 +310,15 @@ class DeviceHost:
         if isinstance(self.network, NamespaceNetwork):
             network, port = self.network, self.http_port
             listener = lambda: network.tcp_listener(self, ip, port)  # noqa: E731
-        server = WebServer(ip, self.http_port, self._http, self._http_refusal, listener=listener)
+        server = WebServer(
+            ip,
+            self.http_port,
+            self._http,
+            self._http_refusal,
+            listener=listener,
+            budget=self.connections,
+            device=self.name,
+        )
         self.console.write(f"HTTP: {server.url}")
         self._chain_web(self._start_web(server))
 

@@ -70,6 +70,7 @@ from ipgwsim.flash.imagefile import FlashFileError
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.runtime.clock import Clock, ScaledClock
+from ipgwsim.runtime.connlimit import ConnectionBudget, ConnectionLimits, quiet_accept_errors
 from ipgwsim.runtime.control import ControlServer
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
 from ipgwsim.runtime.errors import (
@@ -142,6 +143,7 @@ class Runtime:
         device_rng: Callable[[str], random.Random] | None = None,
         impairment: Impairment | None = None,
         pcap: Path | str | None = None,
+        connection_limits: ConnectionLimits | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -210,6 +212,14 @@ class Runtime:
         self.pcap = Path(pcap) if pcap is not None else None
         #: Open capture files by resolved path (the runtime's and those of add_devices).
         self._captures: dict[Path, CaptureFile] = {}
+        #: Limits on the devices' TCP connections and the web servers' timeouts.
+        self.connection_limits = (
+            connection_limits if connection_limits is not None else ConnectionLimits()
+        )
+        #: The devices' TCP connections, counted against those limits (made at the start,
+        #: once the open-file limit is raised).
+        self.connections: ConnectionBudget | None = None
+        self._loud_accept_errors: Callable[[], None] | None = None
 
     # -- life --------------------------------------------------------------------------
 
@@ -232,6 +242,9 @@ class Runtime:
             return
         self._started = True
         raise_open_file_limit()
+        self.connections = ConnectionBudget(self.connection_limits, log=self.log)
+        loop = asyncio.get_running_loop()
+        self._loud_accept_errors = quiet_accept_errors(loop, self.connections.once)
         self.state.lock()
         try:
             with self.registry.locked():
@@ -286,6 +299,9 @@ class Runtime:
                 queue.put_nowait(None)
         self._unregister()
         self.state.unlock()
+        if self._loud_accept_errors is not None:
+            self._loud_accept_errors()
+            self._loud_accept_errors = None
 
     def _unregister(self) -> None:
         if self.entry is None:
@@ -564,6 +580,7 @@ class Runtime:
             attachment=attachment,
             rng=self.device_rng(record.instance.name) if self.device_rng is not None else None,
             impairment=impairment,
+            connections=self.connections,
         )
         for capture in captures or []:
             host.link.capture(capture)

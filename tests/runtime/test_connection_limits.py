@@ -1,0 +1,242 @@
+"""Connection limits and timeouts of the devices' web servers (a real runtime, real sockets).
+
+About 20,000 idle connections to one device's web port used up the runtime's file
+descriptors: the control socket, TFTP and flash saves failed for every device, and asyncio
+logged a traceback per failed accept. Now a device takes 16 HTTP connections, the rest are
+answered 503 and closed at once; the runtime says so once; a connection that does not send
+its request's head in time is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ipgwsim.hw_profiles import find_profile
+from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.connlimit import MAX_DEVICE_CONNECTIONS, ConnectionLimits
+from ipgwsim.runtime.control import ControlClient
+from ipgwsim.runtime.flashfile import load_flash
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.flash import newest_generation
+from ipgwsim.testing.loopback import Ports, run
+from ipgwsim.testing.web import curl, short_press
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_registry")]
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+FACTORY_IP = "127.168.0.1"
+#: Bound (real seconds) on waits for the server, which sets the pace there.
+BOUND = 10.0
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` (the server tells no one when it saw a close) within BOUND."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + BOUND
+    while not condition():
+        assert loop.time() < end, f"timed out after {BOUND:g} s waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def hold(port: int, count: int) -> list[Streams]:
+    """``count`` idle connections to the device's web server (the server accepts them in
+    order: a connection opened after them is accepted after them)."""
+    return [await asyncio.open_connection(FACTORY_IP, port) for _ in range(count)]
+
+
+async def refused(port: int) -> bytes:
+    """Connect, send nothing, read what the server says until it closes."""
+    reader, writer = await asyncio.open_connection(FACTORY_IP, port)
+    try:
+        return await asyncio.wait_for(reader.read(), BOUND)
+    finally:
+        writer.close()
+
+
+def close_all(held: list[Streams]) -> None:
+    for _, writer in held:
+        writer.close()
+
+
+@pytest.mark.requires("curl")
+def test_connections_over_the_device_limit_are_refused_and_the_runtime_still_answers(
+    tmp_path: Path, ports: Ports
+) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            url = await short_press(rt, clock, host)
+            held = await hold(http, MAX_DEVICE_CONNECTIONS)
+            try:
+                for _ in range(20):
+                    answer = await refused(http)
+                    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer
+                    assert answer.endswith(
+                        b"\r\n\r\n503 ip6000-1 has 16 HTTP connections open, its limit: "
+                        b"try again later\r\n"
+                    ), answer
+                assert rt.connections is not None
+                assert rt.connections.open(host.name, "HTTP") == MAX_DEVICE_CONNECTIONS
+
+                # The control socket answers, and a write on the console is saved.
+                client = ControlClient(rt.state.path, timeout=BOUND)
+                status = await asyncio.to_thread(client.request, "status")
+                assert [d["name"] for d in status["devices"]] == ["ip6000-1"]
+                host.console.feed(b"admin\rip6000\rconfig change CMD0 /name held\rconfig write\r")
+                await asyncio.sleep(0)  # one loop turn: the save scheduled by the write runs
+                assert host.degraded is None
+                saved = load_flash(host.record.flash_path)
+                profile = find_profile("IP6000")
+                assert newest_generation(saved, profile) == newest_generation(host.flash, profile)
+
+                # Under the limit again, a request is served.
+                close_all(held[:2])
+                budget = rt.connections
+                await until(
+                    lambda: budget.open(host.name, "HTTP") < MAX_DEVICE_CONNECTIONS, "a close"
+                )
+                assert (await curl(f"{url}/CMD0/box_info.xml"))[0] == 200
+            finally:
+                close_all(held)
+
+    run(main())
+
+
+def test_a_limit_reached_is_said_once_and_cleared_once(
+    tmp_path: Path, ports: Ports, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            await short_press(rt, clock, host)
+            caplog.clear()
+            held = await hold(http, MAX_DEVICE_CONNECTIONS)
+            try:
+                for _ in range(200):
+                    assert b" 503 " in await refused(http)
+            finally:
+                close_all(held)
+            budget = rt.connections
+            assert budget is not None
+            await until(lambda: budget.total == 0, "the held connections to close")
+
+        records = [
+            r for r in caplog.records if r.name.startswith(("ipgwsim", "aiohttp", "asyncio"))
+        ]
+        assert all(r.exc_info is None for r in records), [r.getMessage() for r in records]
+        said = [r.getMessage() for r in records if "limit" in r.getMessage()]
+        assert said == [
+            "ip6000-1: 16 HTTP connections are open, the limit per device: further ones are "
+            "refused until fewer are open",
+            "ip6000-1: HTTP connections below the limit again (200 refused meanwhile)",
+        ]
+        assert [r.levelno for r in records if "limit" in r.getMessage()] == [
+            logging.WARNING,
+            logging.INFO,
+        ]
+
+    caplog.set_level(logging.DEBUG)
+    run(main())
+
+
+def test_slow_or_silent_clients_are_closed_after_the_header_timeout(
+    tmp_path: Path, ports: Ports
+) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = ports.tcp()
+        limits = ConnectionLimits(header_timeout=1.0)
+        async with Runtime(
+            tmp_path / "s",
+            port=ports.udp(),
+            clock=clock,
+            http_port=http,
+            connection_limits=limits,
+        ) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            await short_press(rt, clock, host)
+            loop = asyncio.get_running_loop()
+            opened = loop.time()
+            silent = await asyncio.open_connection(FACTORY_IP, http)
+            slow = await asyncio.open_connection(FACTORY_IP, http)
+            idle = await asyncio.open_connection(FACTORY_IP, http)
+
+            async def trickle() -> int:
+                """Send a request's head a byte at a time, until the server closes."""
+                reader, writer = slow
+                sent = 0
+                head = b"GET /CMD0/box_info.xml HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000
+                while True:
+                    writer.write(head[sent : sent + 1])
+                    sent += 1
+                    try:
+                        data = await asyncio.wait_for(reader.read(1), 0.05)
+                    except TimeoutError:
+                        continue  # still open: the next byte
+                    assert data == b"", data  # no answer: the head is not complete
+                    return sent
+
+            async def answered_then_idle() -> bytes:
+                """One request answered on a keep-alive connection, then nothing."""
+                reader, writer = idle
+                writer.write(b"GET /CMD0/box_info.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+                return await asyncio.wait_for(reader.read(), BOUND)
+
+            async def closed(streams: Streams) -> bytes:
+                return await asyncio.wait_for(streams[0].read(), BOUND)
+
+            sent, answer, nothing = await asyncio.wait_for(
+                asyncio.gather(trickle(), answered_then_idle(), closed(silent)), BOUND
+            )
+            assert loop.time() - opened >= limits.header_timeout
+            assert sent > 1  # the bytes kept coming, and did not keep it open
+            assert re.match(rb"HTTP/1\.1 200 OK\r\n", answer), answer
+            assert nothing == b""
+            for _, writer in (silent, slow, idle):
+                writer.close()
+            budget = rt.connections
+            assert budget is not None
+            await until(lambda: budget.total == 0, "the connections to be counted out")
+
+    run(main())
+
+
+def test_a_body_that_does_not_arrive_in_time_is_answered_408(tmp_path: Path, ports: Ports) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = ports.tcp()
+        limits = ConnectionLimits(body_timeout=1.0)
+        async with Runtime(
+            tmp_path / "s",
+            port=ports.udp(),
+            clock=clock,
+            http_port=http,
+            connection_limits=limits,
+        ) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            await short_press(rt, clock, host)
+            reader, writer = await asyncio.open_connection(FACTORY_IP, http)
+            auth = base64.b64encode(b"admin:ip6000").decode()
+            writer.write(
+                f"PUT /upload/config HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+                "Content-Length: 1000\r\n\r\nconfig change CMD0 /name slow\r\n".encode()
+            )
+            answer = await asyncio.wait_for(reader.read(), BOUND)
+            writer.close()
+            assert re.match(rb"HTTP/1\.1 408 Request Timeout\r\n", answer), answer
+            assert answer.endswith(b"\r\n\r\n408 the request's body did not arrive within 1 s\r\n")
+            assert host.device.firmware is not None
+            assert host.device.firmware.edited.get("CMD0", "name") == "IP6000"
+
+    run(main())
