@@ -13,10 +13,14 @@ import asyncio
 import base64
 import logging
 import re
+import resource
+import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import serial
 
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.runtime.clock import ManualClock
@@ -240,3 +244,89 @@ def test_a_body_that_does_not_arrive_in_time_is_answered_408(tmp_path: Path, por
             assert host.device.firmware.edited.get("CMD0", "name") == "IP6000"
 
     run(main())
+
+
+#: The open-file limit of the runtime in the test below: the runtime needs about 14 to
+#: run one device; it keeps a quarter (8) in reserve, so a flood of its web port meets
+#: the reserve before the per-device limit.
+NOFILE = 32
+
+
+def _low_nofile() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+
+
+@pytest.mark.requires("curl")
+def test_a_flood_that_would_fill_the_descriptor_table_loses_nothing_acknowledged(
+    tmp_path: Path, ports: Ports
+) -> None:
+    """A runtime with 32 descriptors, its web port flooded: the control socket answers,
+    a ``config write`` acknowledged on the console is in the flash image at once (it
+    survives even ``kill -9``: a restart loads that file)."""
+
+    async def main() -> None:
+        state, http = tmp_path / "s", ports.tcp()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ipgwsim.tools.cli", "run", "IP6000", "--state", str(state),
+            "--port", str(ports.udp()), "--http-port", str(http), "--no-console-tcp",
+            "--speed", "1000",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_low_nofile,
+        )  # fmt: skip
+        held: list[Streams] = []
+        try:
+            assert proc.stdout is not None
+            assert (await asyncio.wait_for(proc.stdout.readline(), BOUND)).startswith(b"ipgwsim:")
+            client = ControlClient(state, timeout=BOUND)
+            await asyncio.to_thread(client.request, "press", device="ip6000-1", hold=0.3)
+            # The web server starts after the restart; the runtime tells no one: poll.
+            await until(lambda: _listening(FACTORY_IP, http), "the web server")
+
+            answers: list[bytes] = []
+            for _ in range(60):
+                try:
+                    connecting = asyncio.open_connection(FACTORY_IP, http)
+                    streams = await asyncio.wait_for(connecting, 2)
+                except TimeoutError:
+                    answers.append(b"(the server accepts no more)")
+                    break
+                held.append(streams)
+                try:
+                    answers.append(await asyncio.wait_for(streams[0].read(200), 0.2))
+                except TimeoutError:
+                    answers.append(b"")  # accepted and waiting for a request
+            # Meanwhile: the control socket answers; a write is saved when acknowledged.
+            client = ControlClient(state, timeout=BOUND)
+            (device,) = (await asyncio.to_thread(client.request, "status"))["devices"]
+            assert device["degraded"] is None
+            keeps = b"503 the runtime keeps its last 8 file descriptors for itself"
+            assert any(keeps in answer for answer in answers), answers
+            console = await asyncio.to_thread(client.request, "console", device="ip6000-1")
+            with serial.Serial(console["pty"], timeout=BOUND) as port:
+                typed = "\radmin\rip6000\rconfig change CMD0 /name held\rconfig write\r"
+                await asyncio.to_thread(port.write, typed.encode())
+                said = await asyncio.to_thread(port.read_until, b"config written as generation ")
+                assert said.endswith(b"generation "), said
+                number = await asyncio.to_thread(port.read_until, b"\r\n")
+            acknowledged = int(number.strip())
+            (device,) = (await asyncio.to_thread(client.request, "status"))["devices"]
+            assert device["degraded"] is None
+            assert device["mode"] == "running firmware"
+        finally:
+            for _, writer in held:
+                writer.close()
+            if proc.returncode is None:
+                proc.kill()  # no save at the stop: what is on disk was saved before
+                await proc.communicate()
+        saved = load_flash(state / "ip6000-1" / "flash.img")
+        assert newest_generation(saved, find_profile("IP6000")) == acknowledged
+
+    run(main())
+
+
+def _listening(ip: str, port: int) -> bool:
+    try:
+        with socket.create_connection((ip, port), timeout=1):
+            return True
+    except OSError:
+        return False
