@@ -330,3 +330,32 @@ def _listening(ip: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_console_ports_take_16_clients_each(tmp_path: Path, ports: Ports) -> None:
+    async def main() -> None:
+        async with Runtime(
+            tmp_path / "s", port=ports.udp(), clock=ManualClock(), http_port=ports.tcp()
+        ) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            tcp = host.console_tcp
+            assert tcp is not None
+            for port, service in (
+                (tcp.raw_port, "console"),
+                (tcp.rfc2217_port, "RFC 2217 console"),
+            ):
+                held = [
+                    await asyncio.open_connection("127.0.0.1", port)
+                    for _ in range(MAX_DEVICE_CONNECTIONS)
+                ]
+                try:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    extra = await asyncio.wait_for(reader.read(), BOUND)  # closed at once
+                    writer.close()
+                    assert extra == b"" or extra[0] == 0xFF, extra  # only Telnet options
+                    assert rt.connections is not None
+                    assert rt.connections.open(host.name, service) == MAX_DEVICE_CONNECTIONS
+                finally:
+                    close_all(held)
+
+    run(main())

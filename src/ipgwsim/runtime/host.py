@@ -245,7 +245,11 @@ class DeviceHost:
         """Serve the console on TCP too (raw and RFC 2217); :class:`OSError` if binding fails."""
         if self.console_tcp is None:
             self.console_tcp = ConsoleTcp(
-                self.console.feed, raw_port=raw_port, rfc2217_port=rfc2217_port
+                self.console.feed,
+                raw_port=raw_port,
+                rfc2217_port=rfc2217_port,
+                budget=self.connections,
+                device=self.name,
             )
             self.console.sinks.append(self.console_tcp.send)
         return self.console_tcp
