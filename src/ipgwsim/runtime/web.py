@@ -4,6 +4,10 @@
 has that address; each request becomes a :class:`~ipgwsim.proto.http.HttpRequest` for
 ``Device.http`` (HTTP Basic credentials decoded, a ``multipart/form-data`` upload reduced
 to its first file part), and the :class:`~ipgwsim.proto.http.HttpResponse` goes back.
+Every connection is counted in the runtime's
+:class:`~ipgwsim.runtime.connlimit.ConnectionBudget` first (over a limit: 503 and closed at
+once), must send each request's head within the header timeout and its body within the
+body timeout (``docs/runtime.md``, *Connection limits*).
 
 :class:`Fetcher` performs the firmware's ``FetchRequested`` effects (update scripts,
 firmware and config downloads, ``scfg`` uploads) with an aiohttp client whose
