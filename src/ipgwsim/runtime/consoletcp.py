@@ -26,6 +26,8 @@ from typing import Any, cast
 import serial
 from serial.rfc2217 import PortManager
 
+from ipgwsim.runtime.connlimit import ConnectionBudget
+
 #: The loopback address the consoles listen on.
 CONSOLE_HOST = "127.0.0.1"
 #: Bytes that may wait for a client that does not read before it is disconnected.
@@ -123,8 +125,13 @@ class ConsoleTcp:
         *,
         raw_port: int = 0,
         rfc2217_port: int = 0,
+        budget: ConnectionBudget | None = None,
+        device: str = "",
     ) -> None:
         self._on_input = on_input
+        #: Counts the clients in with the runtime's connections (None: no limit).
+        self._budget = budget
+        self._device = device
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         raw = _listen(raw_port)
@@ -192,8 +199,12 @@ class ConsoleTcp:
         if task is not None:
             self._handlers.add(task)
         client = _Client(writer, manager)
-        if self._closed:
+        service = "console" if manager is None else "RFC 2217 console"
+        sock = writer.get_extra_info("socket")
+        if self._closed or not self._admit(service, sock.fileno() if sock else -1):
             writer.close()
+            if task is not None:
+                self._handlers.discard(task)
             return
         self._clients.add(client)
         try:
@@ -208,9 +219,15 @@ class ConsoleTcp:
             pass
         finally:
             self._clients.discard(client)
+            if self._budget is not None:
+                self._budget.release(self._device, service)
             writer.close()
             if task is not None:
                 self._handlers.discard(task)
+
+    def _admit(self, service: str, fd: int) -> bool:
+        """Whether the runtime's budget counts the client in (a refused one is closed)."""
+        return self._budget is None or self._budget.admit(self._device, service, fd) is None
 
     def close(self) -> None:
         """Stop listening and disconnect every client (:meth:`wait_closed` awaits it)."""

@@ -62,6 +62,7 @@ from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.runtime.clock import Clock, Timer
+from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.errors import describe_error
@@ -120,6 +121,7 @@ class DeviceHost:
         rng: random.Random | None = None,
         impairment: Impairment | None = None,
         logins: LoginChecker | None = None,
+        connections: ConnectionBudget | None = None,
     ) -> None:
         self.record = record
         #: Makes the password checks of HTTP logins (the runtime's, shared by its devices;
@@ -183,6 +185,8 @@ class DeviceHost:
         self.closed = False
         self.device.wall_clock = wall_clock
         self.http_port = http_port
+        #: The runtime's count of TCP connections (None: the web server counts its own).
+        self.connections = connections
         #: The firmware's admin web server while its address is served (None: not serving).
         self.web: WebServer | None = None
         #: The loopback address that serves the firmware's ETH0 address.
@@ -251,7 +255,11 @@ class DeviceHost:
         """Serve the console on TCP too (raw and RFC 2217); :class:`OSError` if binding fails."""
         if self.console_tcp is None:
             self.console_tcp = ConsoleTcp(
-                self.console.feed, raw_port=raw_port, rfc2217_port=rfc2217_port
+                self.console.feed,
+                raw_port=raw_port,
+                rfc2217_port=rfc2217_port,
+                budget=self.connections,
+                device=self.name,
             )
             self.console.sinks.append(self.console_tcp.send)
         return self.console_tcp
@@ -316,7 +324,15 @@ class DeviceHost:
         if isinstance(self.network, NamespaceNetwork):
             network, port = self.network, self.http_port
             listener = lambda: network.tcp_listener(self, ip, port)  # noqa: E731
-        server = WebServer(ip, self.http_port, self._http, self._http_refusal, listener=listener)
+        server = WebServer(
+            ip,
+            self.http_port,
+            self._http,
+            self._http_refusal,
+            listener=listener,
+            budget=self.connections,
+            device=self.name,
+        )
         self.console.write(f"HTTP: {server.url}")
         self._chain_web(self._start_web(server))
 

@@ -71,6 +71,7 @@ from ipgwsim.flash.imagefile import FlashFileError
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.runtime.clock import Clock, ScaledClock
+from ipgwsim.runtime.connlimit import ConnectionBudget, ConnectionLimits, quiet_accept_errors
 from ipgwsim.runtime.control import ControlServer
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
 from ipgwsim.runtime.errors import (
@@ -145,6 +146,7 @@ class Runtime:
         impairment: Impairment | None = None,
         pcap: Path | str | None = None,
         login_executor: Executor | None = None,
+        connection_limits: ConnectionLimits | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -216,6 +218,14 @@ class Runtime:
         #: Makes the password checks of every device's HTTP logins, in ``login_executor``
         #: (None: a small thread pool of the runtime's own; ``runtime/logins.py``).
         self.logins = LoginChecker(login_executor)
+        #: Limits on the devices' TCP connections and the web servers' timeouts.
+        self.connection_limits = (
+            connection_limits if connection_limits is not None else ConnectionLimits()
+        )
+        #: The devices' TCP connections, counted against those limits (made at the start,
+        #: once the open-file limit is raised).
+        self.connections: ConnectionBudget | None = None
+        self._loud_accept_errors: Callable[[], None] | None = None
 
     # -- life --------------------------------------------------------------------------
 
@@ -238,6 +248,9 @@ class Runtime:
             return
         self._started = True
         raise_open_file_limit()
+        self.connections = ConnectionBudget(self.connection_limits, log=self.log)
+        loop = asyncio.get_running_loop()
+        self._loud_accept_errors = quiet_accept_errors(loop, self.connections.once)
         self.state.lock()
         try:
             with self.registry.locked():
@@ -293,6 +306,9 @@ class Runtime:
                 queue.put_nowait(None)
         self._unregister()
         self.state.unlock()
+        if self._loud_accept_errors is not None:
+            self._loud_accept_errors()
+            self._loud_accept_errors = None
 
     def _unregister(self) -> None:
         if self.entry is None:
@@ -572,6 +588,7 @@ class Runtime:
             rng=self.device_rng(record.instance.name) if self.device_rng is not None else None,
             impairment=impairment,
             logins=self.logins,
+            connections=self.connections,
         )
         for capture in captures or []:
             host.link.capture(capture)

@@ -4,6 +4,10 @@
 has that address; each request becomes a :class:`~ipgwsim.proto.http.HttpRequest` for
 ``Device.http`` (HTTP Basic credentials decoded, a ``multipart/form-data`` upload reduced
 to its first file part), and the :class:`~ipgwsim.proto.http.HttpResponse` goes back.
+Every connection is counted in the runtime's
+:class:`~ipgwsim.runtime.connlimit.ConnectionBudget` first (over a limit: 503 and closed at
+once), must send each request's head within the header timeout and its body within the
+body timeout (``docs/runtime.md``, *Connection limits*).
 
 :class:`Fetcher` performs the firmware's ``FetchRequested`` effects (update scripts,
 firmware and config downloads, ``scfg`` uploads) with an aiohttp client whose
@@ -27,6 +31,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
+from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.errors import describe_error
 
 __all__ = ["FETCH_TIMEOUT", "MAX_BODY", "SERVER_LOG", "Fetcher", "WebServer"]
@@ -104,6 +109,8 @@ class WebServer:
         precheck: Precheck,
         *,
         listener: Callable[[], socket.socket] | None = None,
+        budget: ConnectionBudget | None = None,
+        device: str | None = None,
     ) -> None:
         self.ip = ip
         self.port = port
@@ -111,7 +118,12 @@ class WebServer:
         self._listener = listener
         self._handler = handler
         self._precheck = precheck
-        app = web.Application(client_max_size=MAX_BODY)
+        #: Counts this server's connections in with the runtime's (None: a budget of its own).
+        self.budget = budget if budget is not None else ConnectionBudget()
+        #: Whose connections they are, in the budget and in refusals.
+        self.device = device if device is not None else f"{ip}:{port}"
+        self._guards: dict[asyncio.BaseTransport, _Guard] = {}
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._in_request])
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, logger=SERVER_LOG
@@ -124,16 +136,9 @@ class WebServer:
     async def start(self) -> None:
         """Listen; :class:`OSError` if the address cannot be bound."""
         await self._runner.setup()
-        site: web.BaseSite
-        if self._listener is not None:
-            try:
-                site = web.SockSite(self._runner, self._listener())
-            except OSError:
-                await self._runner.cleanup()
-                raise
-        else:
-            site = web.TCPSite(self._runner, self.ip, self.port, reuse_address=True)
         try:
+            sock = self._listener() if self._listener is not None else _listen(self.ip, self.port)
+            site = _GuardedSite(self._runner, sock, self._connection)
             await site.start()
         except OSError:
             await self._runner.cleanup()
@@ -141,6 +146,41 @@ class WebServer:
 
     async def close(self) -> None:
         await self._runner.cleanup()
+
+    @property
+    def connections(self) -> int:
+        """Connections open now (counted in the budget)."""
+        return len(self._guards)
+
+    def _connection(self) -> asyncio.Protocol:
+        return _Guard(self)
+
+    @web.middleware
+    async def _in_request(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """From a request's head to its answer: no header timeout, the body timeout."""
+        guard = self._guards.get(request.transport) if request.transport is not None else None
+        if guard is not None:
+            guard.busy()
+        limit = self.budget.limits.body_timeout
+        scope = asyncio.timeout(limit)
+        try:
+            async with scope:
+                return await handler(request)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            text = f"408 the request's body did not arrive within {limit:g} s\r\n"
+            answer = web.Response(status=408, text=text, headers={"Connection": "close"})
+            await answer.prepare(request)
+            await answer.write_eof()
+            if request.transport is not None:
+                request.transport.close()  # not the rest of the body: the answer, then close
+            return answer
+        finally:
+            if guard is not None:
+                guard.idle()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         parsed = HttpRequest(
@@ -165,6 +205,136 @@ class WebServer:
             content_type=answer.content_type.split(";")[0],
             charset="utf-8" if "charset=utf-8" in answer.content_type else None,
         )
+
+
+def _listen(ip: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+#: Connections a listening socket queues, and accepts in one turn of the event loop: each
+#: is a descriptor until it is refused, so few (the per-device limit is 16).
+BACKLOG = 16
+
+
+class _GuardedSite(web.BaseSite):
+    """Serves on a listening socket; every connection gets a :class:`_Guard` first."""
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        sock: socket.socket,
+        protocol: Callable[[], asyncio.Protocol],
+    ) -> None:
+        super().__init__(runner, backlog=BACKLOG)
+        self._sock = sock
+        self._protocol = protocol
+
+    @property
+    def name(self) -> str:
+        ip, port = self._sock.getsockname()[:2]
+        return f"http://{ip}:{port}"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                self._protocol, sock=self._sock, backlog=self._backlog
+            )
+        except BaseException:
+            self._sock.close()
+            raise
+
+
+class _Guard(asyncio.Protocol):
+    """One connection to a :class:`WebServer`: counted in the budget or refused at once
+    (503 with the reason, read nothing, close), then handed to aiohttp; closed when its
+    request's head takes longer than the header timeout (also when idle between requests).
+
+    DECISION: the refusal is written at once without reading the request; a client whose
+    request had already arrived may see the connection reset instead of the 503.
+    """
+
+    def __init__(self, server: WebServer) -> None:
+        self._server = server
+        self._transport: asyncio.Transport | None = None
+        self._inner: asyncio.Protocol | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self._server
+        assert isinstance(transport, asyncio.Transport)
+        sock = transport.get_extra_info("socket")
+        refusal = server.budget.admit(server.device, "HTTP", sock.fileno() if sock else -1)
+        if refusal is not None:
+            body = f"503 {refusal}: try again later\r\n".encode()
+            head = (
+                "HTTP/1.1 503 Service Unavailable\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            transport.write(head.encode() + body)
+            transport.close()
+            return
+        self._transport = transport
+        server._guards[transport] = self
+        self.idle()
+        runner_server = server._runner.server
+        assert runner_server is not None
+        self._inner = runner_server()
+        self._inner.connection_made(transport)
+
+    def busy(self) -> None:
+        """A request's head has arrived: its body and answer have the body timeout."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def idle(self) -> None:
+        """Waiting for a request's head: it must come within the header timeout."""
+        self.busy()
+        if self._transport is not None and not self._transport.is_closing():
+            limit = self._server.budget.limits.header_timeout
+            self._timer = asyncio.get_running_loop().call_later(limit, self._expired)
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self._transport is not None:
+            self._transport.abort()  # a client that stopped reading must not keep it open
+
+    def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received() if self._inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.busy()
+        if self._transport is None:
+            return
+        server = self._server
+        server._guards.pop(self._transport, None)
+        self._transport = None
+        server.budget.release(server.device, "HTTP")
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
 
 
 class Fetcher:

@@ -6,7 +6,8 @@ import dataclasses
 
 from ipgwsim.flash.faults import FaultInjector
 from ipgwsim.flash.nor import NorFlash
-from ipgwsim.flash.partitions import Partition
+from ipgwsim.flash.partitions import Partition, PartitionTable
+from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import FlashGeometry, Profile, Region, find_profile
 
 
@@ -53,3 +54,10 @@ def pool_profile(
         at += count
     geometry = FlashGeometry(at * sector_size, sector_size, unit)
     return dataclasses.replace(base, flash=geometry, regions=tuple(regions))
+
+
+def newest_generation(flash: NorFlash, profile: Profile) -> int:
+    """The number of the newest config generation in ``flash``'s config ring."""
+    newest = ConfigRing(PartitionTable(flash, profile)["config"]).newest
+    assert newest is not None, "the config ring is empty"
+    return newest.number
