@@ -2,9 +2,10 @@
 
 About 20,000 idle connections to one device's web port used up the runtime's file
 descriptors: the control socket, TFTP and flash saves failed for every device, and asyncio
-logged a traceback per failed accept. Now a device takes 16 HTTP connections, the rest are
-answered 503 and closed at once; the runtime says so once; a connection that does not send
-its request's head in time is closed.
+logged a traceback per failed accept. Now a device takes 16 HTTP connections; a new one
+takes the place of the one that has waited longest for a request's head, and while all 16
+have requests running the rest are answered 503 and closed at once; the runtime says so
+once; a connection that does not send its request's head in time is closed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.connlimit import MAX_DEVICE_CONNECTIONS, ConnectionLimits
 from ipgwsim.runtime.control import ControlClient
 from ipgwsim.runtime.flashfile import load_flash
+from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.flash import newest_generation
 from ipgwsim.testing.loopback import Ports, run
@@ -55,6 +57,27 @@ async def hold(port: int, count: int) -> list[Streams]:
     return [await asyncio.open_connection(FACTORY_IP, port) for _ in range(count)]
 
 
+#: A request whose body never comes: it runs (for the body timeout) and holds its connection.
+STALLED = (
+    b"PUT /upload/config HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+    + base64.b64encode(b"admin:ip6000")
+    + b"\r\nContent-Length: 100\r\n\r\nconfig"
+)
+
+
+async def hold_busy(port: int, count: int, host: DeviceHost) -> list[Streams]:
+    """``count`` connections whose requests run (their bodies never end)."""
+    held = []
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection(FACTORY_IP, port)
+        writer.write(STALLED)
+        held.append((reader, writer))
+    web = host.web
+    assert web is not None
+    await until(lambda: web.connections == count and web.waiting == 0, "the requests to run")
+    return held
+
+
 async def refused(port: int) -> bytes:
     """Connect, send nothing, read what the server says until it closes."""
     reader, writer = await asyncio.open_connection(FACTORY_IP, port)
@@ -79,7 +102,7 @@ def test_connections_over_the_device_limit_are_refused_and_the_runtime_still_ans
         async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             url = await short_press(rt, clock, host)
-            held = await hold(http, MAX_DEVICE_CONNECTIONS)
+            held = await hold_busy(http, MAX_DEVICE_CONNECTIONS, host)
             try:
                 for _ in range(20):
                     answer = await refused(http)
@@ -115,6 +138,38 @@ def test_connections_over_the_device_limit_are_refused_and_the_runtime_still_ans
     run(main())
 
 
+@pytest.mark.requires("curl")
+def test_idle_connections_give_way_to_new_ones_oldest_first(tmp_path: Path, ports: Ports) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        http = ports.tcp()
+        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
+            (host,) = rt.add_devices("IP6000", 1)
+            url = await short_press(rt, clock, host)
+            held = await hold(http, MAX_DEVICE_CONNECTIONS)
+            web = host.web
+            assert web is not None
+            await until(lambda: web.connections == MAX_DEVICE_CONNECTIONS, "the connections")
+            try:
+                # At the limit, every new request is served: it takes the place of the idle
+                # connection that has waited longest, and the others stay.
+                for n in range(3):
+                    status, body = await curl(f"{url}/CMD0/box_info.xml")
+                    assert status == 200, body
+                    assert await asyncio.wait_for(held[n][0].read(), BOUND) == b""  # closed
+                    held += await hold(http, 1)  # at the limit again
+                    await until(lambda: web.connections == MAX_DEVICE_CONNECTIONS, "it")
+                for reader, _ in held[3:]:
+                    with pytest.raises(TimeoutError):
+                        await asyncio.wait_for(reader.read(1), 0.05)  # open and silent
+                assert rt.connections is not None
+                assert rt.connections.open(host.name, "HTTP") <= MAX_DEVICE_CONNECTIONS
+            finally:
+                close_all(held)
+
+    run(main())
+
+
 def test_a_limit_reached_is_said_once_and_cleared_once(
     tmp_path: Path, ports: Ports, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -125,7 +180,7 @@ def test_a_limit_reached_is_said_once_and_cleared_once(
             (host,) = rt.add_devices("IP6000", 1)
             await short_press(rt, clock, host)
             caplog.clear()
-            held = await hold(http, MAX_DEVICE_CONNECTIONS)
+            held = await hold_busy(http, MAX_DEVICE_CONNECTIONS, host)
             try:
                 for _ in range(200):
                     assert b" 503 " in await refused(http)

@@ -152,8 +152,22 @@ class WebServer:
         """Connections open now (counted in the budget)."""
         return len(self._guards)
 
+    @property
+    def waiting(self) -> int:
+        """Connections open now that wait for a request's head (the others' requests run)."""
+        return sum(1 for guard in self._guards.values() if guard.idle_since is not None)
+
     def _connection(self) -> asyncio.Protocol:
         return _Guard(self)
+
+    def _evict_idle(self) -> None:
+        """At the limit: close the connection that has waited longest for a request's head,
+        so that a new connection is served (DECISION: an idle connection gives way to a new
+        one, so clients that hold connections open without asking cannot keep others out;
+        a connection whose request runs is never closed for another)."""
+        waiting = [g for g in self._guards.values() if g.idle_since is not None]
+        if waiting:
+            min(waiting, key=lambda g: g.idle_since or 0.0).evict()
 
     @web.middleware
     async def _in_request(
@@ -196,6 +210,11 @@ class WebServer:
                 body = await _body(request)
             except (ValueError, aiohttp.ClientError, aiohttp.web.HTTPException) as exc:
                 answer = HttpResponse.text(400, f"400 bad request body: {describe_error(exc)}\r\n")
+            except ConnectionError as exc:  # the client went away before its body ended
+                SERVER_LOG.info(
+                    "request from %s ended before its body: %s", parsed.client, describe_error(exc)
+                )
+                answer = HttpResponse.text(400, "400 the request's body did not end\r\n")
             else:
                 answer = self._handler(dataclasses.replace(parsed, body=body))
         return web.Response(
@@ -266,13 +285,19 @@ class _Guard(asyncio.Protocol):
     def __init__(self, server: WebServer) -> None:
         self._server = server
         self._transport: asyncio.Transport | None = None
+        #: The transport after :meth:`connection_lost` (an evicted one is aborted then).
+        self._closing: asyncio.Transport | None = None
         self._inner: asyncio.Protocol | None = None
         self._timer: asyncio.TimerHandle | None = None
+        #: Loop time since which it waits for a request's head (None: a request runs).
+        self.idle_since: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self._server
         assert isinstance(transport, asyncio.Transport)
         sock = transport.get_extra_info("socket")
+        if server.budget.open(server.device, "HTTP") >= server.budget.limits.per_device:
+            server._evict_idle()
         refusal = server.budget.admit(server.device, "HTTP", sock.fileno() if sock else -1)
         if refusal is not None:
             body = f"503 {refusal}: try again later\r\n".encode()
@@ -297,13 +322,23 @@ class _Guard(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self.idle_since = None
 
     def idle(self) -> None:
         """Waiting for a request's head: it must come within the header timeout."""
         self.busy()
         if self._transport is not None and not self._transport.is_closing():
+            loop = asyncio.get_running_loop()
             limit = self._server.budget.limits.header_timeout
-            self._timer = asyncio.get_running_loop().call_later(limit, self._expired)
+            self._timer = loop.call_later(limit, self._expired)
+            self.idle_since = loop.time()
+
+    def evict(self) -> None:
+        """Close this idle connection now, its place in the budget given up at once."""
+        self.connection_lost(None)  # counted out now; the transport's own report is ignored
+        transport = self._closing
+        if transport is not None:
+            transport.abort()
 
     def _expired(self) -> None:
         self._timer = None
@@ -331,7 +366,7 @@ class _Guard(asyncio.Protocol):
             return
         server = self._server
         server._guards.pop(self._transport, None)
-        self._transport = None
+        self._closing, self._transport = self._transport, None
         server.budget.release(server.device, "HTTP")
         if self._inner is not None:
             self._inner.connection_lost(exc)
