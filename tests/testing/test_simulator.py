@@ -143,6 +143,8 @@ def test_the_console_with_pyserial(sim: Simulator) -> None:
         port.write(b"admin\rip6000\r")
         assert port.read_until(b"IP6000> ").endswith(b"IP6000> ")
     with serial.serial_for_url(gw.console_url, timeout=5) as port:
+        port.write(b"\radmin\rip6000\r")  # a login of its own
+        assert port.read_until(b"IP6000> ").endswith(b"IP6000> ")
         port.write(b"config show\r")
         assert b"config change CMD0 /name IP6000" in port.read_until(b"IP6000> ")
 
