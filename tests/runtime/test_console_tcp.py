@@ -15,6 +15,7 @@ from ipgwsim.events import Mode
 from ipgwsim.hw_profiles import find_profile as _find_profile
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.consoletcp import ConsoleTcp
+from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
@@ -298,18 +299,22 @@ def test_ports_from_a_base_and_everything_closed_at_stop(tmp_path: Path, ports: 
     run(main(), timeout=60)
 
 
-def test_no_tcp_and_a_bad_base(tmp_path: Path, ports: Ports) -> None:
+def test_no_tcp_by_default_and_a_bad_base(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         async with Runtime(
-            tmp_path / "state",
-            port=ports.udp(),
-            http_port=ports.tcp(),
-            clock=ManualClock(),
-            console_tcp=False,
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
         ) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             assert host.console_tcp is None
+            with pytest.raises(RuntimeSetupError) as info:
+                rt.add(DeviceSpec("IP6000", console_port=ports.tcp()))
+            assert "needs console_tcp=True (the consoles on TCP are off by default)" in str(
+                info.value
+            )
+            assert len(rt.devices) == 1
 
     run(main())
     with pytest.raises(RuntimeSetupError, match="console_port_base"):
-        Runtime(tmp_path / "other", console_port_base=70000)
+        Runtime(tmp_path / "other", console_tcp=True, console_port_base=70000)
+    with pytest.raises(RuntimeSetupError, match=r"console_port_base 7000 needs console_tcp=True"):
+        Runtime(tmp_path / "other", console_port_base=7000)

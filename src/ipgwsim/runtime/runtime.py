@@ -8,10 +8,12 @@
         async for name, event in rt.watch():  # LED, mode, blink and power events
             ...
 
-Each device's console is a pty and, unless ``console_tcp=False``, also two TCP ports on
-127.0.0.1: raw (``socket://``) and RFC 2217 (``rfc2217://``); ``console_port_base`` gives
-the n-th device added (from 0) the ports ``base + 2n`` and ``base + 2n + 1``, otherwise
-the system picks free ones (``host.console_tcp.raw_port`` / ``.rfc2217_port``).
+Each device's console is a pty (owner-only) and, with ``console_tcp=True``, also two TCP
+ports on 127.0.0.1: raw (``socket://``) and RFC 2217 (``rfc2217://``), each connection with
+a login session of its own. They are off by default, as every local user can connect to
+them. ``console_port_base`` (which needs ``console_tcp=True``) gives the n-th device added
+(from 0) the ports ``base + 2n`` and ``base + 2n + 1``, otherwise the system picks free ones
+(``host.console_tcp.raw_port`` / ``.rfc2217_port``).
 
 ``impairment`` (an :class:`~ipgwsim.runtime.impair.Impairment`) impairs every device's
 link, ``add_devices(..., impairment=...)`` those devices' links, and :meth:`Runtime.impair`
@@ -132,7 +134,7 @@ class Runtime:
         control: bool = True,
         profiles_dir: Path | None = None,
         log: logging.Logger | None = None,
-        console_tcp: bool = True,
+        console_tcp: bool = False,
         console_port_base: int | None = None,
         http_port: int | None = None,
         wall_clock: float | Literal["host"] | None = "host",
@@ -177,6 +179,12 @@ class Runtime:
             raise RuntimeSetupError(
                 f"console_port_base must be a TCP port (1-65534), not {console_port_base}"
             )
+        if console_port_base is not None and not console_tcp:
+            raise RuntimeSetupError(
+                f"console_port_base {console_port_base} needs console_tcp=True "
+                "(the consoles on TCP are off by default)"
+            )
+        #: Whether the consoles are served on TCP too (off by default: docs/runtime.md).
         self.console_tcp = console_tcp
         self.console_port_base = console_port_base
         if http_port is None:
@@ -423,6 +431,11 @@ class Runtime:
         self._check_running()
         if spec.count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {spec.count}")
+        if spec.console_port is not None and not self.console_tcp:
+            raise RuntimeSetupError(
+                f"console port {spec.console_port} needs console_tcp=True "
+                "(the consoles on TCP are off by default)"
+            )
         if spec.attachment is not None and not isinstance(self.network, NamespaceNetwork):
             raise RuntimeSetupError(
                 f"attachment {spec.attachment}: attachments need the namespace network (netns)"
