@@ -4,9 +4,10 @@
 --lab lab.toml`` runs the lab a lab file describes (``docs/lab-file.md``; options given
 on the command line win over the file's ``[runtime]`` table).
 
-Prints one line per device (name, model, MAC, console pty, mode, LED), then one line
-per device with its console's TCP URLs on 127.0.0.1 (raw ``socket://`` and RFC 2217
-``rfc2217://``, for pyserial's ``serial_for_url``) and one with its web server's URL
+Prints one line per device (name, model, MAC, console pty, mode, LED), then, with
+``--console-tcp``, one line per device with its console's TCP URLs on 127.0.0.1 (raw
+``socket://`` and RFC 2217 ``rfc2217://``, for pyserial's ``serial_for_url``; off by
+default, as every local user can connect to them) and one with its web server's URL
 while the firmware has an address (``192.168.0.1`` is served as ``127.168.0.1`` on
 loopback; a factory device after power-up is a DHCP client and has none: a short press
 of the reset button gives it the factory address), then keeps the
@@ -34,7 +35,7 @@ from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
-from ipgwsim.runtime.labfile import LabError, check_lab, load_lab
+from ipgwsim.runtime.labfile import Lab, LabError, check_lab, load_lab
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
@@ -89,11 +90,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--console-port",
         type=int,
         metavar="PORT",
-        help="TCP ports of the consoles on 127.0.0.1 from PORT on: raw PORT+2n, "
-        "RFC 2217 PORT+2n+1 for the n-th device (default: free ports)",
+        help="serve the consoles on TCP (as --console-tcp) from PORT on: raw PORT+2n, "
+        "RFC 2217 PORT+2n+1 for the n-th device",
     )
-    parser.add_argument(
-        "--no-console-tcp", action="store_true", help="serve the consoles on the pty only"
+    tcp = parser.add_mutually_exclusive_group()
+    tcp.add_argument(
+        "--console-tcp",
+        action="store_true",
+        help="serve the consoles on TCP on 127.0.0.1 too, on free ports; any local user "
+        "can connect, each connection has a login of its own (default: the pty only)",
+    )
+    tcp.add_argument(
+        "--no-console-tcp",
+        action="store_true",
+        help="serve the consoles on the pty only, whatever a lab file says",
     )
     parser.add_argument(
         "--netns",
@@ -243,6 +253,11 @@ def plan(args: argparse.Namespace) -> Plan:
         return from_lab if from_lab is not None else default
 
     attachment = Attachment.parse(args.attach) if args.attach else None
+    console_tcp = _console_tcp(args, lab)
+    console_port = pick(args.console_port, lab.console_port if lab else None, None)
+    if not console_tcp:  # the command line wins: a lab file's console ports go unused
+        console_port = None
+        specs = [replace(spec, console_port=None) for spec in specs]
     return Plan(
         specs=specs,
         state=pick(args.state, lab.state if lab else None, default_state_dir()),
@@ -251,8 +266,8 @@ def plan(args: argparse.Namespace) -> Plan:
         netns=netns,
         attachment=pick(attachment, lab.attachment if lab else None, None),
         http_port=pick(args.http_port, lab.http_port if lab else None, None),
-        console_port=pick(args.console_port, lab.console_port if lab else None, None),
-        console_tcp=not args.no_console_tcp and (lab is None or lab.console_tcp),
+        console_port=console_port,
+        console_tcp=console_tcp,
         profiles_dir=pick(args.profiles_dir, lab.profiles_dir if lab else None, None),
         share_port=share_port,
         impairment=pick(
@@ -262,6 +277,21 @@ def plan(args: argparse.Namespace) -> Plan:
         ),
         pcap=pick(args.pcap, lab.pcap if lab else None, None),
     )
+
+
+def _console_tcp(args: argparse.Namespace, lab: Lab | None) -> bool:
+    """Consoles on TCP: off unless ``--console-tcp``, ``--console-port`` or the lab file
+    asks for them; ``--no-console-tcp`` turns them off."""
+    if args.no_console_tcp:
+        if args.console_port is not None:
+            raise RuntimeSetupError(
+                "--console-port serves the consoles on TCP, --no-console-tcp does not: "
+                "give one of them"
+            )
+        return False
+    if args.console_tcp or args.console_port is not None:
+        return True
+    return lab is not None and lab.console_tcp
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import sys
@@ -307,6 +308,80 @@ def test_runtimes_that_share_a_port_both_answer_gwload(tmp_path: Path, ports: Po
     run(main(), timeout=120)
 
 
+def _listening(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (its sockets, found in /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return found
+
+
+def test_run_serves_the_consoles_on_tcp_only_when_asked(tmp_path: Path, ports: Ports) -> None:
+    """By default nothing listens for a console and no TCP URL is printed; with
+    ``--console-tcp`` the two ports of the device listen and are printed."""
+
+    async def listing(state: Path, *flags: str) -> tuple[str, str, set[int]]:
+        http = ports.tcp()
+        argv = [
+            "run", "IP6000", "--state", str(state), "--port", str(ports.udp()), "--http-port",
+            str(http), "--speed", "1000", *flags,
+        ]  # fmt: skip
+        async with running(*argv) as runner:
+            await read_line(runner.stdout)  # the summary: the devices run
+            rc, console, err = await ipgwsim("console", "ip6000-1", "--state", str(state))
+            assert rc == 0, err
+            listening = _listening(runner.pid) - {http}
+            runner.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(runner.communicate(), 20)
+            assert runner.returncode == 0
+        return out.decode(), console.splitlines()[0], listening
+
+    async def main() -> None:
+        out, console, listening = await listing(tmp_path / "off")
+        assert listening == set()
+        assert "console on TCP" not in out
+        assert "://" not in console
+        out, console, listening = await listing(tmp_path / "on", "--console-tcp")
+        (line,) = [line for line in out.splitlines() if "console on TCP" in line]
+        name, _, _, _, raw, rfc = line.split()
+        assert name == "ip6000-1"
+        assert raw.startswith("socket://127.0.0.1:")
+        assert rfc.startswith("rfc2217://127.0.0.1:")
+        assert listening == {int(raw.rsplit(":", 1)[1]), int(rfc.rsplit(":", 1)[1])}
+        assert console.endswith(f", {raw}, {rfc}")
+
+    run(main(), timeout=120)
+
+
+def test_run_refuses_a_console_port_without_tcp(tmp_path: Path, ports: Ports) -> None:
+    async def main() -> None:
+        argv = [
+            "run", "IP6000", "--state", str(tmp_path / "state"), "--port", str(ports.udp()),
+            "--http-port", str(ports.tcp()), "--console-port", str(ports.tcp(2)),
+            "--no-console-tcp",
+        ]  # fmt: skip
+        async with running(*argv) as runner:
+            out, err = await asyncio.wait_for(runner.communicate(), 30)
+        assert (runner.returncode, out) == (2, b"")
+        assert err.decode() == (
+            "ipgwsim run: --console-port serves the consoles on TCP, --no-console-tcp does "
+            "not: give one of them\n"
+        )
+
+    run(main(), timeout=60)
+
+
 def test_share_port_is_for_loopback(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["run", "IP6000", "--netns", "--share-port"]) == 2
     assert capsys.readouterr().err == (
@@ -455,9 +530,9 @@ def test_run_with_an_impairment_and_a_capture(tmp_path: Path, ports: Ports) -> N
             str(pcap),
         ]  # fmt: skip
         async with running(*argv) as runner:
-            lines = [await read_line(runner.stdout) for _ in range(7)]
-            assert lines[5] == "impairment on every device: dup=100%,dir=out,seed=5"
-            assert lines[6] == f"capture: {pcap} (pcapng, one interface per device)"
+            lines = [await read_line(runner.stdout) for _ in range(6)]
+            assert lines[4] == "impairment on every device: dup=100%,dir=out,seed=5"
+            assert lines[5] == f"capture: {pcap} (pcapng, one interface per device)"
             rc, out, err = await ipgwsim("press", "ip6000-1", "--hold", "1.8", "--state", state)
             assert rc == 0, err
             scan = await asyncio.create_subprocess_exec(

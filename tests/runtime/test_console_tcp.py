@@ -15,6 +15,7 @@ from ipgwsim.events import Mode
 from ipgwsim.hw_profiles import find_profile as _find_profile
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.consoletcp import ConsoleTcp
+from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
@@ -63,6 +64,17 @@ async def _login_and_show(port: serial.SerialBase) -> None:
     assert out == "config show\r\n" + FACTORY + "IP6000> "
 
 
+def _runtime(tmp_path: Path, ports: Ports, clock: ManualClock) -> Runtime:
+    """A runtime that serves the consoles on TCP (off by default)."""
+    return Runtime(
+        tmp_path / "state",
+        port=ports.udp(),
+        http_port=ports.tcp(),
+        clock=clock,
+        console_tcp=True,
+    )
+
+
 def _one(rt: Runtime) -> tuple[DeviceHost, ConsoleTcp]:
     (host,) = rt.add_devices("IP6000", 1)
     assert host.status().mode is Mode.FIRMWARE
@@ -85,9 +97,7 @@ async def _wait_for_clients(tcp: ConsoleTcp, count: int) -> None:
 def test_login_and_config_show_over_raw_tcp(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with _runtime(tmp_path, ports, clock) as rt:
             _host, tcp = _one(rt)
             assert tcp.raw_url == f"socket://127.0.0.1:{tcp.raw_port}"
             port = await _open(tcp.raw_url)
@@ -103,9 +113,7 @@ def test_login_and_config_show_over_raw_tcp(tmp_path: Path, ports: Ports) -> Non
 def test_login_and_config_show_over_rfc2217(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with _runtime(tmp_path, ports, clock) as rt:
             host, tcp = _one(rt)
             port = await asyncio.wait_for(_open(tcp.rfc2217_url), 20)
             try:
@@ -114,7 +122,8 @@ def test_login_and_config_show_over_rfc2217(tmp_path: Path, ports: Ports) -> Non
                 await asyncio.to_thread(setattr, port, "baudrate", 115200)
                 await _login_and_show(port)
                 # A 0xff byte of the output is escaped as Telnet IAC IAC and arrives once.
-                host.console.write_raw(b"\xff\xfe raw\r\n")
+                (_pty, connection) = host.terminals.all()
+                connection.write(b"\xff\xfe raw\r\n")
                 data = await asyncio.to_thread(port.read_until, b"raw\r\n")
                 assert data == b"\xff\xfe raw\r\n"
             finally:
@@ -127,9 +136,7 @@ def test_login_and_config_show_over_rfc2217(tmp_path: Path, ports: Ports) -> Non
 def test_device_output_reaches_every_client_and_the_pty(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with _runtime(tmp_path, ports, clock) as rt:
             host, tcp = _one(rt)
             raw = await _open(tcp.raw_url)
             rfc = await asyncio.wait_for(_open(tcp.rfc2217_url), 20)
@@ -140,9 +147,8 @@ def test_device_output_reaches_every_client_and_the_pty(tmp_path: Path, ports: P
                 await clock.advance(0.3)
                 await released
                 for port in (raw, rfc, pty):
-                    out = await _expect(port, "login: ")
+                    out = await _expect(port, "the defaults apply (user admin)\r\nlogin: ")
                     assert "[   0.000] LED: blinking" in out
-                    assert out.endswith("the defaults apply (user admin)\r\nlogin: ")
             finally:
                 pty.close()
                 await _close(rfc)
@@ -155,9 +161,7 @@ def test_device_output_reaches_every_client_and_the_pty(tmp_path: Path, ports: P
 def test_a_client_going_away_does_not_disturb_the_device(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with _runtime(tmp_path, ports, clock) as rt:
             host, tcp = _one(rt)
             # A client that connects and resets the connection at once.
             sock = socket.create_connection(("127.0.0.1", tcp.raw_port))
@@ -181,6 +185,88 @@ def test_a_client_going_away_does_not_disturb_the_device(tmp_path: Path, ports: 
     run(main(), timeout=60)
 
 
+def test_each_connection_has_a_session_of_its_own(tmp_path: Path, ports: Ports) -> None:
+    """One client logs in, runs commands and types a /user password; the other client and
+    the pty, both at ``login: ``, see none of it."""
+
+    async def main() -> None:
+        clock = ManualClock()
+        async with _runtime(tmp_path, ports, clock) as rt:
+            host, tcp = _one(rt)
+            first = await _open(tcp.raw_url)
+            second = await _open(tcp.rfc2217_url)
+            pty = serial.Serial(host.console.path, timeout=5)
+            try:
+                await _wait_for_clients(tcp, 2)
+                await _login_and_show(first)
+                out = await _type(first, "config change CMD0 /user admin,s3cret\r", "IP6000> ")
+                assert out.startswith("config change CMD0 /user admin,s3cret\r\n")
+                # Each reply follows all that was sent to that client before it: the
+                # greeting at most (pyserial may have flushed it), then the reply.
+                seen = await _type(second, "probe\r", "password: ")
+                assert seen in ("probe\r\npassword: ", "login: probe\r\npassword: ")
+                # The pty's session is at login: still (its greeting came before the open).
+                assert await _type(pty, "probe\r", "password: ") == "probe\r\npassword: "
+            finally:
+                pty.close()
+                await _close(second)
+                await _close(first)
+            assert rt.errors == []
+
+    run(main(), timeout=60)
+
+
+def test_a_connection_starts_at_login_and_its_session_ends_with_it(
+    tmp_path: Path, ports: Ports
+) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        async with _runtime(tmp_path, ports, clock) as rt:
+            _host, tcp = _one(rt)
+            port = await _open(tcp.raw_url)
+            try:
+                await _login_and_show(port)
+            finally:
+                await _close(port)
+            await _wait_for_clients(tcp, 0)
+            # A plain TCP client again: greeted with login:, and not logged in.
+            reader, writer = await asyncio.open_connection("127.0.0.1", tcp.raw_port)
+            try:
+                async with asyncio.timeout(5):
+                    assert await reader.readuntil(b"login: ") == b"login: "
+                    writer.write(b"config show\r")
+                    out = await reader.readuntil(b"password: ")
+                assert out == b"config show\r\npassword: "
+            finally:
+                writer.close()
+                await writer.wait_closed()
+            assert rt.errors == []
+
+    run(main(), timeout=60)
+
+
+def test_the_pty_session_is_not_shared_with_tcp(tmp_path: Path, ports: Ports) -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        async with _runtime(tmp_path, ports, clock) as rt:
+            host, tcp = _one(rt)
+            pty = serial.Serial(host.console.path, timeout=5)
+            client = await _open(tcp.raw_url)
+            try:
+                await _login_and_show(pty)  # logged in on the serial line
+                await _wait_for_clients(tcp, 1)
+                out = await _type(client, "config show\r", "password: ")
+                assert out.endswith("config show\r\npassword: ")  # a user name here
+                assert FACTORY not in out
+                assert await _type(pty, "\r", "IP6000> ") == "\r\nIP6000> "
+            finally:
+                await _close(client)
+                pty.close()
+            assert rt.errors == []
+
+    run(main(), timeout=60)
+
+
 def test_ports_from_a_base_and_everything_closed_at_stop(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         base = ports.tcp(4)  # four consecutive ports, held for the test (not guessed)
@@ -189,6 +275,7 @@ def test_ports_from_a_base_and_everything_closed_at_stop(tmp_path: Path, ports: 
             port=ports.udp(),
             http_port=ports.tcp(),
             clock=ManualClock(),
+            console_tcp=True,
             console_port_base=base,
         )
         async with rt:
@@ -202,7 +289,7 @@ def test_ports_from_a_base_and_everything_closed_at_stop(tmp_path: Path, ports: 
             await _wait_for_clients(first.console_tcp, 1)
         # Stopped: the client sees the end, the ports are free again.
         with pytest.raises(serial.SerialException, match="disconnected"):
-            await asyncio.to_thread(client.read, 1)
+            await asyncio.to_thread(client.read, 4096)  # after its login: (if still unread)
         client.close()
         for port in range(base, base + 4):
             with socket.socket() as again:
@@ -212,18 +299,22 @@ def test_ports_from_a_base_and_everything_closed_at_stop(tmp_path: Path, ports: 
     run(main(), timeout=60)
 
 
-def test_no_tcp_and_a_bad_base(tmp_path: Path, ports: Ports) -> None:
+def test_no_tcp_by_default_and_a_bad_base(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         async with Runtime(
-            tmp_path / "state",
-            port=ports.udp(),
-            http_port=ports.tcp(),
-            clock=ManualClock(),
-            console_tcp=False,
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
         ) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             assert host.console_tcp is None
+            with pytest.raises(RuntimeSetupError) as info:
+                rt.add(DeviceSpec("IP6000", console_port=ports.tcp()))
+            assert "needs console_tcp=True (the consoles on TCP are off by default)" in str(
+                info.value
+            )
+            assert len(rt.devices) == 1
 
     run(main())
     with pytest.raises(RuntimeSetupError, match="console_port_base"):
-        Runtime(tmp_path / "other", console_port_base=70000)
+        Runtime(tmp_path / "other", console_tcp=True, console_port_base=70000)
+    with pytest.raises(RuntimeSetupError, match=r"console_port_base 7000 needs console_tcp=True"):
+        Runtime(tmp_path / "other", console_port_base=7000)

@@ -70,6 +70,21 @@ def test_a_good_lab_file(tmp_path: Path) -> None:
     assert lab.devices[0].macs() is None
 
 
+def test_consoles_on_tcp_only_when_the_file_asks(tmp_path: Path) -> None:
+    """Off by default; a console port asks for them; ``console_tcp`` says so outright."""
+    assert parse_lab(GOOD, "lab.toml", tmp_path).console_tcp is True  # console ports
+    bare = 'schema = 1\n[[device]]\nmodel = "IP800"\n'
+    assert parse_lab(bare, "lab.toml", tmp_path).console_tcp is False
+    asked = bare.replace("schema = 1\n", "schema = 1\n[runtime]\nconsole_tcp = true\n")
+    assert parse_lab(asked, "lab.toml", tmp_path).console_tcp is True
+    own_port = bare + "console_port = 7200\n"
+    assert parse_lab(own_port, "lab.toml", tmp_path).console_tcp is True
+    refused = own_port.replace("schema = 1\n", "schema = 1\n[runtime]\nconsole_tcp = false\n")
+    assert lab_error(refused, tmp_path) == (
+        "lab.toml: device.0.console_port: is a console port, but runtime.console_tcp is false"
+    )
+
+
 def test_impairments_and_captures(tmp_path: Path) -> None:
     text = """\
 schema = 1

@@ -135,16 +135,22 @@ def test_a_power_cut_during_a_config_write(sim: Simulator) -> None:
     assert gw.newest_config() == before
 
 
-def test_the_console_with_pyserial(sim: Simulator) -> None:
+def test_the_console_with_pyserial(sim: Simulator, tmp_path: Path) -> None:
     gw = sim.add("IP6000")
+    assert gw.console_url is None  # the consoles on TCP are off by default
     with serial.Serial(gw.console_path, timeout=5) as port:
         port.write(b"\r")
         assert port.read_until(b"login: ").endswith(b"login: ")
         port.write(b"admin\rip6000\r")
         assert port.read_until(b"IP6000> ").endswith(b"IP6000> ")
-    with serial.serial_for_url(gw.console_url, timeout=5) as port:
-        port.write(b"config show\r")
-        assert b"config change CMD0 /name IP6000" in port.read_until(b"IP6000> ")
+    with Simulator(tmp_path / "tcp", console_tcp=True) as tcp:
+        url = tcp.add("IP6000").console_url
+        assert url is not None
+        with serial.serial_for_url(url, timeout=5) as port:
+            port.write(b"\radmin\rip6000\r")  # a login of its own
+            assert port.read_until(b"IP6000> ").endswith(b"IP6000> ")
+            port.write(b"config show\r")
+            assert b"config change CMD0 /name IP6000" in port.read_until(b"IP6000> ")
 
 
 def test_events_from_the_power_on_are_kept(sim: Simulator) -> None:

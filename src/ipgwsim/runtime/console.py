@@ -13,9 +13,10 @@ thrown away. :meth:`Console.write_raw` writes the session's echo, prompts and co
 output as they are, without a time or line end and not into the history; a time-stamped
 line that follows a prompt starts on a line of its own.
 
-Everything written goes to each of the console's :attr:`Console.sinks` too (the TCP
-listeners of :mod:`ipgwsim.runtime.consoletcp`), whole, whether or not the pty had room;
-what they receive from their clients goes to :meth:`Console.feed`, the pty's input path.
+Everything written goes to each of the console's :attr:`Console.sinks` too, whole, whether
+or not the pty had room. The time-stamped lines alone also go to :attr:`Console.line_sinks`
+(the TCP terminals of :mod:`ipgwsim.runtime.consoletcp`, which see the device's messages but
+never the pty's session). :meth:`Console.feed` types on the pty.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Console:
         self.dropped = 0
         #: Where written bytes go besides the pty (each called with every chunk).
         self.sinks: list[Callable[[bytes], None]] = []
+        #: Where each time-stamped line goes besides the pty (without its line end).
+        self.line_sinks: list[Callable[[str], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
@@ -80,6 +83,8 @@ class Console:
             return
         line = format_line(self._clock(), text)
         self.lines.append(line)
+        for sink in self.line_sinks:
+            sink(line)
         data = (line + "\r\n").encode("utf-8", "replace")
         if not self._at_line_start:
             data = b"\r\n" + data  # a prompt is open: the line starts on its own
@@ -130,7 +135,7 @@ class Console:
             self.feed(data)
 
     def feed(self, data: bytes) -> None:
-        """Input typed elsewhere (a TCP client): the same path as typing on the pty."""
+        """Type ``data`` on the pty (as :meth:`_drain_input` does with what was read)."""
         if not self.closed and data and self._on_input is not None:
             self._on_input(data)
 
@@ -144,3 +149,4 @@ class Console:
         os.close(self._slave)
         self._master = self._slave = -1
         self.sinks.clear()
+        self.line_sinks.clear()

@@ -8,11 +8,17 @@ object whose settings a client may change at will: there is no real line). The s
 are bound when the :class:`ConsoleTcp` is made (port 0: the system picks a free port),
 so their ports are known at once; serving starts on the running event loop.
 
-Everything the device's console prints goes to every connected client as well as to
-the pty (see :meth:`ConsoleTcp.send`); what a client types goes to ``on_input``, the
-same path as typing on the pty. Several clients may be connected; a client that goes
-away, or that stops reading while more than :data:`CLIENT_BUFFER` bytes wait for it
-(it is disconnected), never disturbs the device. No threads: asyncio streams only.
+Each connection is a terminal of its own (``open_terminal``, see
+:mod:`ipgwsim.runtime.terminal`): what its client types goes to its own console session,
+which starts at ``login: `` and ends when the connection does, and only that session's
+echo, prompts and output come back to it. The device's time-stamped lines go to every
+client (:meth:`ConsoleTcp.send_line`) as to the pty; nothing the pty or another client
+typed or was printed does. Several clients may be connected; a client that goes away, or
+that stops reading while more than :data:`CLIENT_BUFFER` bytes wait for it (it is
+disconnected), never disturbs the device. No threads: asyncio streams only.
+
+The ports are open to every local user (TCP has no file mode), so the runtime serves them
+only when asked to (``console_tcp``; ``docs/runtime.md``, *Who can use a console*).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import serial
 from serial.rfc2217 import PortManager
@@ -32,6 +38,18 @@ from ipgwsim.runtime.connlimit import ConnectionBudget
 CONSOLE_HOST = "127.0.0.1"
 #: Bytes that may wait for a client that does not read before it is disconnected.
 CLIENT_BUFFER = 1 << 20
+
+
+class Terminal(Protocol):
+    """One connection's end of the console: what its client types, and its end."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+#: Opens a connection's terminal; the argument is where its session prints.
+OpenTerminal = Callable[[Callable[[bytes], None]], Terminal]
 
 
 class _Line:
@@ -80,11 +98,19 @@ class _Client:
     def __init__(self, writer: asyncio.StreamWriter, manager: PortManager | None) -> None:
         self.writer = writer
         self.manager = manager
+        #: Whether the last thing sent ended a line (a prompt may be open).
+        self._at_line_start = True
+
+    def line(self, text: str) -> None:
+        """A time-stamped line of the device, on a line of its own."""
+        data = (text + "\r\n").encode("utf-8", "replace")
+        self.send(data if self._at_line_start else b"\r\n" + data)
 
     def send(self, data: bytes) -> None:
         writer = self.writer
-        if writer.is_closing():
+        if writer.is_closing() or not data:
             return
+        self._at_line_start = data.endswith(b"\n")
         if writer.transport.get_write_buffer_size() > CLIENT_BUFFER:
             writer.close()  # it stopped reading: it must not hold the device's output
             return
@@ -121,14 +147,14 @@ class ConsoleTcp:
 
     def __init__(
         self,
-        on_input: Callable[[bytes], None],
+        open_terminal: OpenTerminal,
         *,
         raw_port: int = 0,
         rfc2217_port: int = 0,
         budget: ConnectionBudget | None = None,
         device: str = "",
     ) -> None:
-        self._on_input = on_input
+        self._open_terminal = open_terminal
         #: Counts the clients in with the runtime's connections (None: no limit).
         self._budget = budget
         self._device = device
@@ -171,12 +197,10 @@ class ConsoleTcp:
                 raw.close()
                 rfc.close()
 
-    def send(self, data: bytes) -> None:
-        """Send console output to every connected client."""
-        if not data:
-            return
+    def send_line(self, line: str) -> None:
+        """Send one of the device's time-stamped lines to every connected client."""
         for client in list(self._clients):
-            client.send(data)
+            client.line(line)
 
     async def _raw_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await self._client(reader, writer, None)
@@ -207,6 +231,7 @@ class ConsoleTcp:
                 self._handlers.discard(task)
             return
         self._clients.add(client)
+        terminal = self._open_terminal(client.send)
         try:
             while not writer.is_closing():
                 data = await reader.read(4096)
@@ -214,10 +239,11 @@ class ConsoleTcp:
                     break
                 typed = client.receive(data)
                 if typed and not self._closed:
-                    self._on_input(typed)
+                    terminal.feed(typed)
         except (ConnectionError, OSError):
             pass
         finally:
+            terminal.close()  # the session ends with its connection
             self._clients.discard(client)
             if self._budget is not None:
                 self._budget.release(self._device, service)

@@ -12,8 +12,9 @@ While the device runs its firmware, what is typed on the console goes to a
 ``FirmwareStarted``, dropped when the mode leaves FIRMWARE), through :meth:`DeviceHost._step`
 like any input; its output goes to the pty raw. A power cut in a command switches the device
 off. In TFTP mode and while off, typed input is dropped. The console may also be served
-on TCP (:meth:`DeviceHost.serve_console_tcp`): the clients see what the pty shows and type
-into the same session.
+on TCP (:meth:`DeviceHost.serve_console_tcp`): each connection is a terminal with a session
+of its own (:mod:`ipgwsim.runtime.terminal`) and sees the device's time-stamped lines, never
+what the pty or another connection typed or was printed.
 
 Datagrams go through the device's :class:`~ipgwsim.runtime.link.Link` both ways (its
 impairment and captures); ports and addresses the device gives up are given up once what
@@ -73,6 +74,7 @@ from ipgwsim.runtime.logins import LoginChecker
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.statedir import DeviceRecord
+from ipgwsim.runtime.terminal import Terminal, Terminals
 from ipgwsim.runtime.web import Fetcher, WebServer
 
 #: A deadline that does not move after its timer fired is retried this much later.
@@ -135,11 +137,8 @@ class DeviceHost:
         self.network = network
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self._on_event = on_event
-        #: The login and command line of the running firmware (None: typed input is dropped).
-        self.session: ConsoleSession | None = None
         #: The console's TCP listeners (None: not served on TCP).
         self.console_tcp: ConsoleTcp | None = None
-        self._greet = False
         # The device (and, in namespace mode, its namespace and links) before the console:
         # a failure here leaves no pty behind.
         self.device = Device(
@@ -168,6 +167,8 @@ class DeviceHost:
         )
         self.link.impair(impairment)
         self.console = Console(clock.now, on_input=self._console_input)
+        #: The pty's terminal and one per TCP connection, each with its own session.
+        self.terminals = Terminals(self.console.write_raw, self._type_at)
         #: Problems seen: bind failures, save failures, exceptions inside the device.
         self.errors: list[str] = []
         self._timer: Timer | None = None
@@ -251,38 +252,51 @@ class DeviceHost:
         self.console.write(f"power cut armed at flash operation {at} ({mode.value})")
         return at
 
+    @property
+    def session(self) -> ConsoleSession | None:
+        """The pty's login and command line (None: no firmware runs, typed input is dropped)."""
+        return self.terminals.pty.session
+
     def serve_console_tcp(self, raw_port: int = 0, rfc2217_port: int = 0) -> ConsoleTcp:
         """Serve the console on TCP too (raw and RFC 2217); :class:`OSError` if binding fails."""
         if self.console_tcp is None:
             self.console_tcp = ConsoleTcp(
-                self.console.feed,
+                self._open_terminal,
                 raw_port=raw_port,
                 rfc2217_port=rfc2217_port,
                 budget=self.connections,
                 device=self.name,
             )
-            self.console.sinks.append(self.console_tcp.send)
+            self.console.line_sinks.append(self.console_tcp.send_line)
         return self.console_tcp
 
+    def _open_terminal(self, write: Callable[[bytes], None]) -> Terminal:
+        return self.terminals.open(write)
+
     def _console_input(self, data: bytes) -> None:
-        """What was typed on the pty: to the firmware's console session, if one runs."""
-        if self.closed or self.session is None:
+        """What was typed on the pty."""
+        self._type_at(self.terminals.pty, data)
+
+    def _type_at(self, terminal: Terminal, data: bytes) -> None:
+        """What was typed at ``terminal``: to its console session, if one runs."""
+        if self.closed or terminal.session is None:
             return
-        session = self.session
+        session = terminal.session
 
         def action(now: float) -> None:
-            if session is not self.session or self.device.mode is not Mode.FIRMWARE:
-                return  # the firmware stopped (by a timer due before this input)
+            if session is not terminal.session or self.device.mode is not Mode.FIRMWARE:
+                return  # the firmware stopped (by a timer due before this input), or the
+                # connection closed
             try:
                 output = session.feed(data, now)
             except PowerLost as exc:
-                self.console.write_raw(session.flush())
-                self.session = None
+                terminal.write(session.flush())
+                terminal.start(None, greet=False)
                 self.device.boot.power_off(
                     now, f"power cut at flash operation: {describe_error(exc)}"
                 )
                 return
-            self.console.write_raw(output)
+            terminal.write(output)
 
         self._step(action)
 
@@ -295,12 +309,9 @@ class DeviceHost:
         firmware = self.device.firmware
         if isinstance(event, FirmwareStarted):
             self._stop_web()
-        if isinstance(event, FirmwareStarted) and firmware is not None:
-            self.session = ConsoleSession(firmware)
-            self._greet = True  # the prompt follows the firmware's start lines
-        elif self.session is not None and self.session.firmware is not firmware:
-            self.session = None
-            self._greet = False
+        # The prompts follow the firmware's start lines.
+        started = isinstance(event, FirmwareStarted) and firmware is not None
+        self.terminals.follow(firmware, started=started)
         if firmware is None and self.web_ip is not None:
             self._stop_web()
 
@@ -534,9 +545,7 @@ class DeviceHost:
                     break
         finally:
             self._pumping = False
-        if self._greet and self.session is not None:
-            self._greet = False
-            self.console.write_raw(self.session.start())
+        self.terminals.greet()
         self._reschedule()
 
     def _handle(self, event: Event) -> None:

@@ -9,7 +9,7 @@
     speed = 10                  # device time runs 10x faster
     state = "lab-state"         # state directory, relative to this file
     http_port = 8080            # the devices' web servers
-    console_port = 7000         # console ports from here on (raw 7000, RFC 2217 7001, ...)
+    console_port = 7000         # consoles on TCP too, from here on (raw 7000, RFC 2217 7001, ...)
 
     [[device]]
     model = "IP811"
@@ -73,7 +73,7 @@ class Lab:
     state: Path | None = None
     http_port: int | None = None
     console_port: int | None = None
-    console_tcp: bool = True
+    console_tcp: bool = False
     share_port: bool = False
     attachment: Attachment | None = None
     impairment: Impairment | None = None
@@ -139,7 +139,7 @@ def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
         "state": _path(r, "state", base),
         "profiles_dir": _path(r, "profiles_dir", base),
         "attachment": _attachment(r, "attach"),
-        "console_tcp": r.get("console_tcp", bool) if r.has("console_tcp") else True,
+        "console_tcp": r.get("console_tcp", bool) if r.has("console_tcp") else None,
         "share_port": r.get("share_port", bool) if r.has("share_port") else False,
         "impairment": _impairment(r, "impair"),
         "pcap": _path(r, "pcap", base),
@@ -234,6 +234,17 @@ def _check_unique(top: _Reader, specs: list[DeviceSpec]) -> None:
                 ports[port] = index
 
 
+def _console_tcp(top: _Reader, settings: dict[str, Any], specs: list[DeviceSpec]) -> bool:
+    """Consoles on TCP: as ``console_tcp`` says, else when the file gives a console port
+    (off by default: every local user can connect to them)."""
+    given: bool | None = settings.get("console_tcp")
+    keys = ["runtime.console_port"] if settings.get("console_port") is not None else []
+    keys += [f"device.{i}.console_port" for i, s in enumerate(specs) if s.console_port is not None]
+    if given is False and keys:
+        raise top.fail(keys[0], "is a console port, but runtime.console_tcp is false")
+    return given if given is not None else bool(keys)
+
+
 def parse_lab(text: str, source: str, base: Path) -> Lab:
     """Parse and check a lab file's text; ``source`` names it in errors, paths are
     relative to ``base``."""
@@ -253,6 +264,7 @@ def parse_lab(text: str, source: str, base: Path) -> Lab:
     top.finish()
     specs = [spec for spec, _ in parsed]
     _check_unique(top, specs)
+    settings["console_tcp"] = _console_tcp(top, settings, specs)
     return Lab(
         source,
         tuple(specs),

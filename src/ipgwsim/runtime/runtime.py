@@ -8,10 +8,12 @@
         async for name, event in rt.watch():  # LED, mode, blink and power events
             ...
 
-Each device's console is a pty and, unless ``console_tcp=False``, also two TCP ports on
-127.0.0.1: raw (``socket://``) and RFC 2217 (``rfc2217://``); ``console_port_base`` gives
-the n-th device added (from 0) the ports ``base + 2n`` and ``base + 2n + 1``, otherwise
-the system picks free ones (``host.console_tcp.raw_port`` / ``.rfc2217_port``).
+Each device's console is a pty (owner-only) and, with ``console_tcp=True``, also two TCP
+ports on 127.0.0.1: raw (``socket://``) and RFC 2217 (``rfc2217://``), each connection with
+a login session of its own. They are off by default, as every local user can connect to
+them. ``console_port_base`` (which needs ``console_tcp=True``) gives the n-th device added
+(from 0) the ports ``base + 2n`` and ``base + 2n + 1``, otherwise the system picks free ones
+(``host.console_tcp.raw_port`` / ``.rfc2217_port``).
 
 ``impairment`` (an :class:`~ipgwsim.runtime.impair.Impairment`) impairs every device's
 link, ``add_devices(..., impairment=...)`` those devices' links, and :meth:`Runtime.impair`
@@ -122,6 +124,16 @@ def raise_open_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def _check_console_ports(console_tcp: bool, base: int | None) -> None:
+    if base is not None and not 0 < base < 65535:
+        raise RuntimeSetupError(f"console_port_base must be a TCP port (1-65534), not {base}")
+    if base is not None and not console_tcp:
+        raise RuntimeSetupError(
+            f"console_port_base {base} needs console_tcp=True "
+            "(the consoles on TCP are off by default)"
+        )
+
+
 class Runtime:
     """Devices, their state directory, a network and a clock (see the module docstring)."""
 
@@ -135,7 +147,7 @@ class Runtime:
         control: bool = True,
         profiles_dir: Path | None = None,
         log: logging.Logger | None = None,
-        console_tcp: bool = True,
+        console_tcp: bool = False,
         console_port_base: int | None = None,
         http_port: int | None = None,
         wall_clock: float | Literal["host"] | None = "host",
@@ -167,21 +179,10 @@ class Runtime:
         self.device_rng = device_rng
         self.clock = clock if clock is not None else ScaledClock()
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
-        self.network: LoopbackNetwork | NamespaceNetwork
-        if network == "netns":
-            attached = attachment if attachment is not None else Attachment()
-            self.network = NamespaceNetwork(
-                port, attachment=attached, log=self.log, owner=str(self.state.path)
-            )
-        else:
-            if attachment is not None:
-                raise RuntimeSetupError("an attachment needs the namespace network (netns)")
-            self.network = LoopbackNetwork(port, log=self.log, share=share_port)
+        self.network = self._network(network, attachment)
         self.profiles_dir = profiles_dir
-        if console_port_base is not None and not 0 < console_port_base < 65535:
-            raise RuntimeSetupError(
-                f"console_port_base must be a TCP port (1-65534), not {console_port_base}"
-            )
+        _check_console_ports(console_tcp, console_port_base)
+        #: Whether the consoles are served on TCP too (off by default: docs/runtime.md).
         self.console_tcp = console_tcp
         self.console_port_base = console_port_base
         if http_port is None:
@@ -226,6 +227,18 @@ class Runtime:
         #: once the open-file limit is raised).
         self.connections: ConnectionBudget | None = None
         self._loud_accept_errors: Callable[[], None] | None = None
+
+    def _network(
+        self, mode: str, attachment: Attachment | None
+    ) -> LoopbackNetwork | NamespaceNetwork:
+        if mode == "netns":
+            attached = attachment if attachment is not None else Attachment()
+            return NamespaceNetwork(
+                self.port, attachment=attached, log=self.log, owner=str(self.state.path)
+            )
+        if attachment is not None:
+            raise RuntimeSetupError("an attachment needs the namespace network (netns)")
+        return LoopbackNetwork(self.port, log=self.log, share=self.share_port)
 
     # -- life --------------------------------------------------------------------------
 
@@ -446,6 +459,11 @@ class Runtime:
         self._check_running()
         if spec.count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {spec.count}")
+        if spec.console_port is not None and not self.console_tcp:
+            raise RuntimeSetupError(
+                f"console port {spec.console_port} needs console_tcp=True "
+                "(the consoles on TCP are off by default)"
+            )
         if spec.attachment is not None and not isinstance(self.network, NamespaceNetwork):
             raise RuntimeSetupError(
                 f"attachment {spec.attachment}: attachments need the namespace network (netns)"

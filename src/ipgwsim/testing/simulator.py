@@ -104,6 +104,7 @@ class Simulator:
     ``state_dir``: where the devices' flash and consoles live (default: a temporary
     directory removed at :meth:`close`). ``timeout``: real seconds any one call may take
     before it raises ``TimeoutError`` (beyond the device time it was asked to wait).
+    ``console_tcp``: serve the consoles on TCP too (:attr:`Gateway.console_url`).
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class Simulator:
         timeout: float = 30.0,
         impairment: Impairment | None = None,
         pcap: Path | str | None = None,
+        console_tcp: bool = False,
     ) -> None:
         lab_interface = _check_options(network, speed, attach, lab_address)
         self.network = network
@@ -174,6 +176,7 @@ class Simulator:
                     profiles_dir=Path(profiles_dir) if profiles_dir is not None else None,
                     impairment=impairment,
                     pcap=pcap,
+                    console_tcp=console_tcp,
                 )
             )
             self._changed: asyncio.Event = self._call(asyncio.Event)
@@ -504,7 +507,9 @@ class Gateway:
 
     @property
     def console_url(self) -> str | None:
-        """The console as a pyserial URL (``socket://127.0.0.1:PORT``), or None."""
+        """The console as a pyserial URL (``socket://127.0.0.1:PORT``), or None unless the
+        simulator serves the consoles on TCP (``Simulator(console_tcp=True)``). Each
+        connection has a login session of its own, not the one of :meth:`login`."""
         tcp = self.host.console_tcp
         return None if tcp is None else f"socket://127.0.0.1:{tcp.raw_port}"
 
