@@ -390,7 +390,11 @@ def _listening(ip: str, port: int) -> bool:
 def test_console_ports_take_16_clients_each(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         async with Runtime(
-            tmp_path / "s", port=ports.udp(), clock=ManualClock(), http_port=ports.tcp()
+            tmp_path / "s",
+            port=ports.udp(),
+            clock=ManualClock(),
+            http_port=ports.tcp(),
+            console_tcp=True,
         ) as rt:
             (host,) = rt.add_devices("IP6000", 1)
             tcp = host.console_tcp
