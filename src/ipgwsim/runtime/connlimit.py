@@ -4,7 +4,9 @@ Anyone on the host reaches a device's web server and its console ports. Every ac
 connection is a file descriptor, and a runtime that has none left cannot accept on its
 control socket, save a flash image or open a TFTP transfer, for any device. So every
 accepted connection asks a :class:`ConnectionBudget` (one per runtime) first; a refused
-one is closed at once (the web server answers 503 first). A connection is refused when
+one is closed at once (the web server answers 503 first; before it asks, a web server at
+its device's limit closes its connection that has waited longest for a request's head, so
+that idle clients give way to new ones). A connection is refused when
 its device already has ``per_device`` connections of that service open, when the runtime
 has ``per_runtime`` open, or when its descriptor lies in the reserve: the kernel gives
 the lowest free descriptor, so a connection numbered ``limit - reserve`` or higher means
