@@ -60,7 +60,14 @@ class Surface:
 @functools.cache
 def surfaces() -> dict[str, Surface]:
     """Every surface by name, in the order the runner runs them."""
-    from ipgwsim.testing.fuzz import admin, control, firmware, parsers, tftpmode  # noqa: PLC0415
+    from ipgwsim.testing.fuzz import (  # noqa: PLC0415
+        admin,
+        control,
+        firmware,
+        parsers,
+        tftpmode,
+        wire,
+    )
 
     found = [
         *parsers.SURFACES,
@@ -68,5 +75,6 @@ def surfaces() -> dict[str, Surface]:
         *firmware.SURFACES,
         *admin.SURFACES,
         *control.SURFACES,
+        *wire.SURFACES,
     ]
     return {s.name: s for s in found}

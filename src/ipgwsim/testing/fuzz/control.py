@@ -30,7 +30,7 @@ from ipgwsim.runtime.runtime import MAX_HOLD, Runtime
 from ipgwsim.testing.fuzz import Surface
 from ipgwsim.testing.fuzz.mutate import hostile
 
-__all__ = ["SURFACES"]
+__all__ = ["SURFACES", "Running", "runtime_in_virtual_time"]
 
 DEVICE = "ip6000-1"
 #: Real seconds a reply may take (a hang bound, never reached by a healthy runtime).
@@ -47,7 +47,8 @@ class Running:
 
 
 @contextlib.contextmanager
-def _runtime(udp: int, tcp: int) -> Iterator[Running]:
+def runtime_in_virtual_time(udp: int, tcp: int) -> Iterator[Running]:
+    """A runtime with one IP6000 in virtual time on a loop of its own, its control socket on."""
     state = Path(tempfile.mkdtemp(prefix="ipgwsim-fuzz-"))
     loop = asyncio.new_event_loop()
     clock = ManualClock()
@@ -58,6 +59,10 @@ def _runtime(udp: int, tcp: int) -> Iterator[Running]:
         yield Running(loop, runtime, clock)
     finally:
         loop.run_until_complete(runtime.stop())
+        left = asyncio.all_tasks(loop)  # handlers of connections the inputs closed
+        for task in left:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
         loop.close()
         shutil.rmtree(state, ignore_errors=True)
 
@@ -177,7 +182,7 @@ SURFACES = [
         inputs=st.lists(_lines, min_size=1, max_size=6),
         check=_check,
         from_bytes=lambda data: [data.replace(b"\n", b" ")],
-        setup=_runtime,
+        setup=runtime_in_virtual_time,
         needs_ports=True,
     )
 ]
