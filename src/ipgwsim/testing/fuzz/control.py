@@ -46,6 +46,14 @@ class Running:
     clock: ManualClock
 
 
+async def _cancel_the_rest() -> None:
+    """Cancel what is left on the loop (handlers of connections the inputs closed)."""
+    left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+
+
 @contextlib.contextmanager
 def runtime_in_virtual_time(udp: int, tcp: int) -> Iterator[Running]:
     """A runtime with one IP6000 in virtual time on a loop of its own, its control socket on."""
@@ -59,10 +67,7 @@ def runtime_in_virtual_time(udp: int, tcp: int) -> Iterator[Running]:
         yield Running(loop, runtime, clock)
     finally:
         loop.run_until_complete(runtime.stop())
-        left = asyncio.all_tasks(loop)  # handlers of connections the inputs closed
-        for task in left:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.run_until_complete(_cancel_the_rest())
         loop.close()
         shutil.rmtree(state, ignore_errors=True)
 
