@@ -28,6 +28,7 @@ from ipgwsim.proto.dhcp import (
     parse_message,
 )
 from ipgwsim.proto.errors import LocalProtocolError, RemoteProtocolError
+from ipgwsim.testing.strategies import dhcp_messages as messages
 
 MAC = bytes.fromhex("009033100abc")
 
@@ -242,63 +243,6 @@ def test_malformed_messages_say_why(data: bytes, reason: str) -> None:
 def test_encoding_names_the_field_that_does_not_fit(change: dict[str, Any], reason: str) -> None:
     with pytest.raises(LocalProtocolError, match=re.escape(reason)):
         encode_message(dataclasses.replace(DISCOVER, **change))
-
-
-# ---------------------------------------------------------------- strategies
-
-_addresses = st.builds(
-    lambda n: ".".join(str(b) for b in n.to_bytes(4, "big")), st.integers(0, 2**32 - 1)
-)
-_u32 = st.integers(0, 2**32 - 1)
-_latin1 = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=40)
-_nul_free_tail = st.binary(max_size=20).map(lambda b: b.rstrip(b"\0"))
-
-
-def _other(max_size: int) -> st.SearchStrategy[tuple[tuple[int, bytes], ...]]:
-    free = [c for c in range(1, 255) if c not in {1, 3, 6, 12, 50, 51, 52, 53, 54, 55, 56}]
-    free = [c for c in free if c not in {57, 58, 59, 60, 61}]
-    pairs = st.lists(
-        st.tuples(st.sampled_from(free), st.binary(max_size=max_size)),
-        max_size=4,
-        unique_by=lambda pair: pair[0],
-    )
-    return pairs.map(tuple)
-
-
-def messages(long_values: bool = True) -> st.SearchStrategy[DhcpMessage]:
-    """Every message :func:`encode_message` accepts (long values split when asked)."""
-    big = 300 if long_values else 60
-    return st.builds(
-        DhcpMessage,
-        kind=st.sampled_from(MessageType),
-        xid=_u32,
-        chaddr=st.binary(min_size=6, max_size=16 if long_values else 6),
-        htype=st.integers(0, 255),
-        hops=st.integers(0, 255),
-        secs=st.integers(0, 0xFFFF),
-        flags=st.integers(0, 0xFFFF),
-        ciaddr=_addresses,
-        yiaddr=_addresses,
-        siaddr=_addresses,
-        giaddr=_addresses,
-        sname=_nul_free_tail,
-        file=_nul_free_tail,
-        mask=st.none() | _addresses,
-        routers=st.lists(_addresses, max_size=big // 4).map(tuple),
-        dns=st.lists(_addresses, max_size=4).map(tuple),
-        hostname=st.none() | _latin1,
-        requested_ip=st.none() | _addresses,
-        lease_time=st.none() | _u32,
-        server_id=st.none() | _addresses,
-        parameters=st.lists(st.integers(1, 254), max_size=big).map(tuple),
-        message=st.none() | _latin1,
-        max_size=st.none() | st.integers(0, 0xFFFF),
-        t1=st.none() | _u32,
-        t2=st.none() | _u32,
-        vendor_class=st.none() | st.binary(min_size=1, max_size=30),
-        client_id=st.none() | st.binary(min_size=2, max_size=20),
-        other=_other(big),
-    )
 
 
 # ---------------------------------------------------------------- round trips

@@ -82,6 +82,21 @@ def _credentials(header: str | None) -> tuple[str, str] | None:
     return auth.login, auth.password
 
 
+async def _expect(request: web.Request) -> None:
+    """``Expect: 100-continue`` as aiohttp answers it; any other expectation 417 with the
+    header's value quoted (aiohttp's own answer cannot encode a value that is not UTF-8:
+    it answered 500 and logged a traceback)."""
+    expect = request.headers.get(aiohttp.hdrs.EXPECT, "")
+    if request.version != aiohttp.HttpVersion11:
+        return
+    if expect.lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the body has not started
+        return
+    shown = ascii(expect.encode("utf-8", "surrogateescape").decode("latin-1"))
+    raise web.HTTPExpectationFailed(text=f"417 unknown Expect: {shown}\r\n")
+
+
 async def _body(request: web.Request) -> bytes:
     """The body; of a multipart form (``curl -F file=@ip6000.bin``), the first file part."""
     if request.content_type != "multipart/form-data":
@@ -124,7 +139,7 @@ class WebServer:
         self.device = device if device is not None else f"{ip}:{port}"
         self._guards: dict[asyncio.BaseTransport, _Guard] = {}
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._in_request])
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._handle, expect_handler=_expect)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, logger=SERVER_LOG
         )

@@ -8,6 +8,8 @@
 * firmware and boot code images (:func:`images`) and uploads a device refuses, each
   with the refusal it meets (:func:`broken_images`).
 * reset button holds and press sequences (:func:`holds`, :func:`presses`).
+* DHCP messages (:func:`dhcp_messages`): every one is a value
+  :func:`ipgwsim.proto.dhcp.encode_message` accepts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hypothesis.errors import InvalidArgument
 from ipgwsim.boot.timing import MIN_CLEARING_S
 from ipgwsim.firmware.config import MAX_POLL_MINUTES, SCHEMA, Config
 from ipgwsim.hw_profiles import Profile, ResetButton
+from ipgwsim.proto.dhcp import DhcpMessage, MessageType
 from ipgwsim.proto.gwload import (
     ANY_GWTYPE,
     ANY_MAC,
@@ -50,6 +53,7 @@ from ipgwsim.testing.image_strategies import (
 __all__ = [
     "acks",
     "ascii_strings",
+    "dhcp_messages",
     "discovers",
     "gos",
     "gwload_messages",
@@ -334,3 +338,61 @@ def presses(
 
     resets = _resets(profile)
     return st.sampled_from(resets).flatmap(sequences)
+
+
+# -- DHCP ------------------------------------------------------------------------------
+
+_dhcp_addresses = st.builds(
+    lambda n: ".".join(str(b) for b in n.to_bytes(4, "big")), st.integers(0, 2**32 - 1)
+)
+_u32 = st.integers(0, 2**32 - 1)
+_latin1 = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=40)
+_nul_free_tail = st.binary(max_size=20).map(lambda b: b.rstrip(b"\0"))
+
+
+def _dhcp_other(max_size: int) -> st.SearchStrategy[tuple[tuple[int, bytes], ...]]:
+    free = [c for c in range(1, 255) if c not in {1, 3, 6, 12, 50, 51, 52, 53, 54, 55, 56}]
+    free = [c for c in free if c not in {57, 58, 59, 60, 61}]
+    pairs = st.lists(
+        st.tuples(st.sampled_from(free), st.binary(max_size=max_size)),
+        max_size=4,
+        unique_by=lambda pair: pair[0],
+    )
+    return pairs.map(tuple)
+
+
+def dhcp_messages(long_values: bool = True) -> st.SearchStrategy[DhcpMessage]:
+    """Every message :func:`~ipgwsim.proto.dhcp.encode_message` accepts (long values,
+    which the encoder splits, when asked)."""
+    big = 300 if long_values else 60
+    return st.builds(
+        DhcpMessage,
+        kind=st.sampled_from(MessageType),
+        xid=_u32,
+        chaddr=st.binary(min_size=6, max_size=16 if long_values else 6),
+        htype=st.integers(0, 255),
+        hops=st.integers(0, 255),
+        secs=st.integers(0, 0xFFFF),
+        flags=st.integers(0, 0xFFFF),
+        ciaddr=_dhcp_addresses,
+        yiaddr=_dhcp_addresses,
+        siaddr=_dhcp_addresses,
+        giaddr=_dhcp_addresses,
+        sname=_nul_free_tail,
+        file=_nul_free_tail,
+        mask=st.none() | _dhcp_addresses,
+        routers=st.lists(_dhcp_addresses, max_size=big // 4).map(tuple),
+        dns=st.lists(_dhcp_addresses, max_size=4).map(tuple),
+        hostname=st.none() | _latin1,
+        requested_ip=st.none() | _dhcp_addresses,
+        lease_time=st.none() | _u32,
+        server_id=st.none() | _dhcp_addresses,
+        parameters=st.lists(st.integers(1, 254), max_size=big).map(tuple),
+        message=st.none() | _latin1,
+        max_size=st.none() | st.integers(0, 0xFFFF),
+        t1=st.none() | _u32,
+        t2=st.none() | _u32,
+        vendor_class=st.none() | st.binary(min_size=1, max_size=30),
+        client_id=st.none() | st.binary(min_size=2, max_size=20),
+        other=_dhcp_other(big),
+    )
