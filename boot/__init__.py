@@ -12,13 +12,14 @@ from __future__ import annotations
 from ipgwsim.boot.bootcode import BootCode
 from ipgwsim.boot.button import Press, classify_press
 from ipgwsim.boot.table import TABLE, Input, Transition
-from ipgwsim.boot.tftpmode import AddressPolicy, RunningBoot, TftpMode
+from ipgwsim.boot.tftpmode import AddressPolicy, PortPolicy, RunningBoot, TftpMode
 
 __all__ = [
     "TABLE",
     "AddressPolicy",
     "BootCode",
     "Input",
+    "PortPolicy",
     "Press",
     "RunningBoot",
     "TftpMode",

@@ -21,6 +21,7 @@ from ipgwsim.boot.table import TABLE, Input
 from ipgwsim.boot.tftpmode import (
     AddressPolicy,
     ImageUploaded,
+    PortPolicy,
     RestartRequested,
     RunningBoot,
     StartRequested,
@@ -77,6 +78,7 @@ class BootCode:
         port: int = 69,
         rng: random.Random | None = None,
         address_policy: AddressPolicy | None = None,
+        port_policy: PortPolicy | None = None,
         timers: TimerPolicy | None = None,
     ) -> None:
         self.profile = profile
@@ -85,6 +87,7 @@ class BootCode:
         self.port = port
         self.rng = rng if rng is not None else random.Random(0)
         self.address_policy = address_policy
+        self.port_policy = port_policy
         self.timers = timers
         self.mode = Mode.OFF
         self.led = Led.OFF
@@ -496,6 +499,7 @@ class BootCode:
             firmware=self.firmware,
             state=self._tftp_state(),
             address_policy=self.address_policy,
+            port_policy=self.port_policy,
             timers=self.timers,
         )
         self.tftp.start()

@@ -72,6 +72,9 @@ from ipgwsim.proto.tftp import (
 #: Says why an address cannot be taken (``None``: it can). The runtime passes one
 #: in: on loopback only 127.0.0.0/8 addresses no other device has.
 AddressPolicy = Callable[[IPv4Address], "str | None"]
+#: Whether the network can open a transfer port at an address now. The runtime passes one
+#: in on loopback, where other programs of the host may hold ports of the device's address.
+PortPolicy = Callable[[Address], bool]
 
 #: The transfer ports a device picks for its TFTP transfers (RFC 1350 TIDs).
 TID_RANGE = (49152, 65535)
@@ -180,6 +183,7 @@ class TftpMode:
         firmware: SlotStatus,
         state: gwload.DeviceState,
         address_policy: AddressPolicy | None = None,
+        port_policy: PortPolicy | None = None,
         timers: TimerPolicy | None = None,
     ) -> None:
         self.profile = profile
@@ -192,6 +196,7 @@ class TftpMode:
         self.firmware = firmware
         self.state = state
         self.address_policy = address_policy
+        self.port_policy = port_policy
         self.options = OptionPolicy(supported=frozenset(profile.boot.tftp_options))
         self.timers = timers if timers is not None else TimerPolicy()
         #: Set by the boot code while it programs flash: everything new is refused.
@@ -447,10 +452,12 @@ class TftpMode:
 
     def _port_free(self, port: int) -> bool:
         assert self.ip is not None
+        address = (str(self.ip), port)
         return (
-            (str(self.ip), port) not in self._transfers
+            address not in self._transfers
             and port != self.port
             and port not in self._failed_ports
+            and (self.port_policy is None or self.port_policy(address))
         )
 
     def _pick_port(self) -> int:

@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ipgwsim.boot import AddressPolicy, BootCode
+from ipgwsim.boot import AddressPolicy, BootCode, PortPolicy
 from ipgwsim.boot.table import Input
 from ipgwsim.events import (
     Event,
@@ -194,6 +194,7 @@ class Device:
         port: int = 69,
         rng: random.Random | None = None,
         address_policy: AddressPolicy | None = None,
+        port_policy: PortPolicy | None = None,
         timers: TimerPolicy | None = None,
         dhcp: bool = False,
         netbios: bool = False,
@@ -215,6 +216,7 @@ class Device:
             port=port,
             rng=rng if rng is not None else random.Random(instance.serial),
             address_policy=address_policy,
+            port_policy=port_policy,
             timers=timers,
         )
         self.firmware: Firmware | None = None

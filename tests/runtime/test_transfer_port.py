@@ -1,4 +1,4 @@
-"""A TFTP transfer port the runtime cannot bind: the client learns it at once, a retry works.
+"""A TFTP transfer port another program holds: the device does not pick it.
 
 The test binds the transfer ports itself and makes the device choose them (its randomness
 is given to it), then uses tftp-hpa's ``tftp`` and the repo's gwload as a user would.
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.boot.tftpmode import TID_RANGE
-from ipgwsim.proto.tftp import SEND_AGAIN
 from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.testing.needs import find_program
@@ -64,9 +64,12 @@ async def program(*argv: str, cwd: Path) -> tuple[int, str]:
 
 
 @pytest.mark.requires("tftp")
-def test_a_transfer_port_in_use_is_refused_at_once_and_a_retry_works(
-    tmp_path: Path, ports: Ports
-) -> None:
+def test_a_transfer_port_another_program_holds_is_not_picked(tmp_path: Path, ports: Ports) -> None:
+    """Another program (here the test's sockets; on a shared host another runtime's device
+    at the same address, or a tool) holds the port the device draws first: the device
+    draws again, and tftp-hpa (which never asks twice), gwload and an upload are served at
+    once. (A port taken between that check and the bind still ends the transfer with an
+    ERROR that asks for the request again: tests/boot/test_port_failed.py.)"""
     assert TFTP is not None
     port = ports.udp()
     ip = free_loopback_ip(port)
@@ -74,14 +77,8 @@ def test_a_transfer_port_in_use_is_refused_at_once_and_a_retry_works(
     blocked = [sock.getsockname()[1] for sock in squatters]
     planned = PlannedPorts()
     config = tmp_path / "new.txt"
-    config.write_text("config change CMD0 /name after-a-retry\r\n", newline="")
+    config.write_text("config change CMD0 /name first-try\r\n", newline="")
     loopback = ["/port", str(port), "/bcast", "127.255.255.255"]
-
-    def refusal(transfer_port: int) -> str:
-        return (
-            f"transfer port {transfer_port} cannot be opened (cannot bind UDP {ip}:{transfer_port}"
-            f": address in use (another program holds it)); {SEND_AGAIN}"
-        )
 
     async def main() -> None:
         async with Runtime(
@@ -96,41 +93,42 @@ def test_a_transfer_port_in_use_is_refused_at_once_and_a_retry_works(
             code, out = await program(*gwload, "/setip", *loopback, cwd=tmp_path)
             assert code == 0, out
 
-            # tftp-hpa: the ERROR comes at once (tftp-hpa exits 0 and prints it) ...
             planned.ports = [blocked[0]]
             tftp = [TFTP, ip, str(port), "-m", "binary", "-c"]
             code, out = await program(*tftp, "get", "config", "dump.txt", cwd=tmp_path)
-            assert f"Error code 0: {refusal(blocked[0])}" in out, out
-            # ... and the same request again is served from another port.
-            code, out = await program(*tftp, "get", "config", "dump.txt", cwd=tmp_path)
             assert (code, out) == (0, "")
             assert b"config change CMD0 /name IP6000" in (tmp_path / "dump.txt").read_bytes()
+            assert planned.ports == []  # the blocked port was drawn, and passed over
 
-            # gwload sends the request again by itself.
             planned.ports = [blocked[1]]
             got = str(tmp_path / "got.txt")
             code, out = await program(*gwload, "/getcfg", got, *loopback, cwd=tmp_path)
             assert code == 0, out
-            assert f"the device asks for the request again ({refusal(blocked[1])})" in out
-            assert "getcfg: " in out
+            assert "asks for the request again" not in out, out
 
-            # An upload: refused at once, and sent again it is stored (no "busy").
             planned.ports = [blocked[2]]
-            code, out = await program(*tftp, "put", str(config), "config", cwd=tmp_path)
-            assert f"Error code 0: {refusal(blocked[2])}" in out, out
             code, out = await program(*tftp, "put", str(config), "config", cwd=tmp_path)
             assert (code, out) == (0, "")
             lines = host.console.tail()
             assert any("tftp: config stored as generation" in line for line in lines), lines
-
-            # The runtime said what it could not do, once per port.
-            assert rt.errors == [
-                f"ip6000-1: cannot bind UDP {ip}:{p}: address in use (another program holds it)"
-                for p in blocked
-            ]
+            assert rt.errors == []  # no bind failed
 
     try:
         run(main(), timeout=90)
     finally:
         for sock in squatters:
             sock.close()
+
+
+def test_the_loopback_network_says_whether_a_port_can_be_bound(ports: Ports) -> None:
+    port = ports.udp()
+    ip = free_loopback_ip(port)
+    network = LoopbackNetwork(port)
+    free = network.port_policy()
+    squatter = squat_transfer_port(ip)
+    try:
+        assert not free(squatter.getsockname())
+    finally:
+        address = squatter.getsockname()
+        squatter.close()
+    assert free(address)

@@ -147,6 +147,7 @@ class DeviceHost:
             record.instance,
             port=port,
             address_policy=network.policy_for(self),
+            port_policy=network.port_policy(),
             # On real links the firmware runs a DHCP client and answers NetBIOS.
             dhcp=isinstance(network, NamespaceNetwork),
             netbios=isinstance(network, NamespaceNetwork),

@@ -46,6 +46,8 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
 
 AddressPolicy = Callable[[IPv4Address], "str | None"]
+#: Whether a transfer port at an address can be opened now (``boot.tftpmode.PortPolicy``).
+PortPolicy = Callable[[Address], bool]
 
 
 class Attached(Protocol):
@@ -179,6 +181,25 @@ class LoopbackNetwork:
             return self._reserve(host, (str(ip), self.port))
 
         return policy
+
+    def port_policy(self) -> PortPolicy:
+        """Whether a device's transfer port can be bound now: another program on the host
+        (another runtime's device at the same address, a tool) may hold it, and a transfer
+        on a port that cannot be bound only ends with an error."""
+
+        def free(address: Address) -> bool:
+            if address in self._unicast:
+                return False
+            probe = _udp_socket()
+            try:
+                probe.bind(address)
+            except OSError:
+                return False
+            finally:
+                probe.close()
+            return True
+
+        return free
 
     def _reserve(self, host: Attached, address: Address) -> str | None:
         """Bind ``address`` for ``host`` now, so that SETIP fails if another program has it."""

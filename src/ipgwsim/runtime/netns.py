@@ -80,6 +80,8 @@ IP_FREEBIND = 15
 RECEIVE_BUFFER = 4 * 1024 * 1024
 
 AddressPolicy = Callable[[IPv4Address], "str | None"]
+#: Whether a transfer port at an address can be opened now (``boot.tftpmode.PortPolicy``).
+PortPolicy = Callable[[Address], bool]
 T = TypeVar("T")
 
 
@@ -359,6 +361,10 @@ class NamespaceNetwork:
         return alias.encode()[:ALIAS_MAX].decode("utf-8", "ignore")
 
     # -- devices -----------------------------------------------------------------
+
+    def port_policy(self) -> PortPolicy | None:
+        """None: a device's ports are in its own namespace, where nothing else binds."""
+        return None
 
     def policy_for(self, host: Attached) -> AddressPolicy:
         """Make the device's namespace and links; SETIP takes any host address then."""
