@@ -228,3 +228,13 @@ def test_a_config_upload_with_an_eth0_line_needs_no_force() -> None:
     response = firmware.http(HttpRequest("PUT", "/upload/config", ADMIN, saved.encode()), 0.0)
     assert response.status == 200, response.body
     assert firmware.active.get("CMD0", "name") == "loaded"
+
+
+def test_the_device_name_is_the_browser_title_of_the_home_page() -> None:
+    # Reference8:Configuration/General/Admin: "This name is displayed in the browser as a
+    # title."
+    firmware = _firmware()
+    assert "<title>IP6000</title>" in _get(firmware, "/")  # no name set: the model
+    _get(firmware, "/!config%20change%20CMD0%20/name%20branch-gw")
+    _get(firmware, "/!config%20activate")
+    assert "<title>branch-gw</title>" in _get(firmware, "/")
