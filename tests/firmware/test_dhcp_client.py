@@ -218,7 +218,7 @@ def test_discover_offer_request_ack() -> None:
     assert d.flags == BROADCAST_FLAG
     assert (d.htype, d.chaddr, d.ciaddr) == (1, MAC, "0.0.0.0")
     assert d.client_id == b"\x01" + MAC
-    assert d.hostname == "IP6000-10-0a-bc"  # model + the MAC's last 3 bytes (facts 2.3)
+    assert d.hostname == "IP6000-10-0a-bc"  # model + the MAC's last 3 bytes (Reference11r2)
     assert d.vendor_class == VENDOR_CLASS == b"1.3.6.1.4.1.6666"
     assert d.parameters == PARAMETERS == (1, 3, 6, 15, 28, 42, 51, 58, 59)
     assert d.max_size == 1500
