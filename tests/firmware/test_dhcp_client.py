@@ -552,6 +552,7 @@ def test_dhcp_auto_after_the_reset_button_takes_the_factory_address() -> None:
     assert node.firmware.services == []
     eth0 = PROFILE.ethernet[0]
     assert node.firmware.address == (eth0.default_address, eth0.default_mask)
+    assert node.firmware.address[0] == "192.168.0.1"  # Course10/11/12, Reference11r2
 
 
 def test_without_dhcp_on_the_network_no_client_runs() -> None:
