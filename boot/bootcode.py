@@ -515,7 +515,7 @@ class BootCode:
             self.tftp = None
 
     def _mode_led(self, mode: Mode | None = None) -> Led:
-        """The LED a mode shows (innovaphone-facts.md section 2.2)."""
+        """The LED a mode shows (the LED table of Course10:Basic - Initial startup and recovery)."""
         mode = self.mode if mode is None else mode
         if mode is Mode.FIRMWARE:
             return Led.GREEN

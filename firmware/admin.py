@@ -18,7 +18,7 @@ The runtime's HTTP server parses requests (and decodes HTTP Basic credentials) a
 Wrong or missing credentials get ``401`` with ``WWW-Authenticate: Basic`` and nothing runs;
 after failed logins a client waits (``429``, :mod:`ipgwsim.firmware.logins`).
 A refused command answers ``400`` with its ``error: ...`` line; an image that does not fit
-answers ``507`` with ``Firmwareupdate failed:no space`` (seed firmware-upgrade-v12r1-v12r2).
+answers ``507`` with ``Firmwareupdate failed:no space`` (seed Howto:Firmware Upgrade V12r1 V12r2).
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ _WRITE = ("PUT", "POST")
 
 
 def version_string(firmware: Firmware) -> str:
-    """``<label> <MODEL>[<build>], Bootcode[<boot build>], HW[<serial>]`` (facts 5.2).
+    """``<label> <MODEL>[<build>], Bootcode[<boot build>], HW[<serial>]``.
+
+    The form is the one Reference9:Services/Update shows.
 
     DESIGN: the label is the build's first field as a version (``08-6000.08`` → ``8.00``);
     the hardware field carries the serial number (the vendor does not document it).
@@ -75,8 +77,9 @@ def box_info(firmware: Firmware) -> str:
 
 
 def home_page(firmware: Firmware) -> str:
-    """The home page: what the device is, and ``Conference n Channels`` (facts 6.2: the
-    number of local conference channels is shown there) when the model has any."""
+    """The home page: what the device is, and ``Conference n Channels`` when the model has any
+    (Reference9:PBX/Objects/Call Broadcast Conference: the number of local conference
+    channels is shown there)."""
     name = firmware.active.get("CMD0", "name") or firmware.profile.model
     mac = ":".join(firmware.serial[i : i + 2] for i in range(0, len(firmware.serial), 2))
     rows = [

@@ -52,9 +52,9 @@ __all__ = [
 SECRET_PARAMS = frozenset({("CMD0", "user"), ("CONF", "pwd")})
 _SECRET_IN_LINE = re.compile(r"(/(?:user|pwd)[ \t]+)(?!/)\S+")
 _COMMAND_WORDS = ("config", "mod", "vars")
-#: The final commands of update scripts (innovaphone-facts.md 5.4), also typed as commands:
-#: ``reset`` now, ``ireset`` when idle (no CONF call up), ``resetn``/``iresetn`` only if a
-#: change needs it, ``ser`` nothing.
+#: The final commands of update scripts (innovaphone IP DECT manual pp.111-112), also typed
+#: as commands: ``reset`` now, ``ireset`` when idle (no CONF call up), ``resetn``/``iresetn``
+#: only if a change needs it, ``ser`` nothing.
 FINAL_COMMANDS = ("reset", "ireset", "resetn", "iresetn", "ser")
 #: What :func:`run_final_command` says when it restarts the device.
 RESET_OUTPUT = "reset\r\n"

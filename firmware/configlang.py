@@ -1,6 +1,7 @@
 """The config language: config text and command lines, parsed into frozen nouns (sans-I/O).
 
-One command per line (innovaphone-facts.md sections 5.1 and 5.2)::
+One command per line (the seed Howto:Config or Password Recovery,
+php-update-server, Howto:Effect arbitrary Configuration Changes)::
 
     config change|add|rem MODULE /param value /flag ...
     config write | config activate | config show | config reset

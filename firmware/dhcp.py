@@ -50,7 +50,7 @@ __all__ = [
 
 #: Where the client hears the servers' broadcast replies.
 CLIENT_BROADCAST: Address = (LIMITED_BROADCAST, CLIENT_PORT)
-#: Option 60: innovaphone's enterprise number (innovaphone-facts.md 2.3; the vendor's DHCP
+#: Option 60: innovaphone's enterprise number (Reference11r2:IP4/ETH/DHCP; the vendor's DHCP
 #: server can serve only clients of this class).
 VENDOR_CLASS = b"1.3.6.1.4.1.6666"
 #: Option 55: mask, router, DNS, domain name, broadcast address, NTP, lease time, T1, T2.

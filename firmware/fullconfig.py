@@ -1,6 +1,6 @@
 """The full configuration: ``/cfg.txt`` and ``mod cmd UP0 scfg`` save it, a load puts it back.
 
-Text, CRLF lines, in this order (innovaphone-facts.md 4.1: a full config holds, besides
+Text, CRLF lines, in this order (innovaphone's php-update-server: a full config holds, besides
 ``config change`` lines, ``vars create`` and ``mod cmd FLASHDIR0 add-item`` lines):
 
 1. ``config change MODULE /p v ...``: the config as ``config show`` prints it, without

@@ -1,9 +1,9 @@
 """The NetBIOS name service of the running firmware: it answers queries for its names.
 
-innovaphone-facts.md 2.4: the device is found by a NetBIOS name on its LAN segment: the
-plain ETH0 MAC (``0090330614B3``, from v10 and the form the course pages give) and the
-older ``<model>-XX-XX-XX`` with the MAC's last three bytes (``IP800-06-14-B3``, still
-supported). A B-node responder (RFC 1001/1002, the wire format in
+Course10/11/12 (initial start-up and recovery): the device is found by a NetBIOS name on its
+LAN segment: the plain ETH0 MAC (``0090330614B3``, from v10 and the form the course pages
+give) and the older ``<model>-XX-XX-XX`` with the MAC's last three bytes
+(``IP800-06-14-B3``, still supported). A B-node responder (RFC 1001/1002, the wire format in
 :mod:`ipgwsim.proto.netbios`):
 
 - It listens on UDP 137 only while ETH0 has an address (``Firmware.address``): it opens

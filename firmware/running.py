@@ -3,7 +3,7 @@
 At start (:class:`Firmware` built on ``FirmwareStarted``) it mounts the config ring and the
 vars, loads the newest config generation (the profile's defaults when the ring is empty or the
 text does not load) and moves ``CMD0 /user user,password`` into the crypted var ``CMD0/AUTH``
-(seed config-or-password-recovery: "on the first start of the firmware the user/password
+(seed Howto:Config or Password Recovery: "on the first start of the firmware the user/password
 definition is copied from the commandline to a crypted var"). The config then carries no
 ``/user``; it is written back as a new ring generation. Commands (console, ``http://ip/!cmd``)
 run through :meth:`Firmware.execute` (:mod:`ipgwsim.firmware.commands`).
@@ -192,7 +192,7 @@ class Firmware:
         return None if self.wall_clock is None else self.wall_clock + now
 
     def _take_address(self, now: float) -> None:
-        """ETH0's address from the active config (innovaphone-facts.md 2.3).
+        """ETH0's address from the active config (Reference11r2:IP4/ETH/DHCP).
 
         ``/dhcp off|server`` (or none) with ``/addr``: that address. ``/dhcp auto``: the
         factory address after a restart by the reset button; after power-up a DHCP client.

@@ -1,6 +1,7 @@
 """The update-server client of the firmware: UP1 polls a script, UP0 loads and saves (sans-I/O).
 
-innovaphone-facts.md 5.3-5.5. ``UP1`` fetches the script at ``UP1 /url`` every ``/poll``
+Reference9:Services/Update, the innovaphone IP DECT manual, the Ascom IPBL manual and
+php-update-server. ``UP1`` fetches the script at ``UP1 /url`` every ``/poll``
 minutes (a *new device* every ``/poll-fast`` minute for its first 30 minutes) and runs it;
 ``UP0`` downloads firmware, boot code and configs and uploads the full config. Every HTTP
 request is an effect: ``Firmware.fetch`` emits ``FetchRequested``, the runtime performs it
@@ -69,7 +70,7 @@ DEFAULT_POLL_FAST = 1
 NEW_DEVICE_WINDOW = 30 * 60
 #: Seconds a fetch may take; then it counts as failed and a late answer is ignored.
 FETCH_TIMEOUT = 300.0
-#: The serial of the last ``mod cmd UP1 check`` that ran (facts 5.4).
+#: The serial of the last ``mod cmd UP1 check`` that ran (innovaphone IP DECT manual p.111).
 CHECK_VAR = "UPDATE/CHECK"
 #: The build serial of the last firmware ``mod cmd UP0 prot`` stored (cleared at start).
 PROT_VAR = "UPDATE/PROT"
@@ -234,7 +235,8 @@ class UpdateClient:
             return None
 
     def query_args(self) -> list[tuple[str, str]]:
-        """The standard query arguments appended to every script URL (facts 5.3, 5.5)."""
+        """The standard query arguments appended to every script URL (Reference9:Services/Update;
+        php-update-server)."""
         fw = self.firmware
         boot = "" if fw.boot_build is None else str(fw.boot_build)
         return [
@@ -460,7 +462,7 @@ class UpdateClient:
         if step.initial is not None and now - self.started_at < step.initial * 60:
             return f"within {step.initial} minutes of the start (/initial)"
         if job.new_device:
-            return None  # facts 5.4: new devices get the script even outside /allow
+            return None  # IP DECT manual p.111: new devices get the script even outside /allow
         seconds = self.firmware.time_of_day(now)
         if seconds is None:
             return "the device has no time of day"

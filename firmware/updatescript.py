@@ -1,7 +1,8 @@
 """Update scripts, parsed (sans-I/O): what ``UP1`` fetches and the update client runs.
 
 A script is text, CRLF or LF lines, ``#`` comment lines and blank lines skipped
-(innovaphone-facts.md 5.3, 5.4). Every other line is one of:
+(Reference9:Services/Update, the innovaphone IP DECT manual,
+php-update-server). Every other line is one of:
 
 - a command the firmware knows (``config ...``, ``vars ...``, ``mod cmd FLASHMAN0|FLASHDIR0
   ...``), run later through ``Firmware.execute``: :class:`Execute`;

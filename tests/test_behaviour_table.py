@@ -1,4 +1,5 @@
-"""docs/behaviours.md cites only tests that exist, and every row names its source."""
+"""docs/behaviours.md cites only tests that exist, every row names its source, and the
+documents cite their sources by title and link, never by a file outside the repository."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "docs" / "behaviours.md"
 #: Rows written when the table was made; the table may grow, not shrink.
-MIN_ROWS = 117
+MIN_ROWS = 124
 NODE = re.compile(r"`(tests/[^`\s]+\.py::[^`\s]+)`")
 
 
@@ -59,3 +60,30 @@ def test_the_table_keeps_its_rows_each_with_a_source_and_an_answer() -> None:
         assert behaviour, row
         assert source, row
         assert NODE.search(shown) or re.search(r"not (modelled|tested)", shown), row
+
+
+#: Spellings of files outside the repository that documents once cited instead of sources.
+OUTSIDE = re.compile(r"\.\./shared|/shared/(spec|seeds)|innovaphone-facts|seeds/|\bfacts [0-9]")
+
+
+def _documents() -> list[Path]:
+    docs = sorted((ROOT / "docs").rglob("*.md"))
+    return [*docs, *sorted(ROOT.glob("*/README.md")), ROOT / "README.md"]
+
+
+def test_documents_cite_no_file_outside_the_repository() -> None:
+    found = [
+        f"{doc.relative_to(ROOT)}:{n}: {line.strip()}"
+        for doc in _documents()
+        for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert found == []
+
+
+def test_the_sources_page_links_its_sources_and_is_linked() -> None:
+    sources = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
+    assert sources.count("wiki.innovaphone.com/") >= 30
+    assert "(sources.md)" in TABLE.read_text(encoding="utf-8")
+    assert "(docs/sources.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "## What the simulator invents" in TABLE.read_text(encoding="utf-8")

@@ -27,7 +27,7 @@ PACKAGE = resources.files("ipgwsim.hw_profiles")
 SHIPPED = sorted(entry.name for entry in PACKAGE.iterdir() if entry.name.endswith(".toml"))
 TEMPLATE = (PACKAGE / "ip6000.toml").read_text(encoding="utf-8")
 X11 = ("IP811", "IP311", "IP411", "IP0011", "IP1130", "IP3011", "IP6010", "IP6013")
-#: Telephony classes per model (php-update-server config.xml, innovaphone-facts.md 7.1).
+#: Telephony classes per model (php-update-server config.xml).
 CLASSES = {
     "IP800": {"bri"},
     "IP6000": {"pri"},

@@ -16,7 +16,7 @@ from ipgwsim.proto.net import Address
 
 
 class Led(Enum):
-    """What the ready LED shows (innovaphone-facts.md section 2.2)."""
+    """What the ready LED shows (the LED table of Course10:Basic - Initial startup and recovery)."""
 
     OFF = "off"
     GREEN = "steady green"

@@ -173,6 +173,20 @@ def test_long_press_clears_config_vars_and_flashdir_then_tftp_mode() -> None:
     assert hello.state == gwload.DeviceState.AFTER_LONG_RESET
 
 
+def test_device_without_orange_led_flashes_green_while_programming() -> None:
+    """The Course11 variant of the LED table: "flashing green = firmware ..." (truncated)."""
+    lab = Lab()
+    gw = lab.add("IP0011")
+    _tftp_mode(lab, gw)
+    result = lab.put(IP, "prot", _firmware("IP0011", "13-new", 100_000))
+    assert isinstance(result, TransferComplete)
+    assert gw.mode is Mode.PROGRAMMING
+    assert gw.led is Led.GREEN_FLASHING
+    lab.run(10.0)
+    assert gw.device.status().mode is Mode.TFTP_MODE
+    assert gw.led is Led.BLINK_EVERY_2S
+
+
 def test_device_without_orange_led_blinks_every_2_s_in_tftp_mode() -> None:
     lab = Lab()
     gw = lab.add("IP0011")

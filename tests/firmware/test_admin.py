@@ -118,6 +118,30 @@ def test_a_wrong_image_is_refused_and_a_good_one_stored_for_the_next_start() -> 
     assert firmware.execute("iresetn") == "reset\r\n"
 
 
+def test_an_interrupted_boot_code_upload_changes_nothing_and_is_repeated() -> None:
+    """Reference7/9 Upload Boot: an interrupted upload is repeated, the device not powered off."""
+    firmware = _firmware()
+    assert firmware.partitions is not None
+    region = firmware.partitions["boot"]
+    before = region.read(0, region.size)
+    image = build_image(ImageKind.BOOT, "IP6000", "146", b"b" * 4096, boot_build=146)
+    cut = firmware.http(HttpRequest("PUT", "/upload/boot", ADMIN, image[: len(image) // 2]), 0.0)
+    assert cut.status == 400
+    assert cut.body.startswith(b"Bootcodeupdate failed")
+    assert region.read(0, region.size) == before
+    assert running_slot(region, "IP6000")[0] == 0
+    assert not firmware.reset_required
+    again = firmware.http(HttpRequest("PUT", "/upload/boot", ADMIN, image), 1.0)
+    assert (again.status, again.body) == (
+        200,
+        b"Bootcodeupdate ok: 146 stored, runs after a restart\r\n",
+    )
+    slot, status = running_slot(region, "IP6000")
+    assert slot == 1
+    assert status.info is not None
+    assert status.info.build == "146"
+
+
 def test_a_boot_code_upload_goes_into_the_other_slot() -> None:
     firmware = _firmware()
     assert firmware.partitions is not None
@@ -228,3 +252,13 @@ def test_a_config_upload_with_an_eth0_line_needs_no_force() -> None:
     response = firmware.http(HttpRequest("PUT", "/upload/config", ADMIN, saved.encode()), 0.0)
     assert response.status == 200, response.body
     assert firmware.active.get("CMD0", "name") == "loaded"
+
+
+def test_the_device_name_is_the_browser_title_of_the_home_page() -> None:
+    # Reference8:Configuration/General/Admin: "This name is displayed in the browser as a
+    # title."
+    firmware = _firmware()
+    assert "<title>IP6000</title>" in _get(firmware, "/")  # no name set: the model
+    _get(firmware, "/!config%20change%20CMD0%20/name%20branch-gw")
+    _get(firmware, "/!config%20activate")
+    assert "<title>branch-gw</title>" in _get(firmware, "/")

@@ -1118,3 +1118,15 @@ def test_ireset_waits_until_the_last_call_ends(bench: Bench) -> None:
     assert isinstance(reset, ResetRequested)
     assert reset.reason == "ireset (command), now idle"
     assert firmware.execute("ireset") == "error: the device is restarting\r\n"
+
+
+def test_reset_restarts_at_once_and_the_active_call_is_lost(bench: Bench) -> None:
+    # Reference:Administration/Reset/Reset: "the device is immediately reset. All active
+    # calls are lost." Unlike ireset above, reset does not wait for the call to end.
+    leg = bench.connect("870#")
+    assert leg.call_id in bench.conf.calls
+    assert bench.firmware.execute("reset") == "reset\r\n"
+    (reset,) = [e for _, e in bench.node.of_type(ResetRequested)]
+    assert isinstance(reset, ResetRequested)
+    assert reset.reason == "reset (command)"
+    assert leg.call_id in bench.conf.calls  # still up when the device goes down

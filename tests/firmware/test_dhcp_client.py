@@ -218,7 +218,7 @@ def test_discover_offer_request_ack() -> None:
     assert d.flags == BROADCAST_FLAG
     assert (d.htype, d.chaddr, d.ciaddr) == (1, MAC, "0.0.0.0")
     assert d.client_id == b"\x01" + MAC
-    assert d.hostname == "IP6000-10-0a-bc"  # model + the MAC's last 3 bytes (facts 2.3)
+    assert d.hostname == "IP6000-10-0a-bc"  # model + the MAC's last 3 bytes (Reference11r2)
     assert d.vendor_class == VENDOR_CLASS == b"1.3.6.1.4.1.6666"
     assert d.parameters == PARAMETERS == (1, 3, 6, 15, 28, 42, 51, 58, 59)
     assert d.max_size == 1500
@@ -552,6 +552,7 @@ def test_dhcp_auto_after_the_reset_button_takes_the_factory_address() -> None:
     assert node.firmware.services == []
     eth0 = PROFILE.ethernet[0]
     assert node.firmware.address == (eth0.default_address, eth0.default_mask)
+    assert node.firmware.address[0] == "192.168.0.1"  # Course10/11/12, Reference11r2
 
 
 def test_without_dhcp_on_the_network_no_client_runs() -> None:

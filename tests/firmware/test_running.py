@@ -321,6 +321,10 @@ def test_config_syntax_errors_and_passwords_in_errors() -> None:
     assert firmware.execute("config change CMD0 /user admin,") == (
         "error: line 1: CMD0 /user ***: the password is empty\r\n"
     )
+    # an empty password does not change it (Reference8:Configuration/General/Admin)
+    assert firmware.execute("config activate") == ""
+    assert firmware.check_login("admin", PROFILE.firmware.default_password)
+    assert not firmware.check_login("admin", "")
     out = firmware.execute("config change CMD0 /user admin,pw1 stray")
     assert out.startswith("error: line 1: config change CMD0 /user *** stray: ")
     assert "pw1" not in out

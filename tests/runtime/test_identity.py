@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ipgwsim.device import Instance
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.netns import IFNAME_MAX, describe_owner, link_name
@@ -420,3 +421,17 @@ def test_a_registry_that_cannot_be_used_is_refused_saying_what_to_do(
         f"host can write"
     )
     assert not (tmp_path / "s" / "lock").read_text()  # the state directory is released
+
+
+def test_every_serial_handed_out_is_a_mac_of_innovaphones_prefix() -> None:
+    # Course12 (initial start-up and recovery): the MAC is the serial number and always
+    # starts with 00-90-33.
+    for number in (0, 1, 0xFF, 0xEFFFFE):
+        serial = Instance.numbered("gw", number).serial
+        assert len(serial) == 12
+        assert serial.startswith("009033"), serial
+    assert block_macs(0) == "00:90:33:10:00:01-00:90:33:10:00:ff"
+    last = block_macs(0xEFFFFF // BLOCK_SIZE - 1)
+    first, end = last.split("-")
+    assert first.startswith("00:90:33:"), last
+    assert end.startswith("00:90:33:"), last

@@ -355,7 +355,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
     tmp_path: Path,
 ) -> None:
     """ETH0 /dhcp auto (the factory setting): a DHCP client after power-up, the factory
-    address 192.168.0.1 after a restart by the reset button (innovaphone-facts.md 2.3)."""
+    address 192.168.0.1 after a restart by the reset button (Reference11r2:IP4/ETH/DHCP)."""
 
     async def main() -> None:
         with lab_namespace() as lab:
