@@ -42,9 +42,12 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert table["IP311"][-2] == "FXS 2, FXO 2*"
     assert table["IP0011"][-2] == "-"
     assert out.rstrip().endswith(LEGEND)
-    by_gwtype = ["IP0011", "IP311", "IP411", "IP800", "IP811", "IP1130", "IP3011", "IP6000"]
-    by_gwtype += ["IP6010", "IP6013"]
-    assert [line.split()[0] for line in out.splitlines()[1:11]] == by_gwtype
+    assert table["IP3000"] == ["3000*", "legacy*", "320*", "c*", "16*", "PRI 1*", "30*"]
+    assert table["IP21"][:4] == ["21*", "legacy*", "300*", "c*"]
+    by_gwtype = ["IP0011", "IP21", "IP22", "IP24", "IP200", "IP302", "IP305", "IP311", "IP400"]
+    by_gwtype += ["IP411", "IP800", "IP811", "IP1130", "IP3000", "IP3011", "IP6000", "IP6010"]
+    by_gwtype += ["IP6013"]
+    assert [line.split()[0] for line in out.splitlines()[1:19]] == by_gwtype
 
 
 @pytest.mark.parametrize("name", ["IP811", "ip811", "811"])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import tomllib
 from importlib import resources
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ipgwsim.events import Mode
+from ipgwsim.device import default_config
+from ipgwsim.events import FirmwareStarted, Mode
 from ipgwsim.hw_profiles import (
     REGION_NAMES,
     ConferenceMode,
@@ -21,6 +23,8 @@ from ipgwsim.hw_profiles import (
     load_profiles,
     parse_profile,
 )
+from ipgwsim.proto import gwload
+from ipgwsim.proto.tftp import ErrorCode, TransferComplete, TransferFailed
 from ipgwsim.testing.lab import Lab
 
 PACKAGE = resources.files("ipgwsim.hw_profiles")
@@ -39,7 +43,30 @@ CLASSES = {
     "IP3011": {"pri"},
     "IP6010": {"pri", "bri"},
     "IP6013": {"pri"},
+    "IP3000": {"pri"},
+    "IP400": {"bri"},
+    "IP21": set(),
+    "IP200": set(),
+    "IP22": {"fxs"},
+    "IP24": {"fxs"},
+    "IP302": {"fxs", "bri"},
+    "IP305": {"bri"},
 }
+#: The seed's minimum boot builds for the config recovery (seed config-or-password-recovery).
+SEED_MIN_BOOT = {
+    "IP3000": 320,
+    "IP400": 319,
+    "IP21": 326,
+    "IP200": 338,
+    "IP800": 405,
+    "IP6000": 132,
+    "IP22": 357,
+    "IP24": 357,
+    "IP302": 357,
+    "IP305": 357,
+}
+#: Profiles whose boot code serves the config as `c`, the seed's older boot code.
+SERVES_C = {"IP3000", "IP400", "IP21"}
 
 
 def shipped_text(name: str) -> str:
@@ -111,13 +138,47 @@ def test_shipped_profile_loads_with_sane_regions(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_every_shipped_model_boots_and_answers_the_seed_press(name: str) -> None:
-    """A factory device of each model reaches its firmware, and TFTP mode by the button."""
+def test_every_shipped_model_boots_answers_gwload_and_serves_its_config(name: str) -> None:
+    """Each model: firmware check and start, the seed's press, DISCOVER/SETIP, its config name.
+
+    The config is served under the profile's name only, and only by a boot code at or
+    above the seed's minimum build (below it: boot/README.md, *Boot code below the
+    recovery build*).
+    """
+    profile = parse_profile(shipped_text(name), name)
     lab = Lab()
-    node = lab.add(parse_profile(shipped_text(name), name))
+    node = lab.add(profile)
+    assert [e.build for e in node.of_type(FirmwareStarted)] == [profile.firmware.build]
+    assert f"firmware check: {profile.firmware.build} ok" in node.console()
     started = node.mode
     lab.press(node, hold=1.8)
     assert (started, node.mode) == (Mode.FIRMWARE, Mode.TFTP_MODE)
+
+    [(hello, _)] = lab.ask(gwload.Discover(1, gwload.ANY_MAC, profile.gwtype))
+    assert isinstance(hello, gwload.Hello)
+    assert (hello.gwtype, hello.model) == (profile.gwtype, profile.model)
+    assert (hello.boot_build, hello.config_name) == (
+        profile.boot.build,
+        profile.boot.tftp_config_name,
+    )
+    assert hello.ip == IPv4Address("0.0.0.0")
+    addressed, _ = lab.setip(node, "10.0.0.7")
+    assert isinstance(addressed, gwload.Hello)
+    assert addressed.ip == IPv4Address("10.0.0.7")
+
+    other = {"c": "config", "config": "c"}[profile.boot.tftp_config_name]
+    missing = lab.get("10.0.0.7", other)
+    assert isinstance(missing, TransferFailed)
+    assert missing.error_code == ErrorCode.FILE_NOT_FOUND
+    dump = lab.get("10.0.0.7", profile.boot.tftp_config_name)
+    needed = profile.boot.min_recovery_build
+    if needed is not None and profile.boot.build < needed:
+        assert isinstance(dump, TransferFailed)
+        assert dump.error_code == ErrorCode.ILLEGAL_OPERATION
+    else:
+        assert isinstance(dump, TransferComplete)
+        assert dump.data is not None
+        assert default_config(profile) in dump.data.decode()
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -142,7 +203,7 @@ def test_shipped_profile_follows_the_documented_classes(name: str) -> None:
     root = profile.model.lower().removeprefix("ip")
     assert (profile.files.firmware, profile.files.boot) == (f"ip{root}.bin", f"boot{root}.bin")
     assert profile.firmware.default_password == profile.model.lower()
-    assert profile.boot.tftp_config_name == "config"
+    assert profile.boot.tftp_config_name == ("c" if profile.model in SERVES_C else "config")
     assert profile.reset.medium_s == 1.0
     assert profile.supports_gwload
     # Whatever is counted but not in a documented class must be a placeholder.
@@ -179,6 +240,27 @@ def test_ip800_documented_values() -> None:
     assert ip800.telephony.bri > 0
     assert ip800.conference.mode is ConferenceMode.LEGACY
     assert ip800.leds.has_orange
+
+
+@pytest.mark.parametrize("model", sorted(SEED_MIN_BOOT))
+def test_seed_minimum_boot_builds(model: str) -> None:
+    """Every model the seed's recovery applies to has a profile with the seed's minimum."""
+    profile = find_profile(model)
+    assert profile.boot.min_recovery_build == SEED_MIN_BOOT[model]
+    assert "boot.min_recovery_build" not in profile.placeholders
+
+
+def test_ip21_ships_boot_code_below_the_recovery_build() -> None:
+    ip21 = find_profile("IP21")
+    assert ip21.boot.min_recovery_build is not None
+    assert ip21.boot.build < ip21.boot.min_recovery_build
+    assert "boot.build" in ip21.placeholders
+    below = [
+        p.model
+        for p in load_profiles().values()
+        if p.boot.min_recovery_build is not None and p.boot.build < p.boot.min_recovery_build
+    ]
+    assert below == ["IP21"]
 
 
 def test_documented_conference_channels() -> None:

@@ -396,6 +396,45 @@ def test_boot_code_older_than_the_recovery_build_refuses_the_config() -> None:
     assert "does not know altboot" in altboot.reason
 
 
+def test_shipped_boot_code_below_the_recovery_build_needs_a_boot_update_first() -> None:
+    """The IP21 profile ships boot 300, below the seed's 326 (boot/README.md).
+
+    It boots and answers gwload, but neither reads nor takes the config (the seed:
+    earlier boot code "may not work"); loading boot code of the minimum build with
+    gwload's /boot and restarting gives the seed's recovery.
+    """
+    profile = find_profile("IP21")
+    needed = profile.boot.min_recovery_build
+    assert needed is not None
+    lab = Lab()
+    gw = lab.add(profile)
+    assert gw.mode is Mode.FIRMWARE
+    hello = _tftp_mode(lab, gw)
+    assert isinstance(hello, gwload.Hello)
+    assert hello.boot_build == profile.boot.build < needed
+    name = profile.boot.tftp_config_name
+    for result in (lab.get(IP, name), lab.put(IP, name, b"config change CMD0 /user admin,ip21\n")):
+        assert isinstance(result, TransferFailed)
+        assert result.error_code == ErrorCode.ILLEGAL_OPERATION
+        assert f"config recovery needs {needed}" in result.reason
+
+    newer = build_image(ImageKind.BOOT, "IP21", str(needed), b"b" * 4096, boot_build=needed)
+    assert isinstance(lab.put(IP, "boot", newer), TransferComplete)
+    lab.run(30.0)
+    mac = gw.device.instance.mac
+    [(ack, _)] = lab.ask(gwload.Reset(1, mac, profile.gwtype), to=IP)
+    assert isinstance(ack, gwload.Ack)
+    lab.run(5.0)
+    assert gw.mode is Mode.FIRMWARE
+    hello = _tftp_mode(lab, gw)
+    assert isinstance(hello, gwload.Hello)
+    assert hello.boot_build == needed
+    dump = lab.get(IP, name)
+    assert isinstance(dump, TransferComplete)
+    assert dump.data is not None
+    assert default_config(profile) in dump.data.decode()
+
+
 def test_firmware_upload_is_programmed_with_flashing_orange_then_go_starts_it() -> None:
     lab = Lab()
     gw = lab.add("IP6000")
