@@ -96,6 +96,8 @@ class BootCode:
         self.tftp: TftpMode | None = None
         self.button: HeldButton | None = None
         self._work: _Work | None = None
+        #: Until when the ready LED shows an image the running firmware programs.
+        self._firmware_work_until: float | None = None
         self._after_long_reset = False
         #: Whether the firmware's next start follows a restart by the reset button
         #: (``ETH /dhcp auto`` then takes the factory address instead of DHCP).
@@ -129,6 +131,8 @@ class BootCode:
                 deadlines.append(self._release_at)
         if self._work is not None:
             deadlines.append(self._work.until)
+        if self._firmware_work_until is not None:
+            deadlines.append(self._firmware_work_until)
         if self._deferred_at is not None:
             deadlines.append(self._deferred_at)
         if self.tftp is not None:
@@ -219,6 +223,9 @@ class BootCode:
         if self._work is not None and self._work.until <= now:
             self._work = None
             self.handle(Input.WORK_DONE, now)
+        if self._firmware_work_until is not None and self._firmware_work_until <= now:
+            self._firmware_work_until = None
+            self._set_led(self._mode_led())
         if self._deferred_at is not None and self._deferred_at <= now:
             deferred, self._deferred, self._deferred_at = self._deferred, [], None
             for event, reason in deferred:
@@ -242,6 +249,19 @@ class BootCode:
         assert self.tftp is not None
         self.tftp.handle_timer(now)
         self._serve_requests(now)
+
+    def firmware_programmed(self, now: float, operations: int, length: int) -> None:
+        """The running firmware wrote an image (admin upload, update server): the ready LED
+        shows programming as in TFTP mode, for the time the flash takes (``timing.py``).
+
+        DECISION: the firmware keeps running and answering meanwhile; the image is already
+        in the flash (as in TFTP mode, the work is done at once and then shown).
+        """
+        if self.mode is not Mode.FIRMWARE or self.button is not None:
+            return
+        until = now + programming_time(operations, length)
+        self._firmware_work_until = max(until, self._firmware_work_until or until)
+        self._set_led(self._programming_led())
 
     def accepts(self, dst: tuple[str, int]) -> bool:
         return self.tftp is not None and self.tftp.accepts(dst)
@@ -298,6 +318,7 @@ class BootCode:
 
     def _hold(self, now: float, reason: str) -> Mode:
         if self.button is None:
+            self._firmware_work_until = None
             self.button = HeldButton(self.profile.reset, now)
             self._set_led(Led.COUNTING)
             self._print("reset button pressed")
@@ -315,6 +336,7 @@ class BootCode:
         self.button = None
         self._release_at = None
         self._work = None
+        self._firmware_work_until = None
         self.running_boot = None
         self._set_led(Led.OFF)
         self._events.append(PoweredOff(reason))
@@ -330,6 +352,7 @@ class BootCode:
     def _restart(self, now: float, reason: str) -> Mode:
         # A gwload RESET keeps by_button: TFTP mode entered by the button counts as its restart.
         self._leave_tftp_mode()
+        self._firmware_work_until = None
         self._after_long_reset = False
         self._print(f"restart ({reason})")
         return self._boot(now, press=Press.SHORT, reason=reason)
@@ -346,7 +369,7 @@ class BootCode:
         self._print(f"restart ({reason}): long reset, clearing the config")
         if not self._check_boot_code():
             return Mode.DEAD
-        self._set_led(Led.GREEN_FLASHING)
+        self._set_led(Led.GREEN_FLASHING_FAST)
         before = self.flash.faults.count
         try:
             ConfigRing(self._partitions["config"]).clear()
@@ -374,7 +397,7 @@ class BootCode:
         upload = self._upload
         assert self.tftp is not None
         assert upload is not None
-        self._set_led(Led.ORANGE_FLASHING if self.profile.leds.has_orange else Led.GREEN_FLASHING)
+        self._set_led(self._programming_led())
         self._print(f"programming {upload.info.kind.label} into {upload.region}")
         before = self.flash.faults.count
         region = self._partitions[upload.region]
@@ -524,7 +547,11 @@ class BootCode:
                 return Led.RED_FLASHING
             return Led.ORANGE if self.profile.leds.has_orange else Led.BLINK_EVERY_2S
         if mode is Mode.PROGRAMMING:
-            return Led.ORANGE_FLASHING if self.profile.leds.has_orange else Led.GREEN_FLASHING
+            return self._programming_led()
         if mode is Mode.CLEARING:
-            return Led.GREEN_FLASHING
+            return Led.GREEN_FLASHING_FAST
         return Led.OFF
+
+    def _programming_led(self) -> Led:
+        """Programming an image (Course10: flashing orange; Course11: flashing green)."""
+        return Led.ORANGE_FLASHING if self.profile.leds.has_orange else Led.GREEN_FLASHING

@@ -37,8 +37,9 @@ class HeldButton:
         self.blinks = 0
 
     def next_blink(self) -> float:
-        """When the LED blinks next (one blink per blink period)."""
-        return self.since + (self.blinks + 1) * self.timing.blink_period_s
+        """When the LED blinks next: the first blink as the button goes down, then one
+        per blink period, so that the 15th falls on ``long_s`` (hw_profiles/loader.py)."""
+        return self.since + self.blinks * self.timing.blink_period_s
 
     def blink_due(self, now: float) -> bool:
         """Count a blink if its time has come; True if it did."""

@@ -14,6 +14,9 @@ SECONDS_PER_OPERATION = 0.02
 SECONDS_PER_BYTE = 0.25e-6
 #: A long reset never takes less than this: time for a person to see the LED.
 MIN_CLEARING_S = 2.0
+#: Clearing, per flash operation: the erase of a sector that held data (sectors already
+#: erased are skipped), a fraction of a second on NOR parts.
+SECONDS_PER_ERASE = 0.2
 
 
 def programming_time(operations: int, length: int) -> float:
@@ -22,5 +25,7 @@ def programming_time(operations: int, length: int) -> float:
 
 
 def clearing_time(operations: int) -> float:
-    """Seconds to clear config, vars and flash directory."""
-    return max(MIN_CLEARING_S, operations * SECONDS_PER_OPERATION)
+    """Seconds to clear config, vars and flash directory: "some seconds, depending on the
+    size of the configuration" (Reference7), so it grows with every flash operation of the
+    clear (only sectors that held data are erased)."""
+    return MIN_CLEARING_S + operations * SECONDS_PER_ERASE

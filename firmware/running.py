@@ -27,6 +27,7 @@ from ipgwsim.events import (
     Event,
     FetchRequested,
     FlashChanged,
+    ImageProgrammed,
     PortClosed,
     PortOpened,
     ResetRequested,
@@ -302,6 +303,7 @@ class Firmware:
         word = "Firmwareupdate" if kind is ImageKind.FIRMWARE else "Bootcodeupdate"
         if self.partitions is None:
             return StoreResult(False, False, f"{word} failed:this firmware runs without a flash")
+        before = self.partitions.flash.faults.count
         try:
             info = self._store(kind, data)
         except NoSpace as exc:
@@ -313,6 +315,9 @@ class Firmware:
             self.log_event(f"{word} failed: {exc}")
             return StoreResult(False, False, f"{word} failed:{exc}")
         self.flash_changed(f"{info.kind.label} {info.build} stored")
+        operations = self.partitions.flash.faults.count - before
+        region = "prot" if kind is ImageKind.FIRMWARE else "boot"
+        self._events.append(ImageProgrammed(region, operations, len(data)))
         self.mark_reset_required()
         self.log_event(f"{word}: {info.kind.label} {info.build} stored, runs after a restart")
         return StoreResult(True, False, f"{word} ok: {info.build} stored, runs after a restart")

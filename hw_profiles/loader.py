@@ -186,17 +186,34 @@ def _flash(top: _Reader, boot: BootCode) -> tuple[FlashGeometry, tuple[Region, .
     return geometry, regions
 
 
+#: Reference7:Bootcode functionality: a long reset is "10 seconds, or 15 blinks of the ready
+#: LED". The first blink comes as the button goes down, so blink n is at (n-1) periods.
+LONG_RESET_BLINK = 15
+#: The seed: "ca. 1,5-2 sec (active LED must blink 3 times)" gives TFTP mode, config kept.
+SEED_BLINK = 3
+
+
 def _reset(top: _Reader) -> ResetButton:
     reset_r = top.sub("reset")
-    reset = ResetButton(
-        medium_s=reset_r.get("medium_s", float),
-        long_s=reset_r.get("long_s", float),
-        blink_period_s=reset_r.get("blink_period_s", float),
-    )
-    if not 0 < reset.medium_s < reset.long_s:
+    medium_s = reset_r.get("medium_s", float)
+    long_s = reset_r.get("long_s", float)
+    if not 0 < medium_s < long_s:
         raise reset_r._fail("long_s", "must be greater than reset.medium_s, both positive")
-    if reset.blink_period_s <= 0:
-        raise reset_r._fail("blink_period_s", "must be positive")
+    period = long_s / (LONG_RESET_BLINK - 1)
+    given = reset_r.optional("blink_period_s", float)
+    if given is not None and abs(given - period) > 1e-6:
+        raise reset_r._fail(
+            "blink_period_s",
+            f"the {LONG_RESET_BLINK}th blink must mark reset.long_s (Reference7): "
+            f"leave the key out (it is then long_s/{LONG_RESET_BLINK - 1}) or set {period!r}",
+        )
+    if not medium_s <= (SEED_BLINK - 1) * period < long_s:
+        raise reset_r._fail(
+            "medium_s",
+            f"blink {SEED_BLINK} (at {(SEED_BLINK - 1) * period:.2f} s) must fall between "
+            "reset.medium_s and reset.long_s (the seed's press for TFTP mode)",
+        )
+    reset = ResetButton(medium_s=medium_s, long_s=long_s, blink_period_s=period)
     reset_r.finish()
     return reset
 

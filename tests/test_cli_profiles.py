@@ -60,7 +60,7 @@ def test_one_model(capsys: pytest.CaptureFixture[str], name: str) -> None:
     assert fields["conference.channels"] == ["30"]
     assert fields["conference.mode"] == ["pbx_object"]
     assert fields["files.boot"] == ["boot811.bin"]
-    assert fields["reset.long_s"] == ["15.0"]
+    assert fields["reset.long_s"] == ["10.0"]
     assert fields["source"] == ["ipgwsim/hw_profiles/ip811.toml"]
     assert "flash.regions" in out
     assert fields["boot"] == ["0x0000000", "0x0040000 *"]
@@ -80,7 +80,7 @@ def test_placeholder_marker(capsys: pytest.CaptureFixture[str]) -> None:
     assert fields["ethernet.0.default_mask"] == ["255.255.255.0 *"]
     # Documented values carry no marker.
     assert fields["ethernet.0.default_address"] == ["192.168.0.1"]
-    assert fields["reset.long_s"] == ["15.0"]
+    assert fields["reset.long_s"] == ["10.0"]
     assert fields["files.firmware"] == ["ip0011.bin"]
     assert out.rstrip().splitlines()[-1] == LEGEND
 

@@ -217,7 +217,7 @@ def test_x11_models(model: str) -> None:
     assert profile.family == "x11"
     assert profile.gwtype == int(model.removeprefix("IP"))
     assert profile.conference.mode is ConferenceMode.PBX_OBJECT
-    assert profile.reset.long_s == 15.0
+    assert profile.reset.long_s == 10.0  # DECISION in the profile: Reference7, not 15 s
     assert not profile.boot.rescue_copy
     assert not profile.has_region("altboot")
     assert profile.flash.size in (16 << 20, 32 << 20)

@@ -24,6 +24,7 @@ from ipgwsim.boot.table import Input
 from ipgwsim.events import (
     Event,
     FirmwareStarted,
+    ImageProgrammed,
     Led,
     Mode,
     ModeChanged,
@@ -420,7 +421,9 @@ class Device:
             if self.firmware is None:
                 return None
             event = self.firmware.next_event()
-            if isinstance(event, ResetRequested):
+            if isinstance(event, ImageProgrammed):
+                self.boot.firmware_programmed(self.now, event.operations, event.length)
+            elif isinstance(event, ResetRequested):
                 # The old firmware's pending events go with it; the boot code restarts.
                 self._drop_firmware()
                 self.boot.handle(Input.FIRMWARE_RESET, self.now, event.reason)

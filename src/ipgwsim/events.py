@@ -22,6 +22,8 @@ class Led(Enum):
     GREEN = "steady green"
     ORANGE = "steady orange"
     GREEN_FLASHING = "flashing green"
+    #: Clearing the config (long reset): Course10 "flashing green", Reference7 "flashing fast".
+    GREEN_FLASHING_FAST = "flashing green fast"
     ORANGE_FLASHING = "flashing orange"
     RED_FLASHING = "flashing red"
     #: TFTP mode on a device without an orange LED: one blink every 2 s.
@@ -147,6 +149,16 @@ class FlashChanged:
 
 
 @dataclass(frozen=True)
+class ImageProgrammed:
+    """The running firmware wrote an image (admin upload, update server): ``operations``
+    flash operations for ``length`` bytes; the ready LED shows it for as long as that takes."""
+
+    region: str
+    operations: int
+    length: int
+
+
+@dataclass(frozen=True)
 class PoweredOff:
     """The device lost power: switched off, or a power cut hit a flash operation."""
 
@@ -167,5 +179,6 @@ Event = (
     | ResetRequested
     | FetchRequested
     | FlashChanged
+    | ImageProgrammed
     | PoweredOff
 )

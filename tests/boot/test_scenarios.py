@@ -162,7 +162,7 @@ def test_long_press_clears_config_vars_and_flashdir_then_tftp_mode() -> None:
     VarStore(table["vars"]).set("UPDATE/CHECK", b"7")
     lab.press(gw, hold=10.5)
     assert gw.mode is Mode.CLEARING
-    assert gw.led is Led.GREEN_FLASHING
+    assert gw.led is Led.GREEN_FLASHING_FAST
     lab.run(5.0)
     assert gw.device.status().mode is Mode.TFTP_MODE
     assert gw.led is Led.ORANGE

@@ -54,7 +54,7 @@ def test_boots_to_firmware_and_a_medium_press_gives_tftp_mode(tmp_path: Path, po
                     text += chunk
             lines = text.decode().split("\r\n")
             assert "[   0.000] reset button pressed" in lines
-            assert "[   1.500] blink 3" in lines
+            assert "[   1.429] blink 3" in lines
             assert "[   1.800] innovaphone IP6000 boot code 145" in lines
             assert "[   1.800] firmware check: 08-6000.08 ok" in lines
             assert "[   1.800] TFTP mode: no IP address, waiting for gwload" in lines
@@ -104,6 +104,7 @@ def test_short_press_restarts_and_power_off_on(tmp_path: Path, ports: Ports) -> 
                 events = [event for _name, event in watcher.pending()]
             assert events == [
                 LedChanged(Led.COUNTING),
+                ButtonBlink(1),  # the first blink as the button goes down
                 LedChanged(Led.GREEN),  # released after 0.3 s: a short press, a restart
                 LedChanged(Led.OFF),
                 PoweredOff("switched off"),

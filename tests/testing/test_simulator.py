@@ -116,7 +116,7 @@ def test_a_long_press_clears_the_config_in_no_real_time(sim: Simulator) -> None:
     assert sim.now() - started >= 15.0
     assert "keep-me" not in (gw.newest_config() or "")
     colours = [event.led for event in gw.of_type(LedChanged)]
-    assert Led.GREEN_FLASHING in colours  # clearing
+    assert Led.GREEN_FLASHING_FAST in colours  # clearing
 
 
 def test_a_power_cut_during_a_config_write(sim: Simulator) -> None:
