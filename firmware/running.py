@@ -214,6 +214,14 @@ class Firmware:
         else:
             self._say(f"ETH0: DHCP client (/dhcp {mode}): no address without a DHCP server")
 
+    @property
+    def dhcp_update_url(self) -> str | None:
+        """The update server URL of ETH0's DHCP lease (option 215), None without one."""
+        for service in self.services:
+            if isinstance(service, DhcpClient) and service.lease is not None:
+                return service.lease.update_url
+        return None
+
     def set_address(self, ip: str, mask: str, *, gateway: str = "0.0.0.0", how: str) -> None:
         """ETH0 takes ``ip``/``mask`` (fixed, the factory address, a DHCP lease).
 
