@@ -363,6 +363,20 @@ def test_the_seeds_update_server_script_step_by_step() -> None:
     assert firmware.check_login("admin", "pw2")
 
 
+def test_config_activate_moves_the_user_without_writing_the_ring() -> None:
+    """Activated without a write: the var holds it, the ring not, the view still shows it."""
+    flash = factory_flash(PROFILE)
+    firmware = _start(flash)
+    firmware.execute("config change CMD0 /name gw1 /user admin,pw3")
+    assert firmware.execute("config activate") == (
+        "admin credentials of user 'admin' stored in the crypted var CMD0/AUTH\r\n"
+    )
+    assert firmware.check_login("admin", "pw3")
+    assert not firmware.active.has("CMD0", "user")
+    assert "/user admin,pw3" in firmware.execute("config show")
+    assert _ring(flash).newest_text() == default_config(PROFILE)  # nothing written
+
+
 def test_a_written_user_stays_in_clear_in_the_older_generation() -> None:
     """The TFTP path after a config write of /user: the start moves it into the var and
     writes a generation without it; the generation before keeps it in clear."""
