@@ -111,7 +111,7 @@ def decode_url(value: str) -> str:
     return value
 
 
-def _check_url(value: str) -> None:
+def check_url(value: str) -> None:
     """An absolute http(s) URL, plain or URL-encoded, with ``#m #h #i #t`` placeholders
     (read as the update client reads it: :func:`decode_url`, placeholders filled)."""
     probe = URL_PLACEHOLDER.sub("x", decode_url(value))
@@ -166,7 +166,7 @@ _ETH = {
     "dhcp": ParamSpec(check=_one_of("off", "client", "server", "auto")),
 }
 _UP = {
-    "url": ParamSpec(check=_check_url),
+    "url": ParamSpec(check=check_url),
     "poll": ParamSpec(check=_check_minutes),
     "poll-fast": ParamSpec(check=_check_minutes),
     "no-dhcp": ParamSpec(flag=True),

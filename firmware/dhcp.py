@@ -30,6 +30,7 @@ from ipgwsim.proto.dhcp import (
     encode_message,
     parse_message,
 )
+from ipgwsim.proto.dhcpvendor import UPDATE_URL, VENDOR_SPECIFIC, update_url
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ CLIENT_BROADCAST: Address = (LIMITED_BROADCAST, CLIENT_PORT)
 #: Option 60: innovaphone's enterprise number (Reference11r2:IP4/ETH/DHCP; the vendor's DHCP
 #: server can serve only clients of this class).
 VENDOR_CLASS = b"1.3.6.1.4.1.6666"
-#: Option 55: mask, router, DNS, domain name, broadcast address, NTP, lease time, T1, T2.
+#: Option 55: mask, router, DNS, domain name, broadcast address, NTP, vendor-specific
+#: information (43), lease time, T1, T2, and innovaphone's update server URL (215).
 PARAMETERS: tuple[int, ...] = (
     Option.SUBNET_MASK,
     Option.ROUTER,
@@ -61,9 +63,11 @@ PARAMETERS: tuple[int, ...] = (
     Option.DOMAIN_NAME,
     Option.BROADCAST_ADDRESS,
     Option.NTP_SERVERS,
+    VENDOR_SPECIFIC,
     Option.LEASE_TIME,
     Option.RENEWAL_TIME,
     Option.REBINDING_TIME,
+    UPDATE_URL,
 )
 #: Option 57: the largest DHCP message the client takes (an Ethernet frame's payload).
 MAX_MESSAGE_SIZE = 1500
@@ -105,6 +109,8 @@ class Lease:
     t1: float | None
     t2: float | None
     end: float | None
+    #: The update server URL the server sent (option 215, :mod:`ipgwsim.proto.dhcpvendor`).
+    update_url: str | None = None
 
 
 def _classful_mask(ip: str) -> str:
@@ -350,12 +356,17 @@ class DhcpClient:
             self.firmware.set_address(lease.ip, lease.mask, gateway=lease.gateway, how=how)
         if old is None or old.ip != lease.ip:
             self.firmware.open_port((lease.ip, CLIENT_PORT))
+        if lease.update_url != (old.update_url if old is not None else None):
+            self._say(f"update URL {lease.update_url or '(none)'}")
 
     def _lease(self, ack: DhcpMessage, server: str, mask: str, duration: int) -> Lease:
         start = self._requested_at
         gateway = ack.routers[0] if ack.routers else UNSPECIFIED
+        url = update_url(ack)
         if duration == INFINITE_LEASE:
-            return Lease(ack.yiaddr, mask, gateway, server, ack.dns, None, start, None, None, None)
+            return Lease(
+                ack.yiaddr, mask, gateway, server, ack.dns, None, start, None, None, None, url
+            )
         t2 = float(ack.t2) if ack.t2 is not None and ack.t2 <= duration else duration * 0.875
         t1 = float(ack.t1) if ack.t1 is not None and ack.t1 <= t2 else min(duration * 0.5, t2)
         return Lease(
@@ -369,6 +380,7 @@ class DhcpClient:
             start + t1,
             start + t2,
             start + duration,
+            url,
         )
 
     def _take_nak(self, nak: DhcpMessage, now: float) -> None:

@@ -67,7 +67,7 @@ def _item_line(key: str, data: bytes) -> str | None:
 def render_full(firmware: Firmware) -> str:
     """The full config of ``firmware`` (see the module docstring)."""
     shown = firmware.edited.copy()
-    shown.take_user()  # a /user not yet written is never sent out in clear
+    shown.take_user()  # a /user is never sent out in clear (the var carries it)
     lines = [line for line in shown.render().split("\r\n") if line]
     if firmware.vars is not None:
         for var in firmware.vars.all():

@@ -5,8 +5,11 @@ vars, loads the newest config generation (the profile's defaults when the ring i
 text does not load) and moves ``CMD0 /user user,password`` into the crypted var ``CMD0/AUTH``
 (seed Howto:Config or Password Recovery: "on the first start of the firmware the user/password
 definition is copied from the commandline to a crypted var"). The config then carries no
-``/user``; it is written back as a new ring generation. Commands (console, ``http://ip/!cmd``)
-run through :meth:`Firmware.execute` (:mod:`ipgwsim.firmware.commands`).
+``/user``; it is written back as a new ring generation. ``config write`` stores a ``/user``
+in clear like any line; ``config activate`` copies it into the var (the seed's update-server
+script: "config write", "# encrypt it" "config activate", "# remove from visible config").
+Commands (console, ``http://ip/!cmd``) run through :meth:`Firmware.execute`
+(:mod:`ipgwsim.firmware.commands`).
 
 Two configs are kept: the *active* one (what runs) and the *edited* one (what ``config
 change|add|rem`` change, ``config show`` prints and ``config write`` stores).
@@ -214,6 +217,14 @@ class Firmware:
             self.services.append(DhcpClient(self, now))
         else:
             self._say(f"ETH0: DHCP client (/dhcp {mode}): no address without a DHCP server")
+
+    @property
+    def dhcp_update_url(self) -> str | None:
+        """The update server URL of ETH0's DHCP lease (option 215), None without one."""
+        for service in self.services:
+            if isinstance(service, DhcpClient) and service.lease is not None:
+                return service.lease.update_url
+        return None
 
     def set_address(self, ip: str, mask: str, *, gateway: str = "0.0.0.0", how: str) -> None:
         """ETH0 takes ``ip``/``mask`` (fixed, the factory address, a DHCP lease).
@@ -474,6 +485,12 @@ class Firmware:
         stored. The var is written before any config without ``/user``: a power cut in
         between leaves ``/user`` in the ring, and the next start moves it again.
         """
+        user = self._store_user(config)
+        config.take_user()
+        return user
+
+    def _store_user(self, config: Config) -> str:
+        """Store ``config``'s ``CMD0 /user`` as the crypted var (``config`` unchanged)."""
         _, store = self.require_flash()
         value = config.get("CMD0", "user")
         assert value is not None
@@ -484,37 +501,41 @@ class Firmware:
             raise CommandError(f"CMD0 /user: {exc}") from None
         store_admin(store, credentials)
         self.flash_changed("admin credentials stored")
-        config.take_user()
         return user
 
-    def _moved_line(self, user: str) -> str:
-        return f"admin credentials of user '{user}' stored in the crypted var {AUTH_VAR}\r\n"
-
     def write_config(self) -> str:
-        """``config write``: the edited config becomes the newest ring generation."""
+        """``config write``: the edited config, ``/user`` and all, becomes the newest ring
+        generation; the running password stays (``config activate`` or the next start
+        stores it). A ``/user`` the crypted var could not take is refused, nothing written."""
         ring, _ = self.require_flash()
         config = self.edited.copy()
         self.check_fits(config)
-        out = ""
-        if config.has("CMD0", "user"):
-            out += self._moved_line(self.move_user(config))
+        pair = config.copy().take_user()
+        if pair is not None:
+            try:
+                AdminCredentials.check_user(pair[0])
+            except ValueError as exc:
+                raise CommandError(f"CMD0 /user: {exc}") from None
         generation = ring.write(config.render())
         self.flash_changed("config written")
-        self.edited = config
         if any(
             config.params(name) != self._started_config.params(name) for name in RESTART_MODULES
         ):
             self.mark_reset_required()
-        return out + f"config written as generation {generation.number}\r\n"
+        return f"config written as generation {generation.number}\r\n"
 
     def activate_config(self) -> str:
-        """``config activate``: the edited config runs (a ``/user`` in it is moved first)."""
+        """``config activate``: the edited config runs; a ``/user`` in it is copied into the
+        crypted var (seed: "config activate # encrypt it") and stays in the edited config
+        (the seed's script removes it from the visible config next). The running config
+        carries no ``/user``: its credentials are the var. The ring is not written."""
         config = self.edited.copy()
         out = ""
         if config.has("CMD0", "user"):
-            out += self._moved_line(self.move_user(config))
-        self.edited = config
-        self.active = config.copy()
+            user = self._store_user(config)
+            out = f"admin credentials of user '{user}' stored in the crypted var {AUTH_VAR}\r\n"
+        config.take_user()
+        self.active = config
         return out
 
     # -- login and commands ----------------------------------------------------------------

@@ -22,7 +22,7 @@ from ipgwsim.firmware.commands import (
     mask_secrets,
     run_final_command,
 )
-from ipgwsim.firmware.config import MAX_POLL_MINUTES, URL_PLACEHOLDER, decode_url
+from ipgwsim.firmware.config import MAX_POLL_MINUTES, URL_PLACEHOLDER, check_url, decode_url
 from ipgwsim.firmware.configlang import ModCmd
 from ipgwsim.firmware.fullconfig import load_full, render_full
 from ipgwsim.firmware.updatescript import (
@@ -225,7 +225,7 @@ class UpdateClient:
         None without one, or when it is no URL (the config refuses such values; this
         guards a flash written otherwise): no polling then.
         """
-        value = self.firmware.active.get("UP1", "url")
+        value = self.url_value()
         if not value:
             return None
         try:
@@ -233,6 +233,22 @@ class UpdateClient:
             return with_file(url, script_name(self.firmware.profile.model))
         except ValueError:
             return None
+
+    def url_value(self) -> str | None:
+        """The script URL as configured: ``UP1 /url``; without one, the URL of ETH0's DHCP
+        lease (option 215) unless ``UP1 /no-dhcp`` is set (docs/update-server.md)."""
+        active = self.firmware.active
+        value = active.get("UP1", "url")
+        if value or active.has("UP1", "no-dhcp"):
+            return value
+        offered = self.firmware.dhcp_update_url
+        if offered is None:
+            return None
+        try:
+            check_url(offered)  # what the config would take as UP1 /url
+        except ValueError:
+            return None
+        return offered
 
     def query_args(self) -> list[tuple[str, str]]:
         """The standard query arguments appended to every script URL (Reference9:Services/Update;
@@ -277,7 +293,7 @@ class UpdateClient:
 
     def _has_script_url(self) -> bool:
         """Whether ``UP1 /url`` gives a script URL, worked out once per value of it."""
-        value = self.firmware.active.get("UP1", "url")
+        value = self.url_value()
         if value != self._url_usable[0]:
             self._url_usable = (value, self.script_url() is not None)
         return self._url_usable[1]

@@ -16,6 +16,7 @@ from ipgwsim.device import Device, Instance, factory_flash
 from ipgwsim.events import (
     AddressAssigned,
     AddressReleased,
+    FetchRequested,
     Mode,
     PortClosed,
     PortOpened,
@@ -43,6 +44,7 @@ from ipgwsim.proto.dhcp import (
     encode_message,
     parse_message,
 )
+from ipgwsim.proto.dhcpvendor import encode_suboptions
 from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram
 from ipgwsim.testing.firmware_node import FirmwareNode
 from ipgwsim.testing.lab import DeviceNode, Lab
@@ -82,6 +84,8 @@ class DhcpServer:
     ignore_requests: bool = False
     #: NAKs to send before acknowledging again.
     naks: int = 0
+    #: Further options of OFFER and ACK, ``(code, value)``.
+    options: tuple[tuple[int, bytes], ...] = ()
     received: list[Received] = field(default_factory=list)
     _outbox: list[Datagram] = field(default_factory=list)
 
@@ -123,6 +127,7 @@ class DhcpServer:
             lease_time=None if nak else self.lease,
             t1=None if nak else self.t1,
             t2=None if nak else self.t2,
+            other=() if nak else self.options,
         )
         # RFC 2131 4.1: to ciaddr if set, else broadcast if asked (NAKs always), else yiaddr.
         if request.ciaddr != "0.0.0.0" and not nak:
@@ -220,7 +225,7 @@ def test_discover_offer_request_ack() -> None:
     assert d.client_id == b"\x01" + MAC
     assert d.hostname == "IP6000-10-0a-bc"  # model + the MAC's last 3 bytes (Reference11r2)
     assert d.vendor_class == VENDOR_CLASS == b"1.3.6.1.4.1.6666"
-    assert d.parameters == PARAMETERS == (1, 3, 6, 15, 28, 42, 51, 58, 59)
+    assert d.parameters == PARAMETERS == (1, 3, 6, 15, 28, 42, 43, 51, 58, 59, 215)
     assert d.max_size == 1500
     assert (d.requested_ip, d.server_id) == (None, None)
     # REQUEST: the offer's xid, broadcast, naming the address and the server.
@@ -589,3 +594,66 @@ def test_a_device_powered_up_with_the_factory_config_gets_a_lease() -> None:
     lab.run(30.0)
     assert device.ip == PROFILE.ethernet[0].default_address
     assert len(server.received) == before
+
+
+# -- the update server URL (option 215) ------------------------------------------------
+
+SCRIPT_URL = "http://10.0.0.9/up/"
+
+
+def _script_fetches(node: DhcpNode) -> list[str]:
+    return [
+        e.fetch.url.split("?", 1)[0]
+        for _, e in node.of_type(FetchRequested)
+        if isinstance(e, FetchRequested) and e.fetch.purpose == "update script"
+    ]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ((215, SCRIPT_URL.encode()),),  # an option of its own
+        ((43, encode_suboptions(((216, b"1"), (215, SCRIPT_URL.encode() + b"\0")))),),
+    ],
+    ids=["option-215", "option-43-sub-215"],
+)
+def test_the_update_client_polls_the_url_of_the_lease(
+    options: tuple[tuple[int, bytes], ...],
+) -> None:
+    """No UP1 /url: the URL of the lease; a new device polls a minute after its start."""
+    net, node = bench(DhcpServer(options=options))
+    assert net.run_until(lambda: node.client.state is DhcpState.BOUND, timeout=5.0)
+    assert node.client.lease is not None
+    assert node.client.lease.update_url == SCRIPT_URL
+    assert f"DHCP: update URL {SCRIPT_URL}" in node.dhcp_lines()
+    assert node.firmware.update.script_url() == SCRIPT_URL + "update-ip6000.htm"
+    net.run(59.0)
+    assert _script_fetches(node) == []
+    net.run(60.0)
+    assert _script_fetches(node) == [SCRIPT_URL + "update-ip6000.htm"]
+    assert "UP1" not in node.firmware.execute("config show")  # the URL is not config
+
+
+def test_up1_url_wins_over_the_lease_and_no_dhcp_ignores_it() -> None:
+    offered = ((215, b"http://10.0.0.8/dhcp/"),)
+    net, node = bench(
+        DhcpServer(options=offered), CLIENT_CONFIG + f"config change UP1 /url {SCRIPT_URL}\r\n"
+    )
+    net.run(61.0)
+    assert node.client.lease is not None
+    assert node.client.lease.update_url == "http://10.0.0.8/dhcp/"
+    assert _script_fetches(node) == [SCRIPT_URL + "update-ip6000.htm"]
+    net, node = bench(DhcpServer(options=offered), CLIENT_CONFIG + "config change UP1 /no-dhcp\r\n")
+    net.run(3600.0)
+    assert node.client.lease is not None
+    assert node.firmware.update.script_url() is None
+    assert _script_fetches(node) == []
+
+
+@pytest.mark.parametrize("value", [b"tftp://10.0.0.9/", b"", b"http://\xe4/", b"no url"])
+def test_an_offered_value_that_is_no_http_url_is_not_polled(value: bytes) -> None:
+    net, node = bench(DhcpServer(options=((215, value),)))
+    net.run(3600.0)
+    assert node.client.state is DhcpState.BOUND
+    assert node.firmware.update.script_url() is None
+    assert _script_fetches(node) == []

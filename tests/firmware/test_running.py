@@ -131,7 +131,7 @@ def test_seed_recovery_with_the_model_password() -> None:
     flash = factory_flash(PROFILE)
     first = _start(flash)
     first.execute("config change CMD0 /name gw1 /user admin,other")
-    first.execute("config write")
+    first.execute("config activate")
     assert not first.check_login("admin", "ip6000")
     _ring(flash).write("config change CMD0 /name gw1 /user admin,ip6000\r\n")
     firmware = _start(flash)
@@ -332,23 +332,43 @@ def test_config_syntax_errors_and_passwords_in_errors() -> None:
     assert firmware.execute("# a comment") == ""
 
 
-def test_config_write_moves_the_user_into_the_var_not_into_the_ring() -> None:
+def test_the_seeds_update_server_script_step_by_step() -> None:
+    """config change with /user; config write; "# encrypt it" config activate; "# remove
+    from visible config" config change without /user; then config write."""
     flash = factory_flash(PROFILE)
     firmware = _start(flash)
-    firmware.execute("config change CMD0 /name gw1 /user admin,pw2")
-    assert "/user admin,pw2" in firmware.execute("config show")  # visible until written
-    assert firmware.execute("config write") == (
+    firmware.execute("config change CMD0 /name gw1 /log on /user admin,pw2")
+    assert firmware.execute("config write") == "config written as generation 2\r\n"
+    # Written as text: the running password is not changed yet, the var not written.
+    newest = _ring(flash).newest_text() or ""
+    assert newest.startswith("config change CMD0 /name gw1 /log on /user admin,pw2\r\n")
+    assert firmware.check_login("admin", "ip6000")
+    assert not firmware.check_login("admin", "pw2")
+    assert _vars(flash).get(AUTH_VAR) is None
+    # "# encrypt it"
+    assert firmware.execute("config activate") == (
         "admin credentials of user 'admin' stored in the crypted var CMD0/AUTH\r\n"
-        "config written as generation 2\r\n"
     )
-    assert _ring(flash).newest_text() == FACTORY.replace("/name IP6000", "/name gw1")
-    assert not firmware.edited.has("CMD0", "user")
     assert firmware.check_login("admin", "pw2")
-    assert firmware.execute("vars read CMD0/AUTH") == "CMD0/AUTH pc (crypted)\r\n"
+    assert not firmware.check_login("admin", "ip6000")
+    record = _vars(flash).get(AUTH_VAR)
+    assert record is not None
+    assert AdminCredentials.decode(record.value).verify("admin", "pw2")
+    assert not firmware.active.has("CMD0", "user")
+    assert "/user admin,pw2" in firmware.execute("config show")  # still visible: the seed
+    assert [g.number for g in _ring(flash).generations()][-1] == 2  # nothing written
+    # "# remove from visible config", then written
+    firmware.execute("config change CMD0 /name gw1 /log on")
+    assert "/user" not in firmware.execute("config show")
+    assert firmware.execute("config write") == "config written as generation 3\r\n"
+    assert "/user" not in (_ring(flash).newest_text() or "")
+    assert "/user" not in (_start(flash, seed=2).execute("config show"))
+    assert "/user" not in (_ring(flash).newest_text() or "")  # the start wrote nothing new
+    assert firmware.check_login("admin", "pw2")
 
 
 def test_config_activate_moves_the_user_without_writing_the_ring() -> None:
-    """The seed's update-server script: change with /user, write, activate, change without."""
+    """Activated without a write: the var holds it, the ring not, the view still shows it."""
     flash = factory_flash(PROFILE)
     firmware = _start(flash)
     firmware.execute("config change CMD0 /name gw1 /user admin,pw3")
@@ -357,6 +377,31 @@ def test_config_activate_moves_the_user_without_writing_the_ring() -> None:
     )
     assert firmware.check_login("admin", "pw3")
     assert not firmware.active.has("CMD0", "user")
+    assert "/user admin,pw3" in firmware.execute("config show")
+    assert _ring(flash).newest_text() == default_config(PROFILE)  # nothing written
+
+
+def test_a_written_user_stays_in_clear_in_the_older_generation() -> None:
+    """The TFTP path after a config write of /user: the start moves it into the var and
+    writes a generation without it; the generation before keeps it in clear."""
+    flash = factory_flash(PROFILE)
+    firmware = _start(flash)
+    firmware.execute("config change CMD0 /name gw1 /user admin,pw3")
+    firmware.execute("config write")
+    assert firmware.check_login("admin", "ip6000")  # not activated: the old password
+    again = _start(flash, seed=2)
+    assert again.check_login("admin", "pw3")
+    assert not again.edited.has("CMD0", "user")
+    texts = [g.text for g in _ring(flash).generations()]
+    written = FACTORY.replace("/name IP6000", "/name gw1 /user admin,pw3")
+    assert texts[-2:] == [written, written.replace(" /user admin,pw3", "")]
+
+
+def test_config_write_refuses_a_user_the_var_cannot_hold() -> None:
+    flash = factory_flash(PROFILE)
+    firmware = _start(flash)
+    firmware.execute("config change CMD0 /name gw1 /user a$b,pw3")
+    assert firmware.execute("config write").startswith("error: CMD0 /user: ")
     assert _ring(flash).newest_text() == default_config(PROFILE)  # nothing written
 
 

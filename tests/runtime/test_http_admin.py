@@ -104,10 +104,16 @@ def test_a_new_password_set_over_http_is_the_one_that_logs_in(tmp_path: Path, po
             url = await short_press(rt, clock, host)
             change = "config%20change%20CMD0%20/name%20gw%20/user%20admin,n3w"
             assert (await curl("-u", "admin:ip6000", f"{url}/!{change}"))[0] == 200
+            # The seed's script: write, activate ("encrypt it"), remove it from the view.
             status, body = await curl("-u", "admin:ip6000", f"{url}/!config%20write")
+            assert (status, "crypted" in body) == (200, False)  # the password is not moved yet
+            status, body = await curl("-u", "admin:ip6000", f"{url}/!config%20activate")
             assert status == 200
             assert "stored in the crypted var CMD0/AUTH" in body
             assert (await curl("-u", "admin:ip6000", f"{url}/!config%20show"))[0] == 401
+            remove = "config%20change%20CMD0%20/name%20gw"
+            assert (await curl("-u", "admin:n3w", f"{url}/!{remove}"))[0] == 200
+            assert (await curl("-u", "admin:n3w", f"{url}/!config%20write"))[0] == 200
             status, body = await curl("-u", "admin:n3w", f"{url}/!config%20show")
             assert status == 200
             assert "/user" not in body

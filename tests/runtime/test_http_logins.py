@@ -98,6 +98,7 @@ def test_a_password_check_runs_off_the_event_loop_which_answers_meanwhile(
             change = "config%20change%20CMD0%20/user%20admin,s3cret"
             assert (await curl("-u", "admin:ip6000", f"{url}/!{change}"))[0] == 200
             assert (await curl("-u", "admin:ip6000", f"{url}/!config%20write"))[0] == 200
+            assert (await curl("-u", "admin:ip6000", f"{url}/!config%20activate"))[0] == 200
             pool.release.clear()
             wrong = asyncio.create_task(curl("-u", "admin:wrong", url + SHOW))
             entered = await asyncio.to_thread(pool.entered.wait, 20)

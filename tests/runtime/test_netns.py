@@ -410,6 +410,86 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
     run(main(), timeout=90)
 
 
+#: The seed's update-server script (config or password recovery), with a password of its own.
+SEED_RESET_SCRIPT = (
+    "# reset password\r\n"
+    "config change CMD0 /name mydevicehostname /log on /user admin,r3cover\r\n"
+    "config write\r\n"
+    "# encrypt it\r\n"
+    "config activate\r\n"
+    "# remove from visible config\r\n"
+    "config change CMD0 /name mydevicehostname /log on\r\n"
+    "# done\r\n"
+)
+
+
+@pytest.mark.requires("dnsmasq", "curl")
+def test_the_seed_update_server_recovery_with_the_url_from_dnsmasq(tmp_path: Path) -> None:
+    """The seed: "In case one of ETH interfaces is configured as DHCP client, you can provide
+    Update Server URL to device via DHCP". A factory-fresh device (no UP1 /url) gets its
+    address and the URL (option 215 in option 43, innovaphone's vendor class) from
+    dnsmasq, fetches the seed's password-reset script from python's http.server, runs it
+    and takes the new password."""
+
+    async def main() -> None:
+        with lab_namespace() as lab:
+            async with runtime(tmp_path, f"netns:{lab}") as (rt, (host,)):
+                firmware = host.device.firmware
+                assert firmware is not None
+                assert firmware.active.get("UP1", "url") is None
+                add_address(lab, link_of(host), "10.77.0.1/24")
+                www = tmp_path / "www"
+                www.mkdir()
+                (www / "update-ip6000.htm").write_bytes(SEED_RESET_SCRIPT.encode())
+                web = await asyncio.create_subprocess_exec(
+                    "ip", "netns", "exec", lab, sys.executable, "-m", "http.server",
+                    "--bind", "10.77.0.1", "--directory", str(www), "8080",
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                dnsmasq = await asyncio.create_subprocess_exec(
+                    "ip", "netns", "exec", lab, DNSMASQ, "--no-daemon", "--conf-file=/dev/null",
+                    "--port=0", f"--interface={link_of(host)}", "--bind-interfaces",
+                    "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,10m",
+                    "--dhcp-option=vendor:1.3.6.1.4.1.6666,215,http://10.77.0.1:8080/",
+                    f"--dhcp-leasefile={tmp_path / 'leases'}",
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
+                try:
+                    await until_devices(rt, lambda: host.status().ip is not None, "a DHCP lease")
+                    ip = host.status().ip
+                    firmware = host.device.firmware
+                    assert firmware is not None
+                    assert firmware.update.script_url() == (
+                        "http://10.77.0.1:8080/update-ip6000.htm"
+                    )
+                    # A new device polls a minute (device time) after its start.
+                    await until_devices(
+                        rt, lambda: firmware.update.outcome is not None, "the script's run"
+                    )
+                    assert firmware.update.outcome == "complete"
+                    assert await host.web_settled() is not None
+                    url = f"http://{ip}/!config%20show"
+                    code, out = await ns_run(lab, "curl", "-s", "-u", "admin:r3cover", url)
+                    assert code == 0, out
+                    assert "config change CMD0 /name mydevicehostname /log on" in out
+                    assert "/user" not in out  # removed from the visible config
+                    code, out = await ns_run(
+                        lab, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        "-u", "admin:ip6000", url,
+                    )  # fmt: skip
+                    assert out == "401"  # the factory password no longer logs in
+                finally:
+                    dnsmasq.terminate()
+                    web.terminate()
+                    await dnsmasq.wait()
+                    _, log = await web.communicate()
+                assert b'"GET /update-ip6000.htm?ver=' in log
+
+    run(main(), timeout=90)
+
+
 @pytest.mark.requires("nmblookup")
 def test_nmblookup_finds_the_device_by_both_names(tmp_path: Path) -> None:
     """Course pages: the plain MAC is the NetBIOS name; the old IP6000-xx-xx-xx form too."""

@@ -8,17 +8,22 @@ resets, and power cuts at the first few flash operations of a write, an activate
 Next to it runs a deliberately simple model: the edited and the active config as dicts, the
 list of committed ring generations, and the admin credentials.
 
-A change is a sequence of *flash effects* in the firmware's documented order (the crypted
-var ``CMD0/AUTH`` first, then the ring). After a power cut the flash must show the state
+A change is a sequence of *flash effects* in the firmware's documented order. The seed's
+order for ``CMD0 /user``: ``config write`` puts it into the ring as text (the password
+unchanged), ``config activate`` copies it into the crypted var ``CMD0/AUTH`` (nothing in the
+ring), a start moves a ``/user`` of the newest generation into the var first, then writes a
+generation without it. After a power cut the flash must show the state
 after some prefix of them: never a later effect without an earlier one, never anything else.
 The machine learns which prefix landed from the flash and goes on from there.
 
 After every step, while the firmware runs: ``firmware.edited`` and ``firmware.active`` equal
-the model's; ``config show`` parses back to the edited config and shows ``CMD0 /user`` only
-while an unwritten one is in it (README: it "shows until written or activated"); the newest
-ring generation parses and is the model's (after a start it is the active config, apart from
-a ``/user`` that could not be stored); the ring's generations are the model's newest ones; and
-``check_login`` accepts the model's credentials and refuses the ones they replaced. No output
+the model's; ``config show`` parses back to the edited config and shows ``CMD0 /user``
+exactly while the edited config has one (written and activated too: the seed's script removes
+it from the visible config with a change); the running config never has one; the newest
+ring generation parses and is the model's (a written ``/user`` in clear until the next start);
+the ring's generations are the model's newest ones; and ``check_login`` accepts the model's
+credentials and refuses the ones they replaced (so a ``config write`` leaves the password
+as it was). No output
 but ``config show`` ever carries a password.
 
 It runs on the IP6000 by default; subclass it and set :attr:`ConfigMachine.profile_name` for
@@ -409,6 +414,10 @@ class ConfigMachine(RuleBasedStateMachine):
             event("a start moved CMD0 /user into the crypted var")
         elif pending:
             event("a start dropped a CMD0 /user it cannot store")
+        # The TFTP path's first start: a storable /user is never left in the newest generation.
+        newest = self._newest()
+        admin = None if newest is None else admin_of(newest[1])
+        assert admin is None or not storable(admin[0]), newest
         return True
 
     @rule(
@@ -475,47 +484,59 @@ class ConfigMachine(RuleBasedStateMachine):
         verb=st.sampled_from(["change", "add"]),
         name=st.sampled_from(["gw1", "gw2"]),
         pair=st.sampled_from(ADMIN_PAIRS),
-        then=st.sampled_from([None, "write", "write", "activate"]),
-        cut=st.one_of(cuts, st.none()),
+        then=st.sampled_from([None, "write", "activate", "script", "script"]),
+        cuts_=st.lists(st.one_of(cuts, st.none(), st.none()), min_size=3, max_size=3),
     )
     def credentials(
-        self, verb: str, name: str, pair: tuple[str, str], then: str | None, cut: Cut | None
+        self,
+        verb: str,
+        name: str,
+        pair: tuple[str, str],
+        then: str | None,
+        cuts_: list[Cut | None],
     ) -> None:
         """``config change CMD0 /name X /user U,P`` (or ``add``), then maybe at once
-        ``config write`` or ``config activate``, maybe cut in its /user move."""
+        ``config write`` or ``config activate``, or the rest of the seed's update-server
+        script: ``config write``, ``config activate``, ``config change CMD0 /name X`` (the
+        /user removed from the visible config), ``config write``; each maybe cut (a cut
+        ends the script: the device starts again)."""
         line: Line = (verb, "CMD0", (("name", name), ("user", ",".join(pair))))
         self.config_line(line, " ")
         if then == "write":
-            self.config_write(cut)
+            self.config_write(cuts_[0])
         elif then == "activate":
-            self.config_activate(cut)
-
-    def _write_model(self) -> tuple[list[Effect], str | None]:
-        """``config write``: its flash effects and the user moved; ``([], None)`` if refused."""
-        admin = admin_of(self.edited)
-        rest = without_admin(self.edited)
-        if admin is None:
-            return [NewGeneration(rest)], None
-        if not storable(admin[0]):
-            return [], None
-        return [NewCredentials(admin), NewGeneration(rest)], admin[0]
+            self.config_activate(cuts_[0])
+        elif then == "script":
+            starts = self.starts
+            self.config_write(cuts_[0])
+            if self.starts == starts:
+                self.config_activate(cuts_[1])
+            if self.starts == starts:
+                self.config_line(("change", "CMD0", (("name", name),)), " ")
+                self.config_write(cuts_[2])
+            if self.starts == starts:
+                event("the seed's script ran to its end")
 
     @rule(cut=st.one_of(cuts, st.none()))
     def config_write(self, cut: Cut | None) -> None:
-        effects, user = self._write_model()
+        """``config write``: the edited config, ``/user`` and all, as the newest generation;
+        refused (nothing written) for a user the credentials record cannot take."""
+        admin = admin_of(self.edited)
+        refused = admin is not None and not storable(admin[0])
+        effects: list[Effect] = [] if refused else [NewGeneration(self.edited)]
         out = self._attempt("config write", lambda: self._execute("config write"), effects, cut)
         if out is None:
             self._power_on([])
             return
-        if not effects:
+        if refused:
             assert out.startswith("error: CMD0 /user: "), out
             event("config write refused: a user the record cannot take")
             return
         newest = self._newest()
         assert newest is not None
-        moved = "" if user is None else self._moved(user)
-        assert out == moved + f"config written as generation {newest[0]}\r\n", out
-        self.edited = newest[1]
+        assert out == f"config written as generation {newest[0]}\r\n", out
+        if admin is not None:
+            event("config write put CMD0 /user into the ring in clear")
 
     @rule(cut=st.one_of(cuts, st.none()))
     def config_activate(self, cut: Cut | None) -> None:
@@ -533,8 +554,7 @@ class ConfigMachine(RuleBasedStateMachine):
             assert out.startswith("error: CMD0 /user: "), out
             return
         assert out == ("" if admin is None else self._moved(admin[0])), out
-        self.edited = without_admin(self.edited)
-        self.active = {m: dict(p) for m, p in self.edited.items()}
+        self.active = without_admin(self.edited)  # /user stays in the visible config
 
     @rule()
     def config_reset(self) -> None:
@@ -560,7 +580,7 @@ class ConfigMachine(RuleBasedStateMachine):
         assert not self.firmware.active.has("CMD0", "user")
         shown = Config.parse(self._execute("config show"))
         assert shown == Config(self.edited), (shown, self.edited)
-        # README: /user shows until written or activated (never after, never another one).
+        # /user shows while the edited config has it (never another one).
         assert shown.has("CMD0", "user") == (admin_of(self.edited) is not None)
 
     @invariant()
