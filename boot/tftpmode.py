@@ -32,6 +32,7 @@ from ipgwsim.events import (
     PortOpened,
 )
 from ipgwsim.flash.bootslots import slot_size
+from ipgwsim.flash.dumptext import several_generations
 from ipgwsim.flash.errors import NO_SPACE_EVENT, NoSpace
 from ipgwsim.flash.flashman import FlashMan
 from ipgwsim.flash.formats import IMAGE_HEADER_SIZE
@@ -594,9 +595,6 @@ class TftpMode:
         return transfer
 
     def _not_found(self, name: str, *, reading: bool) -> str:
-        config_name = self.profile.boot.tftp_config_name
-        if name in ("config", "c"):
-            return f"file not found: this boot code serves the config as {config_name!r}"
         if reading and name in self._slots():
             return f"file not found: {name!r} can only be written"
         return f"file not found: {name!r}"
@@ -789,7 +787,7 @@ class TftpMode:
                 now,
             )
             return
-        problem = not_config_text(text)
+        problem = not_config_text(text) or several_generations(data)
         if problem is not None:
             self._refuse(transfer, engine, ErrorCode.NOT_DEFINED, problem, now)
             return

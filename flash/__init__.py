@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from ipgwsim.flash.credentials import AdminCredentials, load_admin, store_admin
+from ipgwsim.flash.dumptext import DumpedConfig, DumpReading, newest_generation, read_dump
 from ipgwsim.flash.errors import (
     NO_SPACE_EVENT,
     BadSectorError,
@@ -39,7 +40,7 @@ from ipgwsim.flash.image import (
 )
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import Partition, PartitionTable, RegionUsage
-from ipgwsim.flash.ring import ConfigRing, ConfigTextError, Generation, newest_generation
+from ipgwsim.flash.ring import ConfigRing, ConfigTextError, Generation
 from ipgwsim.flash.vars import Var, VarFlags, VarStore
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "ConfigTextError",
     "CutMode",
     "DirectoryUsage",
+    "DumpReading",
+    "DumpedConfig",
     "FaultInjector",
     "FirmwareUsage",
     "FlashDir",
@@ -78,6 +81,7 @@ __all__ = [
     "load_admin",
     "newest_generation",
     "parse_header",
+    "read_dump",
     "store_admin",
     "store_image",
     "verify_image",

@@ -4,8 +4,9 @@
 previous one; the ring wraps around its region and erases the oldest sector
 when it needs room. Each generation is a :data:`~ipgwsim.flash.formats.RingRecord`:
 a text header line with generation number, length and CRC32, then the text.
-A dump of the ring (what TFTP mode serves as ``config`` or ``c``) is therefore
-plain text: several generations one after the other, oldest first.
+A dump of the ring (what TFTP mode serves as ``config`` or ``c``) holds the config
+text only: the headers stay in the flash, and the dump is several generations one
+after the other, oldest first (``flash/dumptext.py`` finds the newest from the text).
 
 Why a power cut never loses the newest committed config (``flash/DESIGN.md``):
 
@@ -21,6 +22,7 @@ Why a power cut never loses the newest committed config (``flash/DESIGN.md``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -30,6 +32,27 @@ from ipgwsim.flash.errors import LocalFlashError, NoSpace
 from ipgwsim.flash.formats import RING_HEADER_SIZE, RING_MARKER, RingHeader, RingRecord
 from ipgwsim.flash.nor import ERASED
 from ipgwsim.flash.partitions import Partition
+
+
+def _header_parts() -> list[str]:
+    """A record header as regular expressions, one a byte."""
+    parts = [re.escape(chr(b)) for b in RING_MARKER]
+    for literal, digits in (("", "[0-9]"), (" length ", "[0-9]"), (" crc32 ", "[0-9a-f]")):
+        parts += [re.escape(c) for c in literal] + [digits] * 8
+    return [*parts, "\\r", "\\n"]
+
+
+def _header_pattern(parts: list[str]) -> re.Pattern[bytes]:
+    """A record header, whole, or cut short by erased flash or the end of the data."""
+    cut = ""
+    for part in reversed(parts[1:]):
+        cut = f"(?:{part}{cut})?"
+    whole = "".join(parts)
+    return re.compile(f"{whole}|{parts[0]}{cut}[^\\xff]?(?=\\xff|\\Z)".encode("ascii"))
+
+
+#: What :meth:`ConfigRing.dump` leaves out: record headers, also those a power cut tore.
+_HEADER = _header_pattern(_header_parts())
 
 
 class ConfigTextError(ValueError):
@@ -74,15 +97,6 @@ def _parse_at(data: bytes, pos: int) -> Generation | None:
     except (ConstructError, UnicodeDecodeError):
         return None
     return Generation(header.generation, text, pos, length)
-
-
-def newest_generation(dump: bytes) -> Generation | None:
-    """The newest complete generation in a ring dump (a TFTP GET of ``config``)."""
-    newest: Generation | None = None
-    for found in scan_records(dump):
-        if newest is None or found.number > newest.number:
-            newest = found
-    return newest
 
 
 def check_config_text(text: str) -> bytes:
@@ -143,21 +157,54 @@ class ConfigRing:
         return None if self.newest is None else self.newest.text
 
     def dump(self) -> bytes:
-        """The ring as TFTP mode serves it: the region from its oldest sector on,
-        around to the newest, with erased bytes left out."""
+        """The ring as TFTP mode serves it: the config text of its records from the
+        oldest sector on, around to the newest (``flash/SPEC.md`` 2.1).
+
+        Record headers and erased bytes are left out, and so is the text before the
+        first record in that order (the end of a record whose start was erased).
+        Headers are found in the region plus its wrap copy, as :meth:`mount` scans, so
+        a header that wraps, or starts a sector, is left out whole."""
         partition = self.partition
         size, count = partition.sector_size, partition.sector_count
-        first = -(-self.write_pointer // size) % count
-        parts = []
-        for step in range(count):
-            sector = (first + step) % count
-            if not partition.is_sector_erased(sector):  # erased sectors add nothing
-                parts.append(partition.read(sector * size, size))
-        return b"".join(parts).translate(None, bytes([ERASED]))
+        data = bytearray(partition.read_all())
+        total = len(data)
+        wrapped = bytes(data + data[: self.max_record])
+        starts = set()
+        for match in _HEADER.finditer(wrapped):
+            if match.start() >= total:
+                break
+            starts.add(match.start())
+            for pos in range(match.start(), match.end()):
+                data[pos % total] = ERASED
+        first = -(-self._pending_end(wrapped) // size) % count * size
+        ordered = data[first:] + data[:first]
+        if starts:  # the text before the first header in ring order
+            orphan = min((start - first) % total for start in starts)
+            ordered[:orphan] = bytes([ERASED]) * orphan
+        return bytes(ordered.translate(None, bytes([ERASED])))
+
+    def _pending_end(self, wrapped: bytes) -> int:
+        """Where the ring's written part ends: the write pointer, or past it the end of
+        a record a power cut tore there (its sectors were erased for it, so the oldest
+        sector is the one after them)."""
+        start = self.write_pointer
+        match = _HEADER.match(wrapped, start)
+        if match is None:
+            return start
+        try:
+            header = RingHeader.parse(wrapped[start : start + RING_HEADER_SIZE], text=b"")
+        except ConstructError:
+            return match.end()  # a header cut short: only a torn write leaves one
+        if self.newest is not None and int(header.generation) <= self.newest.number:
+            return start  # an old record the ring comes round to next
+        return start + min(RING_HEADER_SIZE + int(header.length), self.max_record)
 
     def generations(self) -> list[Generation]:
-        """Every valid generation still in the ring, oldest first (offsets are in the dump)."""
-        return sorted(scan_records(self.dump()), key=lambda g: g.number)
+        """Every valid generation still in the ring, oldest first (offsets are in the
+        region, or past its end for a record that wraps)."""
+        data = self.partition.read_all()
+        found = scan_records(data + data[: self.max_record], limit=self.partition.size)
+        return sorted(found, key=lambda g: g.number)
 
     # -- writing -------------------------------------------------------------
 

@@ -51,7 +51,7 @@ def test_demo_recovers_the_password_by_tftp_and_by_the_update_server(ports: Port
     assert mac is not None, out
     assert f"gwload: setip: IP6000 {mac.group(1)} has {ip}" in out
     assert "gwload: reset: the device restarts" in out
-    assert "5 generation(s) of config text in the ring" in out
+    assert "the config text 5 time(s), oldest first" in out
     assert "config change CMD0 /name gw-office-2 /log on" in out
     assert "tftp: config stored as generation 6" in out
     assert "newest generation 7 of the ring has no /user:" in out
@@ -66,5 +66,5 @@ def test_demo_recovers_the_password_by_tftp_and_by_the_update_server(ports: Port
     assert "127.168.0.10 - - [" in out
     assert '"GET /update-ip6000.htm?ver=' in out
     last = out.rstrip().splitlines()[-1]
-    assert last.startswith("SUCCESS: config recovered from generation 5 of the ring over TFTP")
+    assert last.startswith("SUCCESS: config recovered from generation 5 of the dump over TFTP")
     assert "the update server then set admin/upd4te-" in last

@@ -1,10 +1,12 @@
 """``ipgwsim config-extract DUMP``: the newest config out of a config ring dump.
 
-A TFTP GET of ``config`` (``c`` on older boot code) in TFTP mode returns the
-config ring: several generations one after the other, each behind a header line
-with its number, length and CRC32. This command writes the text of the newest
-complete generation to a file or stdout and says on stderr which generation it
-took of how many; torn records and garbage around them are passed over.
+A TFTP GET of ``config`` (``c`` on older boot code) in TFTP mode returns the config
+ring: the config text several times, oldest first, with nothing that marks a
+generation. This command finds the generations from the text alone (a new one starts
+where a module's ``config change`` line comes again; ``flash/dumptext.py``), writes
+the newest to a file or stdout, and says on stderr which one it took and where it
+starts. A last generation that a power cut tore (its last line without a line end) is
+passed over and named; ``flash/SPEC.md`` 2.1 says where the text can mislead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ipgwsim.flash.ring import scan_records
+from ipgwsim.flash.dumptext import read_dump
 
 PROG = "ipgwsim config-extract"
 
@@ -37,27 +39,33 @@ def run(args: argparse.Namespace) -> int:
     """Write the newest generation's text; 1 with a message if there is none."""
     dump: Path = args.dump
     data = dump.read_bytes()
-    generations = list(scan_records(data))
-    found = max(generations, key=lambda g: g.number, default=None)
+    reading = read_dump(data)
+    found = reading.newest
     if found is None:
         print(
-            f"{PROG}: {dump} holds no complete config generation ({len(data)} bytes searched)",
+            f"{PROG}: {dump} holds no complete config generation ({len(data)} bytes searched: "
+            "no 'config change' line)",
             file=sys.stderr,
         )
         return 1
     output: Path | None = args.output
     if output is None:
-        sys.stdout.write(found.text)
+        sys.stdout.buffer.write(found.data)
         sys.stdout.flush()
         target = "stdout"
     else:
-        output.write_bytes(found.text.encode("utf-8"))
+        output.write_bytes(found.data)
         target = str(output)
-    count = len(generations)
+    if reading.torn is not None:
+        print(
+            f"{PROG}: the last generation (from line {reading.torn.line}) is taken for a "
+            f"write cut by a power loss and passed over: {reading.torn_reason}",
+            file=sys.stderr,
+        )
+    count = len(reading.generations)
     print(
-        f"{PROG}: generation {found.number}, the newest of {count} complete "
-        f"generation{'s' if count != 1 else ''} in {dump} (at offset {found.offset}, "
-        f"{len(found.text.encode('utf-8'))} bytes of text), written to {target}",
+        f"{PROG}: generation {found.position} of {count} in {dump} (from line {found.line}, "
+        f"{len(found.data)} bytes of text), the newest complete one, written to {target}",
         file=sys.stderr,
     )
     return 0

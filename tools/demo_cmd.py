@@ -27,7 +27,7 @@ from ipgwsim.flash import (
     PowerLost,
     VarStore,
     load_admin,
-    newest_generation,
+    read_dump,
     store_admin,
 )
 from ipgwsim.hw_profiles import find_profile
@@ -96,15 +96,18 @@ def _demo(state: Path) -> int:
     dump = ring.dump()
     dump_file = state / "config.txt"
     dump_file.write_bytes(dump)
-    print(f"{len(dump)} bytes written to {dump_file}; its record headers:")
-    for line in dump.decode("utf-8", "replace").splitlines():
-        if line.startswith("# config generation"):
-            print(f"  {line}")
+    reading = read_dump(dump)
+    print(
+        f"{len(dump)} bytes written to {dump_file}: config text only, "
+        f"{len(reading.generations)} generation(s) oldest first"
+    )
 
-    _step("find the newest generation and set a known password")
-    found = newest_generation(dump)
+    _step("find the newest generation from the text and set a known password")
+    found = reading.newest
     assert found is not None
-    print(f"newest complete generation in the dump: {found.number}")
+    if reading.torn is not None:
+        print(f"the last one is passed over as the torn write: {reading.torn_reason}")
+    print(f"newest complete generation in the dump: from line {found.line}")
     edited = with_admin_password(found.text, "admin", profile.firmware.default_password)
     generation = ring.write(edited)
     print(f"config stored as generation {generation.number} (gwload /cfg will do this)")

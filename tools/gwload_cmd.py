@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ipgwsim import __version__
-from ipgwsim.flash.ring import newest_generation
+from ipgwsim.flash.dumptext import read_dump
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
 from ipgwsim.proto.tftp import SEND_AGAIN, ErrorCode, TimerPolicy
@@ -442,13 +442,20 @@ class Job:
         dump = result.data or b""
         raw = path.with_name(path.name + ".dump")
         raw.write_bytes(dump)
-        newest = newest_generation(dump)
+        reading = read_dump(dump)
+        newest = reading.newest
         if newest is None:
             raise Failure(EXIT_TRANSFER, f"getcfg: no complete config generation in {raw}")
-        path.write_text(newest.text, newline="")
+        path.write_bytes(newest.data)
+        if reading.torn is not None:
+            self.say(
+                f"getcfg: the last generation (line {reading.torn.line} of {raw}) is taken "
+                f"for a write cut by a power loss: {reading.torn_reason}"
+            )
         self.say(
-            f"getcfg: {len(dump)} bytes of config ring; newest generation "
-            f"{newest.number} written to {path}, the dump to {raw}"
+            f"getcfg: {len(dump)} bytes of config ring, {len(reading.generations)} "
+            f"generation(s); the newest (from line {newest.line}) written to {path}, "
+            f"the dump to {raw}"
         )
         self.done.append(f"config read to {path}")
 

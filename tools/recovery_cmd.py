@@ -37,8 +37,9 @@ import serial
 
 from ipgwsim.events import ButtonBlink, Event, LedChanged, Mode, ModeChanged
 from ipgwsim.firmware.config import with_admin_password
+from ipgwsim.flash.dumptext import DumpedConfig, read_dump
 from ipgwsim.flash.partitions import PartitionTable
-from ipgwsim.flash.ring import ConfigRing, Generation, newest_generation, scan_records
+from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.host import DeviceHost
@@ -184,17 +185,20 @@ async def _press_for_tftp_mode(rt: Runtime, host: DeviceHost) -> None:
     print("TFTP mode: the device has no IP address; only gwload can reach it")
 
 
-async def _read_config(work: Path, ip: str, port: int, name: str) -> Generation:
+async def _read_config(work: Path, ip: str, port: int, name: str) -> DumpedConfig:
     dump_file = work / "config.txt"
     _step(f"read the config with a standard TFTP client: GET {name}")
     await _tftp(ip, str(port), "-m", "binary", "-c", "get", name, str(dump_file))
     dump = dump_file.read_bytes()
-    generations = list(scan_records(dump))
-    print(f"{len(dump)} bytes: {len(generations)} generation(s) of config text in the ring")
-    newest = newest_generation(dump)
+    reading = read_dump(dump)
+    count = len(reading.generations)
+    print(f"{len(dump)} bytes: the config text {count} time(s), oldest first")
+    newest = reading.newest
     if newest is None:
         raise DemoFailed("no complete generation in the dump")
-    print(f"newest generation {newest.number}:")
+    if reading.torn is not None:
+        print(f"the last one is taken for a torn write: {reading.torn_reason}")
+    print(f"newest generation (generation {newest.position} of the dump, from line {newest.line}):")
     for line in newest.text.splitlines():
         print(f"  {line}")
     return newest
@@ -448,7 +452,7 @@ async def _procedure(rt: Runtime, clock: ScaledClock, state: Path, settings: Set
     password = await _recover_by_update_server(host, clock, work, update_port, url)
     final = host.status()
     print(
-        f"\nSUCCESS: config recovered from generation {newest.number} of the ring over TFTP, "
+        f"\nSUCCESS: config recovered from generation {newest.position} of the dump over TFTP, "
         f"admin/{PASSWORD} taken over HTTP and on the console; the update server then set "
         f"admin/{password}; {final.model} running firmware {final.firmware_build} "
         f"(LED {final.led.value})"
@@ -458,7 +462,7 @@ async def _procedure(rt: Runtime, clock: ScaledClock, state: Path, settings: Set
 
 async def _recover_by_tftp(
     rt: Runtime, host: DeviceHost, work: Path, port: int, ip: str
-) -> Generation:
+) -> DumpedConfig:
     await _press_for_tftp_mode(rt, host)
 
     _step("give the device in TFTP mode an address")

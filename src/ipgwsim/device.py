@@ -38,12 +38,13 @@ from ipgwsim.firmware.config import defaults
 from ipgwsim.firmware.fullconfig import load_full
 from ipgwsim.firmware.logins import PasswordCheck
 from ipgwsim.flash.bootslots import store_boot
+from ipgwsim.flash.dumptext import read_dump
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.image import ImageKind, build_image, store_image
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
-from ipgwsim.flash.ring import ConfigRing, newest_generation
+from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.http import FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
@@ -124,13 +125,16 @@ class StartingConfigError(ValueError):
 def starting_config_text(data: bytes) -> tuple[str, str]:
     """``(kind, text)`` of a saved configuration: a ring dump gives its newest generation.
 
-    ``kind`` is ``"ring dump, generation N"`` or ``"full config"``. A ring dump (what a
-    TFTP GET of ``config`` returns) holds several generations with record headers; a
-    ``cfg.txt`` saved from the admin UI (or by ``mod cmd UP0 scfg``) is plain text.
+    ``kind`` is ``"ring dump, generation N of M"`` or ``"full config"``. A ring dump
+    (what a TFTP GET of ``config`` returns) holds several generations of config text,
+    found as ``flash/dumptext.py`` says; a ``cfg.txt`` saved from the admin UI (or by
+    ``mod cmd UP0 scfg``) holds one.
     """
-    found = newest_generation(data)
-    if found is not None:
-        return f"ring dump, generation {found.number}", found.text
+    reading = read_dump(data)
+    found = reading.newest
+    if len(reading.generations) > 1 and found is not None:
+        count = len(reading.generations)
+        return f"ring dump, generation {found.position} of {count}", found.text
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -15,10 +15,11 @@ import pytest
 from ipgwsim.device import default_config, factory_flash
 from ipgwsim.events import ButtonBlink, FirmwareStarted, Led, Mode, PoweredOff
 from ipgwsim.firmware.config import with_admin_password
+from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.flash.errors import NO_SPACE_EVENT
 from ipgwsim.flash.image import ImageKind, build_image, store_image
 from ipgwsim.flash.partitions import PartitionTable
-from ipgwsim.flash.ring import ConfigRing, newest_generation
+from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.proto import gwload
@@ -355,7 +356,7 @@ def test_the_other_config_name_and_unknown_names_are_not_found() -> None:
     gw = lab.add("IP6000")
     _tftp_mode(lab, gw)
     for name, code, words in [
-        ("c", ErrorCode.FILE_NOT_FOUND, "serves the config as 'config'"),
+        ("c", ErrorCode.FILE_NOT_FOUND, "file not found: 'c'"),
         ("firmware.bin", ErrorCode.FILE_NOT_FOUND, "file not found"),
         ("prot", ErrorCode.FILE_NOT_FOUND, "can only be written"),
         ("../etc/passwd", ErrorCode.ACCESS_VIOLATION, "no paths"),
@@ -364,6 +365,8 @@ def test_the_other_config_name_and_unknown_names_are_not_found() -> None:
         assert isinstance(result, TransferFailed), name
         assert result.error_code == code, result
         assert words in result.reason, result
+        if name == "c":  # the reason does not name the file this boot code serves
+            assert result.reason == "file not found: 'c'", result
 
 
 def test_older_boot_code_serves_c() -> None:
@@ -375,7 +378,10 @@ def test_older_boot_code_serves_c() -> None:
     assert isinstance(hello, gwload.Hello)
     assert hello.config_name == "c"
     assert isinstance(lab.get(IP, "c"), TransferComplete)
-    assert isinstance(lab.get(IP, "config"), TransferFailed)
+    result = lab.get(IP, "config")
+    assert isinstance(result, TransferFailed)
+    assert result.error_code == ErrorCode.FILE_NOT_FOUND
+    assert result.reason == "file not found: 'config'"
 
 
 def test_boot_code_older_than_the_recovery_build_refuses_the_config() -> None:
@@ -574,7 +580,9 @@ def test_transfers_survive_loss_duplication_and_reordering() -> None:
         if lab.ask(message):
             break
     assert gw.device.ip == IP
-    text = "".join(f"config change CMD0 /name gw{i}\r\n" for i in range(200))
+    # One config of many lines (a config begins with CMD0, as the firmware writes it)
+    text = "config change CMD0 /name gw\r\n"
+    text += "".join(f"config change GW{i} /name gw{i}\r\n" for i in range(200))
     for _ in range(5):
         if isinstance(
             lab.put(IP, "config", text.encode(), options={"blksize": "512"}), TransferComplete
@@ -725,7 +733,7 @@ def test_a_repeated_request_is_answered_by_its_transfer_not_refused_as_busy() ->
     assert first.src[1] != 69
     again = "tftp: WRQ config from 10.0.0.100 again: answered again"
     assert any(again in line for line in gw.console())
-    text = b"config change CMD0 /name again\r\n" * 20  # two blocks
+    text = b"".join(b"config change M%d /name again\r\n" % i for i in range(20))  # two blocks
     client.sendto(encode_packet(Data(1, text[:512])), first.src)
     client.sendto(wrq, (IP, 69))  # a late copy: the transfer is past its first answer
     lab.run(0.1)
@@ -773,7 +781,7 @@ def test_an_upload_whose_final_ack_is_lost_is_reported_done_by_gwloads_client() 
     lab = Lab()
     gw = lab.add("IP6000")
     _tftp_mode(lab, gw)
-    text = "config change CMD0 /name outage\r\n" * 40  # three blocks of 512
+    text = "".join(f"config change M{i:02} /name outage\r\n" for i in range(40))  # 3 blocks
     client = _Outage(
         TftpClientNode.put((IP, 69), "config", text.encode(), timers=transfer_timers()), lab
     )

@@ -27,7 +27,6 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,15 +378,9 @@ def _queued(sock: socket.socket) -> bool:
 # -- the config ring dump (flash/SPEC.md section 2) ---------------------------------------
 
 
-def ring_record(generation: int, text: bytes) -> bytes:
-    crc = zlib.crc32(b"%08d%08d" % (generation, len(text)) + text)
-    header = b"# config generation %08d length %08d crc32 %08x\r\n" % (generation, len(text), crc)
-    return header + text
-
-
 def config_lines(name: str, count: int) -> bytes:
     return b"".join(
-        b"config change CMD0 /%s%d value-%d\r\n" % (name.encode(), i, i) for i in range(count)
+        b"config change M%d /%s%d value-%d\r\n" % (i, name.encode(), i, i) for i in range(count)
     )
 
 
@@ -482,11 +475,10 @@ def test_getcfg_writes_the_newest_generation_and_the_dump(
 ) -> None:
     older = config_lines("old", 20)
     newer = config_lines("new", 25)
-    # The ring has wrapped: the newest record comes first, the older one after it.
-    dump = ring_record(42, newer) + ring_record(41, older)
-    filler = b"config change CMD0 /pad " + b"p" * ((-len(dump) - 26) % BLOCK) + b"\r\n"
-    older += filler + b"x" * pad
-    dump = ring_record(42, newer) + ring_record(41, older)
+    # Config text only, oldest first: the generation starts where M0 comes again.
+    filler = b"config change PAD /pad " + b"p" * ((-len(older + newer) - 25) % BLOCK) + b"\r\n"
+    older += filler + b"# x\r\n"[: 5 * pad]
+    dump = older + newer
     assert (len(dump) % BLOCK == 0) == (pad == 0)
     made = start_device(ports, dump)
     try:
@@ -502,7 +494,8 @@ def test_getcfg_writes_the_newest_generation_and_the_dump(
         assert read.blocks[-1] == (0 if pad == 0 else len(dump) % BLOCK)
         assert (tmp_path / "cfg.txt.dump").read_bytes() == dump
         assert out_path.read_bytes() == newer
-        assert "generation 42" in out
+        first = len(older.splitlines()) + 1
+        assert f"2 generation(s); the newest (from line {first})" in out
         # Reading is not an upload: no RESET.
         assert [e[0] for e in made.device.entries() if not isinstance(e, Transfer)] == [
             "discover",

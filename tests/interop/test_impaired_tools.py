@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.events import ConsoleOutput, Event
+from ipgwsim.firmware.config import Config
 from ipgwsim.flash.flashman import FlashMan
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.partitions import PartitionTable
@@ -77,7 +78,10 @@ def firmware_image(size: int, build: str) -> bytes:
 
 def config_text(host: DeviceHost, name: str) -> str:
     old = ConfigRing(PartitionTable(host.flash, host.device.profile)["config"]).newest_text()
-    return (old or "") + f"config change CMD0 /name {name}\r\n"
+    # The old config with CMD0 changed: one config change line per module, as the
+    # device takes it (a second CMD0 line would read as a second generation).
+    change = f"config change CMD0 /name {name}\r\n"
+    return Config.from_text(old or "").apply_text(change).render()
 
 
 class Bench:

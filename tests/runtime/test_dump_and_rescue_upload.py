@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from ipgwsim.flash.dumptext import read_dump
+from ipgwsim.flash.formats import RING_MARKER
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.partitions import PartitionTable
-from ipgwsim.flash.ring import scan_records
 from ipgwsim.testing.simulator import Simulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.requires("tftp", "curl")]
@@ -43,9 +44,10 @@ def test_the_recovered_file_holds_no_vars_and_no_flash_directory(tmp_path: Path)
                       str(dump))  # fmt: skip
         assert got.returncode == 0, got.stdout
     data = dump.read_bytes()
-    generations = list(scan_records(data))
-    assert generations
-    for generation in generations:  # whole records: config lines only
+    assert RING_MARKER not in data  # config text only: the record headers stay in flash
+    generations = read_dump(data).generations
+    assert len(generations) >= 2
+    for generation in generations:  # config lines only
         assert all(line.startswith("config ") for line in generation.text.splitlines())
     assert b"ldap-entry-4711" not in data
     assert b"cn=Alice" not in data
@@ -83,3 +85,36 @@ def test_the_rescue_copy_is_not_loaded_over_http(tmp_path: Path) -> None:
                 assert status == "400", body  # the boot code path takes no rescue copy
                 assert "Bootcodeupdate failed" in body
         assert sim._call(altboot) == before
+
+
+def test_a_whole_dump_sent_back_is_refused_and_the_newest_alone_is_stored(
+    tmp_path: Path,
+) -> None:
+    with Simulator(tmp_path / "state") as sim:
+        gw = sim.add("IP6000")
+        gw.configure("config change CMD0 /name site-a")
+        gw.configure("config change CMD0 /name site-b")
+        gw.press(1.8)
+        loopback = ["/port", str(sim.port), "/bcast", "127.255.255.255"]
+        done = sim.run(*GWLOAD, "/i", "127.0.0.5", "/setip", *loopback)
+        assert done.returncode == 0, done.stdout
+        dump = tmp_path / "config.txt"
+        tftp = ["tftp", "-m", "binary", "127.0.0.5", str(sim.port), "-c"]
+        got = sim.run(*tftp, "get", "config", str(dump))
+        assert got.returncode == 0, got.stdout
+        data = dump.read_bytes()
+        reading = read_dump(data)
+        assert len(reading.generations) >= 2
+        assert reading.newest is not None
+        second = reading.generations[1]
+        edited = data.replace(b"/name site-b", b"/name site-c")
+        dump.write_bytes(edited)
+        refused = sim.run(*tftp, "put", str(dump), "config")
+        assert f"line {second.line} sets module CMD0 again" in refused.stdout
+        assert "send only the newest" in refused.stdout
+        assert gw.newest_config() == reading.newest.text  # nothing was stored
+        newest = tmp_path / "newest.txt"
+        newest.write_bytes(reading.newest.data.replace(b"/name site-b", b"/name site-c"))
+        stored = sim.run(*tftp, "put", str(newest), "config")
+        assert stored.returncode == 0, stored.stdout
+        assert gw.newest_config() == newest.read_bytes().decode()

@@ -20,7 +20,7 @@ import pytest
 import tftpy
 
 from ipgwsim.events import Led, Mode
-from ipgwsim.flash.ring import newest_generation
+from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, run

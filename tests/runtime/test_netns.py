@@ -25,8 +25,8 @@ from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
 
 from ipgwsim.events import Mode
-from ipgwsim.firmware.config import with_admin_password
-from ipgwsim.flash.ring import newest_generation
+from ipgwsim.firmware.config import Config, with_admin_password
+from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.proto import gwload
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.control import device_json
@@ -124,7 +124,9 @@ def test_the_seed_recovery_across_namespaces_with_gwload_tftp_and_curl(tmp_path:
                 newest = newest_generation(dump.read_bytes())
                 assert newest is not None
                 edited = with_admin_password(newest.text, "admin", "n3w")
-                edited += "config change ETH0 /addr 10.77.0.5 /mask 255.255.255.0\r\n"
+                # One config change line per module: ETH0's is changed, not added again.
+                eth0 = "config change ETH0 /addr 10.77.0.5 /mask 255.255.255.0\r\n"
+                edited = Config.from_text(edited).apply_text(eth0).render()
                 (tmp_path / "new.txt").write_text(edited, newline="")
                 code, out = await ns_run(
                     lab, *GWLOAD, "/gwtype", "6000", "/i", "10.77.0.5", "/setip",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.events import Led, Mode
-from ipgwsim.flash.ring import newest_generation
+from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.testing.simulator import Simulator
 

@@ -20,7 +20,7 @@ import pytest
 
 from ipgwsim.events import ButtonBlink, Led, Mode
 from ipgwsim.firmware.config import with_admin_password
-from ipgwsim.flash.ring import newest_generation
+from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.testing.simulator import Gateway, Simulator

@@ -19,7 +19,7 @@ from pyroute2 import netns
 
 from ipgwsim.events import ButtonBlink, Led, LedChanged, Mode, ModeChanged
 from ipgwsim.firmware.config import with_admin_password
-from ipgwsim.flash.ring import newest_generation
+from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.testing.simulator import Gateway, Simulator, WaitTimeout
