@@ -263,19 +263,6 @@ class BootCode:
         self._firmware_work_until = max(until, self._firmware_work_until or until)
         self._set_led(self._programming_led())
 
-    def firmware_reset(self, now: float, reason: str) -> None:
-        """The running firmware asked for a restart (``reset``, an update script's final
-        command). While it is still programming an image (:meth:`firmware_programmed`) the
-        restart waits until that is done, as a device does not restart in the middle of a
-        flash write; the ready LED shows programming until then."""
-        until = self._firmware_work_until
-        if until is None or until <= now:
-            self.handle(Input.FIRMWARE_RESET, now, reason)
-            return
-        self._print(f"restart when the image is programmed ({reason})")
-        self._deferred.append((Input.FIRMWARE_RESET, reason))
-        self._deferred_at = until if self._deferred_at is None else max(self._deferred_at, until)
-
     def accepts(self, dst: tuple[str, int]) -> bool:
         return self.tftp is not None and self.tftp.accepts(dst)
 

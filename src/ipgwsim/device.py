@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ipgwsim.boot import AddressPolicy, BootCode, PortPolicy
+from ipgwsim.boot.table import Input
 from ipgwsim.events import (
     Event,
     FirmwareStarted,
@@ -429,7 +430,7 @@ class Device:
             elif isinstance(event, ResetRequested):
                 # The old firmware's pending events go with it; the boot code restarts.
                 self._drop_firmware()
-                self.boot.firmware_reset(self.now, event.reason)
+                self.boot.handle(Input.FIRMWARE_RESET, self.now, event.reason)
             return event
         if isinstance(event, FirmwareStarted):
             self._start_firmware(event)

@@ -17,16 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from ipgwsim.device import Device, Instance, factory_flash
-from ipgwsim.events import (
-    ButtonBlink,
-    ButtonReleased,
-    Event,
-    FetchRequested,
-    FirmwareStarted,
-    Led,
-    LedChanged,
-    Mode,
-)
+from ipgwsim.events import ButtonBlink, ButtonReleased, Event, FetchRequested, Led, LedChanged
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.hw_profiles import Profile, load_profiles
 from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest
@@ -193,35 +184,6 @@ def test_an_update_server_download_shows_the_programming_led(model: str, verb: s
     assert device.led is _programming_led(profile)
     _until(device, device.now + 60.0)
     assert device.led is Led.GREEN
-
-
-@pytest.mark.parametrize("model", ["IP6000", "IP811"])
-def test_a_restart_right_after_an_update_waits_until_the_image_is_programmed(model: str) -> None:
-    """The script's final command ``reset`` restarts at once; the device still finishes
-    programming first, its LED showing it, then restarts."""
-    profile = next(p for p in PROFILES if p.model == model)
-    device = _running(profile)
-    assert device.firmware is not None
-    device.firmware.execute("config change UP1 /url http://srv/update.htm")
-    device.firmware.execute("config write")
-    device.firmware.execute("config activate")
-    script = b"mod cmd UP0 prot http://srv/image.bin reset 09-new\r\n"
-    script_fetch = _next_fetch(device)
-    device.fetch_done(FetchResult(script_fetch.request_id, 200, script), device.now)
-    download = _next_fetch(device)
-    stored_at = device.now
-    image = _image(profile, ImageKind.FIRMWARE)
-    device.fetch_done(FetchResult(download.request_id, 200, image), stored_at)
-    _drain(device)
-    assert device.led is _programming_led(profile)
-    assert device.boot.mode is Mode.FIRMWARE  # not restarted yet: programming
-    seen = _until(device, stored_at + 60.0)
-    leds = [(at, e.led) for at, e in seen if isinstance(e, LedChanged)]
-    restarted = [at for at, e in seen if isinstance(e, FirmwareStarted)]
-    assert restarted, seen
-    # The programming LED stayed until the restart, which came when the work was done.
-    assert all(at >= restarted[0] for at, led in leds if led is not _programming_led(profile))
-    assert restarted[0] > stored_at
 
 
 def _next_fetch(device: Device) -> Fetch:
