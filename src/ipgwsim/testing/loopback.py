@@ -70,12 +70,21 @@ def _probe(kind: socket.SocketKind, port: int) -> socket.socket | None:
     return sock
 
 
-def _claim(kind: socket.SocketKind, count: int) -> list[socket.socket] | None:
-    """Probes on ``count`` consecutive ports that no socket has on any address, or None."""
-    first = _probe(kind, 0)
-    assert first is not None  # port 0: the kernel finds one or raises
+#: Where a block of several ports is looked for when the kernel's pick has no free
+#: neighbours: below the usual ephemeral range (32768-60999), where clients' ports are not.
+BLOCK_RANGE = (20000, 32000)
+
+
+def _claim(
+    kind: socket.SocketKind, count: int, base: int | None = None
+) -> list[socket.socket] | None:
+    """Probes on ``count`` consecutive ports from ``base`` (None: one the kernel picks) that
+    no socket has on any address, or None."""
+    first = _probe(kind, 0 if base is None else base)
+    if first is None:
+        return None
     probes = [first]
-    base: int = first.getsockname()[1]
+    base = first.getsockname()[1]
     for offset in range(1, count):
         probe = _probe(kind, base + offset) if base + offset < 65536 else None
         if probe is None:
@@ -103,8 +112,11 @@ def reserved_ports(kind: Kind = "udp", count: int = 1, tries: int = 100) -> Iter
     sock_kind = _KINDS[kind]
     holders: list[socket.socket] = []
     try:
-        for _ in range(tries):
-            probes = _claim(sock_kind, count)
+        for attempt in range(tries):
+            # The kernel's pick first; on a busy host its neighbours are often clients'
+            # ports (connect() takes every other one), so later a random block below them.
+            base = None if attempt < tries // 2 or count == 1 else random.randint(*BLOCK_RANGE)
+            probes = _claim(sock_kind, count, base)
             if probes is not None:
                 break
         else:
