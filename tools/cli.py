@@ -19,10 +19,10 @@ from ipgwsim.tools import (
     config_cmd,
     control_cmd,
     demo_cmd,
+    flash_demo_cmd,
     lab_cmd,
     mkimage_cmd,
     profiles_cmd,
-    recovery_cmd,
     run_cmd,
 )
 
@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (
         profiles_cmd,
-        recovery_cmd,
         demo_cmd,
+        flash_demo_cmd,
         mkimage_cmd,
         config_cmd,
         run_cmd,
