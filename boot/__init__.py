@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from ipgwsim.boot.bootcode import BootCode
 from ipgwsim.boot.button import Press, classify_press
-from ipgwsim.boot.table import TABLE, Input, Transition
+from ipgwsim.boot.table import TABLE, Action, Input, Transition
 from ipgwsim.boot.tftpmode import AddressPolicy, PortPolicy, RunningBoot, TftpMode
 
 __all__ = [
     "TABLE",
+    "Action",
     "AddressPolicy",
     "BootCode",
     "Input",

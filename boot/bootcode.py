@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ipgwsim.boot.button import HeldButton, Press
-from ipgwsim.boot.table import TABLE, Input
+from ipgwsim.boot.table import TABLE, Action, Input
 from ipgwsim.boot.tftpmode import (
     AddressPolicy,
     ImageUploaded,
@@ -193,7 +193,7 @@ class BootCode:
             Press.MEDIUM: Input.RELEASE_MEDIUM,
             Press.LONG: Input.RELEASE_LONG,
         }[press]
-        if TABLE[self.mode, event].action == "ignore":
+        if TABLE[self.mode, event].action is Action.IGNORE:
             self._set_led(self._mode_led())
         self.handle(event, now, f"reset button held {held:.1f} s")
 
@@ -305,13 +305,30 @@ class BootCode:
     def handle(self, event: Input, now: float, reason: str = "") -> None:
         """Look ``(mode, event)`` up in the table and act."""
         transition = TABLE[self.mode, event]
-        action = getattr(self, "_" + transition.action)
-        decided: Mode | None = action(now, reason or event.value)
+        decided = self.actions()[transition.action](now, reason or event.value)
         target = transition.next if transition.next is not None else decided
         if target is not None:
             self._set_mode(target, reason or event.value)
 
     # -- actions (named in the table) ----------------------------------------------
+
+    def actions(self) -> dict[Action, Callable[[float, str], Mode | None]]:
+        """The method behind each :class:`~ipgwsim.boot.table.Action` of the table."""
+        return {
+            Action.BUTTON_RESTART: self._button_restart,
+            Action.CLEAR_CONFIG: self._clear_config,
+            Action.CLEARED: self._cleared,
+            Action.ENTER_TFTP_MODE: self._enter_tftp_mode,
+            Action.FIRMWARE_RESTART: self._firmware_restart,
+            Action.HOLD: self._hold,
+            Action.IGNORE: self._ignore,
+            Action.POWER_OFF: self._power_off,
+            Action.POWER_ON: self._power_on,
+            Action.PROGRAM: self._program,
+            Action.PROGRAMMED: self._programmed,
+            Action.RESTART: self._restart,
+            Action.START_FIRMWARE: self._start_firmware,
+        }
 
     def _ignore(self, now: float, reason: str) -> None:
         return None

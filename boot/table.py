@@ -36,55 +36,74 @@ class Input(Enum):
     FIRMWARE_RESET = "firmware reset"
 
 
+class Action(Enum):
+    """What the boot code does on a transition: each is one method of
+    :class:`~ipgwsim.boot.bootcode.BootCode` (``BootCode.actions``, checked complete)."""
+
+    BUTTON_RESTART = "button_restart"
+    CLEAR_CONFIG = "clear_config"
+    CLEARED = "cleared"
+    ENTER_TFTP_MODE = "enter_tftp_mode"
+    FIRMWARE_RESTART = "firmware_restart"
+    HOLD = "hold"
+    IGNORE = "ignore"
+    POWER_OFF = "power_off"
+    POWER_ON = "power_on"
+    PROGRAM = "program"
+    PROGRAMMED = "programmed"
+    RESTART = "restart"
+    START_FIRMWARE = "start_firmware"
+
+
 @dataclass(frozen=True)
 class Transition:
-    #: Name of the :class:`~ipgwsim.boot.bootcode.BootCode` method that acts.
-    action: str
+    #: What acts (a :class:`~ipgwsim.boot.bootcode.BootCode` method).
+    action: Action
     #: The mode afterwards; ``None`` when the action decides.
     next: Mode | None
 
 
-def _t(action: str, next_mode: Mode | None) -> Transition:
+def _t(action: Action, next_mode: Mode | None) -> Transition:
     return Transition(action, next_mode)
 
 
-_IGNORE = "ignore"
+_IGNORE = Action.IGNORE
 _BUTTON_ROWS = {
-    Input.PRESS: _t("hold", None),
-    Input.RELEASE_SHORT: _t("button_restart", None),
-    Input.RELEASE_MEDIUM: _t("enter_tftp_mode", None),
-    Input.RELEASE_LONG: _t("clear_config", None),
+    Input.PRESS: _t(Action.HOLD, None),
+    Input.RELEASE_SHORT: _t(Action.BUTTON_RESTART, None),
+    Input.RELEASE_MEDIUM: _t(Action.ENTER_TFTP_MODE, None),
+    Input.RELEASE_LONG: _t(Action.CLEAR_CONFIG, None),
 }
 _OFF_ROWS = {
-    Input.POWER_OFF: _t("power_off", Mode.OFF),
-    Input.POWER_LOST: _t("power_off", Mode.OFF),
+    Input.POWER_OFF: _t(Action.POWER_OFF, Mode.OFF),
+    Input.POWER_LOST: _t(Action.POWER_OFF, Mode.OFF),
 }
 
 _ROWS: dict[Mode, dict[Input, Transition]] = {
     Mode.OFF: {
-        Input.POWER_ON: _t("power_on", None),
+        Input.POWER_ON: _t(Action.POWER_ON, None),
     },
     Mode.FIRMWARE: {
         **_BUTTON_ROWS,
         **_OFF_ROWS,
-        Input.FIRMWARE_RESET: _t("firmware_restart", None),
+        Input.FIRMWARE_RESET: _t(Action.FIRMWARE_RESTART, None),
     },
     Mode.TFTP_MODE: {
         **_BUTTON_ROWS,
         **_OFF_ROWS,
-        Input.GO: _t("start_firmware", Mode.FIRMWARE),
-        Input.RESET: _t("restart", None),
-        Input.IMAGE_ACCEPTED: _t("program", Mode.PROGRAMMING),
+        Input.GO: _t(Action.START_FIRMWARE, Mode.FIRMWARE),
+        Input.RESET: _t(Action.RESTART, None),
+        Input.IMAGE_ACCEPTED: _t(Action.PROGRAM, Mode.PROGRAMMING),
     },
     # While it programs or clears, the boot code does not look at the button
     # (project decision, boot/README.md): an interrupted write is what power cuts are for.
     Mode.PROGRAMMING: {
         **_OFF_ROWS,
-        Input.WORK_DONE: _t("programmed", Mode.TFTP_MODE),
+        Input.WORK_DONE: _t(Action.PROGRAMMED, Mode.TFTP_MODE),
     },
     Mode.CLEARING: {
         **_OFF_ROWS,
-        Input.WORK_DONE: _t("cleared", Mode.TFTP_MODE),
+        Input.WORK_DONE: _t(Action.CLEARED, Mode.TFTP_MODE),
     },
     Mode.DEAD: {
         **_OFF_ROWS,

@@ -6,7 +6,7 @@ from itertools import product
 
 import pytest
 
-from ipgwsim.boot import TABLE, BootCode, Input
+from ipgwsim.boot import TABLE, Action, BootCode, Input
 from ipgwsim.boot.button import Press, classify_press
 from ipgwsim.boot.tftpmode import ImageUploaded
 from ipgwsim.device import factory_flash
@@ -19,19 +19,21 @@ PROFILE = find_profile("IP6000")
 MAC = bytes.fromhex("009033100001")
 
 
-def test_table_is_total_and_names_real_actions() -> None:
+def test_table_is_total_and_every_action_has_its_method() -> None:
     assert set(TABLE) == set(product(Mode, Input))
-    for (mode, event), transition in TABLE.items():
-        assert callable(getattr(BootCode, "_" + transition.action, None)), (mode, event)
+    actions = BootCode(PROFILE, factory_flash(PROFILE), mac=MAC).actions()
+    assert set(actions) == set(Action)
+    assert {t.action for t in TABLE.values()} <= set(actions)
+    assert all(callable(method) for method in actions.values())
 
 
 def test_nothing_but_power_on_leaves_off() -> None:
     for event in Input:
         row = TABLE[Mode.OFF, event]
         if event is Input.POWER_ON:
-            assert row.action == "power_on"
+            assert row.action is Action.POWER_ON
         else:
-            assert (row.action, row.next) == ("ignore", Mode.OFF)
+            assert (row.action, row.next) == (Action.IGNORE, Mode.OFF)
 
 
 def test_power_always_wins() -> None:
@@ -99,7 +101,7 @@ def test_every_pair_ends_where_the_table_says(mode: Mode, event: Input) -> None:
         image = build_image(ImageKind.FIRMWARE, PROFILE.model, "09-new", b"y" * 1000)
         boot._upload = ImageUploaded(ImageKind.FIRMWARE, "prot", image, parse_header(image))
     releases = (Input.RELEASE_SHORT, Input.RELEASE_MEDIUM, Input.RELEASE_LONG)
-    if event in releases and TABLE[mode, Input.PRESS].action == "hold":
+    if event in releases and TABLE[mode, Input.PRESS].action is Action.HOLD:
         boot.handle(Input.PRESS, 20.0)  # a release follows a press
     row = TABLE[mode, event]
     boot.handle(event, 30.0)
