@@ -305,30 +305,12 @@ class BootCode:
     def handle(self, event: Input, now: float, reason: str = "") -> None:
         """Look ``(mode, event)`` up in the table and act."""
         transition = TABLE[self.mode, event]
-        decided = self.actions()[transition.action](now, reason or event.value)
+        decided = ACTIONS[transition.action](self, now, reason or event.value)
         target = transition.next if transition.next is not None else decided
         if target is not None:
             self._set_mode(target, reason or event.value)
 
     # -- actions (named in the table) ----------------------------------------------
-
-    def actions(self) -> dict[Action, Callable[[float, str], Mode | None]]:
-        """The method behind each :class:`~ipgwsim.boot.table.Action` of the table."""
-        return {
-            Action.BUTTON_RESTART: self._button_restart,
-            Action.CLEAR_CONFIG: self._clear_config,
-            Action.CLEARED: self._cleared,
-            Action.ENTER_TFTP_MODE: self._enter_tftp_mode,
-            Action.FIRMWARE_RESTART: self._firmware_restart,
-            Action.HOLD: self._hold,
-            Action.IGNORE: self._ignore,
-            Action.POWER_OFF: self._power_off,
-            Action.POWER_ON: self._power_on,
-            Action.PROGRAM: self._program,
-            Action.PROGRAMMED: self._programmed,
-            Action.RESTART: self._restart,
-            Action.START_FIRMWARE: self._start_firmware,
-        }
 
     def _ignore(self, now: float, reason: str) -> None:
         return None
@@ -572,3 +554,22 @@ class BootCode:
     def _programming_led(self) -> Led:
         """Programming an image (Course10: flashing orange; Course11: flashing green)."""
         return Led.ORANGE_FLASHING if self.profile.leds.has_orange else Led.GREEN_FLASHING
+
+
+#: The method of :class:`BootCode` behind each :class:`~ipgwsim.boot.table.Action` of the
+#: table (made once; ``tests/boot/test_table.py`` checks that every action has one).
+ACTIONS: dict[Action, Callable[[BootCode, float, str], Mode | None]] = {
+    Action.BUTTON_RESTART: BootCode._button_restart,
+    Action.CLEAR_CONFIG: BootCode._clear_config,
+    Action.CLEARED: BootCode._cleared,
+    Action.ENTER_TFTP_MODE: BootCode._enter_tftp_mode,
+    Action.FIRMWARE_RESTART: BootCode._firmware_restart,
+    Action.HOLD: BootCode._hold,
+    Action.IGNORE: BootCode._ignore,
+    Action.POWER_OFF: BootCode._power_off,
+    Action.POWER_ON: BootCode._power_on,
+    Action.PROGRAM: BootCode._program,
+    Action.PROGRAMMED: BootCode._programmed,
+    Action.RESTART: BootCode._restart,
+    Action.START_FIRMWARE: BootCode._start_firmware,
+}
