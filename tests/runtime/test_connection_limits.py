@@ -17,7 +17,8 @@ import re
 import resource
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -92,16 +93,28 @@ def close_all(held: list[Streams]) -> None:
         writer.close()
 
 
+@asynccontextmanager
+async def served_device(
+    tmp_path: Path, ports: Ports, limits: ConnectionLimits | None = None
+) -> AsyncIterator[tuple[Runtime, DeviceHost, int, str]]:
+    """One IP6000 in a runtime of the test's own (ports of its run), its web server up at the
+    factory address after a short press: (runtime, device, web port, web URL)."""
+    clock = ManualClock()
+    http = ports.tcp()
+    async with Runtime(
+        tmp_path / "s", port=ports.udp(), clock=clock, http_port=http, connection_limits=limits
+    ) as rt:
+        (host,) = rt.add_devices("IP6000", 1)
+        url = await short_press(rt, clock, host)
+        yield rt, host, http, url
+
+
 @pytest.mark.requires("curl")
 def test_connections_over_the_device_limit_are_refused_and_the_runtime_still_answers(
     tmp_path: Path, ports: Ports
 ) -> None:
     async def main() -> None:
-        clock = ManualClock()
-        http = ports.tcp()
-        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
-            (host,) = rt.add_devices("IP6000", 1)
-            url = await short_press(rt, clock, host)
+        async with served_device(tmp_path, ports) as (rt, host, http, url):
             held = await hold_busy(http, MAX_DEVICE_CONNECTIONS, host)
             try:
                 for _ in range(20):
@@ -141,11 +154,7 @@ def test_connections_over_the_device_limit_are_refused_and_the_runtime_still_ans
 @pytest.mark.requires("curl")
 def test_idle_connections_give_way_to_new_ones_oldest_first(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        clock = ManualClock()
-        http = ports.tcp()
-        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
-            (host,) = rt.add_devices("IP6000", 1)
-            url = await short_press(rt, clock, host)
+        async with served_device(tmp_path, ports) as (rt, host, http, url):
             held = await hold(http, MAX_DEVICE_CONNECTIONS)
             web = host.web
             assert web is not None
@@ -174,11 +183,7 @@ def test_a_limit_reached_is_said_once_and_cleared_once(
     tmp_path: Path, ports: Ports, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def main() -> None:
-        clock = ManualClock()
-        http = ports.tcp()
-        async with Runtime(tmp_path / "s", port=ports.udp(), clock=clock, http_port=http) as rt:
-            (host,) = rt.add_devices("IP6000", 1)
-            await short_press(rt, clock, host)
+        async with served_device(tmp_path, ports) as (rt, host, http, _):
             caplog.clear()
             held = await hold_busy(http, MAX_DEVICE_CONNECTIONS, host)
             try:
@@ -213,18 +218,8 @@ def test_slow_or_silent_clients_are_closed_after_the_header_timeout(
     tmp_path: Path, ports: Ports
 ) -> None:
     async def main() -> None:
-        clock = ManualClock()
-        http = ports.tcp()
         limits = ConnectionLimits(header_timeout=1.0)
-        async with Runtime(
-            tmp_path / "s",
-            port=ports.udp(),
-            clock=clock,
-            http_port=http,
-            connection_limits=limits,
-        ) as rt:
-            (host,) = rt.add_devices("IP6000", 1)
-            await short_press(rt, clock, host)
+        async with served_device(tmp_path, ports, limits) as (rt, _, http, _):
             loop = asyncio.get_running_loop()
             opened = loop.time()
             silent = await asyncio.open_connection(FACTORY_IP, http)
@@ -273,18 +268,8 @@ def test_slow_or_silent_clients_are_closed_after_the_header_timeout(
 
 def test_a_body_that_does_not_arrive_in_time_is_answered_408(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        clock = ManualClock()
-        http = ports.tcp()
         limits = ConnectionLimits(body_timeout=1.0)
-        async with Runtime(
-            tmp_path / "s",
-            port=ports.udp(),
-            clock=clock,
-            http_port=http,
-            connection_limits=limits,
-        ) as rt:
-            (host,) = rt.add_devices("IP6000", 1)
-            await short_press(rt, clock, host)
+        async with served_device(tmp_path, ports, limits) as (_, host, http, _):
             reader, writer = await asyncio.open_connection(FACTORY_IP, http)
             auth = base64.b64encode(b"admin:ip6000").decode()
             writer.write(
