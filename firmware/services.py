@@ -1,6 +1,6 @@
 """What a running firmware's network services look like to it (sans-I/O).
 
-A service takes and gives datagrams and has timers, with the same shape as the device:
+A service is a :class:`~ipgwsim.proto.node.Node` (the shape of every sans-I/O node):
 the firmware asks each service whether it ``accepts`` a destination, hands it the
 datagrams, collects what it wants to send and runs its timers. Services open their
 ports with ``Firmware.open_port`` (``PortOpened``) and change ETH0's address with
@@ -12,21 +12,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.node import Node
 
 __all__ = ["Service"]
 
 
-class Service(Protocol):
-    def accepts(self, dst: Address) -> bool: ...
-
-    def receive_datagram(self, datagram: Datagram, now: float) -> None: ...
-
-    def datagrams_to_send(self) -> list[Datagram]: ...
-
-    def get_timer(self) -> float | None: ...
-
-    def handle_timer(self, now: float) -> None: ...
+class Service(Node, Protocol):
+    """A :class:`~ipgwsim.proto.node.Node` told when ETH0's address changes."""
 
     def address_changed(self) -> None:
         """ETH0's address changed (``Firmware.address``: the new one, or None)."""

@@ -1,7 +1,9 @@
 """An in-process virtual network with virtual time, for tests of sans-I/O nodes.
 
-Nodes are plain objects (see :class:`Node`): the network hands them datagrams and timer
-calls with the current virtual time and collects what they want to send. Nothing sleeps
+Nodes are plain objects (:class:`~ipgwsim.proto.node.Node`, the shape of every
+sans-I/O node), each driven by its own :class:`~ipgwsim.proto.node.Pump`: the network
+hands them datagrams and timer calls with the current virtual time and collects what
+they want to send. Nothing sleeps
 and nothing touches a socket: ``net.run(until=30.0)`` simulates 30 seconds at once.
 
 Rules (where the brief left a choice, the choice is written here):
@@ -36,9 +38,10 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 from ipgwsim.proto.net import UNSPECIFIED, Address, Datagram
+from ipgwsim.proto.node import Node, Pump
 
 __all__ = ["Delivery", "Endpoint", "Fate", "Node", "VirtualNetwork"]
 
@@ -47,25 +50,6 @@ Fate = Literal["delivered", "lost", "duplicated", "unreachable"]
 #: How many calls into nodes may happen without the clock moving before the network
 #: decides that a node keeps a deadline in the past and never clears it.
 MAX_STEPS_PER_INSTANT = 100_000
-
-
-class Node(Protocol):
-    """What the virtual network needs of a node (a sans-I/O device, client, endpoint)."""
-
-    def accepts(self, dst: Address) -> bool:
-        """Would a datagram to ``dst`` reach this node?"""
-
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        """Take one datagram that arrived at time ``now``."""
-
-    def datagrams_to_send(self) -> list[Datagram]:
-        """The datagrams queued since the last call (the queue is drained)."""
-
-    def get_timer(self) -> float | None:
-        """The absolute time at which :meth:`handle_timer` is due, or None."""
-
-    def handle_timer(self, now: float) -> None:
-        """The deadline from :meth:`get_timer` has come; ``now`` is at or after it."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +102,8 @@ class VirtualNetwork:
         #: 'sent' (every datagram handed to the network) and one count per fate.
         self.counters: Counter[str] = Counter()
         self._nodes: list[Node] = []
+        #: One pump per attached node, in attach order (as ``_nodes``).
+        self._pumps: list[Pump[object]] = []
         self._in_flight: list[_Arrival] = []
         self._seq = 0
         self._steps_at_now = 0
@@ -129,18 +115,25 @@ class VirtualNetwork:
         """The attached nodes, in attach order."""
         return tuple(self._nodes)
 
-    def attach(self, node: Node) -> None:
-        """Add ``node``; what it has queued already is sent now."""
+    def attach(self, node: Node, sink: Callable[[object], None] | None = None) -> None:
+        """Add ``node``; what it has queued already is sent now.
+
+        With ``sink``, the node's events (if it is an
+        :class:`~ipgwsim.proto.node.EventSource`) go there after every call into it.
+        """
         if any(n is node for n in self._nodes):
             raise ValueError(f"{node!r} is attached already")
+        pump: Pump[object] = Pump(node, lambda datagram: self._schedule(datagram, node), sink)
         self._nodes.append(node)
-        self._collect(node)
+        self._pumps.append(pump)
+        pump.flush()
 
     def detach(self, node: Node) -> None:
         """Remove ``node``: it gets no datagrams and no timer calls any more."""
         for i, n in enumerate(self._nodes):
             if n is node:
                 del self._nodes[i]
+                del self._pumps[i]
                 return
         raise ValueError(f"{node!r} is not attached")
 
@@ -161,13 +154,12 @@ class VirtualNetwork:
         nxt = self._next()
         if nxt is None:
             return False
-        when, timer_node = nxt
+        when, timer_pump = nxt
         self._advance(when)
-        if timer_node is None:
+        if timer_pump is None:
             self._deliver(heapq.heappop(self._in_flight))
         else:
-            timer_node.handle_timer(self.now)
-            self._collect(timer_node)
+            timer_pump.timer(self.now)
         return True
 
     def run(self, until: float) -> None:
@@ -213,27 +205,23 @@ class VirtualNetwork:
                 "clock moving: a node keeps a deadline in the past"
             )
 
-    def _next(self) -> tuple[float, Node | None] | None:
-        """When the next thing is due, and the node whose timer it is (None: arrival)."""
-        best: tuple[float, Node | None] | None = None
+    def _next(self) -> tuple[float, Pump[object] | None] | None:
+        """When the next thing is due, and the pump whose timer it is (None: arrival)."""
+        best: tuple[float, Pump[object] | None] | None = None
         if self._in_flight:
             best = (max(self._in_flight[0].time, self.now), None)
-        for node in self._nodes:
-            deadline = node.get_timer()
+        for pump in self._pumps:
+            deadline = pump.node.get_timer()
             if deadline is None:
                 continue
             deadline = max(deadline, self.now)
             if best is None or deadline < best[0]:
-                best = (deadline, node)
+                best = (deadline, pump)
         return best
 
-    def _collect(self, node: Node) -> None:
-        for datagram in node.datagrams_to_send():
-            self._schedule(datagram, node)
-
     def _collect_all(self) -> None:
-        for node in list(self._nodes):
-            self._collect(node)
+        for pump in list(self._pumps):
+            pump.flush()
 
     def _record(self, time: float, datagram: Datagram, fate: Fate, receivers: int = 0) -> None:
         self.log.append(Delivery(time, datagram, fate, receivers))
@@ -260,17 +248,17 @@ class VirtualNetwork:
     def _deliver(self, arrival: _Arrival) -> None:
         datagram = arrival.datagram
         receivers = [
-            node
-            for node in self._nodes
-            if node.accepts(datagram.dst) and not (datagram.is_broadcast and node is arrival.sender)
+            pump
+            for pump in self._pumps
+            if pump.node.accepts(datagram.dst)
+            and not (datagram.is_broadcast and pump.node is arrival.sender)
         ]
         if not receivers:
             self._record(self.now, datagram, "unreachable")
             return
         self._record(self.now, datagram, "delivered", len(receivers))
-        for node in receivers:
-            node.receive_datagram(datagram, self.now)
-            self._collect(node)
+        for pump in receivers:
+            pump.receive(datagram, self.now)
 
 
 class Endpoint:
