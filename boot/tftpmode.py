@@ -685,7 +685,7 @@ class TftpMode:
     # -- transfers -------------------------------------------------------------------
 
     def _pump(self, transfer: _Transfer, datagram: Datagram, now: float) -> None:
-        transfer.engine.receive_datagram(datagram.data, datagram.src, now)
+        transfer.engine.receive_datagram(datagram, now)
         self._drain(transfer, now)
 
     def _drain(self, transfer: _Transfer, now: float) -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ipgwsim.proto.net import Address
+from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.tftp import (
     ClientRead,
     ClientWrite,
@@ -79,7 +79,7 @@ def _receive_all(
             return
         if on_datagram is not None:
             on_datagram("received", data, src, local)
-        transfer.receive_datagram(data, src, time.monotonic())
+        transfer.receive_datagram(Datagram(data, src, local), time.monotonic())
 
 
 def _run(

@@ -136,7 +136,7 @@ class TftpClientNode:
         return dst == (self.ip, self.port)
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        self.transfer.receive_datagram(datagram.data, datagram.src, now)
+        self.transfer.receive_datagram(datagram, now)
         self._drain()
 
     def datagrams_to_send(self) -> list[Datagram]:

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ipgwsim.proto.net import Address
+from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.tftp import (
     DEFAULT_TIMERS,
     ErrorCode,
@@ -171,14 +171,15 @@ class Net:
 
     def deliver(self, sent: Sent) -> None:
         """Hand ``sent`` to its receiver now."""
+        datagram = Datagram(sent.data, sent.src, sent.dst)
         if sent.dst == CLIENT:
-            self.client.receive_datagram(sent.data, sent.src, self.now)
+            self.client.receive_datagram(datagram, self.now)
         elif sent.dst in self.servers:
-            self.servers[sent.dst].receive_datagram(sent.data, sent.src, self.now)
+            self.servers[sent.dst].receive_datagram(datagram, self.now)
         elif sent.dst[1] == SERVER[1]:  # port 69, or a broadcast
             for server in self.servers.values():
                 if server.peer == sent.src and not server.finished:
-                    server.receive_datagram(sent.data, sent.src, self.now)
+                    server.receive_datagram(datagram, self.now)
                     return
             tid = (SERVER[0], 50001 + len(self.servers))
             answer = self.serve(parse_packet(sent.data), sent.src, self.now)
@@ -276,11 +277,11 @@ def exchange(client: Transfer, server: Transfer, now: float) -> list[tuple[bytes
         for data, dst in from_client:
             moved.append((data, dst))
             if dst == TID:
-                server.receive_datagram(data, CLIENT, now)
+                server.receive_datagram(Datagram(data, CLIENT, TID), now)
         for data, dst in from_server:
             moved.append((data, dst))
             if dst == CLIENT:
-                client.receive_datagram(data, TID, now)
+                client.receive_datagram(Datagram(data, TID, CLIENT), now)
 
 
 def drain(transfer: Transfer) -> list[TransferEvent]:

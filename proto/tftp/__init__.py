@@ -4,7 +4,7 @@ No sockets, clocks, sleeps or threads: a transfer takes datagrams and the
 current time (``now``, seconds, any monotonic origin) and gives datagrams,
 a deadline and events. The shape (as aioquic and h11)::
 
-    transfer.receive_datagram(data, src, now)
+    transfer.receive_datagram(datagram, now)                   # a proto.net.Datagram
     transfer.datagrams_to_send()  -> [(bytes, address), ...]   # drained
     transfer.get_timer()          -> absolute deadline or None
     transfer.handle_timer(now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-from ipgwsim.proto.net import Address
+from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.tftp.events import Progress, TransferEvent, TransferFailed
 from ipgwsim.proto.tftp.options import DEFAULT_BLKSIZE, TimerPolicy, retry_span
 from ipgwsim.proto.tftp.packets import (
@@ -86,8 +86,8 @@ class Transfer:
         """Blocks per window."""
         return self._window
 
-    def receive_datagram(self, data: bytes, src: Address, now: float) -> None:
-        """Take one datagram that arrived from ``src``."""
+    def receive_datagram(self, datagram: Datagram, now: float) -> None:
+        """Take one datagram that arrived (from ``datagram.src``) at ``now``."""
         raise NotImplementedError
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipgwsim.proto.net import Address
+from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.tftp import (
     SEND_AGAIN,
     Ack,
@@ -399,9 +399,13 @@ def test_stray_packets_get_error_5_and_the_transfer_goes_on() -> None:
 
     def fate(index: int, sent: Sent) -> str:
         if index == 6:
-            net.client.receive_datagram(encode_packet(Data(4, b"evil")), STRANGER, net.now)
-            net.server.receive_datagram(encode_packet(Ack(4)), STRANGER, net.now)
-            net.server.receive_datagram(error_packet(0, "stray error"), STRANGER, net.now)
+            net.client.receive_datagram(
+                Datagram(encode_packet(Data(4, b"evil")), STRANGER, CLIENT), net.now
+            )
+            net.server.receive_datagram(Datagram(encode_packet(Ack(4)), STRANGER, TID), net.now)
+            net.server.receive_datagram(
+                Datagram(error_packet(0, "stray error"), STRANGER, TID), net.now
+            )
         return "deliver"
 
     net = Net(ClientRead("f", SERVER, 0.0), serving({"f": data}), fate=fate)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ipgwsim.proto.net import Datagram
 from ipgwsim.proto.tftp import (
     Ack,
     ClientRead,
@@ -153,20 +154,24 @@ def test_a_gap_is_acknowledged_once_and_the_window_resent() -> None:
         policy=ALL_OPTIONS,
     )
     server.datagrams_to_send()
-    server.receive_datagram(encode_packet(Ack(0)), CLIENT, 0.0)
+    server.receive_datagram(Datagram(encode_packet(Ack(0)), CLIENT, TID), 0.0)
     window = [parse_packet(d) for d, _ in server.datagrams_to_send()]
     assert [p.block for p in window if isinstance(p, Data)] == [1, 2, 3, 4]
     client = ClientRead("f", SERVER, 0.0, options={"blksize": "8", "windowsize": "4"})
     client.datagrams_to_send()
-    client.receive_datagram(encode_packet(OptionAck({"blksize": "8", "windowsize": "4"})), TID, 0)
+    client.receive_datagram(
+        Datagram(encode_packet(OptionAck({"blksize": "8", "windowsize": "4"})), TID, CLIENT), 0
+    )
     assert client.datagrams_to_send() == [(encode_packet(Ack(0)), TID)]
     for block in (1, 3, 4):  # 2 is lost
-        client.receive_datagram(encode_packet(window[block - 1]), TID, 0.1)
+        client.receive_datagram(Datagram(encode_packet(window[block - 1]), TID, CLIENT), 0.1)
     assert client.datagrams_to_send() == [(encode_packet(Ack(1)), TID)]  # once
-    server.receive_datagram(encode_packet(Ack(1)), CLIENT, 0.2)
+    server.receive_datagram(Datagram(encode_packet(Ack(1)), CLIENT, TID), 0.2)
     resent = [parse_packet(d) for d, _ in server.datagrams_to_send()]
     assert [p.block for p in resent if isinstance(p, Data)] == [2, 3, 4, 5]
-    server.receive_datagram(encode_packet(Ack(1)), CLIENT, 0.3)  # the duplicate: ignored
+    server.receive_datagram(
+        Datagram(encode_packet(Ack(1)), CLIENT, TID), 0.3
+    )  # the duplicate: ignored
     assert server.datagrams_to_send() == []
 
 
@@ -246,9 +251,11 @@ def test_server_write_times_out_waiting_for_data() -> None:
 def test_client_write_times_out_mid_window() -> None:
     client = ClientWrite("f", SERVER, payload(5000), 0.0, options={"windowsize": "2"})
     client.datagrams_to_send()
-    client.receive_datagram(encode_packet(OptionAck({"windowsize": "2"})), TID, 0.0)
-    client.receive_datagram(encode_packet(Ack(2)), TID, 0.5)
-    client.receive_datagram(encode_packet(Ack(2)), TID, 0.6)  # duplicate: nothing
+    client.receive_datagram(
+        Datagram(encode_packet(OptionAck({"windowsize": "2"})), TID, CLIENT), 0.0
+    )
+    client.receive_datagram(Datagram(encode_packet(Ack(2)), TID, CLIENT), 0.5)
+    client.receive_datagram(Datagram(encode_packet(Ack(2)), TID, CLIENT), 0.6)  # duplicate: nothing
     first = [parse_packet(d) for d, _ in client.datagrams_to_send()]
     assert [p.block for p in first if isinstance(p, Data)] == [1, 2, 3, 4]
     assert client.get_timer() == 1.5
@@ -263,7 +270,7 @@ def test_progress_resets_the_backoff() -> None:
     server.handle_timer(1.0)
     server.handle_timer(3.0)
     assert server.get_timer() == 7.0
-    server.receive_datagram(encode_packet(Ack(1)), CLIENT, 3.5)
+    server.receive_datagram(Datagram(encode_packet(Ack(1)), CLIENT, TID), 3.5)
     assert server.get_timer() == 4.5
     server.handle_timer(4.5)
     assert server.get_timer() == 6.5
@@ -274,7 +281,9 @@ def test_the_first_answer_resets_the_backoff_of_the_request() -> None:
     client.handle_timer(1.0)
     client.handle_timer(3.0)
     assert client.get_timer() == 7.0
-    client.receive_datagram(encode_packet(OptionAck({"blksize": "1024"})), TID, 4.0)
+    client.receive_datagram(
+        Datagram(encode_packet(OptionAck({"blksize": "1024"})), TID, CLIENT), 4.0
+    )
     assert client.get_timer() == 5.0  # ACK 0 waits the first timeout again
     client.handle_timer(5.0)
     assert client.get_timer() == 7.0
@@ -288,7 +297,7 @@ def test_a_negotiated_timeout_sets_the_first_wait() -> None:
     assert deadlines == [3.0, 9.0, 17.0, 25.0, 33.0, 41.0]
 
     client = ClientRead("f", SERVER, 0.0, options={"timeout": "10"})
-    client.receive_datagram(encode_packet(OptionAck({"timeout": "10"})), TID, 0.0)
+    client.receive_datagram(Datagram(encode_packet(OptionAck({"timeout": "10"})), TID, CLIENT), 0.0)
     assert client.get_timer() == 10.0
     client.handle_timer(10.0)
     assert client.get_timer() == 20.0  # max_timeout rises to the option: no backoff above it
@@ -298,12 +307,12 @@ def test_a_lost_ack_0_is_recovered_by_the_server_resending_its_oack() -> None:
     client = ClientRead("f", SERVER, 0.0, options={"blksize": "1024"})
     client.datagrams_to_send()
     oack = encode_packet(OptionAck({"blksize": "1024"}))
-    client.receive_datagram(oack, TID, 0.1)
+    client.receive_datagram(Datagram(oack, TID, CLIENT), 0.1)
     assert client.datagrams_to_send() == [(encode_packet(Ack(0)), TID)]
-    client.receive_datagram(oack, TID, 1.1)
+    client.receive_datagram(Datagram(oack, TID, CLIENT), 1.1)
     assert client.datagrams_to_send() == [(encode_packet(Ack(0)), TID)]
-    client.receive_datagram(encode_packet(Data(1, b"x")), TID, 1.2)
-    client.receive_datagram(oack, TID, 1.3)  # too late now: ignored
+    client.receive_datagram(Datagram(encode_packet(Data(1, b"x")), TID, CLIENT), 1.2)
+    client.receive_datagram(Datagram(oack, TID, CLIENT), 1.3)  # too late now: ignored
     assert client.datagrams_to_send() == [(encode_packet(Ack(1)), TID)]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ipgwsim.proto.errors import LocalProtocolError
-from ipgwsim.proto.net import Address
+from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.tftp import (
     Ack,
     ClientRead,
@@ -48,7 +48,7 @@ def test_undrained_progress_events_merge() -> None:
     client.datagrams_to_send()
     assert drain(client) == []
     for block in (1, 2, 3):
-        client.receive_datagram(encode_packet(Data(block, bytes(512))), TID, 0.0)
+        client.receive_datagram(Datagram(encode_packet(Data(block, bytes(512))), TID, CLIENT), 0.0)
     assert drain(client) == [OptionsNegotiated({}, 512, 1), Progress(1536, None)]
 
 
@@ -130,9 +130,9 @@ def test_the_owner_peeks_at_the_first_block_and_refuses() -> None:
     client, server = start_upload(data)
     client.datagrams_to_send()  # unused: the WRQ went to start_upload
     [(ack0, _)] = server.datagrams_to_send()
-    client.receive_datagram(ack0, TID, 0.0)
+    client.receive_datagram(Datagram(ack0, TID, CLIENT), 0.0)
     [(data1, _)] = client.datagrams_to_send()
-    server.receive_datagram(data1, CLIENT, 0.0)
+    server.receive_datagram(Datagram(data1, CLIENT, TID), 0.0)
     events = drain(server)
     assert events[-1] == Progress(512, None)
     assert server.received[:12] == b"NOT AN IMAGE"
@@ -168,7 +168,7 @@ def test_accept_and_refuse_at_the_wrong_time() -> None:
 def test_a_client_giving_up_while_the_owner_decides_fails_the_upload() -> None:
     client, server = start_upload(payload(100))
     exchange(client, server, 0.0)
-    server.receive_datagram(error_packet(0, "user abort"), CLIENT, 3.0)
+    server.receive_datagram(Datagram(error_packet(0, "user abort"), CLIENT, TID), 3.0)
     assert drain(server)[-1] == TransferFailed("user abort", 0, True)
     assert server.finished
 
@@ -177,16 +177,18 @@ def test_the_reader_dallies_and_re_acks_the_final_data() -> None:
     client = ClientRead("f", SERVER, 0.0, timers=TimerPolicy(dally=3.0))
     client.datagrams_to_send()
     last = encode_packet(Data(1, b"abc"))
-    client.receive_datagram(last, TID, 0.5)
+    client.receive_datagram(Datagram(last, TID, CLIENT), 0.5)
     assert client.datagrams_to_send() == [(encode_packet(Ack(1)), TID)]
     assert drain(client)[-1] == TransferComplete(b"abc")
     assert not client.finished
     assert client.get_timer() == 3.5
-    client.receive_datagram(last, TID, 2.0)  # the server missed the final ACK
+    client.receive_datagram(Datagram(last, TID, CLIENT), 2.0)  # the server missed the final ACK
     assert client.datagrams_to_send() == [(encode_packet(Ack(1)), TID)]
     assert client.get_timer() == 5.0
-    client.receive_datagram(encode_packet(Ack(9)), TID, 2.5)  # anything else: ignored
-    client.receive_datagram(error_packet(0, "late"), TID, 2.5)
+    client.receive_datagram(
+        Datagram(encode_packet(Ack(9)), TID, CLIENT), 2.5
+    )  # anything else: ignored
+    client.receive_datagram(Datagram(error_packet(0, "late"), TID, CLIENT), 2.5)
     assert client.datagrams_to_send() == []
     client.handle_timer(4.9)
     assert not client.finished
@@ -194,14 +196,14 @@ def test_the_reader_dallies_and_re_acks_the_final_data() -> None:
     assert client.finished
     assert client.get_timer() is None
     assert drain(client) == []
-    client.receive_datagram(last, TID, 6.0)  # finished: nothing more
+    client.receive_datagram(Datagram(last, TID, CLIENT), 6.0)  # finished: nothing more
     assert client.datagrams_to_send() == []
 
 
 def test_the_sender_does_not_dally() -> None:
     server = ServerRead(ReadRequest("f"), CLIENT, b"abc", 0.0, policy=ALL_OPTIONS)
     server.datagrams_to_send()
-    server.receive_datagram(encode_packet(Ack(1)), CLIENT, 0.1)
+    server.receive_datagram(Datagram(encode_packet(Ack(1)), CLIENT, TID), 0.1)
     assert server.finished
     assert server.get_timer() is None
     assert drain(server)[-1] == TransferComplete(b"abc")
@@ -213,18 +215,22 @@ def test_the_client_locks_onto_the_first_answer() -> None:
     second: Address = ("192.168.0.8", 1024)
     client = ClientRead("config", broadcast, 0.0)
     assert client.datagrams_to_send() == [(encode_packet(ReadRequest("config")), broadcast)]
-    client.receive_datagram(b"\x00\x09garbage", second, 0.1)  # ignored before the lock
-    client.receive_datagram(encode_packet(Ack(1)), second, 0.1)  # no answer to an RRQ
+    client.receive_datagram(
+        Datagram(b"\x00\x09garbage", second, CLIENT), 0.1
+    )  # ignored before the lock
+    client.receive_datagram(
+        Datagram(encode_packet(Ack(1)), second, CLIENT), 0.1
+    )  # no answer to an RRQ
     assert client.datagrams_to_send() == []
     assert client.peer is None
-    client.receive_datagram(encode_packet(Data(1, bytes(512))), first, 0.2)
-    client.receive_datagram(encode_packet(Data(1, bytes(512))), second, 0.2)
+    client.receive_datagram(Datagram(encode_packet(Data(1, bytes(512))), first, CLIENT), 0.2)
+    client.receive_datagram(Datagram(encode_packet(Data(1, bytes(512))), second, CLIENT), 0.2)
     assert client.peer == first
     assert client.datagrams_to_send() == [
         (encode_packet(Ack(1)), first),
         (error_packet(5, "unknown transfer ID"), second),
     ]
-    client.receive_datagram(encode_packet(Data(2, b"end")), first, 0.3)
+    client.receive_datagram(Datagram(encode_packet(Data(2, b"end")), first, CLIENT), 0.3)
     assert drain(client)[-1] == TransferComplete(bytes(512) + b"end")
 
 
@@ -232,7 +238,7 @@ def test_a_repeated_request_is_ignored_by_a_live_transfer() -> None:
     request = ReadRequest("f", "octet", {"blksize": "1024"})
     server = ServerRead(request, CLIENT, b"abc", 0.0, policy=ALL_OPTIONS)
     assert server.datagrams_to_send() == [(encode_packet(OptionAck({"blksize": "1024"})), CLIENT)]
-    server.receive_datagram(encode_packet(request), CLIENT, 0.2)
+    server.receive_datagram(Datagram(encode_packet(request), CLIENT, TID), 0.2)
     assert server.datagrams_to_send() == []
     assert server.get_timer() == 1.0
 
@@ -240,7 +246,9 @@ def test_a_repeated_request_is_ignored_by_a_live_transfer() -> None:
 def test_an_error_from_the_peer_ends_the_transfer() -> None:
     server = ServerRead(ReadRequest("f"), CLIENT, payload(2000), 0.0, policy=ALL_OPTIONS)
     server.datagrams_to_send()
-    server.receive_datagram(error_packet(ErrorCode.DISK_FULL, "client disk full"), CLIENT, 0.1)
+    server.receive_datagram(
+        Datagram(error_packet(ErrorCode.DISK_FULL, "client disk full"), CLIENT, TID), 0.1
+    )
     assert server.datagrams_to_send() == []
     assert drain(server)[-1] == TransferFailed("client disk full", 3, True)
     assert server.finished
@@ -257,7 +265,7 @@ def test_an_error_from_the_peer_ends_the_transfer() -> None:
 def test_a_broken_packet_from_the_peer_gets_error_4(packet: bytes, reason: str) -> None:
     server = ServerRead(ReadRequest("f"), CLIENT, payload(2000), 0.0, policy=ALL_OPTIONS)
     server.datagrams_to_send()
-    server.receive_datagram(packet, CLIENT, 0.1)
+    server.receive_datagram(Datagram(packet, CLIENT, TID), 0.1)
     assert server.datagrams_to_send() == [(error_packet(4, reason), CLIENT)]
     assert drain(server)[-1] == TransferFailed(reason, 4, False)
 
@@ -272,7 +280,7 @@ def test_the_reader_refuses_acks_and_oversized_blocks() -> None:
     ]:
         server = ServerWrite(WriteRequest("f"), CLIENT, 0.0, policy=ALL_OPTIONS)
         server.datagrams_to_send()
-        server.receive_datagram(packet, CLIENT, 0.1)
+        server.receive_datagram(Datagram(packet, CLIENT, TID), 0.1)
         assert server.datagrams_to_send() == [(error_packet(4, reason), CLIENT)]
         assert drain(server)[-1] == TransferFailed(reason, 4, False)
 
@@ -280,7 +288,7 @@ def test_the_reader_refuses_acks_and_oversized_blocks() -> None:
 def test_a_malformed_error_from_the_peer_is_not_answered() -> None:
     server = ServerWrite(WriteRequest("f"), CLIENT, 0.0, policy=ALL_OPTIONS)
     server.datagrams_to_send()
-    server.receive_datagram(b"\x00\x05\x00\x02no terminator", CLIENT, 0.1)
+    server.receive_datagram(Datagram(b"\x00\x05\x00\x02no terminator", CLIENT, TID), 0.1)
     assert server.datagrams_to_send() == []
     [*_, failed] = drain(server)
     assert failed == TransferFailed(
@@ -295,7 +303,7 @@ def test_a_request_again_before_the_first_answer_was_heard_gets_it_again() -> No
     assert upload.datagrams_to_send() == [(oack, CLIENT)]
     assert upload.request_again(0.3)
     assert upload.datagrams_to_send() == [(oack, CLIENT)]
-    upload.receive_datagram(encode_packet(Data(1, bytes(1024))), CLIENT, 0.4)
+    upload.receive_datagram(Datagram(encode_packet(Data(1, bytes(1024))), CLIENT, TID), 0.4)
     upload.datagrams_to_send()
     assert not upload.request_again(0.5)  # it heard the answer: a stray copy
     assert upload.datagrams_to_send() == []
@@ -311,7 +319,7 @@ def test_a_request_again_before_the_first_answer_was_heard_gets_it_again() -> No
 def test_a_request_again_after_the_transfer_ended_changes_nothing() -> None:
     read = ServerRead(ReadRequest("f"), CLIENT, b"abc", 0.0, policy=ALL_OPTIONS)
     read.datagrams_to_send()
-    read.receive_datagram(encode_packet(Ack(1)), CLIENT, 0.1)
+    read.receive_datagram(Datagram(encode_packet(Ack(1)), CLIENT, TID), 0.1)
     assert read.finished
     assert not read.request_again(0.2)
     assert read.datagrams_to_send() == []
