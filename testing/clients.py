@@ -17,6 +17,7 @@ import itertools
 
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram
+from ipgwsim.proto.node import drain_events
 from ipgwsim.proto.tftp import (
     ClientRead,
     ClientWrite,
@@ -129,8 +130,7 @@ class TftpClientNode:
         return None
 
     def _drain(self) -> None:
-        while (event := self.transfer.next_event()) is not None:
-            self.events.append(event)
+        self.events.extend(drain_events(self.transfer))
 
     def accepts(self, dst: Address) -> bool:
         return dst == (self.ip, self.port)

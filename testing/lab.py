@@ -24,68 +24,45 @@ from ipgwsim.events import ConsoleOutput, Event, Led, LedChanged, Mode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, find_profile
 from ipgwsim.proto import gwload
-from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram
+from ipgwsim.proto.net import LIMITED_BROADCAST, Address
 from ipgwsim.proto.tftp import TimerPolicy, TransferComplete, TransferFailed
 from ipgwsim.testing.clients import GwloadProbe, TftpClientNode
+from ipgwsim.testing.recorder import Recorder
 from ipgwsim.testing.vnet import VirtualNetwork
 
 E = TypeVar("E")
 
 
-class DeviceNode:
+class DeviceNode(Recorder[Event]):
     """A :class:`Device` on the virtual network, keeping every event with its time."""
 
     def __init__(self, device: Device, net: VirtualNetwork) -> None:
         self.device = device
         self.net = net
-        self.events: list[tuple[float, Event]] = []
-
-    def _drain(self) -> None:
-        while (event := self.device.next_event()) is not None:
-            self.events.append((self.net.now, event))
-
-    def accepts(self, dst: Address) -> bool:
-        return self.device.accepts(dst)
-
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        self.device.receive_datagram(datagram, now)
-        self._drain()
-
-    def datagrams_to_send(self) -> list[Datagram]:
-        self._drain()
-        return self.device.datagrams_to_send()
-
-    def get_timer(self) -> float | None:
-        return self.device.get_timer()
-
-    def handle_timer(self, now: float) -> None:
-        self.device.handle_timer(now)
-        self._drain()
+        super().__init__(device, lambda: net.now)
 
     # -- what a test reads ------------------------------------------------------------
 
     @property
     def mode(self) -> Mode:
-        self._drain()
+        self.take()
         return self.device.mode
 
     @property
     def led(self) -> Led:
-        self._drain()
+        self.take()
         return self.device.led
 
     def leds(self) -> list[Led]:
         """Every LED change so far, in order."""
-        self._drain()
-        return [e.led for _, e in self.events if isinstance(e, LedChanged)]
+        return [e.led for e in self.of_type(LedChanged)]
 
     def console(self) -> list[str]:
-        self._drain()
-        return [e.line for _, e in self.events if isinstance(e, ConsoleOutput)]
+        return [e.line for e in self.of_type(ConsoleOutput)]
 
     def of_type(self, kind: type[E]) -> list[E]:
         """Every event of one kind so far, in order."""
-        self._drain()
+        self.take()
         return [e for _, e in self.events if isinstance(e, kind)]
 
 
@@ -145,19 +122,19 @@ class Lab:
 
     def power_on(self, node: DeviceNode) -> None:
         node.device.power_on(self.net.now)
-        node._drain()
+        node.take()
 
     def power_off(self, node: DeviceNode) -> None:
         node.device.power_off(self.net.now)
-        node._drain()
+        node.take()
 
     def press(self, node: DeviceNode, hold: float) -> None:
         """Hold the reset button for ``hold`` seconds of device time, then let go."""
         node.device.press(self.net.now)
-        node._drain()
+        node.take()
         self.run(hold)
         node.device.release(self.net.now)
-        node._drain()
+        node.take()
         self.run(0.0)
 
     # -- gwload ----------------------------------------------------------------------

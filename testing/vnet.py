@@ -115,15 +115,15 @@ class VirtualNetwork:
         """The attached nodes, in attach order."""
         return tuple(self._nodes)
 
-    def attach(self, node: Node, sink: Callable[[object], None] | None = None) -> None:
+    def attach(self, node: Node) -> None:
         """Add ``node``; what it has queued already is sent now.
 
-        With ``sink``, the node's events (if it is an
-        :class:`~ipgwsim.proto.node.EventSource`) go there after every call into it.
+        Its events (if it emits any) stay in it: a
+        :class:`~ipgwsim.testing.recorder.Recorder` around it keeps them with their times.
         """
         if any(n is node for n in self._nodes):
             raise ValueError(f"{node!r} is attached already")
-        pump: Pump[object] = Pump(node, lambda datagram: self._schedule(datagram, node), sink)
+        pump: Pump[object] = Pump(node, lambda datagram: self._schedule(datagram, node))
         self._nodes.append(node)
         self._pumps.append(pump)
         pump.flush()

@@ -21,6 +21,7 @@ from ipgwsim.events import ButtonBlink, ButtonReleased, Event, FetchRequested, L
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.hw_profiles import Profile, load_profiles
 from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest
+from ipgwsim.proto.node import drain_events
 from ipgwsim.testing.lab import DeviceNode, Lab
 
 PROFILES = sorted(load_profiles().values(), key=lambda p: p.model)
@@ -127,15 +128,8 @@ def _programming_led(profile: Profile) -> Led:
 def _running(profile: Profile) -> Device:
     device = Device(profile, factory_flash(profile), Instance.numbered("gw", 1))
     device.power_on(0.0)
-    _drain(device)
+    drain_events(device)
     return device
-
-
-def _drain(device: Device) -> list[Event]:
-    events = []
-    while (event := device.next_event()) is not None:
-        events.append(event)
-    return events
 
 
 def _until(device: Device, end: float) -> list[tuple[float, Event]]:
@@ -143,7 +137,8 @@ def _until(device: Device, end: float) -> list[tuple[float, Event]]:
     seen: list[tuple[float, Event]] = []
     while (deadline := device.get_timer()) is not None and deadline <= end:
         device.handle_timer(deadline)
-        seen.extend((deadline, e) for e in _drain(device))
+        events: list[Event] = drain_events(device)
+        seen.extend((deadline, e) for e in events)
     return seen
 
 
@@ -155,7 +150,7 @@ def test_an_admin_upload_shows_the_programming_led(model: str, path: str, kind: 
     credentials = ("admin", profile.firmware.default_password)
     response = device.http(HttpRequest("PUT", path, credentials, _image(profile, kind)), 5.0)
     assert response.status == 200, response.body
-    _drain(device)
+    drain_events(device)
     assert device.led is _programming_led(profile)
     later = _until(device, 60.0)
     assert Led.GREEN in [e.led for _, e in later if isinstance(e, LedChanged)]
@@ -180,7 +175,7 @@ def test_an_update_server_download_shows_the_programming_led(model: str, verb: s
     download = _next_fetch(device)
     assert download.url == "http://srv/image.bin"
     device.fetch_done(FetchResult(download.request_id, 200, _image(profile, kind)), device.now)
-    _drain(device)
+    drain_events(device)
     assert device.led is _programming_led(profile)
     _until(device, device.now + 60.0)
     assert device.led is Led.GREEN
@@ -195,7 +190,7 @@ def _next_fetch(device: Device) -> Fetch:
 
 def device_fetches(device: Device) -> Iterator[Fetch]:
     for _ in range(1000):
-        for event in _drain(device):
+        for event in drain_events(device):
             if isinstance(event, FetchRequested):
                 yield event.fetch
         deadline = device.get_timer()
