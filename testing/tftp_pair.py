@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.node import drain_events
 from ipgwsim.proto.tftp import (
     DEFAULT_TIMERS,
     ErrorCode,
@@ -286,7 +287,5 @@ def exchange(client: Transfer, server: Transfer, now: float) -> list[tuple[bytes
 
 def drain(transfer: Transfer) -> list[TransferEvent]:
     """The events ``transfer`` has queued, drained."""
-    events: list[TransferEvent] = []
-    while (event := transfer.next_event()) is not None:
-        events.append(event)
+    events: list[TransferEvent] = drain_events(transfer)
     return events

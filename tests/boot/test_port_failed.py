@@ -28,6 +28,7 @@ from ipgwsim.events import ConsoleOutput, Event, Mode, PortClosed, PortOpened
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
+from ipgwsim.proto.node import drain_events
 from ipgwsim.proto.tftp import (
     SEND_AGAIN,
     Ack,
@@ -88,9 +89,7 @@ def _device(ports: list[int]) -> Device:
 
 
 def _drain(device: Device) -> list[Event]:
-    events = []
-    while (event := device.next_event()) is not None:
-        events.append(event)
+    events: list[Event] = drain_events(device)
     return events
 
 
