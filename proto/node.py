@@ -86,20 +86,24 @@ class Pump(Generic[E]):
     ``send`` takes each datagram the node gives, ``sink`` each event of a node that
     is an :class:`EventSource` (events come first in every round, so that ports a
     device opens are known before its datagrams go out). Without a sink the pump
-    leaves the events in the node for whoever reads them.
+    leaves the events in the node for whoever reads them. ``settle``, if given, is
+    called at the end of every round, once its datagrams are sent (the runtime closes
+    the ports a device gave up there: their last datagrams have left by then).
     """
 
-    __slots__ = ("_events", "node", "send", "sink")
+    __slots__ = ("_events", "node", "send", "settle", "sink")
 
     def __init__(
         self,
         node: Node,
         send: Callable[[Datagram], None],
         sink: Callable[[E], None] | None = None,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         self.node = node
         self.send = send
         self.sink = sink
+        self.settle = settle
         self._events: Callable[[], E | None] | None = (
             node.next_event if sink is not None and isinstance(node, EventSource) else None
         )
@@ -122,7 +126,13 @@ class Pump(Generic[E]):
     def flush(self) -> None:
         """Drain what the node has queued: after every input, and after one the pump did
         not make (a button pressed on a device, a message a lab tool was told to send)."""
-        node, send, sink, events = self.node, self.send, self.sink, self._events
+        node, send, sink, events, settle = (
+            self.node,
+            self.send,
+            self.sink,
+            self._events,
+            self.settle,
+        )
         for _ in range(MAX_ROUNDS):
             busy = False
             if events is not None and sink is not None:
@@ -131,6 +141,8 @@ class Pump(Generic[E]):
                     sink(event)
             for datagram in node.datagrams_to_send():
                 send(datagram)
+            if settle is not None:
+                settle()
             if not busy:
                 return
         raise RuntimeError(f"{node!r} emitted events for {MAX_ROUNDS} rounds without end")

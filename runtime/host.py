@@ -1,8 +1,9 @@
 """One device in the runtime: the sans-I/O :class:`~ipgwsim.device.Device` and its I/O.
 
 A :class:`DeviceHost` feeds its device datagrams, button presses, power and timer
-calls with the device time, and after every input drains the device **events first**
-(ports to bind, console lines, flash saving, watchers) and **then** sends the
+calls with the device time, and after every input drains the device with the one
+drive loop of every sans-I/O node (:class:`~ipgwsim.proto.node.Pump`): **events
+first** (ports to bind, console lines, flash saving, watchers), **then** the
 datagrams the device wants to send, so that a socket exists before the first
 datagram from its address leaves. Then it schedules the device's next deadline
 with the clock.
@@ -62,6 +63,7 @@ from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.node import Pump
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.console import Console
@@ -81,8 +83,8 @@ from ipgwsim.runtime.web import Fetcher, WebServer
 
 #: A deadline that does not move after its timer fired is retried this much later.
 STUCK_TIMER_DELAY = 0.001
-#: Rounds of draining events and datagrams after one input before giving up.
-MAX_PUMP_ROUNDS = 1000
+#: Timers due before one input that the device runs first, at most.
+MAX_CATCH_UP = 1000
 
 EventSink = Callable[["DeviceHost", Event], None]
 
@@ -175,6 +177,13 @@ class DeviceHost:
         self._fired_at: float | None = None
         #: The flash image file (:mod:`ipgwsim.runtime.hostflash`).
         self.flash_file = HostFlashFile(self, flash, saved=saved)
+        #: The one drive loop (:class:`~ipgwsim.proto.node.Pump`): the device's events
+        #: to :meth:`_take`, its datagrams to the link, ports it gave up closed after
+        #: each round (:meth:`_close_ports`).
+        self.pump: Pump[Event] = Pump(
+            self.device, send=self.link.send, sink=self._take, settle=self._close_ports
+        )
+        self._closing: list[Address] = []
         self._pumping = False
         self._last_now = 0.0
         self.closed = False
@@ -368,7 +377,7 @@ class DeviceHost:
             action(now)
         except Exception as exc:
             self._internal_error(exc)
-        self._pump()
+        self._drain()
         return now
 
     def _catch_up(self, now: float) -> None:
@@ -379,7 +388,7 @@ class DeviceHost:
         in time order, or a 1.8 s press could show fewer than three blinks.
         """
         device = self.device
-        for _ in range(MAX_PUMP_ROUNDS):
+        for _ in range(MAX_CATCH_UP):
             deadline = device.get_timer()
             if deadline is None or deadline > now:
                 return
@@ -399,8 +408,9 @@ class DeviceHost:
         self.log.warning("%s: %s", self.name, text)
         self.console.write(text)
 
-    def _pump(self) -> None:
-        """Drain events first, then datagrams; repeat until both are empty; reschedule.
+    def _drain(self) -> None:
+        """Drain the device with its pump (events first, then datagrams, until no event
+        comes), then greet the terminals and reschedule.
 
         Ports the device opens are bound before its datagrams go out; ports it
         closes are closed after them (its last word on a port, e.g. a TFTP
@@ -410,36 +420,31 @@ class DeviceHost:
             return
         self._pumping = True
         try:
-            for _ in range(MAX_PUMP_ROUNDS):
-                busy = False
-                closing: list[Address] = []
-                try:
-                    while (event := self.device.next_event()) is not None:
-                        busy = True
-                        if isinstance(event, PortClosed):
-                            closing.append(event.address)
-                            self._notify(event)
-                            continue
-                        if isinstance(event, PortOpened) and event.address in closing:
-                            closing.remove(event.address)  # closed and opened again: open
-                            self._notify(event)
-                            continue
-                        self._handle(event)
-                    outgoing = self.device.datagrams_to_send()
-                except Exception as exc:
-                    self._internal_error(exc)
-                    break
-                for datagram in outgoing:
-                    self.link.send(datagram)
-                for address in closing:
-                    self._close_port(address)
-                # Sending changes nothing in the device: only events can lead to more.
-                if not busy:
-                    break
+            self.pump.flush()
+        except Exception as exc:
+            self._closing.clear()
+            self._internal_error(exc)
         finally:
             self._pumping = False
         self.terminals.greet()
         self._reschedule()
+
+    def _take(self, event: Event) -> None:
+        """One event of the device, as the pump drains them."""
+        if isinstance(event, PortClosed):
+            self._closing.append(event.address)
+            self._notify(event)
+        elif isinstance(event, PortOpened) and event.address in self._closing:
+            self._closing.remove(event.address)  # closed and opened again: open
+            self._notify(event)
+        else:
+            self._handle(event)
+
+    def _close_ports(self) -> None:
+        """After a round's datagrams: close the ports the device gave up in it."""
+        closing, self._closing = self._closing, []
+        for address in closing:
+            self._close_port(address)
 
     def _handle(self, event: Event) -> None:
         self._follow_firmware(event)

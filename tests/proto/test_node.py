@@ -173,3 +173,16 @@ def test_drain_events_returns_them_in_order() -> None:
     node.events = ["a", "b", "c"]
     assert drain_events(node) == ["a", "b", "c"]
     assert drain_events(node) == []
+
+
+def test_settle_comes_after_each_rounds_datagrams() -> None:
+    order: list[str] = []
+    pump: Pump[str] = Pump(
+        Echo(),
+        send=lambda d: order.append(d.data.decode()),
+        sink=lambda e: order.append(f"event {e}"),
+        settle=lambda: order.append("settle"),
+    )
+    pump.receive(Datagram(b"more", PEER, HERE), 0.0)
+    # round 1: the event, then both datagrams, settle; round 2 (an event came): quiet
+    assert order == ["event more", "more", "after", "settle", "settle"]
