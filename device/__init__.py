@@ -18,6 +18,7 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ipgwsim.boot import AddressPolicy, BootCode, PortPolicy
 from ipgwsim.boot.table import Input
@@ -32,7 +33,7 @@ from ipgwsim.events import (
     PoweredOff,
     ResetRequested,
 )
-from ipgwsim.firmware import Firmware
+from ipgwsim.firmware import ConsoleSession, Firmware
 from ipgwsim.firmware.commands import CommandError
 from ipgwsim.firmware.config import defaults
 from ipgwsim.firmware.fullconfig import load_full
@@ -49,6 +50,8 @@ from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.http import FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.tftp import TimerPolicy
+
+T = TypeVar("T")
 
 #: innovaphone's MAC prefix (every serial number starts with it).
 MAC_PREFIX = bytes.fromhex("009033")
@@ -338,24 +341,28 @@ class Device:
     def handle_timer(self, now: float) -> None:
         self._at(now)
         self.boot.handle_timer(now)
-        if self.firmware is not None:
-            try:
-                self.firmware.handle_timer(now)
-            except PowerLost as exc:
-                self._firmware_power_lost(exc)
+        firmware = self.firmware
+        if firmware is not None:
+            self._guarded(lambda: firmware.handle_timer(now))
 
     # -- the firmware's web server and fetches ----------------------------------------
 
     def http(self, request: HttpRequest, now: float) -> HttpResponse:
         """A request to the device's web server (only the running firmware has one)."""
         self._at(now)
-        if self.firmware is None:
+        firmware = self.firmware
+        if firmware is None:
             return HttpResponse.text(503, f"{self.profile.model} is in {self.mode.value}\r\n")
-        try:
-            return self.firmware.http(request, now)
-        except PowerLost as exc:
-            self._firmware_power_lost(exc)
+        response = self._guarded(lambda: firmware.http(request, now))
+        if response is None:
             return HttpResponse.text(503, "the device lost power\r\n")
+        return response
+
+    def console_input(self, session: ConsoleSession, data: bytes, now: float) -> bytes | None:
+        """What the firmware's console ``session`` answers to ``data`` typed at it; None
+        when a power cut in a command it ran switched the device off."""
+        self._at(now)
+        return self._guarded(lambda: session.feed(data, now))
 
     def http_refusal(self, request: HttpRequest, now: float) -> HttpResponse | PasswordCheck | None:
         """A request refused whatever its body (asked before the body is read), None, or
@@ -377,11 +384,9 @@ class Device:
     def fetch_done(self, result: FetchResult, now: float) -> None:
         """The answer to a ``FetchRequested`` (dropped if that firmware is gone)."""
         self._at(now)
-        if self.firmware is not None:
-            try:
-                self.firmware.fetch_done(result, now)
-            except PowerLost as exc:
-                self._firmware_power_lost(exc)
+        firmware = self.firmware
+        if firmware is not None:
+            self._guarded(lambda: firmware.fetch_done(result, now))
 
     def _drop_firmware(self) -> None:
         """The firmware stops: the ports its services had are closed (events queued)."""
@@ -389,17 +394,25 @@ class Device:
         if firmware is not None:
             self._queued.extend(PortClosed(a) for a in sorted(firmware.open_ports))
 
-    def _firmware_power_lost(self, exc: PowerLost) -> None:
-        self._drop_firmware()
-        self.boot.power_off(self.now, f"power cut at flash operation: {exc}")
+    def _guarded(self, step: Callable[[], T]) -> T | None:
+        """``step()`` of the firmware, or of what runs it: the one place where a power cut
+        in a flash operation it makes (``PowerLost``) is caught. The firmware stops and
+        the device switches off; the result is None then."""
+        try:
+            return step()
+        except PowerLost as exc:
+            self._drop_firmware()
+            self.boot.power_off(self.now, f"power cut at flash operation: {exc}")
+            return None
 
     def _start_firmware(self, event: FirmwareStarted) -> None:
         # The firmware's start may write the flash (the /user move); a power cut there
         # switches the device off like one in the boot code. A firmware that ran before
         # (a restart straight back into the firmware) gives its ports up first.
         self._drop_firmware()
-        try:
-            self.firmware = Firmware(
+
+        def start() -> Firmware:
+            return Firmware(
                 self.profile,
                 event.build,
                 partitions=PartitionTable(self.flash, self.profile),
@@ -414,8 +427,8 @@ class Device:
                 netbios=self.netbios,
                 address_map=self.address_map,
             )
-        except PowerLost as exc:
-            self._firmware_power_lost(exc)
+
+        self.firmware = self._guarded(start)
 
     def next_event(self) -> Event | None:
         if self._queued:

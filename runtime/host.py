@@ -58,7 +58,6 @@ from ipgwsim.events import (
     PoweredOff,
 )
 from ipgwsim.firmware import ConsoleSession
-from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile
@@ -304,14 +303,10 @@ class DeviceHost:
             if session is not terminal.session or self.device.mode is not Mode.FIRMWARE:
                 return  # the firmware stopped (by a timer due before this input), or the
                 # connection closed
-            try:
-                output = session.feed(data, now)
-            except PowerLost as exc:
+            output = self.device.console_input(session, data, now)
+            if output is None:  # a power cut in a command switched the device off
                 terminal.write(session.flush())
                 terminal.start(None, greet=False)
-                self.device.boot.power_off(
-                    now, f"power cut at flash operation: {describe_error(exc)}"
-                )
                 return
             terminal.write(output)
 
