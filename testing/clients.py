@@ -17,7 +17,6 @@ import itertools
 
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram
-from ipgwsim.proto.node import drain_events
 from ipgwsim.proto.tftp import (
     ClientRead,
     ClientWrite,
@@ -25,7 +24,9 @@ from ipgwsim.proto.tftp import (
     TransferComplete,
     TransferEvent,
     TransferFailed,
+    TransferNode,
 )
+from ipgwsim.testing.recorder import Recorder
 
 
 class GwloadProbe:
@@ -74,14 +75,15 @@ class GwloadProbe:
         return None
 
 
-class TftpClientNode:
-    """One sans-I/O TFTP client transfer on the virtual network."""
+class TftpClientNode(Recorder[TransferEvent]):
+    """One sans-I/O TFTP client transfer on the virtual network, at ``(ip, port)``;
+    its events are recorded with the time of the input that made them."""
 
     def __init__(self, ip: str, port: int, transfer: ClientRead | ClientWrite) -> None:
         self.ip = ip
         self.port = port
         self.transfer = transfer
-        self.events: list[TransferEvent] = []
+        super().__init__(TransferNode(transfer, (ip, port)))
 
     @classmethod
     def get(
@@ -120,35 +122,12 @@ class TftpClientNode:
 
     @property
     def done(self) -> bool:
-        return any(isinstance(e, TransferComplete | TransferFailed) for e in self.events)
+        return self.result is not None
 
     @property
     def result(self) -> TransferComplete | TransferFailed | None:
-        for event in self.events:
+        self.take()
+        for _, event in self.events:
             if isinstance(event, TransferComplete | TransferFailed):
                 return event
         return None
-
-    def _drain(self) -> None:
-        self.events.extend(drain_events(self.transfer))
-
-    def accepts(self, dst: Address) -> bool:
-        return dst == (self.ip, self.port)
-
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        self.transfer.receive_datagram(datagram, now)
-        self._drain()
-
-    def datagrams_to_send(self) -> list[Datagram]:
-        self._drain()
-        return [
-            Datagram(data, (self.ip, self.port), dst)
-            for data, dst in self.transfer.datagrams_to_send()
-        ]
-
-    def get_timer(self) -> float | None:
-        return None if self.transfer.finished else self.transfer.get_timer()
-
-    def handle_timer(self, now: float) -> None:
-        self.transfer.handle_timer(now)
-        self._drain()

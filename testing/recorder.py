@@ -11,7 +11,8 @@ drives it as it is, and a test reads what it emitted afterwards::
 
 The lab's views of a device (:class:`~ipgwsim.testing.lab.DeviceNode`), of a firmware
 (:class:`~ipgwsim.testing.firmware_node.FirmwareNode`) and of a TFTP client
-(:class:`~ipgwsim.testing.clients.TftpClientNode`) are recorders.
+(:class:`~ipgwsim.testing.clients.TftpClientNode`, a
+:class:`~ipgwsim.proto.tftp.TransferNode`) are recorders.
 """
 
 from __future__ import annotations
@@ -33,18 +34,23 @@ class Recorder(Generic[E]):
 
     Events are taken after every call into the node, before its datagrams are given,
     and whenever :meth:`take` is called (after a test pokes the node directly), each
-    with the time ``clock()`` tells then.
+    with the time ``clock()`` tells then (without a clock: the time of the node's
+    last input, 0.0 before the first).
     """
 
-    def __init__(self, node: EventNode[E], clock: Callable[[], float]) -> None:
+    def __init__(self, node: EventNode[E], clock: Callable[[], float] | None = None) -> None:
         self.node = node
-        self.clock = clock
+        self.clock = clock if clock is not None else self._last_input
         #: ``(time, event)`` for every event the node emitted, in order.
         self.events: list[tuple[float, E]] = []
+        self._last = 0.0
         self.take()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.node!r})"
+
+    def _last_input(self) -> float:
+        return self._last
 
     def take(self) -> None:
         """Keep what the node has emitted since the last call."""
@@ -58,6 +64,7 @@ class Recorder(Generic[E]):
         return self.node.accepts(dst)
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
+        self._last = now
         self.node.receive_datagram(datagram, now)
         self.take()
 
@@ -69,6 +76,7 @@ class Recorder(Generic[E]):
         return self.node.get_timer()
 
     def handle_timer(self, now: float) -> None:
+        self._last = now
         self.node.handle_timer(now)
         self.take()
 

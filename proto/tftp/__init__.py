@@ -72,6 +72,10 @@ Stray packets
     "unknown transfer ID" to its sender (unless it is an ERROR) and does not
     disturb the transfer.
 
+A transfer as a node
+    :class:`TransferNode` puts a transfer at its address (``local``), so that the
+    one drive loop of every sans-I/O node (``proto.node.Pump``) drives it.
+
 What an owner must do
     Send every datagram of ``datagrams_to_send()`` after each call into the
     transfer; call ``handle_timer(now)`` when ``get_timer()`` has passed;
@@ -97,6 +101,7 @@ from ipgwsim.proto.tftp.events import (
     TransferFailed,
     UploadComplete,
 )
+from ipgwsim.proto.tftp.node import TransferNode
 from ipgwsim.proto.tftp.options import (
     DEFAULT_TIMERS,
     KNOWN_OPTIONS,
@@ -156,6 +161,7 @@ __all__ = [
     "TransferComplete",
     "TransferEvent",
     "TransferFailed",
+    "TransferNode",
     "UploadComplete",
     "WriteRequest",
     "encode_packet",

@@ -9,24 +9,17 @@ from ipgwsim.testing.vnet import Endpoint, VirtualNetwork
 HERE: Address = ("10.0.0.1", 7)
 
 
-class Beeper:
+class Beeper(Endpoint):
     """Beeps at 1.0 and 2.0; echoes a datagram and says so."""
 
     def __init__(self) -> None:
+        super().__init__(*HERE, on_receive=self._echo)
         self.deadlines = [1.0, 2.0]
-        self.outbox: list[Datagram] = []
         self.queued: list[str] = ["born"]
 
-    def accepts(self, dst: Address) -> bool:
-        return dst == HERE
-
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        self.outbox.append(Datagram(datagram.data, HERE, datagram.src))
+    def _echo(self, datagram: Datagram, now: float) -> None:
+        self.sendto(datagram.data, datagram.src)
         self.queued.append("echo")
-
-    def datagrams_to_send(self) -> list[Datagram]:
-        out, self.outbox = self.outbox, []
-        return out
 
     def get_timer(self) -> float | None:
         return self.deadlines[0] if self.deadlines else None
