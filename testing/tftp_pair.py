@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ipgwsim.proto.net import Address, Datagram
-from ipgwsim.proto.node import drain_events
+from ipgwsim.proto.node import Pump, drain_events
 from ipgwsim.proto.tftp import (
     DEFAULT_TIMERS,
     ErrorCode,
@@ -39,6 +39,7 @@ from ipgwsim.proto.tftp import (
     TransferComplete,
     TransferEvent,
     TransferFailed,
+    TransferNode,
     UploadComplete,
     WriteRequest,
     error_packet,
@@ -136,6 +137,13 @@ class Net:
     client_events: list[TransferEvent] = field(default_factory=list)
     events_of: dict[Address, list[TransferEvent]] = field(default_factory=dict)
     queue: deque[tuple[Sent, bool]] = field(default_factory=deque)
+    #: The one drive loop of each transfer: the client's first, then one per server.
+    pumps: list[Pump[TransferEvent]] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.pumps.append(
+            Pump(TransferNode(self.client, CLIENT), self._send, self.client_events.append)
+        )
 
     @property
     def server(self) -> Transfer:
@@ -147,28 +155,29 @@ class Net:
         """The events of the first server transfer."""
         return next(iter(self.events_of.values()))
 
-    def _send(self, data: bytes, src: Address, dst: Address) -> None:
-        sent = Sent(data, src, dst, len(self.sent))
+    def _send(self, datagram: Datagram) -> None:
+        sent = Sent(datagram.data, datagram.src, datagram.dst, len(self.sent))
         self.sent.append(sent)
         self.queue.append((sent, False))
 
+    def _add_server(self, tid: Address, server: Transfer) -> None:
+        events: list[TransferEvent] = []
+        self.servers[tid] = server
+        self.events_of[tid] = events
+
+        def sink(event: TransferEvent) -> None:
+            events.append(event)
+            if isinstance(event, UploadComplete) and self.auto_accept:
+                if not isinstance(server, ServerWrite):
+                    raise AssertionError(f"UploadComplete from {server!r}, no ServerWrite")
+                server.accept(self.now)
+
+        self.pumps.append(Pump(TransferNode(server, tid), self._send, sink))
+
     def collect(self) -> None:
-        """Queue what the transfers send and record their events."""
-        for data, dst in self.client.datagrams_to_send():
-            self._send(data, CLIENT, dst)
-        while (event := self.client.next_event()) is not None:
-            self.client_events.append(event)
-        for tid, server in self.servers.items():
-            for data, dst in server.datagrams_to_send():
-                self._send(data, tid, dst)
-            while (event := server.next_event()) is not None:
-                self.events_of[tid].append(event)
-                if isinstance(event, UploadComplete) and self.auto_accept:
-                    if not isinstance(server, ServerWrite):
-                        raise AssertionError(f"UploadComplete from {server!r}, no ServerWrite")
-                    server.accept(self.now)
-                    self.collect()
-                    return
+        """Queue what the transfers send and record their events (one pump each)."""
+        for pump in self.pumps:
+            pump.flush()
 
     def deliver(self, sent: Sent) -> None:
         """Hand ``sent`` to its receiver now."""
@@ -185,10 +194,9 @@ class Net:
             tid = (SERVER[0], 50001 + len(self.servers))
             answer = self.serve(parse_packet(sent.data), sent.src, self.now)
             if isinstance(answer, bytes):
-                self._send(answer, tid, sent.src)
+                self._send(Datagram(answer, tid, sent.src))
             elif answer is not None:
-                self.servers[tid] = answer
-                self.events_of[tid] = []
+                self._add_server(tid, answer)
 
     def run(self, max_steps: int = 2_000_000) -> Net:
         """Until nothing is in flight and no timer is pending."""
