@@ -5,11 +5,14 @@ Every datagram a :class:`~ipgwsim.runtime.host.DeviceHost`'s device sends goes t
 :meth:`Link.receive` to the device, in both network modes. On the way the link
 
 - applies the device's :class:`~ipgwsim.runtime.impair.Impairment`, each direction by
-  itself: loss, corruption (one bit of the payload flipped), duplication (a second copy
-  right after the first), reordering (the datagram is held back until the next one of
-  that direction has gone, then follows it; if none comes within :data:`REORDER_HOLD`
-  device seconds after its delay it goes alone) and delay with jitter (in device time,
-  first in first out: a datagram never overtakes an earlier one by its delay);
+  itself, with the one impairment stage of datagrams
+  (:class:`~ipgwsim.proto.impair.ImpairStage`, which the virtual network of the tests
+  uses too): loss, corruption (one bit of the payload flipped), duplication (a second
+  copy right after the first), reordering (the datagram is held back until the next one
+  of that direction has gone, then follows it; if none comes within
+  :data:`REORDER_HOLD` device seconds after its delay it goes alone) and delay with
+  jitter (in device time, first in first out: a datagram never overtakes an earlier one
+  by its delay); the link arms the clock for the stage's next release;
 - records what the device sent and received in its captures (pcapng files), on the
   device's side of the impairment: a datagram the device sent as it sent it, one it
   received as it got it, at the device time it happened. What the impairment did is in a
@@ -29,13 +32,12 @@ leaves from that port when it is delayed.
 
 from __future__ import annotations
 
-import math
 import random
-from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ipgwsim.proto.impair import REORDER_HOLD, ImpairStage, Notes, StageCounts
 from ipgwsim.proto.net import Datagram
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.impair import DirectionCounters, Impairment, LinkCounters
@@ -43,126 +45,21 @@ from ipgwsim.runtime.pcapng import CaptureFile
 
 __all__ = ["REORDER_HOLD", "Link"]
 
-#: Longest time (device seconds, after its delay) a reordered datagram waits to be
-#: overtaken before it goes alone.
-REORDER_HOLD = 0.05
-
 Direction = Literal["sent", "received"]
-Notes = tuple[str, ...]
-
-
-@dataclass
-class _Counts:
-    datagrams: int = 0
-    dropped: int = 0
-    duplicated: int = 0
-    reordered: int = 0
-    corrupted: int = 0
-
-    def frozen(self) -> DirectionCounters:
-        return DirectionCounters(
-            self.datagrams, self.dropped, self.duplicated, self.reordered, self.corrupted
-        )
-
-
-@dataclass(eq=False)
-class _Item:
-    release: float
-    seq: int
-    datagram: Datagram
-    notes: Notes
 
 
 @dataclass
 class _Pipe:
-    """One direction of a link: its generator, queue, held datagrams and timer."""
+    """One direction of a link: its impairment stage, where its datagrams go, its timer."""
 
     direction: Direction
     emit: Callable[[list[tuple[Datagram, Notes]]], None]
-    counts: _Counts = field(default_factory=_Counts)
-    impairment: Impairment | None = None
-    rng: random.Random | None = None
-    queue: deque[_Item] = field(default_factory=deque)
-    held: list[_Item] = field(default_factory=list)
-    last_release: float = -math.inf
+    stage: ImpairStage = field(default_factory=ImpairStage)
     timer: Timer | None = None
     timer_at: float | None = None
 
-    @property
-    def active(self) -> bool:
-        return self.impairment is not None
-
-    def offer(self, datagram: Datagram, now: float, seq: Callable[[], int]) -> Notes | None:
-        """Decide ``datagram``'s fate and queue what goes on; None: it is dropped."""
-        imp, rng = self.impairment, self.rng
-        assert imp is not None
-        assert rng is not None
-        if imp.loss and rng.random() * 100 < imp.loss:
-            self.counts.dropped += 1
-            return None
-        notes: list[str] = []
-        if imp.corrupt and datagram.data and rng.random() * 100 < imp.corrupt:
-            bit = rng.randrange(len(datagram.data) * 8)
-            data = bytearray(datagram.data)
-            data[bit // 8] ^= 0x80 >> (bit % 8)
-            datagram = datagram._replace(data=bytes(data))
-            self.counts.corrupted += 1
-            notes.append(f"corrupted, bit {bit} flipped")
-        copies = 1
-        if imp.duplicate and rng.random() * 100 < imp.duplicate:
-            copies = 2
-            self.counts.duplicated += 1
-        hold = bool(imp.reorder) and rng.random() * 100 < imp.reorder
-        release = now + imp.delay
-        if imp.jitter:
-            release += rng.uniform(-imp.jitter, imp.jitter)
-        release = max(release, now)
-        if hold:
-            self.counts.reordered += 1
-            notes.append("held back (reordered)")
-        items = [_Item(release, seq(), datagram, tuple(notes))]
-        if copies == 2:
-            items.append(_Item(release, seq(), datagram, (*notes, "duplicate")))
-        if hold:
-            for item in items:
-                item.release = release + REORDER_HOLD
-            self.held.extend(items)
-        else:
-            self._enqueue(items)
-            if self.held:  # the datagrams held back follow this one
-                held, self.held = self.held, []
-                self._enqueue(held, at=self.last_release)
-        if copies == 2:
-            notes.append("duplicated")
-        return tuple(notes)
-
-    def _enqueue(self, items: list[_Item], at: float | None = None) -> None:
-        for item in items:
-            item.release = max(item.release if at is None else at, self.last_release)
-            self.last_release = item.release
-            self.queue.append(item)
-
     def due(self, now: float, everything: bool = False) -> list[tuple[Datagram, Notes]]:
-        """Take what is due by ``now`` (held datagrams whose hold ran out go alone)."""
-        late = [item for item in self.held if everything or item.release <= now]
-        if late:
-            self.held = [item for item in self.held if not (everything or item.release <= now)]
-            self._enqueue(late)
-        out = []
-        while self.queue and (everything or self.queue[0].release <= now):
-            item = self.queue.popleft()
-            out.append((item.datagram, item.notes))
-        return out
-
-    def next_release(self) -> float | None:
-        times = [item.release for item in self.held]
-        if self.queue:
-            times.append(self.queue[0].release)
-        return min(times) if times else None
-
-    def oldest_pending(self) -> int | None:
-        seqs = [item.seq for item in self.held] + [item.seq for item in self.queue]
-        return min(seqs) if seqs else None
+        return [(item.datagram, item.notes) for item in self.stage.due(now, everything)]
 
 
 class Link:
@@ -226,13 +123,14 @@ class Link:
             impairment = impairment.with_seed(0)
         self._impairment = impairment
         for pipe in (self._out, self._in):
+            stage = pipe.stage
             if impairment is not None and impairment.applies_to(pipe.direction):
                 seed = impairment.seed
-                pipe.impairment = impairment
-                pipe.rng = random.Random(f"ipgwsim-link/{seed}/{self.name}/{pipe.direction}")
+                stage.rates = impairment
+                stage.rng = random.Random(f"ipgwsim-link/{seed}/{self.name}/{pipe.direction}")
             else:
-                pipe.impairment = None
-                pipe.rng = None
+                stage.rates = None
+                stage.rng = None
 
     def capture(self, file: CaptureFile) -> None:
         """Record this device's datagrams in ``file`` too (once per file)."""
@@ -245,7 +143,7 @@ class Link:
         return [file for file, _ in self._taps]
 
     def counters(self) -> LinkCounters:
-        return LinkCounters(self._out.counts.frozen(), self._in.counts.frozen())
+        return LinkCounters(_frozen(self._out.stage.counts), _frozen(self._in.stage.counts))
 
     # -- datagrams ----------------------------------------------------------------------------
 
@@ -254,14 +152,15 @@ class Link:
         if self.closed:
             return
         pipe = self._out
-        pipe.counts.datagrams += 1
-        if not pipe.active:  # (what an earlier impairment held went when it changed)
+        stage = pipe.stage
+        stage.counts.datagrams += 1
+        if not stage.active:  # (what an earlier impairment held went when it changed)
             self._record(datagram, "sent", ())
             self._transmit(datagram)
             self._run_waiting()
             return
         now = self.clock.now()
-        notes = pipe.offer(datagram, now, self._next_seq)
+        notes = stage.offer(datagram, now, self._next_seq)
         self._record(datagram, "sent", ("dropped",) if notes is None else notes)
         self._flush(pipe, now)
 
@@ -270,15 +169,16 @@ class Link:
         if self.closed or not datagrams:
             return
         pipe = self._in
-        pipe.counts.datagrams += len(datagrams)
-        if not pipe.active:
+        stage = pipe.stage
+        stage.counts.datagrams += len(datagrams)
+        if not stage.active:
             for datagram in datagrams:
                 self._record(datagram, "received", ())
             self._deliver(datagrams)
             return
         now = self.clock.now()
         for datagram in datagrams:
-            if pipe.offer(datagram, now, self._next_seq) is None:
+            if stage.offer(datagram, now, self._next_seq) is None:
                 self._record(datagram, "received", ("dropped, the device did not receive it",))
         self._flush(pipe, now)
 
@@ -304,7 +204,7 @@ class Link:
         self._arm(pipe)
 
     def _arm(self, pipe: _Pipe) -> None:
-        when = pipe.next_release()
+        when = pipe.stage.next_release()
         if when == pipe.timer_at:
             return
         if pipe.timer is not None:
@@ -319,7 +219,7 @@ class Link:
         pipe.timer_at = None
         if not self.closed:
             # A timer may fire a hair early: what it was set for is due.
-            release = pipe.next_release()
+            release = pipe.stage.next_release()
             now = self.clock.now()
             self._flush(pipe, now if release is None else max(now, release))
 
@@ -340,7 +240,7 @@ class Link:
         replaces the action; :meth:`cancel` drops it.
         """
         self._waiting.pop(key, None)
-        if self._out.oldest_pending() is None:
+        if self._out.stage.oldest_pending() is None:
             action()
             return
         self._waiting[key] = (self._seq, action)
@@ -352,7 +252,7 @@ class Link:
     def _run_waiting(self) -> None:
         if not self._waiting:
             return
-        oldest = self._out.oldest_pending()
+        oldest = self._out.stage.oldest_pending()
         ready = [
             (key, action)
             for key, (seq, action) in self._waiting.items()
@@ -380,6 +280,11 @@ class Link:
             if pipe.timer is not None:
                 pipe.timer.cancel()
                 pipe.timer = None
-            pipe.queue.clear()
-            pipe.held.clear()
+            pipe.stage.clear()
         self._waiting.clear()
+
+
+def _frozen(counts: StageCounts) -> DirectionCounters:
+    return DirectionCounters(
+        counts.datagrams, counts.dropped, counts.duplicated, counts.reordered, counts.corrupted
+    )
