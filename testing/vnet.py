@@ -17,13 +17,17 @@ Rules (where the brief left a choice, the choice is written here):
 - After every call into a node, and at the start of every step for all nodes (so that a
   test may poke a node directly, e.g. :meth:`Endpoint.sendto`), the network drains
   ``datagrams_to_send()`` and schedules each datagram at ``now`` + a delay.
-- Each datagram sent is, in this order: lost with probability ``loss`` (logged
-  ``'lost'`` at the time it is sent); else scheduled with a delay drawn uniformly from
-  ``delay``, plus, with probability ``reorder``, an extra delay of 1 to 4 times the
-  largest base delay (so later datagrams overtake it); and, with probability
-  ``duplicate``, a second copy with its own delay is scheduled (logged ``'duplicated'``
-  when sent). Every draw comes from the injected ``rng``; the default is
-  ``random.Random(0)``, so a network is deterministic unless asked otherwise.
+- Each datagram sent passes the one impairment stage of datagrams
+  (:class:`~ipgwsim.proto.impair.ImpairStage`, the same as a runtime link's), with
+  ``loss``, ``duplicate`` and ``reorder`` as probabilities and ``delay`` as the range of
+  its delay: it is lost with probability ``loss`` (logged ``'lost'`` at the time it is
+  sent); else, with probability ``duplicate``, a second copy follows it (logged
+  ``'duplicated'`` when sent); it waits a delay drawn uniformly from ``delay``, first in
+  first out (it never overtakes an earlier datagram by its delay); with probability
+  ``reorder`` it is held back until the next datagram has gone and follows it (alone
+  after :data:`~ipgwsim.proto.impair.REORDER_HOLD` seconds if none comes). Every draw
+  comes from the injected ``rng``; the default is ``random.Random(0)``, so a network is
+  deterministic unless asked otherwise.
 - On arrival a datagram goes to every attached node whose ``accepts(dst)`` is true, in
   attach order, except, for a broadcast, the node that sent it. It is logged
   ``'delivered'`` with the number of receivers, or ``'unreachable'`` when no node takes
@@ -33,15 +37,16 @@ Rules (where the brief left a choice, the choice is written here):
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
+from ipgwsim.proto.impair import ImpairStage
 from ipgwsim.proto.net import UNSPECIFIED, Address, Datagram
 from ipgwsim.proto.node import Node, Pump
+from ipgwsim.runtime.impair import Impairment
 
 __all__ = ["Delivery", "Endpoint", "Fate", "Node", "VirtualNetwork"]
 
@@ -62,14 +67,6 @@ class Delivery:
     fate: Fate
     #: How many nodes took it ('delivered' only; 0 otherwise).
     receivers: int = 0
-
-
-@dataclass(order=True)
-class _Arrival:
-    time: float
-    seq: int
-    datagram: Datagram = field(compare=False)
-    sender: Node | None = field(compare=False)
 
 
 class VirtualNetwork:
@@ -95,6 +92,17 @@ class VirtualNetwork:
         self.duplicate = duplicate
         self.reorder = reorder
         self.delay = (float(low), float(high))
+        #: Every datagram on its way passes this stage (its delay, loss, ...).
+        self.stage = ImpairStage(
+            rates=Impairment(
+                loss=loss * 100,
+                duplicate=duplicate * 100,
+                reorder=reorder * 100,
+                delay=(low + high) / 2,
+                jitter=(high - low) / 2,
+            ),
+            rng=self.rng,
+        )
         #: The virtual clock.
         self.now = 0.0
         #: Every datagram's fate, in the order the fates were decided.
@@ -104,7 +112,11 @@ class VirtualNetwork:
         self._nodes: list[Node] = []
         #: One pump per attached node, in attach order (as ``_nodes``).
         self._pumps: list[Pump[object]] = []
-        self._in_flight: list[_Arrival] = []
+        #: Datagrams the stage let go, to be delivered one a step: (datagram, sender).
+        self._arrived: deque[tuple[Datagram, Node | None]] = deque()
+        #: The sender of each datagram in the stage, by its number there.
+        self._senders: dict[int, Node | None] = {}
+        self._sender: Node | None = None
         self._seq = 0
         self._steps_at_now = 0
 
@@ -144,7 +156,7 @@ class VirtualNetwork:
     @property
     def in_flight(self) -> int:
         """How many datagrams are on their way."""
-        return len(self._in_flight)
+        return len(self._arrived) + self.stage.pending
 
     # ------------------------------------------------------------------ time
 
@@ -157,7 +169,13 @@ class VirtualNetwork:
         when, timer_pump = nxt
         self._advance(when)
         if timer_pump is None:
-            self._deliver(heapq.heappop(self._in_flight))
+            if not self._arrived:
+                senders = self._senders
+                self._arrived.extend(
+                    (item.datagram, senders.pop(item.seq)) for item in self.stage.due(self.now)
+                )
+            if self._arrived:  # (a held datagram may have joined the queue behind others)
+                self._deliver(*self._arrived.popleft())
         else:
             timer_pump.timer(self.now)
         return True
@@ -208,8 +226,10 @@ class VirtualNetwork:
     def _next(self) -> tuple[float, Pump[object] | None] | None:
         """When the next thing is due, and the pump whose timer it is (None: arrival)."""
         best: tuple[float, Pump[object] | None] | None = None
-        if self._in_flight:
-            best = (max(self._in_flight[0].time, self.now), None)
+        if self._arrived:
+            best = (self.now, None)
+        elif (release := self.stage.next_release()) is not None:
+            best = (max(release, self.now), None)
         for pump in self._pumps:
             deadline = pump.node.get_timer()
             if deadline is None:
@@ -229,29 +249,24 @@ class VirtualNetwork:
 
     def _schedule(self, datagram: Datagram, sender: Node | None) -> None:
         self.counters["sent"] += 1
-        if self.loss and self.rng.random() < self.loss:
+        self._sender = sender
+        notes = self.stage.offer(datagram, self.now, self._next_seq)
+        if notes is None:
             self._record(self.now, datagram, "lost")
-            return
-        self._put(datagram, sender)
-        if self.duplicate and self.rng.random() < self.duplicate:
+        elif "duplicated" in notes:
             self._record(self.now, datagram, "duplicated")
-            self._put(datagram, sender)
 
-    def _put(self, datagram: Datagram, sender: Node | None) -> None:
-        low, high = self.delay
-        delay = low if low == high else self.rng.uniform(low, high)
-        if self.reorder and self.rng.random() < self.reorder:
-            delay += self.rng.uniform(1.0, 4.0) * high
+    def _next_seq(self) -> int:
         self._seq += 1
-        heapq.heappush(self._in_flight, _Arrival(self.now + delay, self._seq, datagram, sender))
+        self._senders[self._seq] = self._sender
+        return self._seq
 
-    def _deliver(self, arrival: _Arrival) -> None:
-        datagram = arrival.datagram
+    def _deliver(self, datagram: Datagram, sender: Node | None) -> None:
         receivers = [
             pump
             for pump in self._pumps
             if pump.node.accepts(datagram.dst)
-            and not (datagram.is_broadcast and pump.node is arrival.sender)
+            and not (datagram.is_broadcast and pump.node is sender)
         ]
         if not receivers:
             self._record(self.now, datagram, "unreachable")
