@@ -3,10 +3,10 @@
 Nodes are plain objects (:class:`~ipgwsim.proto.node.Node`, the shape of every
 sans-I/O node), each driven by its own :class:`~ipgwsim.proto.node.Pump`: the network
 hands them datagrams and timer calls with the current virtual time and collects what
-they want to send. Nothing sleeps
-and nothing touches a socket: ``net.run(until=30.0)`` simulates 30 seconds at once.
+they want to send. Nothing sleeps and nothing touches a socket: ``net.run(until=30.0)``
+simulates 30 seconds at once.
 
-Rules (where the brief left a choice, the choice is written here):
+Rules (where there was a choice, the choice is written here):
 
 - The clock starts at 0.0 and only moves forward. :meth:`VirtualNetwork.step` handles
   the earliest pending thing: a datagram arrival or a node's timer. A deadline already in
