@@ -6,6 +6,7 @@ import pytest
 
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.node import MAX_ROUNDS, EventNode, EventSource, Node, Pump, drain_events
+from ipgwsim.testing.vnet import Endpoint
 
 HERE: Address = ("10.0.0.1", 7)
 PEER: Address = ("10.0.0.2", 7)
@@ -55,32 +56,17 @@ class Echo:
         return event
 
 
-class Quiet:
-    """A node without events: only datagrams and a timer."""
-
-    def __init__(self) -> None:
-        self.outbox = [Datagram(b"hello", HERE, PEER)]
-
-    def accepts(self, dst: Address) -> bool:
-        return True
-
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        self.outbox.append(datagram)
-
-    def datagrams_to_send(self) -> list[Datagram]:
-        out, self.outbox = self.outbox, []
-        return out
-
-    def get_timer(self) -> float | None:
-        return None
-
-    def handle_timer(self, now: float) -> None:
-        raise AssertionError("no timer")
+def _quiet() -> Endpoint:
+    """A node without events (an endpoint of the virtual network): it echoes, and has
+    said hello before any pump saw it."""
+    node = Endpoint(*HERE, on_receive=lambda d, now: node.sendto(d.data, d.src))
+    node.sendto(b"hello", PEER)
+    return node
 
 
 def test_the_test_nodes_have_the_protocols_shape() -> None:
     echo: EventNode[str] = Echo()
-    quiet: Node = Quiet()
+    quiet: Node = _quiet()
     assert isinstance(echo, EventSource)
     assert not isinstance(quiet, EventSource)
 
@@ -136,7 +122,7 @@ def test_without_a_sink_events_stay_in_the_node() -> None:
 
 def test_a_node_without_events_is_driven_too() -> None:
     sent: list[Datagram] = []
-    pump: Pump[object] = Pump(Quiet(), send=sent.append, sink=lambda e: None)
+    pump: Pump[object] = Pump(_quiet(), send=sent.append, sink=lambda e: None)
     pump.flush()  # what it queued before the pump saw it
     assert [d.data for d in sent] == [b"hello"]
     pump.receive(Datagram(b"x", PEER, HERE), 0.0)
