@@ -437,6 +437,8 @@ class DeviceHost:
 
     def _close_ports(self) -> None:
         """After a round's datagrams: close the ports the device gave up in it."""
+        if not self._closing:
+            return
         closing, self._closing = self._closing, []
         for address in closing:
             self._close_port(address)
