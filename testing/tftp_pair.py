@@ -214,15 +214,14 @@ class Net:
                 elif fate == "delay":
                     self.queue.append((sent, True))
                 continue
-            transfers = [self.client, *self.servers.values()]
-            due = [timer for t in transfers if (timer := t.get_timer()) is not None]
+            due = [deadline for p in self.pumps if (deadline := p.deadline) is not None]
             if not due:
                 return self
             self.now = max(self.now, min(due))
-            for transfer in transfers:
-                timer = transfer.get_timer()
-                if timer is not None and timer <= self.now:
-                    transfer.handle_timer(self.now)
+            for pump in self.pumps:
+                deadline = pump.deadline
+                if deadline is not None and deadline <= self.now:
+                    pump.timer(self.now)
         raise AssertionError(f"no end after {max_steps} steps")
 
     def datagrams(self, opcode: int, src: Address | None = None) -> list[Sent]:
