@@ -11,7 +11,8 @@ This module is the service: configuration and the Service protocol. Its jobs are
 :mod:`~ipgwsim.firmware.conftransactions` (SIP transactions),
 :mod:`~ipgwsim.firmware.confregister` (registration), :mod:`~ipgwsim.firmware.confcalls`
 (calls), :mod:`~ipgwsim.firmware.confroutes` (rooms) and :mod:`~ipgwsim.firmware.confrtp`
-(RTP demultiplexing).
+(RTP demultiplexing); the registration and the calls run from the state tables of
+:mod:`~ipgwsim.firmware.conftables`.
 """
 
 from __future__ import annotations
@@ -250,9 +251,7 @@ class ConfInterface:
 
     def handle_timer(self, now: float) -> None:
         self.sip.now = max(self.sip.now, now)
-        due = self.registration.due()
-        if due is not None and now >= due:
-            self.registration.register(now)
+        self.registration.timer(now)
         for request in self.sip.handle_timer(now):
             if request.method == "REGISTER":
                 self.registration.timeout(now)
@@ -268,16 +267,15 @@ class ConfInterface:
         if ip == self.sip.ip:
             return
         if self.sip.ip is not None:
-            for call in list(self.calls.values()):
-                self.bridge.end(call, "ETH0 lost its address")
+            self.bridge.end_all("ETH0 lost its address", self.firmware.now)
             self.firmware.close_port((self.sip.ip, SIP_PORT))
             self.sip.clear()
         self.sip.ip = ip
-        self.registration.reset()
+        self.registration.stop(self.firmware.now)
         if ip is None:
             return
         self.firmware.open_port((ip, SIP_PORT))
         if self.registrar is not None:
             host, port = self.registrar
             self.firmware.log_event(f"CONF: registering {self.number} at {host}:{port}")
-            self.registration.register(self.firmware.now)
+            self.registration.start(self.firmware.now)

@@ -3,13 +3,15 @@
 Each call is answered after :data:`ANSWER_DELAY` (a CANCEL can overtake it), its 200 is
 resent until the ACK, then it joins its room of the
 :class:`~ipgwsim.firmware.media.Mixer`; RFC 2833 digits may still choose the room. A call
-hangs up (BYE) when its ACK or its RTP stops coming. Sans-I/O: responses and requests go
-through :class:`~ipgwsim.firmware.conftransactions.Transactions`, the time is passed in.
+hangs up (BYE) when its ACK or its RTP stops coming. A request in a call's dialog, its
+timers and the bridge's decisions become one :class:`CallEvent` each, and the row of
+:data:`~ipgwsim.firmware.conftables.CALL_TABLE` for it names the action (:data:`ACTIONS`)
+and the next state. Sans-I/O: responses and requests go through
+:class:`~ipgwsim.firmware.conftransactions.Transactions`, the time is passed in.
 """
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 import random
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from ipgwsim.firmware.confregister import ALLOW
 from ipgwsim.firmware.confroutes import Route, request_route
 from ipgwsim.firmware.confrtp import RtpPorts
+from ipgwsim.firmware.conftables import CALL_TABLE, CallAction, CallInput, CallState
 from ipgwsim.firmware.conftransactions import (
     SIP_PORT,
     TRANSACTION_TIME,
@@ -46,11 +49,13 @@ from ipgwsim.proto.sip import (
 
 __all__ = [
     "ACK_GRACE",
+    "ACTIONS",
     "ANSWER_DELAY",
     "DIGIT_TIMEOUT",
     "RTP_TIMEOUT",
     "Bridge",
     "Call",
+    "CallEvent",
     "CallState",
 ]
 
@@ -65,15 +70,6 @@ ACK_GRACE = 8 * T1
 #: Seconds without RTP after which a confirmed call is hung up (BYE): a caller that
 #: vanished without a BYE would hold its channel for ever.
 RTP_TIMEOUT = 60.0
-
-
-class CallState(enum.Enum):
-    #: 100 Trying sent; the 200 goes at ``answer_at``.
-    ANSWERING = "answering"
-    #: 200 sent, retransmitted until the ACK.
-    ANSWERED = "answered"
-    #: In the mixer.
-    CONFIRMED = "confirmed"
 
 
 @dataclass(eq=False)
@@ -176,8 +172,7 @@ class Bridge:
             if call is None or call.local_tag != to_tag:
                 answer(request, src, 481)
                 return
-            answer(request, src, 200, to_tag=to_tag)
-            self.end(call, "hung up")
+            self.step(call, CallEvent(CallInput.BYE, request, src), now)
         elif method == "CANCEL":
             self._cancel(request, src, now)
         elif method == "OPTIONS":
@@ -231,8 +226,8 @@ class Bridge:
         ip = self.sip.ip
         assert ip is not None
         if unacknowledged is not None:
-            self.bye(unacknowledged, now)
-            self.end(unacknowledged, f"no ACK: its channel went to a call from {src[0]}")
+            why = f"no ACK: its channel went to a call from {src[0]}"
+            self.step(unacknowledged, CallEvent(CallInput.TAKEN_OVER, why=why), now)
         answer(request, src, 100)  # before the call exists: if it fails, no call
         port = self.rtp.free(self.channels)
         body = render_answer(offer, media, ip=ip, port=port, session_id=self._rng.getrandbits(32))
@@ -271,7 +266,6 @@ class Bridge:
         )
         call.ok = Resend(datagram, now + T1, now + TRANSACTION_TIME)
         call.ack_cseq = request.cseq.number
-        call.state = CallState.ANSWERED
         if call.ok_at is None:
             call.ok_at = now
 
@@ -298,30 +292,10 @@ class Bridge:
     def _reinvite(
         self, request: SipRequest, src: Address, call: Call | None, tag: str | None, now: float
     ) -> None:
-        answer = self.sip.answer
         if call is None or call.local_tag != tag:
-            answer(request, src, 481, to_tag=tag)
+            self.sip.answer(request, src, 481, to_tag=tag)
             return
-        if call.state is not CallState.CONFIRMED:
-            retry = (("Retry-After", "1"),)
-            answer(request, src, 500, to_tag=tag, headers=retry, await_ack=True)
-            return
-        if request.body:
-            try:
-                media = negotiate(parse_sdp(request.body))
-            except NotAcceptable:
-                answer(request, src, 488, to_tag=tag, await_ack=True)
-                return
-            except (SdpError, ValueError):
-                answer(request, src, 400, to_tag=tag, await_ack=True)
-                return
-            if media.payload_type != call.media.payload_type:
-                answer(request, src, 488, to_tag=tag, await_ack=True)
-                return
-            if media.remote != call.media.remote and self.sip.ip is not None:
-                call.media = media
-                self._join(call, now)
-        self._ok(call, request, now)
+        self.step(call, CallEvent(CallInput.RE_INVITE, request, src), now)
 
     def _join(self, call: Call, now: float) -> None:
         assert self.sip.ip is not None
@@ -340,33 +314,15 @@ class Bridge:
             cached.next = None
             return
         call = self.calls.get(request.call_id)
-        if call is None or call.state is not CallState.ANSWERED:
-            return
-        if request.cseq.number != call.ack_cseq:
-            return
-        call.ok = None
-        call.state = CallState.CONFIRMED
-        call.heard_at = now
-        if call.joined or self.sip.ip is None:
-            return
-        self._join(call, now)
-        call.joined = True
-        if call.route.selecting:
-            call.digit_deadline = now + DIGIT_TIMEOUT
-        used = len(self.calls)
-        self._log(
-            f"CONF: {call.caller} joined room {call.room} ({used} of {self.channels} channels)"
-        )
+        if call is not None and request.cseq.number == call.ack_cseq:
+            self.step(call, CallEvent(CallInput.ACK, request), now)
 
     def _cancel(self, request: SipRequest, src: Address, now: float) -> None:
         call = self.calls.get(request.call_id)
         if call is None or call.invite.branch != request.branch:
             self.sip.answer(request, src, 481)
             return
-        self.sip.answer(request, src, 200, to_tag=call.local_tag)
-        if call.state is CallState.ANSWERING:
-            self.sip.answer(call.invite, call.peer, 487, to_tag=call.local_tag, await_ack=True)
-            self.end(call, "cancelled")
+        self.step(call, CallEvent(CallInput.CANCEL, request, src), now)
 
     # -- timers and media --------------------------------------------------------------------
 
@@ -390,23 +346,22 @@ class Bridge:
                 self._call_timers(call, now)
             except Exception as error:  # one call's failure must not stop the others' audio
                 self.failed_calls += 1
-                self.end(call, f"failed: {error!r}")
+                self.step(call, CallEvent(CallInput.FAILED, why=f"failed: {error!r}"), now)
 
     def _call_timers(self, call: Call, now: float) -> None:
         if call.state is CallState.ANSWERING and now >= call.answer_at:
-            self._ok(call, call.invite, now)
+            self.step(call, CallEvent(CallInput.ANSWER_DUE), now)
         if call.ok is not None:
             if now >= call.ok.deadline:
-                self.bye(call, now)
-                self.end(call, "no ACK: hung up")
+                self.step(call, CallEvent(CallInput.NO_ACK, why="no ACK: hung up"), now)
                 return
-            if (datagram := call.ok.again(now)) is not None:
-                self.sip.outbox.append(datagram)
+            if call.ok.next is not None and now >= call.ok.next:
+                self.step(call, CallEvent(CallInput.RESEND_DUE), now)
         if call.digit_deadline is not None and now >= call.digit_deadline:
             call.digit_deadline, call.pending = None, None
         if call.state is CallState.CONFIRMED and now >= call.heard_at + RTP_TIMEOUT:
-            self.bye(call, now)
-            self.end(call, f"no RTP for {RTP_TIMEOUT:.0f} s: hung up")
+            why = f"no RTP for {RTP_TIMEOUT:.0f} s: hung up"
+            self.step(call, CallEvent(CallInput.RTP_SILENT, why=why), now)
 
     def _digit(self, call_id: str, digit: str) -> None:
         self._digits.append((call_id, digit))
@@ -432,7 +387,7 @@ class Bridge:
 
     # -- ending ----------------------------------------------------------------------------
 
-    def bye(self, call: Call, now: float) -> None:
+    def _send_bye(self, call: Call, now: float) -> None:
         """Hang up ``call`` (a BYE to the caller's Contact, or where its INVITE came from)."""
         invite = call.invite
         try:
@@ -464,7 +419,12 @@ class Bridge:
         )
         self.sip.start_client(request, dst, now)
 
-    def end(self, call: Call, why: str) -> None:
+    def end_all(self, why: str, now: float) -> None:
+        """ETH0 lost or changed its address: every call ends, without a BYE."""
+        for call in list(self.calls.values()):
+            self.step(call, CallEvent(CallInput.ADDRESS_LOST, why=why), now)
+
+    def _close(self, call: Call, why: str) -> None:
         self.calls.pop(call.call_id, None)
         self.rtp.remove(call)
         if call.joined:
@@ -472,3 +432,128 @@ class Bridge:
         if self.sip.ip is not None:
             self._close_port((self.sip.ip, call.rtp_port))
         self._log(f"CONF: call from {call.caller} in room {call.room} ended ({why})")
+
+    # -- the table -------------------------------------------------------------------------
+
+    def step(self, call: Call, event: CallEvent, now: float) -> None:
+        """Run the row of :data:`~ipgwsim.firmware.conftables.CALL_TABLE` for ``event``."""
+        transition = CALL_TABLE[call.state, event.input]
+        decided = ACTIONS[transition.action](self, call, event, now)
+        call.state = transition.next if transition.next is not None else decided
+
+    # -- actions (named in the table) ------------------------------------------------------
+
+    def _send_ok(self, call: Call, event: CallEvent, now: float) -> CallState:
+        self._ok(call, call.invite, now)
+        return CallState.ANSWERED
+
+    def _resend_ok(self, call: Call, event: CallEvent, now: float) -> CallState:
+        assert call.ok is not None
+        if (datagram := call.ok.again(now)) is not None:
+            self.sip.outbox.append(datagram)
+        return call.state
+
+    def _confirm(self, call: Call, event: CallEvent, now: float) -> CallState:
+        call.ok = None
+        call.heard_at = now
+        if call.joined or self.sip.ip is None:
+            return CallState.CONFIRMED
+        self._join(call, now)
+        call.joined = True
+        if call.route.selecting:
+            call.digit_deadline = now + DIGIT_TIMEOUT
+        used = len(self.calls)
+        self._log(
+            f"CONF: {call.caller} joined room {call.room} ({used} of {self.channels} channels)"
+        )
+        return CallState.CONFIRMED
+
+    def _answer_reinvite(self, call: Call, event: CallEvent, now: float) -> CallState:
+        request, src = event.in_dialog()
+        tag = call.local_tag
+        answer = self.sip.answer
+        if request.body:
+            try:
+                media = negotiate(parse_sdp(request.body))
+            except NotAcceptable:
+                answer(request, src, 488, to_tag=tag, await_ack=True)
+                return call.state
+            except (SdpError, ValueError):
+                answer(request, src, 400, to_tag=tag, await_ack=True)
+                return call.state
+            if media.payload_type != call.media.payload_type:
+                answer(request, src, 488, to_tag=tag, await_ack=True)
+                return call.state
+            if media.remote != call.media.remote and self.sip.ip is not None:
+                call.media = media
+                self._join(call, now)
+        self._ok(call, request, now)
+        return CallState.ANSWERED
+
+    def _retry_reinvite(self, call: Call, event: CallEvent, now: float) -> CallState:
+        request, src = event.in_dialog()
+        retry = (("Retry-After", "1"),)
+        self.sip.answer(request, src, 500, to_tag=call.local_tag, headers=retry, await_ack=True)
+        return call.state
+
+    def _cancel_call(self, call: Call, event: CallEvent, now: float) -> CallState:
+        self._cancel_too_late(call, event, now)
+        self.sip.answer(call.invite, call.peer, 487, to_tag=call.local_tag, await_ack=True)
+        self._close(call, "cancelled")
+        return CallState.ENDED
+
+    def _cancel_too_late(self, call: Call, event: CallEvent, now: float) -> CallState:
+        request, src = event.in_dialog()
+        self.sip.answer(request, src, 200, to_tag=call.local_tag)
+        return call.state
+
+    def _hung_up(self, call: Call, event: CallEvent, now: float) -> CallState:
+        request, src = event.in_dialog()
+        self.sip.answer(request, src, 200, to_tag=call.local_tag)
+        self._close(call, "hung up")
+        return CallState.ENDED
+
+    def _hang_up(self, call: Call, event: CallEvent, now: float) -> CallState:
+        self._send_bye(call, now)
+        self._close(call, event.why)
+        return CallState.ENDED
+
+    def _end(self, call: Call, event: CallEvent, now: float) -> CallState:
+        self._close(call, event.why)
+        return CallState.ENDED
+
+    def _ignore(self, call: Call, event: CallEvent, now: float) -> CallState:
+        return call.state
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One input of a call and what its action needs."""
+
+    input: CallInput
+    #: A request in the dialog (ACK, re-INVITE, CANCEL, BYE) and where it came from.
+    request: SipRequest | None = None
+    src: Address | None = None
+    #: Why the call ends (NO_ACK, RTP_SILENT, TAKEN_OVER, ADDRESS_LOST, FAILED).
+    why: str = ""
+
+    def in_dialog(self) -> tuple[SipRequest, Address]:
+        if self.request is None or self.src is None:
+            raise ValueError(f"{self.input.name} names no request in the dialog")
+        return self.request, self.src
+
+
+#: The method each action of :data:`~ipgwsim.firmware.conftables.CALL_TABLE` runs.
+ACTIONS: dict[CallAction, Callable[[Bridge, Call, CallEvent, float], CallState]] = {
+    CallAction.SEND_OK: Bridge._send_ok,
+    CallAction.RESEND_OK: Bridge._resend_ok,
+    CallAction.JOIN: Bridge._confirm,
+    CallAction.ANSWER_RE_INVITE: Bridge._answer_reinvite,
+    CallAction.RETRY_RE_INVITE: Bridge._retry_reinvite,
+    CallAction.CANCEL: Bridge._cancel_call,
+    CallAction.CANCEL_TOO_LATE: Bridge._cancel_too_late,
+    CallAction.HUNG_UP: Bridge._hung_up,
+    CallAction.HANG_UP: Bridge._hang_up,
+    CallAction.END: Bridge._end,
+    CallAction.IGNORE: Bridge._ignore,
+}
