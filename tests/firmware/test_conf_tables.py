@@ -24,6 +24,8 @@ from ipgwsim.firmware.conftables import (
     Transition,
     render_table,
 )
+from ipgwsim.firmware.conftransactions import Transactions
+from ipgwsim.proto.sip import MalformedSip, SipRequest, make_response, parse_message
 
 README = Path(__file__).resolve().parents[2] / "firmware" / "README.md"
 
@@ -172,3 +174,94 @@ def test_a_call_event_without_its_request_says_so() -> None:
     event = confcalls.CallEvent(CallInput.BYE)
     with pytest.raises(ValueError, match="BYE names no request in the dialog"):
         event.in_dialog()
+
+
+# -- the registration, driven through its table without a firmware -------------------------
+
+
+class RegBench:
+    """A :class:`~ipgwsim.firmware.confregister.Registrations` on its own transactions."""
+
+    def __init__(self, password: str | None = "pw") -> None:
+        counter = iter(range(1, 1_000_000))
+        self.sip = Transactions(lambda size: f"{next(counter):0{2 * size}x}", "test agent")
+        self.sip.ip = "10.0.0.5"
+        self.lines: list[str] = []
+        self.reg = confregister.Registrations(
+            self.sip,
+            number="87",
+            user="87",
+            password=password,
+            registrar=("10.0.0.1", 5060),
+            expires=3600,
+            call_id="c1@test",
+            from_tag="f1",
+            hex=lambda size: "ab" * size,
+            log=self.lines.append,
+        )
+
+    def state(self) -> RegState:
+        """The state now (a call, so that a type checker does not keep an earlier one)."""
+        return self.reg.state
+
+    def sent(self) -> SipRequest:
+        """The REGISTER last sent (the outbox is emptied)."""
+        out, self.sip.outbox = self.sip.outbox, []
+        assert out, "nothing was sent"
+        request = parse_message(out[-1].data)
+        assert isinstance(request, SipRequest)
+        assert request.method == "REGISTER"
+        return request
+
+    def answer(self, request: SipRequest, status: int, *headers: tuple[str, str]) -> None:
+        response = make_response(request, status, to_tag="t", headers=headers)
+        self.reg.response(parse_message(response.render()), 0.0)  # type: ignore[arg-type]
+
+
+def test_the_registration_walks_its_table() -> None:
+    bench = RegBench()
+    reg = bench.reg
+    reg.start(10.0)
+    assert bench.state() is RegState.REGISTERING
+    first = bench.sent()
+    challenge = 'Digest realm="10.0.0.1", nonce="n1", algorithm=MD5'
+    bench.answer(first, 401, ("WWW-Authenticate", challenge))
+    assert bench.state() is RegState.REGISTERING  # CHALLENGED: answered at once
+    second = bench.sent()
+    assert second.header("Authorization") is not None
+    assert second.cseq.number == first.cseq.number + 1
+    bench.answer(second, 200, ("Expires", "100"))
+    assert bench.state() is RegState.REGISTERED
+    assert reg.refresh_at == pytest.approx(100 * confregister.REFRESH_AT)
+    assert bench.lines[-1] == "CONF: registered as 87 at 10.0.0.1, expires 100 s"
+    reg.timer(84.0)  # not yet due
+    assert bench.sip.outbox == []
+    reg.timer(85.0)  # DUE: the renewal goes out in REGISTERED
+    assert bench.state() is RegState.REGISTERED
+    renewal = bench.sent()
+    reg.timeout(117.0)  # NO_ANSWER
+    assert bench.state() is RegState.WAITING
+    assert reg.retry_at == 117.0 + confregister.retry_delay(1)
+    assert bench.lines[-1] == "CONF: no answer from 10.0.0.1:5060; registering again in 30 s"
+    bench.answer(renewal, 200)  # an outcome while none is under way: ignored
+    assert bench.state() is RegState.WAITING
+    reg.timer(147.0)
+    assert bench.state() is RegState.REGISTERING
+    reg.stop(148.0)
+    assert (bench.state(), reg.due()) == (RegState.IDLE, None)  # no retry, no renewal
+
+
+def test_a_refusal_waits_and_a_header_that_breaks_changes_nothing() -> None:
+    bench = RegBench(password=None)
+    reg = bench.reg
+    reg.start(0.0)
+    request = bench.sent()
+    with pytest.raises(MalformedSip):
+        bench.answer(request, 200, ("Contact", "<<sip:87@10.0.0.5>"))
+    assert bench.state() is RegState.REGISTERING
+    bench.answer(request, 401, ("WWW-Authenticate", 'Digest realm="r", nonce="n"'))
+    assert bench.state() is RegState.WAITING
+    assert bench.lines[-1] == (
+        "CONF: registrar 10.0.0.1 asks for a password; CONF /pwd is not set; "
+        "registering again in 30 s"
+    )
