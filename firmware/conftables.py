@@ -6,21 +6,18 @@ total: every pair of state and input has a row, those not named here keep the st
 do nothing (``IGNORE``). ``next`` is ``None`` where the action decides. The service turns a
 response, a request or its timer into one input and runs the action its table names
 (``confregister.ACTIONS``, ``confcalls.ACTIONS``, checked complete);
-:func:`render_table` shows a table as firmware/README.md does, and a test checks that the
-README's copies are these.
+:func:`~ipgwsim.firmware.statetable.render_table` shows a table as firmware/README.md does,
+and a test checks that the README's copies are these.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass
-from itertools import product
-from typing import Generic, TypeVar
+
+from ipgwsim.firmware.statetable import Transition, build_table
 
 __all__ = [
     "CALL_TABLE",
-    "DECIDES",
     "REG_TABLE",
     "CallAction",
     "CallInput",
@@ -28,49 +25,7 @@ __all__ = [
     "RegAction",
     "RegInput",
     "RegState",
-    "Transition",
-    "render_table",
 ]
-
-S = TypeVar("S", bound=enum.Enum)
-I = TypeVar("I", bound=enum.Enum)  # noqa: E741
-A = TypeVar("A", bound=enum.Enum)
-
-
-@dataclass(frozen=True)
-class Transition(Generic[A, S]):
-    action: A
-    #: The state afterwards; ``None`` when the action decides.
-    next: S | None
-
-
-def _total(
-    rows: Mapping[S, Mapping[I, Transition[A, S]]],
-    states: type[S],
-    inputs: type[I],
-    ignore: A,
-) -> dict[tuple[S, I], Transition[A, S]]:
-    table: dict[tuple[S, I], Transition[A, S]] = {}
-    for state, given in product(states, inputs):
-        row = rows.get(state, {}).get(given)
-        table[state, given] = row if row is not None else Transition(ignore, state)
-    return table
-
-
-#: How a row whose action decides the next state is shown.
-DECIDES = "(the action decides)"
-
-
-def render_table(table: Mapping[tuple[S, I], Transition[A, S]], ignore: A) -> str:
-    """The rows of ``table`` that do something, as a Markdown table (firmware/README.md)."""
-    lines = ["| state | input | action | next state |\n", "|---|---|---|---|\n"]
-    for (state, given), row in table.items():
-        if row.action is ignore:
-            continue
-        after = DECIDES if row.next is None else row.next.name
-        lines.append(f"| {state.name} | {given.name} | {row.action.value} | {after} |\n")
-    return "".join(lines)
-
 
 # -- the registration ----------------------------------------------------------------------
 
@@ -164,7 +119,7 @@ _REG_ROWS: dict[RegState, dict[RegInput, Transition[RegAction, RegState]]] = {
 }
 
 #: Every (state, input) pair of the registration.
-REG_TABLE: dict[tuple[RegState, RegInput], Transition[RegAction, RegState]] = _total(
+REG_TABLE: dict[tuple[RegState, RegInput], Transition[RegAction, RegState]] = build_table(
     _REG_ROWS, RegState, RegInput, RegAction.IGNORE
 )
 
@@ -266,6 +221,6 @@ _CALL_ROWS: dict[CallState, dict[CallInput, Transition[CallAction, CallState]]] 
 }
 
 #: Every (state, input) pair of a call.
-CALL_TABLE: dict[tuple[CallState, CallInput], Transition[CallAction, CallState]] = _total(
+CALL_TABLE: dict[tuple[CallState, CallInput], Transition[CallAction, CallState]] = build_table(
     _CALL_ROWS, CallState, CallInput, CallAction.IGNORE
 )

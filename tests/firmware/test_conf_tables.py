@@ -13,7 +13,6 @@ import pytest
 from ipgwsim.firmware import confcalls, confregister
 from ipgwsim.firmware.conftables import (
     CALL_TABLE,
-    DECIDES,
     REG_TABLE,
     CallAction,
     CallInput,
@@ -21,10 +20,9 @@ from ipgwsim.firmware.conftables import (
     RegAction,
     RegInput,
     RegState,
-    Transition,
-    render_table,
 )
 from ipgwsim.firmware.conftransactions import Transactions
+from ipgwsim.firmware.statetable import DECIDES, Transition, build_table, render_table
 from ipgwsim.proto.sip import MalformedSip, SipRequest, make_response, parse_message
 
 README = Path(__file__).resolve().parents[2] / "firmware" / "README.md"
@@ -85,6 +83,46 @@ def test_render_shows_what_acts_and_where_the_action_decides() -> None:
     )
     assert "\n| ENDED |" not in rendered  # nothing acts on an ended call
     assert rendered.startswith("| state | input | action | next state |\n|---|---|---|---|\n")
+
+
+class Light(enum.Enum):
+    OFF = "off"
+    ON = "on"
+
+
+class Flick(enum.Enum):
+    SWITCH = "switch"
+    BLOW = "blow"
+
+
+class Do(enum.Enum):
+    TOGGLE = "toggle"
+    CHECK = "check the fuse"
+    IGNORE = "ignore"
+
+
+def test_build_table_fills_what_the_rows_leave_out_with_ignore() -> None:
+    rows = {
+        Light.OFF: {Flick.SWITCH: Transition(Do.TOGGLE, Light.ON)},
+        Light.ON: {
+            Flick.SWITCH: Transition(Do.TOGGLE, Light.OFF),
+            Flick.BLOW: Transition(Do.CHECK, None),
+        },
+    }
+    table = build_table(rows, Light, Flick, Do.IGNORE)
+    assert table == {
+        (Light.OFF, Flick.SWITCH): Transition(Do.TOGGLE, Light.ON),
+        (Light.OFF, Flick.BLOW): Transition(Do.IGNORE, Light.OFF),
+        (Light.ON, Flick.SWITCH): Transition(Do.TOGGLE, Light.OFF),
+        (Light.ON, Flick.BLOW): Transition(Do.CHECK, None),
+    }
+    assert render_table(table, Do.IGNORE) == (
+        "| state | input | action | next state |\n"
+        "|---|---|---|---|\n"
+        "| OFF | SWITCH | toggle | ON |\n"
+        "| ON | SWITCH | toggle | OFF |\n"
+        f"| ON | BLOW | check the fuse | {DECIDES} |\n"
+    )
 
 
 # -- the registration ----------------------------------------------------------------------
