@@ -52,11 +52,10 @@ from ipgwsim.proto.sip import (
     MalformedSip,
     SipRequest,
     SipResponse,
-    digest_response,
     make_response,
-    parse_auth_params,
     parse_message,
 )
+from ipgwsim.proto.sipdigest import digest_response, parse_auth_params
 from ipgwsim.testing.firmware_node import FirmwareNode
 from ipgwsim.testing.vnet import VirtualNetwork
 

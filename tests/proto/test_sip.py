@@ -23,22 +23,24 @@ from ipgwsim.proto.sdp import (
 )
 from ipgwsim.proto.sip import (
     CSeq,
-    DigestChallenge,
     MalformedSip,
     NameAddr,
     SipRequest,
     SipResponse,
     Via,
-    authorization,
-    digest_response,
     make_response,
-    parse_auth_params,
-    parse_challenge,
     parse_message,
     parse_name_addr,
     parse_uri,
     parse_via,
     split_list,
+)
+from ipgwsim.proto.sipdigest import (
+    DigestChallenge,
+    authorization,
+    digest_response,
+    parse_auth_params,
+    parse_challenge,
 )
 
 
