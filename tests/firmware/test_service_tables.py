@@ -1,0 +1,87 @@
+"""The firmware services' state tables: total, every action has its method, the docs show them.
+
+The copies in the docs are compared with the tables here, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from itertools import product
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from ipgwsim.firmware import dhcp
+from ipgwsim.firmware.dhcptable import TABLE as DHCP_TABLE
+from ipgwsim.firmware.dhcptable import DhcpAction, DhcpInput, DhcpState
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "| state | input | action | next state |\n|---|---|---|---|\n"
+DECIDES = "(the action decides)"
+
+
+class Row(Protocol):
+    @property
+    def action(self) -> enum.Enum: ...
+
+    @property
+    def next(self) -> enum.Enum | None: ...
+
+
+def render(table: Iterable[tuple[tuple[enum.Enum, enum.Enum], Row]], ignore: enum.Enum) -> str:
+    """The rows of ``table`` (its items) that do something, as the docs show them."""
+    lines = [HEADER]
+    for (state, given), row in table:
+        if row.action is ignore:
+            continue
+        after = DECIDES if row.next is None else row.next.name
+        lines.append(f"| {state.name} | {given.name} | {row.action.value} | {after} |\n")
+    return "".join(lines)
+
+
+def test_dhcp_table_is_total_and_every_action_has_its_method() -> None:
+    assert set(DHCP_TABLE) == set(product(DhcpState, DhcpInput))
+    assert set(dhcp.ACTIONS) == set(DhcpAction)
+    assert all(callable(method) for method in dhcp.ACTIONS.values())
+    assert {t.action for t in DHCP_TABLE.values()} == set(DhcpAction)
+
+
+def test_dhcp_ignored_pairs_keep_their_state() -> None:
+    for (state, _given), transition in DHCP_TABLE.items():
+        if transition.action is DhcpAction.IGNORE:
+            assert transition.next is state
+
+
+def test_dhcp_release_stops_from_everywhere_and_stopped_is_final() -> None:
+    for state in DhcpState:
+        row = DHCP_TABLE[state, DhcpInput.RELEASE]
+        if state is DhcpState.STOPPED:
+            assert row.action is DhcpAction.IGNORE
+        else:
+            assert (row.action, row.next) == (DhcpAction.RELEASE, DhcpState.STOPPED)
+    for given in DhcpInput:
+        assert DHCP_TABLE[DhcpState.STOPPED, given].action is DhcpAction.IGNORE
+
+
+def test_dhcp_answers_only_where_rfc_2131_expects_them() -> None:
+    takes_offer = {
+        s for s in DhcpState if DHCP_TABLE[s, DhcpInput.OFFER].action is not DhcpAction.IGNORE
+    }
+    assert takes_offer == {DhcpState.SELECTING}
+    for given in (DhcpInput.ACK, DhcpInput.NAK):
+        acting = {s for s in DhcpState if DHCP_TABLE[s, given].action is not DhcpAction.IGNORE}
+        assert acting == {DhcpState.REQUESTING, DhcpState.RENEWING, DhcpState.REBINDING}
+    for state in (DhcpState.REQUESTING, DhcpState.RENEWING, DhcpState.REBINDING):
+        assert DHCP_TABLE[state, DhcpInput.NAK].next is DhcpState.INIT
+
+
+@pytest.mark.parametrize(
+    ("doc", "rendered"),
+    [("firmware/README.md", render(DHCP_TABLE.items(), DhcpAction.IGNORE))],
+)
+def test_the_docs_show_the_tables(doc: str, rendered: str) -> None:
+    assert rendered in (ROOT / doc).read_text(encoding="utf-8"), (
+        f"{doc} does not show the table as the code has it; it should read:\n{rendered}"
+    )
