@@ -6,11 +6,13 @@ minutes (a *new device* every ``/poll-fast`` minute for its first 30 minutes) an
 ``UP0`` downloads firmware, boot code and configs and uploads the full config. Every HTTP
 request is an effect: ``Firmware.fetch`` emits ``FetchRequested``, the runtime performs it
 and its :class:`~ipgwsim.proto.http.FetchResult` comes back through :meth:`fetch_done`. All
-times are device times. ``docs/update-server.md`` describes every decision.
+times are device times. ``docs/update-server.md`` describes every decision, and
+:mod:`ipgwsim.firmware.updatetable` the table that says what each state does with each input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
@@ -38,6 +40,7 @@ from ipgwsim.firmware.updatescript import (
     parse_script,
     parse_update_command,
 )
+from ipgwsim.firmware.updatetable import TABLE, UpdateAction, UpdateInput, UpdateState
 from ipgwsim.flash.errors import FlashError
 from ipgwsim.flash.image import ImageKind
 from ipgwsim.flash.vars import VarFlags
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
 
 __all__ = [
+    "ACTIONS",
     "BOOT_VAR",
     "CHECK_VAR",
     "DEFAULT_POLL",
@@ -139,6 +143,15 @@ class _Fetch:
     script: str = ""
 
 
+@dataclass(frozen=True)
+class _Given:
+    """What comes with an input: the job it concerns, the fetch and its answer."""
+
+    job: _Job | None = None
+    fetch: _Fetch | None = None
+    result: FetchResult | None = None
+
+
 class _Stop(Exception):
     """The job ends here: ``complete`` (the rest is not needed) or not."""
 
@@ -171,8 +184,8 @@ class UpdateClient:
         self._memory: dict[str, str] = {}  # the vars of a firmware without a flash
         self._downloaded = False
         self._fetches: dict[int, _Fetch] = {}
-        self._polling: bool = False  # a script fetch or its run is under way
-        self._ended = False
+        #: Where the client is (:mod:`ipgwsim.firmware.updatetable`).
+        self.state = UpdateState.IDLE
         #: ``(UP1 /url, whether it gives a script URL)``: the timer asks on every input.
         self._url_usable: tuple[str | None, bool] = (None, False)
         # Facts 5.4: UPDATE/PROT is unset "as with a new device or after a restart".
@@ -284,7 +297,7 @@ class UpdateClient:
 
     def next_poll(self) -> float | None:
         """Device time of the next poll; None without ``UP1 /url`` or while one runs."""
-        if self._ended or self._polling or not self._has_script_url():
+        if self.state is not UpdateState.IDLE or not self._has_script_url():
             return None
         fast = self._minutes("poll-fast", DEFAULT_POLL_FAST) * 60
         if self.new_device and self.last_poll + fast <= self.started_at + NEW_DEVICE_WINDOW:
@@ -299,7 +312,7 @@ class UpdateClient:
         return self._url_usable[1]
 
     def get_timer(self) -> float | None:
-        if self._ended:
+        if self.state is UpdateState.ENDED:
             return None
         deadlines = [f.deadline for f in self._fetches.values()]
         poll = self.next_poll()
@@ -314,14 +327,26 @@ class UpdateClient:
                 self.fetch_done(FetchResult(request_id, None, error=error), now)
         poll = self.next_poll()
         if poll is not None and now >= poll:
-            self._poll(now)
+            self._handle(UpdateInput.POLL_DUE, _Given(), now)
 
-    def _poll(self, now: float) -> None:
+    def _handle(self, given: UpdateInput, what: _Given, now: float) -> None:
+        """Look ``(state, given)`` up in the table and act."""
+        transition = TABLE[self.state, given]
+        decided = ACTIONS[transition.action](self, what, now)
+        target = transition.next if transition.next is not None else decided
+        if target is not None:
+            self.state = target
+
+    # -- actions (named in the table) ---------------------------------------------------
+
+    def _ignore(self, what: _Given, now: float) -> None:
+        pass
+
+    def _poll(self, what: _Given, now: float) -> None:
         url = self.script_url()
         assert url is not None
         self.last_poll = now
         self.polls += 1
-        self._polling = True
         fetched = _with_query(url, self.query_args())
         request_id = self.firmware.fetch("GET", fetched, purpose="update script")
         self._fetches[request_id] = _Fetch(now + FETCH_TIMEOUT, None, fetched, url)
@@ -338,19 +363,23 @@ class UpdateClient:
 
     def fetch_done(self, result: FetchResult, now: float) -> None:
         waiting = self._fetches.pop(result.request_id, None)
-        if waiting is None or self._ended:
+        if waiting is None:
             return  # not ours, or too late
-        if waiting.job is None:
-            self._script_fetched(waiting, result, now)
+        job = waiting.job
+        if job is None:
+            given = UpdateInput.SCRIPT_ANSWER
         else:
-            self._run(waiting.job, now, result)
+            given = UpdateInput.LINE_ANSWER if job.base is not None else UpdateInput.COMMAND_ANSWER
+        self._handle(given, _Given(job, waiting, result), now)
 
-    def _script_fetched(self, fetch: _Fetch, result: FetchResult, now: float) -> None:
+    def _script_fetched(self, what: _Given, now: float) -> UpdateState | None:
+        fetch, result = what.fetch, what.result
+        assert fetch is not None
+        assert result is not None
         origin = f"update script {fetch.script}"
         if not result.ok:
-            self._polling = False
             self._end(f"no script: {result.describe()}", f"{origin} failed: {result.describe()}")
-            return
+            return UpdateState.IDLE
         new_device = self.new_device
         if new_device:
             self._downloaded = True
@@ -358,10 +387,16 @@ class UpdateClient:
         try:
             lines = parse_script(result.body.decode("latin-1"))
         except ScriptError as exc:
-            self._polling = False
             self._end(f"refused: {exc}", f"{origin} {exc}; script refused, nothing run")
-            return
-        self._run(_Job(origin, fetch.url, lines, new_device), now)
+            return UpdateState.IDLE
+        return self._run(_Job(origin, fetch.url, lines, new_device), now)
+
+    def _continue(self, what: _Given, now: float) -> UpdateState | None:
+        assert what.job is not None
+        return self._run(what.job, now, what.result)
+
+    def _refuse_command(self, what: _Given, now: float) -> None:
+        raise CommandError("the device restarts")
 
     def _end(self, outcome: str, log: str | None = None) -> None:
         self.outcome = outcome
@@ -376,22 +411,26 @@ class UpdateClient:
         if log:
             self.firmware.log_event(text)
 
-    def _run(self, job: _Job, now: float, result: FetchResult | None = None) -> None:
-        """Run ``job`` from its current line until it waits for a fetch or ends."""
+    def _run(self, job: _Job, now: float, result: FetchResult | None = None) -> UpdateState | None:
+        """Run ``job`` from its current line until it waits for a fetch or ends.
+
+        The state afterwards: RUNNING while a script waits, IDLE when it is done, ENDED
+        after a reset; None (the state stays) for a typed command that did not reset.
+        """
         try:
             if result is not None:
                 self._finish_load(job, job.lines[job.index], result)
                 job.index += 1
             while job.index < len(job.lines):
                 if self._step(job, job.lines[job.index], now):
-                    return  # waits for a fetch
+                    # waits for a fetch
+                    return UpdateState.RUNNING if job.base is not None else None
                 job.index += 1
             outcome, complete = "complete", True
         except _Stop as stop:
             outcome, complete = stop.outcome, stop.complete
         except _Reset:
-            self._reset(job)
-            return
+            return self._reset(job)
         except (CommandError, FlashError, ValueError) as exc:
             # A line the checks let through fails when it runs (a URL, no space, a
             # limit of the flash): the script stops there and polling goes on. A typed
@@ -405,22 +444,22 @@ class UpdateClient:
             try:
                 self._complete(job)
             except _Reset:
-                self._reset(job)
-                return
+                return self._reset(job)
             except (CommandError, FlashError, ValueError) as exc:
                 self._say(job, f"{job.origin}: {exc}; stopped")
                 outcome = f"stopped at the end: {exc}"
-        self._job_done(job, outcome)
+        return self._job_done(job, outcome)
 
-    def _reset(self, job: _Job) -> None:
-        self._ended = True
+    def _reset(self, job: _Job) -> UpdateState:
         self._fetches.clear()
         self._job_done(job, "reset")
+        return UpdateState.ENDED
 
-    def _job_done(self, job: _Job, outcome: str) -> None:
-        if job.base is not None:
-            self._polling = False
-            self.outcome = outcome
+    def _job_done(self, job: _Job, outcome: str) -> UpdateState | None:
+        if job.base is None:
+            return None  # a typed command: the polling is not its business
+        self.outcome = outcome
+        return UpdateState.IDLE
 
     def _complete(self, job: _Job) -> None:
         """The script is done: set ``UPDATE/CHECK`` of its ``check`` lines, run their finals."""
@@ -555,10 +594,26 @@ class UpdateClient:
         later, into the event log. :class:`CommandError` for what is not understood.
         """
         step = parse_update_command(module, args)
-        if self._ended:
-            raise CommandError("the device restarts")
         text = mask_secrets(ModCmd(module, args).render())
         job = _Job(text, None, [ScriptLine(1, text, step)], self.new_device, output=[])
-        self._run(job, self.firmware.now)
+        self._handle(UpdateInput.COMMAND, _Given(job), self.firmware.now)
         out, job.output = job.output or [], None
         return "".join(line + "\r\n" for line in out)
+
+    def _run_command(self, what: _Given, now: float) -> UpdateState | None:
+        assert what.job is not None
+        return self._run(what.job, now)
+
+
+#: The method of :class:`UpdateClient` behind each
+#: :class:`~ipgwsim.firmware.updatetable.UpdateAction`; it returns the next state where the
+#: table leaves it to the action (``None``: the state stays).
+ACTIONS: dict[UpdateAction, Callable[[UpdateClient, _Given, float], UpdateState | None]] = {
+    UpdateAction.POLL: UpdateClient._poll,
+    UpdateAction.RUN_SCRIPT: UpdateClient._script_fetched,
+    UpdateAction.CONTINUE_SCRIPT: UpdateClient._continue,
+    UpdateAction.RUN_COMMAND: UpdateClient._run_command,
+    UpdateAction.CONTINUE_COMMAND: UpdateClient._continue,
+    UpdateAction.REFUSE_COMMAND: UpdateClient._refuse_command,
+    UpdateAction.IGNORE: UpdateClient._ignore,
+}
