@@ -48,7 +48,7 @@ from ipgwsim.proto.sip import (
 )
 
 if TYPE_CHECKING:
-    from ipgwsim.firmware.running import Firmware
+    from ipgwsim.firmware.context import ServiceContext
 
 __all__ = [
     "ACK_GRACE",
@@ -243,7 +243,7 @@ class ConfInterface:
 
     answer_delay = ANSWER_DELAY
 
-    def __init__(self, firmware: Firmware, now: float = 0.0) -> None:
+    def __init__(self, firmware: ServiceContext, now: float = 0.0) -> None:
         self.firmware = firmware
         active = firmware.active
         self.number = active.get("CONF", "number") or ""

@@ -36,7 +36,7 @@ from ipgwsim.proto.dhcpvendor import UPDATE_URL, VENDOR_SPECIFIC, update_url
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
 
 if TYPE_CHECKING:
-    from ipgwsim.firmware.running import Firmware
+    from ipgwsim.firmware.context import DhcpContext
 
 __all__ = [
     "ACTIONS",
@@ -136,10 +136,10 @@ class DhcpClient:
     once. ``state`` and ``lease`` say where it is.
     """
 
-    def __init__(self, firmware: Firmware, now: float = 0.0) -> None:
-        self.firmware = firmware
+    def __init__(self, context: DhcpContext, now: float = 0.0) -> None:
+        self.context = context
         #: ETH0's MAC: chaddr and the client identifier.
-        self.mac = bytes.fromhex(firmware.serial)
+        self.mac = bytes.fromhex(context.serial)
         self.state = DhcpState.INIT
         self.lease: Lease | None = None
         self._offer: DhcpMessage | None = None
@@ -152,7 +152,7 @@ class DhcpClient:
         self._sent = 0
         self._deadline: float | None = None
         self._outbox: list[Datagram] = []
-        firmware.open_port(CLIENT_BROADCAST)
+        context.open_port(CLIENT_BROADCAST)
         self._handle(DhcpInput.TIMER, None, now)  # INIT: the first DISCOVER goes at once
 
     # -- the service ---------------------------------------------------------------------
@@ -249,7 +249,7 @@ class DhcpClient:
             self._say(f"release {lease.ip} to {lease.server}")
             self._unbind("DHCP lease released")
         self._deadline = None
-        self.firmware.close_port(CLIENT_BROADCAST)
+        self.context.close_port(CLIENT_BROADCAST)
 
     # -- INIT, SELECTING, REQUESTING ---------------------------------------------------
 
@@ -353,13 +353,13 @@ class DhcpClient:
         else:
             self._say(f"lease {lease.ip} renewed {length}")
             if old.ip != lease.ip:
-                self.firmware.close_port((old.ip, CLIENT_PORT))
+                self.context.close_port((old.ip, CLIENT_PORT))
         if old is None or (old.ip, old.mask, old.gateway) != (lease.ip, lease.mask, lease.gateway):
             # The address first, then the port on it (a real socket binds only to an
             # address the interface has).
-            self.firmware.set_address(lease.ip, lease.mask, gateway=lease.gateway, how=how)
+            self.context.set_address(lease.ip, lease.mask, gateway=lease.gateway, how=how)
         if old is None or old.ip != lease.ip:
-            self.firmware.open_port((lease.ip, CLIENT_PORT))
+            self.context.open_port((lease.ip, CLIENT_PORT))
         if lease.update_url != (old.update_url if old is not None else None):
             self._say(f"update URL {lease.update_url or '(none)'}")
         return DhcpState.BOUND
@@ -427,8 +427,8 @@ class DhcpClient:
         lease = self.lease
         assert lease is not None
         self.lease = None
-        self.firmware.close_port((lease.ip, CLIENT_PORT))  # the port first, then the address
-        self.firmware.drop_address(why)
+        self.context.close_port((lease.ip, CLIENT_PORT))  # the port first, then the address
+        self.context.drop_address(why)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -450,7 +450,7 @@ class DhcpClient:
             secs=secs,
             flags=flags,
             ciaddr=ciaddr,
-            hostname=self.firmware.hardware_id,
+            hostname=self.context.hardware_id,
             requested_ip=requested_ip,
             server_id=server_id,
             parameters=PARAMETERS,
@@ -466,16 +466,16 @@ class DhcpClient:
     def _backoff(self) -> float:
         """RFC 2131 4.1: 4, 8, 16, 32, 64, 64, ... s after the n-th sending, each ±1 s."""
         base = BACKOFF[min(self._sent, len(BACKOFF)) - 1]
-        return base + self.firmware.rng.uniform(-1.0, 1.0)
+        return base + self.context.rng.uniform(-1.0, 1.0)
 
     def _secs(self, now: float) -> int:
         return min(0xFFFF, max(0, int(now - self._began)))
 
     def _new_xid(self) -> int:
-        return self.firmware.rng.getrandbits(32)
+        return self.context.rng.getrandbits(32)
 
     def _say(self, text: str) -> None:
-        self.firmware.log_event(f"DHCP: {text}")
+        self.context.log_event(f"DHCP: {text}")
 
 
 #: The messages of a server the client reacts to (others are ignored).

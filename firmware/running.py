@@ -37,10 +37,17 @@ from ipgwsim.events import (
     StartCause,
 )
 from ipgwsim.firmware import admin
-from ipgwsim.firmware.commands import CommandError, describe_error, execute, mask_secrets
+from ipgwsim.firmware.commands import (
+    CommandError,
+    describe_error,
+    execute,
+    mask_secrets,
+    run_final_command,
+)
 from ipgwsim.firmware.conf import ConfInterface
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
 from ipgwsim.firmware.dhcp import DhcpClient
+from ipgwsim.firmware.fullconfig import load_full, render_full
 from ipgwsim.firmware.logins import Logins, PasswordCheck
 from ipgwsim.firmware.netbios import NetbiosResponder
 from ipgwsim.firmware.services import Service
@@ -179,6 +186,9 @@ class Firmware:
 
     def _say(self, line: str) -> None:
         self._events.append(ConsoleOutput(line))
+
+    #: A line on the console only (the services' context: ``context.ServiceContext``).
+    say = _say
 
     def log_event(self, text: str) -> None:
         """An entry of the event log (``/log.txt``), also shown on the console."""
@@ -562,6 +572,15 @@ class Firmware:
     def execute(self, line: str) -> str:
         """Run one command line; the text a user sees (CRLF lines, ``error: ...`` if refused)."""
         return execute(self, line)
+
+    def full_config(self) -> str:
+        return render_full(self)
+
+    def load_full_config(self, text: str, *, require_eth0: bool = False) -> str:
+        return load_full(self, text, require_eth0=require_eth0)
+
+    def final_command(self, word: str, reason: str) -> str:
+        return run_final_command(self, word, reason)
 
     # -- the node --------------------------------------------------------------------------
 

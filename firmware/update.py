@@ -22,11 +22,9 @@ from ipgwsim.firmware.commands import (
     RESET_OUTPUT,
     CommandError,
     mask_secrets,
-    run_final_command,
 )
 from ipgwsim.firmware.config import MAX_POLL_MINUTES, URL_PLACEHOLDER, check_url, decode_url
 from ipgwsim.firmware.configlang import ModCmd
-from ipgwsim.firmware.fullconfig import load_full, render_full
 from ipgwsim.firmware.updatescript import (
     Check,
     Execute,
@@ -47,7 +45,7 @@ from ipgwsim.flash.vars import VarFlags
 from ipgwsim.proto.http import FetchResult
 
 if TYPE_CHECKING:
-    from ipgwsim.firmware.running import Firmware
+    from ipgwsim.firmware.context import UpdateContext
 
 __all__ = [
     "ACTIONS",
@@ -172,8 +170,8 @@ class UpdateClient:
     ``mod cmd UP0|UP1`` lines come through :meth:`command`.
     """
 
-    def __init__(self, firmware: Firmware, now: float) -> None:
-        self.firmware = firmware
+    def __init__(self, context: UpdateContext, now: float) -> None:
+        self.context = context
         self.started_at = now
         #: Device time of the last poll (the start before the first).
         self.last_poll = now
@@ -195,26 +193,26 @@ class UpdateClient:
     # -- vars ----------------------------------------------------------------------------
 
     def _get_var(self, name: str) -> str | None:
-        store = self.firmware.vars
+        store = self.context.vars
         if store is None:
             return self._memory.get(name)
         var = store.get(name)
         return None if var is None else var.value.decode("latin-1")
 
     def _set_var(self, name: str, value: str) -> None:
-        store = self.firmware.vars
+        store = self.context.vars
         if store is None:
             self._memory[name] = value
             return
         store.set(name, value.encode("latin-1"), VarFlags.PERSISTENT)
-        self.firmware.flash_changed(f"var {name} stored")
+        self.context.flash_changed(f"var {name} stored")
 
     def _del_var(self, name: str) -> None:
-        store = self.firmware.vars
+        store = self.context.vars
         if store is None:
             self._memory.pop(name, None)
         elif store.delete(name):
-            self.firmware.flash_changed(f"var {name} deleted")
+            self.context.flash_changed(f"var {name} deleted")
 
     @property
     def new_device(self) -> bool:
@@ -224,7 +222,7 @@ class UpdateClient:
     # -- URLs ----------------------------------------------------------------------------
 
     def _placeholders(self) -> dict[str, str]:
-        fw = self.firmware
+        fw = self.context
         return {
             "m": fw.serial,
             "h": fw.hardware_id,
@@ -243,18 +241,18 @@ class UpdateClient:
             return None
         try:
             url = expand_url(value, self._placeholders())
-            return with_file(url, script_name(self.firmware.profile.model))
+            return with_file(url, script_name(self.context.profile.model))
         except ValueError:
             return None
 
     def url_value(self) -> str | None:
         """The script URL as configured: ``UP1 /url``; without one, the URL of ETH0's DHCP
         lease (option 215) unless ``UP1 /no-dhcp`` is set (docs/update-server.md)."""
-        active = self.firmware.active
+        active = self.context.active
         value = active.get("UP1", "url")
         if value or active.has("UP1", "no-dhcp"):
             return value
-        offered = self.firmware.dhcp_update_url
+        offered = self.context.dhcp_update_url
         if offered is None:
             return None
         try:
@@ -266,7 +264,7 @@ class UpdateClient:
     def query_args(self) -> list[tuple[str, str]]:
         """The standard query arguments appended to every script URL (Reference9:Services/Update;
         php-update-server)."""
-        fw = self.firmware
+        fw = self.context
         boot = "" if fw.boot_build is None else str(fw.boot_build)
         return [
             ("ver", admin.version_string(fw)),
@@ -290,7 +288,7 @@ class UpdateClient:
     # -- timing --------------------------------------------------------------------------
 
     def _minutes(self, param: str, default: int) -> int:
-        value = self.firmware.active.get("UP1", param)
+        value = self.context.active.get("UP1", param)
         if not (value and value.isascii() and value.isdigit()):
             return default
         return min(max(1, int(value)), MAX_POLL_MINUTES)
@@ -348,13 +346,13 @@ class UpdateClient:
         self.last_poll = now
         self.polls += 1
         fetched = _with_query(url, self.query_args())
-        request_id = self.firmware.fetch("GET", fetched, purpose="update script")
+        request_id = self.context.fetch("GET", fetched, purpose="update script")
         self._fetches[request_id] = _Fetch(now + FETCH_TIMEOUT, None, fetched, url)
 
     def _fetch(
         self, now: float, job: _Job, method: str, url: str, purpose: str, *, body: bytes = b""
     ) -> None:
-        request_id = self.firmware.fetch(
+        request_id = self.context.fetch(
             method, url, body=body if method == "PUT" else None, purpose=purpose
         )
         self._fetches[request_id] = _Fetch(now + FETCH_TIMEOUT, job, url)
@@ -401,7 +399,7 @@ class UpdateClient:
     def _end(self, outcome: str, log: str | None = None) -> None:
         self.outcome = outcome
         if log is not None:
-            self.firmware.log_event(log)
+            self.context.log_event(log)
 
     # -- running scripts -----------------------------------------------------------------
 
@@ -409,7 +407,7 @@ class UpdateClient:
         if job.output is not None:
             job.output.append(text)
         if log:
-            self.firmware.log_event(text)
+            self.context.log_event(text)
 
     def _run(self, job: _Job, now: float, result: FetchResult | None = None) -> UpdateState | None:
         """Run ``job`` from its current line until it waits for a fetch or ends.
@@ -472,7 +470,7 @@ class UpdateClient:
 
     def _final(self, job: _Job, line: ScriptLine | None, word: str) -> None:
         where = job.origin if line is None else job.where(line)
-        if run_final_command(self.firmware, word, where) == RESET_OUTPUT:
+        if self.context.final_command(word, where) == RESET_OUTPUT:
             self._say(job, f"{where}: {word}: the device restarts")
             raise _Reset
 
@@ -480,7 +478,7 @@ class UpdateClient:
         """Run one line; True when it waits for a fetch. Raises _Stop or _Reset."""
         step = line.step
         if isinstance(step, Execute):
-            out = self.firmware.execute(step.text)
+            out = self.context.execute(step.text)
             errors = [o for o in out.split("\r\n") if o.startswith("error:")]
             if errors:
                 self._say(job, f"{job.where(line)}: {mask_secrets(step.text)}: {errors[0]}")
@@ -507,7 +505,7 @@ class UpdateClient:
             return False
         if isinstance(step, Save):
             url = self._resolve(job, step.url)
-            body = render_full(self.firmware).encode("utf-8")
+            body = self.context.full_config().encode("utf-8")
             self._fetch(now, job, "PUT", url, "config backup", body=body)
             self._say(job, f"{job.where(line)}: PUT {url}", log=False)
             return True
@@ -518,7 +516,7 @@ class UpdateClient:
             return f"within {step.initial} minutes of the start (/initial)"
         if job.new_device:
             return None  # IP DECT manual p.111: new devices get the script even outside /allow
-        seconds = self.firmware.time_of_day(now)
+        seconds = self.context.time_of_day(now)
         if seconds is None:
             return "the device has no time of day"
         hour = int(seconds // 3600) % 24
@@ -528,15 +526,15 @@ class UpdateClient:
         return None
 
     def _start_load(self, job: _Job, line: ScriptLine, step: Load, now: float) -> bool:
-        files = self.firmware.profile.files
+        files = self.context.profile.files
         if step.what == "cfg":
             url = self._resolve(job, step.url)
             self._fetch(now, job, "GET", url, "config")
             self._say(job, f"{job.where(line)}: GET {url}", log=False)
             return True
         var = PROT_VAR if step.what == "prot" else BOOT_VAR
-        boot = "" if self.firmware.boot_build is None else str(self.firmware.boot_build)
-        current = self._get_var(var) or (self.firmware.build if step.what == "prot" else boot)
+        boot = "" if self.context.boot_build is None else str(self.context.boot_build)
+        current = self._get_var(var) or (self.context.build if step.what == "prot" else boot)
         if step.build == current:
             self._say(job, f"{job.where(line)}: {step.build} is the current build", log=False)
             return False
@@ -567,14 +565,14 @@ class UpdateClient:
                 # DECISION: never a config without ETH0 (an empty download is one): the
                 # device would have no address, so no update server could mend it.
                 text = result.body.decode("latin-1")
-                out = load_full(self.firmware, text, require_eth0=True)
+                out = self.context.load_full_config(text, require_eth0=True)
             except CommandError as exc:
                 self._say(job, f"{where}: config not loaded: {exc}; stopped")
                 raise _Stop(f"stopped at line {line.number}: config not loaded") from None
             self._say(job, f"{where}: {out.splitlines()[0]}")
         else:
             kind = ImageKind.FIRMWARE if step.what == "prot" else ImageKind.BOOT
-            stored = self.firmware.store_image(kind, result.body)
+            stored = self.context.store_image(kind, result.body)
             if not stored.stored:
                 reason = stored.message.split("\r\n", 1)[0]
                 self._say(job, f"{where}: {reason}; stopped")
@@ -596,7 +594,7 @@ class UpdateClient:
         step = parse_update_command(module, args)
         text = mask_secrets(ModCmd(module, args).render())
         job = _Job(text, None, [ScriptLine(1, text, step)], self.new_device, output=[])
-        self._handle(UpdateInput.COMMAND, _Given(job), self.firmware.now)
+        self._handle(UpdateInput.COMMAND, _Given(job), self.context.now)
         out, job.output = job.output or [], None
         return "".join(line + "\r\n" for line in out)
 
