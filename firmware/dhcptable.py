@@ -11,8 +11,8 @@ and runs the action its table names (``dhcp.ACTIONS``, checked complete).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from itertools import product
+
+from ipgwsim.firmware.statetable import Transition, build_table
 
 __all__ = ["TABLE", "DhcpAction", "DhcpInput", "DhcpState", "DhcpTransition"]
 
@@ -67,15 +67,12 @@ class DhcpAction(enum.Enum):
     IGNORE = "ignore"
 
 
-@dataclass(frozen=True)
-class DhcpTransition:
-    action: DhcpAction
-    #: The state afterwards; ``None`` when the action decides.
-    next: DhcpState | None
+#: A row of the table: the action, and the state afterwards (``None``: the action decides).
+DhcpTransition = Transition[DhcpAction, DhcpState]
 
 
 def _t(action: DhcpAction, state: DhcpState | None) -> DhcpTransition:
-    return DhcpTransition(action, state)
+    return Transition(action, state)
 
 
 _S = DhcpState
@@ -128,13 +125,7 @@ _ROWS: dict[DhcpState, dict[DhcpInput, DhcpTransition]] = {
 }
 
 
-def _build() -> dict[tuple[DhcpState, DhcpInput], DhcpTransition]:
-    table: dict[tuple[DhcpState, DhcpInput], DhcpTransition] = {}
-    for state, given in product(DhcpState, DhcpInput):
-        row = _ROWS[state].get(given)
-        table[state, given] = row if row is not None else _t(_A.IGNORE, state)
-    return table
-
-
 #: Every (state, input) pair; pairs not named above keep the state and do nothing.
-TABLE: dict[tuple[DhcpState, DhcpInput], DhcpTransition] = _build()
+TABLE: dict[tuple[DhcpState, DhcpInput], DhcpTransition] = build_table(
+    _ROWS, DhcpState, DhcpInput, _A.IGNORE
+)

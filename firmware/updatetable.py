@@ -13,8 +13,8 @@ checked complete).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from itertools import product
+
+from ipgwsim.firmware.statetable import Transition, build_table
 
 __all__ = ["TABLE", "UpdateAction", "UpdateInput", "UpdateState", "UpdateTransition"]
 
@@ -56,15 +56,12 @@ class UpdateAction(enum.Enum):
     IGNORE = "ignore"
 
 
-@dataclass(frozen=True)
-class UpdateTransition:
-    action: UpdateAction
-    #: The state afterwards; ``None`` when the action decides.
-    next: UpdateState | None
+#: A row of the table: the action, and the state afterwards (``None``: the action decides).
+UpdateTransition = Transition[UpdateAction, UpdateState]
 
 
 def _t(action: UpdateAction, state: UpdateState | None) -> UpdateTransition:
-    return UpdateTransition(action, state)
+    return Transition(action, state)
 
 
 _S = UpdateState
@@ -96,13 +93,7 @@ _ROWS: dict[UpdateState, dict[UpdateInput, UpdateTransition]] = {
 }
 
 
-def _build() -> dict[tuple[UpdateState, UpdateInput], UpdateTransition]:
-    table: dict[tuple[UpdateState, UpdateInput], UpdateTransition] = {}
-    for state, given in product(UpdateState, UpdateInput):
-        row = _ROWS[state].get(given)
-        table[state, given] = row if row is not None else _t(_A.IGNORE, state)
-    return table
-
-
 #: Every (state, input) pair; pairs not named above keep the state and do nothing.
-TABLE: dict[tuple[UpdateState, UpdateInput], UpdateTransition] = _build()
+TABLE: dict[tuple[UpdateState, UpdateInput], UpdateTransition] = build_table(
+    _ROWS, UpdateState, UpdateInput, _A.IGNORE
+)

@@ -5,42 +5,19 @@ The copies in the docs are compared with the tables here, so they cannot drift.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable
 from itertools import product
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 
 from ipgwsim.firmware import dhcp, update
 from ipgwsim.firmware.dhcptable import TABLE as DHCP_TABLE
 from ipgwsim.firmware.dhcptable import DhcpAction, DhcpInput, DhcpState
+from ipgwsim.firmware.statetable import render_table
 from ipgwsim.firmware.updatetable import TABLE as UPDATE_TABLE
 from ipgwsim.firmware.updatetable import UpdateAction, UpdateInput, UpdateState
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADER = "| state | input | action | next state |\n|---|---|---|---|\n"
-DECIDES = "(the action decides)"
-
-
-class Row(Protocol):
-    @property
-    def action(self) -> enum.Enum: ...
-
-    @property
-    def next(self) -> enum.Enum | None: ...
-
-
-def render(table: Iterable[tuple[tuple[enum.Enum, enum.Enum], Row]], ignore: enum.Enum) -> str:
-    """The rows of ``table`` (its items) that do something, as the docs show them."""
-    lines = [HEADER]
-    for (state, given), row in table:
-        if row.action is ignore:
-            continue
-        after = DECIDES if row.next is None else row.next.name
-        lines.append(f"| {state.name} | {given.name} | {row.action.value} | {after} |\n")
-    return "".join(lines)
 
 
 def test_dhcp_table_is_total_and_every_action_has_its_method() -> None:
@@ -117,8 +94,8 @@ def test_update_polls_only_when_idle_and_commands_run_in_every_other_state() -> 
 @pytest.mark.parametrize(
     ("doc", "rendered"),
     [
-        ("firmware/README.md", render(DHCP_TABLE.items(), DhcpAction.IGNORE)),
-        ("docs/update-server.md", render(UPDATE_TABLE.items(), UpdateAction.IGNORE)),
+        ("firmware/README.md", render_table(DHCP_TABLE, DhcpAction.IGNORE)),
+        ("docs/update-server.md", render_table(UPDATE_TABLE, UpdateAction.IGNORE)),
     ],
 )
 def test_the_docs_show_the_tables(doc: str, rendered: str) -> None:
