@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from ipgwsim.firmware.config import Config
 from ipgwsim.firmware.logins import Logins, PasswordCheck
@@ -23,10 +24,23 @@ from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import Address
 
-if TYPE_CHECKING:
-    from ipgwsim.firmware.running import StoreResult
+__all__ = [
+    "AdminContext",
+    "DeviceInfo",
+    "DhcpContext",
+    "ServiceContext",
+    "StoreResult",
+    "UpdateContext",
+]
 
-__all__ = ["AdminContext", "DeviceInfo", "DhcpContext", "ServiceContext", "UpdateContext"]
+
+@dataclass(frozen=True)
+class StoreResult:
+    """What came of storing an image (``store_image``); ``message`` is the web UI's text."""
+
+    stored: bool
+    no_space: bool
+    message: str
 
 
 class DeviceInfo(Protocol):

@@ -21,7 +21,6 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from ipgwsim.events import (
     AddressAssigned,
@@ -36,18 +35,12 @@ from ipgwsim.events import (
     ResetRequested,
     StartCause,
 )
-from ipgwsim.firmware import admin
-from ipgwsim.firmware.commands import (
-    CommandError,
-    describe_error,
-    execute,
-    mask_secrets,
-    run_final_command,
-)
+from ipgwsim.firmware import admin, commands, fullconfig
+from ipgwsim.firmware.commands import CommandError, describe_error, execute, mask_secrets
 from ipgwsim.firmware.conf import ConfInterface
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
+from ipgwsim.firmware.context import StoreResult
 from ipgwsim.firmware.dhcp import DhcpClient
-from ipgwsim.firmware.fullconfig import load_full, render_full
 from ipgwsim.firmware.logins import Logins, PasswordCheck
 from ipgwsim.firmware.netbios import NetbiosResponder
 from ipgwsim.firmware.services import Service
@@ -84,15 +77,6 @@ LOG_LINES = 1000
 NO_SERIAL = "009033000000"
 #: Modules whose change needs a restart to take effect (``iresetn``/``resetn`` look at it).
 RESTART_MODULES = frozenset({"ETH0", "ETH1", "CMD0", "CONF"})
-
-
-@dataclass(frozen=True)
-class StoreResult:
-    """What came of :meth:`Firmware.store_image`; ``message`` is the web UI's text."""
-
-    stored: bool
-    no_space: bool
-    message: str
 
 
 class Firmware:
@@ -187,8 +171,7 @@ class Firmware:
     def _say(self, line: str) -> None:
         self._events.append(ConsoleOutput(line))
 
-    #: A line on the console only (the services' context: ``context.ServiceContext``).
-    say = _say
+    say = _say  # a line on the console only (``context.ServiceContext``)
 
     def log_event(self, text: str) -> None:
         """An entry of the event log (``/log.txt``), also shown on the console."""
@@ -574,13 +557,13 @@ class Firmware:
         return execute(self, line)
 
     def full_config(self) -> str:
-        return render_full(self)
+        return fullconfig.render_full(self)
 
     def load_full_config(self, text: str, *, require_eth0: bool = False) -> str:
-        return load_full(self, text, require_eth0=require_eth0)
+        return fullconfig.load_full(self, text, require_eth0=require_eth0)
 
     def final_command(self, word: str, reason: str) -> str:
-        return run_final_command(self, word, reason)
+        return commands.run_final_command(self, word, reason)
 
     # -- the node --------------------------------------------------------------------------
 

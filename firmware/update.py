@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from ipgwsim.firmware import admin
 from ipgwsim.firmware.commands import (
@@ -23,7 +23,7 @@ from ipgwsim.firmware.commands import (
     CommandError,
     mask_secrets,
 )
-from ipgwsim.firmware.config import MAX_POLL_MINUTES, URL_PLACEHOLDER, check_url, decode_url
+from ipgwsim.firmware.config import MAX_POLL_MINUTES, check_url, decode_url
 from ipgwsim.firmware.configlang import ModCmd
 from ipgwsim.firmware.updatescript import (
     Check,
@@ -35,8 +35,12 @@ from ipgwsim.firmware.updatescript import (
     ScriptError,
     ScriptLine,
     Times,
+    expand_url,
     parse_script,
     parse_update_command,
+    script_name,
+    with_file,
+    with_query,
 )
 from ipgwsim.firmware.updatetable import TABLE, UpdateAction, UpdateInput, UpdateState
 from ipgwsim.flash.errors import FlashError
@@ -80,32 +84,6 @@ PROT_VAR = "UPDATE/PROT"
 BOOT_VAR = "UPDATE/BOOT"
 #: DESIGN: set at the first successful script download; while it is missing the device is new.
 SCRIPT_VAR = "UPDATE/SCRIPT"
-
-
-def script_name(model: str) -> str:
-    """The standard script name (``update-ip6000.htm``); DECISION: the model in lower case."""
-    return f"update-{model.lower()}.htm"
-
-
-def with_file(url: str, name: str) -> str:
-    """``url`` with ``name`` appended when its path ends in ``/`` (or is empty)."""
-    parts = urlsplit(url)
-    if parts.path and not parts.path.endswith("/"):
-        return url
-    path = (parts.path or "/") + name
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def expand_url(url: str, values: dict[str, str]) -> str:
-    """``url`` decoded (:func:`decode_url`) with ``#h #m #i #t`` replaced from ``values``."""
-    return URL_PLACEHOLDER.sub(lambda m: values[m.group(1)], decode_url(url))
-
-
-def _with_query(url: str, args: list[tuple[str, str]]) -> str:
-    parts = urlsplit(url)
-    query = urlencode(args, quote_via=quote)
-    query = f"{parts.query}&{query}" if parts.query else query
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 @dataclass
@@ -345,7 +323,7 @@ class UpdateClient:
         assert url is not None
         self.last_poll = now
         self.polls += 1
-        fetched = _with_query(url, self.query_args())
+        fetched = with_query(url, self.query_args())
         request_id = self.context.fetch("GET", fetched, purpose="update script")
         self._fetches[request_id] = _Fetch(now + FETCH_TIMEOUT, None, fetched, url)
 
