@@ -405,23 +405,23 @@ class DhcpClient:
         self._discover(None, now)
 
     def _renew(self, msg: DhcpMessage | None, now: float) -> None:
-        lease = self.lease
-        assert lease is not None
-        self._exchange(now)
-        self._say(f"renewing {lease.ip} with {lease.server}")
-        self._send_request(DhcpState.RENEWING, now)
+        self._exchange(DhcpState.RENEWING, now)
 
     def _rebind(self, msg: DhcpMessage | None, now: float) -> None:
+        self._exchange(DhcpState.REBINDING, now)
+
+    def _exchange(self, state: DhcpState, now: float) -> None:
+        """A new exchange for the lease held: its first REQUEST, for ``state``."""
         lease = self.lease
         assert lease is not None
-        self._exchange(now)
-        self._say(f"rebinding {lease.ip}")
-        self._send_request(DhcpState.REBINDING, now)
-
-    def _exchange(self, now: float) -> None:
         self._xid = self._new_xid()
         self._began = now
         self._requested_at = now
+        renewing = state is DhcpState.RENEWING
+        self._say(
+            f"renewing {lease.ip} with {lease.server}" if renewing else f"rebinding {lease.ip}"
+        )
+        self._send_request(state, now)
 
     def _unbind(self, why: str) -> None:
         lease = self.lease

@@ -5,32 +5,45 @@ The copies in the docs are compared with the tables here, so they cannot drift.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable, Mapping
 from itertools import product
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ipgwsim.firmware import dhcp, update
 from ipgwsim.firmware.dhcptable import TABLE as DHCP_TABLE
 from ipgwsim.firmware.dhcptable import DhcpAction, DhcpInput, DhcpState
-from ipgwsim.firmware.statetable import render_table
+from ipgwsim.firmware.statetable import Transition, render_table
 from ipgwsim.firmware.updatetable import TABLE as UPDATE_TABLE
 from ipgwsim.firmware.updatetable import UpdateAction, UpdateInput, UpdateState
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_dhcp_table_is_total_and_every_action_has_its_method() -> None:
-    assert set(DHCP_TABLE) == set(product(DhcpState, DhcpInput))
-    assert set(dhcp.ACTIONS) == set(DhcpAction)
-    assert all(callable(method) for method in dhcp.ACTIONS.values())
-    assert {t.action for t in DHCP_TABLE.values()} == set(DhcpAction)
+MACHINES = [
+    pytest.param(DHCP_TABLE, DhcpState, DhcpInput, DhcpAction, dhcp.ACTIONS, id="dhcp"),
+    pytest.param(UPDATE_TABLE, UpdateState, UpdateInput, UpdateAction, update.ACTIONS, id="update"),
+]
 
 
-def test_dhcp_ignored_pairs_keep_their_state() -> None:
-    for (state, _given), transition in DHCP_TABLE.items():
-        if transition.action is DhcpAction.IGNORE:
-            assert transition.next is state
+@pytest.mark.parametrize(("table", "states", "inputs", "actions", "methods"), MACHINES)
+def test_a_table_is_total_and_every_action_has_its_method(
+    table: Mapping[tuple[enum.Enum, enum.Enum], Transition[Any, Any]],
+    states: type[enum.Enum],
+    inputs: type[enum.Enum],
+    actions: type[enum.Enum],
+    methods: Mapping[enum.Enum, Callable[..., object]],
+) -> None:
+    assert set(table) == set(product(states, inputs))
+    assert set(methods) == set(actions)
+    assert all(callable(method) for method in methods.values())
+    assert {t.action for t in table.values()} == set(actions)
+    for (state, _given), transition in table.items():
+        if transition.action is actions["IGNORE"]:
+            assert transition.next is state, "an ignored input keeps the state"
 
 
 def test_dhcp_release_stops_from_everywhere_and_stopped_is_final() -> None:
@@ -54,19 +67,6 @@ def test_dhcp_answers_only_where_rfc_2131_expects_them() -> None:
         assert acting == {DhcpState.REQUESTING, DhcpState.RENEWING, DhcpState.REBINDING}
     for state in (DhcpState.REQUESTING, DhcpState.RENEWING, DhcpState.REBINDING):
         assert DHCP_TABLE[state, DhcpInput.NAK].next is DhcpState.INIT
-
-
-def test_update_table_is_total_and_every_action_has_its_method() -> None:
-    assert set(UPDATE_TABLE) == set(product(UpdateState, UpdateInput))
-    assert set(update.ACTIONS) == set(UpdateAction)
-    assert all(callable(method) for method in update.ACTIONS.values())
-    assert {t.action for t in UPDATE_TABLE.values()} == set(UpdateAction)
-
-
-def test_update_ignored_pairs_keep_their_state() -> None:
-    for (state, _given), transition in UPDATE_TABLE.items():
-        if transition.action is UpdateAction.IGNORE:
-            assert transition.next is state
 
 
 def test_update_ended_is_final_and_refuses_commands() -> None:
