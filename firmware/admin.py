@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from ipgwsim.firmware.commands import CommandError
-from ipgwsim.firmware.fullconfig import UnreachableConfig, load_full, render_full
+from ipgwsim.firmware.fullconfig import UnreachableConfig
 from ipgwsim.firmware.logins import PasswordCheck, Refused
 from ipgwsim.flash.errors import FlashError, NoSpace, PowerLost
 from ipgwsim.flash.image import ImageKind
 from ipgwsim.proto.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
-    from ipgwsim.firmware.running import Firmware
+    from ipgwsim.firmware.context import AdminContext, DeviceInfo
 
 __all__ = ["box_info", "checked", "handle", "refusal", "version_string"]
 
@@ -43,7 +43,7 @@ _READ = ("GET", "HEAD")
 _WRITE = ("PUT", "POST")
 
 
-def version_string(firmware: Firmware) -> str:
+def version_string(firmware: DeviceInfo) -> str:
     """``<label> <MODEL>[<build>], Bootcode[<boot build>], HW[<serial>]``.
 
     The form is the one Reference9:Services/Update shows.
@@ -60,7 +60,7 @@ def version_string(firmware: Firmware) -> str:
     )
 
 
-def box_info(firmware: Firmware) -> str:
+def box_info(firmware: DeviceInfo) -> str:
     """The XML of ``/CMD0/box_info.xml`` (``<sys version=...>``, as update servers read it)."""
     name = firmware.active.get("CMD0", "name") or firmware.profile.model
     attrs = " ".join(
@@ -76,7 +76,7 @@ def box_info(firmware: Firmware) -> str:
     return f'<?xml version="1.0" encoding="utf-8"?>\r\n<info><sys {attrs}/></info>\r\n'
 
 
-def home_page(firmware: Firmware) -> str:
+def home_page(firmware: DeviceInfo) -> str:
     """The home page: what the device is, and ``Conference n Channels`` when the model has any
     (Reference9:PBX/Objects/Call Broadcast Conference: the number of local conference
     channels is shown there)."""
@@ -97,7 +97,7 @@ def home_page(firmware: Firmware) -> str:
     )
 
 
-def _unauthorized(firmware: Firmware) -> HttpResponse:
+def _unauthorized(firmware: DeviceInfo) -> HttpResponse:
     realm = firmware.profile.model
     return HttpResponse.text(
         401,
@@ -127,7 +127,7 @@ def _methods(path: str) -> tuple[str, ...] | None:
     return None
 
 
-def refusal(firmware: Firmware, request: HttpRequest) -> HttpResponse | PasswordCheck | None:
+def refusal(firmware: AdminContext, request: HttpRequest) -> HttpResponse | PasswordCheck | None:
     """The answer to a request refused whatever its body (404, 405, 401, 429, 503), None
     (go on), or the :class:`PasswordCheck` to make first: tell :func:`checked` its result.
 
@@ -157,7 +157,7 @@ def refusal(firmware: Firmware, request: HttpRequest) -> HttpResponse | Password
 
 
 def checked(
-    firmware: Firmware, request: HttpRequest, check: PasswordCheck, ok: bool
+    firmware: AdminContext, request: HttpRequest, check: PasswordCheck, ok: bool
 ) -> HttpResponse | None:
     """Take the result of the check :func:`refusal` asked for: None, or 401."""
     firmware.logins.end(_source(request), check, ok)
@@ -178,7 +178,7 @@ def _throttled(refused: Refused) -> HttpResponse:
     )
 
 
-def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
+def handle(firmware: AdminContext, request: HttpRequest) -> HttpResponse:
     """Answer ``request`` (see the module docstring); a password check :func:`refusal`
     asks for is made here and now (the runtime has made it before, off its event loop)."""
     refused = refusal(firmware, request)
@@ -195,7 +195,7 @@ def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
     if path == "/":
         return HttpResponse(200, home_page(firmware).encode("utf-8"), "text/html; charset=utf-8")
     if path == "/cfg.txt":
-        return HttpResponse.text(200, render_full(firmware))
+        return HttpResponse.text(200, firmware.full_config())
     if path == "/log.txt":
         return HttpResponse.text(200, "".join(f"{at:.3f} {text}\r\n" for at, text in firmware.log))
     if path == "/upload/config":
@@ -203,20 +203,20 @@ def handle(firmware: Firmware, request: HttpRequest) -> HttpResponse:
     return _upload(firmware, _UPLOADS[path], request.body)
 
 
-def _command(firmware: Firmware, line: str, user: str) -> HttpResponse:
+def _command(firmware: AdminContext, line: str, user: str) -> HttpResponse:
     out = firmware.execute(line)
     firmware.note_admin_command(user, line)
     status = 400 if out.startswith("error: ") else 200
     return HttpResponse.text(status, out)
 
 
-def _load(firmware: Firmware, body: bytes, *, force: bool) -> HttpResponse:
+def _load(firmware: AdminContext, body: bytes, *, force: bool) -> HttpResponse:
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError as exc:
         return HttpResponse.text(400, f"error: the config is not ASCII text (byte {exc.start})\r\n")
     try:
-        return HttpResponse.text(200, load_full(firmware, text, require_eth0=not force))
+        return HttpResponse.text(200, firmware.load_full_config(text, require_eth0=not force))
     except UnreachableConfig as exc:
         hint = "to load it anyway, send it to /upload/config?force=1"
         return HttpResponse.text(422, f"error: {exc} ({hint})\r\n")
@@ -230,7 +230,7 @@ def _load(firmware: Firmware, body: bytes, *, force: bool) -> HttpResponse:
         return HttpResponse.text(400, f"error: {exc}\r\n")
 
 
-def _upload(firmware: Firmware, kind: ImageKind, body: bytes) -> HttpResponse:
+def _upload(firmware: AdminContext, kind: ImageKind, body: bytes) -> HttpResponse:
     result = firmware.store_image(kind, body)
     if result.stored:
         return HttpResponse.text(200, f"{result.message}\r\n")

@@ -50,7 +50,7 @@ from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.sip import SipResponse, parse_message, parse_number
 
 if TYPE_CHECKING:
-    from ipgwsim.firmware.running import Firmware
+    from ipgwsim.firmware.context import ServiceContext
 
 __all__ = [
     "ACK_GRACE",
@@ -82,7 +82,7 @@ class ConfInterface:
 
     answer_delay = ANSWER_DELAY
 
-    def __init__(self, firmware: Firmware, now: float = 0.0) -> None:
+    def __init__(self, firmware: ServiceContext, now: float = 0.0) -> None:
         self.firmware = firmware
         active = firmware.active
         self.number = active.get("CONF", "number") or ""

@@ -5,16 +5,18 @@ restart): INIT → SELECTING (DISCOVER) → REQUESTING (REQUEST for the first OF
 (ACK) → RENEWING at T1 (REQUEST unicast to the server) → REBINDING at T2 (REQUEST
 broadcast) → the lease ends: the address is given up and the client starts again. A NAK
 sends it back to INIT. See the section "DHCP client" of firmware/README.md for the wire
-details and the choices made.
+details and the choices made, and :mod:`ipgwsim.firmware.dhcptable` for the table that
+says what each state does with each input.
 """
 
 from __future__ import annotations
 
-import enum
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ipgwsim.firmware.dhcptable import TABLE, DhcpAction, DhcpInput, DhcpState
 from ipgwsim.proto.dhcp import (
     BROADCAST_FLAG,
     CLIENT_PORT,
@@ -34,9 +36,10 @@ from ipgwsim.proto.dhcpvendor import UPDATE_URL, VENDOR_SPECIFIC, update_url
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
 
 if TYPE_CHECKING:
-    from ipgwsim.firmware.running import Firmware
+    from ipgwsim.firmware.context import DhcpContext
 
 __all__ = [
+    "ACTIONS",
     "BACKOFF",
     "CLIENT_BROADCAST",
     "MAX_MESSAGE_SIZE",
@@ -80,17 +83,6 @@ MAX_REQUESTS = 4
 NAK_WAIT = 10.0
 #: RENEWING and REBINDING retransmit after half the time left, but not sooner than this.
 MIN_RETRANSMIT = 60.0
-
-
-class DhcpState(enum.Enum):
-    INIT = "init"
-    SELECTING = "selecting"
-    REQUESTING = "requesting"
-    BOUND = "bound"
-    RENEWING = "renewing"
-    REBINDING = "rebinding"
-    #: After :meth:`DhcpClient.release`: nothing more.
-    STOPPED = "stopped"
 
 
 @dataclass(frozen=True)
@@ -144,10 +136,10 @@ class DhcpClient:
     once. ``state`` and ``lease`` say where it is.
     """
 
-    def __init__(self, firmware: Firmware, now: float = 0.0) -> None:
-        self.firmware = firmware
+    def __init__(self, context: DhcpContext, now: float = 0.0) -> None:
+        self.context = context
         #: ETH0's MAC: chaddr and the client identifier.
-        self.mac = bytes.fromhex(firmware.serial)
+        self.mac = bytes.fromhex(context.serial)
         self.state = DhcpState.INIT
         self.lease: Lease | None = None
         self._offer: DhcpMessage | None = None
@@ -160,8 +152,8 @@ class DhcpClient:
         self._sent = 0
         self._deadline: float | None = None
         self._outbox: list[Datagram] = []
-        firmware.open_port(CLIENT_BROADCAST)
-        self._discover(now)
+        context.open_port(CLIENT_BROADCAST)
+        self._handle(DhcpInput.TIMER, None, now)  # INIT: the first DISCOVER goes at once
 
     # -- the service ---------------------------------------------------------------------
 
@@ -192,40 +184,40 @@ class DhcpClient:
             or msg.chaddr != self.mac
         ):
             return
-        state = self.state
-        if state is DhcpState.SELECTING and msg.kind is MessageType.OFFER:
-            self._take_offer(msg, now)
-        elif state is DhcpState.REQUESTING and msg.kind in (MessageType.ACK, MessageType.NAK):
+        given = _ANSWERS.get(msg.kind)
+        if given is None:
+            return
+        if self.state is DhcpState.REQUESTING:
             assert self._offer is not None
             if msg.server_id not in (None, self._offer.server_id):
                 return  # another server's answer to a REQUEST that named this one
-            if msg.kind is MessageType.ACK:
-                self._take_ack(msg, now)
-            else:
-                self._take_nak(msg, now)
-        elif state in (DhcpState.RENEWING, DhcpState.REBINDING):
-            if msg.kind is MessageType.ACK:
-                self._take_ack(msg, now)
-            elif msg.kind is MessageType.NAK:
-                self._take_nak(msg, now)
+        self._handle(given, msg, now)
 
     def handle_timer(self, now: float) -> None:
         if self._deadline is None or now < self._deadline:
             return
-        state = self.state
-        if state is DhcpState.INIT:
-            self._discover(now)
-        elif state is DhcpState.SELECTING:
-            self._send_discover(now)
-        elif state is DhcpState.REQUESTING:
-            if self._sent >= MAX_REQUESTS:
-                assert self._offer is not None
-                self._say(f"no answer from {self._offer.server_id}, discovering again")
-                self._discover(now)
-            else:
-                self._send_request(now)
-        else:
-            self._lease_timer(now)
+        self._handle(self._timer_input(now), None, now)
+
+    def _timer_input(self, now: float) -> DhcpInput:
+        """What the timer that ran out at ``now`` means in the current state."""
+        lease = self.lease
+        if lease is None or self.state not in _LEASE_STATES:
+            if self.state is DhcpState.REQUESTING and self._sent >= MAX_REQUESTS:
+                return DhcpInput.NO_ANSWER
+            return DhcpInput.TIMER
+        assert lease.t2 is not None
+        assert lease.end is not None
+        if now >= lease.end:
+            return DhcpInput.LEASE_END
+        return DhcpInput.T2 if now >= lease.t2 else DhcpInput.T1
+
+    def _handle(self, given: DhcpInput, msg: DhcpMessage | None, now: float) -> None:
+        """Look ``(state, given)`` up in the table and act."""
+        transition = TABLE[self.state, given]
+        decided = ACTIONS[transition.action](self, msg, now)
+        target = transition.next if transition.next is not None else decided
+        if target is not None:
+            self.state = target
 
     # -- what the firmware may ask -----------------------------------------------------
 
@@ -235,8 +227,14 @@ class DhcpClient:
         Not called by the firmware yet (a restart just forgets the lease, as most clients
         do); for a shutdown that should free the address at once.
         """
-        if self.state is DhcpState.STOPPED:
-            return
+        self._handle(DhcpInput.RELEASE, None, now)
+
+    # -- actions (named in the table) -------------------------------------------------
+
+    def _ignore(self, msg: DhcpMessage | None, now: float) -> None:
+        pass
+
+    def _release(self, msg: DhcpMessage | None, now: float) -> None:
         lease = self.lease
         if lease is not None:
             release = DhcpMessage(
@@ -250,28 +248,32 @@ class DhcpClient:
             self._send(release, (lease.ip, CLIENT_PORT), (lease.server, SERVER_PORT))
             self._say(f"release {lease.ip} to {lease.server}")
             self._unbind("DHCP lease released")
-        self.state = DhcpState.STOPPED
         self._deadline = None
-        self.firmware.close_port(CLIENT_BROADCAST)
+        self.context.close_port(CLIENT_BROADCAST)
 
     # -- INIT, SELECTING, REQUESTING ---------------------------------------------------
 
-    def _discover(self, now: float) -> None:
-        self.state = DhcpState.SELECTING
+    def _discover(self, msg: DhcpMessage | None, now: float) -> None:
         self._offer = None
         self._xid = self._new_xid()
         self._began = now
         self._sent = 0
         self._say("discover")
-        self._send_discover(now)
+        self._send_discover(None, now)
 
-    def _send_discover(self, now: float) -> None:
+    def _send_discover(self, msg: DhcpMessage | None, now: float) -> None:
         self._discover_secs = self._secs(now)
         discover = self._client_message(MessageType.DISCOVER, secs=self._discover_secs)
         self._send(discover, (UNSPECIFIED, CLIENT_PORT), (LIMITED_BROADCAST, SERVER_PORT))
         self._deadline = now + self._backoff()
 
-    def _take_offer(self, offer: DhcpMessage, now: float) -> None:
+    def _give_up_offer(self, msg: DhcpMessage | None, now: float) -> None:
+        assert self._offer is not None
+        self._say(f"no answer from {self._offer.server_id}, discovering again")
+        self._discover(None, now)
+
+    def _take_offer(self, offer: DhcpMessage | None, now: float) -> DhcpState | None:
+        assert offer is not None
         problem = _unusable(offer.yiaddr)
         if offer.server_id is None:
             problem = "no server identifier (option 54)"
@@ -279,16 +281,18 @@ class DhcpClient:
             problem = problem or _netmask_problem(offer.mask)
         if problem is not None:
             self._say(f"offer of {offer.yiaddr} ignored: {problem}")
-            return
+            return None
         self._offer = offer
-        self.state = DhcpState.REQUESTING
         self._requested_at = now
         self._sent = 0
         self._say(f"offer {offer.yiaddr} from {offer.server_id}")
-        self._send_request(now)
+        self._send_request(DhcpState.REQUESTING, now)
+        return DhcpState.REQUESTING
 
-    def _send_request(self, now: float) -> None:
-        state = self.state
+    def _resend_request(self, msg: DhcpMessage | None, now: float) -> None:
+        self._send_request(self.state, now)
+
+    def _send_request(self, state: DhcpState, now: float) -> None:
         if state is DhcpState.REQUESTING:
             assert self._offer is not None
             request = self._client_message(
@@ -315,7 +319,8 @@ class DhcpClient:
         # RFC 2131 4.4.5: half the time left until T2 (the lease's end), at least 60 s.
         self._deadline = min(limit, now + max(MIN_RETRANSMIT, (limit - now) / 2))
 
-    def _take_ack(self, ack: DhcpMessage, now: float) -> None:
+    def _take_ack(self, ack: DhcpMessage | None, now: float) -> DhcpState | None:
+        assert ack is not None
         old = self.lease
         offer = self._offer if self.state is DhcpState.REQUESTING else None
         duration = ack.lease_time
@@ -336,10 +341,9 @@ class DhcpClient:
             problem = problem or _netmask_problem(mask)
         if problem is not None or server is None or not duration:
             self._say(f"ACK for {ack.yiaddr} ignored: {problem}")
-            return
+            return None
         lease = self._lease(ack, server, mask or _classful_mask(ack.yiaddr), duration)
         self.lease = lease
-        self.state = DhcpState.BOUND
         self._offer = None
         self._deadline = lease.t1
         length = "for ever" if lease.duration is None else f"for {lease.duration} s"
@@ -349,15 +353,16 @@ class DhcpClient:
         else:
             self._say(f"lease {lease.ip} renewed {length}")
             if old.ip != lease.ip:
-                self.firmware.close_port((old.ip, CLIENT_PORT))
+                self.context.close_port((old.ip, CLIENT_PORT))
         if old is None or (old.ip, old.mask, old.gateway) != (lease.ip, lease.mask, lease.gateway):
             # The address first, then the port on it (a real socket binds only to an
             # address the interface has).
-            self.firmware.set_address(lease.ip, lease.mask, gateway=lease.gateway, how=how)
+            self.context.set_address(lease.ip, lease.mask, gateway=lease.gateway, how=how)
         if old is None or old.ip != lease.ip:
-            self.firmware.open_port((lease.ip, CLIENT_PORT))
+            self.context.open_port((lease.ip, CLIENT_PORT))
         if lease.update_url != (old.update_url if old is not None else None):
             self._say(f"update URL {lease.update_url or '(none)'}")
+        return DhcpState.BOUND
 
     def _lease(self, ack: DhcpMessage, server: str, mask: str, duration: int) -> Lease:
         start = self._requested_at
@@ -383,49 +388,47 @@ class DhcpClient:
             url,
         )
 
-    def _take_nak(self, nak: DhcpMessage, now: float) -> None:
+    def _take_nak(self, nak: DhcpMessage | None, now: float) -> None:
+        assert nak is not None
         server = nak.server_id or "a server"
         self._say(f"NAK from {server}" + (f": {nak.message}" if nak.message else ""))
         if self.lease is not None:
             self._unbind("DHCP NAK")
-        self.state = DhcpState.INIT
         self._offer = None
         self._xid = -1  # nothing matches until the next DISCOVER
         self._deadline = now + NAK_WAIT
 
     # -- BOUND, RENEWING, REBINDING ---------------------------------------------------
 
-    def _lease_timer(self, now: float) -> None:
-        lease = self.lease
-        assert lease is not None
-        assert lease.t2 is not None
-        assert lease.end is not None
-        if now >= lease.end:
-            self._unbind("DHCP lease ended")
-            self._discover(now)
-        elif now >= lease.t2 and self.state is not DhcpState.REBINDING:
-            self._exchange(DhcpState.REBINDING, now)
-            self._say(f"rebinding {lease.ip}")
-            self._send_request(now)
-        elif self.state is DhcpState.BOUND:
-            self._exchange(DhcpState.RENEWING, now)
-            self._say(f"renewing {lease.ip} with {lease.server}")
-            self._send_request(now)
-        else:
-            self._send_request(now)  # a retransmission
+    def _lease_ended(self, msg: DhcpMessage | None, now: float) -> None:
+        self._unbind("DHCP lease ended")
+        self._discover(None, now)
+
+    def _renew(self, msg: DhcpMessage | None, now: float) -> None:
+        self._exchange(DhcpState.RENEWING, now)
+
+    def _rebind(self, msg: DhcpMessage | None, now: float) -> None:
+        self._exchange(DhcpState.REBINDING, now)
 
     def _exchange(self, state: DhcpState, now: float) -> None:
-        self.state = state
+        """A new exchange for the lease held: its first REQUEST, for ``state``."""
+        lease = self.lease
+        assert lease is not None
         self._xid = self._new_xid()
         self._began = now
         self._requested_at = now
+        renewing = state is DhcpState.RENEWING
+        self._say(
+            f"renewing {lease.ip} with {lease.server}" if renewing else f"rebinding {lease.ip}"
+        )
+        self._send_request(state, now)
 
     def _unbind(self, why: str) -> None:
         lease = self.lease
         assert lease is not None
         self.lease = None
-        self.firmware.close_port((lease.ip, CLIENT_PORT))  # the port first, then the address
-        self.firmware.drop_address(why)
+        self.context.close_port((lease.ip, CLIENT_PORT))  # the port first, then the address
+        self.context.drop_address(why)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -447,7 +450,7 @@ class DhcpClient:
             secs=secs,
             flags=flags,
             ciaddr=ciaddr,
-            hostname=self.firmware.hardware_id,
+            hostname=self.context.hardware_id,
             requested_ip=requested_ip,
             server_id=server_id,
             parameters=PARAMETERS,
@@ -463,13 +466,41 @@ class DhcpClient:
     def _backoff(self) -> float:
         """RFC 2131 4.1: 4, 8, 16, 32, 64, 64, ... s after the n-th sending, each ±1 s."""
         base = BACKOFF[min(self._sent, len(BACKOFF)) - 1]
-        return base + self.firmware.rng.uniform(-1.0, 1.0)
+        return base + self.context.rng.uniform(-1.0, 1.0)
 
     def _secs(self, now: float) -> int:
         return min(0xFFFF, max(0, int(now - self._began)))
 
     def _new_xid(self) -> int:
-        return self.firmware.rng.getrandbits(32)
+        return self.context.rng.getrandbits(32)
 
     def _say(self, text: str) -> None:
-        self.firmware.log_event(f"DHCP: {text}")
+        self.context.log_event(f"DHCP: {text}")
+
+
+#: The messages of a server the client reacts to (others are ignored).
+_ANSWERS = {
+    MessageType.OFFER: DhcpInput.OFFER,
+    MessageType.ACK: DhcpInput.ACK,
+    MessageType.NAK: DhcpInput.NAK,
+}
+#: The states that hold a lease: their timer is T1, T2 or the lease's end.
+_LEASE_STATES = frozenset({DhcpState.BOUND, DhcpState.RENEWING, DhcpState.REBINDING})
+
+#: The method of :class:`DhcpClient` behind each
+#: :class:`~ipgwsim.firmware.dhcptable.DhcpAction`; it returns the next state where the
+#: table leaves it to the action (``None``: the state stays).
+ACTIONS: dict[DhcpAction, Callable[[DhcpClient, DhcpMessage | None, float], DhcpState | None]] = {
+    DhcpAction.DISCOVER: DhcpClient._discover,
+    DhcpAction.RESEND_DISCOVER: DhcpClient._send_discover,
+    DhcpAction.TAKE_OFFER: DhcpClient._take_offer,
+    DhcpAction.RESEND_REQUEST: DhcpClient._resend_request,
+    DhcpAction.GIVE_UP_OFFER: DhcpClient._give_up_offer,
+    DhcpAction.TAKE_ACK: DhcpClient._take_ack,
+    DhcpAction.TAKE_NAK: DhcpClient._take_nak,
+    DhcpAction.RENEW: DhcpClient._renew,
+    DhcpAction.REBIND: DhcpClient._rebind,
+    DhcpAction.LEASE_ENDED: DhcpClient._lease_ended,
+    DhcpAction.RELEASE: DhcpClient._release,
+    DhcpAction.IGNORE: DhcpClient._ignore,
+}

@@ -43,7 +43,7 @@ from ipgwsim.proto.netbios import (
 )
 
 if TYPE_CHECKING:
-    from ipgwsim.firmware.running import Firmware
+    from ipgwsim.firmware.context import ServiceContext
 
 __all__ = ["ANSWER_TTL", "SUFFIXES", "NetbiosResponder", "netbios_names"]
 
@@ -71,11 +71,11 @@ def netbios_names(model: str, serial: str) -> tuple[str, ...]:
 class NetbiosResponder:
     """Answers NetBIOS name queries and node status requests for the device's names."""
 
-    def __init__(self, firmware: Firmware, now: float = 0.0) -> None:
-        self.firmware = firmware
+    def __init__(self, context: ServiceContext, now: float = 0.0) -> None:
+        self.context = context
         #: The names it answers for, upper case.
-        self.names = netbios_names(firmware.profile.model, firmware.serial)
-        self._mac = bytes.fromhex(firmware.serial)
+        self.names = netbios_names(context.profile.model, context.serial)
+        self._mac = bytes.fromhex(context.serial)
         self._outbox: list[Datagram] = []
         self._unicast: Address | None = None
         self._broadcast_open = False
@@ -95,14 +95,14 @@ class NetbiosResponder:
     # -- the Service protocol ------------------------------------------------------------
 
     def accepts(self, dst: Address) -> bool:
-        address = self.firmware.address
+        address = self.context.address
         if address is None or dst[1] != NBNS_PORT:
             return False
         ip, mask = address
         return dst[0] in (LIMITED_BROADCAST, ip, _directed_broadcast(ip, mask))
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        address = self.firmware.address
+        address = self.context.address
         if address is None or not self.accepts(datagram.dst):
             return
         if datagram.src[0] == UNSPECIFIED or datagram.src[1] == 0:
@@ -139,22 +139,22 @@ class NetbiosResponder:
 
     def address_changed(self) -> None:
         """Open the ports for ETH0's new address, close the unicast one of the old."""
-        address = self.firmware.address
+        address = self.context.address
         wanted = (address[0], NBNS_PORT) if address is not None else None
         if self._unicast is not None and self._unicast != wanted:
             # Answers not yet sent would leave from an address the device no longer has.
             self._outbox.clear()
-            self.firmware.close_port(self._unicast)
+            self.context.close_port(self._unicast)
             self._unicast = None
         if wanted is None:
             return
         if not self._broadcast_open:
-            self.firmware.open_port((LIMITED_BROADCAST, NBNS_PORT))
+            self.context.open_port((LIMITED_BROADCAST, NBNS_PORT))
             self._broadcast_open = True
         if self._unicast is None:
-            self.firmware.open_port(wanted)
+            self.context.open_port(wanted)
             self._unicast = wanted
-            self.firmware._say(f"NetBIOS: answering for {', '.join(self.names)} at {wanted[0]}")
+            self.context.say(f"NetBIOS: answering for {', '.join(self.names)} at {wanted[0]}")
 
 
 def _directed_broadcast(ip: str, mask: str) -> str:

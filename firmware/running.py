@@ -21,7 +21,6 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from ipgwsim.events import (
     AddressAssigned,
@@ -36,10 +35,11 @@ from ipgwsim.events import (
     ResetRequested,
     StartCause,
 )
-from ipgwsim.firmware import admin
+from ipgwsim.firmware import admin, commands, fullconfig
 from ipgwsim.firmware.commands import CommandError, describe_error, execute, mask_secrets
 from ipgwsim.firmware.conf import ConfInterface
 from ipgwsim.firmware.config import Config, ConfigSyntaxError, ConfigValueError, defaults
+from ipgwsim.firmware.context import StoreResult
 from ipgwsim.firmware.dhcp import DhcpClient
 from ipgwsim.firmware.logins import Logins, PasswordCheck
 from ipgwsim.firmware.netbios import NetbiosResponder
@@ -77,15 +77,6 @@ LOG_LINES = 1000
 NO_SERIAL = "009033000000"
 #: Modules whose change needs a restart to take effect (``iresetn``/``resetn`` look at it).
 RESTART_MODULES = frozenset({"ETH0", "ETH1", "CMD0", "CONF"})
-
-
-@dataclass(frozen=True)
-class StoreResult:
-    """What came of :meth:`Firmware.store_image`; ``message`` is the web UI's text."""
-
-    stored: bool
-    no_space: bool
-    message: str
 
 
 class Firmware:
@@ -179,6 +170,8 @@ class Firmware:
 
     def _say(self, line: str) -> None:
         self._events.append(ConsoleOutput(line))
+
+    say = _say  # a line on the console only (``context.ServiceContext``)
 
     def log_event(self, text: str) -> None:
         """An entry of the event log (``/log.txt``), also shown on the console."""
@@ -562,6 +555,15 @@ class Firmware:
     def execute(self, line: str) -> str:
         """Run one command line; the text a user sees (CRLF lines, ``error: ...`` if refused)."""
         return execute(self, line)
+
+    def full_config(self) -> str:
+        return fullconfig.render_full(self)
+
+    def load_full_config(self, text: str, *, require_eth0: bool = False) -> str:
+        return fullconfig.load_full(self, text, require_eth0=require_eth0)
+
+    def final_command(self, word: str, reason: str) -> str:
+        return commands.run_final_command(self, word, reason)
 
     # -- the node --------------------------------------------------------------------------
 

@@ -6,25 +6,25 @@ minutes (a *new device* every ``/poll-fast`` minute for its first 30 minutes) an
 ``UP0`` downloads firmware, boot code and configs and uploads the full config. Every HTTP
 request is an effect: ``Firmware.fetch`` emits ``FetchRequested``, the runtime performs it
 and its :class:`~ipgwsim.proto.http.FetchResult` comes back through :meth:`fetch_done`. All
-times are device times. ``docs/update-server.md`` describes every decision.
+times are device times. ``docs/update-server.md`` describes every decision, and
+:mod:`ipgwsim.firmware.updatetable` the table that says what each state does with each input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from ipgwsim.firmware import admin
 from ipgwsim.firmware.commands import (
     RESET_OUTPUT,
     CommandError,
     mask_secrets,
-    run_final_command,
 )
-from ipgwsim.firmware.config import MAX_POLL_MINUTES, URL_PLACEHOLDER, check_url, decode_url
+from ipgwsim.firmware.config import MAX_POLL_MINUTES, check_url, decode_url
 from ipgwsim.firmware.configlang import ModCmd
-from ipgwsim.firmware.fullconfig import load_full, render_full
 from ipgwsim.firmware.updatescript import (
     Check,
     Execute,
@@ -35,18 +35,24 @@ from ipgwsim.firmware.updatescript import (
     ScriptError,
     ScriptLine,
     Times,
+    expand_url,
     parse_script,
     parse_update_command,
+    script_name,
+    with_file,
+    with_query,
 )
+from ipgwsim.firmware.updatetable import TABLE, UpdateAction, UpdateInput, UpdateState
 from ipgwsim.flash.errors import FlashError
 from ipgwsim.flash.image import ImageKind
 from ipgwsim.flash.vars import VarFlags
 from ipgwsim.proto.http import FetchResult
 
 if TYPE_CHECKING:
-    from ipgwsim.firmware.running import Firmware
+    from ipgwsim.firmware.context import UpdateContext
 
 __all__ = [
+    "ACTIONS",
     "BOOT_VAR",
     "CHECK_VAR",
     "DEFAULT_POLL",
@@ -78,32 +84,6 @@ PROT_VAR = "UPDATE/PROT"
 BOOT_VAR = "UPDATE/BOOT"
 #: DESIGN: set at the first successful script download; while it is missing the device is new.
 SCRIPT_VAR = "UPDATE/SCRIPT"
-
-
-def script_name(model: str) -> str:
-    """The standard script name (``update-ip6000.htm``); DECISION: the model in lower case."""
-    return f"update-{model.lower()}.htm"
-
-
-def with_file(url: str, name: str) -> str:
-    """``url`` with ``name`` appended when its path ends in ``/`` (or is empty)."""
-    parts = urlsplit(url)
-    if parts.path and not parts.path.endswith("/"):
-        return url
-    path = (parts.path or "/") + name
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def expand_url(url: str, values: dict[str, str]) -> str:
-    """``url`` decoded (:func:`decode_url`) with ``#h #m #i #t`` replaced from ``values``."""
-    return URL_PLACEHOLDER.sub(lambda m: values[m.group(1)], decode_url(url))
-
-
-def _with_query(url: str, args: list[tuple[str, str]]) -> str:
-    parts = urlsplit(url)
-    query = urlencode(args, quote_via=quote)
-    query = f"{parts.query}&{query}" if parts.query else query
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 @dataclass
@@ -139,6 +119,15 @@ class _Fetch:
     script: str = ""
 
 
+@dataclass(frozen=True)
+class _Given:
+    """What comes with an input: the job it concerns, the fetch and its answer."""
+
+    job: _Job | None = None
+    fetch: _Fetch | None = None
+    result: FetchResult | None = None
+
+
 class _Stop(Exception):
     """The job ends here: ``complete`` (the rest is not needed) or not."""
 
@@ -159,8 +148,8 @@ class UpdateClient:
     ``mod cmd UP0|UP1`` lines come through :meth:`command`.
     """
 
-    def __init__(self, firmware: Firmware, now: float) -> None:
-        self.firmware = firmware
+    def __init__(self, context: UpdateContext, now: float) -> None:
+        self.context = context
         self.started_at = now
         #: Device time of the last poll (the start before the first).
         self.last_poll = now
@@ -171,8 +160,8 @@ class UpdateClient:
         self._memory: dict[str, str] = {}  # the vars of a firmware without a flash
         self._downloaded = False
         self._fetches: dict[int, _Fetch] = {}
-        self._polling: bool = False  # a script fetch or its run is under way
-        self._ended = False
+        #: Where the client is (:mod:`ipgwsim.firmware.updatetable`).
+        self.state = UpdateState.IDLE
         #: ``(UP1 /url, whether it gives a script URL)``: the timer asks on every input.
         self._url_usable: tuple[str | None, bool] = (None, False)
         # Facts 5.4: UPDATE/PROT is unset "as with a new device or after a restart".
@@ -182,26 +171,26 @@ class UpdateClient:
     # -- vars ----------------------------------------------------------------------------
 
     def _get_var(self, name: str) -> str | None:
-        store = self.firmware.vars
+        store = self.context.vars
         if store is None:
             return self._memory.get(name)
         var = store.get(name)
         return None if var is None else var.value.decode("latin-1")
 
     def _set_var(self, name: str, value: str) -> None:
-        store = self.firmware.vars
+        store = self.context.vars
         if store is None:
             self._memory[name] = value
             return
         store.set(name, value.encode("latin-1"), VarFlags.PERSISTENT)
-        self.firmware.flash_changed(f"var {name} stored")
+        self.context.flash_changed(f"var {name} stored")
 
     def _del_var(self, name: str) -> None:
-        store = self.firmware.vars
+        store = self.context.vars
         if store is None:
             self._memory.pop(name, None)
         elif store.delete(name):
-            self.firmware.flash_changed(f"var {name} deleted")
+            self.context.flash_changed(f"var {name} deleted")
 
     @property
     def new_device(self) -> bool:
@@ -211,7 +200,7 @@ class UpdateClient:
     # -- URLs ----------------------------------------------------------------------------
 
     def _placeholders(self) -> dict[str, str]:
-        fw = self.firmware
+        fw = self.context
         return {
             "m": fw.serial,
             "h": fw.hardware_id,
@@ -230,18 +219,18 @@ class UpdateClient:
             return None
         try:
             url = expand_url(value, self._placeholders())
-            return with_file(url, script_name(self.firmware.profile.model))
+            return with_file(url, script_name(self.context.profile.model))
         except ValueError:
             return None
 
     def url_value(self) -> str | None:
         """The script URL as configured: ``UP1 /url``; without one, the URL of ETH0's DHCP
         lease (option 215) unless ``UP1 /no-dhcp`` is set (docs/update-server.md)."""
-        active = self.firmware.active
+        active = self.context.active
         value = active.get("UP1", "url")
         if value or active.has("UP1", "no-dhcp"):
             return value
-        offered = self.firmware.dhcp_update_url
+        offered = self.context.dhcp_update_url
         if offered is None:
             return None
         try:
@@ -253,7 +242,7 @@ class UpdateClient:
     def query_args(self) -> list[tuple[str, str]]:
         """The standard query arguments appended to every script URL (Reference9:Services/Update;
         php-update-server)."""
-        fw = self.firmware
+        fw = self.context
         boot = "" if fw.boot_build is None else str(fw.boot_build)
         return [
             ("ver", admin.version_string(fw)),
@@ -277,14 +266,14 @@ class UpdateClient:
     # -- timing --------------------------------------------------------------------------
 
     def _minutes(self, param: str, default: int) -> int:
-        value = self.firmware.active.get("UP1", param)
+        value = self.context.active.get("UP1", param)
         if not (value and value.isascii() and value.isdigit()):
             return default
         return min(max(1, int(value)), MAX_POLL_MINUTES)
 
     def next_poll(self) -> float | None:
         """Device time of the next poll; None without ``UP1 /url`` or while one runs."""
-        if self._ended or self._polling or not self._has_script_url():
+        if self.state is not UpdateState.IDLE or not self._has_script_url():
             return None
         fast = self._minutes("poll-fast", DEFAULT_POLL_FAST) * 60
         if self.new_device and self.last_poll + fast <= self.started_at + NEW_DEVICE_WINDOW:
@@ -299,7 +288,7 @@ class UpdateClient:
         return self._url_usable[1]
 
     def get_timer(self) -> float | None:
-        if self._ended:
+        if self.state is UpdateState.ENDED:
             return None
         deadlines = [f.deadline for f in self._fetches.values()]
         poll = self.next_poll()
@@ -314,22 +303,34 @@ class UpdateClient:
                 self.fetch_done(FetchResult(request_id, None, error=error), now)
         poll = self.next_poll()
         if poll is not None and now >= poll:
-            self._poll(now)
+            self._handle(UpdateInput.POLL_DUE, _Given(), now)
 
-    def _poll(self, now: float) -> None:
+    def _handle(self, given: UpdateInput, what: _Given, now: float) -> None:
+        """Look ``(state, given)`` up in the table and act."""
+        transition = TABLE[self.state, given]
+        decided = ACTIONS[transition.action](self, what, now)
+        target = transition.next if transition.next is not None else decided
+        if target is not None:
+            self.state = target
+
+    # -- actions (named in the table) ---------------------------------------------------
+
+    def _ignore(self, what: _Given, now: float) -> None:
+        pass
+
+    def _poll(self, what: _Given, now: float) -> None:
         url = self.script_url()
         assert url is not None
         self.last_poll = now
         self.polls += 1
-        self._polling = True
-        fetched = _with_query(url, self.query_args())
-        request_id = self.firmware.fetch("GET", fetched, purpose="update script")
+        fetched = with_query(url, self.query_args())
+        request_id = self.context.fetch("GET", fetched, purpose="update script")
         self._fetches[request_id] = _Fetch(now + FETCH_TIMEOUT, None, fetched, url)
 
     def _fetch(
         self, now: float, job: _Job, method: str, url: str, purpose: str, *, body: bytes = b""
     ) -> None:
-        request_id = self.firmware.fetch(
+        request_id = self.context.fetch(
             method, url, body=body if method == "PUT" else None, purpose=purpose
         )
         self._fetches[request_id] = _Fetch(now + FETCH_TIMEOUT, job, url)
@@ -338,19 +339,23 @@ class UpdateClient:
 
     def fetch_done(self, result: FetchResult, now: float) -> None:
         waiting = self._fetches.pop(result.request_id, None)
-        if waiting is None or self._ended:
+        if waiting is None:
             return  # not ours, or too late
-        if waiting.job is None:
-            self._script_fetched(waiting, result, now)
+        job = waiting.job
+        if job is None:
+            given = UpdateInput.SCRIPT_ANSWER
         else:
-            self._run(waiting.job, now, result)
+            given = UpdateInput.LINE_ANSWER if job.base is not None else UpdateInput.COMMAND_ANSWER
+        self._handle(given, _Given(job, waiting, result), now)
 
-    def _script_fetched(self, fetch: _Fetch, result: FetchResult, now: float) -> None:
+    def _script_fetched(self, what: _Given, now: float) -> UpdateState | None:
+        fetch, result = what.fetch, what.result
+        assert fetch is not None
+        assert result is not None
         origin = f"update script {fetch.script}"
         if not result.ok:
-            self._polling = False
             self._end(f"no script: {result.describe()}", f"{origin} failed: {result.describe()}")
-            return
+            return UpdateState.IDLE
         new_device = self.new_device
         if new_device:
             self._downloaded = True
@@ -358,15 +363,21 @@ class UpdateClient:
         try:
             lines = parse_script(result.body.decode("latin-1"))
         except ScriptError as exc:
-            self._polling = False
             self._end(f"refused: {exc}", f"{origin} {exc}; script refused, nothing run")
-            return
-        self._run(_Job(origin, fetch.url, lines, new_device), now)
+            return UpdateState.IDLE
+        return self._run(_Job(origin, fetch.url, lines, new_device), now)
+
+    def _continue(self, what: _Given, now: float) -> UpdateState | None:
+        assert what.job is not None
+        return self._run(what.job, now, what.result)
+
+    def _refuse_command(self, what: _Given, now: float) -> None:
+        raise CommandError("the device restarts")
 
     def _end(self, outcome: str, log: str | None = None) -> None:
         self.outcome = outcome
         if log is not None:
-            self.firmware.log_event(log)
+            self.context.log_event(log)
 
     # -- running scripts -----------------------------------------------------------------
 
@@ -374,24 +385,28 @@ class UpdateClient:
         if job.output is not None:
             job.output.append(text)
         if log:
-            self.firmware.log_event(text)
+            self.context.log_event(text)
 
-    def _run(self, job: _Job, now: float, result: FetchResult | None = None) -> None:
-        """Run ``job`` from its current line until it waits for a fetch or ends."""
+    def _run(self, job: _Job, now: float, result: FetchResult | None = None) -> UpdateState | None:
+        """Run ``job`` from its current line until it waits for a fetch or ends.
+
+        The state afterwards: RUNNING while a script waits, IDLE when it is done, ENDED
+        after a reset; None (the state stays) for a typed command that did not reset.
+        """
         try:
             if result is not None:
                 self._finish_load(job, job.lines[job.index], result)
                 job.index += 1
             while job.index < len(job.lines):
                 if self._step(job, job.lines[job.index], now):
-                    return  # waits for a fetch
+                    # waits for a fetch
+                    return UpdateState.RUNNING if job.base is not None else None
                 job.index += 1
             outcome, complete = "complete", True
         except _Stop as stop:
             outcome, complete = stop.outcome, stop.complete
         except _Reset:
-            self._reset(job)
-            return
+            return self._reset(job)
         except (CommandError, FlashError, ValueError) as exc:
             # A line the checks let through fails when it runs (a URL, no space, a
             # limit of the flash): the script stops there and polling goes on. A typed
@@ -405,22 +420,22 @@ class UpdateClient:
             try:
                 self._complete(job)
             except _Reset:
-                self._reset(job)
-                return
+                return self._reset(job)
             except (CommandError, FlashError, ValueError) as exc:
                 self._say(job, f"{job.origin}: {exc}; stopped")
                 outcome = f"stopped at the end: {exc}"
-        self._job_done(job, outcome)
+        return self._job_done(job, outcome)
 
-    def _reset(self, job: _Job) -> None:
-        self._ended = True
+    def _reset(self, job: _Job) -> UpdateState:
         self._fetches.clear()
         self._job_done(job, "reset")
+        return UpdateState.ENDED
 
-    def _job_done(self, job: _Job, outcome: str) -> None:
-        if job.base is not None:
-            self._polling = False
-            self.outcome = outcome
+    def _job_done(self, job: _Job, outcome: str) -> UpdateState | None:
+        if job.base is None:
+            return None  # a typed command: the polling is not its business
+        self.outcome = outcome
+        return UpdateState.IDLE
 
     def _complete(self, job: _Job) -> None:
         """The script is done: set ``UPDATE/CHECK`` of its ``check`` lines, run their finals."""
@@ -433,7 +448,7 @@ class UpdateClient:
 
     def _final(self, job: _Job, line: ScriptLine | None, word: str) -> None:
         where = job.origin if line is None else job.where(line)
-        if run_final_command(self.firmware, word, where) == RESET_OUTPUT:
+        if self.context.final_command(word, where) == RESET_OUTPUT:
             self._say(job, f"{where}: {word}: the device restarts")
             raise _Reset
 
@@ -441,7 +456,7 @@ class UpdateClient:
         """Run one line; True when it waits for a fetch. Raises _Stop or _Reset."""
         step = line.step
         if isinstance(step, Execute):
-            out = self.firmware.execute(step.text)
+            out = self.context.execute(step.text)
             errors = [o for o in out.split("\r\n") if o.startswith("error:")]
             if errors:
                 self._say(job, f"{job.where(line)}: {mask_secrets(step.text)}: {errors[0]}")
@@ -468,7 +483,7 @@ class UpdateClient:
             return False
         if isinstance(step, Save):
             url = self._resolve(job, step.url)
-            body = render_full(self.firmware).encode("utf-8")
+            body = self.context.full_config().encode("utf-8")
             self._fetch(now, job, "PUT", url, "config backup", body=body)
             self._say(job, f"{job.where(line)}: PUT {url}", log=False)
             return True
@@ -479,7 +494,7 @@ class UpdateClient:
             return f"within {step.initial} minutes of the start (/initial)"
         if job.new_device:
             return None  # IP DECT manual p.111: new devices get the script even outside /allow
-        seconds = self.firmware.time_of_day(now)
+        seconds = self.context.time_of_day(now)
         if seconds is None:
             return "the device has no time of day"
         hour = int(seconds // 3600) % 24
@@ -489,15 +504,15 @@ class UpdateClient:
         return None
 
     def _start_load(self, job: _Job, line: ScriptLine, step: Load, now: float) -> bool:
-        files = self.firmware.profile.files
+        files = self.context.profile.files
         if step.what == "cfg":
             url = self._resolve(job, step.url)
             self._fetch(now, job, "GET", url, "config")
             self._say(job, f"{job.where(line)}: GET {url}", log=False)
             return True
         var = PROT_VAR if step.what == "prot" else BOOT_VAR
-        boot = "" if self.firmware.boot_build is None else str(self.firmware.boot_build)
-        current = self._get_var(var) or (self.firmware.build if step.what == "prot" else boot)
+        boot = "" if self.context.boot_build is None else str(self.context.boot_build)
+        current = self._get_var(var) or (self.context.build if step.what == "prot" else boot)
         if step.build == current:
             self._say(job, f"{job.where(line)}: {step.build} is the current build", log=False)
             return False
@@ -528,14 +543,14 @@ class UpdateClient:
                 # DECISION: never a config without ETH0 (an empty download is one): the
                 # device would have no address, so no update server could mend it.
                 text = result.body.decode("latin-1")
-                out = load_full(self.firmware, text, require_eth0=True)
+                out = self.context.load_full_config(text, require_eth0=True)
             except CommandError as exc:
                 self._say(job, f"{where}: config not loaded: {exc}; stopped")
                 raise _Stop(f"stopped at line {line.number}: config not loaded") from None
             self._say(job, f"{where}: {out.splitlines()[0]}")
         else:
             kind = ImageKind.FIRMWARE if step.what == "prot" else ImageKind.BOOT
-            stored = self.firmware.store_image(kind, result.body)
+            stored = self.context.store_image(kind, result.body)
             if not stored.stored:
                 reason = stored.message.split("\r\n", 1)[0]
                 self._say(job, f"{where}: {reason}; stopped")
@@ -555,10 +570,26 @@ class UpdateClient:
         later, into the event log. :class:`CommandError` for what is not understood.
         """
         step = parse_update_command(module, args)
-        if self._ended:
-            raise CommandError("the device restarts")
         text = mask_secrets(ModCmd(module, args).render())
         job = _Job(text, None, [ScriptLine(1, text, step)], self.new_device, output=[])
-        self._run(job, self.firmware.now)
+        self._handle(UpdateInput.COMMAND, _Given(job), self.context.now)
         out, job.output = job.output or [], None
         return "".join(line + "\r\n" for line in out)
+
+    def _run_command(self, what: _Given, now: float) -> UpdateState | None:
+        assert what.job is not None
+        return self._run(what.job, now)
+
+
+#: The method of :class:`UpdateClient` behind each
+#: :class:`~ipgwsim.firmware.updatetable.UpdateAction`; it returns the next state where the
+#: table leaves it to the action (``None``: the state stays).
+ACTIONS: dict[UpdateAction, Callable[[UpdateClient, _Given, float], UpdateState | None]] = {
+    UpdateAction.POLL: UpdateClient._poll,
+    UpdateAction.RUN_SCRIPT: UpdateClient._script_fetched,
+    UpdateAction.CONTINUE_SCRIPT: UpdateClient._continue,
+    UpdateAction.RUN_COMMAND: UpdateClient._run_command,
+    UpdateAction.CONTINUE_COMMAND: UpdateClient._continue,
+    UpdateAction.REFUSE_COMMAND: UpdateClient._refuse_command,
+    UpdateAction.IGNORE: UpdateClient._ignore,
+}

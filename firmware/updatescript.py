@@ -13,12 +13,15 @@ php-update-server). Every other line is one of:
 
 :func:`parse_script` checks the whole text first and raises :class:`ScriptError` for the
 first line it cannot understand, so a caller runs all of a script or nothing of it.
+The URLs a script names are expanded and completed here too (:func:`expand_url`,
+:func:`with_file`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from ipgwsim.firmware.commands import (
     FINAL_COMMANDS,
@@ -26,6 +29,7 @@ from ipgwsim.firmware.commands import (
     check_command,
     mask_secrets,
 )
+from ipgwsim.firmware.config import URL_PLACEHOLDER, decode_url
 from ipgwsim.firmware.configlang import ConfigSyntaxError, ModCmd, parse_line
 
 __all__ = [
@@ -39,8 +43,12 @@ __all__ = [
     "ScriptLine",
     "Step",
     "Times",
+    "expand_url",
     "parse_script",
     "parse_update_command",
+    "script_name",
+    "with_file",
+    "with_query",
 ]
 
 _BLANKS = " \t"
@@ -226,3 +234,33 @@ def parse_script(text: str) -> list[ScriptLine]:
         if step is not None:
             lines.append(ScriptLine(number, stripped, step))
     return lines
+
+
+# -- URLs ------------------------------------------------------------------------------
+
+
+def script_name(model: str) -> str:
+    """The standard script name (``update-ip6000.htm``); DECISION: the model in lower case."""
+    return f"update-{model.lower()}.htm"
+
+
+def with_file(url: str, name: str) -> str:
+    """``url`` with ``name`` appended when its path ends in ``/`` (or is empty)."""
+    parts = urlsplit(url)
+    if parts.path and not parts.path.endswith("/"):
+        return url
+    path = (parts.path or "/") + name
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def expand_url(url: str, values: dict[str, str]) -> str:
+    """``url`` decoded (:func:`decode_url`) with ``#h #m #i #t`` replaced from ``values``."""
+    return URL_PLACEHOLDER.sub(lambda m: values[m.group(1)], decode_url(url))
+
+
+def with_query(url: str, args: list[tuple[str, str]]) -> str:
+    """``url`` with ``args`` added to its query."""
+    parts = urlsplit(url)
+    query = urlencode(args, quote_via=quote)
+    query = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
