@@ -46,14 +46,21 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ipgwsim.hw_profiles import Profile
-from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
+from ipgwsim.proto.net import (
+    LIMITED_BROADCAST,
+    UNSPECIFIED,
+    Address,
+    Datagram,
+    NetworkCapabilities,
+)
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.network import AddressPolicy, Attached, PortPolicy, SocketFactory
 from ipgwsim.runtime.registry import pid_alive
 
 __all__ = [
@@ -79,28 +86,7 @@ MAX_DATAGRAM = 65535
 IP_FREEBIND = 15
 RECEIVE_BUFFER = 4 * 1024 * 1024
 
-AddressPolicy = Callable[[IPv4Address], "str | None"]
-#: Whether a transfer port at an address can be opened now (``boot.tftpmode.PortPolicy``).
-PortPolicy = Callable[[Address], bool]
 T = TypeVar("T")
-
-
-class Attached(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def mac(self) -> str: ...
-
-    @property
-    def attachment(self) -> Attachment | None: ...
-
-    @property
-    def profile(self) -> Profile: ...
-
-    def accepts(self, dst: Address) -> bool: ...
-
-    def deliver_all(self, datagrams: list[Datagram]) -> None: ...
 
 
 @contextlib.contextmanager
@@ -258,8 +244,20 @@ class DeviceNamespace:
     addresses: dict[str, int] = field(default_factory=dict)
 
 
+#: What the namespace network offers every device: real links, where DHCP servers and
+#: NetBIOS clients may be; addresses are served as they are.
+NAMESPACE_CAPABILITIES = NetworkCapabilities(dhcp=True, netbios=True)
+
+
 class NamespaceNetwork:
-    """The sockets and links of all devices of one runtime (see the module docstring)."""
+    """The sockets and links of all devices of one runtime (see the module docstring).
+
+    A :class:`~ipgwsim.runtime.network.Network`.
+    """
+
+    kind = "netns"
+    takes_attachments = True
+    capabilities = NAMESPACE_CAPABILITIES
 
     #: Namespace networks made in this process so far (see ``stem``).
     _instances = itertools.count()
@@ -617,7 +615,11 @@ class NamespaceNetwork:
             raise
         return sock
 
-    def socket_factory(self, host: Attached) -> Callable[[tuple[object, ...]], socket.socket]:
+    def web_listener(self, host: Attached, ip: str, port: int) -> Callable[[], socket.socket]:
+        """The web server listens in the device's namespace (:meth:`tcp_listener`)."""
+        return lambda: self.tcp_listener(host, ip, port)
+
+    def socket_factory(self, host: Attached) -> SocketFactory:
         """For aiohttp's connector: client sockets made in the device's namespace."""
 
         def factory(addr_info: tuple[object, ...]) -> socket.socket:

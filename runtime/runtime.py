@@ -88,6 +88,7 @@ from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.logins import LoginChecker
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.pcapng import CaptureFile
 from ipgwsim.runtime.registry import Registry, RuntimeConflict, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
@@ -228,9 +229,7 @@ class Runtime:
         self.connections: ConnectionBudget | None = None
         self._loud_accept_errors: Callable[[], None] | None = None
 
-    def _network(
-        self, mode: str, attachment: Attachment | None
-    ) -> LoopbackNetwork | NamespaceNetwork:
+    def _network(self, mode: str, attachment: Attachment | None) -> Network:
         if mode == "netns":
             attached = attachment if attachment is not None else Attachment()
             return NamespaceNetwork(
@@ -268,7 +267,7 @@ class Runtime:
         try:
             with self.registry.locked():
                 self.state.hold_serials()
-                network = "netns" if isinstance(self.network, NamespaceNetwork) else "loopback"
+                network = self.network.kind
                 entry = self.registry.new_entry(
                     self.state.path, network, self.port, share_port=self.share_port
                 )
@@ -363,10 +362,11 @@ class Runtime:
         for record, profile in records:
             name = record.instance.name
             macs[record.instance.mac_text] = name
-            if isinstance(self.network, NamespaceNetwork):
-                spaces[self.network.namespace_name(name)] = name
-                for link in self.network.link_names(profile, record.instance.serial):
-                    links[link] = name
+            space = self.network.namespace_name(name)
+            if space is not None:
+                spaces[space] = name
+            for link in self.network.link_names(profile, record.instance.serial):
+                links[link] = name
         same = "two state directories hold the same serial numbers; stop that runtime or "
         same += "delete one of them"
         for other in self.registry.running(besides=entry):
@@ -464,7 +464,7 @@ class Runtime:
                 f"console port {spec.console_port} needs console_tcp=True "
                 "(the consoles on TCP are off by default)"
             )
-        if spec.attachment is not None and not isinstance(self.network, NamespaceNetwork):
+        if spec.attachment is not None and not self.network.takes_attachments:
             raise RuntimeSetupError(
                 f"attachment {spec.attachment}: attachments need the namespace network (netns)"
             )

@@ -76,8 +76,7 @@ from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment, LinkCounters
 from ipgwsim.runtime.labfile import check_lab, load_lab
-from ipgwsim.runtime.loopback import LoopbackNetwork
-from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import reserved_ports
 from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root
@@ -330,9 +329,8 @@ class Simulator:
         gateways = [Gateway(self, host) for host in hosts]
         self._gateways.extend(gateways)
         network = self.runtime.network
-        if isinstance(network, NamespaceNetwork):
-            spaces = self._call(lambda: [network.namespace_of(host) for host in hosts])
-            self._namespaces.extend(space for space in spaces if space is not None)
+        spaces = self._call(lambda: [network.namespace_of(host) for host in hosts])
+        self._namespaces.extend(space for space in spaces if space is not None)
         return gateways
 
     @property
@@ -535,9 +533,7 @@ class Gateway:
     def address(self) -> str | None:
         """Where tools on this host (or in the lab) reach :attr:`ip` (loopback: 127.b.c.d)."""
         ip = self.ip
-        if ip is None or self.sim.network != "loopback":
-            return ip
-        return LoopbackNetwork.map_address(ip)
+        return None if ip is None else self.host.network.capabilities.served(ip)
 
     @property
     def url(self) -> str | None:
