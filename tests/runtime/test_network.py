@@ -40,8 +40,9 @@ def test_the_networks_declare_their_kind_and_capabilities() -> None:
     assert (LoopbackNetwork.kind, NamespaceNetwork.kind) == ("loopback", "netns")
     assert not LoopbackNetwork.takes_attachments
     assert NamespaceNetwork.takes_attachments
-    assert NAMESPACE_CAPABILITIES == NetworkCapabilities(dhcp=True, netbios=True)
-    assert not LOOPBACK_CAPABILITIES.dhcp and not LOOPBACK_CAPABILITIES.netbios
+    assert NetworkCapabilities(dhcp=True, netbios=True) == NAMESPACE_CAPABILITIES
+    assert not LOOPBACK_CAPABILITIES.dhcp
+    assert not LOOPBACK_CAPABILITIES.netbios
 
 
 def test_loopback_serves_a_firmware_address_at_its_loopback_address() -> None:
