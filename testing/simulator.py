@@ -70,7 +70,7 @@ from ipgwsim.firmware.console import SessionState
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
-from ipgwsim.runtime.clock import ManualClock, ScaledClock
+from ipgwsim.runtime.clock import Clock, ManualClock, ScaledClock
 from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
@@ -126,9 +126,7 @@ class Simulator:
         self.network = network
         self.speed = speed
         self.timeout = timeout
-        self.clock: ManualClock | ScaledClock = (
-            ManualClock() if speed is None else ScaledClock(speed)
-        )
+        self.clock: Clock = ManualClock() if speed is None else ScaledClock(speed)
         self._cleanup: contextlib.ExitStack = contextlib.ExitStack()
         self._gateways: list[Gateway] = []
         #: ``(device time, event)`` per device, as they happen (on the loop's thread).
@@ -343,18 +341,23 @@ class Simulator:
 
     def advance(self, seconds: float) -> None:
         """Move virtual time forward, firing every device timer due on the way."""
-        self._check_open()
-        if not isinstance(self.clock, ManualClock):
+        if self.speed is not None:
             raise RuntimeSetupError("advance() is for virtual time (speed=None)")
+        self.elapse(seconds)
+
+    def elapse(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass: in virtual time at once, the device timers
+        due on the way firing; in scaled time by waiting for it."""
+        self._check_open()
         if not (seconds >= 0 and math.isfinite(seconds)):
             raise RuntimeSetupError(f"seconds must be 0 or more, not {seconds!r}")
         clock = self.clock
 
-        async def advance() -> None:
+        async def elapse() -> None:
             async with self._time:
-                await clock.advance(seconds)
+                await clock.elapse(seconds)
 
-        self._await(advance)
+        self._await(elapse, self.timeout + clock.real_seconds(seconds))
 
     def run(
         self, *command: str, timeout: float | None = None, check: bool = False
@@ -599,16 +602,12 @@ class Gateway:
         clock = sim.clock
 
         async def press() -> None:
-            if isinstance(clock, ManualClock):
-                async with sim._time:
-                    released = sim.runtime.press(self.name, hold)
-                    await clock.advance(hold)
-            else:
+            async with sim._time:
                 released = sim.runtime.press(self.name, hold)
+                await clock.elapse(hold)
             await released
 
-        real = hold / sim.speed if sim.speed is not None else 0.0
-        sim._await(press, sim.timeout + real)
+        sim._await(press, sim.timeout + clock.real_seconds(hold))
 
     def power_on(self) -> None:
         self.sim._call(lambda: self.sim.runtime.power(self.name, True))
@@ -622,10 +621,7 @@ class Gateway:
             raise RuntimeSetupError(f"off_for must be 0 or more seconds, not {off_for!r}")
         self.power_off()
         if off_for > 0:
-            if self.sim.speed is None:
-                self.sim.advance(off_for)
-            else:
-                threading.Event().wait(off_for / self.sim.speed)
+            self.sim.elapse(off_for)
         self.power_on()
 
     def cut_power(self, at_op: int = 1, mode: CutMode | str = CutMode.TORN) -> int:
@@ -753,36 +749,14 @@ class Gateway:
                 return False
             return until is None or await asyncio.to_thread(until, self)
 
-        async def wait_virtual(clock: ManualClock) -> None:
+        async def wait() -> None:
+            # Events wake a real clock's wait; its poll covers what has no event (until()).
             async with sim._time:
-                end = clock.now() + timeout
-                while not await check():
-                    await asyncio.sleep(0)  # what has arrived (a tool's packets) first
-                    due = clock.next_deadline()
-                    if due is None or due > end:
-                        if clock.now() >= end:
-                            raise gave_up()
-                        due = end
-                    await clock.advance(max(0.0, due - clock.now()))
-
-        async def wait_scaled(speed: float) -> None:
-            loop = asyncio.get_running_loop()
-            real_end = loop.time() + timeout / speed
-            while not await check():
-                remaining = real_end - loop.time()
-                if remaining <= 0:
+                if not await clock.run_until(check, timeout, wake=sim._changed):
                     raise gave_up()
-                sim._changed.clear()
-                # Events wake the wait; a short poll covers what has no event (until()).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(sim._changed.wait(), min(remaining, 0.05))
 
         try:
-            if isinstance(clock, ManualClock):
-                sim._await(lambda: wait_virtual(clock))
-            else:
-                speed = clock.speed
-                sim._await(lambda: wait_scaled(speed), timeout / speed + sim.timeout)
+            sim._await(wait, clock.real_seconds(timeout) + sim.timeout)
         except WaitTimeout:
             raise
         except TimeoutError:
