@@ -62,6 +62,7 @@ from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.console import Console
@@ -73,7 +74,6 @@ from ipgwsim.runtime.hostweb import HostWeb
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.link import Link
 from ipgwsim.runtime.logins import LoginChecker
-from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.statedir import DeviceRecord
 from ipgwsim.runtime.terminal import Terminal, Terminals

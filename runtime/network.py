@@ -20,7 +20,7 @@ from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import Address, Datagram, NetworkCapabilities
 
 if TYPE_CHECKING:
-    from ipgwsim.runtime.netns import Attachment
+    from ipgwsim.runtime.attachment import Attachment
 
 #: Whether a device may take an address (gwload SETIP): None, or why not.
 AddressPolicy = Callable[[IPv4Address], "str | None"]

@@ -64,6 +64,7 @@ from ipgwsim.events import (
 )
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.connlimit import ConnectionBudget, ConnectionLimits, quiet_accept_errors
 from ipgwsim.runtime.consoletcp import ConsolePorts
@@ -81,7 +82,7 @@ from ipgwsim.runtime.identities import check_port, claim_identities, release_ide
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.logins import LoginChecker
 from ipgwsim.runtime.loopback import LoopbackNetwork
-from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.pcapng import CaptureFile
 from ipgwsim.runtime.registry import Registry, RuntimeEntry

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 
 from pyroute2 import NetNS, netns
 
-from ipgwsim.runtime.netns import PREFIX, in_namespace
-from ipgwsim.runtime.netns import netlink_call as netlink
+from ipgwsim.runtime.netlink import PREFIX, in_namespace
+from ipgwsim.runtime.netlink import netlink_call as netlink
 from ipgwsim.testing.needs import namespaces_work
 
 __all__ = [

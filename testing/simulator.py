@@ -70,13 +70,13 @@ from ipgwsim.firmware.console import SessionState
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, ManualClock, ScaledClock
 from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment, LinkCounters
 from ipgwsim.runtime.labfile import check_lab, load_lab
-from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import reserved_ports
 from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pyroute2 import NetNS
 
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.labfile import load_lab
-from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import run
 from ipgwsim.testing.netns import lab_namespace, netlink

@@ -28,12 +28,14 @@ from ipgwsim.events import Mode
 from ipgwsim.firmware.config import Config, with_admin_password
 from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.proto import gwload
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.control import device_json
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
-from ipgwsim.runtime.netns import PREFIX, Attachment, NamespaceNetwork
+from ipgwsim.runtime.netlink import PREFIX
+from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import run, until_devices
 from ipgwsim.testing.needs import find_program
