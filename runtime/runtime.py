@@ -84,7 +84,7 @@ from ipgwsim.runtime.logins import LoginChecker
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.network import Network
-from ipgwsim.runtime.pcapng import CaptureFile
+from ipgwsim.runtime.pcapng import CaptureFile, CaptureFiles
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 from ipgwsim.runtime.watch import Watched, Watcher, Watchers
@@ -190,7 +190,7 @@ class Runtime:
         #: Where every device's datagrams are recorded (pcapng), or None.
         self.pcap = Path(pcap) if pcap is not None else None
         #: Open capture files by resolved path (the runtime's and those of add_devices).
-        self._captures: dict[Path, CaptureFile] = {}
+        self._captures = CaptureFiles(log=self.log)
         #: Makes the password checks of every device's HTTP logins, in ``login_executor``
         #: (None: a small thread pool of the runtime's own; ``runtime/logins.py``).
         self.logins = LoginChecker(login_executor)
@@ -249,7 +249,7 @@ class Runtime:
                 self.registry.register(entry)
                 self.entry = entry
             if self.pcap is not None:
-                self._capture_file(self.pcap)
+                self._captures.open(self.pcap)
             self.network.start()
             if self._want_control:
                 self._control = ControlServer(self, self.state.control_socket)
@@ -285,8 +285,7 @@ class Runtime:
                 self.log.exception("%s: closing its web server and console ports failed", host.name)
         self.network.close()
         self.logins.close()
-        for capture in self._captures.values():
-            capture.close()
+        self._captures.close()
         self._watchers.end()
         self._unregister()
         self.state.unlock()
@@ -386,11 +385,7 @@ class Runtime:
         chosen_impairment = (
             self.impairment if spec.impairment is None else self.seeded(spec.impairment)
         )
-        captures = [self._capture_file(self.pcap)] if self.pcap is not None else []
-        if spec.pcap is not None:
-            extra = self._capture_file(spec.pcap)
-            if extra not in captures:
-                captures.append(extra)
+        captures = self._captures.open(self.pcap, spec.pcap)
         running = {host.record.folder for host in self._hosts.values()}
         with self.registry.locked():
             chosen = self.state.choose_records(spec, profile.model, running)
@@ -598,18 +593,10 @@ class Runtime:
             return impairment.with_seed(secrets.randbelow(1_000_000))
         return impairment
 
-    def _capture_file(self, path: Path) -> CaptureFile:
-        """The open capture file at ``path`` (opened now if it is not yet)."""
-        key = path.resolve()
-        capture = self._captures.get(key)
-        if capture is None:
-            capture = self._captures[key] = CaptureFile(path, log=self.log)
-        return capture
-
     @property
     def captures(self) -> list[CaptureFile]:
         """The capture files open (the runtime's first)."""
-        return list(self._captures.values())
+        return self._captures.files
 
     def status(self) -> list[DeviceStatus]:
         return [host.status() for host in self._hosts.values()]
