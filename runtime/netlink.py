@@ -3,10 +3,16 @@
 pyroute2's synchronous API runs an event loop of its own, which cannot run inside the
 runtime's: every netlink call (setup and teardown; datagrams never) goes to one thread
 (:func:`netlink_call`), which enters a namespace only to make a socket there
-(:func:`in_namespace`, :func:`route`). Everything the namespace network makes is tagged:
-namespaces by their name (:data:`PREFIX`), links by their alias (:data:`ALIAS`), so that
-:func:`cleanup` can remove what a killed runtime left (``ipgwsim cleanup``) and a link
-name that exists already can name its owner (:func:`describe_owner`).
+(:func:`in_namespace`, :func:`route`). pyroute2 0.9's own way into a namespace,
+``IPRoute(netns=...)``, forks a child for every socket it makes there, several times slower
+per device, and its asynchronous interface would need the network's calls to be
+coroutines: the runtime keeps its thread, and the test helpers
+(:mod:`ipgwsim.testing.netns`) use ``IPRoute(netns=...)``.
+
+Everything the namespace network makes is tagged: namespaces by their name
+(:data:`PREFIX`), links by their alias (:data:`ALIAS`), so that :func:`cleanup` can remove
+what a killed runtime left (``ipgwsim cleanup``) and a link name that exists already can
+name its owner (:func:`describe_owner`).
 """
 
 from __future__ import annotations
@@ -41,17 +47,29 @@ PREFIX = "ipgwsim-"
 #: Links get the alias ``ipgwsim <pid> <device name> <state directory>``.
 ALIAS = "ipgwsim"
 
+#: The calling thread's network namespace.
+THREAD_NAMESPACE = "/proc/thread-self/ns/net"
+
 T = TypeVar("T")
 
 
 @contextlib.contextmanager
 def in_namespace(name: str) -> Iterator[None]:
-    """Run the block in network namespace ``name`` (this thread), then come back."""
-    netns.pushns(name)
+    """Run the block in network namespace ``name`` (this thread only), then come back.
+
+    The thread's own namespace is held open for the way back, so that threads entering
+    namespaces at the same time (the event loop's and the netlink thread) never meet:
+    nothing is kept in a stack shared by the process (pyroute2's ``pushns``/``popns``).
+    """
+    home = os.open(THREAD_NAMESPACE, os.O_RDONLY)
     try:
-        yield
+        netns.setns(name)
+        try:
+            yield
+        finally:
+            netns.setns(home)
     finally:
-        netns.popns()
+        os.close(home)
 
 
 #: pyroute2's synchronous API runs an event loop of its own, which cannot run inside the
@@ -102,7 +120,8 @@ def route(namespace: str | None) -> IPRoute:
     """A netlink handle in ``namespace`` (None: this thread's).
 
     Made on the netlink thread, which enters the namespace for the socket's creation
-    (pyroute2's NetNS forks a child for that: several times slower per device).
+    (pyroute2's
+    ``IPRoute(netns=...)`` forks a child for that: several times slower per device).
     """
     if not namespace:
         return IPRoute()

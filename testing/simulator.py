@@ -62,7 +62,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pyroute2 import NetNS, netns
+from pyroute2 import IPRoute, netns
 
 from ipgwsim.events import Event
 from ipgwsim.runtime.attachment import Attachment
@@ -189,7 +189,7 @@ class Simulator:
         add_bridge(lab, LAB_BRIDGE)
 
         def up() -> None:
-            with NetNS(lab) as ns:
+            with IPRoute(netns=lab) as ns:
                 (index,) = ns.link_lookup(ifname=LAB_BRIDGE)
                 ns.addr(
                     "add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen

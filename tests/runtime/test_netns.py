@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from pyroute2 import NetNS
+from pyroute2 import IPRoute
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
@@ -242,10 +242,10 @@ def test_two_devices_on_one_segment_and_gwload_does_not_guess(tmp_path: Path) ->
 #: cleanup`. It prints what there was before and after, as JSON.
 KILLED_RUNTIME = """
 import json, subprocess, sys
-from pyroute2 import NetNS, netns
+from pyroute2 import IPRoute, netns
 
 def links(space):
-    with NetNS(space) as ns:
+    with IPRoute(netns=space) as ns:
         return sorted(link.get_attr("IFLA_IFNAME") for link in ns.get_links())
 
 cli = [sys.executable, "-m", "ipgwsim.tools.cli"]
@@ -318,7 +318,7 @@ def test_a_device_on_a_macvlan_of_a_nic(tmp_path: Path) -> None:
     """The device rides a NIC through a macvlan with its own MAC (a veth as the lab's NIC)."""
 
     def lab_nic(lab: str) -> None:
-        with NetNS(lab) as ns:
+        with IPRoute(netns=lab) as ns:
             ns.link("add", ifname="nic0", kind="veth", peer={"ifname": "nic0p"})
             for name in ("nic0", "nic0p"):
                 (index,) = ns.link_lookup(ifname=name)
@@ -527,7 +527,7 @@ def _link_alias(namespace: str, name: str) -> str | None:
     """The alias of link ``name`` in ``namespace``, or None if there is no such link."""
 
     def look() -> str | None:
-        with NetNS(namespace) as ns:
+        with IPRoute(netns=namespace) as ns:
             found = ns.link_lookup(ifname=name)
             if not found:
                 return None
@@ -576,7 +576,7 @@ def test_a_link_name_that_exists_already_is_refused_naming_its_owner(tmp_path: P
             other = f"ipgwsim {os.getpid()} ip6000-1 /srv/other-lab"
 
             def squat() -> None:
-                with NetNS(lab) as ns:
+                with IPRoute(netns=lab) as ns:
                     ns.link("add", ifname=link, kind="bridge")
                     (index,) = ns.link_lookup(ifname=link)
                     ns.link("set", index=index, ifalias=other)
