@@ -63,13 +63,14 @@ from ipgwsim.events import (
     PoweredOff,
 )
 from ipgwsim.flash.faults import CutMode
+from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.connlimit import ConnectionBudget, ConnectionLimits, quiet_accept_errors
 from ipgwsim.runtime.consoletcp import ConsolePorts
 from ipgwsim.runtime.control import ControlServer
-from ipgwsim.runtime.deviceflash import DeviceFlashes, StartingConfig, read_starting_config
+from ipgwsim.runtime.deviceflash import DeviceFlashes, read_starting_config
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
 from ipgwsim.runtime.errors import (
     RuntimeSetupError,
@@ -405,12 +406,14 @@ class Runtime:
             if spec.console_port is not None:
                 console = spec.console_port + 2 * index
             try:
+                flash, saved = self.flashes.flash_for(
+                    record, profile, new=new, firmware=not spec.empty_firmware, config=config
+                )
                 host = self._start_device(
                     record,
                     profile,
-                    new=new,
-                    firmware=not spec.empty_firmware,
-                    config=config,
+                    flash,
+                    saved=saved,
                     http_port=spec.http_port,
                     console_port=console,
                     attachment=spec.attachment,
@@ -447,19 +450,15 @@ class Runtime:
         self,
         record: DeviceRecord,
         profile: Profile,
+        flash: NorFlash,
         *,
-        new: bool,
-        firmware: bool,
-        config: StartingConfig | None = None,
+        saved: bool,
         http_port: int | None = None,
         console_port: int | None = None,
         attachment: Attachment | None = None,
         impairment: Impairment | None = None,
         captures: list[CaptureFile] | None = None,
     ) -> DeviceHost:
-        flash, saved = self.flashes.flash_for(
-            record, profile, new=new, firmware=firmware, config=config
-        )
         host = DeviceHost(
             record,
             profile,
