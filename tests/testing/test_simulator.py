@@ -196,6 +196,9 @@ def test_scaled_time_runs_with_the_clock(tmp_path: Path) -> None:
         assert gw.mode is Mode.TFTP_MODE
         with pytest.raises(RuntimeSetupError, match="virtual time"):
             sim.advance(1.0)
+        before = sim.now()
+        sim.elapse(0.5)  # 10 ms of real time: the same call as in virtual time
+        assert sim.now() - before >= 0.5
         gw.power_cycle(off_for=0.5)
         gw.wait_for(Mode.FIRMWARE)
     assert sim.leftovers() == []
@@ -250,6 +253,11 @@ def test_bad_calls_say_what_is_wrong(sim: Simulator) -> None:
         sim.add("IP9999")
     with pytest.raises(RuntimeSetupError, match="0 or more"):
         sim.advance(-1)
+    with pytest.raises(RuntimeSetupError, match="seconds must be 0 or more, not nan"):
+        sim.elapse(float("nan"))
+    before = sim.now()
+    sim.elapse(2.5)
+    assert sim.now() - before == 2.5
     gw = sim.add("IP6000")
     with pytest.raises(RuntimeSetupError, match="not logged in"):
         gw.command("config show")
