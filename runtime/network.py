@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 #: Whether a device may take an address (gwload SETIP): None, or why not.
 AddressPolicy = Callable[[IPv4Address], "str | None"]
-#: Whether a transfer port at an address can be opened now (``boot.tftpmode.PortPolicy``).
+#: Whether a transfer port at an address can be opened now (the boot code's ``PortPolicy``).
 PortPolicy = Callable[[Address], bool]
 #: Makes a socket where the device's connections leave from (``socket.socket``'s arguments).
 SocketFactory = Callable[[tuple[object, ...]], socket.socket]
