@@ -168,7 +168,7 @@ class Gateway:
         clock = sim.clock
 
         async def press() -> None:
-            async with sim._time:
+            async with sim._moving_time():
                 released = sim.runtime.press(self.name, hold)
                 await clock.elapse(hold)
             await released
@@ -317,7 +317,7 @@ class Gateway:
 
         async def wait() -> None:
             # Events wake a real clock's wait; its poll covers what has no event (until()).
-            async with sim._time:
+            async with sim._moving_time():
                 if not await clock.run_until(check, timeout, wake=sim._changed):
                     raise gave_up()
 

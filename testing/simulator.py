@@ -178,6 +178,12 @@ class Simulator:
         #: The TCP port of every device's admin web server.
         self.http_port = self.runtime.http_port
 
+    def _moving_time(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """What a call that lets device time pass holds meanwhile: in virtual time such
+        calls take turns (their times add up); a real clock moves by itself, and a press
+        may come while another thread waits."""
+        return self._time if self.speed is None else contextlib.nullcontext()
+
     def _reserve(self, kind: Literal["udp", "tcp"]) -> int:
         """A port reserved until :meth:`close` (the holder never meets the runtime's own
         sockets: it sits on 127.0.0.0)."""
@@ -345,7 +351,7 @@ class Simulator:
         clock = self.clock
 
         async def elapse() -> None:
-            async with self._time:
+            async with self._moving_time():
                 await clock.elapse(seconds)
 
         self._await(elapse, self.timeout + clock.real_seconds(seconds))

@@ -204,6 +204,29 @@ def test_scaled_time_runs_with_the_clock(tmp_path: Path) -> None:
     assert sim.leftovers() == []
 
 
+def test_in_scaled_time_a_press_comes_while_another_thread_waits(tmp_path: Path) -> None:
+    """A real clock moves by itself: a wait holds nothing that a press from another thread
+    needs (in virtual time such calls take turns instead)."""
+    with Simulator(tmp_path / "state", speed=50.0) as sim:
+        gw = sim.add("IP0011")
+        gw.wait_for(Mode.FIRMWARE)
+        failures: list[BaseException] = []
+
+        def waiter() -> None:
+            try:
+                gw.wait_for(Mode.TFTP_MODE, timeout=600.0)
+            except BaseException as exc:  # what the waiter meets is the result
+                failures.append(exc)
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        gw.press(1.8)
+        thread.join(60)
+        assert not thread.is_alive()
+        assert failures == []
+        assert gw.mode is Mode.TFTP_MODE
+
+
 def test_close_leaves_nothing_and_refuses_further_calls(tmp_path: Path) -> None:
     sim = Simulator()  # a temporary state directory of its own
     gw = sim.add("IP800")
