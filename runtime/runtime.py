@@ -58,9 +58,7 @@ from ipgwsim.device import (
     DeviceStatus,
 )
 from ipgwsim.events import (
-    ButtonReleased,
     Event,
-    PoweredOff,
 )
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
@@ -88,7 +86,7 @@ from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.pcapng import CaptureFile, CaptureFiles
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
-from ipgwsim.runtime.watch import Watched, Watcher, Watchers
+from ipgwsim.runtime.watch import Presses, Watched, Watcher, Watchers
 
 #: The devices' web servers listen here when the runtime runs as root.
 DEFAULT_HTTP_PORT = 80
@@ -183,7 +181,7 @@ class Runtime:
         self._watchers = Watchers()
         self._listeners: list[Callable[[DeviceHost, Event], None]] = []
         #: Futures of timed presses, done when the device reports the release.
-        self._presses: dict[DeviceHost, list[asyncio.Future[None]]] = {}
+        self._presses = Presses()
         self._started = False
         self._stopped = False
         #: The impairment of devices added without one of their own (seeded), or None.
@@ -265,12 +263,7 @@ class Runtime:
             self._stopped = True
             return
         self._stopped = True
-        for futures in self._presses.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(RuntimeSetupError("the runtime stopped during the press"))
-                    future.exception()  # retrieved: no "never retrieved" warning if unawaited
-        self._presses.clear()
+        self._presses.stop()
         if self._control is not None:
             await self._control.close()
         for host in self._hosts.values():
@@ -539,13 +532,8 @@ class Runtime:
         self._check_running()
         check_hold(hold)
         host = self.device(name)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         host.press(hold=hold)
-        if host.device.boot.button is None:
-            future.set_result(None)
-        else:
-            self._presses.setdefault(host, []).append(future)
-        return future
+        return self._presses.add(host, waits=host.device.boot.button is not None)
 
     def power(self, name: str, on: bool) -> DeviceHost:
         """Switch a device's power on or off."""
@@ -613,10 +601,7 @@ class Runtime:
     def _device_event(self, host: DeviceHost, event: Event) -> None:
         for listener in self._listeners:
             listener(host, event)
-        if isinstance(event, ButtonReleased | PoweredOff):
-            for future in self._presses.pop(host, []):
-                if not future.done():
-                    future.set_result(None)
+        self._presses.event(host, event)
         self._watchers.send(host.name, event, self.clock.now())
 
     def watch_timed(self, device: str | None = None) -> Watcher[Watched]:

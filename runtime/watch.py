@@ -1,4 +1,10 @@
-"""Watching a runtime's devices: :meth:`Runtime.watch <ipgwsim.runtime.runtime.Runtime.watch>`.
+"""Waiting for a runtime's device events: watchers, and the presses that end at a release.
+
+:class:`Presses` holds the futures of timed presses of the reset button
+(:meth:`Runtime.press <ipgwsim.runtime.runtime.Runtime.press>`), each done when its device
+reports the release or powers off.
+
+Watching (:meth:`Runtime.watch <ipgwsim.runtime.runtime.Runtime.watch>`):
 
 Each :class:`Watcher` has a queue of its own, filled as the devices' LED, mode, blink and
 power-off events happen (:data:`WATCHED`), with the device time of each; a slow watcher
@@ -12,10 +18,10 @@ import asyncio
 import contextlib
 from typing import Generic, TypeVar, cast
 
-from ipgwsim.events import ButtonBlink, Event, LedChanged, ModeChanged, PoweredOff
-from ipgwsim.runtime.errors import describe_error
+from ipgwsim.events import ButtonBlink, ButtonReleased, Event, LedChanged, ModeChanged, PoweredOff
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 
-__all__ = ["WATCHED", "WATCH_QUEUE", "Watched", "Watcher", "Watchers"]
+__all__ = ["WATCHED", "WATCH_QUEUE", "Presses", "Watched", "Watcher", "Watchers"]
 
 #: Events that ``watch()`` streams.
 WATCHED = (LedChanged, ModeChanged, ButtonBlink, PoweredOff)
@@ -112,3 +118,36 @@ class Watcher(Generic[T]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Presses:
+    """The timed presses under way, by device (any key: the runtime's device hosts)."""
+
+    def __init__(self) -> None:
+        self._futures: dict[object, list[asyncio.Future[None]]] = {}
+
+    def add(self, device: object, waits: bool) -> asyncio.Future[None]:
+        """A future for a press just made; done at once unless the device ``waits`` (it
+        reads the button now: the release is to come)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if waits:
+            self._futures.setdefault(device, []).append(future)
+        else:
+            future.set_result(None)
+        return future
+
+    def event(self, device: object, event: Event) -> None:
+        """A device's event: a release or a power-off ends its presses."""
+        if isinstance(event, ButtonReleased | PoweredOff):
+            for future in self._futures.pop(device, []):
+                if not future.done():
+                    future.set_result(None)
+
+    def stop(self) -> None:
+        """The runtime stopped: every press under way fails, saying so."""
+        for futures in self._futures.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(RuntimeSetupError("the runtime stopped during the press"))
+                    future.exception()  # retrieved: no "never retrieved" warning if unawaited
+        self._futures.clear()
