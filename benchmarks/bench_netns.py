@@ -27,8 +27,9 @@ from pathlib import Path
 
 from pyroute2 import netns
 
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import ScaledClock
-from ipgwsim.runtime.netns import PREFIX, Attachment
+from ipgwsim.runtime.netlink import PREFIX
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root
 

@@ -48,7 +48,7 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.http import FetchResult, HttpRequest, HttpResponse
-from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.net import Address, Datagram, NetworkCapabilities
 from ipgwsim.proto.tftp import TimerPolicy
 
 T = TypeVar("T")
@@ -204,17 +204,12 @@ class Device:
         address_policy: AddressPolicy | None = None,
         port_policy: PortPolicy | None = None,
         timers: TimerPolicy | None = None,
-        dhcp: bool = False,
-        netbios: bool = False,
-        address_map: Callable[[str], str] | None = None,
+        network: NetworkCapabilities | None = None,
     ) -> None:
         self.profile = profile
-        #: Where the network serves a firmware address (loopback: 192.168.0.1 → 127.168.0.1).
-        self.address_map = address_map
-        #: Whether the device's network has DHCP (its firmware then runs a DHCP client).
-        self.dhcp = dhcp
-        #: Whether its firmware answers NetBIOS name queries (UDP 137).
-        self.netbios = netbios
+        #: What the device's network offers its firmware: DHCP, NetBIOS, where a firmware
+        #: address is served (loopback: 192.168.0.1 → 127.168.0.1).
+        self.network = network if network is not None else NetworkCapabilities()
         self.flash = flash
         self.instance = instance
         self.boot = BootCode(
@@ -423,9 +418,7 @@ class Device:
                 wall_clock=self.wall_clock,
                 boot_build=running.build if (running := self.boot.running_boot) else None,
                 fetch_ids=self._fetch_ids,
-                dhcp=self.dhcp,
-                netbios=self.netbios,
-                address_map=self.address_map,
+                network=self.network,
             )
 
         self.firmware = self._guarded(start)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from ipgwsim.events import (
     AddressAssigned,
@@ -63,7 +63,7 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
-from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.net import Address, Datagram, NetworkCapabilities
 
 __all__ = ["DEFAULT_ADMIN", "LOG_LINES", "SALT_SIZE", "Firmware", "StoreResult"]
 
@@ -104,9 +104,7 @@ class Firmware:
         wall_clock: float | None = None,
         boot_build: int | None = None,
         fetch_ids: Iterator[int] | None = None,
-        dhcp: bool = False,
-        netbios: bool = False,
-        address_map: Callable[[str], str] | None = None,
+        network: NetworkCapabilities | None = None,
     ) -> None:
         self.profile = profile
         self.build = build
@@ -120,10 +118,9 @@ class Firmware:
         #: 12 lower-case hex digits, the ETH0 MAC (``#m`` of update URLs).
         self.serial = serial
         self.cause = cause
-        #: Whether the network has DHCP: a DHCP client runs for ``/dhcp client|auto``.
-        self.dhcp = dhcp
-        #: Where the device's network serves an address (the loopback runtime's mapping).
-        self.address_map = address_map
+        #: What the device's network offers: DHCP (a DHCP client runs for ``/dhcp
+        #: client|auto``), NetBIOS, where an address is served (the loopback network's).
+        self.network = network if network is not None else NetworkCapabilities()
         #: The build of the boot code that started this firmware (``box_info.xml``).
         self.boot_build = boot_build
         #: Seconds since the Unix epoch at device time 0, or None: no time of day.
@@ -157,7 +154,7 @@ class Firmware:
         #: What takes and gives datagrams (the DHCP client, the NetBIOS name service).
         self.services: list[Service] = []
         self._take_address(now)
-        if netbios:
+        if self.network.netbios:
             self.services.append(NetbiosResponder(self))
         if self.active.get("CONF", "registrar") and self.active.get("CONF", "number"):
             self.services.append(ConfInterface(self, now))  # waits for ETH0's address
@@ -194,7 +191,7 @@ class Firmware:
         ``/dhcp off|server`` (or none) with ``/addr``: that address. ``/dhcp auto``: the
         factory address after a restart by the reset button; after power-up a DHCP client.
         ``/dhcp client``: a DHCP client. The DHCP client runs where the network has DHCP
-        (``dhcp=True``, namespace mode); elsewhere (loopback) ETH0 has no address then.
+        (its capabilities say so: namespace mode); elsewhere (loopback) ETH0 has no address then.
         """
         eth0 = self.profile.ethernet[0]
         mode = self.active.get("ETH0", "dhcp") or "off"
@@ -205,7 +202,7 @@ class Firmware:
         elif mode == "auto" and self.cause is StartCause.RESET_BUTTON:
             how = "factory address after a restart by the reset button (ETH0 /dhcp auto)"
             self.set_address(eth0.default_address, eth0.default_mask, how=how)
-        elif self.dhcp:
+        elif self.network.dhcp:
             self._say(f"ETH0: DHCP client (/dhcp {mode})")
             self.services.append(DhcpClient(self, now))
         else:
@@ -224,7 +221,7 @@ class Firmware:
 
         Another address held before is given up first (``AddressReleased``).
         """
-        served = self.address_map(ip) if self.address_map is not None else ip
+        served = self.network.served(ip)
         if served != ip:
             how += f", served as {served}"
         if self.address is not None and self.address[0] != served:

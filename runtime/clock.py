@@ -9,16 +9,36 @@ device's next deadline with :meth:`Clock.call_at`.
 - :class:`ManualClock` stands still until a test calls ``await clock.advance(dt)``,
   which fires every timer due on the way, in order of their deadlines, setting the
   clock to each deadline as it fires it. Nothing waits on the wall clock.
+
+Both let device time pass the same way, so that a caller need not ask which clock it
+has: :meth:`Clock.elapse` lets some device seconds pass, :meth:`Clock.run_until` lets
+device time run until a condition holds (or a device-time limit passes), and
+:meth:`Clock.real_seconds` says how much wall-clock time some device seconds take.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
+import inspect
 import itertools
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+#: A condition :meth:`Clock.run_until` waits for: plain or a coroutine function.
+Condition = Callable[[], "bool | Awaitable[bool]"]
+
+#: How often (wall-clock seconds) a real clock checks a condition nothing announces.
+POLL = 0.05
+
+
+async def _holds(condition: Condition) -> bool:
+    result = condition()
+    if inspect.isawaitable(result):
+        return bool(await result)
+    return bool(result)
 
 
 class Timer(ABC):
@@ -43,6 +63,31 @@ class Clock(ABC):
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         """Call ``callback()`` after ``delay`` device seconds."""
         return self.call_at(self.now() + delay, callback)
+
+    @abstractmethod
+    def real_seconds(self, seconds: float) -> float:
+        """The wall-clock seconds that ``seconds`` of device time take (0: none)."""
+
+    @abstractmethod
+    async def elapse(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass, the timers due on the way firing."""
+
+    @abstractmethod
+    async def run_until(
+        self, condition: Condition, timeout: float, *, wake: asyncio.Event | None = None
+    ) -> bool:
+        """Let device time run until ``condition()`` holds; whether it did before
+        ``timeout`` device seconds passed.
+
+        ``condition`` is checked at once and again whenever something may have changed;
+        ``wake``, set by whoever changes what it reads, lets a real clock check it at
+        once instead of at its next poll.
+        """
+
+
+def _check_seconds(what: str, seconds: float) -> None:
+    if not seconds >= 0:
+        raise ValueError(f"{what} must be 0 or more device seconds, not {seconds!r}")
 
 
 class _LoopTimer(Timer):
@@ -104,6 +149,34 @@ class ScaledClock(Clock):
         self._timers.add(timer)
         timer.schedule()
         return timer
+
+    def real_seconds(self, seconds: float) -> float:
+        return seconds / self.speed
+
+    async def elapse(self, seconds: float) -> None:
+        _check_seconds("elapse", seconds)
+        await asyncio.sleep(self.real_seconds(seconds))
+
+    async def run_until(
+        self, condition: Condition, timeout: float, *, wake: asyncio.Event | None = None
+    ) -> bool:
+        _check_seconds("timeout", timeout)
+        loop = asyncio.get_running_loop()
+        real_end = loop.time() + self.real_seconds(timeout)
+        while True:
+            if wake is not None:
+                wake.clear()  # what changes from here on wakes the wait below
+            if await _holds(condition):
+                return True
+            remaining = real_end - loop.time()
+            if remaining <= 0:
+                return False
+            if wake is None:
+                await asyncio.sleep(min(remaining, POLL))
+                continue
+            # The wake covers what announces itself; the poll what does not.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), min(remaining, POLL))
 
     def skip(self, seconds: float) -> None:
         """Move device time ``seconds`` forward now (never back)."""
@@ -191,3 +264,28 @@ class ManualClock(Clock):
             await asyncio.sleep(0)
         self._now = max(self._now, target)  # an advance running beside may be further
         await asyncio.sleep(0)
+
+    def real_seconds(self, seconds: float) -> float:
+        return 0.0
+
+    async def elapse(self, seconds: float) -> None:
+        _check_seconds("elapse", seconds)
+        await self.advance(seconds)
+
+    async def run_until(
+        self, condition: Condition, timeout: float, *, wake: asyncio.Event | None = None
+    ) -> bool:
+        """Fire the timers in order, one deadline at a time, until ``condition()`` holds
+        (the clock then stands at the deadline that made it hold) or the next deadline
+        is past ``timeout`` (the clock then stands at the limit)."""
+        _check_seconds("timeout", timeout)
+        end = self._now + timeout
+        while not await _holds(condition):
+            await asyncio.sleep(0)  # what has arrived (a tool's packets) first
+            due = self.next_deadline()
+            if due is None or due > end:
+                if self._now >= end:
+                    return False
+                due = end
+            await self.advance(max(0.0, due - self._now))
+        return True

@@ -33,6 +33,7 @@ import serial
 from serial.rfc2217 import PortManager
 
 from ipgwsim.runtime.connlimit import ConnectionBudget
+from ipgwsim.runtime.errors import RuntimeSetupError
 
 #: The loopback address the consoles listen on.
 CONSOLE_HOST = "127.0.0.1"
@@ -276,3 +277,47 @@ class ConsoleTcp:
         handlers = [task for task in self._handlers if task is not asyncio.current_task()]
         if handlers:
             await asyncio.gather(*handlers, return_exceptions=True)
+
+
+class ConsolePorts:
+    """Which TCP ports each device's console gets, when the consoles are served on TCP.
+
+    A port given for a device (and the next one); else, with a ``base``, the n-th device
+    (from 0) numbered by the ports gets ``base + 2n`` and ``base + 2n + 1``; else the
+    system picks free ones (0).
+    """
+
+    def __init__(self, enabled: bool, base: int | None) -> None:
+        if base is not None and not 0 < base < 65535:
+            raise RuntimeSetupError(f"console_port_base must be a TCP port (1-65534), not {base}")
+        if base is not None and not enabled:
+            raise RuntimeSetupError(
+                f"console_port_base {base} needs console_tcp=True "
+                "(the consoles on TCP are off by default)"
+            )
+        #: Whether the consoles are served on TCP too.
+        self.enabled = enabled
+        self.base = base
+        #: Devices given ports from the base so far (the next one's offset from it).
+        self._index = 0
+
+    def check(self, port: int | None) -> None:
+        """Refuse a console port for devices whose consoles are not served on TCP."""
+        if port is not None and not self.enabled:
+            raise RuntimeSetupError(
+                f"console port {port} needs console_tcp=True "
+                "(the consoles on TCP are off by default)"
+            )
+
+    def next(self, device: str, port: int | None = None) -> tuple[int, int]:
+        """The raw and RFC 2217 ports of the next device's console (0: any)."""
+        if port is not None:
+            return port, port + 1
+        raw = rfc = 0
+        if self.base is not None:
+            raw = self.base + 2 * self._index
+            rfc = raw + 1
+            if rfc > 65535:
+                raise RuntimeSetupError(f"{device}: no console ports left above the base")
+        self._index += 1
+        return raw, rfc

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment
-from ipgwsim.runtime.netns import Attachment
 
 #: A device name: a folder name in the state directory, a console link, a host name.
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")

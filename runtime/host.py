@@ -63,6 +63,7 @@ from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.node import Pump
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.console import Console
@@ -74,8 +75,7 @@ from ipgwsim.runtime.hostweb import HostWeb
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.link import Link
 from ipgwsim.runtime.logins import LoginChecker
-from ipgwsim.runtime.loopback import LoopbackNetwork
-from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
+from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.statedir import DeviceRecord
 from ipgwsim.runtime.terminal import Terminal, Terminals
 from ipgwsim.runtime.web import Fetcher, WebServer
@@ -111,7 +111,7 @@ class DeviceHost:
         flash: NorFlash,
         *,
         clock: Clock,
-        network: LoopbackNetwork | NamespaceNetwork,
+        network: Network,
         port: int,
         http_port: int = 80,
         on_event: EventSink | None = None,
@@ -147,11 +147,9 @@ class DeviceHost:
             port=port,
             address_policy=network.policy_for(self),
             port_policy=network.port_policy(),
-            # On real links the firmware runs a DHCP client and answers NetBIOS.
-            dhcp=isinstance(network, NamespaceNetwork),
-            netbios=isinstance(network, NamespaceNetwork),
-            # On loopback the firmware's addresses are the loopback ones that serve them.
-            address_map=network.map_address if isinstance(network, LoopbackNetwork) else None,
+            # What the network offers the firmware: DHCP and NetBIOS on real links; on
+            # loopback the firmware's addresses are the loopback ones that serve them.
+            network=network.capabilities,
             # Salts of the admin credentials and TFTP transfer ports: from the system
             # unless the caller gives the device its randomness (tests).
             rng=rng if rng is not None else random.Random(secrets.randbits(64)),
@@ -211,10 +209,8 @@ class DeviceHost:
     @property
     def link_name(self) -> str | None:
         """The host-side name of ETH0's link in namespace mode (``ip6000-100001``), or None."""
-        if isinstance(self.network, NamespaceNetwork):
-            links = self.network.links_of(self)
-            return links[0] if links else None
-        return None
+        links = self.network.links_of(self)
+        return links[0] if links else None
 
     def status(self) -> DeviceStatus:
         return self.device.status()

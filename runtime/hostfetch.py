@@ -12,7 +12,6 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from ipgwsim.proto.http import Fetch, FetchResult
-from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.web import Fetcher
 
 if TYPE_CHECKING:
@@ -24,8 +23,7 @@ class HostFetches:
 
     def __init__(self, host: DeviceHost) -> None:
         self._host = host
-        network = host.network
-        factory = network.socket_factory(host) if isinstance(network, NamespaceNetwork) else None
+        factory = host.network.socket_factory(host)
         self.fetcher = Fetcher(self._fetched, log=host.log, socket_factory=factory)
 
     def start(self, fetch: Fetch) -> None:

@@ -20,7 +20,6 @@ from ipgwsim.events import AddressAssigned
 from ipgwsim.firmware.logins import PasswordCheck
 from ipgwsim.proto.http import HttpRequest, HttpResponse
 from ipgwsim.runtime.errors import describe_error
-from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.web import WebServer
 
 if TYPE_CHECKING:
@@ -57,10 +56,7 @@ class HostWeb:
             self.stop()  # another address: the old one and its web server go
         host._assign(ip, event.mask, event.gateway)
         self.ip = ip
-        listener = None
-        if isinstance(host.network, NamespaceNetwork):
-            network, port = host.network, host.http_port
-            listener = lambda: network.tcp_listener(host, ip, port)  # noqa: E731
+        listener = host.network.web_listener(host, ip, host.http_port)
         server = WebServer(
             ip,
             host.http_port,

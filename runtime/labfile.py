@@ -40,10 +40,10 @@ from typing import Any, TypeVar
 from ipgwsim.device import Instance, StartingConfigError, factory_flash, load_starting_config
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.hw_profiles.reader import TableReader, TomlError, read_toml_text
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.devicespec import DeviceSpec, check_mac, check_name, format_mac
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
-from ipgwsim.runtime.netns import Attachment
 
 __all__ = ["Lab", "LabError", "check_lab", "load_lab", "parse_lab"]
 

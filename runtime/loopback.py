@@ -28,10 +28,17 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Protocol
 
-from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
+from ipgwsim.hw_profiles import Profile
+from ipgwsim.proto.net import (
+    LIMITED_BROADCAST,
+    UNSPECIFIED,
+    Address,
+    Datagram,
+    NetworkCapabilities,
+)
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.network import AddressPolicy, Attached, PortPolicy, SocketFactory
 
 #: The network whose host addresses devices may take.
 LOOPBACK_NETWORK = IPv4Network("127.0.0.0/8")
@@ -44,23 +51,6 @@ READ_BATCH = 64
 #: Receive buffer of every socket (the kernel caps it at net.core.rmem_max).
 RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
-
-AddressPolicy = Callable[[IPv4Address], "str | None"]
-#: Whether a transfer port at an address can be opened now (``boot.tftpmode.PortPolicy``).
-PortPolicy = Callable[[Address], bool]
-
-
-class Attached(Protocol):
-    """What the network needs of a device host."""
-
-    @property
-    def name(self) -> str: ...
-
-    def accepts(self, dst: Address) -> bool: ...
-
-    def deliver(self, datagram: Datagram) -> None: ...
-
-    def deliver_all(self, datagrams: list[Datagram]) -> None: ...
 
 
 @dataclass
@@ -97,7 +87,14 @@ def bind_problem(address: Address, exc: OSError) -> str:
 
 
 class LoopbackNetwork:
-    """The sockets of all devices of one runtime on loopback (see the module docstring)."""
+    """The sockets of all devices of one runtime on loopback (see the module docstring).
+
+    A :class:`~ipgwsim.runtime.network.Network`: no DHCP server, no NetBIOS, no namespaces
+    or links; a firmware address is served at its loopback address (:meth:`map_address`).
+    """
+
+    kind = "loopback"
+    takes_attachments = False
 
     def __init__(
         self, port: int = 69, *, log: logging.Logger | None = None, share: bool = False
@@ -159,6 +156,34 @@ class LoopbackNetwork:
         self._broadcast[port] = bound
         self._loop.add_reader(sock.fileno(), self._readable, bound, port)
         return bound
+
+    # -- what the network offers ------------------------------------------------------
+
+    @property
+    def capabilities(self) -> NetworkCapabilities:
+        """No DHCP server, no NetBIOS; the firmware runs on the loopback address that
+        serves its address (:meth:`map_address`)."""
+        return LOOPBACK_CAPABILITIES
+
+    def namespace_name(self, device_name: str) -> str | None:
+        return None
+
+    def link_names(self, profile: Profile, serial: str) -> list[str]:
+        return []
+
+    def namespace_of(self, host: Attached) -> str | None:
+        return None
+
+    def links_of(self, host: Attached) -> list[str]:
+        return []
+
+    def web_listener(
+        self, host: Attached, ip: str, port: int
+    ) -> Callable[[], socket.socket] | None:
+        return None  # the web server binds its own socket on the host
+
+    def socket_factory(self, host: Attached) -> SocketFactory | None:
+        return None  # fetches leave from ordinary sockets bound to the served address
 
     # -- addresses -----------------------------------------------------------------
 
@@ -396,3 +421,7 @@ class LoopbackNetwork:
             for host in list(bound.listeners):
                 if host.accepts(datagram.dst):
                     host.deliver(datagram)
+
+
+#: What the loopback network offers every device.
+LOOPBACK_CAPABILITIES = NetworkCapabilities(serve_address=LoopbackNetwork.map_address)

@@ -25,9 +25,11 @@ server listens there and the update client's connections leave from there. In TF
 socket is bound to it).
 
 Everything made is tagged (namespaces by name, links by their alias ``ipgwsim <pid>
-<device name> <state directory>``) and removed when the runtime stops; :func:`cleanup`
-removes what a killed runtime left (``ipgwsim cleanup``). A link name that exists already
-is refused, naming its owner as its alias tells it.
+<device name> <state directory>``) and removed when the runtime stops;
+:func:`~ipgwsim.runtime.netlink.cleanup` removes what a killed runtime left (``ipgwsim
+cleanup``). A link name that exists already is refused, naming its owner as its alias
+tells it. The netlink work is :mod:`ipgwsim.runtime.netlink`'s; :class:`Attachment`,
+:func:`link_name` and :func:`port_mac` are :mod:`ipgwsim.runtime.attachment`'s.
 """
 
 from __future__ import annotations
@@ -38,206 +40,45 @@ import errno
 import itertools
 import logging
 import os
-import re
-import signal
 import socket
 import struct
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Protocol, TypeVar
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ipgwsim.hw_profiles import Profile
-from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Address, Datagram
+from ipgwsim.proto.net import (
+    LIMITED_BROADCAST,
+    UNSPECIFIED,
+    Address,
+    Datagram,
+    NetworkCapabilities,
+)
+from ipgwsim.runtime.attachment import Attachment, link_name, port_mac
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
-from ipgwsim.runtime.registry import pid_alive
+from ipgwsim.runtime.netlink import (
+    ALIAS,
+    PREFIX,
+    describe_owner,
+    in_namespace,
+    link_index,
+    netlink_call,
+    netlink_error,
+    route,
+)
+from ipgwsim.runtime.network import AddressPolicy, Attached, PortPolicy, SocketFactory
 
-__all__ = [
-    "PREFIX",
-    "Attachment",
-    "NamespaceNetwork",
-    "cleanup",
-    "in_namespace",
-    "link_name",
-    "netlink_call",
-]
+__all__ = ["NAMESPACE_CAPABILITIES", "DeviceNamespace", "NamespaceNetwork"]
 
-#: Every namespace this network makes is called ``ipgwsim-<pid>-<device name>``.
-PREFIX = "ipgwsim-"
-#: Links get the alias ``ipgwsim <pid> <device name> <state directory>``.
-ALIAS = "ipgwsim"
-#: Linux's longest interface name (IFNAMSIZ less the NUL).
-IFNAME_MAX = 15
 #: Longest alias Linux keeps (IFALIASZ less the NUL).
 ALIAS_MAX = 255
 READ_BATCH = 64
 MAX_DATAGRAM = 65535
 IP_FREEBIND = 15
 RECEIVE_BUFFER = 4 * 1024 * 1024
-
-AddressPolicy = Callable[[IPv4Address], "str | None"]
-#: Whether a transfer port at an address can be opened now (``boot.tftpmode.PortPolicy``).
-PortPolicy = Callable[[Address], bool]
-T = TypeVar("T")
-
-
-class Attached(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def mac(self) -> str: ...
-
-    @property
-    def attachment(self) -> Attachment | None: ...
-
-    @property
-    def profile(self) -> Profile: ...
-
-    def accepts(self, dst: Address) -> bool: ...
-
-    def deliver_all(self, datagrams: list[Datagram]) -> None: ...
-
-
-@contextlib.contextmanager
-def in_namespace(name: str) -> Iterator[None]:
-    """Run the block in network namespace ``name`` (this thread), then come back."""
-    netns.pushns(name)
-    try:
-        yield
-    finally:
-        netns.popns()
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """Where the far end of a device's links goes (see the module docstring)."""
-
-    kind: str = "host"  # host | netns | bridge | macvlan
-    target: str = ""
-    namespace: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Attachment:
-        """``host``, ``netns:NAME``, ``bridge:BR[@NAMESPACE]``, ``macvlan:NIC[@NAMESPACE]``."""
-        kind, _, rest = text.partition(":")
-        if kind == "host" and not rest:
-            return cls()
-        if kind not in ("netns", "bridge", "macvlan") or not rest:
-            raise RuntimeSetupError(
-                f"attachment {text!r}: use host, netns:NAME, bridge:BR[@NAMESPACE] "
-                "or macvlan:NIC[@NAMESPACE]"
-            )
-        if kind == "netns":
-            return cls(kind, rest)
-        target, _, space = rest.partition("@")
-        if not target:
-            raise RuntimeSetupError(f"attachment {text!r}: the {kind} needs a name")
-        return cls(kind, target, space or None)
-
-    def __str__(self) -> str:
-        if self.kind == "host":
-            return "host"
-        where = f"@{self.namespace}" if self.namespace else ""
-        return f"{self.kind}:{self.target}{where}"
-
-
-def link_name(model: str, serial: str, n: int = 0) -> str:
-    """The host-side name of Ethernet port ``n``'s link: ``ip6000-100001``, ``ip6000-100001.1``.
-
-    The lower-case model (letters and digits only, cut to fit) and the last six hex digits
-    of the device's serial number, which is unique on the host (the registry), so two
-    runtimes never meet by name. With the port suffix it stays within Linux's 15
-    characters: the model part keeps at most ``15 - 7 - 2`` = 6 characters (every shipped
-    model fits whole; a longer one from a user's profile is cut, its MAC part keeps the
-    name unique).
-    """
-    suffix = f".{n}" if n else ""
-    tail = f"-{serial[-6:]}"
-    room = IFNAME_MAX - len(tail) - 2  # ".1": every port's name fits, not just ETH0's
-    stem = re.sub(r"[^a-z0-9]", "", model.lower())[:room] or "gw"
-    return f"{stem}{tail}{suffix}"
-
-
-def port_mac(mac: str, n: int) -> str:
-    """The MAC of Ethernet port ``n``: ETH0 the device's; ETH1 the same with the locally
-    administered bit set (``02:90:33:…``), so that it never meets another device's ETH0
-    (serial numbers are consecutive; the vendor does not document ETH1's MAC)."""
-    if n == 0:
-        return mac
-    first = int(mac[:2], 16) | 0x02
-    return f"{first:02x}{mac[2:]}"
-
-
-#: pyroute2's synchronous API runs an event loop of its own, which cannot run inside the
-#: runtime's: netlink work goes to this thread (setup and teardown; datagrams never).
-_NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipgwsim-netlink")
-
-
-def describe_owner(alias: str) -> str:
-    """Who made a link, from its alias:
-    ``device ip6000-1 of the ipgwsim runtime (state directory /s, pid 7)``.
-
-    ``ipgwsim <pid> <device> [<state directory>]`` is ipgwsim's (a gone pid says so and
-    names ``ipgwsim cleanup``); anything else is another program's.
-    """
-    words = alias.split(" ", 3)
-    if len(words) >= 3 and words[0] == ALIAS and words[1].isdigit():
-        pid = int(words[1])
-        state = f"state directory {words[3]}, " if len(words) == 4 else ""
-        owner = f"device {words[2]} of the ipgwsim runtime ({state}pid {pid})"
-        if not pid_alive(pid):
-            owner += ", which is gone: `ipgwsim cleanup` removes it"
-        return owner
-    return f"another program (alias {alias!r})" if alias else "another program (no alias)"
-
-
-def _quiet_child() -> None:
-    """In a child pyroute2 forks (to enter a namespace): no signal reaches our event loop.
-
-    The child inherits the loop's signal wakeup fd: a SIGTERM pyroute2 sends its child
-    would otherwise be read by the parent's loop as its own (``ipgwsim run`` stopped).
-    """
-    with contextlib.suppress(ValueError, OSError):
-        signal.set_wakeup_fd(-1)
-    for number in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(number, signal.SIG_DFL)
-
-
-os.register_at_fork(after_in_child=_quiet_child)
-
-
-def netlink_call(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` on the netlink thread and wait for it."""
-    return _NETLINK.submit(fn, *args).result()
-
-
-def _route(namespace: str | None) -> IPRoute:
-    """A netlink handle in ``namespace`` (None: this thread's).
-
-    Made on the netlink thread, which enters the namespace for the socket's creation
-    (pyroute2's NetNS forks a child for that: several times slower per device).
-    """
-    if not namespace:
-        return IPRoute()
-    with in_namespace(namespace):
-        return IPRoute()
-
-
-def _index(ipr: IPRoute, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
-
-
-def _netlink(what: str, exc: NetlinkError) -> RuntimeSetupError:
-    return RuntimeSetupError(
-        f"{what}: {os.strerror(exc.code) if exc.code else describe_error(exc)}"
-    )
 
 
 @dataclass
@@ -258,8 +99,20 @@ class DeviceNamespace:
     addresses: dict[str, int] = field(default_factory=dict)
 
 
+#: What the namespace network offers every device: real links, where DHCP servers and
+#: NetBIOS clients may be; addresses are served as they are.
+NAMESPACE_CAPABILITIES = NetworkCapabilities(dhcp=True, netbios=True)
+
+
 class NamespaceNetwork:
-    """The sockets and links of all devices of one runtime (see the module docstring)."""
+    """The sockets and links of all devices of one runtime (see the module docstring).
+
+    A :class:`~ipgwsim.runtime.network.Network`.
+    """
+
+    kind = "netns"
+    takes_attachments = True
+    capabilities = NAMESPACE_CAPABILITIES
 
     #: Namespace networks made in this process so far (see ``stem``).
     _instances = itertools.count()
@@ -314,8 +167,8 @@ class NamespaceNetwork:
         if a.kind in ("bridge", "macvlan"):
             if a.namespace is not None and a.namespace not in netns.listnetns():
                 raise RuntimeSetupError(f"attachment {a}: no network namespace {a.namespace!r}")
-            with _route(a.namespace) as ipr:
-                index = _index(ipr, a.target)
+            with route(a.namespace) as ipr:
+                index = link_index(ipr, a.target)
                 if index is None:
                     raise RuntimeSetupError(f"attachment {a}: there is no interface {a.target!r}")
                 if a.kind == "bridge":
@@ -395,8 +248,8 @@ class NamespaceNetwork:
             if host.attachment is not None:
                 self._check_attachment(host.attachment)
             self._sysctls(name)
-            with _route(name) as ns:
-                lo = _index(ns, "lo")
+            with route(name) as ns:
+                lo = link_index(ns, "lo")
                 if lo is not None:
                     ns.link("set", index=lo, state="up")
                 count = 2 if self.eth1 and len(host.profile.ethernet) > 1 else 1
@@ -408,7 +261,7 @@ class NamespaceNetwork:
             if isinstance(exc, RuntimeSetupError):
                 raise
             if isinstance(exc, NetlinkError):
-                raise _netlink(f"{host.name}: cannot make its links", exc) from None
+                raise netlink_error(f"{host.name}: cannot make its links", exc) from None
             raise RuntimeSetupError(
                 f"{host.name}: cannot make its links: {describe_error(exc)}"
             ) from None
@@ -435,7 +288,7 @@ class NamespaceNetwork:
         """A netlink handle in ``space`` kept for the runtime's life (netlink thread only)."""
         handle = self._handles.get(space)
         if handle is None:
-            handle = self._handles[space] = _route(space)
+            handle = self._handles[space] = route(space)
         return handle
 
     def _link(self, device: DeviceNamespace, ns: IPRoute, n: int, alias: str) -> None:
@@ -450,10 +303,10 @@ class NamespaceNetwork:
             if n > 0:
                 return  # one macvlan per device: ETH0 on the real segment
             ipr = self._handle(a.namespace)
-            parent = _index(ipr, a.target)
+            parent = link_index(ipr, a.target)
             assert parent is not None
             ipr.link("add", ifname=temp, kind="macvlan", link=parent, macvlan_mode="bridge")
-            index = _index(ipr, temp)
+            index = link_index(ipr, temp)
             assert index is not None
             ipr.link("set", index=index, net_ns_fd=device.namespace)
         else:
@@ -462,7 +315,7 @@ class NamespaceNetwork:
             there = self._handle(space)
             for name in (peer, temp):
                 ipr = there if name == peer else self._handle(None)
-                index = _index(ipr, name)
+                index = link_index(ipr, name)
                 if index is not None:
                     where = f"namespace {space}" if space and name == peer else "this host"
                     theirs = ipr.get_links(index)[0].get_attr("IFLA_IFALIAS") or ""
@@ -470,7 +323,7 @@ class NamespaceNetwork:
                         f"{host.name}: a link {name} exists already in {where}: it belongs "
                         f"to {describe_owner(theirs)}"
                     )
-            bridge = _index(there, a.target) if a.kind == "bridge" else None
+            bridge = link_index(there, a.target) if a.kind == "bridge" else None
             if a.kind == "bridge" and bridge is None:
                 raise RuntimeSetupError(f"{host.name}: the bridge {a} is gone")
             ipr = self._handle(None)
@@ -479,17 +332,17 @@ class NamespaceNetwork:
             if space is not None:
                 peer_spec["net_ns_fd"] = space
             ipr.link("add", ifname=temp, kind="veth", peer=peer_spec)
-            index = _index(ipr, temp)
+            index = link_index(ipr, temp)
             assert index is not None
             ipr.link("set", index=index, net_ns_fd=device.namespace)
-            peer_index = _index(there, peer)
+            peer_index = link_index(there, peer)
             assert peer_index is not None
             there.link("set", index=peer_index, ifalias=alias)
             if bridge is not None:
                 there.link("set", index=peer_index, master=bridge)
             there.link("set", index=peer_index, state="up")
             device.peers.append((peer, space))
-        index = _index(ns, temp)
+        index = link_index(ns, temp)
         assert index is not None
         ns.link("set", index=index, ifname=inner, address=mac, ifalias=alias)
         ns.link("set", index=index, state="up")
@@ -509,7 +362,7 @@ class NamespaceNetwork:
         for peer, space in device.peers:
             with contextlib.suppress(NetlinkError, OSError):
                 ipr = self._handle(space)
-                index = _index(ipr, peer)
+                index = link_index(ipr, peer)
                 if index is not None:
                     ipr.link("del", index=index)
         with contextlib.suppress(OSError):
@@ -544,7 +397,7 @@ class NamespaceNetwork:
 
     def _default_route(self, device: DeviceNamespace, gateway: str) -> None:
         try:
-            with _route(device.namespace) as ns:
+            with route(device.namespace) as ns:
                 ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
         except NetlinkError as exc:
             self.log.warning("%s: no default route via %s: %s", device.host.name, gateway, exc)
@@ -552,8 +405,8 @@ class NamespaceNetwork:
     def _add_address(self, device: DeviceNamespace, ip: str, prefix: int) -> None:
         host = device.host
         try:
-            with _route(device.namespace) as ns:
-                index = _index(ns, "eth0")
+            with route(device.namespace) as ns:
+                index = link_index(ns, "eth0")
                 ns.addr("add", index=index, address=ip, prefixlen=prefix)
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:
@@ -592,8 +445,8 @@ class NamespaceNetwork:
 
     @staticmethod
     def _del_address(namespace: str, ip: str, prefix: int) -> None:
-        with contextlib.suppress(NetlinkError), _route(namespace) as ns:
-            index = _index(ns, "eth0")
+        with contextlib.suppress(NetlinkError), route(namespace) as ns:
+            index = link_index(ns, "eth0")
             ns.addr("del", index=index, address=ip, prefixlen=prefix)
 
     # -- sockets -----------------------------------------------------------------------
@@ -617,7 +470,11 @@ class NamespaceNetwork:
             raise
         return sock
 
-    def socket_factory(self, host: Attached) -> Callable[[tuple[object, ...]], socket.socket]:
+    def web_listener(self, host: Attached, ip: str, port: int) -> Callable[[], socket.socket]:
+        """The web server listens in the device's namespace (:meth:`tcp_listener`)."""
+        return lambda: self.tcp_listener(host, ip, port)
+
+    def socket_factory(self, host: Attached) -> SocketFactory:
         """For aiohttp's connector: client sockets made in the device's namespace."""
 
         def factory(addr_info: tuple[object, ...]) -> socket.socket:
@@ -712,38 +569,3 @@ class NamespaceNetwork:
                 batch.append(Datagram(data, (src[0], src[1]), dst))
         if batch:
             host.deliver_all(batch)
-
-
-def cleanup(*, all_runtimes: bool = False) -> list[str]:
-    """Remove the namespaces and links of runtimes that are gone; what was removed.
-
-    With ``all_runtimes`` also those of running ones (they lose their network).
-    """
-    return netlink_call(_cleanup, all_runtimes)
-
-
-def _cleanup(all_runtimes: bool) -> list[str]:
-    removed: list[str] = []
-    for name in netns.listnetns():
-        if not name.startswith(PREFIX):
-            continue
-        pid_text = name[len(PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit():
-            continue
-        if all_runtimes or not pid_alive(int(pid_text)):
-            with contextlib.suppress(OSError):
-                netns.remove(name)
-                removed.append(f"namespace {name}")
-    spaces: list[str | None] = [None, *(n for n in netns.listnetns() if not n.startswith(PREFIX))]
-    for space in spaces:
-        with contextlib.suppress(NetlinkError, OSError), _route(space) as ipr:
-            for link in ipr.get_links():
-                alias = link.get_attr("IFLA_IFALIAS") or ""
-                words = alias.split()
-                if len(words) < 3 or words[0] != ALIAS or not words[1].isdigit():
-                    continue
-                if all_runtimes or not pid_alive(int(words[1])):
-                    ipr.link("del", index=link["index"])
-                    where = f" in {space}" if space else ""
-                    removed.append(f"link {link.get_attr('IFLA_IFNAME')}{where}")
-    return removed

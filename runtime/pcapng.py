@@ -366,3 +366,34 @@ class CaptureFile:
         except OSError as exc:
             if self.error is None:
                 self._fail(exc)
+
+
+class CaptureFiles:
+    """The open capture files of one runtime, one per file (by resolved path), in the
+    order they were opened (the runtime's first)."""
+
+    def __init__(self, *, log: logging.Logger | None = None) -> None:
+        self._log = log
+        self._files: dict[Path, CaptureFile] = {}
+
+    def open(self, *paths: Path | None) -> list[CaptureFile]:
+        """The capture files at ``paths`` (None: none), each once, opened now if not yet."""
+        found: list[CaptureFile] = []
+        for path in paths:
+            if path is None:
+                continue
+            key = path.resolve()
+            capture = self._files.get(key)
+            if capture is None:
+                capture = self._files[key] = CaptureFile(path, log=self._log)
+            if capture not in found:
+                found.append(capture)
+        return found
+
+    @property
+    def files(self) -> list[CaptureFile]:
+        return list(self._files.values())
+
+    def close(self) -> None:
+        for capture in self._files.values():
+            capture.close()

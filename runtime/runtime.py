@@ -28,12 +28,12 @@ factory flash (built once per profile, cloned with shared sectors). ``stop()``
 closes sockets, ptys and console listeners, removes console links and the control socket and
 releases the state directory's lock.
 
-Identity on a shared host: the runtime registers itself in the host registry
-(:mod:`ipgwsim.runtime.registry`) with its state directory, network mode, UDP port and,
-as devices are added, their MACs and namespace and link names. A UDP port on loopback
-that another running runtime has (unless both share it: ``share_port=True``), or a MAC,
-namespace or link name another one holds, is refused with one line naming that runtime's
-state directory and pid.
+Identity on a shared host (:mod:`ipgwsim.runtime.identities`): the runtime registers
+itself in the host registry (:mod:`ipgwsim.runtime.registry`) with its state directory,
+network mode, UDP port and, as devices are added, their MACs and namespace and link
+names. A UDP port on loopback that another running runtime has (unless both share it:
+``share_port=True``), or a MAC, namespace or link name another one holds, is refused with
+one line naming that runtime's state directory and pid.
 """
 
 from __future__ import annotations
@@ -52,29 +52,23 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 from types import TracebackType
-from typing import Generic, Literal, TypeVar, cast
+from typing import Literal
 
 from ipgwsim.device import (
     DeviceStatus,
-    StartingConfigError,
-    factory_flash,
-    load_starting_config,
 )
 from ipgwsim.events import (
-    ButtonBlink,
-    ButtonReleased,
     Event,
-    LedChanged,
-    ModeChanged,
-    PoweredOff,
 )
 from ipgwsim.flash.faults import CutMode
-from ipgwsim.flash.imagefile import FlashFileError
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.connlimit import ConnectionBudget, ConnectionLimits, quiet_accept_errors
+from ipgwsim.runtime.consoletcp import ConsolePorts
 from ipgwsim.runtime.control import ControlServer
+from ipgwsim.runtime.deviceflash import DeviceFlashes, read_starting_config
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
 from ipgwsim.runtime.errors import (
     RuntimeSetupError,
@@ -82,23 +76,18 @@ from ipgwsim.runtime.errors import (
     UnknownModel,
     describe_error,
 )
-from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.identities import check_port, claim_identities, release_identities
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.logins import LoginChecker
 from ipgwsim.runtime.loopback import LoopbackNetwork
-from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
-from ipgwsim.runtime.pcapng import CaptureFile
-from ipgwsim.runtime.registry import Registry, RuntimeConflict, RuntimeEntry
+from ipgwsim.runtime.netns import NamespaceNetwork
+from ipgwsim.runtime.network import Network
+from ipgwsim.runtime.pcapng import CaptureFile, CaptureFiles
+from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
+from ipgwsim.runtime.watch import Presses, Watched, Watcher, Watchers
 
-#: Events that ``watch()`` streams.
-WATCHED = (LedChanged, ModeChanged, ButtonBlink, PoweredOff)
-#: Events a slow watcher may fall behind before further ones are dropped for it.
-WATCH_QUEUE = 10_000
-
-Watched = tuple[str, Event, float]
-T = TypeVar("T")
 #: The devices' web servers listen here when the runtime runs as root.
 DEFAULT_HTTP_PORT = 80
 #: ... and here otherwise (ports below 1024 need root).
@@ -122,16 +111,6 @@ def raise_open_file_limit() -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def _check_console_ports(console_tcp: bool, base: int | None) -> None:
-    if base is not None and not 0 < base < 65535:
-        raise RuntimeSetupError(f"console_port_base must be a TCP port (1-65534), not {base}")
-    if base is not None and not console_tcp:
-        raise RuntimeSetupError(
-            f"console_port_base {base} needs console_tcp=True "
-            "(the consoles on TCP are off by default)"
-        )
 
 
 class Runtime:
@@ -181,10 +160,9 @@ class Runtime:
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self.network = self._network(network, attachment)
         self.profiles_dir = profiles_dir
-        _check_console_ports(console_tcp, console_port_base)
-        #: Whether the consoles are served on TCP too (off by default: docs/runtime.md).
-        self.console_tcp = console_tcp
-        self.console_port_base = console_port_base
+        #: Whether and where the consoles are served on TCP too (off by default:
+        #: docs/runtime.md).
+        self.console_ports = ConsolePorts(console_tcp, console_port_base)
         if http_port is None:
             http_port = DEFAULT_HTTP_PORT if os.geteuid() == 0 else UNPRIVILEGED_HTTP_PORT
         if not 0 < http_port < 65536:
@@ -194,28 +172,24 @@ class Runtime:
         #: The devices' clock: Unix time at device time 0, or None (no time of day).
         #: ``"host"``: the host's time at the start, running at the clock's speed.
         self.wall_clock = time.time() - self.clock.now() if wall_clock == "host" else wall_clock
-        #: Devices given console ports so far (the next one's offset from the base).
-        self._console_index = 0
         self._want_control = control
         self._control: ControlServer | None = None
         self._hosts: dict[str, DeviceHost] = {}
         self._by_serial: dict[str, DeviceHost] = {}
-        self._factory: dict[tuple[str, bool], NorFlash] = {}
-        self._shared: dict[bytes, bytes] = {}
-        self._watchers: list[tuple[asyncio.Queue[Watched | None], str | None]] = []
+        #: The devices' flashes: saved ones, factory ones (:mod:`ipgwsim.runtime.deviceflash`).
+        self.flashes = DeviceFlashes(self.log)
+        self._watchers = Watchers()
         self._listeners: list[Callable[[DeviceHost, Event], None]] = []
         #: Futures of timed presses, done when the device reports the release.
-        self._presses: dict[DeviceHost, list[asyncio.Future[None]]] = {}
+        self._presses = Presses()
         self._started = False
         self._stopped = False
-        #: Events dropped because a watcher's queue was full.
-        self.watch_drops = 0
         #: The impairment of devices added without one of their own (seeded), or None.
         self.impairment = self.seeded(impairment)
         #: Where every device's datagrams are recorded (pcapng), or None.
         self.pcap = Path(pcap) if pcap is not None else None
         #: Open capture files by resolved path (the runtime's and those of add_devices).
-        self._captures: dict[Path, CaptureFile] = {}
+        self._captures = CaptureFiles(log=self.log)
         #: Makes the password checks of every device's HTTP logins, in ``login_executor``
         #: (None: a small thread pool of the runtime's own; ``runtime/logins.py``).
         self.logins = LoginChecker(login_executor)
@@ -228,9 +202,7 @@ class Runtime:
         self.connections: ConnectionBudget | None = None
         self._loud_accept_errors: Callable[[], None] | None = None
 
-    def _network(
-        self, mode: str, attachment: Attachment | None
-    ) -> LoopbackNetwork | NamespaceNetwork:
+    def _network(self, mode: str, attachment: Attachment | None) -> Network:
         if mode == "netns":
             attached = attachment if attachment is not None else Attachment()
             return NamespaceNetwork(
@@ -268,15 +240,15 @@ class Runtime:
         try:
             with self.registry.locked():
                 self.state.hold_serials()
-                network = "netns" if isinstance(self.network, NamespaceNetwork) else "loopback"
+                network = self.network.kind
                 entry = self.registry.new_entry(
                     self.state.path, network, self.port, share_port=self.share_port
                 )
-                self._check_port(entry, self.registry.running(besides=entry))
+                check_port(entry, self.registry.running(besides=entry))
                 self.registry.register(entry)
                 self.entry = entry
             if self.pcap is not None:
-                self._capture_file(self.pcap)
+                self._captures.open(self.pcap)
             self.network.start()
             if self._want_control:
                 self._control = ControlServer(self, self.state.control_socket)
@@ -291,12 +263,7 @@ class Runtime:
             self._stopped = True
             return
         self._stopped = True
-        for futures in self._presses.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(RuntimeSetupError("the runtime stopped during the press"))
-                    future.exception()  # retrieved: no "never retrieved" warning if unawaited
-        self._presses.clear()
+        self._presses.stop()
         if self._control is not None:
             await self._control.close()
         for host in self._hosts.values():
@@ -312,11 +279,8 @@ class Runtime:
                 self.log.exception("%s: closing its web server and console ports failed", host.name)
         self.network.close()
         self.logins.close()
-        for capture in self._captures.values():
-            capture.close()
-        for queue, _ in self._watchers:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
+        self._captures.close()
+        self._watchers.end()
         self._unregister()
         self.state.unlock()
         if self._loud_accept_errors is not None:
@@ -333,72 +297,12 @@ class Runtime:
             self.log.warning("%s", exc)
         self.entry = None
 
-    # -- identity on the host ------------------------------------------------------------
+    # -- state -----------------------------------------------------------------------------
 
-    def _check_port(self, entry: RuntimeEntry, others: list[RuntimeEntry]) -> None:
-        """Refuse a loopback UDP port another running runtime has, unless both share it."""
-        if entry.network != "loopback":
-            return  # in namespaces every device has its own ports
-        for other in others:
-            if other.network != "loopback" or other.port != entry.port:
-                continue
-            if entry.share_port and other.share_port:
-                continue
-            if other.share_port:
-                hint = "use another --port, or --share-port to share it (it shares its port)"
-            else:
-                hint = "use another --port (to share a port, start both with --share-port)"
-            raise RuntimeConflict(f"UDP port {entry.port} is in use by {other.describe()}: {hint}")
-
-    def _claim_identities(self, records: list[tuple[DeviceRecord, Profile]]) -> None:
-        """Register the devices' MACs, namespaces and link names; refuse what another holds.
-
-        Call it with the registry locked.
-        """
-        entry = self.entry
-        assert entry is not None
-        macs: dict[str, str] = {}
-        spaces: dict[str, str] = {}
-        links: dict[str, str] = {}
-        for record, profile in records:
-            name = record.instance.name
-            macs[record.instance.mac_text] = name
-            if isinstance(self.network, NamespaceNetwork):
-                spaces[self.network.namespace_name(name)] = name
-                for link in self.network.link_names(profile, record.instance.serial):
-                    links[link] = name
-        same = "two state directories hold the same serial numbers; stop that runtime or "
-        same += "delete one of them"
-        for other in self.registry.running(besides=entry):
-            for kind, mine, theirs, advice in (
-                ("MAC", macs, other.macs, same),
-                ("network namespace", spaces, other.namespaces, "stop that runtime"),
-                ("link name", links, other.links, same),
-            ):
-                for key, name in mine.items():
-                    if key in theirs:
-                        raise RuntimeConflict(
-                            f"{name}: {kind} {key} is in use by {other.describe()} "
-                            f"(its device {theirs[key]}): {advice}"
-                        )
-        entry.macs.update(macs)
-        entry.namespaces.update(spaces)
-        entry.links.update(links)
-        self.registry.register(entry)
-
-    def _release_identities(self, names: set[str]) -> None:
-        """Devices that did not start (or stopped): their names leave the registry entry."""
-        entry = self.entry
-        if entry is None or not names:
-            return
-        for table in (entry.macs, entry.namespaces, entry.links):
-            for key in [k for k, name in table.items() if name in names]:
-                del table[key]
-        try:
-            with self.registry.locked():
-                self.registry.register(entry)
-        except RuntimeSetupError as exc:
-            self.log.warning("%s", exc)
+    @property
+    def watch_drops(self) -> int:
+        """Events dropped because a watcher's queue was full."""
+        return self._watchers.drops
 
     @property
     def running(self) -> bool:
@@ -411,12 +315,6 @@ class Runtime:
             raise RuntimeSetupError("the runtime has stopped")
 
     # -- devices ---------------------------------------------------------------------------
-
-    def _factory_flash(self, profile: Profile, firmware: bool) -> NorFlash:
-        key = (profile.model, firmware)
-        if key not in self._factory:
-            self._factory[key] = factory_flash(profile, firmware=firmware)
-        return self._factory[key].clone()
 
     def add_devices(
         self,
@@ -459,12 +357,8 @@ class Runtime:
         self._check_running()
         if spec.count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {spec.count}")
-        if spec.console_port is not None and not self.console_tcp:
-            raise RuntimeSetupError(
-                f"console port {spec.console_port} needs console_tcp=True "
-                "(the consoles on TCP are off by default)"
-            )
-        if spec.attachment is not None and not isinstance(self.network, NamespaceNetwork):
+        self.console_ports.check(spec.console_port)
+        if spec.attachment is not None and not self.network.takes_attachments:
             raise RuntimeSetupError(
                 f"attachment {spec.attachment}: attachments need the namespace network (netns)"
             )
@@ -474,7 +368,7 @@ class Runtime:
             raise UnknownModel(str(exc.args[0])) from None
         except ProfileError as exc:
             raise RuntimeSetupError(str(exc)) from None
-        config = self._read_config(spec.config)
+        config = read_starting_config(spec.config)
         for mac in spec.macs() or []:
             holder = self._by_serial.get(mac)
             if holder is not None:
@@ -485,16 +379,15 @@ class Runtime:
         chosen_impairment = (
             self.impairment if spec.impairment is None else self.seeded(spec.impairment)
         )
-        captures = [self._capture_file(self.pcap)] if self.pcap is not None else []
-        if spec.pcap is not None:
-            extra = self._capture_file(spec.pcap)
-            if extra not in captures:
-                captures.append(extra)
+        captures = self._captures.open(self.pcap, spec.pcap)
         running = {host.record.folder for host in self._hosts.values()}
         with self.registry.locked():
             chosen = self.state.choose_records(spec, profile.model, running)
             try:
-                self._claim_identities([(record, profile) for record, _ in chosen])
+                assert self.entry is not None
+                claim_identities(
+                    self.registry, self.entry, self.network, [(r, profile) for r, _ in chosen]
+                )
             except RuntimeSetupError:
                 for record, new in chosen:
                     if new:  # a device that never ran leaves no state folder
@@ -506,12 +399,14 @@ class Runtime:
             if spec.console_port is not None:
                 console = spec.console_port + 2 * index
             try:
+                flash, saved = self.flashes.flash_for(
+                    record, profile, new=new, firmware=not spec.empty_firmware, config=config
+                )
                 host = self._start_device(
                     record,
                     profile,
-                    new=new,
-                    firmware=not spec.empty_firmware,
-                    config=config,
+                    flash,
+                    saved=saved,
                     http_port=spec.http_port,
                     console_port=console,
                     attachment=spec.attachment,
@@ -522,7 +417,8 @@ class Runtime:
                 for later, later_new in chosen[index:]:
                     if later_new:  # a device that never ran leaves no state folder
                         shutil.rmtree(later.folder, ignore_errors=True)
-                self._release_identities({r.instance.name for r, _ in chosen[index:]})
+                names = {r.instance.name for r, _ in chosen[index:]}
+                release_identities(self.registry, self.entry, names, self.log)
                 raise
             hosts.append(host)
         return hosts
@@ -543,53 +439,19 @@ class Runtime:
                 seen[name] = index
         return [host for spec in specs for host in self.add(spec)]
 
-    def _read_config(self, path: Path | None) -> tuple[str, bytes] | None:
-        if path is None:
-            return None
-        try:
-            return str(path), path.read_bytes()
-        except OSError as exc:
-            raise RuntimeSetupError(
-                f"starting config {path}: cannot be read: {exc.strerror or exc}"
-            ) from None
-
     def _start_device(
         self,
         record: DeviceRecord,
         profile: Profile,
+        flash: NorFlash,
         *,
-        new: bool,
-        firmware: bool,
-        config: tuple[str, bytes] | None = None,
+        saved: bool,
         http_port: int | None = None,
         console_port: int | None = None,
         attachment: Attachment | None = None,
         impairment: Impairment | None = None,
         captures: list[CaptureFile] | None = None,
     ) -> DeviceHost:
-        saved = not new and record.flash_path.exists()
-        if saved:
-            try:
-                flash = load_flash(record.flash_path, profile.flash, shared=self._shared)
-            except (FlashFileError, OSError) as exc:
-                raise RuntimeSetupError(f"{record.instance.name}: {describe_error(exc)}") from None
-        else:
-            flash = self._factory_flash(profile, firmware)
-            if config is not None:
-                source, data = config
-                try:
-                    kind = load_starting_config(
-                        flash,
-                        profile,
-                        record.instance,
-                        data,
-                        rng=random.Random(secrets.randbits(64)),
-                    )
-                except StartingConfigError as exc:
-                    raise RuntimeSetupError(
-                        f"{record.instance.name}: starting config {source}: {exc}"
-                    ) from None
-                self.log.info("%s: starts from %s (%s)", record.instance.name, source, kind)
         host = DeviceHost(
             record,
             profile,
@@ -610,7 +472,7 @@ class Runtime:
         )
         for capture in captures or []:
             host.link.capture(capture)
-        if self.console_tcp:
+        if self.console_ports.enabled:
             self._serve_console(host, console_port)
         self._hosts[host.name] = host
         self._by_serial[record.instance.serial] = host
@@ -619,21 +481,13 @@ class Runtime:
         return host
 
     def _serve_console(self, host: DeviceHost, port: int | None = None) -> None:
-        """Bind the console's raw and RFC 2217 ports (``port`` and the next one, else from
-        the base, else free ones)."""
-        raw = rfc = 0
-        if port is not None:
-            raw, rfc = port, port + 1
-        elif self.console_port_base is not None:
-            raw = self.console_port_base + 2 * self._console_index
-            rfc = raw + 1
-            if rfc > 65535:
-                host.console.close()
-                raise RuntimeSetupError(f"{host.name}: no console ports left above the base")
-        if port is None:
-            self._console_index += 1
+        """Bind the console's raw and RFC 2217 ports (:class:`ConsolePorts`)."""
         try:
+            raw, rfc = self.console_ports.next(host.name, port)
             host.serve_console_tcp(raw, rfc)
+        except RuntimeSetupError:
+            host.console.close()
+            raise
         except OSError as exc:
             host.console.close()
             raise RuntimeSetupError(
@@ -678,13 +532,8 @@ class Runtime:
         self._check_running()
         check_hold(hold)
         host = self.device(name)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         host.press(hold=hold)
-        if host.device.boot.button is None:
-            future.set_result(None)
-        else:
-            self._presses.setdefault(host, []).append(future)
-        return future
+        return self._presses.add(host, waits=host.device.boot.button is not None)
 
     def power(self, name: str, on: bool) -> DeviceHost:
         """Switch a device's power on or off."""
@@ -731,18 +580,10 @@ class Runtime:
             return impairment.with_seed(secrets.randbelow(1_000_000))
         return impairment
 
-    def _capture_file(self, path: Path) -> CaptureFile:
-        """The open capture file at ``path`` (opened now if it is not yet)."""
-        key = path.resolve()
-        capture = self._captures.get(key)
-        if capture is None:
-            capture = self._captures[key] = CaptureFile(path, log=self.log)
-        return capture
-
     @property
     def captures(self) -> list[CaptureFile]:
         """The capture files open (the runtime's first)."""
-        return list(self._captures.values())
+        return self._captures.files
 
     def status(self) -> list[DeviceStatus]:
         return [host.status() for host in self._hosts.values()]
@@ -760,26 +601,14 @@ class Runtime:
     def _device_event(self, host: DeviceHost, event: Event) -> None:
         for listener in self._listeners:
             listener(host, event)
-        if isinstance(event, ButtonReleased | PoweredOff):
-            for future in self._presses.pop(host, []):
-                if not future.done():
-                    future.set_result(None)
-        if not isinstance(event, WATCHED) or not self._watchers:
-            return
-        item = (host.name, event, self.clock.now())
-        for queue, only in self._watchers:
-            if only is not None and only != host.name:
-                continue
-            try:
-                queue.put_nowait(item)
-            except asyncio.QueueFull:
-                self.watch_drops += 1
+        self._presses.event(host, event)
+        self._watchers.send(host.name, event, self.clock.now())
 
     def watch_timed(self, device: str | None = None) -> Watcher[Watched]:
         """Like :meth:`watch`, with the device time of each event."""
         self._check_running()
         only = self.device(device).name if device is not None else None
-        return Watcher(self, only, timed=True)
+        return self._watchers.watch(only, timed=True)
 
     def watch(self, device: str | None = None) -> Watcher[tuple[str, Event]]:
         """``(device name, event)`` for every LED, mode, blink and power-off event.
@@ -790,59 +619,4 @@ class Runtime:
         """
         self._check_running()
         only = self.device(device).name if device is not None else None
-        return Watcher(self, only, timed=False)
-
-
-class Watcher(Generic[T]):
-    """A subscription to a runtime's events (see :meth:`Runtime.watch`)."""
-
-    def __init__(self, runtime: Runtime, only: str | None, *, timed: bool) -> None:
-        self._runtime = runtime
-        self._timed = timed
-        self._queue: asyncio.Queue[Watched | None] = asyncio.Queue(WATCH_QUEUE)
-        self._entry = (self._queue, only)
-        self._closed = False
-        runtime._watchers.append(self._entry)
-
-    def __aiter__(self) -> Watcher[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        if self._closed:
-            raise StopAsyncIteration
-        item = await self._queue.get()
-        if item is None:
-            self.close()
-            raise StopAsyncIteration
-        return cast(T, item if self._timed else item[:2])
-
-    async def next(self, timeout: float) -> T:
-        """The next event; TimeoutError (saying so) after ``timeout`` seconds of real time."""
-        try:
-            return await asyncio.wait_for(self.__anext__(), timeout)
-        except TimeoutError as exc:
-            what = f"an event of {self._entry[1]}" if self._entry[1] else "a device event"
-            raise TimeoutError(describe_error(exc, waiting_for=what, after=timeout)) from None
-
-    def pending(self) -> list[T]:
-        """The events that arrived and were not read yet (without waiting)."""
-        out: list[T] = []
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is None:
-                self._closed = True
-                break
-            out.append(cast(T, item if self._timed else item[:2]))
-        return out
-
-    def close(self) -> None:
-        """Stop watching."""
-        self._closed = True
-        with contextlib.suppress(ValueError):
-            self._runtime._watchers.remove(self._entry)
-
-    def __enter__(self) -> Watcher[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return self._watchers.watch(only, timed=False)

@@ -6,7 +6,7 @@
   namespaces of their own, never in the host's: there a fixed name (``br0``, the
   simulator's ``lab0``) is unique to the run, since the namespace is.
 - :func:`ns_run`: run a program in a namespace (``ip netns exec``), as a user would.
-- :func:`netlink`: run pyroute2 work (``IPRoute``/``NetNS``) on the runtime's netlink
+- :func:`netlink`: run pyroute2 work (``IPRoute``, ``IPRoute(netns=...)``) on the runtime's netlink
   thread, off the event loop (pyroute2's synchronous API runs an event loop of its own).
 - :func:`add_address`, :func:`add_bridge`, :func:`open_tap`: the lab's links.
 """
@@ -22,10 +22,10 @@ import secrets
 import struct
 from collections.abc import Iterator
 
-from pyroute2 import NetNS, netns
+from pyroute2 import IPRoute, netns
 
-from ipgwsim.runtime.netns import PREFIX, in_namespace
-from ipgwsim.runtime.netns import netlink_call as netlink
+from ipgwsim.runtime.netlink import PREFIX, in_namespace
+from ipgwsim.runtime.netlink import netlink_call as netlink
 from ipgwsim.testing.needs import namespaces_work
 
 __all__ = [
@@ -65,7 +65,7 @@ def lab_namespace(prefix: str | None = None) -> Iterator[str]:
 
     def create() -> None:
         netns.create(name)
-        with NetNS(name) as ns:
+        with IPRoute(netns=name) as ns:
             (lo,) = ns.link_lookup(ifname="lo")
             ns.link("set", index=lo, state="up")
 
@@ -81,7 +81,7 @@ def add_address(namespace: str, ifname: str, cidr: str) -> None:
     address, _, prefix = cidr.partition("/")
 
     def add() -> None:
-        with NetNS(namespace) as ns:
+        with IPRoute(netns=namespace) as ns:
             (index,) = ns.link_lookup(ifname=ifname)
             ns.addr("add", index=index, address=address, prefixlen=int(prefix))
             ns.link("set", index=index, state="up")
@@ -93,7 +93,7 @@ def add_bridge(namespace: str, name: str) -> None:
     """A Linux bridge ``name`` in ``namespace``, up."""
 
     def add() -> None:
-        with NetNS(namespace) as ns:
+        with IPRoute(netns=namespace) as ns:
             ns.link("add", ifname=name, kind="bridge")
             (index,) = ns.link_lookup(ifname=name)
             ns.link("set", index=index, state="up")
@@ -112,7 +112,7 @@ def open_tap(namespace: str, name: str, bridge: str) -> int:
         with in_namespace(namespace):
             fd = os.open("/dev/net/tun", os.O_RDWR)
         fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI))
-        with NetNS(namespace) as ns:
+        with IPRoute(netns=namespace) as ns:
             (index,) = ns.link_lookup(ifname=name)
             (master,) = ns.link_lookup(ifname=bridge)
             ns.link("set", index=index, master=master, state="up")

@@ -62,40 +62,30 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pyroute2 import NetNS, netns
+from pyroute2 import IPRoute, netns
 
-from ipgwsim.device import DeviceStatus
-from ipgwsim.events import Event, Led, Mode
-from ipgwsim.firmware.console import SessionState
-from ipgwsim.flash.faults import CutMode
-from ipgwsim.flash.partitions import PartitionTable
-from ipgwsim.flash.ring import ConfigRing
-from ipgwsim.runtime.clock import ManualClock, ScaledClock
+from ipgwsim.events import Event
+from ipgwsim.runtime.attachment import Attachment
+from ipgwsim.runtime.clock import Clock, ManualClock, ScaledClock
 from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
-from ipgwsim.runtime.impair import Impairment, LinkCounters
+from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.labfile import check_lab, load_lab
-from ipgwsim.runtime.loopback import LoopbackNetwork
-from ipgwsim.runtime.netns import Attachment, NamespaceNetwork
 from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.testing.gateway import Gateway, WaitTimeout
 from ipgwsim.testing.loopback import reserved_ports
 from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root
 
 __all__ = ["Gateway", "Simulator", "WaitTimeout"]
 
 T = TypeVar("T")
-E = TypeVar("E")
 
 #: The lab bridge's name and default address in namespace mode.
 LAB_BRIDGE = "lab0"
 LAB_ADDRESS = "192.168.0.254/24"
 #: Events kept per gateway for :meth:`Gateway.events`.
 EVENT_HISTORY = 100_000
-
-
-class WaitTimeout(TimeoutError):
-    """:meth:`Gateway.wait_for` gave up; the message says what the device was doing."""
 
 
 class Simulator:
@@ -127,9 +117,7 @@ class Simulator:
         self.network = network
         self.speed = speed
         self.timeout = timeout
-        self.clock: ManualClock | ScaledClock = (
-            ManualClock() if speed is None else ScaledClock(speed)
-        )
+        self.clock: Clock = ManualClock() if speed is None else ScaledClock(speed)
         self._cleanup: contextlib.ExitStack = contextlib.ExitStack()
         self._gateways: list[Gateway] = []
         #: ``(device time, event)`` per device, as they happen (on the loop's thread).
@@ -190,6 +178,12 @@ class Simulator:
         #: The TCP port of every device's admin web server.
         self.http_port = self.runtime.http_port
 
+    def _moving_time(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """What a call that lets device time pass holds meanwhile: in virtual time such
+        calls take turns (their times add up); a real clock moves by itself, and a press
+        may come while another thread waits."""
+        return self._time if self.speed is None else contextlib.nullcontext()
+
     def _reserve(self, kind: Literal["udp", "tcp"]) -> int:
         """A port reserved until :meth:`close` (the holder never meets the runtime's own
         sockets: it sits on 127.0.0.0)."""
@@ -201,7 +195,7 @@ class Simulator:
         add_bridge(lab, LAB_BRIDGE)
 
         def up() -> None:
-            with NetNS(lab) as ns:
+            with IPRoute(netns=lab) as ns:
                 (index,) = ns.link_lookup(ifname=LAB_BRIDGE)
                 ns.addr(
                     "add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen
@@ -330,9 +324,8 @@ class Simulator:
         gateways = [Gateway(self, host) for host in hosts]
         self._gateways.extend(gateways)
         network = self.runtime.network
-        if isinstance(network, NamespaceNetwork):
-            spaces = self._call(lambda: [network.namespace_of(host) for host in hosts])
-            self._namespaces.extend(space for space in spaces if space is not None)
+        spaces = self._call(lambda: [network.namespace_of(host) for host in hosts])
+        self._namespaces.extend(space for space in spaces if space is not None)
         return gateways
 
     @property
@@ -345,18 +338,23 @@ class Simulator:
 
     def advance(self, seconds: float) -> None:
         """Move virtual time forward, firing every device timer due on the way."""
-        self._check_open()
-        if not isinstance(self.clock, ManualClock):
+        if self.speed is not None:
             raise RuntimeSetupError("advance() is for virtual time (speed=None)")
+        self.elapse(seconds)
+
+    def elapse(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass: in virtual time at once, the device timers
+        due on the way firing; in scaled time by waiting for it."""
+        self._check_open()
         if not (seconds >= 0 and math.isfinite(seconds)):
             raise RuntimeSetupError(f"seconds must be 0 or more, not {seconds!r}")
         clock = self.clock
 
-        async def advance() -> None:
-            async with self._time:
-                await clock.advance(seconds)
+        async def elapse() -> None:
+            async with self._moving_time():
+                await clock.elapse(seconds)
 
-        self._await(advance)
+        self._await(elapse, self.timeout + clock.real_seconds(seconds))
 
     def run(
         self, *command: str, timeout: float | None = None, check: bool = False
@@ -467,336 +465,6 @@ def _check_options(
             f"192.168.0.254/24, not {lab_address!r}"
         ) from None
     return lab_interface
-
-
-class Gateway:
-    """One simulated device of a :class:`Simulator`; every method is safe from any thread."""
-
-    def __init__(self, sim: Simulator, host: DeviceHost) -> None:
-        self.sim = sim
-        self.host = host
-
-    def __repr__(self) -> str:
-        return f"Gateway({self.name!r}, {self.model})"
-
-    # -- identity ------------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return self.host.name
-
-    @property
-    def mac(self) -> str:
-        """``00:90:33:10:00:01`` (unique on the host: the host registry hands them out)."""
-        return self.host.mac
-
-    @property
-    def link_name(self) -> str | None:
-        """In namespaces, the host-side name of ETH0's link (``ip811-100001``; ETH1's has
-        ``.1`` added), else None."""
-        return self.host.link_name
-
-    @property
-    def model(self) -> str:
-        return self.host.profile.model
-
-    @property
-    def console_path(self) -> str:
-        """The console's pty (for pyserial: ``serial.Serial(gw.console_path)``)."""
-        return self.host.console.path
-
-    @property
-    def console_url(self) -> str | None:
-        """The console as a pyserial URL (``socket://127.0.0.1:PORT``), or None unless the
-        simulator serves the consoles on TCP (``Simulator(console_tcp=True)``). Each
-        connection has a login session of its own, not the one of :meth:`login`."""
-        tcp = self.host.console_tcp
-        return None if tcp is None else f"socket://127.0.0.1:{tcp.raw_port}"
-
-    # -- state ---------------------------------------------------------------------------
-
-    def status(self) -> DeviceStatus:
-        return self.sim._call(self.host.status)
-
-    @property
-    def mode(self) -> Mode:
-        return self.status().mode
-
-    @property
-    def led(self) -> Led:
-        return self.status().led
-
-    @property
-    def ip(self) -> str | None:
-        """The device's own address (TFTP mode or firmware), or None."""
-        return self.status().ip
-
-    @property
-    def address(self) -> str | None:
-        """Where tools on this host (or in the lab) reach :attr:`ip` (loopback: 127.b.c.d)."""
-        ip = self.ip
-        if ip is None or self.sim.network != "loopback":
-            return ip
-        return LoopbackNetwork.map_address(ip)
-
-    @property
-    def url(self) -> str | None:
-        """The admin web server's base URL (no ``/`` at the end) once it listens, else None."""
-        server = self.sim._await(self.host.web_settled)
-        if server is None:
-            return None
-        return f"http://{server.ip}" + ("" if server.port == 80 else f":{server.port}")
-
-    @property
-    def impairment(self) -> Impairment | None:
-        """The impairment of the device's link (with its seed), or None."""
-        return self.sim._call(lambda: self.host.link.impairment)
-
-    @property
-    def counters(self) -> LinkCounters:
-        """What the link did so far: datagrams sent and received, dropped, duplicated, ..."""
-        return self.sim._call(self.host.link.counters)
-
-    def impair(self, impairment: Impairment | str | None) -> Impairment | None:
-        """Impair the device's link from now on (None or ``"off"``: no impairment).
-
-        Takes an :class:`Impairment` or its text form (``"loss=30%,seed=7"``); returns
-        the impairment in force, with its seed.
-        """
-        if isinstance(impairment, str):
-            impairment = Impairment.parse(impairment)
-        chosen = impairment
-        self.sim._call(lambda: self.sim.runtime.impair(self.name, chosen))
-        return self.impairment
-
-    def of_type(self, kind: type[E]) -> list[E]:
-        """The device's events of one kind so far, in order (as ``DeviceNode.of_type``)."""
-        return [event for _, event in self.timed_events() if isinstance(event, kind)]
-
-    def timed_events(self) -> list[tuple[float, Event]]:
-        """``(device time, event)`` for every event so far (LEDs, modes, blinks, ...)."""
-        return self.sim._call(lambda: list(self.sim._history.get(self.host, ())))
-
-    def console_lines(self, count: int | None = None) -> list[str]:
-        """The last console lines (``[  12.345] text``), all that are kept by default."""
-        console = self.host.console
-        return self.sim._call(lambda: console.tail() if count is None else console.tail(count))
-
-    def newest_config(self) -> str | None:
-        """The newest config text in the flash's ring (None: the ring is empty)."""
-
-        def read() -> str | None:
-            partition = PartitionTable(self.host.flash, self.host.profile)["config"]
-            return ConfigRing(partition).newest_text()
-
-        return self.sim._call(read)
-
-    # -- what a person does --------------------------------------------------------------
-
-    def press(self, hold: float) -> None:
-        """Hold the reset button ``hold`` device seconds; returns after the release.
-
-        1.8 s is the seed's TFTP-mode press; the profile says where short, medium and
-        long presses end (``ipgwsim profiles``).
-        """
-        sim = self.sim
-        clock = sim.clock
-
-        async def press() -> None:
-            if isinstance(clock, ManualClock):
-                async with sim._time:
-                    released = sim.runtime.press(self.name, hold)
-                    await clock.advance(hold)
-            else:
-                released = sim.runtime.press(self.name, hold)
-            await released
-
-        real = hold / sim.speed if sim.speed is not None else 0.0
-        sim._await(press, sim.timeout + real)
-
-    def power_on(self) -> None:
-        self.sim._call(lambda: self.sim.runtime.power(self.name, True))
-
-    def power_off(self) -> None:
-        self.sim._call(lambda: self.sim.runtime.power(self.name, False))
-
-    def power_cycle(self, off_for: float = 0.0) -> None:
-        """Power off, wait ``off_for`` device seconds, power on."""
-        if not (off_for >= 0 and math.isfinite(off_for)):
-            raise RuntimeSetupError(f"off_for must be 0 or more seconds, not {off_for!r}")
-        self.power_off()
-        if off_for > 0:
-            if self.sim.speed is None:
-                self.sim.advance(off_for)
-            else:
-                threading.Event().wait(off_for / self.sim.speed)
-        self.power_on()
-
-    def cut_power(self, at_op: int = 1, mode: CutMode | str = CutMode.TORN) -> int:
-        """Cut the power during the ``at_op``-th flash operation from now.
-
-        ``torn``: part of that operation lands; ``atomic``: none of it. Returns the
-        absolute operation number. The device stays off until :meth:`power_on`.
-        """
-        return self.sim._call(lambda: self.sim.runtime.cut(self.name, at_op, mode))
-
-    def type(self, text: str) -> str:
-        """Type ``text`` on the console (``\\r`` ends a line); what the console printed back."""
-        console = self.host.console
-
-        def feed() -> str:
-            out: list[bytes] = []
-            console.sinks.append(out.append)
-            try:
-                console.feed(text.encode("utf-8"))
-            finally:
-                console.sinks.remove(out.append)
-            return b"".join(out).decode("utf-8", "replace")
-
-        return self.sim._call(feed)
-
-    def login(self, user: str, password: str) -> None:
-        """Log in on the console (the running firmware's); ``PermissionError`` if refused."""
-        state = self._session_state()
-        if state is SessionState.COMMAND:
-            self.type("logout\r")
-        elif state is SessionState.PASSWORD:
-            self.type("\r")  # an empty password: back to login:
-        out = self.type(f"{user}\r{password}\r")
-        if self._session_state() is not SessionState.COMMAND:
-            raise PermissionError(f"{self.name}: console login as {user!r} refused: {out!r}")
-
-    def command(self, line: str) -> str:
-        """Run one command line on the console (after :meth:`login`); its output."""
-        if self._session_state() is not SessionState.COMMAND:
-            raise RuntimeSetupError(f"{self.name}: not logged in on the console (use login())")
-        out = self.type(line + "\r")
-        echo, _, rest = out.partition("\r\n")
-        body, _, _prompt = rest.rpartition("\r\n")
-        return body if echo == line else out
-
-    def configure(
-        self, *lines: str, user: str = "admin", password: str | None = None, restart: bool = True
-    ) -> None:
-        """What an admin does on the console: log in, run ``lines`` (``config change ...``),
-        ``config write``, ``config activate``; with ``restart``, ``reset`` and wait until the
-        firmware runs again. ``password``: the profile's factory one unless given.
-        :class:`RuntimeSetupError` names a line the firmware refused."""
-        if password is None:
-            password = self.host.profile.firmware.default_password
-        if self._session_state() is not SessionState.COMMAND:
-            self.login(user, password)
-        for line in (*lines, "config write", "config activate"):
-            out = self.command(line)
-            if out.startswith("error"):
-                raise RuntimeSetupError(f"{self.name}: {line!r} refused: {out.strip()}")
-        if restart:
-            self.type("reset\r")
-            self.wait_for(Mode.FIRMWARE)
-
-    def _session_state(self) -> SessionState | None:
-        def state() -> SessionState | None:
-            session = self.host.session
-            return None if session is None else session.state
-
-        found = self.sim._call(state)
-        if found is None:
-            raise RuntimeSetupError(f"{self.name}: no firmware runs (mode {self.mode.name})")
-        return found
-
-    # -- waiting -------------------------------------------------------------------------
-
-    def wait_for(
-        self,
-        mode: Mode | None = None,
-        *,
-        led: Led | None = None,
-        until: Callable[[Gateway], bool] | None = None,
-        timeout: float = 120.0,
-    ) -> None:
-        """Wait until the device is in ``mode`` (and shows ``led``, and ``until(gw)`` holds).
-
-        ``timeout`` is in device seconds. In virtual time the device's own timers run, time
-        jumping from one to the next, and nothing outside is waited for: run a tool to its
-        end first (:meth:`Simulator.run`), then wait; for a tool that runs beside the
-        device, use scaled time. :class:`WaitTimeout` says what the device did instead.
-        """
-        sim = self.sim
-        sim._check_open()
-        if not (timeout >= 0 and math.isfinite(timeout)):
-            raise RuntimeSetupError(f"timeout must be 0 or more device seconds, not {timeout!r}")
-        host = self.host
-        clock = sim.clock
-
-        def state_holds() -> bool:
-            status = host.status()
-            return (mode is None or status.mode is mode) and (led is None or status.led is led)
-
-        wanted = ", ".join(
-            part
-            for part in (
-                f"mode {mode.name}" if mode is not None else "",
-                f"LED {led.name}" if led is not None else "",
-                "until(...)" if until is not None else "",
-            )
-            if part
-        )
-
-        def gave_up() -> WaitTimeout:
-            status = host.status()
-            return WaitTimeout(
-                f"{self.name}: not {wanted or 'there'} after {timeout:g} device seconds "
-                f"(mode {status.mode.name}, LED {status.led.name}); console: "
-                f"{host.console.tail(3)}"
-            )
-
-        async def check() -> bool:
-            # The device's state is read here, on the loop; until() may call Gateway
-            # methods, which go through the loop: it runs in a worker thread.
-            if not state_holds():
-                return False
-            return until is None or await asyncio.to_thread(until, self)
-
-        async def wait_virtual(clock: ManualClock) -> None:
-            async with sim._time:
-                end = clock.now() + timeout
-                while not await check():
-                    await asyncio.sleep(0)  # what has arrived (a tool's packets) first
-                    due = clock.next_deadline()
-                    if due is None or due > end:
-                        if clock.now() >= end:
-                            raise gave_up()
-                        due = end
-                    await clock.advance(max(0.0, due - clock.now()))
-
-        async def wait_scaled(speed: float) -> None:
-            loop = asyncio.get_running_loop()
-            real_end = loop.time() + timeout / speed
-            while not await check():
-                remaining = real_end - loop.time()
-                if remaining <= 0:
-                    raise gave_up()
-                sim._changed.clear()
-                # Events wake the wait; a short poll covers what has no event (until()).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(sim._changed.wait(), min(remaining, 0.05))
-
-        try:
-            if isinstance(clock, ManualClock):
-                sim._await(lambda: wait_virtual(clock))
-            else:
-                speed = clock.speed
-                sim._await(lambda: wait_scaled(speed), timeout / speed + sim.timeout)
-        except WaitTimeout:
-            raise
-        except TimeoutError:
-            # The real-time limit of the call (a slow until(), a device time that
-            # never stops moving): said like a device timeout, with the state.
-            status = self.status()
-            raise WaitTimeout(
-                f"{self.name}: not {wanted or 'there'} within the simulator's real-time "
-                f"limit (mode {status.mode.name}, LED {status.led.name})"
-            ) from None
 
 
 async def _cancel_others() -> None:

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from ipgwsim.runtime.netns import cleanup
+from ipgwsim.runtime.netlink import cleanup
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
@@ -37,7 +38,6 @@ from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.labfile import Lab, LabError, check_lab, load_lab
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
-from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.statedir import default_state_dir
 

@@ -18,7 +18,7 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile, find_profile
 from ipgwsim.proto import gwload
-from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram
+from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram, NetworkCapabilities
 from ipgwsim.proto.tftp import TransferComplete
 from ipgwsim.testing.fuzz.seeds import DEVICE_IP, PEER_IP
 from ipgwsim.testing.lab import DeviceNode, Lab
@@ -64,8 +64,7 @@ class Bench:
             _flash(model, config).clone(),
             Instance.numbered(f"{model.lower()}-1", 1),
             rng=random.Random(1),
-            dhcp=dhcp,
-            netbios=netbios,
+            network=NetworkCapabilities(dhcp=dhcp, netbios=netbios),
         )
         self.gw = DeviceNode(device, self.lab.net)
         self.lab.net.attach(self.gw)

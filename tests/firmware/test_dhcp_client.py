@@ -45,7 +45,7 @@ from ipgwsim.proto.dhcp import (
     parse_message,
 )
 from ipgwsim.proto.dhcpvendor import encode_suboptions
-from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram
+from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram, NetworkCapabilities
 from ipgwsim.testing.firmware_node import FirmwareNode
 from ipgwsim.testing.lab import DeviceNode, Lab
 from ipgwsim.testing.vnet import Endpoint, VirtualNetwork
@@ -185,7 +185,7 @@ def start_firmware(
         rng=random.Random(seed),
         serial=SERIAL,
         cause=cause,
-        dhcp=dhcp,
+        network=NetworkCapabilities(dhcp=dhcp),
     )
 
 
@@ -577,7 +577,7 @@ def test_a_device_powered_up_with_the_factory_config_gets_a_lease() -> None:
         factory_flash(PROFILE),
         Instance.numbered("ip6000-1", 1),
         rng=random.Random(3),
-        dhcp=True,
+        network=NetworkCapabilities(dhcp=True),
     )
     gw = DeviceNode(device, lab.net)
     lab.net.attach(gw)

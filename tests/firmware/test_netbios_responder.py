@@ -16,7 +16,7 @@ from ipgwsim.firmware.netbios import ANSWER_TTL, NetbiosResponder, netbios_names
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile, find_profile
-from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.net import Address, Datagram, NetworkCapabilities
 from ipgwsim.proto.netbios import (
     WILDCARD,
     NameQueryRequest,
@@ -55,7 +55,7 @@ def _start(
         partitions=PartitionTable(flash, profile),
         rng=random.Random(1),
         serial=serial,
-        netbios=True,
+        network=NetworkCapabilities(netbios=True),
     )
     return firmware, _events(firmware)
 
@@ -326,7 +326,11 @@ def test_a_device_answers_over_the_virtual_network() -> None:
     ConfigRing(PartitionTable(flash, IP800)["config"]).write(defaults(IP800).render() + FIXED)
     net = VirtualNetwork(rng=random.Random(1))
     device = Device(
-        IP800, flash, Instance("ip800-1", "0090330614b3"), rng=random.Random(2), netbios=True
+        IP800,
+        flash,
+        Instance("ip800-1", "0090330614b3"),
+        rng=random.Random(2),
+        network=NetworkCapabilities(netbios=True),
     )
     node = DeviceNode(device, net)
     net.attach(node)

@@ -122,3 +122,60 @@ def test_scaled_clock_skip_runs_the_timers_it_passes_in_order() -> None:
             clock.skip(-1)
 
     asyncio.run(main())
+
+
+def test_manual_clock_runs_until_a_condition_holds_one_deadline_at_a_time() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        fired: list[float] = []
+        for when in (1.0, 2.0, 3.0, 50.0):
+            clock.call_at(when, lambda: fired.append(clock.now()))
+        assert await clock.run_until(lambda: len(fired) == 2, 10.0)
+        assert clock.now() == 2.0  # stands at the deadline that made it hold
+        assert fired == [1.0, 2.0]
+
+        async def never() -> bool:  # a coroutine condition is awaited
+            return False
+
+        assert not await clock.run_until(never, 10.0)
+        assert clock.now() == 12.0  # stands at the limit; 50.0 is beyond it
+        assert fired == [1.0, 2.0, 3.0]
+        assert await clock.run_until(lambda: True, 0.0)  # holds at once: no time passes
+        assert clock.now() == 12.0
+        await clock.elapse(40.0)
+        assert (clock.now(), fired[-1]) == (52.0, 50.0)
+        assert clock.real_seconds(100.0) == 0.0
+        with pytest.raises(ValueError, match="timeout must be 0 or more"):
+            await clock.run_until(lambda: True, -1.0)
+        with pytest.raises(ValueError, match="elapse must be 0 or more"):
+            await clock.elapse(-1.0)
+
+    run(main())
+
+
+def test_scaled_clock_runs_until_a_condition_holds_woken_by_the_change() -> None:
+    """A timer that makes the condition hold and sets the wake ends the wait at once;
+    skipping device time makes the timer due without waiting for the wall clock."""
+
+    async def main() -> None:
+        clock = ScaledClock(1.0)
+        wake = asyncio.Event()
+        fired: list[str] = []
+
+        def fire() -> None:
+            fired.append("due")
+            wake.set()
+
+        clock.call_at(clock.now() + 100, fire)
+        waiting = asyncio.create_task(clock.run_until(lambda: bool(fired), 1000.0, wake=wake))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        clock.skip(150)
+        assert await asyncio.wait_for(waiting, 5)
+        assert not await clock.run_until(lambda: False, 0.0)
+        assert clock.real_seconds(10.0) == 10.0
+        fast = ScaledClock(1e6)
+        assert not await fast.run_until(lambda: False, 1.0)  # a microsecond of wall time
+        await fast.elapse(1.0)
+
+    run(main())

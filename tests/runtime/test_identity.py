@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.device import Instance
+from ipgwsim.runtime.attachment import IFNAME_MAX, link_name
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.errors import RuntimeSetupError
-from ipgwsim.runtime.netns import IFNAME_MAX, describe_owner, link_name
+from ipgwsim.runtime.netlink import describe_owner
 from ipgwsim.runtime.registry import (
     BLOCK_SIZE,
     IdentityCollision,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pyroute2 import NetNS
+from pyroute2 import IPRoute
 
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.labfile import load_lab
-from ipgwsim.runtime.netns import Attachment
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import run
 from ipgwsim.testing.netns import lab_namespace, netlink
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.netns, pytest.mark.requires("netns")]
 
 def links_in(namespace: str) -> set[str]:
     def look() -> set[str]:
-        with NetNS(namespace) as ns:
+        with IPRoute(netns=namespace) as ns:
             return {link.get_attr("IFLA_IFNAME") for link in ns.get_links()}
 
     return netlink(look)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.labfile import LabError, check_lab, load_lab, parse_lab
-from ipgwsim.runtime.netns import Attachment
 from ipgwsim.tools.cli import main as cli_main
 
 GOOD = """\

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from pyroute2 import NetNS
+from pyroute2 import IPRoute
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
@@ -28,12 +28,13 @@ from ipgwsim.events import Mode
 from ipgwsim.firmware.config import Config, with_admin_password
 from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.proto import gwload
+from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.control import device_json
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
-from ipgwsim.runtime.netns import PREFIX, Attachment, NamespaceNetwork
+from ipgwsim.runtime.netlink import PREFIX
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import run, until_devices
 from ipgwsim.testing.needs import find_program
@@ -224,7 +225,7 @@ def test_two_devices_on_one_segment_and_gwload_does_not_guess(tmp_path: Path) ->
                 assert all(host.status().ip is None for host in hosts)
                 # ETH1 never carries another device's MAC (serials are consecutive), and a
                 # port answers ARP only for its own address.
-                assert isinstance(rt.network, NamespaceNetwork)
+                assert rt.network.kind == "netns"
                 first = rt.network.namespace_of(hosts[0])
                 assert first is not None
                 code, out = await ns_run(first, "cat", "/sys/class/net/eth1/address")
@@ -240,10 +241,10 @@ def test_two_devices_on_one_segment_and_gwload_does_not_guess(tmp_path: Path) ->
 #: cleanup`. It prints what there was before and after, as JSON.
 KILLED_RUNTIME = """
 import json, subprocess, sys
-from pyroute2 import NetNS, netns
+from pyroute2 import IPRoute, netns
 
 def links(space):
-    with NetNS(space) as ns:
+    with IPRoute(netns=space) as ns:
         return sorted(link.get_attr("IFLA_IFNAME") for link in ns.get_links())
 
 cli = [sys.executable, "-m", "ipgwsim.tools.cli"]
@@ -316,7 +317,7 @@ def test_a_device_on_a_macvlan_of_a_nic(tmp_path: Path) -> None:
     """The device rides a NIC through a macvlan with its own MAC (a veth as the lab's NIC)."""
 
     def lab_nic(lab: str) -> None:
-        with NetNS(lab) as ns:
+        with IPRoute(netns=lab) as ns:
             ns.link("add", ifname="nic0", kind="veth", peer={"ifname": "nic0p"})
             for name in ("nic0", "nic0p"):
                 (index,) = ns.link_lookup(ifname=name)
@@ -387,7 +388,7 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
                     assert code == 0, out
                     assert 'type="IP6000"' in out
                     # The lease's router is the device's default route.
-                    assert isinstance(rt.network, NamespaceNetwork)
+                    assert rt.network.kind == "netns"
                     space = rt.network.namespace_of(host)
                     assert space is not None
                     code, out = await ns_run(space, "ip", "-4", "route", "show", "default")
@@ -525,7 +526,7 @@ def _link_alias(namespace: str, name: str) -> str | None:
     """The alias of link ``name`` in ``namespace``, or None if there is no such link."""
 
     def look() -> str | None:
-        with NetNS(namespace) as ns:
+        with IPRoute(netns=namespace) as ns:
             found = ns.link_lookup(ifname=name)
             if not found:
                 return None
@@ -574,7 +575,7 @@ def test_a_link_name_that_exists_already_is_refused_naming_its_owner(tmp_path: P
             other = f"ipgwsim {os.getpid()} ip6000-1 /srv/other-lab"
 
             def squat() -> None:
-                with NetNS(lab) as ns:
+                with IPRoute(netns=lab) as ns:
                     ns.link("add", ifname=link, kind="bridge")
                     (index,) = ns.link_lookup(ifname=link)
                     ns.link("set", index=index, ifalias=other)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute, netns
 
-from ipgwsim.runtime.netns import ALIAS, PREFIX
+from ipgwsim.runtime.netlink import ALIAS, PREFIX
 from ipgwsim.testing.needs import unavailable
 from ipgwsim.testing.netns import root
 

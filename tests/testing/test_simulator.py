@@ -196,9 +196,35 @@ def test_scaled_time_runs_with_the_clock(tmp_path: Path) -> None:
         assert gw.mode is Mode.TFTP_MODE
         with pytest.raises(RuntimeSetupError, match="virtual time"):
             sim.advance(1.0)
+        before = sim.now()
+        sim.elapse(0.5)  # 10 ms of real time: the same call as in virtual time
+        assert sim.now() - before >= 0.5
         gw.power_cycle(off_for=0.5)
         gw.wait_for(Mode.FIRMWARE)
     assert sim.leftovers() == []
+
+
+def test_in_scaled_time_a_press_comes_while_another_thread_waits(tmp_path: Path) -> None:
+    """A real clock moves by itself: a wait holds nothing that a press from another thread
+    needs (in virtual time such calls take turns instead)."""
+    with Simulator(tmp_path / "state", speed=50.0) as sim:
+        gw = sim.add("IP0011")
+        gw.wait_for(Mode.FIRMWARE)
+        failures: list[BaseException] = []
+
+        def waiter() -> None:
+            try:
+                gw.wait_for(Mode.TFTP_MODE, timeout=600.0)
+            except BaseException as exc:  # what the waiter meets is the result
+                failures.append(exc)
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        gw.press(1.8)
+        thread.join(60)
+        assert not thread.is_alive()
+        assert failures == []
+        assert gw.mode is Mode.TFTP_MODE
 
 
 def test_close_leaves_nothing_and_refuses_further_calls(tmp_path: Path) -> None:
@@ -250,6 +276,11 @@ def test_bad_calls_say_what_is_wrong(sim: Simulator) -> None:
         sim.add("IP9999")
     with pytest.raises(RuntimeSetupError, match="0 or more"):
         sim.advance(-1)
+    with pytest.raises(RuntimeSetupError, match="seconds must be 0 or more, not nan"):
+        sim.elapse(float("nan"))
+    before = sim.now()
+    sim.elapse(2.5)
+    assert sim.now() - before == 2.5
     gw = sim.add("IP6000")
     with pytest.raises(RuntimeSetupError, match="not logged in"):
         gw.command("config show")
