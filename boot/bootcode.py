@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from functools import partial
 
 from ipgwsim.boot.button import HeldButton, Press
-from ipgwsim.boot.table import TABLE, Action, Input
-from ipgwsim.boot.tftpmode import (
+from ipgwsim.boot.requests import (
     AddressPolicy,
     ImageUploaded,
     PortPolicy,
     RestartRequested,
     RunningBoot,
     StartRequested,
-    TftpMode,
 )
+from ipgwsim.boot.table import TABLE, Action, Input
+from ipgwsim.boot.tftpmode import TftpMode
 from ipgwsim.boot.timing import clearing_time, programming_time
 from ipgwsim.events import (
     ButtonBlink,

@@ -46,7 +46,7 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
 
 AddressPolicy = Callable[[IPv4Address], "str | None"]
-#: Whether a transfer port at an address can be opened now (``boot.tftpmode.PortPolicy``).
+#: Whether a transfer port at an address can be opened now (``boot.requests.PortPolicy``).
 PortPolicy = Callable[[Address], bool]
 
 

@@ -80,7 +80,7 @@ IP_FREEBIND = 15
 RECEIVE_BUFFER = 4 * 1024 * 1024
 
 AddressPolicy = Callable[[IPv4Address], "str | None"]
-#: Whether a transfer port at an address can be opened now (``boot.tftpmode.PortPolicy``).
+#: Whether a transfer port at an address can be opened now (``boot.requests.PortPolicy``).
 PortPolicy = Callable[[Address], bool]
 T = TypeVar("T")
 
