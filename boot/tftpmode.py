@@ -164,9 +164,17 @@ class TftpMode:
             return self.busy
         return self.transfers.busy_reason()
 
-    # -- input -----------------------------------------------------------------
+    # -- the node protocol ---------------------------------------------------------
 
-    def receive(self, datagram: Datagram, now: float) -> None:
+    def next_event(self) -> Event | None:
+        return self.events.pop(0) if self.events else None
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        out = self.outgoing[:]  # the parts hold this list: empty it, keep it
+        self.outgoing.clear()
+        return out
+
+    def receive_datagram(self, datagram: Datagram, now: float) -> None:
         transfer = self.transfers.get(datagram.dst)
         if transfer is not None and datagram.dst[1] != self.port:
             if datagram.src == transfer.peer:
