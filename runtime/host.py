@@ -25,17 +25,19 @@ device's console and the runtime's log, and the device learns of it
 (:meth:`~ipgwsim.device.Device.port_failed`: TFTP mode at once ends a transfer whose
 port could not be bound, with an ERROR to the client); an exception inside the device is
 logged with its traceback, shown on the console and kept in :attr:`DeviceHost.errors`.
+
+The host's other jobs are modules of their own, each held by the host: the firmware's
+admin web server (:mod:`ipgwsim.runtime.hostweb`), the HTTP requests the firmware makes
+(:mod:`ipgwsim.runtime.hostfetch`) and the flash image file
+(:mod:`ipgwsim.runtime.hostflash`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import logging
 import random
 import secrets
-from collections.abc import Callable, Coroutine
-from typing import TypeVar
+from collections.abc import Callable
 
 from ipgwsim.device import Device, DeviceStatus
 from ipgwsim.events import (
@@ -55,19 +57,19 @@ from ipgwsim.events import (
     PoweredOff,
 )
 from ipgwsim.firmware import ConsoleSession
-from ipgwsim.firmware.logins import PasswordCheck
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile
-from ipgwsim.proto.http import Fetch, FetchResult, HttpRequest, HttpResponse
 from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.errors import describe_error
-from ipgwsim.runtime.flashfile import save_flash
+from ipgwsim.runtime.hostfetch import HostFetches
+from ipgwsim.runtime.hostflash import HostFlashFile
+from ipgwsim.runtime.hostweb import HostWeb
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.link import Link
 from ipgwsim.runtime.logins import LoginChecker
@@ -79,12 +81,8 @@ from ipgwsim.runtime.web import Fetcher, WebServer
 
 #: A deadline that does not move after its timer fired is retried this much later.
 STUCK_TIMER_DELAY = 0.001
-#: Device seconds between tries to save a flash image that could not be saved.
-SAVE_RETRY = 1.0
 #: Rounds of draining events and datagrams after one input before giving up.
 MAX_PUMP_ROUNDS = 1000
-
-T = TypeVar("T")
 
 EventSink = Callable[["DeviceHost", Event], None]
 
@@ -175,13 +173,8 @@ class DeviceHost:
         self._timer: Timer | None = None
         self._timer_at: float | None = None
         self._fired_at: float | None = None
-        self._save_handle: asyncio.Handle | None = None
-        #: The next try to save a flash image that could not be saved.
-        self._save_retry: Timer | None = None
-        #: Why the flash image is behind the flash (a save failed), or None.
-        self.degraded: str | None = None
-        #: The flash's operation count at the last save; None: never saved.
-        self._saved_ops: int | None = flash.faults.count if saved else None
+        #: The flash image file (:mod:`ipgwsim.runtime.hostflash`).
+        self.flash_file = HostFlashFile(self, flash, saved=saved)
         self._pumping = False
         self._last_now = 0.0
         self.closed = False
@@ -189,14 +182,10 @@ class DeviceHost:
         self.http_port = http_port
         #: The runtime's count of TCP connections (None: the web server counts its own).
         self.connections = connections
-        #: The firmware's admin web server while its address is served (None: not serving).
-        self.web: WebServer | None = None
-        #: The loopback address that serves the firmware's ETH0 address.
-        self.web_ip: str | None = None
-        #: Starts and stops of the web server, in order (each waits for the one before).
-        self._web_task: asyncio.Task[None] | None = None
-        factory = network.socket_factory(self) if isinstance(network, NamespaceNetwork) else None
-        self.fetcher = Fetcher(self._fetched, log=self.log, socket_factory=factory)
+        #: The firmware's admin web server (:mod:`ipgwsim.runtime.hostweb`).
+        self.admin_web = HostWeb(self)
+        #: The firmware's fetches (:mod:`ipgwsim.runtime.hostfetch`).
+        self.fetches = HostFetches(self)
 
     def __repr__(self) -> str:
         return f"DeviceHost({self.name!r})"
@@ -221,6 +210,24 @@ class DeviceHost:
 
     def status(self) -> DeviceStatus:
         return self.device.status()
+
+    @property
+    def web(self) -> WebServer | None:
+        """The firmware's admin web server while its address is served (None: not serving)."""
+        return self.admin_web.server
+
+    @property
+    def web_ip(self) -> str | None:
+        """The loopback address that serves the firmware's ETH0 address."""
+        return self.admin_web.ip
+
+    @property
+    def fetcher(self) -> Fetcher:
+        return self.fetches.fetcher
+
+    async def web_settled(self) -> WebServer | None:
+        """Wait until the web server's starts and stops so far are done; the server."""
+        return await self.admin_web.settled()
 
     # -- what a person does ----------------------------------------------------------
 
@@ -309,127 +316,12 @@ class DeviceHost:
         """
         firmware = self.device.firmware
         if isinstance(event, FirmwareStarted):
-            self._stop_web()
+            self.admin_web.stop()
         # The prompts follow the firmware's start lines.
         started = isinstance(event, FirmwareStarted) and firmware is not None
         self.terminals.follow(firmware, started=started)
         if firmware is None and self.web_ip is not None:
-            self._stop_web()
-
-    # -- the firmware's web server and fetches ----------------------------------------
-
-    def _firmware_address(self, event: AddressAssigned) -> None:
-        ip, problem = self.network.firmware_address(self, event.ip)
-        if ip is None:
-            self._problem(f"ETH0 {event.ip} is not served: {problem}")
-            return
-        if self.web_ip == ip:
-            # The same address again (a DHCP renewal with another mask or router): the
-            # web server stays; the address's mask and route follow.
-            self._assign(ip, event.mask, event.gateway)
-            return
-        if self.web_ip is not None:
-            self._stop_web()  # another address: the old one and its web server go
-        self._assign(ip, event.mask, event.gateway)
-        self.web_ip = ip
-        listener = None
-        if isinstance(self.network, NamespaceNetwork):
-            network, port = self.network, self.http_port
-            listener = lambda: network.tcp_listener(self, ip, port)  # noqa: E731
-        server = WebServer(
-            ip,
-            self.http_port,
-            self._http,
-            self._http_refusal,
-            listener=listener,
-            budget=self.connections,
-            device=self.name,
-        )
-        self.console.write(f"HTTP: {server.url}")
-        self._chain_web(self._start_web(server))
-
-    def _chain_web(self, step: Coroutine[None, None, None]) -> None:
-        previous = self._web_task
-
-        async def run() -> None:
-            if previous is not None:
-                await asyncio.gather(previous, return_exceptions=True)
-            await step
-
-        self._web_task = asyncio.get_running_loop().create_task(run())
-
-    async def _start_web(self, server: WebServer) -> None:
-        if self.closed or self.web_ip != server.ip:
-            return
-        try:
-            await server.start()
-        except OSError as exc:
-            hint = ""
-            if exc.errno == errno.EACCES:
-                hint = " (ports below 1024 need root: use another HTTP port, e.g. --http-port 8080)"
-            self._problem(
-                f"cannot serve HTTP on {server.ip}:{server.port}: {describe_error(exc)}{hint}"
-            )
-            return
-        self.web = server
-
-    def _stop_web(self) -> None:
-        if self.web_ip is None:
-            return
-        self._release(self.web_ip)
-        self.web_ip = None
-        self._chain_web(self._close_web())
-
-    async def _close_web(self) -> None:
-        server, self.web = self.web, None
-        if server is not None:
-            await server.close()
-
-    async def web_settled(self) -> WebServer | None:
-        """Wait until the web server's starts and stops so far are done; the server."""
-        while self._web_task is not None and not self._web_task.done():
-            await asyncio.gather(self._web_task, return_exceptions=True)
-        return self.web
-
-    async def _http_refusal(self, request: HttpRequest) -> HttpResponse | None:
-        """The device's answer before the body is read; a password check it asks for is
-        made off the event loop (:mod:`ipgwsim.runtime.logins`), its result given back."""
-        answer = self._ask(lambda now: self.device.http_refusal(request, now))
-        if not isinstance(answer, PasswordCheck):
-            return answer
-        check = answer
-        ok = await self.logins.verify(check)
-        return self._ask(lambda now: self.device.http_checked(request, check, ok, now))
-
-    def _http(self, request: HttpRequest) -> HttpResponse:
-        answer = self._ask(lambda now: self.device.http(request, now))
-        assert answer is not None  # Device.http always answers
-        return answer
-
-    def _ask(self, call: Callable[[float], T]) -> T | HttpResponse:
-        """``call(now)``'s result, in a step of the device (503 or 500 when none came)."""
-        if self.closed:
-            return HttpResponse.text(503, "the device is gone\r\n")
-        answers: list[T] = []
-        self._step(lambda now: answers.append(call(now)))
-        if not answers:
-            return HttpResponse.text(500, "internal error in the device model\r\n")
-        return answers[0]
-
-    def _fetch(self, fetch: Fetch) -> None:
-        """Make the request from the device's address; without one it cannot leave."""
-        if self.web_ip is None:
-            why = "has no address" if self.device.ip is None else "is not served (see above)"
-            unreachable = FetchResult(
-                fetch.request_id, None, b"", f"network unreachable: ETH0 {why}"
-            )
-            asyncio.get_running_loop().call_soon(self._fetched, unreachable)
-            return
-        self.fetcher.start(fetch, self.web_ip)
-
-    def _fetched(self, result: FetchResult) -> None:
-        if not self.closed:
-            self._step(lambda now: self.device.fetch_done(result, now))
+            self.admin_web.stop()
 
     # -- the network -------------------------------------------------------------------
 
@@ -562,14 +454,14 @@ class DeviceHost:
                 self.device.port_failed(event.address, problem, self._last_now)
         elif isinstance(event, AddressAssigned):
             if self.device.firmware is not None:
-                self._firmware_address(event)
+                self.admin_web.serve(event)
             else:
                 self._assign(event.ip, event.mask, event.gateway)
         elif isinstance(event, FetchRequested):
-            self._fetch(event.fetch)
+            self.fetches.start(event.fetch)
         elif isinstance(event, AddressReleased):
             if event.ip == self.web_ip:
-                self._stop_web()  # a firmware's address (a DHCP lease) ended
+                self.admin_web.stop()  # a firmware's address (a DHCP lease) ended
             else:
                 self._release(event.ip)
         elif isinstance(event, FlashChanged):
@@ -641,61 +533,27 @@ class DeviceHost:
         return self.device.flash
 
     @property
+    def degraded(self) -> str | None:
+        """Why the flash image is behind the flash (a save failed), or None."""
+        return self.flash_file.degraded
+
+    @property
     def dirty(self) -> bool:
         """Whether the flash changed since it was last saved (or was never saved)."""
-        return self._saved_ops != self.flash.faults.count
+        return self.flash_file.dirty
 
     def schedule_save(self) -> None:
         """Save the flash soon (at most once per event-loop turn)."""
-        if self._save_handle is not None or self.closed:
-            return
-        self._save_handle = asyncio.get_running_loop().call_soon(self._save_soon)
-
-    def _save_soon(self) -> None:
-        self._save_handle = None
-        self.save()
+        self.flash_file.schedule_save()
 
     def save(self) -> bool:
-        """Write the flash image if it changed; False if writing failed.
-
-        A failed save (a full disk, no file descriptors left) leaves the device *degraded*
-        (:attr:`degraded` says why; the console and the log say so once) and is tried again
-        every :data:`SAVE_RETRY` device seconds until it succeeds, so that nothing the
-        device acknowledged (``config written as generation N``) is lost while the runtime
-        runs (DECISION: the flash in memory stays the truth; the file catches up).
-        """
-        if not self.dirty:
-            return True
-        count = self.flash.faults.count
-        try:
-            save_flash(self.flash, self.record.flash_path)
-        except OSError as exc:
-            reason = f"cannot save {self.record.flash_path}: {describe_error(exc)}"
-            if self.degraded is None:
-                self._problem(f"{reason}; saving again every {SAVE_RETRY:g} s until it works")
-            self.degraded = reason
-            self._retry_save()
-            return False
-        self._saved_ops = count
-        if self.degraded is not None:
-            self.degraded = None
-            text = f"flash saved to {self.record.flash_path} again"
-            self.log.warning("%s: %s", self.name, text)
-            self.console.write(text)
-        return True
-
-    def _retry_save(self) -> None:
-        if self._save_retry is None and not self.closed:
-            self._save_retry = self.clock.call_later(SAVE_RETRY, self._save_again)
-
-    def _save_again(self) -> None:
-        self._save_retry = None
-        self.save()
+        """Write the flash image if it changed; False if writing failed (and retried)."""
+        return self.flash_file.save()
 
     async def wait_closed(self) -> None:
         """After :meth:`close`: the web server, the fetches and the console's TCP ports."""
         await self.web_settled()
-        await self.fetcher.close()
+        await self.fetches.close()
         if self.console_tcp is not None:
             await self.console_tcp.wait_closed()
 
@@ -706,18 +564,10 @@ class DeviceHost:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._save_handle is not None:
-            self._save_handle.cancel()
-            self._save_handle = None
-        self.save()  # the last try: a failure is in the log and on the console
-        if self._save_retry is not None:
-            self._save_retry.cancel()
-            self._save_retry = None
+        self.flash_file.close()
         self.closed = True
         self.link.close()
-        if self.web_ip is not None:
-            self.web_ip = None
-            self._chain_web(self._close_web())
+        self.admin_web.close()
         self.network.detach(self)
         if self.console_tcp is not None:
             self.console_tcp.close()  # the runtime awaits its wait_closed()

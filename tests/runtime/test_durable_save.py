@@ -22,7 +22,8 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.flashfile import load_flash
-from ipgwsim.runtime.host import SAVE_RETRY, DeviceHost
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.hostflash import SAVE_RETRY
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import Ports, run
 from ipgwsim.testing.needs import unavailable
