@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from ipgwsim.boot.bootcode import BootCode
 from ipgwsim.boot.button import Press, classify_press
+from ipgwsim.boot.requests import AddressPolicy, PortPolicy, RunningBoot
 from ipgwsim.boot.table import TABLE, Action, Input, Transition
-from ipgwsim.boot.tftpmode import AddressPolicy, PortPolicy, RunningBoot, TftpMode
+from ipgwsim.boot.tftpmode import TftpMode
 
 __all__ = [
     "TABLE",

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from functools import partial
 
 from ipgwsim.boot.button import HeldButton, Press
-from ipgwsim.boot.table import TABLE, Action, Input
-from ipgwsim.boot.tftpmode import (
+from ipgwsim.boot.requests import (
     AddressPolicy,
     ImageUploaded,
     PortPolicy,
     RestartRequested,
     RunningBoot,
     StartRequested,
-    TftpMode,
 )
+from ipgwsim.boot.table import TABLE, Action, Input
+from ipgwsim.boot.tftpmode import TftpMode
 from ipgwsim.boot.timing import clearing_time, programming_time
 from ipgwsim.events import (
     ButtonBlink,
@@ -143,10 +143,9 @@ class BootCode:
 
     def _collect(self) -> None:
         if self.tftp is not None:
-            self._events.extend(self.tftp.events)
-            self.tftp.events.clear()
-            self._outgoing.extend(self.tftp.outgoing)
-            self.tftp.outgoing.clear()
+            while (event := self.tftp.next_event()) is not None:
+                self._events.append(event)
+            self._outgoing.extend(self.tftp.datagrams_to_send())
 
     def _print(self, line: str) -> None:
         self._events.append(ConsoleOutput(line))
@@ -202,7 +201,7 @@ class BootCode:
         if tftp is None or self.mode is Mode.OFF:
             return
         try:  # the hot path of every transfer: no closures here
-            tftp.receive(datagram, now)
+            tftp.receive_datagram(datagram, now)
             if tftp.requests:
                 self._serve_requests(now)
         except PowerLost as exc:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ipgwsim.device import DeviceStatus
-from ipgwsim.events import ButtonBlink, Event, LedChanged, ModeChanged, PoweredOff
+from ipgwsim.events import Event
+from ipgwsim.events.render import event_fields
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.private import PRIVATE_FILE
@@ -94,18 +95,7 @@ def console_json(host: DeviceHost) -> dict[str, Any]:
 
 def event_json(name: str, event: Event, time: float) -> dict[str, Any]:
     """One watched event as JSON: ``{"device", "time", "event", ...}``."""
-    out: dict[str, Any] = {"device": name, "time": round(time, 6)}
-    if isinstance(event, LedChanged):
-        out.update(event="led", led=event.led.value)
-    elif isinstance(event, ModeChanged):
-        out.update(event="mode", mode=event.mode.value, reason=event.reason)
-    elif isinstance(event, ButtonBlink):
-        out.update(event="blink", count=event.count)
-    elif isinstance(event, PoweredOff):
-        out.update(event="power", on=False, cause=event.cause)
-    else:
-        out.update(event=type(event).__name__)
-    return out
+    return {"device": name, "time": round(time, 6), **event_fields(event)}
 
 
 def _encode(message: dict[str, Any]) -> bytes:

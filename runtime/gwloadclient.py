@@ -4,56 +4,63 @@ The lab side of gwload-protocol.md section 3 as small blocking functions
 (``discover``, ``setip``, ``go``, ``reset``), with the contract's client rules:
 every request is repeated until answered (5 tries, 1 s apart by default), and
 ``setip`` without a MAC discovers first and refuses to guess when several
-devices answer.
+devices answer. Retries, xid matching, the collect window and busy waits are the
+sans-I/O engine's (:class:`~ipgwsim.proto.gwloadclient.GwloadRequest`); this module
+opens the socket and drives it with the real clock (:func:`~ipgwsim.runtime.blocking.drive`).
 """
 
 from __future__ import annotations
 
 import random
-import selectors
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from ipaddress import IPv4Address
 
 from ipgwsim.proto import gwload
+from ipgwsim.proto.gwloadclient import (
+    Accept,
+    Ambiguous,
+    GwloadError,
+    GwloadRequest,
+    NoAnswer,
+    NotUnderstood,
+    Outcome,
+    Refused,
+    Unanswered,
+    any_reply,
+    the_reply,
+)
+from ipgwsim.runtime.blocking import DatagramHook, drive
 from ipgwsim.runtime.errors import describe_error
+
+__all__ = [
+    "MORE_ANSWERS",
+    "Ambiguous",
+    "BadInterface",
+    "DatagramHook",
+    "GwloadError",
+    "Lab",
+    "NoAnswer",
+    "NotUnderstood",
+    "Refused",
+    "discover",
+    "go",
+    "hello",
+    "open_socket",
+    "reset",
+    "setip",
+]
 
 #: After the first HELLO to a broadcast DISCOVER, how long to listen for more:
 #: devices on one segment answer within milliseconds.
 MORE_ANSWERS = 0.25
 
 
-class GwloadError(Exception):
-    """A request was not answered, refused, or ambiguous; ``str()`` says which."""
-
-
-class NoAnswer(GwloadError):
-    pass
-
-
-class Refused(GwloadError):
-    def __init__(self, nak: gwload.Nak) -> None:
-        super().__init__(f"device {gwload.format_mac(nak.mac)} refused: {nak.text}")
-        self.nak = nak
-
-
-class Ambiguous(GwloadError):
-    pass
-
-
 class BadInterface(GwloadError):
     """The interface to send on does not exist or may not be used."""
-
-
-class NotUnderstood(GwloadError):
-    """The device answered a request with a TFTP ERROR: its boot code does not know it."""
-
-
-#: ``on_datagram(direction, data, src, dst)``: every datagram sent ("sent") or
-#: received ("received"), e.g. for a pcap (``gwload /pcap``) or ``/v``.
-DatagramHook = Callable[[str, bytes, tuple[str, int], tuple[str, int]], None]
 
 
 @dataclass(frozen=True)
@@ -90,106 +97,69 @@ def open_socket(lab: Lab) -> socket.socket:
     return sock
 
 
-#: Which replies a request takes: ``accept(reply, source)``.
-Accept = Callable[[gwload.Message, tuple[str, int]], bool]
-
-
-def _any_reply(reply: gwload.Message, src: tuple[str, int]) -> bool:
-    return True
-
-
-def _exchange(
-    lab: Lab,
-    message: gwload.Message,
-    to: str,
-    *,
-    collect: float = 0.0,
-    accept: Accept = _any_reply,
-) -> list[tuple[gwload.Message, tuple[str, int]]]:
-    """Send ``message`` until something answers; with ``collect``, keep listening that long.
-
-    Replies count when they echo the request's xid, are not requests themselves
-    and ``accept`` takes them. A TFTP ERROR in answer (boot code that does not
-    know the request answers as a TFTP server would) raises :class:`NotUnderstood`
-    once the tries are used up without a reply.
-    """
-    sock = open_socket(lab)
-    sock.setblocking(False)
-    local = ("0.0.0.0", sock.getsockname()[1])
-    hook = lab.on_datagram
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ)
-    data = gwload.encode_message(message)
-    replies: list[tuple[gwload.Message, tuple[str, int]]] = []
-    tftp_error: str | None = None
-    try:
-        for _ in range(lab.tries):
-            sock.sendto(data, (to, lab.port))
-            if hook is not None:
-                hook("sent", data, local, (to, lab.port))
-            deadline = time.monotonic() + lab.interval
-            while (left := deadline - time.monotonic()) > 0:
-                if not selector.select(left):
-                    break
-                while True:
-                    try:
-                        raw, src = sock.recvfrom(2048)
-                    except BlockingIOError:
-                        break
-                    if hook is not None:
-                        hook("received", raw, src, local)
-                    if raw[:2] == b"\x00\x05":  # TFTP ERROR
-                        tftp_error = raw[4:].split(b"\0", 1)[0].decode("ascii", "replace")
-                        continue
-                    try:
-                        reply = gwload.parse_message(raw)
-                    except gwload.MalformedMessage:
-                        continue
-                    if (
-                        reply.xid == message.xid
-                        and not isinstance(reply, type(message))
-                        and accept(reply, src)
-                    ):
-                        replies.append((reply, src))
-                if replies and collect == 0.0:
-                    return replies
-                if replies:
-                    deadline = min(deadline, time.monotonic() + collect)
-            if replies:
-                return replies
-    finally:
-        selector.close()
-        sock.close()
-    if tftp_error is not None:
-        raise NotUnderstood(
-            f"retry errors: the boot code does not know this request "
-            f"(it answered TFTP ERROR: {tftp_error})"
-        )
-    return replies
-
-
 def _xid() -> int:
     return random.getrandbits(32)
 
 
+def _ask(
+    lab: Lab,
+    make: Callable[[int], gwload.Message],
+    to: str,
+    what: str,
+    *,
+    collect: float = 0.0,
+    accept: Accept = any_reply,
+    busy_wait: float | None = None,
+) -> Outcome:
+    """Drive one :class:`~ipgwsim.proto.gwloadclient.GwloadRequest` over a socket of its
+    own until it has its outcome."""
+    sock = open_socket(lab)
+    try:
+        sock.setblocking(False)
+        request = GwloadRequest(
+            make,
+            (to, lab.port),
+            sock.getsockname(),
+            time.monotonic(),
+            xids=_xid,
+            what=what,
+            tries=lab.tries,
+            interval=lab.interval,
+            collect=collect,
+            accept=accept,
+            busy_wait=busy_wait,
+        )
+        drive(
+            request,
+            sock,
+            on_event=lambda _: None,
+            done=lambda _: request.finished,
+            on_datagram=lab.on_datagram,
+        )
+    finally:
+        sock.close()
+    assert request.outcome is not None
+    return request.outcome
+
+
 def discover(lab: Lab, *, gwtype: int = 0, mac: bytes = gwload.ANY_MAC) -> list[gwload.Hello]:
     """Every device in TFTP mode that answers a broadcast DISCOVER (may be empty)."""
-    message = gwload.Discover(_xid(), mac, gwtype)
-    replies = _exchange(lab, message, lab.broadcast, collect=min(lab.interval, MORE_ANSWERS))
+    outcome = _ask(
+        lab,
+        lambda xid: gwload.Discover(xid, mac, gwtype),
+        lab.broadcast,
+        "DISCOVER",
+        collect=min(lab.interval, MORE_ANSWERS),
+    )
+    if isinstance(outcome, Unanswered):
+        if outcome.tftp_error is not None:
+            raise outcome.error()
+        return []
     seen: dict[bytes, gwload.Hello] = {}
-    for reply, _ in replies:
+    for reply, _ in outcome.replies:
         if isinstance(reply, gwload.Hello):
             seen.setdefault(reply.mac, reply)
     return list(seen.values())
-
-
-def _one(replies: list[tuple[gwload.Message, tuple[str, int]]], what: str) -> gwload.Message:
-    if not replies:
-        raise NoAnswer(f"no answer to {what} (retry errors)")
-    reply = replies[0][0]
-    if isinstance(reply, gwload.Nak):
-        raise Refused(reply)
-    return reply
 
 
 def setip(
@@ -226,9 +196,9 @@ def setip(
         mac = found[0].mac
     target, wanted = mac, IPv4Address(ip)
 
-    def message() -> gwload.Message:
+    def message(xid: int) -> gwload.Message:
         return gwload.SetIp(
-            _xid(),
+            xid,
             target,
             gwtype,
             ip=wanted,
@@ -247,14 +217,15 @@ def setip(
             and src[0] == ip
         )
 
-    reply = _until_not_busy(lab, message, lab.broadcast, "SETIP", busy_wait, accept=from_the_device)
+    reply = the_reply(
+        _ask(lab, message, lab.broadcast, "SETIP", accept=from_the_device, busy_wait=busy_wait)
+    )
     assert isinstance(reply, gwload.Hello)
     return reply
 
 
-def _acked(what: str) -> Callable[[gwload.Message, tuple[str, int]], bool]:
-    """Accepts a NAK, or an ACK of ``what`` (GO or RESET)."""
-    opcode = {"GO": gwload.Opcode.GO, "RESET": gwload.Opcode.RESET}[what]
+def _acked(opcode: gwload.Opcode) -> Accept:
+    """Accepts a NAK, or an ACK of ``opcode`` (GO or RESET)."""
 
     def ack_or_nak(reply: gwload.Message, src: tuple[str, int]) -> bool:
         return isinstance(reply, gwload.Nak) or (
@@ -264,46 +235,21 @@ def _acked(what: str) -> Callable[[gwload.Message, tuple[str, int]], bool]:
     return ack_or_nak
 
 
-def _until_not_busy(
-    lab: Lab,
-    make: Callable[[], gwload.Message],
-    to: str,
-    what: str,
-    busy_wait: float,
-    *,
-    accept: Callable[[gwload.Message, tuple[str, int]], bool] | None = None,
-) -> gwload.Message:
-    """Ask until the device is not busy any more (NAK 4 while it programs flash)."""
-    give_up = time.monotonic() + busy_wait
-    check = accept if accept is not None else _acked(what)
-    while True:
-        replies = _exchange(lab, make(), to, accept=check)
-        if not replies:
-            raise NoAnswer(f"no answer to {what} (retry errors)")
-        reply = replies[0][0]
-        if not (isinstance(reply, gwload.Nak) and reply.code == gwload.NakCode.BUSY):
-            break
-        if time.monotonic() >= give_up:
-            raise Refused(reply)
-        time.sleep(lab.interval)  # the device is programming: ask again in a moment
-    if isinstance(reply, gwload.Nak):
-        raise Refused(reply)
-    return reply
-
-
 def go(lab: Lab, ip: str, mac: bytes, gwtype: int = 0, *, busy_wait: float = 0.0) -> None:
     """Leave TFTP mode and start the firmware (waiting up to ``busy_wait`` s while busy)."""
-    _until_not_busy(lab, lambda: gwload.Go(_xid(), mac, gwtype), ip, "GO", busy_wait)
+    make = partial(gwload.Go, mac=mac, gwtype=gwtype)
+    the_reply(_ask(lab, make, ip, "GO", accept=_acked(gwload.Opcode.GO), busy_wait=busy_wait))
 
 
 def reset(lab: Lab, ip: str, mac: bytes, gwtype: int = 0, *, busy_wait: float = 0.0) -> None:
     """Restart the device (waiting up to ``busy_wait`` s while it is busy)."""
-    _until_not_busy(lab, lambda: gwload.Reset(_xid(), mac, gwtype), ip, "RESET", busy_wait)
+    make = partial(gwload.Reset, mac=mac, gwtype=gwtype)
+    the_reply(_ask(lab, make, ip, "RESET", accept=_acked(gwload.Opcode.RESET), busy_wait=busy_wait))
 
 
 def hello(lab: Lab, ip: str, *, mac: bytes = gwload.ANY_MAC, gwtype: int = 0) -> gwload.Hello:
     """Ask an addressed device directly (unicast DISCOVER) for its HELLO."""
-    reply = _one(_exchange(lab, gwload.Discover(_xid(), mac, gwtype), ip), "DISCOVER")
+    reply = the_reply(_ask(lab, lambda xid: gwload.Discover(xid, mac, gwtype), ip, "DISCOVER"))
     if not isinstance(reply, gwload.Hello):
         raise GwloadError(f"unexpected answer to DISCOVER: {reply}")
     return reply

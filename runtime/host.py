@@ -44,19 +44,17 @@ from ipgwsim.device import Device, DeviceStatus
 from ipgwsim.events import (
     AddressAssigned,
     AddressReleased,
-    ButtonBlink,
     ConsoleOutput,
     Event,
     FetchRequested,
     FirmwareStarted,
     FlashChanged,
-    LedChanged,
     Mode,
-    ModeChanged,
     PortClosed,
     PortOpened,
     PoweredOff,
 )
+from ipgwsim.events.render import describe
 from ipgwsim.firmware import ConsoleSession
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
@@ -86,19 +84,6 @@ STUCK_TIMER_DELAY = 0.001
 MAX_CATCH_UP = 1000
 
 EventSink = Callable[["DeviceHost", Event], None]
-
-
-def describe(event: Event) -> str | None:
-    """The console line the runtime adds for an event (None: nothing to add)."""
-    if isinstance(event, LedChanged):
-        return f"LED: {event.led.value}"
-    if isinstance(event, ModeChanged):
-        return f"mode: {event.mode.value} ({event.reason})"
-    if isinstance(event, ButtonBlink):
-        return f"blink {event.count}"
-    if isinstance(event, PoweredOff):
-        return f"power off: {event.cause}"
-    return None
 
 
 class DeviceHost:

@@ -8,13 +8,12 @@ that it can be pointed at any TFTP server (the simulated device, tftp-hpa's
 
 from __future__ import annotations
 
-import selectors
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.net import Address
 from ipgwsim.proto.tftp import (
     ClientRead,
     ClientWrite,
@@ -24,9 +23,8 @@ from ipgwsim.proto.tftp import (
     TransferComplete,
     TransferFailed,
 )
-
-#: ``on_datagram(direction, data, src, dst)`` for every datagram ("sent"/"received").
-DatagramHook = Callable[[str, bytes, Address, Address], None]
+from ipgwsim.proto.tftp.node import TransferNode
+from ipgwsim.runtime.blocking import DatagramHook, drive
 
 #: Seconds a reader stays after its last ACK (RFC 1350's dally), by default.
 DALLY = 1.0
@@ -65,23 +63,6 @@ def _open(bind: Address, interface: str | None) -> socket.socket:
     return sock
 
 
-def _receive_all(
-    sock: socket.socket,
-    transfer: ClientRead | ClientWrite,
-    on_datagram: DatagramHook | None,
-    local: Address,
-) -> None:
-    """Take everything queued before looking at the clock again."""
-    while True:
-        try:
-            data, src = sock.recvfrom(65536)
-        except BlockingIOError:
-            return
-        if on_datagram is not None:
-            on_datagram("received", data, src, local)
-        transfer.receive_datagram(Datagram(data, src, local), time.monotonic())
-
-
 def _run(
     transfer: ClientRead | ClientWrite,
     *,
@@ -91,53 +72,45 @@ def _run(
     on_datagram: DatagramHook | None = None,
     interface: str | None = None,
 ) -> TransferResult:
-    sock = _open(bind, interface)
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ)
-    local = sock.getsockname()
-
-    def send(data: bytes, to: Address) -> None:
-        sock.sendto(data, to)
-        if on_datagram is not None:
-            on_datagram("sent", data, local, to)
-
     start = time.monotonic()
     negotiated: OptionsNegotiated | None = None
     result: TransferComplete | TransferFailed | None = None
     done_at: float | None = None
+
+    def on_event(event: object) -> None:
+        nonlocal negotiated, result
+        if isinstance(event, OptionsNegotiated):
+            negotiated = event
+        elif isinstance(event, Progress) and progress is not None:
+            progress(event.done, event.total)
+        elif isinstance(event, TransferComplete | TransferFailed) and result is None:
+            result = event
+
+    def done(now: float) -> bool:
+        nonlocal done_at
+        if result is None:
+            return False
+        if isinstance(result, TransferFailed):
+            return True
+        # Done. After the last ACK of a read, stay a little (dally) so that a lost ACK
+        # is answered when the server sends its last DATA again.
+        done_at = now if done_at is None else done_at
+        return transfer.finished or now >= done_at + dally
+
+    def dally_end() -> float | None:
+        return None if done_at is None else done_at + dally
+
+    sock = _open(bind, interface)
     try:
-        while True:
-            for data, to in transfer.datagrams_to_send():
-                send(data, to)
-            while (event := transfer.next_event()) is not None:
-                if isinstance(event, OptionsNegotiated):
-                    negotiated = event
-                elif isinstance(event, Progress) and progress is not None:
-                    progress(event.done, event.total)
-                elif isinstance(event, TransferComplete | TransferFailed) and result is None:
-                    result = event
-            now = time.monotonic()
-            if isinstance(result, TransferFailed):
-                break
-            if result is not None:
-                # Done. After the last ACK of a read, stay a little (dally) so that a
-                # lost ACK is answered when the server sends its last DATA again.
-                done_at = now if done_at is None else done_at
-                if transfer.finished or now >= done_at + dally:
-                    break
-            deadline = transfer.get_timer()
-            wake = deadline
-            if done_at is not None:
-                wake = done_at + dally if wake is None else min(wake, done_at + dally)
-            timeout = None if wake is None else max(0.0, wake - now)
-            if selector.select(timeout):
-                _receive_all(sock, transfer, on_datagram, local)
-            elif deadline is not None and time.monotonic() >= deadline:
-                transfer.handle_timer(time.monotonic())
-        for data, to in transfer.datagrams_to_send():
-            send(data, to)
+        drive(
+            TransferNode(transfer, sock.getsockname()),
+            sock,
+            on_event=on_event,
+            done=done,
+            wake=dally_end,
+            on_datagram=on_datagram,
+        )
     finally:
-        selector.close()
         sock.close()
     if isinstance(result, TransferFailed):
         raise TftpClientError(result.reason, result.error_code)

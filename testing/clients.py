@@ -14,12 +14,16 @@ devices, the way a PC with gwload and a TFTP client sits on a LAN segment:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 from ipgwsim.proto import gwload
+from ipgwsim.proto.gwloadclient import GwloadRequest, classify
 from ipgwsim.proto.net import LIMITED_BROADCAST, Address, Datagram
 from ipgwsim.proto.tftp import (
     ClientRead,
     ClientWrite,
+    Error,
     TimerPolicy,
     TransferComplete,
     TransferEvent,
@@ -34,7 +38,9 @@ class GwloadProbe:
 
     It hears unicast to ``ip`` and broadcasts to its port, as a socket bound to
     the wildcard address does. Replies that parse land in :attr:`replies`, the
-    rest (TFTP errors, garbage) in :attr:`other`.
+    rest (TFTP errors, garbage) in :attr:`other`. Besides single messages
+    (:meth:`send`) it runs requests with the client engine that the blocking
+    ``gwload`` uses (:meth:`request`): retries, xid matching, collect window, busy wait.
     """
 
     def __init__(self, ip: str, port: int, *, device_port: int = 69) -> None:
@@ -44,6 +50,7 @@ class GwloadProbe:
         self.replies: list[tuple[gwload.Message, Address]] = []
         self.other: list[Datagram] = []
         self._outgoing: list[Datagram] = []
+        self._requests: list[GwloadRequest] = []
         self._xids = itertools.count(1)
 
     def next_xid(self) -> int:
@@ -55,24 +62,55 @@ class GwloadProbe:
     def send_raw(self, data: bytes, to: str = LIMITED_BROADCAST) -> None:
         self._outgoing.append(Datagram(data, (self.ip, self.port), (to, self.device_port)))
 
+    def request(
+        self,
+        make: Callable[[int], gwload.Message],
+        now: float,
+        *,
+        what: str,
+        to: str = LIMITED_BROADCAST,
+        **settings: Any,
+    ) -> GwloadRequest:
+        """Start a request of ``make(xid)`` at ``now``; its ``outcome`` says how it ended
+        (``settings``: ``tries``, ``interval``, ``collect``, ``accept``, ``busy_wait``)."""
+        request = GwloadRequest(
+            make,
+            (to, self.device_port),
+            (self.ip, self.port),
+            now,
+            xids=self.next_xid,
+            what=what,
+            **settings,
+        )
+        self._requests.append(request)
+        return request
+
     def accepts(self, dst: Address) -> bool:
         return dst[1] == self.port and dst[0] in (self.ip, LIMITED_BROADCAST)
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
-        try:
-            self.replies.append((gwload.parse_message(datagram.data), datagram.src))
-        except gwload.MalformedMessage:
+        reply = classify(datagram.data)
+        if isinstance(reply, Error) or reply is None:
             self.other.append(datagram)
+        else:
+            self.replies.append((reply, datagram.src))
+        for request in self._requests:
+            request.receive_datagram(datagram, now)
 
     def datagrams_to_send(self) -> list[Datagram]:
         out, self._outgoing = self._outgoing, []
+        for request in self._requests:
+            out.extend(request.datagrams_to_send())
+        self._requests = [r for r in self._requests if not r.finished]
         return out
 
     def get_timer(self) -> float | None:
-        return None
+        deadlines = [t for r in self._requests if (t := r.get_timer()) is not None]
+        return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
-        return None
+        for request in self._requests:
+            request.handle_timer(now)
 
 
 class TftpClientNode(Recorder[TransferEvent]):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ipgwsim.events.render import describe_fields
 from ipgwsim.runtime.console import format_line
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
@@ -168,16 +169,8 @@ def status_table(devices: list[dict[str, Any]]) -> list[str]:
 
 def describe_event(event: dict[str, Any]) -> str:
     """One watched event as a person reads it: ``LED: steady orange``, ``blink 3``."""
-    kind = event.get("event")
-    if kind == "led":
-        return f"LED: {event['led']}"
-    if kind == "mode":
-        return f"mode: {event['mode']} ({event['reason']})"
-    if kind == "blink":
-        return f"blink {event['count']}"
-    if kind == "power":
-        return f"power off: {event['cause']}"
-    return str(kind)
+    line = describe_fields(event)
+    return line if line is not None else str(event.get("event"))
 
 
 def _status(args: argparse.Namespace, client: ControlClient) -> int:

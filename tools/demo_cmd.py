@@ -35,7 +35,8 @@ from pathlib import Path
 
 import serial
 
-from ipgwsim.events import ButtonBlink, Event, LedChanged, Mode, ModeChanged
+from ipgwsim.events import Event, Mode
+from ipgwsim.events.render import DEMO_LINES, describe
 from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.dumptext import DumpedConfig, read_dump
 from ipgwsim.flash.partitions import PartitionTable
@@ -92,16 +93,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _step(text: str) -> None:
     print(f"\n== {text}", flush=True)
-
-
-def _show(event: Event) -> str | None:
-    if isinstance(event, ButtonBlink):
-        return f"ready LED: blink {event.count}"
-    if isinstance(event, LedChanged):
-        return f"ready LED: {event.led.value}"
-    if isinstance(event, ModeChanged):
-        return f"device: {event.mode.value} ({event.reason})"
-    return None
 
 
 async def _tftp(*args: str) -> None:
@@ -169,7 +160,7 @@ class DemoFailed(Exception):
 
 def _print_events(events: list[tuple[str, Event]]) -> None:
     for _, event in events:
-        line = _show(event)
+        line = describe(event, DEMO_LINES)
         if line is not None:
             print(line)
 

@@ -15,13 +15,13 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from ipgwsim.boot.tftpmode import (
+from ipgwsim.boot.requests import Refusal
+from ipgwsim.boot.transfers import (
     MAX_OPEN_TRANSFERS,
     MAX_TRANSFERS,
     MAX_TRANSFERS_PER_CLIENT,
     TID_RANGE,
     UNANSWERED_GRACE,
-    Refusal,
 )
 from ipgwsim.device import Device, Instance, factory_flash
 from ipgwsim.events import ConsoleOutput, Event, Mode, PortClosed, PortOpened
@@ -213,11 +213,11 @@ def test_the_port_search_ends_when_no_port_is_free() -> None:
     tftp = device.boot.tftp
     assert tftp is not None
     low, high = TID_RANGE
-    tftp._failed_ports = set(range(low, high + 1))  # as if every port had failed
+    tftp.transfers._failed_ports = set(range(low, high + 1))  # as if every port had failed
     with pytest.raises(Refusal, match=r"^busy: no transfer port is free; try again later$"):
-        tftp._pick_port()
-    tftp._failed_ports.discard(high)
-    assert tftp._pick_port() == high
+        tftp.transfers.pick_port(str(tftp.ip))
+    tftp.transfers._failed_ports.discard(high)
+    assert tftp.transfers.pick_port(str(tftp.ip)) == high
 
 
 def _write_to_the_end(device: Device, client: tuple[str, int], now: float) -> None:

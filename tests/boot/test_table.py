@@ -9,7 +9,7 @@ import pytest
 from ipgwsim.boot import TABLE, Action, BootCode, Input
 from ipgwsim.boot.bootcode import ACTIONS
 from ipgwsim.boot.button import Press, classify_press
-from ipgwsim.boot.tftpmode import ImageUploaded
+from ipgwsim.boot.requests import ImageUploaded
 from ipgwsim.device import factory_flash
 from ipgwsim.events import Led, Mode
 from ipgwsim.flash.image import ImageKind, build_image, parse_header

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ipgwsim.boot.tftpmode import MAX_TRANSFERS
+from ipgwsim.boot.transfers import MAX_TRANSFERS
 from ipgwsim.proto.tftp import Data, Error, ReadRequest, encode_packet, parse_packet
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.runtime import Runtime

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ipgwsim.boot.tftpmode import TID_RANGE
+from ipgwsim.boot.transfers import TID_RANGE
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.runtime import Runtime
