@@ -15,6 +15,7 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import LIMITED_BROADCAST, UNSPECIFIED, Datagram
+from ipgwsim.proto.node import drain_events
 from ipgwsim.proto.tftp import ReadRequest, encode_packet
 
 MAC = bytes.fromhex("009033010203")
@@ -39,10 +40,7 @@ def _mode() -> TftpMode:
 
 
 def _events(mode: TftpMode) -> list[object]:
-    events: list[object] = []
-    while (event := mode.next_event()) is not None:
-        events.append(event)
-    return events
+    return list(drain_events(mode))
 
 
 def test_a_discover_is_answered_through_the_node_protocol() -> None:

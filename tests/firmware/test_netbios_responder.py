@@ -31,6 +31,7 @@ from ipgwsim.proto.netbios import (
     encode_packet,
     parse_packet,
 )
+from ipgwsim.proto.node import drain_events
 from ipgwsim.testing.lab import DeviceNode
 from ipgwsim.testing.vnet import Endpoint, VirtualNetwork
 
@@ -61,10 +62,7 @@ def _start(
 
 
 def _events(firmware: Firmware) -> list[Event]:
-    out = []
-    while (event := firmware.next_event()) is not None:
-        out.append(event)
-    return out
+    return drain_events(firmware)
 
 
 def _ports(events: list[Event]) -> list[Event]:

@@ -24,6 +24,7 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarFlags, VarStore
 from ipgwsim.hw_profiles import Profile, find_profile
 from ipgwsim.proto import gwload
+from ipgwsim.proto.node import drain_events
 from ipgwsim.proto.tftp import TransferComplete
 from ipgwsim.testing.lab import DeviceNode, Lab
 
@@ -52,11 +53,7 @@ def _start(flash: NorFlash, seed: int = 1, profile: Profile = PROFILE) -> Firmwa
 
 
 def _console(firmware: Firmware) -> list[str]:
-    lines = []
-    while (event := firmware.next_event()) is not None:
-        if isinstance(event, ConsoleOutput):
-            lines.append(event.line)
-    return lines
+    return [e.line for e in drain_events(firmware) if isinstance(e, ConsoleOutput)]
 
 
 def _running(node: DeviceNode) -> Firmware:

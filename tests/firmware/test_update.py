@@ -47,6 +47,7 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarFlags, VarStore
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.proto.http import Fetch, FetchResult
+from ipgwsim.proto.node import drain_events
 from ipgwsim.testing.lab import Lab
 
 PROFILE = find_profile("IP6000")
@@ -101,7 +102,8 @@ class Bench:
     # -- events and time -------------------------------------------------------------
 
     def drain(self) -> None:
-        while (event := self.fw.next_event()) is not None:
+        events: list[Event] = drain_events(self.fw)
+        for event in events:
             self.events.append(event)
             if isinstance(event, FetchRequested):
                 self.fetched.append((self.now, event.fetch))
@@ -846,7 +848,7 @@ def test_an_answer_meant_for_the_firmware_before_a_restart_is_ignored() -> None:
     fetches: list[Fetch] = []
 
     def drain() -> None:
-        while (event := device.next_event()) is not None:
+        for event in drain_events(device):
             if isinstance(event, FetchRequested):
                 fetches.append(event.fetch)
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipgwsim.proto.net import Datagram
+from ipgwsim.proto.node import drain_events
 from ipgwsim.proto.tftp import (
     Ack,
     ClientRead,
@@ -197,10 +198,8 @@ def run_silent(transfer: Transfer) -> tuple[list[float], list[tuple[float, bytes
 
 
 def failure(transfer: Transfer) -> TransferEvent | None:
-    last = None
-    while (event := transfer.next_event()) is not None:
-        last = event
-    return last
+    events: list[TransferEvent] = drain_events(transfer)
+    return events[-1] if events else None
 
 
 def test_client_request_times_out_with_backoff() -> None:
