@@ -21,6 +21,7 @@ never once per refused connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import logging
@@ -41,6 +42,7 @@ __all__ = [
     "ConnectionLimits",
     "OnceLog",
     "quiet_accept_errors",
+    "raise_open_file_limit",
 ]
 
 #: TCP connections one device accepts per service (its web server; each console port).
@@ -225,3 +227,13 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop, once: OnceLog) -> Calla
             loop.set_exception_handler(previous)
 
     return undo
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (fleets need many sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]

@@ -20,10 +20,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DIRECTIONS", "DirectionCounters", "Impairment", "ImpairmentError", "LinkCounters"]
+__all__ = [
+    "DIRECTIONS",
+    "DirectionCounters",
+    "Impairment",
+    "ImpairmentError",
+    "LinkCounters",
+    "seeded",
+]
 
 #: Which datagrams an impairment applies to: both ways, only those the device
 #: receives (``in``) or only those it sends (``out``).
@@ -270,3 +278,12 @@ class LinkCounters:
 
     def as_dict(self) -> dict[str, dict[str, int]]:
         return {"sent": self.sent.as_dict(), "received": self.received.as_dict()}
+
+
+def seeded(impairment: Impairment | None) -> Impairment | None:
+    """``impairment`` with a seed (picked now if it has none); None if it does nothing."""
+    if impairment is None or not impairment.active:
+        return None
+    if impairment.seed is None:
+        return impairment.with_seed(secrets.randbelow(1_000_000))
+    return impairment

@@ -39,13 +39,10 @@ one line naming that runtime's state directory and pid.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
 import random
-import resource
-import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -54,18 +51,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from ipgwsim.device import (
-    DeviceStatus,
-)
-from ipgwsim.events import (
-    Event,
-)
+from ipgwsim.device import DeviceStatus
+from ipgwsim.events import Event
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
 from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, ScaledClock
-from ipgwsim.runtime.connlimit import ConnectionBudget, ConnectionLimits, quiet_accept_errors
+from ipgwsim.runtime.connlimit import (
+    ConnectionBudget,
+    ConnectionLimits,
+    quiet_accept_errors,
+    raise_open_file_limit,
+)
 from ipgwsim.runtime.consoletcp import ConsolePorts
 from ipgwsim.runtime.control import ControlServer
 from ipgwsim.runtime.deviceflash import DeviceFlashes, read_starting_config
@@ -78,7 +76,7 @@ from ipgwsim.runtime.errors import (
 )
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.identities import check_port, claim_identities, release_identities
-from ipgwsim.runtime.impair import Impairment
+from ipgwsim.runtime.impair import Impairment, seeded
 from ipgwsim.runtime.logins import LoginChecker
 from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import NamespaceNetwork
@@ -101,16 +99,6 @@ def check_hold(hold: float) -> None:
     """Refuse a press held less than 0 or more than :data:`MAX_HOLD` device seconds."""
     if not (math.isfinite(hold) and 0 <= hold <= MAX_HOLD):
         raise RuntimeSetupError(f"hold must be 0 to {MAX_HOLD:g} device seconds, not {hold:g}")
-
-
-def raise_open_file_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit (fleets need many sockets)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 class Runtime:
@@ -185,7 +173,7 @@ class Runtime:
         self._started = False
         self._stopped = False
         #: The impairment of devices added without one of their own (seeded), or None.
-        self.impairment = self.seeded(impairment)
+        self.impairment = seeded(impairment)
         #: Where every device's datagrams are recorded (pcapng), or None.
         self.pcap = Path(pcap) if pcap is not None else None
         #: Open capture files by resolved path (the runtime's and those of add_devices).
@@ -376,9 +364,7 @@ class Runtime:
         for name in spec.names() or []:
             if name in self._hosts:
                 raise RuntimeSetupError(f"{name}: a device of that name runs already")
-        chosen_impairment = (
-            self.impairment if spec.impairment is None else self.seeded(spec.impairment)
-        )
+        chosen_impairment = self.impairment if spec.impairment is None else seeded(spec.impairment)
         captures = self._captures.open(self.pcap, spec.pcap)
         running = {host.record.folder for host in self._hosts.values()}
         with self.registry.locked():
@@ -568,17 +554,8 @@ class Runtime:
         """
         self._check_running()
         host = self.device(name)
-        host.impair(self.seeded(impairment))
+        host.impair(seeded(impairment))
         return host
-
-    @staticmethod
-    def seeded(impairment: Impairment | None) -> Impairment | None:
-        """``impairment`` with a seed (picked now if it has none); None if it does nothing."""
-        if impairment is None or not impairment.active:
-            return None
-        if impairment.seed is None:
-            return impairment.with_seed(secrets.randbelow(1_000_000))
-        return impairment
 
     @property
     def captures(self) -> list[CaptureFile]:
