@@ -1,5 +1,6 @@
 """docs/architecture.md names what is there: every path it names exists, and every package
-and top-level module of ``ipgwsim`` is named in it."""
+and top-level module of ``ipgwsim`` is named in it; docs/runtime.md's module table names
+every module of the runtime and no module that is gone."""
 
 from __future__ import annotations
 
@@ -48,3 +49,28 @@ def test_every_layer_of_the_package_is_named() -> None:
         if not re.search(rf"(?<![\w.]){re.escape(name)}{'' if name.endswith('.py') else '/'}", text)
     ]
     assert unnamed == [], f"docs/architecture.md does not name: {unnamed}"
+
+
+RUNTIME_PAGE = ROOT / "docs" / "runtime.md"
+#: A row of docs/runtime.md's module table: the modules it is about, in backticks.
+TABLE_ROW = re.compile(r"^\| ((?:`[\w/]+\.py`(?:, )?)+) \|", re.M)
+
+
+def table_modules(text: str) -> set[str]:
+    return {m for row in TABLE_ROW.findall(text) for m in re.findall(r"`([\w/]+\.py)`", row)}
+
+
+def test_the_table_pattern_reads_rows_with_one_or_more_modules() -> None:
+    text = "| `runtime/a.py` | x |\n| `tools/b.py`, `tools/c.py` | y |\n| `loss=P%` | z |\n"
+    assert table_modules(text) == {"runtime/a.py", "tools/b.py", "tools/c.py"}
+
+
+def test_the_runtime_module_table_names_every_runtime_module_and_only_those_there() -> None:
+    named = table_modules(RUNTIME_PAGE.read_text())
+    modules = {
+        f"runtime/{p.name}" for p in (ROOT / "runtime").glob("*.py") if p.name != "__init__.py"
+    }
+    assert modules  # the layer was found
+    assert sorted(modules - named) == [], "docs/runtime.md's module table does not name these"
+    gone = sorted(m for m in named if not (ROOT / m).exists())
+    assert gone == [], f"docs/runtime.md's module table names modules that do not exist: {gone}"
