@@ -78,30 +78,31 @@ _USER = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,?/]+")
 
 
 class ConfInterface:
-    """The CONF interface of ``firmware`` (a :class:`~ipgwsim.firmware.services.Service`)."""
+    """The CONF interface of the firmware whose ``context`` it is given (a
+    :class:`~ipgwsim.firmware.services.Service`)."""
 
     answer_delay = ANSWER_DELAY
 
-    def __init__(self, firmware: ServiceContext, now: float = 0.0) -> None:
-        self.firmware = firmware
-        active = firmware.active
+    def __init__(self, context: ServiceContext, now: float = 0.0) -> None:
+        self.context = context
+        active = context.active
         self.number = active.get("CONF", "number") or ""
         self.user = active.get("CONF", "user") or self.number
         self.password = active.get("CONF", "pwd")
         mode = active.get("CONF", "mode")
         if mode is None:
-            mode = "legacy" if firmware.profile.conference.mode is ConferenceMode.LEGACY else "pbx"
+            mode = "legacy" if context.profile.conference.mode is ConferenceMode.LEGACY else "pbx"
         self.mode = mode
-        self.channels = firmware.profile.conference.channels
+        self.channels = context.profile.conference.channels
         expires = self._expires(active.get("CONF", "expires"))
         registrar = self._registrar(active.get("CONF", "registrar") or "")
         if not _USER.fullmatch(self.number):
-            self.firmware.log_event(
+            self.context.log_event(
                 f"CONF: /number {self.number!r} cannot be a SIP user part: not registering"
             )
             registrar = None
-        self._rng = random.Random(firmware.rng.getrandbits(64))
-        agent = f"{firmware.profile.model}/{firmware.build} ipgwsim"
+        self._rng = random.Random(context.rng.getrandbits(64))
+        agent = f"{context.profile.model}/{context.build} ipgwsim"
         self.sip = Transactions(self._hex, agent, now)
         self.bridge = Bridge(
             self.sip,
@@ -111,9 +112,9 @@ class ConfInterface:
             answer_delay=self.answer_delay,
             mixer_rng=random.Random(self._rng.getrandbits(64)),
             rng=self._rng,
-            log=firmware.log_event,
-            open_port=firmware.open_port,
-            close_port=firmware.close_port,
+            log=context.log_event,
+            open_port=context.open_port,
+            close_port=context.close_port,
         )
         self.registration = Registrations(
             self.sip,
@@ -122,10 +123,10 @@ class ConfInterface:
             password=self.password,
             registrar=registrar,
             expires=expires,
-            call_id=f"{self._hex(8)}@{firmware.serial}",
+            call_id=f"{self._hex(8)}@{context.serial}",
             from_tag=self._hex(4),
             hex=self._hex,
-            log=firmware.log_event,
+            log=context.log_event,
         )
         #: Messages that did not parse, dropped.
         self.malformed = 0
@@ -139,7 +140,7 @@ class ConfInterface:
         number = parse_number(value)
         if number is not None and 1 <= number <= MAX_EXPIRES:
             return number
-        self.firmware.log_event(
+        self.context.log_event(
             f"CONF: /expires {value!r} is not 1 to {MAX_EXPIRES} seconds; "
             f"asking for {DEFAULT_EXPIRES} s"
         )
@@ -153,7 +154,7 @@ class ConfInterface:
             if not 0 < number < 65536:
                 raise ValueError
         except ValueError:
-            self.firmware.log_event(
+            self.context.log_event(
                 f"CONF: /registrar {value!r} is not host[:port] with an IPv4 address "
                 "(the firmware has no DNS): not registering"
             )
@@ -262,20 +263,20 @@ class ConfInterface:
 
     def address_changed(self) -> None:
         """Open port 5060 on ETH0's new address and register; drop what the old one had."""
-        address = self.firmware.address
+        address = self.context.address
         ip = None if address is None else address[0]
         if ip == self.sip.ip:
             return
         if self.sip.ip is not None:
-            self.bridge.end_all("ETH0 lost its address", self.firmware.now)
-            self.firmware.close_port((self.sip.ip, SIP_PORT))
+            self.bridge.end_all("ETH0 lost its address", self.context.now)
+            self.context.close_port((self.sip.ip, SIP_PORT))
             self.sip.clear()
         self.sip.ip = ip
-        self.registration.stop(self.firmware.now)
+        self.registration.stop(self.context.now)
         if ip is None:
             return
-        self.firmware.open_port((ip, SIP_PORT))
+        self.context.open_port((ip, SIP_PORT))
         if self.registrar is not None:
             host, port = self.registrar
-            self.firmware.log_event(f"CONF: registering {self.number} at {host}:{port}")
-            self.registration.start(self.firmware.now)
+            self.context.log_event(f"CONF: registering {self.number} at {host}:{port}")
+            self.registration.start(self.context.now)
