@@ -23,6 +23,7 @@ from ipgwsim.firmware.media import (
     Mixer,
 )
 from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.node import Node, Pump
 from ipgwsim.proto.rtp import (
     RtpPacket,
     TelephoneEvent,
@@ -511,6 +512,78 @@ def test_a_burst_pushes_the_oldest_samples_out() -> None:
     bench.run(6, {})
     heard = [int(ulaw_decode(p.payload)[0]) for p in bench.received["b"]]
     assert heard == [int(ulaw_decode(ulaw_encode([v]))[0]) for v in (600, 700, 800, 900, 1000, 0)]
+
+
+# ---------------------------------------------------------------- a node
+
+
+def test_the_mixer_is_a_node_driven_by_the_pump() -> None:
+    mixer = Mixer(rng=random.Random(3))
+    node: Node = mixer
+    sent: list[Datagram] = []
+    pump: Pump[object] = Pump(node, send=sent.append)
+    a = Phone("a", PT_PCMU, 6000, 0x5000)
+    b = Phone("b", PT_PCMA, 6002, 0x5001)
+    for phone in (a, b):
+        mixer.join(
+            phone.call_id,
+            1,
+            payload_type=phone.payload_type,
+            local=phone.device,
+            remote=phone.address,
+            now=0.0,
+        )
+    assert pump.deadline == pytest.approx(FRAME_S)
+    pump.receive(to_mixer(a, a.rtp(np.zeros(FRAME, np.int16))), 0.015)
+    assert sent == []  # receiving sends nothing
+    pump.timer(FRAME_S)
+    assert {(d.src, d.dst) for d in sent} == {(a.device, a.address), (b.device, b.address)}
+    assert [parse_packet(d.data).payload_type for d in sent] == [PT_PCMU, PT_PCMA]
+    assert mixer.datagrams_to_send() == []  # the pump drained them
+    assert pump.deadline == pytest.approx(2 * FRAME_S)
+    assert mixer.dropped == 0
+
+
+def test_datagrams_go_to_the_participant_at_their_destination() -> None:
+    bench = Bench()
+    a = bench.join("a", 1)
+    b = bench.join("b", 1)
+    assert bench.mixer.accepts(a.device)
+    assert bench.mixer.accepts(b.device)
+    assert not bench.mixer.accepts((DEVICE_IP, 1))
+    assert not bench.mixer.accepts(a.address)  # where it sends to is not where it listens
+    # joining again at another local address moves what the mixer accepts
+    bench.mixer.join(
+        "a", 1, payload_type=PT_PCMU, local=(DEVICE_IP, 1), remote=a.address, now=bench.now
+    )
+    assert bench.mixer.accepts((DEVICE_IP, 1))
+    assert not bench.mixer.accepts(a.device)
+    bench.receive("a", a.rtp(np.zeros(FRAME, np.int16)))  # to its old address: nobody's
+    assert bench.mixer.drops == Counter({"unknown call": 1})
+    moved = Datagram(a.rtp(np.zeros(FRAME, np.int16)), a.address, (DEVICE_IP, 1))
+    bench.mixer.receive_datagram(moved, bench.now)
+    assert bench.mixer.dropped == 1
+    bench.mixer.leave("a")
+    assert not bench.mixer.accepts((DEVICE_IP, 1))
+    assert bench.mixer.accepts(b.device)
+
+
+def test_two_participants_at_one_address() -> None:
+    digits: list[tuple[str, str]] = []
+    mixer = Mixer(on_digit=lambda call_id, key: digits.append((call_id, key)))
+    local = (DEVICE_IP, 1)
+    for call_id in "ab":
+        mixer.join(call_id, 1, payload_type=PT_PCMU, local=local, remote=("10.0.0.9", 2), now=0)
+    phone = Phone("x", PT_PCMU, 2, 0x5000)
+    press = Datagram(phone.event(1, 0, 160), phone.address, local)
+    mixer.receive_datagram(press, 0.0)
+    assert digits == [("b", "1")]  # the one that joined last
+    mixer.leave("b")
+    assert mixer.accepts(local)  # the other one is still there
+    mixer.receive_datagram(Datagram(phone.event(2, 160, 160), phone.address, local), 0.0)
+    assert digits == [("b", "1"), ("a", "2")]
+    mixer.leave("a")
+    assert not mixer.accepts(local)
 
 
 # ---------------------------------------------------------------- drops
