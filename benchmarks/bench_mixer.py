@@ -10,15 +10,15 @@ sending a 20 ms packet of its own sine tone every tick, in two layouts:
 - **one room**: all N in room 0 (each hears the other N - 1);
 - **rooms of 3-5**: rooms of 3, 4, 5, 3, 4, 5, ... participants (the last one smaller).
 
-A *period* is what the device must do every 20 ms: ``receive`` one packet from each
-participant (parse, decode, jitter buffer) and one ``tick`` (mix, encode, N packets
-out). The packets are built outside the timer. Each N is warmed up, then ``--ticks``
-periods are timed with ``time.perf_counter`` and the median is shown, with the 95th
-percentile (garbage collection, the machine's other work). The search doubles N until a
-period's median passes the budget, then bisects: the largest N whose period takes less
-than 20 ms (real time) and less than 10 ms (half the CPU left for the rest). Next to it:
-the hardware profiles' ``[conference] channels``. Nothing is asserted; the table goes to
-stdout, progress to stderr.
+A *period* is what the device must do every 20 ms: ``receive_datagram`` one packet from
+each participant (parse, decode, jitter buffer) and one ``handle_timer`` (mix, encode, N
+packets out, drained by ``datagrams_to_send``). The packets are built outside the timer.
+Each N is warmed up, then ``--ticks`` periods are timed with ``time.perf_counter`` and
+the median is shown, with the 95th percentile (garbage collection, the machine's other
+work). The search doubles N until a period's median passes the budget, then bisects: the
+largest N whose period takes less than 20 ms (real time) and less than 10 ms (half the
+CPU left for the rest). Next to it: the hardware profiles' ``[conference] channels``.
+Nothing is asserted; the table goes to stdout, progress to stderr.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import numpy as np
 
 from ipgwsim.firmware.media import FRAME_MS, PT_PCMA, PT_PCMU, Mixer
 from ipgwsim.hw_profiles import load_profiles
+from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.rtp import RtpPacket, alaw_encode, encode_packet, ulaw_encode
 
 FRAME = 160
@@ -71,21 +72,21 @@ class Load:
 
     def __init__(self, n: int, layout: str) -> None:
         self.mixer = Mixer(rng=random.Random(n))
-        self.calls: list[tuple[str, int, int]] = []  # call id, payload type, ssrc
+        self.calls: list[tuple[Address, Address, int, int]] = []  # local, remote, pt, ssrc
         call = 0
         for room, size in enumerate(room_sizes(n, layout)):
             for _ in range(size):
                 payload_type = PT_PCMU if call % 2 == 0 else PT_PCMA
-                call_id = f"call-{call}"
+                local, remote = ("10.0.0.5", 30000 + 2 * call), ("10.0.1.1", 40000 + 2 * call)
                 self.mixer.join(
-                    call_id,
+                    f"call-{call}",
                     room,
                     payload_type=payload_type,
-                    local=("10.0.0.5", 30000 + 2 * call),
-                    remote=("10.0.1.1", 40000 + 2 * call),
+                    local=local,
+                    remote=remote,
                     now=0.0,
                 )
-                self.calls.append((call_id, payload_type, 0x1000 + call))
+                self.calls.append((local, remote, payload_type, 0x1000 + call))
                 call += 1
         self.frame = 0
         # one second of each participant's tone, coded, cut into frames
@@ -96,15 +97,14 @@ class Load:
                     6000 * np.sin(2 * np.pi * (200 + 37 * (i % 90)) * n_samples / 8000)
                 ).astype(np.int16)
             )
-            for i, (_, payload_type, _) in enumerate(self.calls)
+            for i, (_, _, payload_type, _) in enumerate(self.calls)
         ]
 
-    def packets(self) -> list[tuple[str, bytes]]:
-        """Each participant's packet of the current frame."""
+    def packets(self) -> list[Datagram]:
+        """Each participant's packet of the current frame, from its remote to its local."""
         at = (self.frame % 50) * FRAME
         return [
-            (
-                call_id,
+            Datagram(
                 encode_packet(
                     RtpPacket(
                         payload_type=payload_type,
@@ -114,8 +114,10 @@ class Load:
                         payload=self.audio[i][at : at + FRAME],
                     )
                 ),
+                remote,
+                local,
             )
-            for i, (call_id, payload_type, ssrc) in enumerate(self.calls)
+            for i, (local, remote, payload_type, ssrc) in enumerate(self.calls)
         ]
 
     def period(self) -> tuple[float, float]:
@@ -123,12 +125,13 @@ class Load:
         packets = self.packets()
         self.frame += 1
         now = self.frame * FRAME_S
-        receive = self.mixer.receive
+        receive = self.mixer.receive_datagram
         start = time.perf_counter()
-        for call_id, data in packets:
-            receive(call_id, data, now)
+        for datagram in packets:
+            receive(datagram, now)
         middle = time.perf_counter()
-        sent = self.mixer.tick(now)
+        self.mixer.handle_timer(now)
+        sent = self.mixer.datagrams_to_send()
         end = time.perf_counter()
         if len(sent) != len(self.calls) or self.mixer.dropped:
             raise RuntimeError(f"{len(sent)} packets sent, {self.mixer.dropped} dropped")

@@ -245,7 +245,7 @@ class ConfInterface:
         return out
 
     def get_timer(self) -> float | None:
-        times = [self.registration.due(), self.mixer.next_tick()]
+        times = [self.registration.due(), self.mixer.get_timer()]
         pending = [t for t in times if t is not None]
         pending += self.sip.deadlines() + self.bridge.deadlines()
         return min(pending) if pending else None
@@ -257,9 +257,10 @@ class ConfInterface:
             if request.method == "REGISTER":
                 self.registration.timeout(now)
         self.bridge.handle_timer(now)
-        tick = self.mixer.next_tick()
+        tick = self.mixer.get_timer()
         if tick is not None and now >= tick:
-            self.sip.outbox.extend(self.mixer.tick(now))
+            self.mixer.handle_timer(now)
+            self.sip.outbox.extend(self.mixer.datagrams_to_send())
 
     def address_changed(self) -> None:
         """Open port 5060 on ETH0's new address and register; drop what the old one had."""

@@ -56,5 +56,5 @@ class RtpPorts:
         if not call.joined:
             return False
         call.heard_at = now
-        self.mixer.receive(call.call_id, datagram.data, now)
+        self.mixer.receive_datagram(datagram, now)  # to the call's port: its participant
         return True

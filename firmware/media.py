@@ -2,10 +2,12 @@
 
 :class:`Mixer` is what the CONF interface's calls (``conf.py``, the SIP side) hand their
 media to. Each call is a participant in a room: it sends G.711 RTP (PCMU or PCMA) and
-RFC 4733 telephone events to the mixer (:meth:`Mixer.receive`), and every 20 ms
-(:meth:`Mixer.next_tick`, :meth:`Mixer.tick`) the mixer sends it one packet with the sum
-of what the *other* participants of its room said. The codec is ``ipgwsim.proto.rtp``.
-The decisions are in firmware/README.md, "Conference media".
+RFC 4733 telephone events to the mixer, at its ``local`` address, and every 20 ms the
+mixer sends it one packet with the sum of what the *other* participants of its room said.
+The mixer is a node (``ipgwsim.proto.node``): :meth:`Mixer.receive_datagram` takes the
+packets, :meth:`Mixer.get_timer` is the next frame, :meth:`Mixer.handle_timer` mixes the
+frames due and :meth:`Mixer.datagrams_to_send` gives their packets. The codec is
+``ipgwsim.proto.rtp``. The decisions are in firmware/README.md, "Conference media".
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ FRAME_SAMPLES: Final = SAMPLE_RATE * FRAME_MS // 1000
 PREFILL_FRAMES: Final = 2
 #: At most this many frames wait; more push the oldest samples out.
 MAX_BUFFER_FRAMES: Final = 5
-#: At most this many frames are sent by one ``tick``; the mixer skips the rest.
+#: At most this many frames are sent by one ``handle_timer``; the mixer skips the rest.
 MAX_CATCH_UP: Final = 3
 #: A packet at most this many sequence numbers behind the newest is late, and dropped.
 MAX_MISORDER: Final = 100
@@ -122,7 +124,11 @@ def _late(sequence: int, last: int) -> bool:
 
 
 class Mixer:
-    """Rooms of participants, each hearing the others of its room; see the module doc."""
+    """Rooms of participants, each hearing the others of its room; see the module doc.
+
+    A node (``ipgwsim.proto.node.Node``): a datagram is for the participant whose
+    ``local`` is its destination.
+    """
 
     def __init__(
         self,
@@ -138,17 +144,20 @@ class Mixer:
         self._on_digit = on_digit
         self._rng = rng
         self._participants: dict[str, _Participant] = {}
+        #: Who sends from and receives at each local address (the one that joined last).
+        self._by_local: dict[Address, _Participant] = {}
+        self._outbox: list[Datagram] = []
         self._joins = 0
         self._epoch: float | None = None
         self._frame = 0  # the index of the next frame due, at epoch + frame * 20 ms
         self._layout: _Layout | None = None
-        #: Packets ``receive`` dropped; ``drops`` says why ("unknown call",
-        #: "malformed", "payload type", "late").
+        #: Packets ``receive_datagram`` dropped; ``drops`` says why ("unknown call":
+        #: no participant at its destination, "malformed", "payload type", "late").
         self.dropped = 0
         self.drops: Counter[str] = Counter()
         #: Samples pushed out of full jitter buffers.
         self.discarded_samples = 0
-        #: Frames ``tick`` skipped because it was called too late to catch up.
+        #: Frames ``handle_timer`` skipped because it was called too late to catch up.
         self.skipped_frames = 0
 
     # ------------------------------------------------------------------ membership
@@ -167,6 +176,7 @@ class Mixer:
 
         Joining again with the same ``call_id`` (a re-INVITE) changes its room, payload
         type and addresses; its outgoing stream (SSRC, sequence, timestamp) goes on.
+        Datagrams to ``local`` are its from now on.
         """
         if payload_type not in _DECODE:
             raise ValueError(f"payload type {payload_type} is neither PCMU (0) nor PCMA (8)")
@@ -174,8 +184,11 @@ class Mixer:
             self._epoch, self._frame = now, 1
         existing = self._participants.get(call_id)
         if existing is not None:
+            if existing.local != local:
+                self._unindex(existing)
             existing.room, existing.payload_type = room, payload_type
             existing.local, existing.remote = local, remote
+            self._by_local[local] = existing
         else:
             self._joins += 1
             if self._rng is not None:
@@ -184,7 +197,7 @@ class Mixer:
                 timestamp = self._rng.getrandbits(32)
             else:
                 ssrc, sequence, timestamp = self._joins, 0, 0
-            self._participants[call_id] = _Participant(
+            self._participants[call_id] = self._by_local[local] = _Participant(
                 call_id,
                 room,
                 payload_type,
@@ -208,11 +221,24 @@ class Mixer:
 
     def leave(self, call_id: str) -> None:
         """The participant is gone (nothing happens if it never joined or already left)."""
-        if self._participants.pop(call_id, None) is None:
+        participant = self._participants.pop(call_id, None)
+        if participant is None:
             return
+        self._unindex(participant)
         self._layout = None
         if not self._participants:
             self._epoch = None
+
+    def _unindex(self, participant: _Participant) -> None:
+        """Its ``local`` is no longer its: another participant's there, if one is."""
+        local = participant.local
+        if self._by_local.get(local) is not participant:
+            return
+        del self._by_local[local]
+        for other in self._participants.values():
+            if other is not participant and other.local == local:
+                self._by_local[local] = other
+                break
 
     def participants(self, room: int) -> list[str]:
         """The call ids in ``room``, in the order they joined."""
@@ -231,14 +257,19 @@ class Mixer:
         self.dropped += 1
         self.drops[reason] += 1
 
-    def receive(self, call_id: str, data: bytes, now: float) -> None:
-        """One RTP packet from ``call_id``; what cannot be used is dropped and counted."""
-        participant = self._participants.get(call_id)
+    def accepts(self, dst: Address) -> bool:
+        """Whether a participant sends from and receives at ``dst``."""
+        return dst in self._by_local
+
+    def receive_datagram(self, datagram: Datagram, now: float) -> None:
+        """One RTP packet for the participant at its destination; what cannot be used is
+        dropped and counted. Never raises."""
+        participant = self._by_local.get(datagram.dst)
         if participant is None:
             self._drop("unknown call")
             return
         try:
-            packet = parse_packet(data)
+            packet = parse_packet(datagram.data)
         except MalformedRtp:
             self._drop("malformed")
             return
@@ -276,24 +307,27 @@ class Mixer:
 
     # ------------------------------------------------------------------ sending
 
-    def next_tick(self) -> float | None:
+    def get_timer(self) -> float | None:
         """The device time of the next 20 ms frame; None while nobody is in a room."""
         if self._epoch is None:
             return None
         return self._epoch + self._frame * _FRAME_S
 
-    def tick(self, now: float) -> list[Datagram]:
-        """The packets of every frame due by ``now`` (at most MAX_CATCH_UP frames)."""
-        datagrams: list[Datagram] = []
+    def handle_timer(self, now: float) -> None:
+        """Queue the packets of every frame due by ``now`` (at most MAX_CATCH_UP frames)."""
         done = 0
         while self._epoch is not None and self._epoch + self._frame * _FRAME_S <= now + _EPSILON:
             if done == MAX_CATCH_UP:
                 self._skip(math.floor((now + _EPSILON - self._epoch) / _FRAME_S) + 1)
                 break
-            datagrams.extend(self._mix())
+            self._mix(self._outbox)
             self._frame += 1
             done += 1
-        return datagrams
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        """The packets queued by :meth:`handle_timer` since the last call (drained)."""
+        out, self._outbox = self._outbox, []
+        return out
 
     def _skip(self, frame: int) -> None:
         """Go on at ``frame``; each participant's audio of the frames in between is lost."""
@@ -305,7 +339,7 @@ class Mixer:
                 if participant.take_frame() is None:
                     break
 
-    def _mix(self) -> list[Datagram]:
+    def _mix(self, datagrams: list[Datagram]) -> None:
         layout = self._layout
         if layout is None:
             layout = self._layout = _Layout.of(list(self._participants.values()))
@@ -320,7 +354,6 @@ class Mixer:
         heard = sums[layout.room_of] - frames
         np.clip(heard, -0x8000, 0x7FFF, out=heard)
         codes = _ENCODE[layout.encode_rows, heard.astype(np.uint16)]
-        datagrams = []
         for row, participant in enumerate(members):
             packet = RtpPacket(
                 payload_type=participant.payload_type,
@@ -337,7 +370,6 @@ class Mixer:
             participant.sequence = (participant.sequence + 1) & 0xFFFF
             participant.sent += 1
             datagrams.append(Datagram(encode_packet(packet), participant.local, participant.remote))
-        return datagrams
 
 
 @dataclass(frozen=True)

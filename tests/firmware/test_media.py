@@ -22,7 +22,8 @@ from ipgwsim.firmware.media import (
     PT_PCMU,
     Mixer,
 )
-from ipgwsim.proto.net import Address
+from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.node import Node, Pump
 from ipgwsim.proto.rtp import (
     RtpPacket,
     TelephoneEvent,
@@ -141,6 +142,17 @@ class Phone:
         return encode_packet(packet)
 
 
+def to_mixer(phone: Phone, data: bytes) -> Datagram:
+    """``data`` sent by ``phone`` to its participant's ``local`` address."""
+    return Datagram(data, phone.address, phone.device)
+
+
+def ticked(mixer: Mixer, now: float) -> list[Datagram]:
+    """The packets of every frame due by ``now``: the timer runs, its packets drained."""
+    mixer.handle_timer(now)
+    return mixer.datagrams_to_send()
+
+
 class Bench:
     """A mixer, its phones, and the device time in whole frames."""
 
@@ -176,8 +188,8 @@ class Bench:
                 for samples in source(self.frame):
                     self.receive(call_id, self.phones[call_id].rtp(samples))
             self.frame += 1
-            assert self.mixer.next_tick() == pytest.approx(self.now)
-            datagrams = self.mixer.tick(self.now)
+            assert self.mixer.get_timer() == pytest.approx(self.now)
+            datagrams = ticked(self.mixer, self.now)
             self.ticks.append(len(datagrams))
             for datagram in datagrams:
                 phone = by_address[datagram.dst]
@@ -185,7 +197,7 @@ class Bench:
                 self.received[phone.call_id].append(parse_packet(datagram.data))
 
     def receive(self, call_id: str, data: bytes) -> None:
-        self.mixer.receive(call_id, data, self.now + 0.015)
+        self.mixer.receive_datagram(to_mixer(self.phones[call_id], data), self.now + 0.015)
 
     def heard(self, call_id: str, last: int | None = None) -> Pcm:
         """What ``call_id`` was sent, decoded (the last ``last`` samples)."""
@@ -325,7 +337,7 @@ def test_ssrcs_are_drawn_from_the_rng_or_counted() -> None:
             mixer.join(
                 str(i), 1, payload_type=PT_PCMU, local=("1.1.1.1", i), remote=("2.2.2.2", i), now=0
             )
-        return [parse_packet(d.data).ssrc for d in mixer.tick(0.02)]
+        return [parse_packet(d.data).ssrc for d in ticked(mixer, 0.02)]
 
     assert ssrcs(Mixer(rng=random.Random(1))) == ssrcs(Mixer(rng=random.Random(1)))
     assert len(set(ssrcs(Mixer(rng=random.Random(1))))) == 3
@@ -334,20 +346,20 @@ def test_ssrcs_are_drawn_from_the_rng_or_counted() -> None:
 
 def test_ticks_follow_the_frame_grid_and_catch_up_a_few_frames() -> None:
     mixer = Mixer()
-    assert mixer.next_tick() is None
-    assert mixer.tick(1.0) == []
+    assert mixer.get_timer() is None
+    assert ticked(mixer, 1.0) == []
     mixer.join("a", 1, payload_type=PT_PCMU, local=("1.1.1.1", 1), remote=("2.2.2.2", 1), now=10.0)
-    assert mixer.next_tick() == pytest.approx(10.02)
-    assert mixer.tick(10.019) == []
-    first = mixer.tick(10.02)
+    assert mixer.get_timer() == pytest.approx(10.02)
+    assert ticked(mixer, 10.019) == []
+    first = ticked(mixer, 10.02)
     assert len(first) == 1
-    assert mixer.next_tick() == pytest.approx(10.04)
+    assert mixer.get_timer() == pytest.approx(10.04)
     # 9 frames are due (10.04 .. 10.20): 3 are sent, 6 skipped
-    late = [parse_packet(d.data) for d in mixer.tick(10.2)]
+    late = [parse_packet(d.data) for d in ticked(mixer, 10.2)]
     assert len(late) == MAX_CATCH_UP
     assert mixer.skipped_frames == 6
-    assert mixer.next_tick() == pytest.approx(10.22)
-    after = parse_packet(mixer.tick(10.22)[0].data)
+    assert mixer.get_timer() == pytest.approx(10.22)
+    after = parse_packet(ticked(mixer, 10.22)[0].data)
     start = parse_packet(first[0].data)
     assert [p.sequence - start.sequence for p in [*late, after]] == [1, 2, 3, 4]
     # the timestamp says when: frame 10 (10.22 s) is 10 frames after the first
@@ -359,11 +371,11 @@ def test_the_clock_stops_when_everyone_has_left() -> None:
     bench.join("a", 1)
     bench.run(3, {})
     bench.mixer.leave("a")
-    assert bench.mixer.next_tick() is None
-    assert bench.mixer.tick(10.0) == []
+    assert bench.mixer.get_timer() is None
+    assert ticked(bench.mixer, 10.0) == []
     bench.frame = 100
     bench.join("b", 2)
-    assert bench.mixer.next_tick() == pytest.approx(bench.now + FRAME_S)
+    assert bench.mixer.get_timer() == pytest.approx(bench.now + FRAME_S)
 
 
 # ---------------------------------------------------------------- rooms
@@ -444,7 +456,7 @@ def test_joining_again_changes_the_call_and_keeps_its_stream() -> None:
         "a", 4, payload_type=PT_PCMA, local=(DEVICE_IP, 1), remote=("10.0.0.7", 2), now=bench.now
     )
     assert bench.mixer.rooms() == {1: ["b"], 4: ["a"]}
-    datagrams = bench.mixer.tick(bench.now + FRAME_S)
+    datagrams = ticked(bench.mixer, bench.now + FRAME_S)
     moved = next(d for d in datagrams if d.dst == ("10.0.0.7", 2))
     assert moved.src == (DEVICE_IP, 1)
     packet = parse_packet(moved.data)
@@ -502,6 +514,78 @@ def test_a_burst_pushes_the_oldest_samples_out() -> None:
     assert heard == [int(ulaw_decode(ulaw_encode([v]))[0]) for v in (600, 700, 800, 900, 1000, 0)]
 
 
+# ---------------------------------------------------------------- a node
+
+
+def test_the_mixer_is_a_node_driven_by_the_pump() -> None:
+    mixer = Mixer(rng=random.Random(3))
+    node: Node = mixer
+    sent: list[Datagram] = []
+    pump: Pump[object] = Pump(node, send=sent.append)
+    a = Phone("a", PT_PCMU, 6000, 0x5000)
+    b = Phone("b", PT_PCMA, 6002, 0x5001)
+    for phone in (a, b):
+        mixer.join(
+            phone.call_id,
+            1,
+            payload_type=phone.payload_type,
+            local=phone.device,
+            remote=phone.address,
+            now=0.0,
+        )
+    assert pump.deadline == pytest.approx(FRAME_S)
+    pump.receive(to_mixer(a, a.rtp(np.zeros(FRAME, np.int16))), 0.015)
+    assert sent == []  # receiving sends nothing
+    pump.timer(FRAME_S)
+    assert {(d.src, d.dst) for d in sent} == {(a.device, a.address), (b.device, b.address)}
+    assert [parse_packet(d.data).payload_type for d in sent] == [PT_PCMU, PT_PCMA]
+    assert mixer.datagrams_to_send() == []  # the pump drained them
+    assert pump.deadline == pytest.approx(2 * FRAME_S)
+    assert mixer.dropped == 0
+
+
+def test_datagrams_go_to_the_participant_at_their_destination() -> None:
+    bench = Bench()
+    a = bench.join("a", 1)
+    b = bench.join("b", 1)
+    assert bench.mixer.accepts(a.device)
+    assert bench.mixer.accepts(b.device)
+    assert not bench.mixer.accepts((DEVICE_IP, 1))
+    assert not bench.mixer.accepts(a.address)  # where it sends to is not where it listens
+    # joining again at another local address moves what the mixer accepts
+    bench.mixer.join(
+        "a", 1, payload_type=PT_PCMU, local=(DEVICE_IP, 1), remote=a.address, now=bench.now
+    )
+    assert bench.mixer.accepts((DEVICE_IP, 1))
+    assert not bench.mixer.accepts(a.device)
+    bench.receive("a", a.rtp(np.zeros(FRAME, np.int16)))  # to its old address: nobody's
+    assert bench.mixer.drops == Counter({"unknown call": 1})
+    moved = Datagram(a.rtp(np.zeros(FRAME, np.int16)), a.address, (DEVICE_IP, 1))
+    bench.mixer.receive_datagram(moved, bench.now)
+    assert bench.mixer.dropped == 1
+    bench.mixer.leave("a")
+    assert not bench.mixer.accepts((DEVICE_IP, 1))
+    assert bench.mixer.accepts(b.device)
+
+
+def test_two_participants_at_one_address() -> None:
+    digits: list[tuple[str, str]] = []
+    mixer = Mixer(on_digit=lambda call_id, key: digits.append((call_id, key)))
+    local = (DEVICE_IP, 1)
+    for call_id in "ab":
+        mixer.join(call_id, 1, payload_type=PT_PCMU, local=local, remote=("10.0.0.9", 2), now=0)
+    phone = Phone("x", PT_PCMU, 2, 0x5000)
+    press = Datagram(phone.event(1, 0, 160), phone.address, local)
+    mixer.receive_datagram(press, 0.0)
+    assert digits == [("b", "1")]  # the one that joined last
+    mixer.leave("b")
+    assert mixer.accepts(local)  # the other one is still there
+    mixer.receive_datagram(Datagram(phone.event(2, 160, 160), phone.address, local), 0.0)
+    assert digits == [("b", "1"), ("a", "2")]
+    mixer.leave("a")
+    assert not mixer.accepts(local)
+
+
 # ---------------------------------------------------------------- drops
 
 
@@ -516,7 +600,8 @@ def test_what_cannot_be_used_is_dropped_and_counted() -> None:
     bench.receive("a", bytes([0x40]) + good[1:])  # version 1
     bench.receive("a", pcma)
     bench.receive("a", rtcp)
-    bench.receive("nobody", good)
+    nobody = Phone("nobody", PT_PCMU, 5000, 0x4FFF)  # to a port no participant has
+    bench.mixer.receive_datagram(to_mixer(nobody, good), bench.now)
     bench.receive("a", good)
     bench.receive("a", good)  # the same sequence number again
     bench.receive("a", a.event(5, 0, 160)[:-1])  # an event of 3 bytes
@@ -558,9 +643,10 @@ def test_receive_never_raises(packets: list[bytes]) -> None:
     mixer = Mixer(on_digit=lambda call_id, key: None)
     mixer.join("a", 1, payload_type=PT_PCMU, local=("1.1.1.1", 1), remote=("2.2.2.2", 2), now=0)
     for data in packets:
-        mixer.receive("a", data, 0.0)
-        mixer.receive("a", b"\x80\x65" + data, 0.0)  # as telephone events
-    assert len(mixer.tick(0.02)) == 1
+        mixer.receive_datagram(Datagram(data, ("2.2.2.2", 2), ("1.1.1.1", 1)), 0.0)
+        events = Datagram(b"\x80\x65" + data, ("2.2.2.2", 2), ("1.1.1.1", 1))
+        mixer.receive_datagram(events, 0.0)  # as telephone events
+    assert len(ticked(mixer, 0.02)) == 1
 
 
 # ---------------------------------------------------------------- DTMF
@@ -642,7 +728,7 @@ def test_membership_against_a_model(steps: list[tuple[str, str, int]]) -> None:
             model.pop(call_id, None)
         elif op == "tick":
             now += FRAME_S
-            datagrams = mixer.tick(now)
+            datagrams = ticked(mixer, now)
             assert sorted(d.dst[0] for d in datagrams) == sorted(model)
         expected: dict[int, list[str]] = defaultdict(list)
         for member, member_room in model.items():
@@ -650,4 +736,4 @@ def test_membership_against_a_model(steps: list[tuple[str, str, int]]) -> None:
         assert mixer.rooms() == dict(sorted(expected.items()))
         for r in range(4):
             assert mixer.participants(r) == expected.get(r, [])
-        assert (mixer.next_tick() is None) == (not model)
+        assert (mixer.get_timer() is None) == (not model)
