@@ -541,3 +541,12 @@ def test_user_folder_must_be_a_folder(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="is not a folder") as info:
         load_profiles(missing)
     assert info.value.source == str(missing)
+
+
+def test_the_benchmarks_profiles_load() -> None:
+    """benchmarks/profiles holds what the benchmarks load: it must pass the loader's rules
+    as they are now, or the benchmarks fail at their start."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "profiles"
+    profiles = load_profiles(folder)
+    assert "IP6000" in profiles
+    assert profiles["IP6000"].flash.size == 0x4000000
