@@ -66,15 +66,17 @@ def split_generations(dump: bytes, *, torn_tail: bool = True) -> list[DumpedConf
     found: list[DumpedConfig] = []
     start = start_line = 0
     modules: list[bytes] = []
+    seen: set[bytes] = set()  # the modules of this generation, for a look-up in O(1)
     offset = 0
     for line_no, line in enumerate(lines, start=1):
         match = _CHANGE.match(line)
         module = None if match is None else match[1]
-        if module is not None and module in modules:
+        if module is not None and module in seen:
             found.append(_piece(found, dump[start:offset], start, start_line, modules))
-            start, start_line, modules = offset, line_no, []
+            start, start_line, modules, seen = offset, line_no, [], set()
         if module is not None:
             modules.append(module)
+            seen.add(module)
         if not start_line:
             start_line = line_no
         offset += len(line)
