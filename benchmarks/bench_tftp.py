@@ -47,6 +47,7 @@ from typing import IO, Any
 
 from hostinfo import cpu_model, loadavg
 
+from ipgwsim.flash.dumptext import several_generations
 from ipgwsim.flash.formats import IMAGE_HEADER_SIZE, RING_MARKER
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.flash.nor import NorFlash
@@ -101,7 +102,12 @@ PARAMS = ("name", "addr", "mask", "gw", "port", "mode", "user", "trace", "coder"
 
 
 def config_text(size: int) -> bytes:
-    """Exactly ``size`` bytes of ``config change MODULE /param value`` lines."""
+    """Exactly ``size`` bytes of ``config change MODULE /param value`` lines.
+
+    Every line names a module of its own (``CMD00``, ``IP01``, ...): a config the boot
+    code takes is one generation, one ``config change`` line per module, and a module
+    named twice would start a second one, which it refuses (flash/dumptext.py).
+    """
     rng = random.Random(size)
     pad_prefix = "config change CMD0 /note "
     reserve = len(pad_prefix) + 2 + 1
@@ -109,7 +115,7 @@ def config_text(size: int) -> bytes:
     total = 0
     number = 0
     while True:
-        module = MODULES[number % len(MODULES)]
+        module = f"{MODULES[number % len(MODULES)]}{number}"
         param = PARAMS[rng.randrange(len(PARAMS))]
         line = f"config change {module} /{param}{number} {rng.randrange(1 << 32):08x}\r\n"
         if total + len(line) > size - reserve:
@@ -121,6 +127,8 @@ def config_text(size: int) -> bytes:
     data = "".join(lines).encode("ascii")
     if len(data) != size or RING_MARKER in data:
         raise AssertionError(f"config text of {len(data)} bytes, not {size}")
+    if (why := several_generations(data)) is not None:
+        raise AssertionError(f"the config text would be refused: {why}")
     return data
 
 
