@@ -101,11 +101,14 @@ def reserved_ports(kind: Kind = "udp", count: int = 1, tries: int = 100) -> Iter
 
     The kernel picks them (a bind to port 0, on every address): no socket on the host
     has them. Until the block ends a socket without ``SO_REUSEADDR`` holds each on
-    :data:`HOLD_ADDRESS`, so every other bind to port 0 (another test run's reservation,
-    a client's ephemeral port) and every bind of ``0.0.0.0`` to them is refused, while
-    the test's own sockets on other loopback addresses bind them freely. They are held
-    from the first moment: the probe that found a port keeps it until its holder is
-    bound.
+    :data:`HOLD_ADDRESS`, so every bind of ``0.0.0.0`` to them, and every bind to port 0
+    on ``0.0.0.0`` (another test run's reservation, a client's ephemeral port), is
+    refused, while the test's own sockets on other loopback addresses bind them freely.
+    They are held from the first moment: the probe that found a port keeps it until its
+    holder is bound. What the hold cannot stop: a socket bound to port 0 on one other
+    address (``("127.0.0.1", 0)``) may be given a held port, as the kernel sees no
+    conflict between two different addresses; so a server a test starts on 127.0.0.1
+    may, rarely, find its port taken by another run's client there.
     """
     if count < 1:
         raise ValueError(f"count must be 1 or more, not {count}")
