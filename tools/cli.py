@@ -25,6 +25,7 @@ from ipgwsim.tools import (
     profiles_cmd,
     run_cmd,
 )
+from ipgwsim.tools.closedpipe import guard
 
 
 class UsageError(Exception):
@@ -54,10 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``ipgwsim`` command; output into a closed pipe ends it quietly
+    (:mod:`ipgwsim.tools.closedpipe`)."""
+    return guard(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         status: int = args.handler(args)
+    except BrokenPipeError:
+        raise
     except (UsageError, RuntimeSetupError, ValueError, KeyError, OSError) as exc:
         print(f"ipgwsim {args.command}: {describe_error(exc, with_file=True)}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ from ipgwsim.runtime import gwloadclient
 from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.pcapng import write_datagrams
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
+from ipgwsim.tools.closedpipe import guard
 from ipgwsim.tools.gwload_output import Progress, describe
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_DEVICE, EXIT_TRANSFER, EXIT_REFUSED = 0, 1, 2, 3, 4
@@ -558,6 +559,12 @@ def _transfer_failure(what: str, exc: TftpClientError) -> Failure:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run gwload; output into a closed pipe ends it quietly
+    (:mod:`ipgwsim.tools.closedpipe`)."""
+    return guard(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or any(a.lower() in ("/help", "/?", "-h", "--help", "/h") for a in args):
         print(help_text())
