@@ -1,4 +1,4 @@
-"""``ipgwsim run MODEL[:COUNT] ...``: run simulated devices until Ctrl-C (or SIGTERM).
+"""``ipgwsim run MODEL[:COUNT] ...``: run simulated devices until Ctrl-C (or SIGTERM, SIGHUP).
 
 ``ipgwsim run IP800:2 IP811:3`` runs a mix of models in one runtime; ``ipgwsim run
 --lab lab.toml`` runs the lab a lab file describes (``docs/lab-file.md``; options given
@@ -323,12 +323,17 @@ def summary(hosts: list[DeviceHost]) -> str:
     return ", ".join(f"{n} x {model}" for model, n in counts.items()) or "no devices"
 
 
+#: What ends ``run`` as Ctrl-C does, saving every flash: SIGINT, SIGTERM, and SIGHUP (its
+#: terminal went away, or a supervisor asks it to end).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 async def _run(plan: Plan) -> int:
     _log_to_stderr()
     clock = ScaledClock(plan.speed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with Runtime(
@@ -373,6 +378,6 @@ async def _run(plan: Plan) -> int:
             await stop.wait()
             print("ipgwsim: stopping, saving flash images", flush=True)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
     return 0

@@ -632,3 +632,28 @@ config = "office-cfg.txt"
     newest = ConfigRing(PartitionTable(flash, profile)["config"]).newest_text()
     assert newest is not None
     assert "config change CMD0 /name office-gw" in newest
+
+
+def test_sighup_stops_a_runtime_as_sigterm_does(tmp_path: Path, ports: Ports) -> None:
+    """SIGHUP (the terminal went away) saves every flash and removes the control socket."""
+    state = tmp_path / "lab"
+
+    async def main() -> None:
+        runner, summary = await start_run(
+            ports, "IP6000", "--port", str(ports.udp()), "--state", str(state)
+        )
+        try:
+            assert summary.startswith("ipgwsim: 1 x IP6000 on loopback"), summary
+            assert Path(state, "control.sock").exists()
+            runner.send_signal(signal.SIGHUP)
+            out, err = await asyncio.wait_for(runner.communicate(), 20)
+            assert runner.returncode == 0, err
+            assert b"stopping, saving flash images" in out
+            assert Path(state, "ip6000-1", "flash.img").is_file()
+            assert not Path(state, "control.sock").exists()
+        finally:
+            if runner.returncode is None:
+                runner.kill()
+                await runner.wait()
+
+    run(main())
