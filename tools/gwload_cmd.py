@@ -27,6 +27,7 @@ from typing import TextIO
 
 from ipgwsim import __version__
 from ipgwsim.flash.dumptext import read_dump
+from ipgwsim.hw_profiles import find_profile
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
 from ipgwsim.proto.tftp import SEND_AGAIN, ErrorCode, TimerPolicy
@@ -41,7 +42,7 @@ EXIT_OK, EXIT_USAGE, EXIT_NO_DEVICE, EXIT_TRANSFER, EXIT_REFUSED = 0, 1, 2, 3, 4
 
 #: (name, argument, documented by the vendor, help)
 OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
-    ("gwtype", "N", True, "device type: 800, 6000, 811, ... (0 or absent: any)"),
+    ("gwtype", "N", True, "device type: 800, 6000, 811, ... or a model (IP6000); 0 or absent: any"),
     ("i", "IP", True, "the device's IP address (given to it with /setip)"),
     ("setip", None, True, "give the device in TFTP mode the address of /i"),
     ("cfg", "FILE", True, "send a config text; it is effective after the restart"),
@@ -154,8 +155,21 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
+def _gwtype(text: str) -> int:
+    """``/gwtype``: a number, or a model whose profile gives it (``IP6000``, ``ip811``)."""
+    try:
+        return find_profile(text).gwtype
+    except KeyError as exc:
+        known = str(exc.args[0]).partition("(known: ")[2].rstrip(")")
+        raise UsageError(
+            f"/gwtype: {text!r} is neither a number nor a known model (known: {known})"
+        ) from None
+
+
 def _value(name: str, text: str) -> object:
     try:
+        if name == "gwtype" and any(c.isalpha() for c in text):
+            text = str(_gwtype(text))
         if name in ("gwtype", "port", "tries"):
             number = int(text)
             low, high = {"gwtype": (0, 65535), "port": (1, 65535), "tries": (1, 1000)}[name]

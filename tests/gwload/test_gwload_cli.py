@@ -113,6 +113,12 @@ def test_options_in_any_order_and_any_case() -> None:
     assert (a.gwtype, a.ip, a.setip) == (b.gwtype, b.ip, b.setip) == (6000, "192.168.0.1", True)
 
 
+@pytest.mark.parametrize(("model", "gwtype"), [("IP6000", 6000), ("ip811", 811), ("Ip800", 800)])
+def test_gwtype_takes_a_model_as_ipgwsim_run_does(model: str, gwtype: int) -> None:
+    assert parse(["/gwtype", model, "/scan"]).gwtype == gwtype
+    assert parse(["/gwtype", str(gwtype), "/scan"]).gwtype == gwtype
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
@@ -126,6 +132,7 @@ def test_options_in_any_order_and_any_case() -> None:
         (["/i", "10.0.0.1", "/go", "/noreset"], "contradict"),
         (["/mac", "00:90:33", "/scan"], "/mac: '00:90:33' is not a valid value"),
         (["/gwtype", "70000", "/scan"], "/gwtype: '70000' is not between 0 and 65535"),
+        (["/gwtype", "IP9999", "/scan"], "/gwtype: 'IP9999' is neither a number nor a known"),
         (["/tries", "0", "/scan"], "/tries: '0' is not between 1 and 1000"),
         (["/timeout", "0", "/scan"], "/timeout: '0' is not between 0.01 and 3600 seconds"),
         (["/if", "", "/scan"], "/if needs a value, not an empty one"),
