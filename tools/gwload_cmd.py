@@ -27,7 +27,7 @@ from typing import TextIO
 
 from ipgwsim import __version__
 from ipgwsim.flash.dumptext import read_dump
-from ipgwsim.hw_profiles import find_profile
+from ipgwsim.hw_profiles import load_profiles
 from ipgwsim.proto import gwload
 from ipgwsim.proto.net import Datagram
 from ipgwsim.proto.tftp import SEND_AGAIN, ErrorCode, TimerPolicy
@@ -156,14 +156,15 @@ def help_text() -> str:
 
 
 def _gwtype(text: str) -> int:
-    """``/gwtype``: a number, or a model whose profile gives it (``IP6000``, ``ip811``)."""
-    try:
-        return find_profile(text).gwtype
-    except KeyError as exc:
-        known = str(exc.args[0]).partition("(known: ")[2].rstrip(")")
+    """``/gwtype``: a model whose profile gives it (``IP6000``, ``ip811``)."""
+    profiles = load_profiles()
+    profile = profiles.get(text.strip().upper())
+    if profile is None:
         raise UsageError(
-            f"/gwtype: {text!r} is neither a number nor a known model (known: {known})"
-        ) from None
+            f"/gwtype: {text!r} is neither a number nor a known model "
+            f"(known: {', '.join(sorted(profiles))})"
+        )
+    return profile.gwtype
 
 
 def _value(name: str, text: str) -> object:
