@@ -1,10 +1,11 @@
 """A state machine as a table: ``(state, input) -> Transition(action, next)``.
 
-The firmware's state machines (CONF's registration and calls,
+The firmware's state machines (the DHCP client, :mod:`~ipgwsim.firmware.dhcptable`; the
+update client, :mod:`~ipgwsim.firmware.updatetable`; CONF's registration and calls,
 :mod:`~ipgwsim.firmware.conftables`) are tables of enums: :func:`build_table` makes one
 total from the rows that act, and :func:`render_table` shows it for people as
-firmware/README.md does (a test compares the two). Each machine maps its actions to
-methods in a dict of its own, checked complete.
+firmware/README.md and docs/update-server.md do (tests compare them). Each machine maps
+its actions to methods in a dict of its own, checked complete.
 """
 
 from __future__ import annotations
