@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ipgwsim.device import DeviceStatus
 from ipgwsim.events import Event
 from ipgwsim.events.render import event_fields
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
@@ -36,6 +35,8 @@ from ipgwsim.runtime.private import PRIVATE_FILE
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 if TYPE_CHECKING:
+    # Only for annotations: a client (ipgwsim status) does not load the device model.
+    from ipgwsim.device import DeviceStatus
     from ipgwsim.runtime.host import DeviceHost
     from ipgwsim.runtime.runtime import Runtime
 

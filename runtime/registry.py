@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import itertools
 import json
 import os
@@ -42,7 +43,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ipgwsim.device import MAC_PREFIX
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.private import write_private
 
@@ -55,8 +55,6 @@ BLOCK_SIZE = 256
 BLOCK_COUNT = 0xEFFF
 #: The file in a state directory that lists its blocks.
 SERIALS_FILE = "serials.toml"
-#: The serial number of device number 0: ``Instance.numbered`` adds the number to it.
-SERIAL_BASE = int.from_bytes(MAC_PREFIX, "big") << 24 | 0x100000
 
 _ENTRY_NAME = re.compile(r"^([0-9]+)-([0-9]+)\.json$")
 
@@ -67,10 +65,20 @@ def default_registry() -> Path:
     return Path(explicit).expanduser() if explicit else DEFAULT_REGISTRY
 
 
+@functools.cache
+def serial_base() -> int:
+    """The serial number of device number 0: ``Instance.numbered`` adds the number to it."""
+    # The device model loads here, on use: the control client (ipgwsim status) reads the
+    # state directory's paths from this layer without it.
+    from ipgwsim.device import MAC_PREFIX  # noqa: PLC0415
+
+    return int.from_bytes(MAC_PREFIX, "big") << 24 | 0x100000
+
+
 def device_number(serial: str) -> int | None:
     """The device number of a serial number (``009033100001`` is 1), or None if it has none."""
     try:
-        number = int(serial, 16) - SERIAL_BASE
+        number = int(serial, 16) - serial_base()
     except ValueError:
         return None
     return number if 0 <= number < BLOCK_COUNT * BLOCK_SIZE else None
@@ -84,7 +92,7 @@ def block_of(serial: str) -> int | None:
 
 def mac_text(number: int) -> str:
     """The MAC of device number ``number``: ``00:90:33:10:00:01`` for 1."""
-    raw = f"{SERIAL_BASE + number:012x}"
+    raw = f"{serial_base() + number:012x}"
     return ":".join(raw[i : i + 2] for i in range(0, 12, 2))
 
 

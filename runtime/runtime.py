@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import random
 import shutil
@@ -82,6 +81,7 @@ from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.pcapng import CaptureFile, CaptureFiles
+from ipgwsim.runtime.press import check_hold
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 from ipgwsim.runtime.watch import Presses, Watched, Watcher, Watchers
@@ -90,15 +90,6 @@ from ipgwsim.runtime.watch import Presses, Watched, Watcher, Watchers
 DEFAULT_HTTP_PORT = 80
 #: ... and here otherwise (ports below 1024 need root).
 UNPRIVILEGED_HTTP_PORT = 8080
-#: The longest press of the reset button, in device seconds (docs/runtime.md: a decision;
-#: the longest press a device tells apart, the factory reset, is about 12 s).
-MAX_HOLD = 3600.0
-
-
-def check_hold(hold: float) -> None:
-    """Refuse a press held less than 0 or more than :data:`MAX_HOLD` device seconds."""
-    if not (math.isfinite(hold) and 0 <= hold <= MAX_HOLD):
-        raise RuntimeSetupError(f"hold must be 0 to {MAX_HOLD:g} device seconds, not {hold:g}")
 
 
 class Runtime:

@@ -28,8 +28,8 @@ import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ipgwsim.device import Instance
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac
 from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy, describe_error
 from ipgwsim.runtime.private import PRIVATE_DIR, PRIVATE_FILE, private_dir, write_private
@@ -43,6 +43,11 @@ from ipgwsim.runtime.registry import (
     read_blocks,
     write_blocks,
 )
+
+if TYPE_CHECKING:
+    # Loaded where an instance is made: the control client (ipgwsim status) needs only
+    # the state directory's paths, not the device model.
+    from ipgwsim.device import Instance
 
 INSTANCE_FILE = "instance.toml"
 FLASH_FILE = "flash.img"
@@ -95,6 +100,8 @@ def read_instance(folder: Path) -> DeviceRecord:
         model, name, serial = data["model"], data["name"], data["serial"]
         if not all(isinstance(v, str) for v in (model, name, serial)):
             raise TypeError("model, name and serial must be strings")
+        from ipgwsim.device import Instance  # noqa: PLC0415 (the device model, on use)
+
         return DeviceRecord(folder, model, Instance(name, serial))
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RuntimeSetupError(
@@ -264,6 +271,8 @@ class StateDir:
                 name = device_name(model, number)
         elif (self.path / name).exists():
             raise RuntimeSetupError(f"{self.path / name} exists already: it is not a new device")
+        from ipgwsim.device import Instance  # noqa: PLC0415 (the device model, on use)
+
         if serial is None:
             instance = Instance.numbered(name, self._next_number(taken))
         else:

@@ -50,11 +50,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ipgwsim.testing.lab import DeviceNode, Lab
 from ipgwsim.testing.needs import namespaces_work, unavailable
 
 if TYPE_CHECKING:
-    # Loaded by the fixtures that use it: the plugin loads with every pytest run.
+    # Loaded by the fixtures that use them: the plugin loads with every pytest run in an
+    # environment where ipgwsim is installed, most of which never use its fixtures.
+    from ipgwsim.testing.lab import DeviceNode, Lab
     from ipgwsim.testing.simulator import Gateway, Simulator
 
 __all__ = ["DEFAULT_PROFILE"]
@@ -98,6 +99,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def ipgwsim_lab() -> Lab:
     """A virtual segment in virtual time, with a gwload probe and TFTP clients at hand."""
+    from ipgwsim.testing.lab import Lab  # noqa: PLC0415 - see the imports
+
     return Lab()
 
 

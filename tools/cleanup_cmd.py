@@ -12,8 +12,6 @@ import argparse
 import os
 import sys
 
-from ipgwsim.runtime.netlink import cleanup
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -27,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from ipgwsim.runtime.netlink import cleanup  # noqa: PLC0415 (pyroute2, loaded on use)
+
     if os.geteuid() != 0:
         print("ipgwsim cleanup: needs root (network namespaces)", file=sys.stderr)
         return 2

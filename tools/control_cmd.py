@@ -13,20 +13,22 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipgwsim.events.render import describe_fields
 from ipgwsim.runtime.console import format_line
-from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
-from ipgwsim.runtime.runtime import MAX_HOLD, check_hold
-from ipgwsim.runtime.statedir import default_state_dir
+from ipgwsim.runtime.press import MAX_HOLD, check_hold
+
+if TYPE_CHECKING:
+    # Loaded by _call: building the parser (every ipgwsim command) stays cheap.
+    from ipgwsim.runtime.control import ControlClient
 
 #: Seconds to wait for a reply to a quick request.
 REPLY_TIMEOUT = 30.0
 
-Handler = Callable[[argparse.Namespace, ControlClient], int]
+Handler = Callable[[argparse.Namespace, "ControlClient"], int]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,6 +102,9 @@ def _add(
 
 
 def _call(args: argparse.Namespace, handler: Handler) -> int:
+    from ipgwsim.runtime.control import ControlClient, ControlError  # noqa: PLC0415 (loaded on use)
+    from ipgwsim.runtime.statedir import default_state_dir  # noqa: PLC0415 (loaded on use)
+
     state: Path = args.state if args.state is not None else default_state_dir()
     spec = getattr(args, "spec", None)
     problem = check_impairment(spec) if spec is not None else None

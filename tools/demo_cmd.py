@@ -32,20 +32,24 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import serial
+from typing import TYPE_CHECKING
 
 from ipgwsim.events import Event, Mode
 from ipgwsim.events.render import DEMO_LINES, describe
-from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.dumptext import DumpedConfig, read_dump
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.errors import describe_error
-from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
-from ipgwsim.runtime.runtime import Runtime
+
+if TYPE_CHECKING:
+    # pyserial, the firmware and the runtime load where they are used: building the
+    # parser (every ipgwsim command) stays cheap.
+    import serial
+
+    from ipgwsim.runtime.host import DeviceHost
+    from ipgwsim.runtime.runtime import Runtime
 
 DEFAULT_IP = "127.0.0.2"
 #: The known password the recovery sets (the seed's example).
@@ -196,6 +200,8 @@ async def _read_config(work: Path, ip: str, port: int, name: str) -> DumpedConfi
 
 
 async def _demo(state: Path, settings: Settings) -> int:
+    from ipgwsim.runtime.runtime import Runtime  # noqa: PLC0415 (loaded on use)
+
     clock = ScaledClock(settings.speed)
     async with Runtime(
         state, port=settings.port, clock=clock, control=False, http_port=settings.http_port
@@ -238,6 +244,8 @@ class ConsoleUser:
         self.port: serial.Serial | None = None
 
     async def __aenter__(self) -> ConsoleUser:
+        import serial  # noqa: PLC0415 (loaded on use)
+
         self.port = await asyncio.to_thread(serial.Serial, self.host.console.path, timeout=10)
         return self
 
@@ -460,6 +468,8 @@ async def _recover_by_tftp(
     await _gwload("/gwtype", "6000", "/i", ip, "/setip", port=port)
 
     newest = await _read_config(work, ip, port, "config")
+
+    from ipgwsim.firmware.config import with_admin_password  # noqa: PLC0415 (loaded on use)
 
     _step("set a known admin password on the CMD0 line and send the config with gwload")
     edited = work / "config-new.txt"

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash import (
     AdminCredentials,
     ConfigRing,
@@ -58,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _demo(state: Path) -> int:
+    from ipgwsim.firmware.config import with_admin_password  # noqa: PLC0415 (loaded on use)
+
     profile = find_profile("IP6000")
     image = state / "flash.img"
     _step(f"a factory-new {profile.model}: {profile.flash.size // 2**20} MiB NOR flash in {image}")

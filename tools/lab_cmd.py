@@ -12,10 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac
-from ipgwsim.runtime.labfile import Lab, LabError, check_lab, load_lab
 from ipgwsim.tools.run_cmd import columns
+
+if TYPE_CHECKING:
+    # Loaded by run_check (the device model): building the parser stays cheap.
+    from ipgwsim.runtime.labfile import Lab
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,6 +73,8 @@ def describe(lab: Lab) -> list[str]:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from ipgwsim.runtime.labfile import LabError, check_lab, load_lab  # noqa: PLC0415 (on use)
+
     try:
         lab = load_lab(args.file)
         check_lab(lab)

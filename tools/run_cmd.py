@@ -28,18 +28,20 @@ import signal
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
-from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
-from ipgwsim.runtime.labfile import Lab, LabError, check_lab, load_lab
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
-from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.runtime.statedir import default_state_dir
+
+if TYPE_CHECKING:
+    # The device model and the runtime load where they are used: building the parser
+    # (every ipgwsim command) stays cheap.
+    from ipgwsim.runtime.host import DeviceHost
+    from ipgwsim.runtime.labfile import Lab
 
 T = TypeVar("T")
 
@@ -213,6 +215,9 @@ class Plan:
 
 def plan(args: argparse.Namespace) -> Plan:
     """The devices and settings to run; bad input raises RuntimeSetupError or LabError."""
+    from ipgwsim.runtime.labfile import check_lab, load_lab  # noqa: PLC0415 (loaded on use)
+    from ipgwsim.runtime.statedir import default_state_dir  # noqa: PLC0415 (loaded on use)
+
     lab = load_lab(args.lab) if args.lab is not None else None
     if lab is not None:
         check_lab(lab)
@@ -295,6 +300,8 @@ def _console_tcp(args: argparse.Namespace, lab: Lab | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ipgwsim.runtime.labfile import LabError  # noqa: PLC0415 (loaded on use)
+
     try:
         return asyncio.run(_run(plan(args)))
     except ImpairmentError as exc:
@@ -329,6 +336,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 async def _run(plan: Plan) -> int:
+    from ipgwsim.runtime.runtime import Runtime  # noqa: PLC0415 (loaded on use)
+
     _log_to_stderr()
     clock = ScaledClock(plan.speed)
     stop = asyncio.Event()

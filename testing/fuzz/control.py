@@ -26,7 +26,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ipgwsim.runtime.clock import ManualClock
-from ipgwsim.runtime.runtime import MAX_HOLD, Runtime
+from ipgwsim.runtime.press import MAX_HOLD
+from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.fuzz import Surface
 from ipgwsim.testing.fuzz.mutate import hostile
 
