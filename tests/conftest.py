@@ -71,6 +71,8 @@ PROGRAMS = {
     "sipp": "sip-tester",
     "kamailio": "kamailio",
     "tshark": "tshark",
+    "zsh": "zsh",
+    "groff": "groff-base",
 }
 NETNS = "netns"
 

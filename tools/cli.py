@@ -16,6 +16,7 @@ from ipgwsim import __version__
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.tools import (
     cleanup_cmd,
+    completion_cmd,
     config_cmd,
     control_cmd,
     demo_cmd,
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         lab_cmd,
         control_cmd,
         cleanup_cmd,
+        completion_cmd,
     ):
         module.register(sub)
     return parser
