@@ -606,6 +606,56 @@ def summarize_mixer(data: Any, quick: bool) -> Summary:
     return Summary(headline, versus, [], body)
 
 
+# -- startup ---------------------------------------------------------------------------------
+
+
+def summarize_startup(data: Any, quick: bool) -> Summary:
+    command_goal, plugin_goal = data["command_goal_s"], data["plugin_goal_s"]
+    rows = [
+        [
+            r["name"],
+            f"`{r['command']}`",
+            f"{r['median_s'] * 1e3:.0f} ms",
+            f"{r['min_s'] * 1e3:.0f} ms",
+            f"{r['max_s'] * 1e3:.0f} ms",
+        ]
+        for r in data["rows"]
+    ]
+    plugin_ms = data["plugin_s"] * 1e3
+    body = [
+        f"Whole processes, {data['rounds']} rounds; each round runs every command once, side "
+        f"by side. Load average {data['load_before']} before, {data['load_after']} after.",
+        "",
+        *table(["command", "as run", "median", "fastest", "slowest"], rows, align="llrrr"),
+        f"The pytest plugin's cost (per round, with it minus without it; median): "
+        f"{plugin_ms:.0f} ms.",
+        "",
+    ]
+    goals = [
+        GoalResult(
+            f"{r['name']}: median under {command_goal * 1e3:.0f} ms",
+            f"{r['median_s'] * 1e3:.0f} ms",
+            verdict(r["median_s"] < command_goal),
+        )
+        for r in data["rows"]
+        if not r["name"].startswith("pytest")
+    ]
+    goals.append(
+        GoalResult(
+            f"the pytest plugin's cost under {plugin_goal * 1e3:.0f} ms",
+            f"{plugin_ms:.0f} ms",
+            verdict(plugin_ms < plugin_goal * 1e3),
+        )
+    )
+    body += goals_table(goals)
+    medians = {r["name"]: r["median_s"] * 1e3 for r in data["rows"]}
+    headline = (
+        f"`ipgwsim --version` {medians['ipgwsim --version']:.0f} ms, `gwload /help` "
+        f"{medians['gwload /help']:.0f} ms, plugin {plugin_ms:.0f} ms (medians)"
+    )
+    return Summary(headline, "no peer", goals, body)
+
+
 # -- the benchmarks ------------------------------------------------------------------------
 
 SPECS = (
@@ -665,6 +715,15 @@ SPECS = (
         ("--quick",),
         (),
         summarize_mixer,
+    ),
+    Spec(
+        "startup",
+        "bench_startup.py",
+        "Start-up: whole commands and the pytest plugin",
+        "Start-up benchmark",
+        ("--quick",),
+        (),
+        summarize_startup,
     ),
 )
 NAMES = tuple(spec.name for spec in SPECS)

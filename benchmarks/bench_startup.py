@@ -1,0 +1,208 @@
+"""Start-up time of whole commands and the pytest plugin's cost (run by hand, not a test).
+
+    .venv/bin/python benchmarks/bench_startup.py                 # 20 rounds
+    .venv/bin/python benchmarks/bench_startup.py --quick         # 5 rounds
+    .venv/bin/python benchmarks/bench_startup.py --json out.json
+    .venv/bin/python benchmarks/bench_startup.py --bin OTHER/.venv/bin   # another install
+
+Each command runs as a whole process, as a user starts it (the scripts ``ipgwsim`` and
+``gwload`` and the ``python`` of ``--bin``, default the directory of this Python):
+
+- ``ipgwsim --version``;
+- ``ipgwsim status`` of a state directory where no runtime runs (its error, exit 2);
+- ``ipgwsim status`` of a runtime with one IP6000 on loopback (started once, before the
+  rounds, by ``ipgwsim run``, and stopped after them);
+- ``gwload /help``;
+- ``python -m pytest`` of one trivial test in a folder of its own, with ipgwsim's plugin
+  (loaded from its ``pytest11`` entry point, as in any environment where ipgwsim is
+  installed) and with ``-p no:ipgwsim``.
+
+The commands run side by side: each round runs every command once, in the same order,
+so that other work on the machine weighs on all of them alike. Each round's wall time
+comes from ``time.perf_counter`` around ``subprocess.run``; the table gives the median,
+the fastest and the slowest of the rounds. The plugin's cost is the median of the
+per-round differences between the two pytest runs. Goals (``docs/benchmarks.md``): each
+command's median under 0.25 s, the plugin's cost under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hostinfo import cpu_model, loadavg
+
+from ipgwsim.testing.loopback import Ports
+
+#: Goals: each command's median, and the plugin's cost (docs/benchmarks.md).
+COMMAND_GOAL_S = 0.25
+PLUGIN_GOAL_S = 0.050
+TRIVIAL_TEST = "def test_trivial():\n    assert 1 + 1 == 2\n"
+
+
+def progress(message: str) -> None:
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Row:
+    name: str
+    command: str
+    exit_status: int
+    median_s: float
+    min_s: float
+    max_s: float
+    samples: list[float]
+
+
+@contextmanager
+def running_runtime(bin_dir: Path, state: Path, env: dict[str, str]) -> Iterator[None]:
+    """``ipgwsim run IP6000`` on loopback until the block ends (SIGINT then)."""
+    with Ports() as ports:
+        port = ports.udp()
+        child = subprocess.Popen(
+            [str(bin_dir / "ipgwsim"), "run", "IP6000", "--state", str(state),
+             "--port", str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        try:
+            assert child.stdout is not None
+            line = child.stdout.readline()
+            if not line.startswith("ipgwsim: "):
+                child.kill()
+                _, err = child.communicate()
+                raise SystemExit(f"bench_startup: the runtime did not start: {line!r} {err!r}")
+            yield
+        finally:
+            child.send_signal(signal.SIGINT)
+            child.communicate(timeout=60)
+
+
+def measure(rounds: int, bin_dir: Path) -> tuple[list[Row], list[float]]:
+    python = bin_dir / "python"
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        work = Path(tmp)
+        env = dict(os.environ, IPGWSIM_REGISTRY=str(work / "registry"))
+        (work / "empty-state").mkdir()
+        tests = work / "tests"
+        tests.mkdir()
+        (tests / "pytest.ini").write_text("[pytest]\n")
+        (tests / "test_trivial.py").write_text(TRIVIAL_TEST)
+        pytest = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_trivial.py"]
+        commands: dict[str, tuple[list[str], Path | None]] = {
+            "ipgwsim --version": ([str(bin_dir / "ipgwsim"), "--version"], None),
+            "ipgwsim status, no runtime": (
+                [str(bin_dir / "ipgwsim"), "status", "--state", str(work / "empty-state")],
+                None,
+            ),
+            "ipgwsim status, one device": (
+                [str(bin_dir / "ipgwsim"), "status", "--state", str(work / "state")],
+                None,
+            ),
+            "gwload /help": ([str(bin_dir / "gwload"), "/help"], None),
+            "pytest, one test, with the plugin": (pytest, tests),
+            "pytest, one test, -p no:ipgwsim": ([*pytest, "-p", "no:ipgwsim"], tests),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        statuses: dict[str, int] = {}
+        with running_runtime(bin_dir, work / "state", env):
+            for number in range(rounds):
+                for name, (argv, cwd) in commands.items():
+                    start = time.perf_counter()
+                    done = subprocess.run(argv, capture_output=True, cwd=cwd, env=env, check=False)
+                    samples[name].append(time.perf_counter() - start)
+                    statuses[name] = done.returncode
+                    wanted = 2 if name == "ipgwsim status, no runtime" else 0
+                    if done.returncode != wanted:
+                        raise SystemExit(
+                            f"bench_startup: {name}: exit status {done.returncode}: "
+                            f"{done.stderr.decode(errors='replace').strip()}"
+                        )
+                progress(f"round {number + 1}/{rounds}")
+    rows = [
+        Row(
+            name,
+            " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)),
+            statuses[name],
+            statistics.median(times),
+            min(times),
+            max(times),
+            [round(t, 5) for t in times],
+        )
+        for (name, (argv, _)), times in zip(commands.items(), samples.values(), strict=True)
+    ]
+    plugin = [
+        a - b
+        for a, b in zip(
+            samples["pytest, one test, with the plugin"],
+            samples["pytest, one test, -p no:ipgwsim"],
+            strict=True,
+        )
+    ]
+    return rows, plugin
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20, help="rounds (default 20)")
+    parser.add_argument("--quick", action="store_true", help="5 rounds")
+    parser.add_argument(
+        "--bin",
+        type=Path,
+        default=Path(sys.executable).parent,
+        metavar="DIR",
+        help="where ipgwsim, gwload and python are (default: this Python's directory)",
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
+    args = parser.parse_args()
+    rounds = 5 if args.quick else args.rounds
+    if rounds < 1:
+        parser.error("--rounds must be 1 or more")
+    load_before = loadavg()
+    rows, plugin = measure(rounds, args.bin)
+    load_after = loadavg()
+    plugin_s = statistics.median(plugin)
+    print(f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"{args.bin}; {rounds} rounds; load average {load_before} before, {load_after} after")
+    print(f"{'command':38s} {'median':>8s} {'fastest':>8s} {'slowest':>8s}  goal")
+    for row in rows:
+        verdict = "PASS" if row.median_s < COMMAND_GOAL_S else "MISS"
+        if row.name.startswith("pytest"):
+            verdict = "-"
+        print(
+            f"{row.name:38s} {row.median_s * 1e3:6.0f}ms {row.min_s * 1e3:6.0f}ms "
+            f"{row.max_s * 1e3:6.0f}ms  {verdict}"
+        )
+    verdict = "PASS" if plugin_s < PLUGIN_GOAL_S else "MISS"
+    print(f"{'the plugin (with - without, median)':38s} {plugin_s * 1e3:6.0f}ms  {verdict}")
+    if args.json is not None:
+        payload = {
+            "bin": str(args.bin),
+            "rounds": rounds,
+            "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
+            "load_before": load_before,
+            "load_after": load_after,
+            "command_goal_s": COMMAND_GOAL_S,
+            "plugin_goal_s": PLUGIN_GOAL_S,
+            "rows": [asdict(row) for row in rows],
+            "plugin_s": plugin_s,
+            "plugin_samples": [round(d, 5) for d in plugin],
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
