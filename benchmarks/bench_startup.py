@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_startup.py --quick         # 5 rounds
     .venv/bin/python benchmarks/bench_startup.py --json out.json
     .venv/bin/python benchmarks/bench_startup.py --bin OTHER/.venv/bin   # another install
+    .venv/bin/python benchmarks/bench_startup.py --compare OLD/.venv/bin # both, side by side
 
 Each command runs as a whole process, as a user starts it (the scripts ``ipgwsim`` and
 ``gwload`` and the ``python`` of ``--bin``, default the directory of this Python):
@@ -11,18 +12,21 @@ Each command runs as a whole process, as a user starts it (the scripts ``ipgwsim
 - ``ipgwsim --version``;
 - ``ipgwsim status`` of a state directory where no runtime runs (its error, exit 2);
 - ``ipgwsim status`` of a runtime with one IP6000 on loopback (started once, before the
-  rounds, by ``ipgwsim run``, and stopped after them);
+  rounds, by that installation's ``ipgwsim run``, and stopped after them);
 - ``gwload /help``;
 - ``python -m pytest`` of one trivial test in a folder of its own, with ipgwsim's plugin
   (loaded from its ``pytest11`` entry point, as in any environment where ipgwsim is
   installed) and with ``-p no:ipgwsim``.
 
-The commands run side by side: each round runs every command once, in the same order,
-so that other work on the machine weighs on all of them alike. Each round's wall time
-comes from ``time.perf_counter`` around ``subprocess.run``; the table gives the median,
-the fastest and the slowest of the rounds. The plugin's cost is the median of the
-per-round differences between the two pytest runs. Goals (``docs/benchmarks.md``): each
-command's median under 0.25 s, the plugin's cost under 50 ms.
+The commands run side by side: each round runs every command once, in the same order
+(with ``--compare``, every command of both installations), so that other work on the
+machine weighs on all of them alike. Each round's wall time comes from
+``time.perf_counter`` around ``subprocess.run``; the table gives the median, the fastest
+and the slowest of the rounds, and the median CPU time (user and system) of the process,
+which other work on the machine moves less than the wall time. The plugin's cost is the
+median of the per-round differences between the two pytest runs. Goals
+(``docs/benchmarks.md``): each command's median under 0.25 s, the plugin's cost under
+50 ms.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import signal
 import statistics
 import subprocess
@@ -38,9 +43,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hostinfo import cpu_model, loadavg
 
@@ -64,7 +70,48 @@ class Row:
     median_s: float
     min_s: float
     max_s: float
+    #: CPU time (user + system) of the process, median: less moved by other work.
+    cpu_median_s: float
     samples: list[float]
+
+
+@dataclass
+class Install:
+    """One installation's commands and what they measured."""
+
+    bin_dir: Path
+    commands: dict[str, tuple[list[str], Path | None]]
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def rows(self, work: Path) -> list[Row]:
+        return [
+            Row(
+                name,
+                " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)).replace(
+                    str(work), "TMP"
+                ),
+                self.statuses[name],
+                statistics.median(self.samples[name]),
+                min(self.samples[name]),
+                max(self.samples[name]),
+                statistics.median(self.cpu[name]),
+                [round(t, 5) for t in self.samples[name]],
+            )
+            for name, (argv, _) in self.commands.items()
+        ]
+
+    def plugin(self) -> list[float]:
+        """Per round: the pytest run with the plugin minus the one without it."""
+        return [
+            a - b
+            for a, b in zip(
+                self.samples["pytest, one test, with the plugin"],
+                self.samples["pytest, one test, -p no:ipgwsim"],
+                strict=True,
+            )
+        ]
 
 
 @contextmanager
@@ -90,68 +137,87 @@ def running_runtime(bin_dir: Path, state: Path, env: dict[str, str]) -> Iterator
             child.communicate(timeout=60)
 
 
-def measure(rounds: int, bin_dir: Path) -> tuple[list[Row], list[float]]:
-    python = bin_dir / "python"
-    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+def commands_of(bin_dir: Path, work: Path, tests: Path) -> dict[str, tuple[list[str], Path | None]]:
+    ipgwsim = str(bin_dir / "ipgwsim")
+    pytest = [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    pytest.append("test_trivial.py")
+    return {
+        "ipgwsim --version": ([ipgwsim, "--version"], None),
+        "ipgwsim status, no runtime": ([ipgwsim, "status", "--state", str(work / "empty")], None),
+        "ipgwsim status, one device": ([ipgwsim, "status", "--state", str(work / "state")], None),
+        "gwload /help": ([str(bin_dir / "gwload"), "/help"], None),
+        "pytest, one test, with the plugin": (pytest, tests),
+        "pytest, one test, -p no:ipgwsim": ([*pytest, "-p", "no:ipgwsim"], tests),
+    }
+
+
+def run_once(install: Install, name: str, env: dict[str, str]) -> None:
+    argv, cwd = install.commands[name]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, cwd=cwd, env=env, check=False)
+    install.samples.setdefault(name, []).append(time.perf_counter() - start)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    install.cpu.setdefault(name, []).append(cpu)
+    install.statuses[name] = done.returncode
+    wanted = 2 if name == "ipgwsim status, no runtime" else 0
+    if done.returncode != wanted:
+        raise SystemExit(
+            f"bench_startup: {install.bin_dir}: {name}: exit status {done.returncode}: "
+            f"{done.stderr.decode(errors='replace').strip()}"
+        )
+
+
+def measure(rounds: int, bin_dirs: list[Path]) -> list[tuple[Install, list[Row]]]:
+    """Every command of every installation once per round, side by side."""
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         env = dict(os.environ, IPGWSIM_REGISTRY=str(work / "registry"))
-        (work / "empty-state").mkdir()
         tests = work / "tests"
         tests.mkdir()
         (tests / "pytest.ini").write_text("[pytest]\n")
         (tests / "test_trivial.py").write_text(TRIVIAL_TEST)
-        pytest = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_trivial.py"]
-        commands: dict[str, tuple[list[str], Path | None]] = {
-            "ipgwsim --version": ([str(bin_dir / "ipgwsim"), "--version"], None),
-            "ipgwsim status, no runtime": (
-                [str(bin_dir / "ipgwsim"), "status", "--state", str(work / "empty-state")],
-                None,
-            ),
-            "ipgwsim status, one device": (
-                [str(bin_dir / "ipgwsim"), "status", "--state", str(work / "state")],
-                None,
-            ),
-            "gwload /help": ([str(bin_dir / "gwload"), "/help"], None),
-            "pytest, one test, with the plugin": (pytest, tests),
-            "pytest, one test, -p no:ipgwsim": ([*pytest, "-p", "no:ipgwsim"], tests),
-        }
-        samples: dict[str, list[float]] = {name: [] for name in commands}
-        statuses: dict[str, int] = {}
-        with running_runtime(bin_dir, work / "state", env):
-            for number in range(rounds):
-                for name, (argv, cwd) in commands.items():
-                    start = time.perf_counter()
-                    done = subprocess.run(argv, capture_output=True, cwd=cwd, env=env, check=False)
-                    samples[name].append(time.perf_counter() - start)
-                    statuses[name] = done.returncode
-                    wanted = 2 if name == "ipgwsim status, no runtime" else 0
-                    if done.returncode != wanted:
-                        raise SystemExit(
-                            f"bench_startup: {name}: exit status {done.returncode}: "
-                            f"{done.stderr.decode(errors='replace').strip()}"
-                        )
-                progress(f"round {number + 1}/{rounds}")
-    rows = [
-        Row(
-            name,
-            " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)),
-            statuses[name],
-            statistics.median(times),
-            min(times),
-            max(times),
-            [round(t, 5) for t in times],
+        installs = []
+        for number, bin_dir in enumerate(bin_dirs):
+            own = work / str(number)
+            (own / "empty").mkdir(parents=True)
+            installs.append(Install(bin_dir, commands_of(bin_dir, own, tests)))
+            stack.enter_context(running_runtime(bin_dir, own / "state", env))
+        for number in range(rounds):
+            for install in installs:
+                for name in install.commands:
+                    run_once(install, name, env)
+            progress(f"round {number + 1}/{rounds}")
+        return [(install, install.rows(work)) for install in installs]
+
+
+def report(install: Install, rows: list[Row]) -> float:
+    """Print one installation's table; the plugin's cost."""
+    plugin_s = statistics.median(install.plugin())
+    print(f"{install.bin_dir}")
+    head = f"{'command':38s} {'median':>8s} {'fastest':>8s} {'slowest':>8s} {'CPU':>8s}  goal"
+    print(head)
+    for row in rows:
+        verdict = "PASS" if row.median_s < COMMAND_GOAL_S else "MISS"
+        if row.name.startswith("pytest"):
+            verdict = "-"
+        print(
+            f"{row.name:38s} {row.median_s * 1e3:6.0f}ms {row.min_s * 1e3:6.0f}ms "
+            f"{row.max_s * 1e3:6.0f}ms {row.cpu_median_s * 1e3:6.0f}ms  {verdict}"
         )
-        for (name, (argv, _)), times in zip(commands.items(), samples.values(), strict=True)
-    ]
-    plugin = [
-        a - b
-        for a, b in zip(
-            samples["pytest, one test, with the plugin"],
-            samples["pytest, one test, -p no:ipgwsim"],
-            strict=True,
-        )
-    ]
-    return rows, plugin
+    verdict = "PASS" if plugin_s < PLUGIN_GOAL_S else "MISS"
+    print(f"{'the plugin (with - without, median)':38s} {plugin_s * 1e3:6.0f}ms  {verdict}")
+    return plugin_s
+
+
+def as_json(install: Install, rows: list[Row], plugin_s: float) -> dict[str, Any]:
+    return {
+        "bin": str(install.bin_dir),
+        "rows": [asdict(row) for row in rows],
+        "plugin_s": plugin_s,
+        "plugin_samples": [round(d, 5) for d in install.plugin()],
+    }
 
 
 def main() -> int:
@@ -165,40 +231,37 @@ def main() -> int:
         metavar="DIR",
         help="where ipgwsim, gwload and python are (default: this Python's directory)",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="another installation's bin directory, measured in the same rounds",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
     args = parser.parse_args()
     rounds = 5 if args.quick else args.rounds
     if rounds < 1:
         parser.error("--rounds must be 1 or more")
     load_before = loadavg()
-    rows, plugin = measure(rounds, args.bin)
+    bins = [args.bin] + ([args.compare] if args.compare is not None else [])
+    measured = measure(rounds, bins)
     load_after = loadavg()
-    plugin_s = statistics.median(plugin)
     print(f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{args.bin}; {rounds} rounds; load average {load_before} before, {load_after} after")
-    print(f"{'command':38s} {'median':>8s} {'fastest':>8s} {'slowest':>8s}  goal")
-    for row in rows:
-        verdict = "PASS" if row.median_s < COMMAND_GOAL_S else "MISS"
-        if row.name.startswith("pytest"):
-            verdict = "-"
-        print(
-            f"{row.name:38s} {row.median_s * 1e3:6.0f}ms {row.min_s * 1e3:6.0f}ms "
-            f"{row.max_s * 1e3:6.0f}ms  {verdict}"
-        )
-    verdict = "PASS" if plugin_s < PLUGIN_GOAL_S else "MISS"
-    print(f"{'the plugin (with - without, median)':38s} {plugin_s * 1e3:6.0f}ms  {verdict}")
+    print(f"{rounds} rounds; load average {load_before} before, {load_after} after")
+    results = []
+    for install, rows in measured:
+        print()
+        results.append(as_json(install, rows, report(install, rows)))
     if args.json is not None:
         payload = {
-            "bin": str(args.bin),
             "rounds": rounds,
             "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
             "load_before": load_before,
             "load_after": load_after,
             "command_goal_s": COMMAND_GOAL_S,
             "plugin_goal_s": PLUGIN_GOAL_S,
-            "rows": [asdict(row) for row in rows],
-            "plugin_s": plugin_s,
-            "plugin_samples": [round(d, 5) for d in plugin],
+            **results[0],
+            "compared": results[1:],
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0

@@ -618,6 +618,7 @@ def summarize_startup(data: Any, quick: bool) -> Summary:
             f"{r['median_s'] * 1e3:.0f} ms",
             f"{r['min_s'] * 1e3:.0f} ms",
             f"{r['max_s'] * 1e3:.0f} ms",
+            f"{r['cpu_median_s'] * 1e3:.0f} ms",
         ]
         for r in data["rows"]
     ]
@@ -626,7 +627,11 @@ def summarize_startup(data: Any, quick: bool) -> Summary:
         f"Whole processes, {data['rounds']} rounds; each round runs every command once, side "
         f"by side. Load average {data['load_before']} before, {data['load_after']} after.",
         "",
-        *table(["command", "as run", "median", "fastest", "slowest"], rows, align="llrrr"),
+        *table(
+            ["command", "as run", "median", "fastest", "slowest", "CPU (median)"],
+            rows,
+            align="llrrrr",
+        ),
         f"The pytest plugin's cost (per round, with it minus without it; median): "
         f"{plugin_ms:.0f} ms.",
         "",

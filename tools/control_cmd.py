@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ipgwsim.events.render import describe_fields
-from ipgwsim.runtime.console import format_line
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.press import MAX_HOLD, check_hold
@@ -202,6 +201,8 @@ def _hold(text: str) -> float:
 
 
 def _press(args: argparse.Namespace, client: ControlClient) -> int:
+    from ipgwsim.runtime.console import format_line  # noqa: PLC0415 (asyncio, on use)
+
     reply = client.request("press", device=args.device, hold=args.hold)
     print(f"{reply['name']}: reset button held {args.hold:g} s")
     for event in reply["events"]:
@@ -255,6 +256,8 @@ def check_impairment(text: str) -> str | None:
 
 
 def _watch(args: argparse.Namespace, client: ControlClient) -> int:
+    from ipgwsim.runtime.console import format_line  # noqa: PLC0415 (asyncio, on use)
+
     try:
         events = client.watch(args.device)
         what = args.device if args.device is not None else "all devices"
