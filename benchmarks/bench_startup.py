@@ -24,9 +24,11 @@ machine weighs on all of them alike. Each round's wall time comes from
 ``time.perf_counter`` around ``subprocess.run``; the table gives the median, the fastest
 and the slowest of the rounds, and the median CPU time (user and system) of the process,
 which other work on the machine moves less than the wall time. The plugin's cost is the
-median of the per-round differences between the two pytest runs. Goals
-(``docs/benchmarks.md``): each command's median under 0.25 s, the plugin's cost under
-50 ms.
+difference between the two pytest runs' medians, in wall time and in CPU time; its goal
+is judged on the CPU time, since a pytest run takes most of a second and on a busy
+machine the wall times of two runs differ by more than the cost looked for. Goals
+(``docs/benchmarks.md``): each command's median wall time under 0.25 s, the plugin's
+cost under 50 ms.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ from ipgwsim.testing.loopback import Ports
 #: Goals: each command's median, and the plugin's cost (docs/benchmarks.md).
 COMMAND_GOAL_S = 0.25
 PLUGIN_GOAL_S = 0.050
+WITH_PLUGIN = "pytest, one test, with the plugin"
+WITHOUT_PLUGIN = "pytest, one test, -p no:ipgwsim"
 TRIVIAL_TEST = "def test_trivial():\n    assert 1 + 1 == 2\n"
 
 
@@ -102,16 +106,9 @@ class Install:
             for name, (argv, _) in self.commands.items()
         ]
 
-    def plugin(self) -> list[float]:
-        """Per round: the pytest run with the plugin minus the one without it."""
-        return [
-            a - b
-            for a, b in zip(
-                self.samples["pytest, one test, with the plugin"],
-                self.samples["pytest, one test, -p no:ipgwsim"],
-                strict=True,
-            )
-        ]
+    def plugin(self, times: dict[str, list[float]]) -> float:
+        """The median pytest run with the plugin minus the median one without it."""
+        return statistics.median(times[WITH_PLUGIN]) - statistics.median(times[WITHOUT_PLUGIN])
 
 
 @contextmanager
@@ -146,8 +143,8 @@ def commands_of(bin_dir: Path, work: Path, tests: Path) -> dict[str, tuple[list[
         "ipgwsim status, no runtime": ([ipgwsim, "status", "--state", str(work / "empty")], None),
         "ipgwsim status, one device": ([ipgwsim, "status", "--state", str(work / "state")], None),
         "gwload /help": ([str(bin_dir / "gwload"), "/help"], None),
-        "pytest, one test, with the plugin": (pytest, tests),
-        "pytest, one test, -p no:ipgwsim": ([*pytest, "-p", "no:ipgwsim"], tests),
+        WITH_PLUGIN: (pytest, tests),
+        WITHOUT_PLUGIN: ([*pytest, "-p", "no:ipgwsim"], tests),
     }
 
 
@@ -192,9 +189,9 @@ def measure(rounds: int, bin_dirs: list[Path]) -> list[tuple[Install, list[Row]]
         return [(install, install.rows(work)) for install in installs]
 
 
-def report(install: Install, rows: list[Row]) -> float:
-    """Print one installation's table; the plugin's cost."""
-    plugin_s = statistics.median(install.plugin())
+def report(install: Install, rows: list[Row]) -> None:
+    """Print one installation's table."""
+    plugin_s, plugin_cpu_s = install.plugin(install.samples), install.plugin(install.cpu)
     print(f"{install.bin_dir}")
     head = f"{'command':38s} {'median':>8s} {'fastest':>8s} {'slowest':>8s} {'CPU':>8s}  goal"
     print(head)
@@ -206,17 +203,19 @@ def report(install: Install, rows: list[Row]) -> float:
             f"{row.name:38s} {row.median_s * 1e3:6.0f}ms {row.min_s * 1e3:6.0f}ms "
             f"{row.max_s * 1e3:6.0f}ms {row.cpu_median_s * 1e3:6.0f}ms  {verdict}"
         )
-    verdict = "PASS" if plugin_s < PLUGIN_GOAL_S else "MISS"
-    print(f"{'the plugin (with - without, median)':38s} {plugin_s * 1e3:6.0f}ms  {verdict}")
-    return plugin_s
+    verdict = "PASS" if plugin_cpu_s < PLUGIN_GOAL_S else "MISS"
+    print(
+        f"{'the plugin (with - without)':38s} {plugin_s * 1e3:6.0f}ms {'':17s} "
+        f"{plugin_cpu_s * 1e3:6.0f}ms  {verdict}"
+    )
 
 
-def as_json(install: Install, rows: list[Row], plugin_s: float) -> dict[str, Any]:
+def as_json(install: Install, rows: list[Row]) -> dict[str, Any]:
     return {
         "bin": str(install.bin_dir),
         "rows": [asdict(row) for row in rows],
-        "plugin_s": plugin_s,
-        "plugin_samples": [round(d, 5) for d in install.plugin()],
+        "plugin_s": install.plugin(install.samples),
+        "plugin_cpu_s": install.plugin(install.cpu),
     }
 
 
@@ -251,7 +250,8 @@ def main() -> int:
     results = []
     for install, rows in measured:
         print()
-        results.append(as_json(install, rows, report(install, rows)))
+        report(install, rows)
+        results.append(as_json(install, rows))
     if args.json is not None:
         payload = {
             "rounds": rounds,

@@ -622,7 +622,7 @@ def summarize_startup(data: Any, quick: bool) -> Summary:
         ]
         for r in data["rows"]
     ]
-    plugin_ms = data["plugin_s"] * 1e3
+    plugin_ms, plugin_cpu_ms = data["plugin_s"] * 1e3, data["plugin_cpu_s"] * 1e3
     body = [
         f"Whole processes, {data['rounds']} rounds; each round runs every command once, side "
         f"by side. Load average {data['load_before']} before, {data['load_after']} after.",
@@ -632,8 +632,9 @@ def summarize_startup(data: Any, quick: bool) -> Summary:
             rows,
             align="llrrrr",
         ),
-        f"The pytest plugin's cost (per round, with it minus without it; median): "
-        f"{plugin_ms:.0f} ms.",
+        f"The pytest plugin's cost (the median run with it minus the median without it): "
+        f"{plugin_ms:.0f} ms wall time, {plugin_cpu_ms:.0f} ms CPU time (the goal is judged on "
+        "the CPU time: on a busy machine two runs' wall times differ by more than the cost).",
         "",
     ]
     goals = [
@@ -647,16 +648,16 @@ def summarize_startup(data: Any, quick: bool) -> Summary:
     ]
     goals.append(
         GoalResult(
-            f"the pytest plugin's cost under {plugin_goal * 1e3:.0f} ms",
-            f"{plugin_ms:.0f} ms",
-            verdict(plugin_ms < plugin_goal * 1e3),
+            f"the pytest plugin's cost under {plugin_goal * 1e3:.0f} ms (CPU time)",
+            f"{plugin_cpu_ms:.0f} ms",
+            verdict(plugin_cpu_ms < plugin_goal * 1e3),
         )
     )
     body += goals_table(goals)
     medians = {r["name"]: r["median_s"] * 1e3 for r in data["rows"]}
     headline = (
         f"`ipgwsim --version` {medians['ipgwsim --version']:.0f} ms, `gwload /help` "
-        f"{medians['gwload /help']:.0f} ms, plugin {plugin_ms:.0f} ms (medians)"
+        f"{medians['gwload /help']:.0f} ms (medians), plugin {plugin_cpu_ms:.0f} ms CPU"
     )
     return Summary(headline, "no peer", goals, body)
 
