@@ -206,3 +206,35 @@ def test_prefix_without_install_is_refused() -> None:
     )
     assert done.returncode == 2
     assert done.stderr == "ipgwsim completion: --prefix goes with --install\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "library", "line"),
+    [
+        (
+            ["completion", "bash"],
+            "shtab",
+            "ipgwsim completion: the shtab package is not installed: "
+            "pip install 'ipgwsim[completion]'\n",
+        ),
+        (
+            ["man"],
+            "argparse_manpage",
+            "ipgwsim man: the argparse-manpage package is not installed: "
+            "pip install 'ipgwsim[man]'\n",
+        ),
+    ],
+)
+def test_a_missing_extra_is_named(args: list[str], library: str, line: str) -> None:
+    # The library cannot be imported in this interpreter, as where the extra is missing.
+    code = (
+        f"import sys; sys.modules[{library!r}] = None\n"
+        "from ipgwsim.tools.cli import main\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stderr == line
+    assert done.stdout == ""
