@@ -38,10 +38,6 @@ import random
 from collections.abc import Callable
 from typing import ClassVar
 
-from hypothesis import event
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-
 from ipgwsim.device import default_config, factory_flash
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.config import Config, defaults
@@ -52,6 +48,7 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import Profile, find_profile
+from ipgwsim.runtime.extras import extra_imports
 from ipgwsim.testing.config_model import (
     ADMIN_PAIRS,
     SECRETS,
@@ -70,6 +67,11 @@ from ipgwsim.testing.config_model import (
     storable,
     without_admin,
 )
+
+with extra_imports(__name__):
+    from hypothesis import event
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 __all__ = ["ConfigMachine"]
 
