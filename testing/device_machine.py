@@ -104,9 +104,10 @@ class DeviceMachine(RuleBasedStateMachine):
 
     @initialize(recovering=st.booleans())
     def start(self, recovering: bool) -> None:
-        """Half of the runs begin as the seed's recovery does: TFTP mode with an address."""
+        """Half of the runs begin as the recovery of Howto:Config or Password Recovery does:
+        TFTP mode with an address."""
         if recovering:
-            self.seed_procedure()
+            self.recovery_procedure()
 
     @precondition(lambda self: self.gw.mode is not Mode.OFF)
     @rule(data=st.data())
@@ -175,8 +176,9 @@ class DeviceMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.gw.mode is Mode.FIRMWARE)
     @rule()
-    def seed_procedure(self) -> None:
-        """The seed's way in: hold the button 1.8 s, then gwload /setip."""
+    def recovery_procedure(self) -> None:
+        """The way in of Howto:Config or Password Recovery: hold the button 1.8 s, then
+        gwload /setip."""
         self.lab.press(self.gw, 1.8)
         if self.gw.mode is Mode.TFTP_MODE:
             self.setip()
