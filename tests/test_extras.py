@@ -228,3 +228,25 @@ def test_the_plugin_and_its_fixtures_work_without_hypothesis(tmp_path: Path) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout, result.stdout
+
+
+def _readme_row(install: str) -> set[str]:
+    """The packages the README's dependency table says ``install`` brings."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = re.search(rf"^\| `{re.escape(install)}` \| ([^|]+) \|", readme, re.M)
+    assert row is not None, install
+    return {name.strip().lower() for name in row.group(1).split(",")}
+
+
+def test_the_readme_says_what_each_install_brings() -> None:
+    extras = PYPROJECT["optional-dependencies"]
+    assert _readme_row("ipgwsim") == requirement_names(PYPROJECT["dependencies"])
+    assert _readme_row("ipgwsim[testing]") == requirement_names(extras["testing"])
+    assert _readme_row("ipgwsim[scapy]") == requirement_names(extras["scapy"])
+
+
+def test_no_device_runs_without_numpy_so_it_stays_a_runtime_dependency() -> None:
+    outcome = import_all_without("numpy")
+    for name in ("ipgwsim.firmware", "ipgwsim.device", "ipgwsim.firmware.media"):
+        assert outcome[name] == "ModuleNotFoundError: No module named 'numpy'", name
+    assert "numpy" in requirement_names(PYPROJECT["dependencies"])
