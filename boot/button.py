@@ -2,8 +2,8 @@
 
 Reference7:Bootcode functionality: shorter than the profile's ``medium_s`` is a
 short reset (restart); from ``medium_s`` up to ``long_s`` is TFTP mode with the
-config kept (the seed: 1.5-2 s, the LED blinks 3 times); ``long_s`` or longer
-clears the config. The action is chosen when the button is released.
+config kept (Howto:Config or Password Recovery: 1.5-2 s, the LED blinks 3 times);
+``long_s`` or longer clears the config. The action is chosen when the button is released.
 """
 
 from __future__ import annotations

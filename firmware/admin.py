@@ -18,7 +18,7 @@ The runtime's HTTP server parses requests (and decodes HTTP Basic credentials) a
 Wrong or missing credentials get ``401`` with ``WWW-Authenticate: Basic`` and nothing runs;
 after failed logins a client waits (``429``, :mod:`ipgwsim.firmware.logins`).
 A refused command answers ``400`` with its ``error: ...`` line; an image that does not fit
-answers ``507`` with ``Firmwareupdate failed:no space`` (seed Howto:Firmware Upgrade V12r1 V12r2).
+answers ``507`` with ``Firmwareupdate failed:no space`` (Howto:Firmware Upgrade V12r1 V12r2).
 """
 
 from __future__ import annotations

@@ -351,8 +351,8 @@ def defaults(profile: Profile) -> Config:
 
 
 def with_admin_password(text: str, user: str, password: str) -> str:
-    """``text`` with ``/user user,password`` on its CMD0 line, as the seed has it
-    (``config change CMD0 /name ... /log on /user admin,ip6000``): what a person
+    """``text`` with ``/user user,password`` on its CMD0 line, as Howto:Config or Password
+    Recovery has it (``config change CMD0 /name ... /log on /user admin,ip6000``): what a person
     does to recover a device. The text comes back rendered by :class:`Config`.
     """
     config = Config.from_text(text)

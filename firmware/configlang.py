@@ -1,6 +1,6 @@
 """The config language: config text and command lines, parsed into frozen nouns (sans-I/O).
 
-One command per line (the seed Howto:Config or Password Recovery,
+One command per line (Howto:Config or Password Recovery,
 php-update-server, Howto:Effect arbitrary Configuration Changes)::
 
     config change|add|rem MODULE /param value /flag ...

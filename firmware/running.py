@@ -3,10 +3,10 @@
 At start (:class:`Firmware` built on ``FirmwareStarted``) it mounts the config ring and the
 vars, loads the newest config generation (the profile's defaults when the ring is empty or the
 text does not load) and moves ``CMD0 /user user,password`` into the crypted var ``CMD0/AUTH``
-(seed Howto:Config or Password Recovery: "on the first start of the firmware the user/password
+(Howto:Config or Password Recovery: "on the first start of the firmware the user/password
 definition is copied from the commandline to a crypted var"). The config then carries no
 ``/user``; it is written back as a new ring generation. ``config write`` stores a ``/user``
-in clear like any line; ``config activate`` copies it into the var (the seed's update-server
+in clear like any line; ``config activate`` copies it into the var (the update-server
 script: "config write", "# encrypt it" "config activate", "# remove from visible config").
 Commands (console, ``http://ip/!cmd``) run through :meth:`Firmware.execute`
 (:mod:`ipgwsim.firmware.commands`).
@@ -516,9 +516,10 @@ class Firmware:
 
     def activate_config(self) -> str:
         """``config activate``: the edited config runs; a ``/user`` in it is copied into the
-        crypted var (seed: "config activate # encrypt it") and stays in the edited config
-        (the seed's script removes it from the visible config next). The running config
-        carries no ``/user``: its credentials are the var. The ring is not written."""
+        crypted var (Howto:Config or Password Recovery: "config activate # encrypt it") and
+        stays in the edited config (that article's script removes it from the visible config
+        next). The running config carries no ``/user``: its credentials are the var. The ring
+        is not written."""
         config = self.edited.copy()
         out = ""
         if config.has("CMD0", "user"):

@@ -138,10 +138,11 @@ def newest_generation(dump: bytes) -> DumpedConfig | None:
 def several_generations(text: bytes) -> str | None:
     """Why an uploaded config is refused for holding several generations (None: one).
 
-    DECISION (the sources are silent): the seed's procedure sends the newest generation
-    only ("search for latest config"). A whole dump sent back would bring back modules
-    that newer generations removed and usually starts with a cut line, so the boot code
-    refuses it before anything is stored and says where the second generation starts.
+    DECISION (the sources are silent): the procedure of Howto:Config or Password Recovery
+    sends the newest generation only ("search for latest config"). A whole dump sent back
+    would bring back modules that newer generations removed and usually starts with a cut
+    line, so the boot code refuses it before anything is stored and says where the second
+    generation starts.
     """
     found = split_generations(text, torn_tail=False)
     if len(found) < 2:

@@ -8,7 +8,7 @@ a bad sector, a full region) and are handled, not fixed.
 
 from __future__ import annotations
 
-#: The event text of the firmware when an image does not fit (seed Howto:Firmware Upgrade
+#: The event text of the firmware when an image does not fit (Howto:Firmware Upgrade
 #: V12r1 V12r2).
 NO_SPACE_EVENT = "Error 0x00130001 Major FLASHMAN0 no space"
 

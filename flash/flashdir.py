@@ -2,8 +2,8 @@
 
 Items are kept across a medium reset (TFTP mode with the config kept) and
 erased by a long reset or ``mod cmd FLASHMAN0 reset ldap``. They are not in the
-config ring, so a TFTP GET of ``config`` does not show them (seed:
-config-or-password-recovery, *Known Problems*). The store is a
+config ring, so a TFTP GET of ``config`` does not show them (Howto:Config or Password
+Recovery, *Known Problems*). The store is a
 :class:`~ipgwsim.flash.kvlog.KvLog` with the tag ``FDIR``.
 
 The region's first ``spill_sectors`` sectors may hold the end of a firmware

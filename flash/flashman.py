@@ -6,7 +6,7 @@ larger than ``prot``, continues into the first sectors of ``flashdir`` (the
 *spill*). The flash directory's log lives in the rest: bank 1 is the upper half
 of ``flashdir`` (fixed), bank 0 the lower half without the spill sectors of the
 current image. So a larger firmware leaves less flash for the LDAP directory
-(seed Howto:Firmware Upgrade V12r1 V12r2), and ``mod cmd FLASHMAN0 info state`` shows
+(Howto:Firmware Upgrade V12r1 V12r2), and ``mod cmd FLASHMAN0 info state`` shows
 how the pool is used.
 
 Everything that reads or writes a firmware image goes through here: the boot

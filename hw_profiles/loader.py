@@ -189,8 +189,9 @@ def _flash(top: _Reader, boot: BootCode) -> tuple[FlashGeometry, tuple[Region, .
 #: Reference7:Bootcode functionality: a long reset is "10 seconds, or 15 blinks of the ready
 #: LED". The first blink comes as the button goes down, so blink n is at (n-1) periods.
 LONG_RESET_BLINK = 15
-#: The seed: "ca. 1,5-2 sec (active LED must blink 3 times)" gives TFTP mode, config kept.
-SEED_BLINK = 3
+#: Howto:Config or Password Recovery: "ca. 1,5-2 sec (active LED must blink 3 times)" gives
+#: TFTP mode, config kept.
+RECOVERY_BLINK = 3
 
 
 def _reset(top: _Reader) -> ResetButton:
@@ -207,11 +208,12 @@ def _reset(top: _Reader) -> ResetButton:
             f"the {LONG_RESET_BLINK}th blink must mark reset.long_s (Reference7): "
             f"leave the key out (it is then long_s/{LONG_RESET_BLINK - 1}) or set {period!r}",
         )
-    if not medium_s <= (SEED_BLINK - 1) * period < long_s:
+    if not medium_s <= (RECOVERY_BLINK - 1) * period < long_s:
         raise reset_r._fail(
             "medium_s",
-            f"blink {SEED_BLINK} (at {(SEED_BLINK - 1) * period:.2f} s) must fall between "
-            "reset.medium_s and reset.long_s (the seed's press for TFTP mode)",
+            f"blink {RECOVERY_BLINK} (at {(RECOVERY_BLINK - 1) * period:.2f} s) must fall between "
+            "reset.medium_s and reset.long_s (the press for TFTP mode of Howto:Config or "
+            "Password Recovery)",
         )
     reset = ResetButton(medium_s=medium_s, long_s=long_s, blink_period_s=period)
     reset_r.finish()

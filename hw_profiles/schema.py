@@ -19,7 +19,7 @@ REQUIRED_REGIONS = ("boot", "prot", "config", "vars", "flashdir")
 
 
 class ConferenceMode(Enum):
-    """How the CONF interface picks a room (the seed Howto:Create Conference facility;
+    """How the CONF interface picks a room (Howto:Create Conference facility;
     Reference12r2:PBX/Objects/Conference)."""
 
     #: Firmware before 9: the called number ``<number><digit>#`` selects the room.

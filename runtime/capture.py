@@ -35,25 +35,27 @@ import math
 import os
 from typing import Any, NamedTuple
 
-from scapy.fields import (
-    ByteEnumField,
-    ByteField,
-    FieldLenField,
-    IntField,
-    IPField,
-    MACField,
-    ShortEnumField,
-    ShortField,
-    StrLenField,
-)
-from scapy.layers.inet import IP, UDP
-from scapy.layers.tftp import TFTP
-from scapy.packet import Packet, Raw, bind_top_down
-from scapy.utils import wrpcap
-
 from ipgwsim.proto.gwload import VERSION, DeviceState, NakCode, Opcode
 from ipgwsim.proto.net import Datagram
+from ipgwsim.runtime.extras import extra_imports
 from ipgwsim.runtime.pcapng import write_datagrams
+
+with extra_imports(__name__):
+    from scapy.fields import (
+        ByteEnumField,
+        ByteField,
+        FieldLenField,
+        IntField,
+        IPField,
+        MACField,
+        ShortEnumField,
+        ShortField,
+        StrLenField,
+    )
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.tftp import TFTP
+    from scapy.packet import Packet, Raw, bind_top_down
+    from scapy.utils import wrpcap
 
 __all__ = [
     "GWLOAD",

@@ -9,23 +9,23 @@ Next to it runs a deliberately simple model (:mod:`ipgwsim.testing.config_model`
 and the active config as dicts, the list of committed ring generations, and the admin
 credentials.
 
-A change is a sequence of *flash effects* in the firmware's documented order. The seed's
-order for ``CMD0 /user``: ``config write`` puts it into the ring as text (the password
-unchanged), ``config activate`` copies it into the crypted var ``CMD0/AUTH`` (nothing in the
-ring), a start moves a ``/user`` of the newest generation into the var first, then writes a
-generation without it. After a power cut the flash must show the state
-after some prefix of them: never a later effect without an earlier one, never anything else.
-The machine learns which prefix landed from the flash and goes on from there.
+A change is a sequence of *flash effects* in the firmware's documented order. The order of
+Howto:Config or Password Recovery for ``CMD0 /user``: ``config write`` puts it into the ring as
+text (the password unchanged), ``config activate`` copies it into the crypted var ``CMD0/AUTH``
+(nothing in the ring), a start moves a ``/user`` of the newest generation into the var first,
+then writes a generation without it. After a power cut the flash must show the state after some
+prefix of them: never a later effect without an earlier one, never anything else. The machine
+learns which prefix landed from the flash and goes on from there.
 
 After every step, while the firmware runs: ``firmware.edited`` and ``firmware.active`` equal
 the model's; ``config show`` parses back to the edited config and shows ``CMD0 /user``
-exactly while the edited config has one (written and activated too: the seed's script removes
-it from the visible config with a change); the running config never has one; the newest
-ring generation parses and is the model's (a written ``/user`` in clear until the next start);
-the ring's generations are the model's newest ones; and ``check_login`` accepts the model's
-credentials and refuses the ones they replaced (so a ``config write`` leaves the password
-as it was). No output
-but ``config show`` ever carries a password.
+exactly while the edited config has one (written and activated too: the script of
+Howto:Config or Password Recovery removes it from the visible config with a change); the
+running config never has one; the newest ring generation parses and is the model's (a
+written ``/user`` in clear until the next start); the ring's generations are the model's
+newest ones; and ``check_login`` accepts the model's credentials and refuses the ones they
+replaced (so a ``config write`` leaves the password as it was). No output but ``config
+show`` ever carries a password.
 
 It runs on the IP6000 by default; subclass it and set :attr:`ConfigMachine.profile_name` for
 another profile (the project's tests also run it on the IP811).
@@ -38,10 +38,6 @@ import random
 from collections.abc import Callable
 from typing import ClassVar
 
-from hypothesis import event
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-
 from ipgwsim.device import default_config, factory_flash
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.config import Config, defaults
@@ -52,6 +48,7 @@ from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import Profile, find_profile
+from ipgwsim.runtime.extras import extra_imports
 from ipgwsim.testing.config_model import (
     ADMIN_PAIRS,
     SECRETS,
@@ -70,6 +67,11 @@ from ipgwsim.testing.config_model import (
     storable,
     without_admin,
 )
+
+with extra_imports(__name__):
+    from hypothesis import event
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 __all__ = ["ConfigMachine"]
 
@@ -276,9 +278,9 @@ class ConfigMachine(RuleBasedStateMachine):
     def restart(self, recovery: tuple[str, str] | None, name: str, start_cuts: list[Cut]) -> None:
         """A power cycle: a new firmware on the same flash.
 
-        With ``recovery``, the seed's recovery: in TFTP mode a config with ``CMD0 /user``
-        goes into the ring, and the next start moves it (``start_cuts`` may cut those starts;
-        the others write nothing)."""
+        With ``recovery``, the recovery of Howto:Config or Password Recovery: in TFTP mode a
+        config with ``CMD0 /user`` goes into the ring, and the next start moves it
+        (``start_cuts`` may cut those starts; the others write nothing)."""
         self.firmware = None
         if recovery is not None:
             newest = self._newest()
@@ -344,7 +346,7 @@ class ConfigMachine(RuleBasedStateMachine):
         cuts_: list[Cut | None],
     ) -> None:
         """``config change CMD0 /name X /user U,P`` (or ``add``), then maybe at once
-        ``config write`` or ``config activate``, or the rest of the seed's update-server
+        ``config write`` or ``config activate``, or the rest of the update-server
         script: ``config write``, ``config activate``, ``config change CMD0 /name X`` (the
         /user removed from the visible config), ``config write``; each maybe cut (a cut
         ends the script: the device starts again)."""
@@ -363,7 +365,7 @@ class ConfigMachine(RuleBasedStateMachine):
                 self.config_line(("change", "CMD0", (("name", name),)), " ")
                 self.config_write(cuts_[2])
             if self.starts == starts:
-                event("the seed's script ran to its end")
+                event("the password script ran to its end")
 
     @rule(cut=st.one_of(cuts, st.none()))
     def config_write(self, cut: Cut | None) -> None:

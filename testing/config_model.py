@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hypothesis import strategies as st
-
 from ipgwsim.flash.faults import CutMode
+from ipgwsim.runtime.extras import extra_imports
+
+with extra_imports(__name__):
+    from hypothesis import strategies as st
 
 __all__ = [
     "ADMIN_PAIRS",

@@ -21,16 +21,6 @@ from __future__ import annotations
 import functools
 from ipaddress import IPv4Address
 
-from hypothesis import event
-from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-)
-
 from ipgwsim.device import default_config
 from ipgwsim.events import Mode
 from ipgwsim.flash.faults import CutMode
@@ -40,9 +30,21 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import Profile, find_profile
 from ipgwsim.proto import gwload
 from ipgwsim.proto.tftp import TransferComplete, TransferFailed
+from ipgwsim.runtime.extras import extra_imports
 from ipgwsim.testing.clients import TftpClientNode
 from ipgwsim.testing.lab import DeviceNode, Lab
 from ipgwsim.testing.strategies import broken_images, holds, images
+
+with extra_imports(__name__):
+    from hypothesis import event
+    from hypothesis import strategies as st
+    from hypothesis.stateful import (
+        RuleBasedStateMachine,
+        initialize,
+        invariant,
+        precondition,
+        rule,
+    )
 
 IP = "10.0.0.5"
 ALIVE = {Mode.FIRMWARE, Mode.TFTP_MODE, Mode.PROGRAMMING, Mode.CLEARING}
@@ -102,9 +104,10 @@ class DeviceMachine(RuleBasedStateMachine):
 
     @initialize(recovering=st.booleans())
     def start(self, recovering: bool) -> None:
-        """Half of the runs begin as the seed's recovery does: TFTP mode with an address."""
+        """Half of the runs begin as the recovery of Howto:Config or Password Recovery does:
+        TFTP mode with an address."""
         if recovering:
-            self.seed_procedure()
+            self.recovery_procedure()
 
     @precondition(lambda self: self.gw.mode is not Mode.OFF)
     @rule(data=st.data())
@@ -173,8 +176,9 @@ class DeviceMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.gw.mode is Mode.FIRMWARE)
     @rule()
-    def seed_procedure(self) -> None:
-        """The seed's way in: hold the button 1.8 s, then gwload /setip."""
+    def recovery_procedure(self) -> None:
+        """The way in of Howto:Config or Password Recovery: hold the button 1.8 s, then
+        gwload /setip."""
         self.lab.press(self.gw, 1.8)
         if self.gw.mode is Mode.TFTP_MODE:
             self.setip()

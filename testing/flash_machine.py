@@ -16,10 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hypothesis import event
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-
 from ipgwsim.flash.errors import NoSpace, PowerLost
 from ipgwsim.flash.faults import CutMode, FaultInjector, PowerCut
 from ipgwsim.flash.flashdir import FlashDir
@@ -27,7 +23,13 @@ from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import Partition
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarFlags, VarStore
+from ipgwsim.runtime.extras import extra_imports
 from ipgwsim.testing.flash import region_of, small_flash
+
+with extra_imports(__name__):
+    from hypothesis import event
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 #: A power cut for one change: None, or (operation of the change, mode, kept amount).
 cuts = st.one_of(

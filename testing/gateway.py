@@ -161,8 +161,8 @@ class Gateway:
     def press(self, hold: float) -> None:
         """Hold the reset button ``hold`` device seconds; returns after the release.
 
-        1.8 s is the seed's TFTP-mode press; the profile says where short, medium and
-        long presses end (``ipgwsim profiles``).
+        1.8 s is the TFTP-mode press of Howto:Config or Password Recovery; the profile says
+        where short, medium and long presses end (``ipgwsim profiles``).
         """
         sim = self.sim
         clock = sim.clock

@@ -12,9 +12,6 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
-
 from ipgwsim.flash.bootslots import slot_size
 from ipgwsim.flash.errors import NoSpace
 from ipgwsim.flash.formats import IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageHeader
@@ -39,6 +36,11 @@ from ipgwsim.flash.image import (
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
 from ipgwsim.hw_profiles import Profile, find_profile, load_profiles
+from ipgwsim.runtime.extras import extra_imports
+
+with extra_imports(__name__):
+    from hypothesis import strategies as st
+    from hypothesis.errors import InvalidArgument
 
 # -- firmware and boot code images (ipgwsim.flash.image, flash/SPEC.md section 5) -----------
 

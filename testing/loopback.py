@@ -200,7 +200,8 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
 
 
 async def enter_tftp_mode(runtime: Runtime, clock: ManualClock, device: str) -> None:
-    """Hold ``device``'s reset button for 1.8 device seconds (the seed's TFTP-mode press)."""
+    """Hold ``device``'s reset button for 1.8 device seconds (the TFTP-mode press of
+    Howto:Config or Password Recovery)."""
     released = runtime.press(device, 1.8)
     await clock.advance(1.8)
     await asyncio.wait_for(released, 5.0)

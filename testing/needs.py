@@ -12,8 +12,9 @@ a test needs is installed and a skip would hide a test that never ran. CI is sai
   user who is not root lacks).
 - :func:`namespaces_work`: whether network namespaces can be made here.
 
-Nothing here imports more than the standard library and pytest: the pytest plugin loads
-it with every test run.
+Nothing here imports more than the standard library, pytest and
+:mod:`ipgwsim.runtime.extras` (the message that names ``ipgwsim[testing]`` when pytest is
+missing): the pytest plugin loads it with every test run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import os
 import shutil
 from typing import NoReturn
 
-import pytest
+from ipgwsim.runtime.extras import extra_imports
+
+with extra_imports(__name__):
+    import pytest
 
 __all__ = ["SBIN", "find_program", "in_ci", "namespaces_work", "unavailable"]
 

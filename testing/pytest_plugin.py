@@ -48,9 +48,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-import pytest
-
+from ipgwsim.runtime.extras import extra_imports
 from ipgwsim.testing.needs import namespaces_work, unavailable
+
+with extra_imports(__name__):
+    import pytest
 
 if TYPE_CHECKING:
     # Loaded by the fixtures that use them: the plugin loads with every pytest run in an

@@ -10,7 +10,7 @@ tools (``subprocess.run(["tftp", ...])``, curl, pyserial, sipp) while the device
     with Simulator() as sim:  # loopback, virtual time, a temporary state directory
         gw = sim.add("IP6000")  # powered on; a Gateway
         gw.wait_for(Mode.FIRMWARE)
-        gw.press(1.8)  # the seed's press: TFTP mode, config kept
+        gw.press(1.8)  # the press of Howto:Config or Password Recovery: TFTP mode, config kept
         assert gw.mode is Mode.TFTP_MODE
 
 Time

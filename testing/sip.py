@@ -3,7 +3,8 @@
 - :func:`kamailio`: a minimal registrar (Debian ``kamailio``) on ``127.0.0.1:port`` that
   challenges REGISTER with digest authentication (one password for every user), keeps the
   location, and routes an INVITE for ``<number><room>#`` to the contact registered for
-  ``<number>`` (the PBX's user object of the seed); in-dialog requests are relayed.
+  ``<number>`` (the PBX's user object of Howto:Create Conference facility); in-dialog
+  requests are relayed.
 - :func:`sipp_caller`: a sipp (Debian ``sip-tester``) UAC that calls ``service`` through
   the registrar, offers PCMA (and telephone-event), sends ``audio`` (raw A-law bytes) as
   RTP with sipp's ``rtp_stream`` for ``seconds``, then hangs up; sipp's exit status says

@@ -20,9 +20,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
-
 from ipgwsim.boot.timing import MIN_CLEARING_S
 from ipgwsim.firmware.config import MAX_POLL_MINUTES, SCHEMA, Config
 from ipgwsim.hw_profiles import Profile, ResetButton
@@ -42,6 +39,7 @@ from ipgwsim.proto.gwload import (
     Reset,
     SetIp,
 )
+from ipgwsim.runtime.extras import extra_imports
 from ipgwsim.testing.image_strategies import (
     BrokenImage,
     broken_images,
@@ -49,6 +47,10 @@ from ipgwsim.testing.image_strategies import (
     images,
     resolve_profiles,
 )
+
+with extra_imports(__name__):
+    from hypothesis import strategies as st
+    from hypothesis.errors import InvalidArgument
 
 __all__ = [
     "acks",

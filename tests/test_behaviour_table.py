@@ -81,6 +81,20 @@ def test_documents_cite_no_file_outside_the_repository() -> None:
     assert found == []
 
 
+def test_profiles_cite_no_file_outside_the_repository() -> None:
+    """The shipped profiles (package data: their comments go to users) and the benchmarks'."""
+    profiles = [*sorted((ROOT / "hw_profiles").glob("*.toml"))]
+    profiles += sorted((ROOT / "benchmarks" / "profiles").glob("*.toml"))
+    assert len(profiles) > 10
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in profiles
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert found == []
+
+
 def test_the_sources_page_links_its_sources_and_is_linked() -> None:
     sources = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
     assert sources.count("wiki.innovaphone.com/") >= 30

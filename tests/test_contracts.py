@@ -90,6 +90,16 @@ def test_a_module_in_no_layer_breaks_the_layers(copy: Path) -> None:
     assert "ipgwsim.stray" in result.stdout + result.stderr
 
 
+def test_main_is_checked_as_a_layer_beside_testing(copy: Path) -> None:
+    """``__main__`` (python -m ipgwsim) is in a layer, not ignored: importing the testing
+    kit from it breaks the contract."""
+    main = copy / "ipgwsim" / "__main__.py"
+    main.write_text(main.read_text() + "import ipgwsim.testing.lab\n")
+    result = lint(copy)
+    assert result.returncode != 0
+    assert "ipgwsim.__main__ -> ipgwsim.testing.lab" in result.stdout, result.stdout
+
+
 def test_a_layer_that_does_not_exist_is_an_error(copy: Path) -> None:
     config = copy / "pyproject.toml"
     text = config.read_text()

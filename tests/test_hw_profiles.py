@@ -52,8 +52,8 @@ CLASSES = {
     "IP302": {"fxs", "bri"},
     "IP305": {"bri"},
 }
-#: The seed's minimum boot builds for the config recovery (seed config-or-password-recovery).
-SEED_MIN_BOOT = {
+#: The minimum boot builds for the config recovery (Howto:Config or Password Recovery).
+RECOVERY_MIN_BOOT = {
     "IP3000": 320,
     "IP400": 319,
     "IP21": 326,
@@ -65,7 +65,8 @@ SEED_MIN_BOOT = {
     "IP302": 357,
     "IP305": 357,
 }
-#: Profiles whose boot code serves the config as `c`, the seed's older boot code.
+#: Profiles whose boot code serves the config as `c`, the older boot code of Howto:Config or
+#: Password Recovery.
 SERVES_C = {"IP3000", "IP400", "IP21"}
 
 
@@ -139,11 +140,12 @@ def test_shipped_profile_loads_with_sane_regions(name: str) -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_model_boots_answers_gwload_and_serves_its_config(name: str) -> None:
-    """Each model: firmware check and start, the seed's press, DISCOVER/SETIP, its config name.
+    """Each model: firmware check and start, the press of Howto:Config or Password Recovery,
+    DISCOVER/SETIP, its config name.
 
     The config is served under the profile's name only, and only by a boot code at or
-    above the seed's minimum build (below it: boot/README.md, *Boot code below the
-    recovery build*).
+    above the minimum build of Howto:Config or Password Recovery (below it: boot/README.md,
+    *Boot code below the recovery build*).
     """
     profile = parse_profile(shipped_text(name), name)
     lab = Lab()
@@ -242,11 +244,12 @@ def test_ip800_documented_values() -> None:
     assert ip800.leds.has_orange
 
 
-@pytest.mark.parametrize("model", sorted(SEED_MIN_BOOT))
-def test_seed_minimum_boot_builds(model: str) -> None:
-    """Every model the seed's recovery applies to has a profile with the seed's minimum."""
+@pytest.mark.parametrize("model", sorted(RECOVERY_MIN_BOOT))
+def test_recovery_minimum_boot_builds(model: str) -> None:
+    """Every model the recovery of Howto:Config or Password Recovery applies to has a profile
+    with its minimum."""
     profile = find_profile(model)
-    assert profile.boot.min_recovery_build == SEED_MIN_BOOT[model]
+    assert profile.boot.min_recovery_build == RECOVERY_MIN_BOOT[model]
     assert "boot.min_recovery_build" not in profile.placeholders
 
 

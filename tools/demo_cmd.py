@@ -1,4 +1,4 @@
-"""``ipgwsim demo``: both password recoveries of the seed on a simulated IP6000, step by step.
+"""``ipgwsim demo``: both password recoveries of Howto:Config or Password Recovery, step by step.
 
 A simulated IP6000 runs on loopback (no root needed). First its history: an admin
 logs in on the serial console (pyserial on the device's pty), gives it an address,
@@ -13,7 +13,7 @@ password that is then lost.
    Log in with the new password over HTTP (curl, ``http://IP/!config show``) and on the
    console.
 2. The update-server recovery: the device polls the update server named in its
-   config; a real local HTTP server (``python3 -m http.server``) serves the seed's
+   config; a real local HTTP server (``python3 -m http.server``) serves the
    script that sets a new password. The demo lets device time run ahead a minute at
    a time until the device has fetched it, then logs in with that password.
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ipgwsim.runtime.runtime import Runtime
 
 DEFAULT_IP = "127.0.0.2"
-#: The known password the recovery sets (the seed's example).
+#: The known password the recovery sets (the example of Howto:Config or Password Recovery).
 PASSWORD = "ip6000"
 #: Device names of the config generations the demo's device was saved with.
 HISTORY = ("gw-lab", "gw-office", "gw-office-2")
@@ -382,7 +382,7 @@ async def _recover_by_update_server(
         f"config change CMD0 /name {name} /log on\r\n",
         newline="",
     )
-    print(f"the seed's script, {script.name} in {www}:")
+    print(f"the script of Howto:Config or Password Recovery, {script.name} in {www}:")
     for line in script.read_text().splitlines():
         print(f"  {line}")
     server = await _update_server(www, port)

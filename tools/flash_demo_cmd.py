@@ -1,7 +1,7 @@
 """``ipgwsim flash-demo``: the flash side of the TFTP password recovery, step by step.
 
 What a user sees of the flash in the documented procedure
-(seed: config-or-password-recovery), on a simulated IP6000 flash kept in a
+(Howto:Config or Password Recovery), on a simulated IP6000 flash kept in a
 state directory: configs saved over time, a power cut in the middle of a
 ``config write``, the ring dump that TFTP mode serves as ``config``, the
 newest generation found in it, and a config with a known password stored as

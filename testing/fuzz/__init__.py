@@ -21,7 +21,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import strategies as st
+from ipgwsim.runtime.extras import extra_imports
+
+with extra_imports(__name__):
+    from hypothesis import strategies as st
 
 __all__ = ["Surface", "surfaces"]
 

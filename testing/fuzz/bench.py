@@ -81,7 +81,8 @@ class Bench:
         return self.gw.device
 
     def tftp_mode(self) -> None:
-        """The seed's way in: 1.8 s on the button, then gwload's SETIP."""
+        """The way in of Howto:Config or Password Recovery: 1.8 s on the button, then
+        gwload's SETIP."""
         self.lab.press(self.gw, 1.8)
         self.lab.setip(self.gw, DEVICE_IP)
 

@@ -1,6 +1,6 @@
 """The cues a person reads off the ready LED, at the times the sources give, on every model.
 
-- seed config-or-password-recovery: press "ca. 1,5-2 sec (active LED must blink 3 times)"
+- Howto:Config or Password Recovery: press "ca. 1,5-2 sec (active LED must blink 3 times)"
   for TFTP mode with the config kept;
 - Reference7:Bootcode functionality: a long reset is "10 seconds, or 15 blinks of the ready
   LED"; while the config is cleared "the ready LED is flashing fast", for "some seconds,
@@ -43,7 +43,7 @@ def _hold(lab: Lab, node: DeviceNode, seconds: float) -> tuple[int, str]:
 
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("hold", [1.5, 1.8, 2.0])
-def test_the_seeds_press_shows_three_blinks_and_gives_tftp_mode(model: str, hold: float) -> None:
+def test_the_recovery_press_shows_three_blinks_and_gives_tftp_mode(model: str, hold: float) -> None:
     lab = Lab()
     blinks, press = _hold(lab, lab.add(model), hold)
     assert (blinks, press) == (3, "medium")

@@ -145,7 +145,7 @@ def test_short_press_restarts_the_firmware() -> None:
     assert gw.leds()[-2:] == [Led.COUNTING, Led.GREEN]
 
 
-def test_seed_press_of_1_8_s_blinks_three_times_and_gives_tftp_mode_config_kept() -> None:
+def test_a_press_of_1_8_s_blinks_three_times_and_gives_tftp_mode_config_kept() -> None:
     lab = Lab()
     gw = lab.add("IP6000")
     before = ConfigRing(PartitionTable(gw.device.flash, gw.device.profile)["config"]).dump()
@@ -325,7 +325,7 @@ def test_go_starts_the_firmware_and_reset_restarts() -> None:
 # -- the TFTP file table --------------------------------------------------------------
 
 
-def test_seed_recovery_get_config_edit_put_back_restart() -> None:
+def test_tftp_recovery_get_config_edit_put_back_restart() -> None:
     lab = Lab()
     gw = lab.add("IP6000")
     profile = gw.device.profile
@@ -406,11 +406,12 @@ def test_boot_code_older_than_the_recovery_build_refuses_the_config() -> None:
 
 
 def test_shipped_boot_code_below_the_recovery_build_needs_a_boot_update_first() -> None:
-    """The IP21 profile ships boot 300, below the seed's 326 (boot/README.md).
+    """The IP21 profile ships boot 300, below the 326 of Howto:Config or Password Recovery
+    (boot/README.md).
 
-    It boots and answers gwload, but neither reads nor takes the config (the seed:
+    It boots and answers gwload, but neither reads nor takes the config (that article:
     earlier boot code "may not work"); loading boot code of the minimum build with
-    gwload's /boot and restarting gives the seed's recovery.
+    gwload's /boot and restarting gives the recovery of Howto:Config or Password Recovery.
     """
     profile = find_profile("IP21")
     needed = profile.boot.min_recovery_build

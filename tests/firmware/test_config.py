@@ -71,7 +71,7 @@ def test_render_is_one_crlf_line_per_module_in_first_appearance_order() -> None:
     assert Config().render() == ""
 
 
-def test_seed_script_and_take_user() -> None:
+def test_the_password_script_and_take_user() -> None:
     script = (
         "# reset password\r\n"
         "config change CMD0 /name mydevicehostname /log on /user admin,ip6000\r\n"

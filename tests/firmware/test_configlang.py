@@ -22,7 +22,7 @@ from ipgwsim.firmware.configlang import (
 )
 from ipgwsim.testing.strategies import config_tokens
 
-SEED_SCRIPT = (
+PASSWORD_SCRIPT = (
     "# reset password\r\n"
     "config change CMD0 /name mydevicehostname /log on /user admin,ip6000\r\n"
     "config write\r\n"
@@ -97,12 +97,12 @@ def test_blank_and_comment_lines_are_none(text: str) -> None:
     assert parse_line(text) is None
 
 
-def test_seed_script() -> None:
+def test_the_password_script() -> None:
     first = ConfigChange(
         "change", "CMD0", (("name", "mydevicehostname"), ("log", "on"), ("user", "admin,ip6000"))
     )
     last = ConfigChange("change", "CMD0", (("name", "mydevicehostname"), ("log", "on")))
-    assert parse_text(SEED_SCRIPT) == [
+    assert parse_text(PASSWORD_SCRIPT) == [
         Line(2, "config change CMD0 /name mydevicehostname /log on /user admin,ip6000", first),
         Line(3, "config write", ConfigWrite()),
         Line(5, "config activate", ConfigActivate()),
@@ -111,9 +111,9 @@ def test_seed_script() -> None:
 
 
 def test_lf_crlf_and_mixed_line_ends_parse_alike() -> None:
-    crlf = parse_text(SEED_SCRIPT)
-    assert parse_text(SEED_SCRIPT.replace("\r\n", "\n")) == crlf
-    lines = SEED_SCRIPT.split("\r\n")
+    crlf = parse_text(PASSWORD_SCRIPT)
+    assert parse_text(PASSWORD_SCRIPT.replace("\r\n", "\n")) == crlf
+    lines = PASSWORD_SCRIPT.split("\r\n")
     mixed = "".join(line + ("\n" if i % 2 else "\r\n") for i, line in enumerate(lines[:-1]))
     assert parse_text(mixed) == crlf
 

@@ -63,7 +63,8 @@ def _running(node: DeviceNode) -> Firmware:
 
 
 def _restart_through_tftp_mode(lab: Lab, gw: DeviceNode, config: str) -> None:
-    """The seed's TFTP approach: TFTP mode, gwload /setip, PUT config, gwload RESET."""
+    """The TFTP approach of Howto:Config or Password Recovery: TFTP mode, gwload /setip,
+    PUT config, gwload RESET."""
     lab.press(gw, hold=1.8)
     assert gw.mode is Mode.TFTP_MODE
     lab.setip(gw, IP)
@@ -72,7 +73,7 @@ def _restart_through_tftp_mode(lab: Lab, gw: DeviceNode, config: str) -> None:
     assert gw.mode is Mode.FIRMWARE
 
 
-# -- start, and the seed's recovery --------------------------------------------------------------
+# -- start, and the TFTP recovery ----------------------------------------------------------------
 
 
 def test_factory_start_runs_the_factory_config_with_the_default_password() -> None:
@@ -90,7 +91,7 @@ def test_factory_start_runs_the_factory_config_with_the_default_password() -> No
     assert "admin: no stored credentials, the defaults apply (user admin)" in console
 
 
-def test_seed_recovery_moves_the_user_into_the_crypted_var() -> None:
+def test_tftp_recovery_moves_the_user_into_the_crypted_var() -> None:
     lab = Lab()
     gw = lab.add("IP6000")
     before = _running(gw)
@@ -124,7 +125,7 @@ def test_seed_recovery_moves_the_user_into_the_crypted_var() -> None:
     assert not any("s3cret" in line for line in console)
 
 
-def test_seed_recovery_with_the_model_password() -> None:
+def test_tftp_recovery_with_the_model_password() -> None:
     flash = factory_flash(PROFILE)
     first = _start(flash)
     first.execute("config change CMD0 /name gw1 /user admin,other")
@@ -329,7 +330,7 @@ def test_config_syntax_errors_and_passwords_in_errors() -> None:
     assert firmware.execute("# a comment") == ""
 
 
-def test_the_seeds_update_server_script_step_by_step() -> None:
+def test_the_update_server_password_script_step_by_step() -> None:
     """config change with /user; config write; "# encrypt it" config activate; "# remove
     from visible config" config change without /user; then config write."""
     flash = factory_flash(PROFILE)
@@ -352,7 +353,7 @@ def test_the_seeds_update_server_script_step_by_step() -> None:
     assert record is not None
     assert AdminCredentials.decode(record.value).verify("admin", "pw2")
     assert not firmware.active.has("CMD0", "user")
-    assert "/user admin,pw2" in firmware.execute("config show")  # still visible: the seed
+    assert "/user admin,pw2" in firmware.execute("config show")  # still visible, as in the article
     assert [g.number for g in _ring(flash).generations()][-1] == 2  # nothing written
     # "# remove from visible config", then written
     firmware.execute("config change CMD0 /name gw1 /log on")

@@ -184,7 +184,7 @@ def test_scan_lists_every_device_in_tftp_mode(tmp_path: Path) -> None:
     with_devices(tmp_path, [("IP6000", 1, True), ("IP800", 1, True)], test)
 
 
-def test_the_seed_recovery_with_gwload_and_the_config_back(tmp_path: Path) -> None:
+def test_the_tftp_recovery_with_gwload_and_the_config_back(tmp_path: Path) -> None:
     async def test(bench: Bench, hosts: list[DeviceHost]) -> None:
         [gw] = hosts
         await bench.tftp_mode(gw)

@@ -3,8 +3,8 @@
 A device on loopback registers its CONF interface (number 87) to kamailio with digest
 authentication, from an ETH0 address of the test's own (served at a random loopback
 address, so that two test runs on one host never meet on port 5060); callers dial ``870#``
-(the seed's example). Mixing is proven with tones: A sends 440 Hz, B (sipp) 1000 Hz and
-C nothing; C hears both, A hears B's and not its own.
+(the example of Howto:Create Conference facility). Mixing is proven with tones: A sends
+440 Hz, B (sipp) 1000 Hz and C nothing; C hears both, A hears B's and not its own.
 """
 
 from __future__ import annotations

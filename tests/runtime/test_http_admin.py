@@ -104,7 +104,8 @@ def test_a_new_password_set_over_http_is_the_one_that_logs_in(tmp_path: Path, po
             url = await short_press(rt, clock, host)
             change = "config%20change%20CMD0%20/name%20gw%20/user%20admin,n3w"
             assert (await curl("-u", "admin:ip6000", f"{url}/!{change}"))[0] == 200
-            # The seed's script: write, activate ("encrypt it"), remove it from the view.
+            # The script of Howto:Config or Password Recovery: write, activate ("encrypt it"),
+            # remove it from the view.
             status, body = await curl("-u", "admin:ip6000", f"{url}/!config%20write")
             assert (status, "crypted" in body) == (200, False)  # the password is not moved yet
             status, body = await curl("-u", "admin:ip6000", f"{url}/!config%20activate")

@@ -90,13 +90,13 @@ def old_name(host: DeviceHost) -> str:
 
 
 async def tftp_mode(rt: Runtime, host: DeviceHost) -> None:
-    """Hold the reset button 1.8 s (the seed's press): TFTP mode."""
+    """Hold the reset button 1.8 s (the press of Howto:Config or Password Recovery): TFTP mode."""
     await asyncio.wait_for(rt.press(host.name, 1.8), 10)
     assert host.status().mode is Mode.TFTP_MODE
 
 
 @pytest.mark.requires("tftp", "curl")
-def test_the_seed_recovery_across_namespaces_with_gwload_tftp_and_curl(tmp_path: Path) -> None:
+def test_the_password_recovery_across_namespaces_with_gwload_tftp_and_curl(tmp_path: Path) -> None:
     async def main() -> None:
         with lab_namespace() as lab:
             async with runtime(tmp_path, f"netns:{lab}") as (rt, (host,)):
@@ -413,8 +413,8 @@ def test_dhcp_automatic_with_dnsmasq_then_the_factory_address_after_a_press(
     run(main(), timeout=90)
 
 
-#: The seed's update-server script (config or password recovery), with a password of its own.
-SEED_RESET_SCRIPT = (
+#: The update-server script of Howto:Config or Password Recovery, with a password of its own.
+PASSWORD_RESET_SCRIPT = (
     "# reset password\r\n"
     "config change CMD0 /name mydevicehostname /log on /user admin,r3cover\r\n"
     "config write\r\n"
@@ -427,12 +427,12 @@ SEED_RESET_SCRIPT = (
 
 
 @pytest.mark.requires("dnsmasq", "curl")
-def test_the_seed_update_server_recovery_with_the_url_from_dnsmasq(tmp_path: Path) -> None:
-    """The seed: "In case one of ETH interfaces is configured as DHCP client, you can provide
-    Update Server URL to device via DHCP". A factory-fresh device (no UP1 /url) gets its
-    address and the URL (option 215 in option 43, innovaphone's vendor class) from
-    dnsmasq, fetches the seed's password-reset script from python's http.server, runs it
-    and takes the new password."""
+def test_the_update_server_recovery_with_the_url_from_dnsmasq(tmp_path: Path) -> None:
+    """Howto:Config or Password Recovery: "In case one of ETH interfaces is configured as DHCP
+    client, you can provide Update Server URL to device via DHCP". A factory-fresh device (no
+    UP1 /url) gets its address and the URL (option 215 in option 43, innovaphone's vendor
+    class) from dnsmasq, fetches the password-reset script of Howto:Config or Password
+    Recovery from python's http.server, runs it and takes the new password."""
 
     async def main() -> None:
         with lab_namespace() as lab:
@@ -443,7 +443,7 @@ def test_the_seed_update_server_recovery_with_the_url_from_dnsmasq(tmp_path: Pat
                 add_address(lab, link_of(host), "10.77.0.1/24")
                 www = tmp_path / "www"
                 www.mkdir()
-                (www / "update-ip6000.htm").write_bytes(SEED_RESET_SCRIPT.encode())
+                (www / "update-ip6000.htm").write_bytes(PASSWORD_RESET_SCRIPT.encode())
                 web = await asyncio.create_subprocess_exec(
                     "ip", "netns", "exec", lab, sys.executable, "-m", "http.server",
                     "--bind", "10.77.0.1", "--directory", str(www), "8080",

@@ -1,6 +1,6 @@
 """The v12r1 → v12r2 upgrade that runs out of flash, and the article's way out (real runtime, curl).
 
-Seed firmware-upgrade-v12r1-v12r2: "devices may run out of flash memory during upgrade";
+Howto:Firmware Upgrade V12r1 V12r2: "devices may run out of flash memory during upgrade";
 the web GUI says ``Firmwareupdate failed:no space``; the way out is: save the entire
 configuration, reset to factory defaults, load the saved configuration ("this will
 reorganize flash memory usage"), upgrade. Afterwards less flash is allocatable for the

@@ -121,7 +121,7 @@ def test_devices_start_from_a_real_devices_saved_configs(sim: Simulator, tmp_pat
     assert got.returncode == 0, got.stdout
     assert "vars create CMD0/AUTH" in saved.read_text()  # the crypted password travels
 
-    # TFTP mode: the ring dump, as the seed's recovery reads it.
+    # TFTP mode: the ring dump, as the recovery of Howto:Config or Password Recovery reads it.
     original.press(1.8)
     original.wait_for(Mode.TFTP_MODE, led=Led.ORANGE)
     done = sim.run(

@@ -1,12 +1,13 @@
-"""A lab file of three models runs, and the seed's TFTP recovery works on each of its devices.
+"""A lab file of three models runs, and the TFTP recovery of Howto:Config or Password
+Recovery works on each of its devices.
 
-One device starts from a ``cfg.txt`` saved from a gateway whose password nobody knows any
-more; the recovery reads its ring with tftp-hpa, sets a known password and sends the config
-back with the repository's gwload, as the seed describes it. One device's link loses 30 %
-of its datagrams each way (seeded): there the tools are given their retransmission
-settings for a bad link (gwload ``/tries`` and ``/timeout``, tftp-hpa's interactive
-``rexmt`` and ``timeout``), and the upload is made with ``/noreset`` followed by a short
-press of the reset button, since a lost ACK of RESET cannot be told from a lost RESET.
+One device starts from a ``cfg.txt`` saved from a gateway whose password nobody knows any more;
+the recovery reads its ring with tftp-hpa, sets a known password and sends the config back with
+the repository's gwload, as Howto:Config or Password Recovery describes it. One device's link
+loses 30 % of its datagrams each way (seeded): there the tools are given their retransmission
+settings for a bad link (gwload ``/tries`` and ``/timeout``, tftp-hpa's interactive ``rexmt``
+and ``timeout``), and the upload is made with ``/noreset`` followed by a short press of the
+reset button, since a lost ACK of RESET cannot be told from a lost RESET.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
 
 
 def tftp_get(sim: Simulator, ip: str, remote: str, local: Path, *, lossy: bool) -> None:
-    """tftp-hpa as the seed uses it; on a lossy link in its interactive mode, retransmitting
-    every second (which always exits 0: its own lines say how it went)."""
+    """tftp-hpa as Howto:Config or Password Recovery uses it; on a lossy link in its
+    interactive mode, retransmitting every second (which always exits 0: its own lines say
+    how it went)."""
     if not lossy:
         got = sim.run("tftp", "-m", "binary", ip, str(sim.port), "-c", "get", remote, str(local))
         assert got.returncode == 0, got.stdout
@@ -86,7 +88,8 @@ def tftp_get(sim: Simulator, ip: str, remote: str, local: Path, *, lossy: bool) 
 
 
 def recover(sim: Simulator, gw: Gateway, ip: str, work: Path) -> None:
-    """The seed's TFTP recovery, step by step, with the tools users have."""
+    """The TFTP recovery of Howto:Config or Password Recovery, step by step, with the tools
+    users have."""
     profile = find_profile(gw.model)
     lossy = gw.impairment is not None
     bad_link = ["/tries", "20", "/timeout", "0.2"] if lossy else []

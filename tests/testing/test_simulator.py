@@ -47,10 +47,10 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
 
 @need_tftp
 @need_curl
-def test_the_seed_recovery_with_the_tools_users_have(sim: Simulator, tmp_path: Path) -> None:
+def test_the_tftp_recovery_with_the_tools_users_have(sim: Simulator, tmp_path: Path) -> None:
     gw = sim.add("IP6000")
     assert gw.status().mode is Mode.FIRMWARE
-    gw.press(1.8)  # the seed's press
+    gw.press(1.8)  # the press of Howto:Config or Password Recovery
     assert sim.now() == pytest.approx(1.8)
     assert gw.mode is Mode.TFTP_MODE
     assert gw.led is Led.ORANGE

@@ -120,7 +120,8 @@ def targets(draw: st.DrawFn, models: list[str] = MODELS) -> tuple[Profile, Image
 
 
 def _in_tftp_mode(profile: Profile) -> tuple[Lab, DeviceNode]:
-    """A factory device, in TFTP mode by the seed's 1.8 s press, at ``IP``."""
+    """A factory device, in TFTP mode by the 1.8 s press of Howto:Config or Password
+    Recovery, at ``IP``."""
     lab = Lab()
     node = lab.add(profile)
     lab.press(node, 1.8)

@@ -1,0 +1,55 @@
+"""What a missing optional dependency says: the extra of ipgwsim that brings it.
+
+ipgwsim's own commands need only its runtime dependencies. A few modules need more, and
+pip installs that with an extra (``pyproject.toml``, ``[project.optional-dependencies]``):
+
+- ``ipgwsim[testing]``: hypothesis and pytest, for ``ipgwsim.testing`` (strategies, state
+  machines, the kit behind the pytest plugin's fixtures);
+- ``ipgwsim[scapy]``: scapy, for the scapy layers of gwload captures
+  (``ipgwsim.runtime.capture``).
+
+A module that needs one imports it inside :func:`extra_imports`::
+
+    with extra_imports(__name__):
+        from hypothesis import strategies as st
+
+Without hypothesis that import raises :class:`ModuleNotFoundError` (an ``ImportError``)
+in one line that names the module, the missing package and the command that installs it:
+``ipgwsim.testing.strategies needs hypothesis, which is not installed: pip install
+'ipgwsim[testing]'``. Any other import error goes through unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+__all__ = ["EXTRAS", "extra_imports", "missing_extra_message"]
+
+#: The extra of ipgwsim that installs each optional top-level package.
+EXTRAS = {
+    "hypothesis": "testing",
+    "pytest": "testing",
+    "scapy": "scapy",
+}
+
+
+def missing_extra_message(module: str, package: str) -> str:
+    """The one-line error for ``module``, which needs ``package`` of an extra."""
+    return (
+        f"{module} needs {package}, which is not installed: "
+        f"pip install 'ipgwsim[{EXTRAS[package]}]'"
+    )
+
+
+@contextlib.contextmanager
+def extra_imports(module: str) -> Iterator[None]:
+    """Imports of optional packages for ``module`` (its ``__name__``): a package of
+    :data:`EXTRAS` that is not installed is reported with the extra that brings it."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        package = (exc.name or "").partition(".")[0]
+        if package not in EXTRAS:
+            raise
+        raise ModuleNotFoundError(missing_extra_message(module, package), name=package) from exc
