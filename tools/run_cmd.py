@@ -10,13 +10,19 @@ Prints one line per device (name, model, MAC, console pty, mode, LED), then, wit
 default, as every local user can connect to them) and one with its web server's URL
 while the firmware has an address (``192.168.0.1`` is served as ``127.168.0.1`` on
 loopback; a factory device after power-up is a DHCP client and has none: a short press
-of the reset button gives it the factory address), then keeps the
+of the reset button gives it the factory address); later, whenever a device's web server
+starts listening (or cannot), one more such line. Then it keeps the
 devices running; the other ``ipgwsim`` commands (``status``, ``press``, ``power``,
 ``watch``, ``cut``, ``console``) talk to it through the state directory's control
 socket. ``--impair SPEC`` impairs every device's link (loss, duplication, reordering,
 delay, corruption; ``ipgwsim impair`` changes it while running), ``--pcap FILE`` records
 every datagram of every device as pcapng. Stopping saves every flash. Errors (a port
 that cannot be bound, a state directory in use) are one line on stderr, exit status 2.
+
+Ports: gwload and TFTP on UDP 69 as root, else 6969; the web servers on TCP 80 as
+root, else 8080 (ports below 1024 need root; a runtime that is not root says which it
+took). The log goes to stderr: --log-level, --log-format text|json (docs/runtime.md,
+Logging).
 """
 
 from __future__ import annotations
