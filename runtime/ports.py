@@ -84,8 +84,9 @@ def _listeners(port: int) -> list[tuple[str, str]]:
 def tcp_holder(ip: str, port: int) -> str | None:
     """Who listens on TCP ``(ip, port)``, on that address or on every address
     (:func:`_listeners`), or None when no such listener is seen."""
+    listeners = _listeners(port)
     for address in (ip, *_WILDCARDS):
-        for where, who in _listeners(port):
+        for where, who in listeners:
             if where == address:
                 return who
     return None
