@@ -74,13 +74,17 @@ def link_json(host: DeviceHost) -> dict[str, Any]:
 
 def device_json(host: DeviceHost) -> dict[str, Any]:
     """DEVICE: the status fields, ``link`` (the host-side link name, None on loopback), the
-    impairment and the counters (:func:`link_json`), and ``degraded`` (why its flash image
-    cannot be saved now, or None)."""
+    impairment and the counters (:func:`link_json`), ``degraded`` (why its flash image
+    cannot be saved now, or None), and its web server: ``http_port``, ``web`` (its URL
+    while it listens, or None) and ``web_error`` (why it cannot listen, or None)."""
     return {
         **status_json(host.status()),
         "link": host.link_name,
         **link_json(host),
         "degraded": host.degraded,
+        "http_port": host.http_port,
+        "web": host.web_url,
+        "web_error": host.web_error,
     }
 
 

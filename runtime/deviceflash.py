@@ -79,5 +79,5 @@ class DeviceFlashes:
                 )
             except StartingConfigError as exc:
                 raise RuntimeSetupError(f"{name}: starting config {source}: {exc}") from None
-            self._log.info("%s: starts from %s (%s)", name, source, kind)
+            self._log.info("%s: starts from %s (%s)", name, source, kind, extra={"device": name})
         return flash, False

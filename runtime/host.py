@@ -175,6 +175,9 @@ class DeviceHost:
         self.connections = connections
         #: The firmware's admin web server (:mod:`ipgwsim.runtime.hostweb`).
         self.admin_web = HostWeb(self)
+        #: Called with this host when its web server started or failed to
+        #: (:meth:`Runtime.subscribe_web <ipgwsim.runtime.runtime.Runtime.subscribe_web>`).
+        self.on_web: Callable[[DeviceHost], None] | None = None
         #: The firmware's fetches (:mod:`ipgwsim.runtime.hostfetch`).
         self.fetches = HostFetches(self)
 
@@ -204,6 +207,22 @@ class DeviceHost:
     def web(self) -> WebServer | None:
         """The firmware's admin web server while its address is served (None: not serving)."""
         return self.admin_web.server
+
+    @property
+    def web_url(self) -> str | None:
+        """``http://IP:PORT/`` of the web server while it listens, else None."""
+        server = self.admin_web.server
+        return server.url if server is not None else None
+
+    @property
+    def web_error(self) -> str | None:
+        """Why the web server of the firmware's address cannot listen (None: no failure)."""
+        return self.admin_web.error
+
+    def web_changed(self) -> None:
+        """The web server started or failed to: tell :attr:`on_web`."""
+        if self.on_web is not None:
+            self.on_web(self)
 
     @property
     def web_ip(self) -> str | None:
@@ -375,13 +394,13 @@ class DeviceHost:
     def _internal_error(self, exc: Exception) -> None:
         text = f"internal error in the device model: {type(exc).__name__}: {describe_error(exc)}"
         self.errors.append(text)
-        self.log.exception("%s: %s", self.name, text)
+        self.log.exception("%s: %s", self.name, text, extra={"device": self.name})
         self.console.write(text)
 
     def _problem(self, text: str) -> None:
         """Something the runtime could not do for the device: console and log."""
         self.errors.append(text)
-        self.log.warning("%s: %s", self.name, text)
+        self.log.warning("%s: %s", self.name, text, extra={"device": self.name})
         self.console.write(text)
 
     def _drain(self) -> None:

@@ -77,7 +77,7 @@ class HostFlashFile:
         if self.degraded is not None:
             self.degraded = None
             text = f"flash saved to {host.record.flash_path} again"
-            host.log.warning("%s: %s", host.name, text)
+            host.log.warning("%s: %s", host.name, text, extra={"device": host.name})
             host.console.write(text)
         return True
 

@@ -12,14 +12,13 @@ a password check the device asks for runs off the event loop
 from __future__ import annotations
 
 import asyncio
-import errno
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, TypeVar
 
 from ipgwsim.events import AddressAssigned
 from ipgwsim.firmware.logins import PasswordCheck
 from ipgwsim.proto.http import HttpRequest, HttpResponse
-from ipgwsim.runtime.errors import describe_error
+from ipgwsim.runtime.ports import http_bind_problem
 from ipgwsim.runtime.web import WebServer
 
 if TYPE_CHECKING:
@@ -39,6 +38,9 @@ class HostWeb:
         self.ip: str | None = None
         #: Starts and stops of the web server, in order (each waits for the one before).
         self._task: asyncio.Task[None] | None = None
+        #: Why the web server of the firmware's address could not listen (None: no such
+        #: failure since the address was taken).
+        self.error: str | None = None
 
     def serve(self, event: AddressAssigned) -> None:
         """The firmware took an address: serve it (the web server follows the address)."""
@@ -85,14 +87,17 @@ class HostWeb:
         try:
             await server.start()
         except OSError as exc:
-            hint = ""
-            if exc.errno == errno.EACCES:
-                hint = " (ports below 1024 need root: use another HTTP port, e.g. --http-port 8080)"
-            self._host._problem(
-                f"cannot serve HTTP on {server.ip}:{server.port}: {describe_error(exc)}{hint}"
-            )
+            self.error = http_bind_problem(server.ip, server.port, exc)
+            self._host._problem(self.error)
+            self._host.web_changed()
             return
+        self.error = None
         self.server = server
+        name = self._host.name
+        self._host.log.debug(
+            "%s: web server listening on %s", name, server.url, extra={"device": name}
+        )
+        self._host.web_changed()
 
     def stop(self) -> None:
         """The address goes (released after what was sent from it left), the server with it."""
@@ -100,6 +105,7 @@ class HostWeb:
             return
         self._host._release(self.ip)
         self.ip = None
+        self.error = None
         self._chain(self._close())
 
     def close(self) -> None:
@@ -112,6 +118,10 @@ class HostWeb:
         server, self.server = self.server, None
         if server is not None:
             await server.close()
+            name = self._host.name
+            self._host.log.debug(
+                "%s: web server on %s stopped", name, server.url, extra={"device": name}
+            )
 
     async def settled(self) -> WebServer | None:
         """Wait until the web server's starts and stops so far are done; the server."""

@@ -39,6 +39,7 @@ from ipgwsim.proto.net import (
 )
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.network import AddressPolicy, Attached, PortPolicy, SocketFactory
+from ipgwsim.runtime.ports import UNPRIVILEGED_PORT
 
 #: The network whose host addresses devices may take.
 LOOPBACK_NETWORK = IPv4Network("127.0.0.0/8")
@@ -79,7 +80,7 @@ def bind_problem(address: Address, exc: OSError) -> str:
     if exc.errno == errno.EACCES:
         return (
             f"cannot bind UDP {ip}:{port}: permission denied (ports below 1024 need root "
-            f"or CAP_NET_BIND_SERVICE); use an unprivileged port, e.g. --port 6969"
+            f"or CAP_NET_BIND_SERVICE); use an unprivileged port, e.g. --port {UNPRIVILEGED_PORT}"
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"cannot bind UDP {ip}:{port}: address not available on this host"

@@ -400,7 +400,10 @@ class NamespaceNetwork:
             with route(device.namespace) as ns:
                 ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
         except NetlinkError as exc:
-            self.log.warning("%s: no default route via %s: %s", device.host.name, gateway, exc)
+            name = device.host.name
+            self.log.warning(
+                "%s: no default route via %s: %s", name, gateway, exc, extra={"device": name}
+            )
 
     def _add_address(self, device: DeviceNamespace, ip: str, prefix: int) -> None:
         host = device.host
@@ -410,7 +413,14 @@ class NamespaceNetwork:
                 ns.addr("add", index=index, address=ip, prefixlen=prefix)
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:
-                self.log.warning("%s: cannot add %s/%s: %s", host.name, ip, prefix, exc)
+                self.log.warning(
+                    "%s: cannot add %s/%s: %s",
+                    host.name,
+                    ip,
+                    prefix,
+                    exc,
+                    extra={"device": host.name},
+                )
                 return
         device.addresses[ip] = prefix
         self._announce(device, ip)
@@ -434,7 +444,10 @@ class NamespaceNetwork:
                 raw.bind(("eth0", 0))
                 raw.send(frame)
         except OSError as exc:
-            self.log.warning("%s: no gratuitous ARP for %s: %s", device.host.name, ip, exc)
+            name = device.host.name
+            self.log.warning(
+                "%s: no gratuitous ARP for %s: %s", name, ip, exc, extra={"device": name}
+            )
 
     def release(self, host: Attached, ip: str) -> None:
         device = self._devices.get(host)

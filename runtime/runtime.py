@@ -81,15 +81,12 @@ from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.pcapng import CaptureFile, CaptureFiles
+from ipgwsim.runtime.ports import default_http_port
 from ipgwsim.runtime.press import check_hold
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 from ipgwsim.runtime.watch import Presses, Watched, Watcher, Watchers
 
-#: The devices' web servers listen here when the runtime runs as root.
-DEFAULT_HTTP_PORT = 80
-#: ... and here otherwise (ports below 1024 need root).
-UNPRIVILEGED_HTTP_PORT = 8080
 
 
 class Runtime:
@@ -143,7 +140,7 @@ class Runtime:
         #: docs/runtime.md).
         self.console_ports = ConsolePorts(console_tcp, console_port_base)
         if http_port is None:
-            http_port = DEFAULT_HTTP_PORT if os.geteuid() == 0 else UNPRIVILEGED_HTTP_PORT
+            http_port = default_http_port(os.geteuid())
         if not 0 < http_port < 65536:
             raise RuntimeSetupError(f"http_port must be a TCP port (1-65535), not {http_port}")
         #: The TCP port of every device's admin web server.
@@ -159,6 +156,7 @@ class Runtime:
         self.flashes = DeviceFlashes(self.log)
         self._watchers = Watchers()
         self._listeners: list[Callable[[DeviceHost, Event], None]] = []
+        self._web_listeners: list[Callable[[DeviceHost], None]] = []
         #: Futures of timed presses, done when the device reports the release.
         self._presses = Presses()
         self._started = False
@@ -249,13 +247,17 @@ class Runtime:
             try:
                 host.close()
             except Exception:
-                self.log.exception("%s: stopping failed", host.name)
+                self.log.exception("%s: stopping failed", host.name, extra={"device": host.name})
             self.state.unlink_console(host.record)
         for host in self._hosts.values():
             try:
                 await host.wait_closed()
             except Exception:
-                self.log.exception("%s: closing its web server and console ports failed", host.name)
+                self.log.exception(
+                    "%s: closing its web server and console ports failed",
+                    host.name,
+                    extra={"device": host.name},
+                )
         self.network.close()
         self.logins.close()
         self._captures.close()
@@ -447,6 +449,7 @@ class Runtime:
             logins=self.logins,
             connections=self.connections,
         )
+        host.on_web = self._web_changed
         for capture in captures or []:
             host.link.capture(capture)
         if self.console_ports.enabled:
@@ -565,6 +568,15 @@ class Runtime:
         (``loop.call_soon``) rather than calling it there.
         """
         self._listeners.append(listener)
+
+    def subscribe_web(self, listener: Callable[[DeviceHost], None]) -> None:
+        """Call ``listener(host)`` when a device's web server started listening
+        (``host.web_url``) or could not (``host.web_error``)."""
+        self._web_listeners.append(listener)
+
+    def _web_changed(self, host: DeviceHost) -> None:
+        for listener in self._web_listeners:
+            listener(host)
 
     def _device_event(self, host: DeviceHost, event: Event) -> None:
         for listener in self._listeners:

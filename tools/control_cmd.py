@@ -78,6 +78,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     parser = _add(subparsers, "watch", "print LED, mode and blink events as they happen", _watch)
     parser.add_argument("device", nargs="?", metavar="DEVICE", help="only this device")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line per event (docs/runtime.md, JSON output)",
+    )
 
     parser = _add(subparsers, "console", "print a device's last console lines", _console, True)
     parser.add_argument("--lines", type=int, default=50, metavar="N", help="default 50")
@@ -148,7 +153,7 @@ def status_table(devices: list[dict[str, Any]]) -> list[str]:
     link = ["LINK"] if links else []
     rows = [
         [
-            "NAME", "MODEL", "MAC", *link, "MODE", "LED", "IP", "BOOT", "FIRMWARE",
+            "NAME", "MODEL", "MAC", *link, "MODE", "LED", "IP", "WEB", "BOOT", "FIRMWARE",
             "IMPAIRMENT", "DROP/DUP/REORD/CORRUPT",
         ]
     ]  # fmt: skip
@@ -162,13 +167,27 @@ def status_table(devices: list[dict[str, Any]]) -> list[str]:
                 d["mode"],
                 d["led"],
                 _text(d["ip"]),
+                web_cell(d),
                 _text(d["boot_build"]),
                 _text(d["firmware_build"]),
                 _text(d["impairment"]),
                 link_counts(d["counters"]),
             ]
         )
-    return _columns(rows)
+    lines = _columns(rows)
+    lines += [f"{d['name']}: {d['web_error']}" for d in devices if d.get("web_error")]
+    return lines
+
+
+def web_cell(device: dict[str, Any]) -> str:
+    """The WEB column: the web server's URL while it listens, ``error (below)`` (the
+    error is said below the table), or the port it will listen on once the firmware
+    has an address: ``- (port 8080)``."""
+    if device.get("web"):
+        return str(device["web"])
+    if device.get("web_error"):
+        return "error (below)"
+    return f"- (port {device['http_port']})"
 
 
 def describe_event(event: dict[str, Any]) -> str:
@@ -263,7 +282,10 @@ def _watch(args: argparse.Namespace, client: ControlClient) -> int:
         what = args.device if args.device is not None else "all devices"
         print(f"ipgwsim watch: watching {what}; Ctrl-C stops", file=sys.stderr, flush=True)
         for event in events:
-            line = format_line(event["time"], f"{event['device']}  {describe_event(event)}")
+            if args.json:  # the runtime's JSON form of the event (events/render.py), as sent
+                line = json.dumps(event, separators=(",", ":"))
+            else:
+                line = format_line(event["time"], f"{event['device']}  {describe_event(event)}")
             print(line, flush=True)
     except KeyboardInterrupt:
         return 0

@@ -42,6 +42,13 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
+from ipgwsim.runtime.ports import (
+    DEFAULT_HTTP_PORT,
+    DEFAULT_PORT,
+    UNPRIVILEGED_HTTP_PORT,
+    UNPRIVILEGED_PORT,
+    default_port,
+)
 
 if TYPE_CHECKING:
     # pyserial, the firmware and the runtime load where they are used: building the
@@ -69,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--port",
         type=int,
         default=None,
-        help="UDP port of the devices (default 69 as root, else 6969)",
+        help=f"UDP port of the devices (default {DEFAULT_PORT} as root, else "
+        f"{UNPRIVILEGED_PORT}: ports below 1024 need root; as root also when {DEFAULT_PORT} "
+        f"is taken)",
     )
     parser.add_argument(
         "--ip", default=DEFAULT_IP, help=f"address for SETIP (default {DEFAULT_IP})"
@@ -84,7 +93,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--http-port",
         type=int,
         default=None,
-        help="TCP port of the device's web server (default 80 as root, else 8080)",
+        help=f"TCP port of the device's web server (default {DEFAULT_HTTP_PORT} as root, "
+        f"else {UNPRIVILEGED_HTTP_PORT}: ports below 1024 need root)",
     )
     parser.add_argument(
         "--update-port",
@@ -117,16 +127,19 @@ async def _tftp(*args: str) -> None:
 
 
 def _default_port() -> int:
-    if os.geteuid() != 0:
-        return 6969
+    """``ipgwsim run``'s default (:func:`~ipgwsim.runtime.ports.default_port`); as root
+    also the unprivileged port when another program holds 69."""
+    port = default_port(os.geteuid())
+    if port != DEFAULT_PORT:
+        return port
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        probe.bind((LOOPBACK_BROADCAST, 69))
+        probe.bind((LOOPBACK_BROADCAST, DEFAULT_PORT))
     except OSError:
-        return 6969
+        return UNPRIVILEGED_PORT
     finally:
         probe.close()
-    return 69
+    return DEFAULT_PORT
 
 
 def _free_tcp_port() -> int:

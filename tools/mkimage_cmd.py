@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from ipgwsim.flash.errors import NoSpace
 from ipgwsim.flash.flashman import FlashMan
@@ -104,6 +106,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--model", help="check the image as this model's boot code would (region, boot build)"
     )
     info.add_argument("--profiles-dir", type=Path, metavar="DIR", help="load profiles from DIR")
+    info.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: header, valid, problem (docs/runtime.md, JSON output)",
+    )
     info.set_defaults(handler=run_info)
 
 
@@ -178,6 +185,33 @@ def _fields(path: Path, length: int, info: ImageInfo) -> list[str]:
     ]
 
 
+def info_json(
+    path: Path, length: int, info: ImageInfo | None, against: str | None, problem: str | None
+) -> dict[str, Any]:
+    """IMAGEINFO: the file, its header (None: unreadable), what it was checked against,
+    whether it is valid and why not (docs/runtime.md, JSON output)."""
+    header = None
+    if info is not None:
+        header = {
+            "kind": info.kind.label,
+            "model": info.model,
+            "build": info.build,
+            "boot_build": info.boot_build,
+            "min_boot_build": info.min_boot_build,
+            "payload_length": info.payload_length,
+            "payload_crc32": info.payload_crc32,
+            "image_length": info.total_length,
+        }
+    return {
+        "file": str(path),
+        "file_length": length,
+        "header": header,
+        "checked_against": against,
+        "valid": problem is None,
+        "problem": problem,
+    }
+
+
 def _check(data: bytes, info: ImageInfo, profile: Profile | None) -> tuple[str, str | None]:
     """What the image was checked against, and the refusal (None if valid)."""
     if profile is None:
@@ -221,11 +255,17 @@ def run_info(args: argparse.Namespace) -> int:
     try:
         info = parse_header(data)
     except ImageError as exc:
+        if args.json:
+            print(json.dumps(info_json(path, len(data), None, None, describe_error(exc)), indent=2))
+            return 1
         print(f"file:            {path} ({len(data)} bytes)")
         print(f"invalid: {describe_error(exc)}")
         return 1
-    print("\n".join(_fields(path, len(data), info)))
     against, problem = _check(data, info, profile)
+    if args.json:
+        print(json.dumps(info_json(path, len(data), info, against, problem), indent=2))
+        return 0 if problem is None else 1
+    print("\n".join(_fields(path, len(data), info)))
     print(f"checked against: {against}")
     if problem is not None:
         print(f"invalid: {problem}")

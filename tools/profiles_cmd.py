@@ -8,7 +8,11 @@ ProfileError (a ValueError); ``ipgwsim`` prints either as one line, exit 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from ipgwsim.hw_profiles import Profile, find_profile, load_profiles
 
@@ -31,17 +35,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="load the *.toml profiles in DIR instead of the shipped ones",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: a list of profiles, or the one MODEL (docs/runtime.md, JSON output)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the table of all profiles, or one profile in full."""
     folder: Path | None = args.profiles_dir
-    if args.model is None:
+    if args.json:
+        if args.model is None:
+            ordered = sorted(load_profiles(folder).values(), key=lambda p: (p.gwtype, p.model))
+            print(json.dumps([profile_json(p) for p in ordered], indent=2))
+        else:
+            print(json.dumps(profile_json(find_profile(args.model, folder)), indent=2))
+    elif args.model is None:
         print("\n".join(table(list(load_profiles(folder).values()))))
     else:
         print("\n".join(details(find_profile(args.model, folder))))
     return 0
+
+
+def profile_json(profile: Profile) -> dict[str, Any]:
+    """PROFILE: every field of the profile file as loaded, ``flash.sector_count`` and
+    ``placeholders`` (sorted dotted keys) besides (docs/runtime.md, JSON output)."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, frozenset):
+            return sorted(str(item) for item in value)
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(item) for item in value]
+        return value
+
+    fields: dict[str, Any] = dataclasses.asdict(profile)
+    fields["flash"]["sector_count"] = profile.flash.sector_count
+    out = plain(fields)
+    assert isinstance(out, dict)
+    return out
 
 
 def is_placeholder(profile: Profile, key: str) -> bool:

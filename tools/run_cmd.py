@@ -10,13 +10,19 @@ Prints one line per device (name, model, MAC, console pty, mode, LED), then, wit
 default, as every local user can connect to them) and one with its web server's URL
 while the firmware has an address (``192.168.0.1`` is served as ``127.168.0.1`` on
 loopback; a factory device after power-up is a DHCP client and has none: a short press
-of the reset button gives it the factory address), then keeps the
+of the reset button gives it the factory address); later, whenever a device's web server
+starts listening (or cannot), one more such line. Then it keeps the
 devices running; the other ``ipgwsim`` commands (``status``, ``press``, ``power``,
 ``watch``, ``cut``, ``console``) talk to it through the state directory's control
 socket. ``--impair SPEC`` impairs every device's link (loss, duplication, reordering,
 delay, corruption; ``ipgwsim impair`` changes it while running), ``--pcap FILE`` records
 every datagram of every device as pcapng. Stopping saves every flash. Errors (a port
 that cannot be bound, a state directory in use) are one line on stderr, exit status 2.
+
+Ports: gwload and TFTP on UDP 69 as root, else 6969; the web servers on TCP 80 as
+root, else 8080 (ports below 1024 need root; a runtime that is not root says which it
+took). The log goes to stderr: --log-level, --log-format text|json (docs/runtime.md,
+Logging).
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -36,6 +44,16 @@ from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
+from ipgwsim.runtime.ports import (
+    DEFAULT_HTTP_PORT,
+    DEFAULT_PORT,
+    UNPRIVILEGED_HTTP_PORT,
+    UNPRIVILEGED_PORT,
+    UNPRIVILEGED_REASON,
+    check_http_port,
+    default_http_port,
+    default_port,
+)
 
 if TYPE_CHECKING:
     # The device model and the runtime load where they are used: building the parser
@@ -71,7 +89,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="state directory (default $IPGWSIM_STATE, $XDG_STATE_HOME/ipgwsim "
         "or ~/.local/state/ipgwsim)",
     )
-    parser.add_argument("--port", type=int, help="UDP port of gwload and TFTP (default 69)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help=f"UDP port of gwload and TFTP (default {DEFAULT_PORT} as root, else "
+        f"{UNPRIVILEGED_PORT}: ports below 1024 need root)",
+    )
     parser.add_argument(
         "--share-port",
         action="store_true",
@@ -123,7 +146,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--http-port",
         type=int,
         metavar="PORT",
-        help="TCP port of the devices' web servers (default 80 as root, else 8080)",
+        help=f"TCP port of the devices' web servers (default {DEFAULT_HTTP_PORT} as root, "
+        f"else {UNPRIVILEGED_HTTP_PORT}: ports below 1024 need root)",
     )
     parser.add_argument(
         "--impair",
@@ -140,6 +164,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--profiles-dir", type=Path, metavar="DIR", help="load the *.toml profiles in DIR"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="least important log message shown on stderr (default info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text ('ipgwsim run: ...', default) or one JSON object per "
+        "line: time, level, logger, message, device (docs/runtime.md, Logging)",
     )
     parser.set_defaults(handler=run)
 
@@ -183,12 +220,24 @@ def tcp_lines(hosts: list[DeviceHost]) -> list[str]:
     return columns(rows) if rows else []
 
 
+def web_line(host: DeviceHost) -> str | None:
+    """What a device's web server did just now: ``ip6000-1  web: http://127.168.0.1:8080/``,
+    or the reason it cannot listen."""
+    if host.web_url is not None:
+        return columns([[host.name, "web:", host.web_url]])[0]
+    if host.web_error is not None:
+        return columns([[host.name, "web:", f"none ({host.web_error})"]])[0]
+    return None
+
+
 def web_lines(hosts: list[DeviceHost]) -> list[str]:
     """``ip6000-1  web: http://127.168.0.10:8080/`` or why there is none."""
     rows = []
     for host in hosts:
-        if host.web is not None:
-            rows.append([host.name, "web:", host.web.url])
+        if host.web_url is not None:
+            rows.append([host.name, "web:", host.web_url])
+        elif host.web_error is not None:
+            rows.append([host.name, "web:", f"none ({host.web_error})"])
         elif host.status().mode.value == "running firmware":
             rows.append([host.name, "web:", "none (ETH0 has no address: DHCP client)"])
     return columns(rows) if rows else []
@@ -201,10 +250,12 @@ class Plan:
     specs: list[DeviceSpec]
     state: Path
     port: int
+    #: The defaults taken because the runtime is not root, said once at the start.
+    unprivileged: list[str]
     speed: float
     netns: bool
     attachment: Attachment | None
-    http_port: int | None
+    http_port: int
     console_port: int | None
     console_tcp: bool
     profiles_dir: Path | None
@@ -263,14 +314,29 @@ def plan(args: argparse.Namespace) -> Plan:
     if not console_tcp:  # the command line wins: a lab file's console ports go unused
         console_port = None
         specs = [replace(spec, console_port=None) for spec in specs]
+    euid = os.geteuid()
+    port = pick(args.port, lab.port if lab else None, None)
+    http_port = pick(args.http_port, lab.http_port if lab else None, None)
+    unprivileged = []
+    if port is None:
+        port = default_port(euid)
+        if port != DEFAULT_PORT:
+            unprivileged.append(f"gwload and TFTP on UDP port {port} (as root {DEFAULT_PORT})")
+    if http_port is None:
+        http_port = default_http_port(euid)
+        if http_port != DEFAULT_HTTP_PORT:
+            unprivileged.append(
+                f"web servers on TCP port {http_port} (as root {DEFAULT_HTTP_PORT})"
+            )
     return Plan(
         specs=specs,
         state=pick(args.state, lab.state if lab else None, default_state_dir()),
-        port=pick(args.port, lab.port if lab else None, 69),
+        port=port,
+        unprivileged=unprivileged,
         speed=pick(args.speed, lab.speed if lab else None, 1.0),
         netns=netns,
         attachment=pick(attachment, lab.attachment if lab else None, None),
-        http_port=pick(args.http_port, lab.http_port if lab else None, None),
+        http_port=http_port,
         console_port=console_port,
         console_tcp=console_tcp,
         profiles_dir=pick(args.profiles_dir, lab.profiles_dir if lab else None, None),
@@ -302,6 +368,7 @@ def _console_tcp(args: argparse.Namespace, lab: Lab | None) -> bool:
 def run(args: argparse.Namespace) -> int:
     from ipgwsim.runtime.labfile import LabError  # noqa: PLC0415 (loaded on use)
 
+    _log_to_stderr(args.log_level, args.log_format)
     try:
         return asyncio.run(_run(plan(args)))
     except ImpairmentError as exc:
@@ -312,14 +379,46 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _log_to_stderr() -> None:
+#: ``--log-level`` values, least important first.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class _LogFields(logging.Filter):
+    """Gives every record the fields of the JSON form: ``time`` (UTC, ISO 8601) and
+    ``device`` (None unless the message is about one device)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.time = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        if not hasattr(record, "device"):
+            record.device = None
+        return True
+
+
+def _log_to_stderr(level: str = "info", form: str = "text") -> None:
+    """The runtime's log on stderr: ``ipgwsim run: MESSAGE`` lines, or one JSON object
+    per line (python-json-logger) with ``time``, ``level``, ``logger``, ``message`` and
+    ``device``."""
     log = logging.getLogger("ipgwsim.runtime")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if log.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    if form == "json":
+        from pythonjsonlogger.json import JsonFormatter  # noqa: PLC0415 (loaded on use)
+
+        handler.addFilter(_LogFields())
+        handler.setFormatter(
+            JsonFormatter(
+                "{time}{levelname}{name}{message}{device}",
+                style="{",
+                rename_fields={"levelname": "level", "name": "logger"},
+                json_ensure_ascii=False,
+            )
+        )
+    else:
         handler.setFormatter(logging.Formatter("ipgwsim run: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    log.addHandler(handler)
+    log.setLevel(level.upper())
+    log.propagate = False
 
 
 def summary(hosts: list[DeviceHost]) -> str:
@@ -338,7 +437,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 async def _run(plan: Plan) -> int:
     from ipgwsim.runtime.runtime import Runtime  # noqa: PLC0415 (loaded on use)
 
-    _log_to_stderr()
+    if not plan.netns:  # in namespaces, each device binds in its own (as root)
+        ports = {plan.http_port} | {s.http_port for s in plan.specs if s.http_port is not None}
+        for http_port in sorted(ports):
+            check_http_port(http_port)
     clock = ScaledClock(plan.speed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -359,6 +461,14 @@ async def _run(plan: Plan) -> int:
             impairment=plan.impairment,
             pcap=plan.pcap,
         ) as runtime:
+            listed = False
+
+            def web_changed(host: DeviceHost) -> None:
+                line = web_line(host)
+                if listed and line is not None:  # before the listing, it says so itself
+                    print(line, flush=True)
+
+            runtime.subscribe_web(web_changed)
             hosts = runtime.add_many(plan.specs)
             for host in hosts:
                 await host.web_settled()
@@ -373,6 +483,11 @@ async def _run(plan: Plan) -> int:
                 f"ipgwsim: {summary(hosts)} {where}, speed {plan.speed:g}x, "
                 f"state {runtime.state.path}; Ctrl-C stops"
             )
+            if plan.unprivileged:
+                print(
+                    f"ipgwsim: {UNPRIVILEGED_REASON}: {', '.join(plan.unprivileged)}; "
+                    f"--port and --http-port choose others"
+                )
             lines = device_lines(hosts) + tcp_lines(hosts) + web_lines(hosts)
             if runtime.impairment is not None:
                 lines.append(f"impairment on every device: {runtime.impairment.to_text()}")
@@ -384,6 +499,7 @@ async def _run(plan: Plan) -> int:
                 f"capture: {c.path} (pcapng, one interface per device)" for c in runtime.captures
             ]
             print("\n".join(lines), flush=True)
+            listed = True
             await stop.wait()
             print("ipgwsim: stopping, saving flash images", flush=True)
     finally:

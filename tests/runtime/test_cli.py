@@ -64,15 +64,16 @@ async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) ->
 def test_run_and_control_commands(tmp_path: Path, ports: Ports) -> None:
     state = str(tmp_path / "state")
     port = ports.udp()
+    http_port = ports.tcp()
 
     async def main() -> None:
         argv = [
             "run", "IP6000", "--count", "2", "--state", state, "--port", str(port), "--http-port",
-            str(ports.tcp()), "--speed", "1000",
+            str(http_port), "--speed", "1000",
         ]  # fmt: skip
         async with running(*argv) as runner:
             await check_listing(runner, state, port)
-            await check_status(state)
+            await check_status(state, http_port)
             await check_press_and_watch(state)
             await check_power_cut_and_console(state)
             await check_errors(state)
@@ -96,7 +97,7 @@ async def check_listing(runner: asyncio.subprocess.Process, state: str, port: in
         assert Path(state, name, "console").resolve() == Path(pty)
 
 
-async def check_status(state: str) -> None:
+async def check_status(state: str, http_port: int) -> None:
     rc, out, err = await ipgwsim("status", "--json", "--state", state)
     assert rc == 0, err
     devices = json.loads(out)
@@ -113,6 +114,9 @@ async def check_status(state: str) -> None:
         "impairment": None,
         "counters": {"sent": NO_COUNTS, "received": NO_COUNTS},
         "degraded": None,
+        "http_port": http_port,
+        "web": None,
+        "web_error": None,
     }
     assert [d["name"] for d in devices] == ["ip6000-1", "ip6000-2"]
 
@@ -120,12 +124,12 @@ async def check_status(state: str) -> None:
     assert rc == 0, err
     lines = out.splitlines()
     assert lines[0].split() == [
-        "NAME", "MODEL", "MAC", "MODE", "LED", "IP", "BOOT", "FIRMWARE",
+        "NAME", "MODEL", "MAC", "MODE", "LED", "IP", "WEB", "BOOT", "FIRMWARE",
         "IMPAIRMENT", "DROP/DUP/REORD/CORRUPT",
     ]  # fmt: skip
     assert lines[1].split() == [
         "ip6000-1", "IP6000", "00:90:33:10:00:01", "running", "firmware", "steady", "green",
-        "-", "145", "08-6000.08", "-", "0/0/0/0",
+        "-", "-", "(port", f"{http_port})", "145", "08-6000.08", "-", "0/0/0/0",
     ]  # fmt: skip
 
 
