@@ -210,3 +210,39 @@ def test_attach_through_the_tcp_port_is_a_session_of_its_own(tmp_path: Path, por
         pty_side = pipe_attach(state, b"\r")
         assert pty_side.stdout == b"\r\nlogin: "
 
+
+@pytest.mark.usefixtures("private_registry")
+def test_the_console_in_tftp_mode_says_what_the_boot_code_does(
+    tmp_path: Path, ports: Ports
+) -> None:
+    """Attached, press the button 1.8 s: the boot code's lines come; Enter prints its state."""
+    state = tmp_path / "state"
+    port = ports.udp()
+    with runtime(state, ports, port=port), attached(state) as (child, master, _slave):
+        seen = bytearray()
+        read_until(master, b"press Enter for a prompt\r\n", seen)
+        press = subprocess.run(
+            [*CLI, "press", "ip6000-1", "--hold", "1.8", "--state", str(state)],
+            capture_output=True,
+            timeout=WAIT,
+            check=False,
+        )
+        assert press.returncode == 0, press.stderr
+        entered = read_until(master, b"mode: TFTP mode (reset button held 1.8 s)\r\n", seen)
+        lines = [line.split("] ", 1)[1] for line in entered.decode().split("\r\n") if "] " in line]
+        start = lines.index("restart (reset button held 1.8 s): TFTP mode, config kept")
+        state_lines = [
+            "innovaphone IP6000 boot code 145",
+            "firmware check: 08-6000.08 ok",
+            "TFTP mode: no IP address, waiting for gwload",
+            f"TFTP mode: MAC 00:90:33:10:00:01, gwload and TFTP on UDP port {port}",
+        ]
+        assert lines[start + 1 : start + 5] == state_lines
+        # The boot code has no command line: a typed line makes it print its state again.
+        os.write(master, b"help\r")
+        answer = read_until(master, f"UDP port {port}\r\n".encode(), seen)
+        assert [line.split("] ", 1)[1] for line in answer.decode().split("\r\n")[:-1]] == (
+            state_lines
+        )
+        os.write(master, b"\x1d")
+        assert child.wait(WAIT) == 0
