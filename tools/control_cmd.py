@@ -308,6 +308,7 @@ def _console(args: argparse.Namespace, client: ControlClient) -> int:
     lines = args.lines if args.lines is not None else (0 if args.attach else 50)
     reply = client.request("console", device=args.device, lines=lines)
     if args.attach:
+        client.close()  # the runtime need not keep a control connection for the attach
         return _attach(args, reply)
     where = f"{reply['device']}: console {reply['pty']}"
     if reply.get("tcp_port") is not None:
