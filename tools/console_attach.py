@@ -129,10 +129,11 @@ def attach(
             return 128 + exc.number
         finally:
             stack.close()  # the terminal is itself again before anything more is printed
-    if status == CLOSED:
-        print(f"ipgwsim console: the console of {device} closed", file=stderr)
-    elif interactive:
-        print(f"ipgwsim console: left {device}", file=stderr)
+    with contextlib.suppress(OSError):  # the terminal may be gone (hung up)
+        if status == CLOSED:
+            print(f"ipgwsim console: the console of {device} closed", file=stderr)
+        elif interactive:
+            print(f"ipgwsim console: left {device}", file=stderr)
     return status
 
 
@@ -157,8 +158,11 @@ def _copy(port: SerialBase, stdin: int, stdout: int, *, interactive: bool, linge
                     if quiet_until is not None:
                         quiet_until = time.monotonic() + linger
                     continue
-                typed = os.read(stdin, CHUNK)
-                if not typed:  # the end of a pipe (a tty in raw mode has none)
+                try:
+                    typed = os.read(stdin, CHUNK)
+                except OSError:  # EIO: the terminal hung up
+                    typed = b""
+                if not typed:  # the end of a pipe or of the terminal (raw mode has no EOF key)
                     selector.unregister(stdin)
                     if interactive:
                         return LEFT

@@ -167,6 +167,21 @@ def test_attach_refusals_and_other_ways_out(tmp_path: Path, ports: Ports) -> Non
             assert child.wait(WAIT) == 128 + signal.SIGTERM
             assert termios.tcgetattr(slave) == cooked
 
+        # The terminal goes away (its window closed): the attach ends quietly, status 0.
+        master, slave = pty.openpty()
+        child = subprocess.Popen(
+            [*CLI, "console", "ip6000-1", "--attach", "--state", str(state)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
+        os.close(slave)
+        read_until(master, b"press Enter for a prompt\r\n", bytearray())
+        os.close(master)
+        assert child.wait(WAIT) == 0
+        assert runner.poll() is None
+
         # --tcp when the runtime serves no TCP console: one line, exit 2.
         refused = pipe_attach(state, b"", "--tcp")
         assert (refused.returncode, refused.stdout) == (2, b"")
