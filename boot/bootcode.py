@@ -98,6 +98,8 @@ class BootCode:
         self._work: _Work | None = None
         #: Until when the ready LED shows an image the running firmware programs.
         self._firmware_work_until: float | None = None
+        #: The last chunk typed on the console ended with CR (a LF after it is the same line end).
+        self._typed_cr = False
         self._after_long_reset = False
         #: Whether the firmware's next start follows a restart by the reset button
         #: (``ETH /dhcp auto`` then takes the factory address instead of DHCP).
@@ -526,8 +528,48 @@ class BootCode:
         self.tftp.start()
         self._collect()
         self._print("TFTP mode: no IP address, waiting for gwload")
+        self._print(self._listening_line())
         self._set_led(self._mode_led(Mode.TFTP_MODE))
         self._set_mode(Mode.TFTP_MODE, reason)
+
+    def _listening_line(self) -> str:
+        mac = ":".join(f"{byte:02x}" for byte in self.mac)
+        return f"TFTP mode: MAC {mac}, gwload and TFTP on UDP port {self.port}"
+
+    def _address_line(self) -> str:
+        tftp = self.tftp
+        if tftp is None or tftp.ip is None:
+            return "TFTP mode: no IP address, waiting for gwload"
+        return f"TFTP mode: address {tftp.ip} mask {tftp.gwload.mask}, set by gwload"
+
+    def _state_lines(self) -> list[str]:
+        """What the boot code prints when a line is typed at it (DECISION, boot/README.md)."""
+        if self._work is not None:
+            return [f"{self._work.what} the flash, please wait"]
+        if self.mode is not Mode.TFTP_MODE or self.running_boot is None:
+            return []
+        copy = " (rescue copy)" if self.running_boot.rescue else ""
+        info = self.firmware.info
+        if self.firmware.valid and info is not None:
+            check = f"firmware check: {info.build} ok"
+        else:
+            check = f"firmware check: defective ({self.firmware.problem})"
+        return [
+            f"innovaphone {self.profile.model} boot code {self.running_boot.build}{copy}",
+            check,
+            self._address_line(),
+            self._listening_line(),
+        ]
+
+    def typed(self, data: bytes, now: float) -> None:
+        """What was typed on the console while no firmware runs: the boot code has no
+        command line; a line end (CR, LF or CRLF; several in one chunk count once) makes
+        it print its state, anything else is ignored."""
+        after_cr, self._typed_cr = self._typed_cr, data.endswith(b"\r")
+        stripped = data[1:] if after_cr and data.startswith(b"\n") else data
+        if b"\r" in stripped or b"\n" in stripped:
+            for line in self._state_lines():
+                self._print(line)
 
     def _leave_tftp_mode(self) -> None:
         if self.tftp is not None:

@@ -359,6 +359,13 @@ class Device:
         self._at(now)
         return self._guarded(lambda: session.feed(data, now))
 
+    def boot_console_input(self, data: bytes, now: float) -> None:
+        """``data`` typed on the console while no firmware runs: to the boot code, which
+        prints its state at a line end in TFTP mode (:meth:`BootCode.typed`)."""
+        self._at(now)
+        if self.firmware is None:
+            self.boot.typed(data, now)
+
     def http_refusal(self, request: HttpRequest, now: float) -> HttpResponse | PasswordCheck | None:
         """A request refused whatever its body (asked before the body is read), None, or
         the password check to make first (then :meth:`http_checked` with its result)."""

@@ -22,6 +22,8 @@ the password), the prompts and the output of the commands, all with CRLF line en
   only reachable by the user who runs the runtime.
 - In the command state every line goes to :meth:`Firmware.execute` and its output is
   printed; ``logout`` or ``exit`` go back to ``login: ``; an empty line prints the prompt.
+  DECISION: ``help`` and ``?`` print :data:`HELP`, the commands the console knows with one
+  line each (:func:`help_text`); anything after the word is ignored.
 - CR, LF or CRLF end a line (a CRLF counts once, even split across two chunks).
   Backspace and DEL remove the last character; printable ASCII and tab are data; ESC
   sequences (arrow keys) and every other control character are ignored, and so are bytes
@@ -43,7 +45,15 @@ from ipgwsim.firmware.logins import CONSOLE, PasswordCheck, Refused, delay
 if TYPE_CHECKING:
     from ipgwsim.firmware.running import Firmware
 
-__all__ = ["LOGIN_PROMPT", "MAX_LINE", "PASSWORD_PROMPT", "ConsoleSession", "SessionState"]
+__all__ = [
+    "HELP",
+    "LOGIN_PROMPT",
+    "MAX_LINE",
+    "PASSWORD_PROMPT",
+    "ConsoleSession",
+    "SessionState",
+    "help_text",
+]
 
 LOGIN_PROMPT = "login: "
 PASSWORD_PROMPT = "password: "
@@ -51,6 +61,33 @@ PASSWORD_PROMPT = "password: "
 MAX_LINE = 4096
 #: Words that end the command session.
 LOGOUT_WORDS = frozenset({"logout", "exit"})
+#: Words that print :data:`HELP`.
+HELP_WORDS = frozenset({"help", "?"})
+
+#: What ``help`` and ``?`` list: each command the console knows, and what it does.
+HELP: tuple[tuple[str, str], ...] = (
+    ("config change|add|rem MODULE /PARAM VALUE ...", "edit the config (config show: the edits)"),
+    ("config show", "the edited config"),
+    ("config write", "store the edited config in the flash as a new generation"),
+    ("config activate", "run the edited config (a /user goes into the crypted var)"),
+    ("config reset", "discard the edits"),
+    ("vars create NAME FLAGS [HEX]", "set a var (flags p b c)"),
+    ("vars read NAME", "show a var"),
+    ("vars del NAME", "delete a var"),
+    ("mod cmd FLASHMAN0 info state", "size, used and free bytes of each flash region"),
+    ("mod cmd FLASHMAN0 reset ldap", "clear the flash directory"),
+    ("mod cmd FLASHDIR0 add-item KEY VALUE", "store an item in the flash directory"),
+    ("mod cmd FLASHDIR0 list", "the items of the flash directory"),
+    ("mod cmd UP1 check|times|provision ...", "the update client's script commands"),
+    ("mod cmd UP0 prot|boot|cfg|scfg URL ...", "load firmware, boot code or config, save it"),
+    ("reset", "restart now"),
+    ("ireset", "restart when no call is up"),
+    ("resetn", "restart now if a change needs it"),
+    ("iresetn", "restart when no call is up if a change needs it"),
+    ("ser", "nothing (the update scripts' final command)"),
+    ("help, ?", "this list"),
+    ("logout, exit", "log out"),
+)
 
 _CR, _LF, _BS, _DEL, _ESC, _TAB = 0x0D, 0x0A, 0x08, 0x7F, 0x1B, 0x09
 
@@ -197,9 +234,12 @@ class ConsoleSession:
 
     def _command(self, line: str) -> None:
         command = line.strip()
+        words = command.split()
         if command in LOGOUT_WORDS:
             self.user = None
             self.state = SessionState.LOGIN
+        elif words and words[0] in HELP_WORDS:
+            self._print(help_text())
         elif command:
             # PowerLost goes up: the device is off, the prompt never comes.
             output = self.firmware.execute(line)
@@ -209,3 +249,9 @@ class ConsoleSession:
             if self.firmware.reset_pending:
                 return  # the device restarts: no prompt from this firmware
         self._print(self.prompt)
+
+
+def help_text() -> str:
+    """What ``help`` and ``?`` print: :data:`HELP` in two columns, CRLF lines."""
+    width = max(len(command) for command, _ in HELP)
+    return "".join(f"{command.ljust(width)}  {what}\r\n" for command, what in HELP)

@@ -8,7 +8,7 @@ full a line is dropped (counted in :attr:`Console.dropped`), never blocking the
 event loop. The last lines are kept in memory for the control API.
 
 Input typed on the console goes to ``on_input`` (the host hands it to the firmware's
-console session, or drops it while no firmware runs); without ``on_input`` it is read and
+console session, or to the boot code while no firmware runs); without ``on_input`` it is read and
 thrown away. :meth:`Console.write_raw` writes the session's echo, prompts and command
 output as they are, without a time or line end and not into the history; a time-stamped
 line that follows a prompt starts on a line of its own.

@@ -12,7 +12,8 @@ While the device runs its firmware, what is typed on the console goes to a
 :class:`~ipgwsim.firmware.ConsoleSession` of that firmware (one per firmware start, made on
 ``FirmwareStarted``, dropped when the mode leaves FIRMWARE), through :meth:`DeviceHost._step`
 like any input; its output goes to the pty raw. A power cut in a command switches the device
-off. In TFTP mode and while off, typed input is dropped. The console may also be served
+off. While no firmware runs it goes to the boot code, which prints its state when a line
+ends in TFTP mode, and ignores it otherwise. The console may also be served
 on TCP (:meth:`DeviceHost.serve_console_tcp`): each connection is a terminal with a session
 of its own (:mod:`ipgwsim.runtime.terminal`) and sees the device's time-stamped lines, never
 what the pty or another connection typed or was printed.
@@ -270,7 +271,8 @@ class DeviceHost:
 
     @property
     def session(self) -> ConsoleSession | None:
-        """The pty's login and command line (None: no firmware runs, typed input is dropped)."""
+        """The pty's login and command line (None: no firmware runs; typed input goes to
+        the boot code)."""
         return self.terminals.pty.session
 
     def serve_console_tcp(self, raw_port: int = 0, rfc2217_port: int = 0) -> ConsoleTcp:
@@ -294,10 +296,13 @@ class DeviceHost:
         self._type_at(self.terminals.pty, data)
 
     def _type_at(self, terminal: Terminal, data: bytes) -> None:
-        """What was typed at ``terminal``: to its console session, if one runs."""
-        if self.closed or terminal.session is None:
+        """What was typed at ``terminal``: to its console session, else to the boot code."""
+        if self.closed:
             return
         session = terminal.session
+        if session is None:  # no firmware runs: the boot code hears it (TFTP mode answers)
+            self._step(lambda now: self.device.boot_console_input(data, now))
+            return
 
         def action(now: float) -> None:
             if session is not terminal.session or self.device.mode is not Mode.FIRMWARE:

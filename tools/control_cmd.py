@@ -84,8 +84,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="one JSON object per line per event (docs/runtime.md, JSON output)",
     )
 
-    parser = _add(subparsers, "console", "print a device's last console lines", _console, True)
-    parser.add_argument("--lines", type=int, default=50, metavar="N", help="default 50")
+    parser = _add(
+        subparsers,
+        "console",
+        "print a device's last console lines, or attach to its console",
+        _console,
+        True,
+    )
+    parser.add_argument(
+        "--lines", type=int, metavar="N", help="default 50 (with --attach: 0, none)"
+    )
+    parser.add_argument(
+        "--attach",
+        action="store_true",
+        help="type at the console: keyboard to the device, its output here (Ctrl-] leaves); "
+        "without a terminal, stdin to the device until its end",
+    )
+    parser.add_argument(
+        "--tcp",
+        action="store_true",
+        help="with --attach: through the console's TCP port (a session of its own; "
+        "needs run --console-tcp) instead of its pty",
+    )
+    parser.add_argument(
+        "--linger",
+        type=_seconds,
+        default=0.5,
+        metavar="S",
+        help="with --attach and no terminal: after the end of stdin, stop when the device "
+        "has printed nothing for S seconds (default 0.5)",
+    )
 
 
 def _add(
@@ -293,8 +321,25 @@ def _watch(args: argparse.Namespace, client: ControlClient) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"must be 0 to 3600 seconds, not {text}")
+    return seconds
+
+
 def _console(args: argparse.Namespace, client: ControlClient) -> int:
-    reply = client.request("console", device=args.device, lines=args.lines)
+    if not args.attach and args.tcp:
+        print("ipgwsim console: --tcp needs --attach", file=sys.stderr)
+        return 2
+    lines = args.lines if args.lines is not None else (0 if args.attach else 50)
+    reply = client.request("console", device=args.device, lines=lines)
+    if args.attach:
+        client.close()  # the runtime need not keep a control connection for the attach
+        return _attach(args, reply)
     where = f"{reply['device']}: console {reply['pty']}"
     if reply.get("tcp_port") is not None:
         where += f", socket://127.0.0.1:{reply['tcp_port']}"
@@ -304,3 +349,31 @@ def _console(args: argparse.Namespace, client: ControlClient) -> int:
     for line in reply["lines"]:
         print(line)
     return 0
+
+
+def _attach(args: argparse.Namespace, reply: dict[str, Any]) -> int:
+    """``--attach``: the console's pty (or TCP port) to this terminal or pipe."""
+    from ipgwsim.tools import console_attach  # noqa: PLC0415 (only --attach needs it)
+
+    device = reply["device"]
+    url = reply["pty"]
+    if args.tcp:
+        if reply.get("tcp_port") is None:
+            print(
+                f"ipgwsim console: the console of {device} is not served on TCP "
+                "(start the runtime with --console-tcp)",
+                file=sys.stderr,
+            )
+            return 2
+        url = f"socket://127.0.0.1:{reply['tcp_port']}"
+    for line in reply["lines"]:
+        print(line)
+    try:
+        port = console_attach.open_console(url, device)
+    except console_attach.AttachError as exc:
+        print(f"ipgwsim console: {exc}", file=sys.stderr)
+        return 2
+    stdin, stdout, stderr = console_attach.stdio()
+    return console_attach.attach(
+        port, device, stdin=stdin, stdout=stdout, stderr=stderr, linger=args.linger
+    )

@@ -9,7 +9,7 @@ import pytest
 from ipgwsim.device import default_config as _factory_config
 from ipgwsim.device import factory_flash
 from ipgwsim.firmware import ConsoleSession, Firmware
-from ipgwsim.firmware.console import MAX_LINE, SessionState
+from ipgwsim.firmware.console import HELP, MAX_LINE, SessionState, help_text
 from ipgwsim.flash.errors import PowerLost
 from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.nor import NorFlash
@@ -121,6 +121,59 @@ def test_commands_and_their_output() -> None:
     # An empty line (or a comment, which prints nothing) just prompts again.
     assert _type(session, "\r\n") == "\r\nIP6000> "
     assert _type(session, "# note\r\n") == "# note\r\nIP6000> "
+
+
+#: A line for each entry of the help (but the console's own words) that the firmware runs.
+KNOWN = {
+    "config change|add|rem MODULE /PARAM VALUE ...": "config change CMD0 /name lab-gw",
+    "config show": "config show",
+    "config write": "config write",
+    "config activate": "config activate",
+    "config reset": "config reset",
+    "vars create NAME FLAGS [HEX]": "vars create TEST/X p 41",
+    "vars read NAME": "vars read TEST/X",
+    "vars del NAME": "vars del TEST/X",
+    "mod cmd FLASHMAN0 info state": "mod cmd FLASHMAN0 info state",
+    "mod cmd FLASHMAN0 reset ldap": "mod cmd FLASHMAN0 reset ldap",
+    "mod cmd FLASHDIR0 add-item KEY VALUE": "mod cmd FLASHDIR0 add-item k v",
+    "mod cmd FLASHDIR0 list": "mod cmd FLASHDIR0 list",
+    "mod cmd UP1 check|times|provision ...": "mod cmd UP1 times /initial 0",
+    "mod cmd UP0 prot|boot|cfg|scfg URL ...": "mod cmd UP0 scfg http://127.0.0.1:9/x",
+    "reset": "reset",
+    "ireset": "ireset",
+    "resetn": "resetn",
+    "iresetn": "iresetn",
+    "ser": "ser",
+}
+
+
+def test_help_and_question_mark_list_the_commands_one_line_each() -> None:
+    session = _logged_in()
+    listing = help_text()
+    assert _type(session, "help\r\n") == "help\r\n" + listing + "IP6000> "
+    assert _type(session, " ? \r\n") == " ? \r\n" + listing + "IP6000> "
+    assert _type(session, "help config\r\n") == "help config\r\n" + listing + "IP6000> "
+    lines = listing.split("\r\n")
+    assert lines[-1] == ""
+    assert len(lines) - 1 == len(HELP)
+    for (command, what), line in zip(HELP, lines, strict=False):
+        # Two columns: the command, padded to the longest, then its one line.
+        assert line.startswith(command)
+        assert line.endswith(f"  {what}")
+        assert line.index(what) == max(len(c) for c, _ in HELP) + 2
+    # Every command listed is one the console runs (nothing listed is unknown).
+    assert set(KNOWN) == {command for command, _ in HELP} - {"help, ?", "logout, exit"}
+    for command, line in KNOWN.items():
+        output = _firmware().execute(line)  # each on a fresh device (reset restarts it)
+        assert "unknown command" not in output, (command, output)
+    # A word that only starts like help is no help.
+    assert _type(session, "helpme\r\n") == ("helpme\r\nerror: unknown command: helpme\r\nIP6000> ")
+
+
+def test_help_is_only_for_who_logged_in() -> None:
+    session = ConsoleSession(_firmware())
+    assert _type(session, "help\r\n") == "help\r\npassword: "
+    assert session.state is SessionState.PASSWORD
 
 
 def test_the_prompt_follows_the_active_name() -> None:
