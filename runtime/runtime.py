@@ -88,7 +88,6 @@ from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 from ipgwsim.runtime.watch import Presses, Watched, Watcher, Watchers
 
 
-
 class Runtime:
     """Devices, their state directory, a network and a clock (see the module docstring)."""
 
