@@ -105,7 +105,7 @@ def test_each_optional_package_is_in_the_extra_its_message_names() -> None:
 
 def test_the_project_suite_brings_every_extra_it_needs_and_tftpy() -> None:
     test = PYPROJECT["optional-dependencies"]["test"]
-    assert "ipgwsim[testing,scapy]" in test
+    assert "ipgwsim[testing,scapy,completion,man]" in test
     assert "tftpy" in requirement_names(test)
     assert "tftpy" not in requirement_names(PYPROJECT["dependencies"])
 
@@ -243,6 +243,8 @@ def test_the_readme_says_what_each_install_brings() -> None:
     assert _readme_row("ipgwsim") == requirement_names(PYPROJECT["dependencies"])
     assert _readme_row("ipgwsim[testing]") == requirement_names(extras["testing"])
     assert _readme_row("ipgwsim[scapy]") == requirement_names(extras["scapy"])
+    assert _readme_row("ipgwsim[completion]") == requirement_names(extras["completion"])
+    assert _readme_row("ipgwsim[man]") == requirement_names(extras["man"])
 
 
 def test_no_device_runs_without_numpy_so_it_stays_a_runtime_dependency() -> None:
