@@ -27,6 +27,7 @@ from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
+from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 PORT_ENV = "IPGWSIM_GWLOAD_PORT"
 BCAST_ENV = "IPGWSIM_GWLOAD_BCAST"
@@ -172,8 +173,11 @@ def loopback_hint(port: int, bcast: str) -> str | None:
     first = running[0]
     places = "; ".join(f"port {r.port}, state directory {r.state}" for r in running[:3])
     more = f"; and {len(running) - 3} more" if len(running) > 3 else ""
+    # /state asks the control socket, which `ipgwsim run` has (not the Simulator, the demo)
+    served = (Path(first.state) / CONTROL_SOCKET).exists()
+    other = f" (or /state {first.state})" if served else ""
     return (
         f"a broadcast to {bcast}:{port} reaches no ipgwsim runtime on loopback; those "
         f"running on this host hear {LOOPBACK_BROADCAST} ({places}{more}): try "
-        f"/bcast {LOOPBACK_BROADCAST} /port {first.port} (or /state {first.state})"
+        f"/bcast {LOOPBACK_BROADCAST} /port {first.port}{other}"
     )

@@ -23,6 +23,7 @@ from pyroute2 import IPRoute
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.testing.netns import add_address, add_bridge, lab_namespace, netlink
+from ipgwsim.testing.simulator import Simulator
 from ipgwsim.tools.gwload_cmd import (
     EXIT_NO_DEVICE,
     EXIT_OK,
@@ -158,6 +159,20 @@ def test_no_hint_without_a_runtime_on_loopback(
     assert rc == EXIT_NO_DEVICE
     assert "hint" not in out
     assert not (tmp_path / "empty-registry").exists()  # a client makes no registry
+
+
+@pytest.mark.usefixtures("private_registry")
+def test_the_hint_names_a_simulator_without_a_state_option(ports: Ports) -> None:
+    """A Simulator (and the demo) has no control socket: /state could not ask it."""
+    wrong = str(ports.udp())
+    with Simulator() as sim:
+        sim.add("IP6000").press(1.8)
+        rc, out, _ = run(gwload("/scan", "/port", wrong, "/bcast", LOOPBACK, *FAST))
+        assert rc == EXIT_NO_DEVICE
+        hint = out.splitlines()[-1]
+        assert hint.endswith(f"try /bcast {LOOPBACK} /port {sim.port}"), hint
+        rc, out, _ = run(gwload("/scan", "/port", str(sim.port), "/bcast", LOOPBACK))
+        assert rc == EXIT_OK, out
 
 
 @pytest.mark.requires("netns")
