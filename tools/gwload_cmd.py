@@ -607,6 +607,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"gwload (ipgwsim {__version__})")
         return EXIT_OK
     as_json = any(a.lower() in ("/json", "-json") for a in args)
+    # (until the command line is understood, for a usage error's document)
     command = "scan" if any(a.lower() in ("/scan", "-scan") for a in args) else "load"
     report = Report(sys.stdout, sys.stderr, as_json=as_json, command=command)
     try:
@@ -628,7 +629,7 @@ def _run(args: list[str], report: Report) -> int:
         report.failed(EXIT_USAGE, describe_error(exc), step=None, usage=True)
         return EXIT_USAGE
     options.port, options.bcast = where.port, where.bcast
-    report.where(where.port, where.bcast)
+    report.where(where.port, where.bcast, scan=options.scan)
     if options.verbose:
         print(
             f"  port {where.port} ({where.port_from}), broadcast {where.bcast} "

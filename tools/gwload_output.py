@@ -97,9 +97,12 @@ class Report:
         self.as_json = as_json
         self.doc: dict[str, Any] = {"command": command, "ok": True, "status": 0, "error": None}
 
-    def where(self, port: int, bcast: str) -> None:
-        self.doc.update(port=port, broadcast=bcast, notes=[], capture=None)
-        if self.doc["command"] == "scan":
+    def where(self, port: int, bcast: str, *, scan: bool) -> None:
+        """The command line is understood: what it is, and where gwload sends."""
+        self.doc.update(
+            command="scan" if scan else "load", port=port, broadcast=bcast, notes=[], capture=None
+        )
+        if scan:
             self.doc["devices"] = []
         else:
             self.doc.update(steps=[], done=[])
