@@ -88,6 +88,16 @@ def device_json(host: DeviceHost) -> dict[str, Any]:
     }
 
 
+def network_json(runtime: Runtime) -> dict[str, Any]:
+    """NETWORK: where clients reach the runtime's devices: the network's kind, the UDP
+    port of gwload and TFTP, and the address a client broadcasts to (gwload's /bcast)."""
+    return {
+        "kind": runtime.network.kind,
+        "port": runtime.port,
+        "broadcast": runtime.network.broadcast,
+    }
+
+
 def console_json(host: DeviceHost) -> dict[str, Any]:
     """A device's console: its pty and its TCP ports (None when not served on TCP)."""
     tcp = host.console_tcp
@@ -221,7 +231,11 @@ class ControlServer:
         rt = self.runtime
         cmd = request.get("cmd")
         if cmd == "status":
-            return {"ok": True, "devices": [device_json(host) for host in rt.devices]}
+            return {
+                "ok": True,
+                "devices": [device_json(host) for host in rt.devices],
+                "network": network_json(rt),
+            }
         if cmd == "impair":
             return self._impair(request)
         if cmd == "press":

@@ -95,6 +95,8 @@ class LoopbackNetwork:
     """
 
     kind = "loopback"
+    #: Where a client (gwload /bcast) broadcasts to reach the devices.
+    broadcast = LOOPBACK_BROADCAST
     takes_attachments = False
 
     def __init__(

@@ -111,6 +111,8 @@ class NamespaceNetwork:
     """
 
     kind = "netns"
+    #: Where a client (gwload /bcast) on the devices' segment broadcasts to reach them.
+    broadcast = LIMITED_BROADCAST
     takes_attachments = True
     capabilities = NAMESPACE_CAPABILITIES
 

@@ -61,6 +61,11 @@ class Network(Protocol):
         ...
 
     @property
+    def broadcast(self) -> str:
+        """Where a client broadcasts to reach the devices (gwload's ``/bcast``)."""
+        ...
+
+    @property
     def capabilities(self) -> NetworkCapabilities:
         """What the network offers each device (DHCP, NetBIOS, the served addresses)."""
         ...

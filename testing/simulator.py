@@ -76,6 +76,7 @@ from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.gateway import Gateway, WaitTimeout
 from ipgwsim.testing.loopback import reserved_ports
 from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root
+from ipgwsim.testing.programs import program_argv
 
 __all__ = ["Gateway", "Simulator", "WaitTimeout"]
 
@@ -360,9 +361,14 @@ class Simulator:
         self, *command: str, timeout: float | None = None, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
         """Run a program where the devices are reachable: in :attr:`lab` in namespace
-        mode without ``attach``, else here. Its stdout and stderr come back together."""
+        mode without ``attach``, else here. Its stdout and stderr come back together.
+
+        ``gwload`` and ``ipgwsim`` are the ones installed with this ipgwsim, found next to
+        the interpreter (or run as its modules), whatever ``PATH`` says
+        (:func:`~ipgwsim.testing.programs.program_argv`); other names are looked up on
+        ``PATH``."""
         self._check_open()
-        argv: list[str] = list(command)
+        argv: list[str] = program_argv(command)
         if self.lab is not None:
             argv = ["ip", "netns", "exec", self.lab, *argv]
         return subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -27,11 +28,27 @@ settings.load_profile(os.environ.get("IPGWSIM_HYPOTHESIS", "default"))
 
 
 @pytest.fixture
-def installed_scripts_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Put the scripts installed with ipgwsim (gwload, ipgwsim: the venv's bin) first on
-    PATH, as a user's shell finds them; programs the test starts inherit it."""
-    bin_dir = Path(sys.executable).parent
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+def installed_scripts_off_path(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Take the folder of the scripts installed with ipgwsim (gwload, ipgwsim: the venv's
+    bin, which scripts/test puts on PATH) off PATH, as in a shell that did not activate
+    the venv; programs the test starts inherit it. Returns the PATH left.
+
+    What runs ipgwsim's programs must find them where ipgwsim is installed, not by name
+    on PATH; a gwload found on the PATH that is left would hide that, so the test cannot
+    run then."""
+    bin_dir = os.path.realpath(Path(sys.executable).parent)
+    kept = [
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and os.path.realpath(entry) != bin_dir
+    ]
+    path = os.pathsep.join(kept)
+    monkeypatch.setenv("PATH", path)
+    for name in ("gwload", "ipgwsim"):
+        found = shutil.which(name, path=path)
+        if found is not None:
+            unavailable(f"another {name} is on PATH ({found}): it would hide a lookup by name")
+    return path
 
 
 @pytest.fixture

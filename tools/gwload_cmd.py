@@ -16,6 +16,7 @@ refused (NAK or TFTP ERROR), with the reason printed.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
-from typing import TextIO
 
 from ipgwsim import __version__
 from ipgwsim.flash.dumptext import read_dump
@@ -36,7 +36,8 @@ from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.pcapng import write_datagrams
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
 from ipgwsim.tools.closedpipe import guard
-from ipgwsim.tools.gwload_output import Progress, describe
+from ipgwsim.tools.gwload_output import Progress, Report, describe
+from ipgwsim.tools.gwload_where import SettingError, loopback_hint, resolve
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_DEVICE, EXIT_TRANSFER, EXIT_REFUSED = 0, 1, 2, 3, 4
 
@@ -64,6 +65,9 @@ OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
     ("noreset", None, False, "do not restart the device after an upload"),
     ("pcap", "FILE", False, "write what gwload sent and received to a pcapng file"),
     ("v", None, False, "verbose: every request and answer"),
+    ("state", "DIR", False, "take /port and /bcast from the ipgwsim runtime running on "
+     "state directory DIR"),
+    ("json", None, False, "one JSON document on stdout instead of lines (docs/gwload.md)"),
 )  # fmt: skip
 _BY_NAME = {name: (arg, documented) for name, arg, documented, _ in OPTIONS}
 #: How long gwload waits for a device that is busy programming flash.
@@ -72,7 +76,9 @@ BUSY_WAIT = 600.0
 #: (its transfer port could not be opened: ``SEND_AGAIN``).
 AGAIN_TRIES = 3
 #: The options that may go with /scan.
-SCAN_OPTIONS = frozenset({"scan", "gwtype", "port", "bcast", "if", "tries", "timeout", "pcap", "v"})
+SCAN_OPTIONS = frozenset(
+    {"scan", "gwtype", "port", "bcast", "if", "tries", "timeout", "pcap", "v", "state", "json"}
+)
 
 
 def transfer_timers(tries: int = 5, timeout: float = 1.0) -> TimerPolicy:
@@ -88,9 +94,11 @@ class UsageError(Exception):
 class Failure(Exception):
     """A step failed; ``status`` is the exit status, ``str()`` the reason."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, hint: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
+        #: What the user may try (where the loopback runtimes listen), or None.
+        self.hint = hint
 
 
 @dataclass
@@ -115,6 +123,8 @@ class Options:
     noreset: bool = False
     pcap: Path | None = None
     verbose: bool = False
+    state: Path | None = None
+    as_json: bool = False
     given: list[str] = field(default_factory=list)
     #: The upload files' bytes, read when the command line is checked.
     data: dict[str, bytes] = field(default_factory=dict)
@@ -149,6 +159,9 @@ def help_text() -> str:
         "",
         "Order of work: discover -> setip -> getcfg -> boot -> altboot -> prot -> cfg ->",
         "RESET after an upload (unless /noreset), or GO with /go.",
+        "Port and broadcast: /port and /bcast, else $IPGWSIM_GWLOAD_PORT and",
+        "$IPGWSIM_GWLOAD_BCAST, else the runtime of /state DIR (or $IPGWSIM_STATE),",
+        "else 69 and 255.255.255.255.",
         "Exit status: 0 done, 1 usage, 2 no device answered or several did,",
         "3 a transfer failed, 4 the device refused (NAK or TFTP ERROR).",
     ]
@@ -190,12 +203,12 @@ def _value(name: str, text: str) -> object:
         raise UsageError(f"/{name}: {text!r} is not a valid value") from None
     if not text:
         raise UsageError(f"/{name} needs a value, not an empty one")
-    if name in ("cfg", "boot", "altboot", "prot", "getcfg", "pcap"):
+    if name in ("cfg", "boot", "altboot", "prot", "getcfg", "pcap", "state"):
         return Path(text)
     return text
 
 
-_ATTRIBUTE = {"i": "ip", "if": "interface", "v": "verbose"}
+_ATTRIBUTE = {"i": "ip", "if": "interface", "v": "verbose", "json": "as_json"}
 
 
 def parse(argv: Sequence[str]) -> Options:
@@ -261,10 +274,12 @@ def _check(options: Options) -> None:
 class Job:
     """One gwload command line, worked off step by step."""
 
-    def __init__(self, options: Options, out: TextIO, err: TextIO) -> None:
+    def __init__(self, options: Options, report: Report) -> None:
         self.options = options
-        self.out = out
-        self.err = err
+        self.report = report
+        self.err = report.err
+        #: The step at work, named in a JSON error (``scan``, ``setip``, ``getcfg``, ...).
+        self.step = "scan" if options.scan else "setip"
         #: What gwload sent and received, for /pcap: (datagram, direction, when).
         self.capture: list[tuple[Datagram, str, float]] | None = None
         if options.pcap is not None:
@@ -283,9 +298,6 @@ class Job:
         self.done: list[str] = []
         self.timers = transfer_timers(options.tries, options.timeout)
 
-    def say(self, line: str) -> None:
-        print(f"gwload: {line}", file=self.out, flush=True)
-
     def _on_datagram(
         self, direction: str, data: bytes, src: tuple[str, int], dst: tuple[str, int]
     ) -> None:
@@ -303,6 +315,7 @@ class Job:
     # -- the steps -------------------------------------------------------------------
 
     def run(self) -> int:
+        """Work off the command line; the exit status (the report says the rest)."""
         try:
             if self.options.scan:
                 return self.scan()
@@ -310,18 +323,21 @@ class Job:
             if self.options.setip:
                 mac = self.setip()
             elif self.options.gwtype:
+                self.step = "check"
                 self.check_device()
             if self.options.getcfg is not None:
+                self.step = "getcfg"
                 self.getcfg(self.options.getcfg)
             for name, path in self.options.uploads:
+                self.step = "upload"
                 self.upload(name, path)
             self.finish(mac)
         except Failure as failure:
-            self.say(f"failed: {failure}")
+            self.report.failed(failure.status, str(failure), step=self.step, hint=failure.hint)
             return failure.status
         finally:
             self.write_pcap()
-        self.say("done: " + ("; ".join(self.done) if self.done else "nothing changed"))
+        self.report.done(self.done)
         return EXIT_OK
 
     def write_pcap(self) -> None:
@@ -334,23 +350,33 @@ class Job:
                     description=f"what gwload sent and received (UDP port {self.options.port})",
                 )
             except OSError as exc:
-                self.say(f"cannot write the capture {self.options.pcap}: {describe_error(exc)}")
+                self.report.capture(self.options.pcap, describe_error(exc))
                 return
-            self.say(f"capture written to {self.options.pcap}")
+            self.report.capture(self.options.pcap, None)
 
     def _gwload(self, step: Callable[[], object], what: str) -> object:
         try:
             return step()
         except (gwloadclient.Refused, gwloadclient.NotUnderstood) as exc:
             raise Failure(EXIT_REFUSED, f"{what}: {describe_error(exc)}") from None
-        except (gwloadclient.NoAnswer, gwloadclient.Ambiguous) as exc:
+        except gwloadclient.NoAnswer as exc:
+            raise Failure(EXIT_NO_DEVICE, f"{what}: {describe_error(exc)}", self._hint()) from None
+        except gwloadclient.Ambiguous as exc:
             raise Failure(EXIT_NO_DEVICE, f"{what}: {describe_error(exc)}") from None
         except gwloadclient.BadInterface as exc:
             raise Failure(EXIT_USAGE, f"{what}: {describe_error(exc)}") from None
         except gwloadclient.GwloadError as exc:
             raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
         except OSError as exc:
-            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}") from None
+            hint = self._hint() if self.step in ("scan", "setip") else None
+            raise Failure(EXIT_TRANSFER, f"{what}: {describe_error(exc)}", hint) from None
+
+    def _hint(self) -> str | None:
+        """Where the ipgwsim runtimes on loopback listen, when gwload's broadcast missed
+        them (``/i`` and a unicast request are not looked at: a broadcast only)."""
+        if self.step not in ("scan", "setip"):
+            return None
+        return loopback_hint(self.options.port, self.options.bcast)
 
     def scan(self) -> int:
         found = self._gwload(
@@ -358,18 +384,16 @@ class Job:
         )
         assert isinstance(found, list)
         if not found:
-            self.say("no device in TFTP mode answered")
-            return EXIT_NO_DEVICE
-        header = f"{'MAC':<18}{'MODEL':<9}{'GWTYPE':<8}{'BOOT':<6}{'FIRMWARE':<20}ADDRESS"
-        print(header, file=self.out)
-        for item in found:
-            ip = "" if item.ip == IPv4Address("0.0.0.0") else str(item.ip)
-            print(
-                f"{gwload.format_mac(item.mac):<18}{item.model:<9}{item.gwtype:<8}"
-                f"{item.boot_build:<6}{item.firmware_build or '-':<20}{ip or '(none)'}",
-                file=self.out,
+            where = f"{self.options.bcast}:{self.options.port}"
+            self.report.failed(
+                EXIT_NO_DEVICE,
+                f"no device in TFTP mode answered a broadcast to {where}",
+                step="scan",
+                hint=self._hint(),
+                lead="",
             )
-        self.say(f"{len(found)} device(s) in TFTP mode")
+            return EXIT_NO_DEVICE
+        self.report.devices(found)
         return EXIT_OK
 
     def setip(self) -> bytes:
@@ -388,11 +412,7 @@ class Job:
         )
         assert isinstance(hello, gwload.Hello)
         self.hello = hello
-        firmware = hello.firmware_build or "none valid"
-        self.say(
-            f"setip: {hello.model} {gwload.format_mac(hello.mac)} has {hello.ip} "
-            f"(boot code {hello.boot_build}, firmware {firmware})"
-        )
+        self.report.setip(hello)
         self.done.append(f"address {hello.ip}")
         return hello.mac
 
@@ -435,7 +455,9 @@ class Job:
                 again = exc.code is not None and SEND_AGAIN in str(exc)
                 if again and attempt < AGAIN_TRIES:
                     why = describe_error(exc)
-                    self.say(f"{what}: the device asks for the request again ({why}); sending it")
+                    self.report.note(
+                        f"{what}: the device asks for the request again ({why}); sending it"
+                    )
                     continue
                 raise _transfer_failure(what, exc) from None
             except OSError as exc:
@@ -463,15 +485,15 @@ class Job:
         if newest is None:
             raise Failure(EXIT_TRANSFER, f"getcfg: no complete config generation in {raw}")
         path.write_bytes(newest.data)
-        if reading.torn is not None:
-            self.say(
-                f"getcfg: the last generation (line {reading.torn.line} of {raw}) is taken "
-                f"for a write cut by a power loss: {reading.torn_reason}"
-            )
-        self.say(
-            f"getcfg: {len(dump)} bytes of config ring, {len(reading.generations)} "
-            f"generation(s); the newest (from line {newest.line}) written to {path}, "
-            f"the dump to {raw}"
+        torn = reading.torn
+        self.report.getcfg(
+            name=name,
+            path=path,
+            dump=raw,
+            size=len(dump),
+            generations=len(reading.generations),
+            newest_line=newest.line,
+            torn=None if torn is None else (torn.line, str(reading.torn_reason)),
         )
         self.done.append(f"config read to {path}")
 
@@ -491,18 +513,13 @@ class Job:
                 # A device still programming the previous image says "busy": wait for it.
                 if "busy" not in str(failure) or time.monotonic() >= give_up:
                     raise
-                self.say(f"{name}: the device is busy ({failure}); waiting")
+                self.report.note(f"{name}: the device is busy ({failure}); waiting")
                 time.sleep(self.options.timeout)
                 continue
             finally:
                 progress.close()
             break
-        speed = len(data) / max(result.seconds, 1e-6) / 2**20
-        granted = ", ".join(f"{k} {v}" for k, v in result.options.items()) or "plain RFC 1350"
-        self.say(
-            f"{name}: {path} sent, {len(data)} bytes in {result.seconds:.2f} s "
-            f"({speed:.1f} MiB/s; {granted})"
-        )
+        self.report.uploaded(name, path, len(data), result.seconds, dict(result.options))
         self.done.append(f"{name} loaded")
 
     def _put(
@@ -535,6 +552,7 @@ class Job:
         ip = self.options.ip
         assert ip is not None or not (self.options.go or self.options.uploads)
         if self.options.go:
+            self.step = "go"
             target = self._mac(mac)
             self._gwload(
                 lambda: gwloadclient.go(
@@ -542,9 +560,10 @@ class Job:
                 ),
                 "go",
             )
-            self.say("go: the device starts its firmware")
+            self.report.go(target)
             self.done.append("firmware started")
         elif self.options.uploads and not self.options.noreset:
+            self.step = "reset"
             target = self._mac(mac)
             self._gwload(
                 lambda: gwloadclient.reset(
@@ -552,7 +571,7 @@ class Job:
                 ),
                 "reset",
             )
-            self.say("reset: the device restarts")
+            self.report.reset(target)
             self.done.append("device restarted")
 
 
@@ -587,15 +606,40 @@ def _main(argv: Sequence[str] | None) -> int:
     if args[0].lower() in ("/version", "--version"):
         print(f"gwload (ipgwsim {__version__})")
         return EXIT_OK
+    as_json = any(a.lower() in ("/json", "-json") for a in args)
+    # (until the command line is understood, for a usage error's document)
+    command = "scan" if any(a.lower() in ("/scan", "-scan") for a in args) else "load"
+    report = Report(sys.stdout, sys.stderr, as_json=as_json, command=command)
+    try:
+        return _run(args, report)
+    finally:
+        report.close()
+
+
+def _run(args: list[str], report: Report) -> int:
     try:
         options = parse(args)
-    except UsageError as exc:
-        print(f"gwload: {describe_error(exc)}", file=sys.stderr)
+        where = resolve(
+            options.port if "port" in options.given else None,
+            options.bcast if "bcast" in options.given else None,
+            options.state,
+            os.environ,
+        )
+    except (UsageError, SettingError) as exc:
+        report.failed(EXIT_USAGE, describe_error(exc), step=None, usage=True)
         return EXIT_USAGE
+    options.port, options.bcast = where.port, where.bcast
+    report.where(where.port, where.bcast, scan=options.scan)
+    if options.verbose:
+        print(
+            f"  port {where.port} ({where.port_from}), broadcast {where.bcast} "
+            f"({where.bcast_from})",
+            file=report.err,
+        )
     try:
-        return Job(options, sys.stdout, sys.stderr).run()
+        return Job(options, report).run()
     except KeyboardInterrupt:
-        print("gwload: interrupted", file=sys.stderr)
+        report.failed(130, "interrupted", step=None, usage=True)
         return 130
 
 

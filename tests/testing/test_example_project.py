@@ -1,6 +1,8 @@
 """The example project of docs/example-project runs as a user runs it: copied to a
-folder of its own, its tests run by pytest in a new process, with ipgwsim found as an
-installed package (the plugin by its entry point, gwload on PATH)."""
+folder of its own, its tests run by the README's last step, ``.venv/bin/pytest`` (the
+venv's pytest script, by its path) in a new process, with ipgwsim found as an installed
+package (the plugin by its entry point) and the venv's bin not on PATH, as in a shell
+that did not activate the venv: gwload is found where ipgwsim is installed."""
 
 from __future__ import annotations
 
@@ -22,15 +24,16 @@ PROJECT = Path(__file__).parents[2] / "docs" / "example-project"
 
 
 @pytest.mark.requires("tftp")
-@pytest.mark.usefixtures("installed_scripts_on_path")
-def test_the_example_project_passes(tmp_path: Path) -> None:
+def test_the_example_project_passes(tmp_path: Path, installed_scripts_off_path: str) -> None:
     project = tmp_path / "gwtools"
     shutil.copytree(PROJECT, project)
     env = dict(os.environ)
+    assert env["PATH"] == installed_scripts_off_path
     env["PYTHONPATH"] = str(project)  # instead of `pip install -e .`
     report = tmp_path / "report.xml"
+    pytest_script = Path(sys.executable).parent / "pytest"  # the README's .venv/bin/pytest
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        [str(pytest_script), "-p", "no:cacheprovider", f"--junitxml={report}"],
         cwd=project,
         env=env,
         capture_output=True,

@@ -59,7 +59,7 @@ def test_the_fixtures_in_this_session(ipgwsim_lab: Lab, ipgwsim_device: DeviceNo
 
 
 @pytest.mark.parametrize("number", [0, 1, 2])
-@pytest.mark.usefixtures("installed_scripts_on_path")
+@pytest.mark.usefixtures("installed_scripts_off_path")
 def test_the_examples_of_docs_testing_md(pytester: pytest.Pytester, number: int) -> None:
     """Each code block of docs/testing.md runs as a user's test file."""
     text = (Path(__file__).parents[2] / "docs" / "testing.md").read_text()

@@ -57,7 +57,7 @@ def left_behind(pid: int) -> list[str]:
     [pytest.param(block, marks=pytest.mark.requires(*needs(block))) for block in SCRIPTS],
     ids=[f"block{n}" for n in range(len(SCRIPTS))],
 )
-@pytest.mark.usefixtures("installed_scripts_on_path")
+@pytest.mark.usefixtures("installed_scripts_off_path")
 def test_a_script_example(block: str, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(block)
@@ -77,7 +77,7 @@ def test_a_script_example(block: str, tmp_path: Path) -> None:
         assert left_behind(proc.pid) == []  # the example left no namespace, no link
 
 
-@pytest.mark.usefixtures("installed_scripts_on_path")
+@pytest.mark.usefixtures("installed_scripts_off_path")
 def test_the_pytest_example(pytester: pytest.Pytester) -> None:
     (block,) = TESTS
     pytester.makepyfile(block)

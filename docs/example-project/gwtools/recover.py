@@ -13,6 +13,7 @@ store at the start.
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,15 @@ from gwtools.ring import newest
 
 class RecoveryFailed(RuntimeError):
     pass
+
+
+def installed_gwload() -> list[str]:
+    """The gwload installed with ipgwsim for this Python: next to the interpreter (the
+    venv's ``bin``, whether or not it is on PATH), else run as ipgwsim's module."""
+    beside = Path(sys.executable).parent / "gwload"
+    if beside.is_file():
+        return [str(beside)]
+    return [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
 
 
 def with_user(config: str, user: str, password: str) -> str:
@@ -45,14 +55,16 @@ def recover_password(
     password: str,
     *,
     workdir: Path,
-    gwload: Sequence[str] = ("gwload",),
+    gwload: Sequence[str] | None = None,
     gwload_options: Sequence[str] = (),
     tftp_port: int = 69,
     prefix: Sequence[str] = (),
 ) -> str:
     """Set a new admin password on the device in TFTP mode; the config it was given.
 
-    ``gwload_options``: more options for gwload (``/gwtype 6000``, ``/mac ...``);
+    ``gwload``: the gwload command (default: the one installed with ipgwsim for this
+    Python, :func:`installed_gwload`); ``gwload_options``: more options for gwload
+    (``/gwtype 6000``, ``/mac ...``);
     ``prefix``: run the tools under this command (``ip netns exec LAB``).
     """
 
@@ -66,6 +78,7 @@ def recover_password(
             )
         return done.stdout
 
+    gwload = installed_gwload() if gwload is None else list(gwload)
     run(*gwload, "/i", ip, "/setip", *gwload_options)
     dump = workdir / "config.dump"
     run("tftp", "-m", "binary", ip, str(tftp_port), "-c", "get", "config", str(dump))

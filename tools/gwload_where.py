@@ -1,0 +1,183 @@
+"""Where gwload sends: its UDP port and broadcast address, and a hint when nothing answered.
+
+Each of ``/port`` and ``/bcast`` is taken from the first of (``docs/gwload.md``, *Port and
+broadcast*):
+
+1. the command line (``/port 6969``, ``/bcast 127.255.255.255``);
+2. the environment (``IPGWSIM_GWLOAD_PORT``, ``IPGWSIM_GWLOAD_BCAST``; empty: unset);
+3. the running ipgwsim runtime of a state directory: ``/state DIR``, else
+   ``$IPGWSIM_STATE`` (as ``ipgwsim status`` takes it), asked on its control socket
+   (``docs/runtime.md``, *Control API*, NETWORK); a state directory given that names no
+   running runtime is an error naming it;
+4. the vendor's defaults, port 69 and the limited broadcast 255.255.255.255.
+
+When no device answered a broadcast, :func:`loopback_hint` says where the ipgwsim
+runtimes on loopback of this host listen, if gwload did not reach them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from ipaddress import AddressValueError, IPv4Address
+from pathlib import Path
+
+from ipgwsim.runtime.control import ControlClient, ControlError
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
+from ipgwsim.runtime.registry import Registry, RuntimeEntry
+from ipgwsim.runtime.statedir import CONTROL_SOCKET
+
+PORT_ENV = "IPGWSIM_GWLOAD_PORT"
+BCAST_ENV = "IPGWSIM_GWLOAD_BCAST"
+STATE_ENV = "IPGWSIM_STATE"
+#: The vendor's gwload: the TFTP port and the limited broadcast.
+DEFAULT_PORT = 69
+DEFAULT_BCAST = "255.255.255.255"
+#: Seconds to wait for the runtime's answer on its control socket.
+CONTROL_TIMEOUT = 10.0
+
+
+class SettingError(Exception):
+    """A setting from the environment or a state directory is unusable (one line)."""
+
+
+@dataclass(frozen=True)
+class Where:
+    """The port and broadcast gwload uses, and where each came from (for people)."""
+
+    port: int
+    bcast: str
+    #: ``/port``, ``IPGWSIM_GWLOAD_PORT``, ``the runtime of state directory DIR``, ``default``
+    port_from: str
+    bcast_from: str
+
+
+def check_port(text: str) -> int:
+    """A UDP port, 1 to 65535; ``ValueError`` says why not."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{text!r} is not between 1 and 65535")
+    return port
+
+
+def check_address(text: str) -> str:
+    try:
+        return str(IPv4Address(text))
+    except (AddressValueError, ValueError):
+        raise ValueError(f"{text!r} is not an IPv4 address") from None
+
+
+def _from_env(environ: Mapping[str, str], name: str) -> str | None:
+    text = environ.get(name, "").strip()
+    return text or None
+
+
+def resolve(
+    port: int | None,
+    bcast: str | None,
+    state: Path | None,
+    environ: Mapping[str, str],
+) -> Where:
+    """The port and broadcast: ``port``/``bcast`` from the command line (None: not given),
+    then the environment, then the runtime of ``state`` (``/state``; None: ``$IPGWSIM_STATE``),
+    then the defaults. :class:`SettingError` says what is unusable."""
+    port_from = "/port"
+    if port is None:
+        text = _from_env(environ, PORT_ENV)
+        if text is not None:
+            try:
+                port, port_from = check_port(text), PORT_ENV
+            except ValueError as exc:
+                raise SettingError(f"{PORT_ENV}: {exc}") from None
+    bcast_from = "/bcast"
+    if bcast is None:
+        text = _from_env(environ, BCAST_ENV)
+        if text is not None:
+            try:
+                bcast, bcast_from = check_address(text), BCAST_ENV
+            except ValueError as exc:
+                raise SettingError(f"{BCAST_ENV}: {exc}") from None
+    named_by = "/state"
+    if state is None:
+        text = _from_env(environ, STATE_ENV)
+        state = Path(text).expanduser() if text is not None else None
+        named_by = STATE_ENV
+        if port is not None and bcast is not None:
+            state = None  # nothing left to take from it
+    if state is not None:
+        known_port, known_bcast = runtime_network(state, named_by)
+        origin = f"the runtime of state directory {state}"
+        if port is None:
+            port, port_from = known_port, origin
+        if bcast is None:
+            bcast, bcast_from = known_bcast, origin
+    if port is None:
+        port, port_from = DEFAULT_PORT, "default"
+    if bcast is None:
+        bcast, bcast_from = DEFAULT_BCAST, "default"
+    return Where(port, bcast, port_from, bcast_from)
+
+
+def runtime_network(state: Path, named_by: str) -> tuple[int, str]:
+    """The UDP port and broadcast address of the runtime running on ``state``."""
+    try:
+        with ControlClient(state, timeout=CONTROL_TIMEOUT) as client:
+            reply = client.request("status")
+    except (RuntimeSetupError, ControlError) as exc:
+        raise SettingError(f"{named_by}: {describe_error(exc)}") from None
+    except (TimeoutError, OSError, ValueError) as exc:
+        raise SettingError(
+            f"{named_by}: the runtime of state directory {state} did not answer: "
+            f"{describe_error(exc)}"
+        ) from None
+    network = reply.get("network")
+    if not isinstance(network, dict):
+        raise SettingError(
+            f"{named_by}: the runtime of state directory {state} does not tell its port "
+            f"(an older ipgwsim): give /port and /bcast"
+        )
+    try:
+        return check_port(str(network["port"])), check_address(str(network["broadcast"]))
+    except (KeyError, ValueError) as exc:
+        raise SettingError(
+            f"{named_by}: the runtime of state directory {state} told a bad port or "
+            f"broadcast ({describe_error(exc)})"
+        ) from None
+
+
+def loopback_runtimes() -> list[RuntimeEntry]:
+    """The ipgwsim runtimes on loopback running on this host (from the host registry;
+    none when there is no registry to read)."""
+    registry = Registry()
+    with contextlib.suppress(RuntimeSetupError, OSError):
+        if not registry.root.is_dir():
+            return []  # nothing ran here: nothing to make
+        with registry.locked():
+            return [entry for entry in registry.running() if entry.network == "loopback"]
+    return []
+
+
+def loopback_hint(port: int, bcast: str) -> str | None:
+    """Where the loopback runtimes of this host listen, when a broadcast to
+    ``bcast:port`` does not reach them; None when it does, or none runs."""
+    running = loopback_runtimes()
+    if bcast == LOOPBACK_BROADCAST and any(r.port == port for r in running):
+        return None
+    if not running:
+        return None
+    first = running[0]
+    places = "; ".join(f"port {r.port}, state directory {r.state}" for r in running[:3])
+    more = f"; and {len(running) - 3} more" if len(running) > 3 else ""
+    # /state asks the control socket, which `ipgwsim run` has (not the Simulator, the demo)
+    served = (Path(first.state) / CONTROL_SOCKET).exists()
+    other = f" (or /state {first.state})" if served else ""
+    return (
+        f"a broadcast to {bcast}:{port} reaches no ipgwsim runtime on loopback; those "
+        f"running on this host hear {LOOPBACK_BROADCAST} ({places}{more}): try "
+        f"/bcast {LOOPBACK_BROADCAST} /port {first.port}{other}"
+    )
