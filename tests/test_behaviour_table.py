@@ -66,6 +66,11 @@ def test_the_table_keeps_its_rows_each_with_a_source_and_an_answer() -> None:
 OUTSIDE = re.compile(r"\.\./shared|/shared/(spec|seeds)|innovaphone-facts|seeds/|\bfacts [0-9]")
 
 
+#: What documents once called their main source instead of naming it by its title. (A
+#: random seed, as of an impairment or Hypothesis, is another word and stays.)
+UNNAMED_SOURCE = re.compile(r"\(seed\)|\bthe seed's\b|\bseed (article|document|script)s?\b", re.I)
+
+
 def _documents() -> list[Path]:
     docs = sorted((ROOT / "docs").rglob("*.md"))
     return [*docs, *sorted(ROOT.glob("*/README.md")), ROOT / "README.md"]
@@ -76,7 +81,7 @@ def test_documents_cite_no_file_outside_the_repository() -> None:
         f"{doc.relative_to(ROOT)}:{n}: {line.strip()}"
         for doc in _documents()
         for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
-        if OUTSIDE.search(line)
+        if OUTSIDE.search(line) or UNNAMED_SOURCE.search(line)
     ]
     assert found == []
 
@@ -90,7 +95,7 @@ def test_profiles_cite_no_file_outside_the_repository() -> None:
         f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
         for path in profiles
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if OUTSIDE.search(line)
+        if OUTSIDE.search(line) or re.search(r"\bseed\b", line, re.I)
     ]
     assert found == []
 
