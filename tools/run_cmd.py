@@ -397,11 +397,19 @@ class _LogFields(logging.Filter):
 def _log_to_stderr(level: str = "info", form: str = "text") -> None:
     """The runtime's log on stderr: ``ipgwsim run: MESSAGE`` lines, or one JSON object
     per line (python-json-logger) with ``time``, ``level``, ``logger``, ``message`` and
-    ``device``."""
+    ``device``.
+
+    A second ``run`` in one process replaces the handler the first one added, so its
+    level and format hold; a handler someone else put there (a program that embeds
+    ``run`` and set up its own logging) stays, and only the level is set."""
     log = logging.getLogger("ipgwsim.runtime")
+    log.setLevel(level.upper())
+    for old in [h for h in log.handlers if getattr(h, _OURS, False)]:
+        log.removeHandler(old)
     if log.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
+    setattr(handler, _OURS, True)
     if form == "json":
         from pythonjsonlogger.json import JsonFormatter  # noqa: PLC0415 (loaded on use)
 
@@ -417,8 +425,11 @@ def _log_to_stderr(level: str = "info", form: str = "text") -> None:
     else:
         handler.setFormatter(logging.Formatter("ipgwsim run: %(message)s"))
     log.addHandler(handler)
-    log.setLevel(level.upper())
     log.propagate = False
+
+
+#: Marks the handler :func:`_log_to_stderr` added.
+_OURS = "ipgwsim_run_handler"
 
 
 def summary(hosts: list[DeviceHost]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
@@ -32,6 +33,7 @@ from ipgwsim.runtime.ports import (
     default_port,
 )
 from ipgwsim.testing.loopback import Ports, run
+from ipgwsim.tools import run_cmd
 
 pytestmark = pytest.mark.integration
 
@@ -482,3 +484,30 @@ def test_run_as_root_keeps_port_69(tmp_path: Path) -> None:
             await stop(runner)
 
     run(main(), timeout=60)
+
+
+def test_a_second_run_in_one_process_logs_at_its_own_level_and_format() -> None:
+    log = logging.getLogger("ipgwsim.runtime")
+    saved = (list(log.handlers), log.level, log.propagate)
+    try:
+        for handler in saved[0]:
+            log.removeHandler(handler)
+        run_cmd._log_to_stderr("warning", "text")
+        run_cmd._log_to_stderr("debug", "json")
+        (handler,) = log.handlers
+        assert log.level == logging.DEBUG
+        assert type(handler.formatter).__name__ == "JsonFormatter"
+        # A handler of the embedding program's own stays; only the level is set.
+        log.removeHandler(handler)
+        theirs = logging.NullHandler()
+        log.addHandler(theirs)
+        run_cmd._log_to_stderr("error", "json")
+        assert log.handlers == [theirs]
+        assert log.level == logging.ERROR
+    finally:
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+        for handler in saved[0]:
+            log.addHandler(handler)
+        log.setLevel(saved[1])
+        log.propagate = saved[2]
