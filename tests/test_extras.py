@@ -135,14 +135,37 @@ def test_other_import_errors_go_through_unchanged() -> None:
         raise ImportError("cannot import name 'y' from 'hypothesis'", name="hypothesis")
 
 
+#: The modules of ipgwsim.testing (besides the fuzz package) that import hypothesis or
+#: pytest, themselves or through another of them.
+NEED_THE_TESTING_EXTRA = {
+    "ipgwsim.testing.config_machine",
+    "ipgwsim.testing.config_model",
+    "ipgwsim.testing.device_machine",
+    "ipgwsim.testing.flash_machine",
+    "ipgwsim.testing.image_strategies",
+    "ipgwsim.testing.pytest_plugin",
+    "ipgwsim.testing.strategies",
+}
+
+
 def test_without_the_testing_extra_only_the_testing_kit_fails_and_says_why() -> None:
     outcome = import_all_without("hypothesis", "pytest")
     failed = {name: error for name, error in outcome.items() if error is not None}
-    outside = sorted(n for n in failed if not n.startswith("ipgwsim.testing"))
-    assert outside == [], {n: failed[n] for n in outside}
-    # The block worked: the modules that import hypothesis or pytest themselves failed.
-    for name in ("ipgwsim.testing.strategies", "ipgwsim.testing.needs"):
-        assert name in failed
+    # Exactly the kit that is made of hypothesis or pytest fails (the block worked); the
+    # rest of ipgwsim.testing, the Simulator of plain scripts included, imports.
+    fuzz = {
+        n for n in outcome if n == "ipgwsim.testing.fuzz" or n.startswith("ipgwsim.testing.fuzz.")
+    }
+    assert fuzz
+    assert set(failed) == NEED_THE_TESTING_EXTRA | fuzz, sorted(failed)
+    for name in (
+        "ipgwsim.testing.simulator",
+        "ipgwsim.testing.needs",
+        "ipgwsim.testing.netns",
+        "ipgwsim.testing.lab",
+        "ipgwsim.testing.loopback",
+    ):
+        assert outcome[name] is None, (name, outcome[name])
     assert failed["ipgwsim.testing.image_strategies"] == (
         "ModuleNotFoundError: "
         + missing_extra_message("ipgwsim.testing.image_strategies", "hypothesis")
@@ -154,6 +177,27 @@ def test_without_the_testing_extra_only_the_testing_kit_fails_and_says_why() -> 
             error,
         )
         assert "\n" not in error
+
+
+def test_without_pytest_a_test_that_cannot_run_says_which_extra_is_missing() -> None:
+    call = (
+        "from ipgwsim.testing.needs import unavailable\n"
+        "try:\n"
+        "    unavailable('no frobnicator')\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKER + call, "pytest,hypothesis"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        missing_extra_message("ipgwsim.testing.needs.unavailable", "pytest") + "\n"
+    )
 
 
 def test_without_hypothesis_the_plugin_and_the_simulator_still_import() -> None:
