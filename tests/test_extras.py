@@ -116,6 +116,24 @@ def test_the_project_suite_brings_every_extra_it_needs_and_tftpy() -> None:
     assert "tftpy" not in requirement_names(PYPROJECT["dependencies"])
 
 
+def test_scripts_setup_installs_each_extra_once() -> None:
+    """The extras scripts/setup installs exist, and none is already in another of them."""
+    setup = (ROOT / "scripts" / "setup").read_text(encoding="utf-8")
+    found = re.search(r"pip install --quiet -e '\.\[([^\]]+)\]'", setup)
+    assert found is not None
+    named = found.group(1).split(",")
+    extras = PYPROJECT["optional-dependencies"]
+    for extra in named:
+        assert extra in extras, extra
+        brought = {
+            part.strip()
+            for requirement in extras[extra]
+            if requirement.startswith("ipgwsim[")
+            for part in requirement[len("ipgwsim[") : requirement.index("]")].split(",")
+        }
+        assert not brought & set(named), (extra, sorted(brought & set(named)))
+
+
 def test_a_missing_optional_package_names_its_extra() -> None:
     with pytest.raises(ModuleNotFoundError) as caught, extra_imports("some.module"):
         raise ModuleNotFoundError("No module named 'hypothesis.strategies'", name="hypothesis")
