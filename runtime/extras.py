@@ -6,7 +6,11 @@ pip installs that with an extra (``pyproject.toml``, ``[project.optional-depende
 - ``ipgwsim[testing]``: hypothesis and pytest, for ``ipgwsim.testing`` (strategies, state
   machines, the kit behind the pytest plugin's fixtures);
 - ``ipgwsim[scapy]``: scapy, for the scapy layers of gwload captures
-  (``ipgwsim.runtime.capture``).
+  (``ipgwsim.runtime.capture``);
+- ``ipgwsim[completion]``: shtab, for ``ipgwsim``'s shell completion
+  (``ipgwsim completion``; ``gwload``'s needs nothing);
+- ``ipgwsim[man]``: argparse-manpage (imported as ``argparse_manpage``), for the manual
+  pages of ``ipgwsim`` and its subcommands (``ipgwsim man``; ``gwload(1)`` needs nothing).
 
 A module that needs one imports it inside :func:`extra_imports`::
 
@@ -17,6 +21,10 @@ Without hypothesis that import raises :class:`ModuleNotFoundError` (an ``ImportE
 in one line that names the module, the missing package and the command that installs it:
 ``ipgwsim.testing.strategies needs hypothesis, which is not installed: pip install
 'ipgwsim[testing]'``. Any other import error goes through unchanged.
+
+A command that needs one says the same line after its own name (``ipgwsim completion: the
+completion of ipgwsim needs shtab, which is not installed: pip install
+'ipgwsim[completion]'``), from :func:`missing_extra_message`.
 """
 
 from __future__ import annotations
@@ -26,11 +34,14 @@ from collections.abc import Iterator
 
 __all__ = ["EXTRAS", "extra_imports", "missing_extra_message"]
 
-#: The extra of ipgwsim that installs each optional top-level package.
+#: The extra of ipgwsim that installs each optional top-level package, by its import name
+#: (the name pip knows may differ in ``-``, ``_``, ``.``: ``argparse-manpage``).
 EXTRAS = {
     "hypothesis": "testing",
     "pytest": "testing",
     "scapy": "scapy",
+    "shtab": "completion",
+    "argparse_manpage": "man",
 }
 
 

@@ -12,9 +12,11 @@ a test needs is installed and a skip would hide a test that never ran. CI is sai
   user who is not root lacks).
 - :func:`namespaces_work`: whether network namespaces can be made here.
 
-Nothing here imports more than the standard library, pytest and
-:mod:`ipgwsim.runtime.extras` (the message that names ``ipgwsim[testing]`` when pytest is
-missing): the pytest plugin loads it with every test run.
+Nothing here imports more than the standard library and :mod:`ipgwsim.runtime.extras`:
+the pytest plugin loads it with every test run, and the Simulator
+(:mod:`ipgwsim.testing.simulator`, through :mod:`ipgwsim.testing.netns`) in plain scripts
+without pytest. Only :func:`unavailable` needs pytest, and imports it when called (without
+it: the one line that names ``ipgwsim[testing]``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,6 @@ import shutil
 from typing import NoReturn
 
 from ipgwsim.runtime.extras import extra_imports
-
-with extra_imports(__name__):
-    import pytest
 
 __all__ = ["SBIN", "find_program", "in_ci", "namespaces_work", "unavailable"]
 
@@ -45,6 +44,9 @@ def in_ci() -> bool:
 def unavailable(reason: str, *, fail_in_ci: bool = True) -> NoReturn:
     """End the running test that cannot run here: a skip with ``reason``, or in CI (with
     ``fail_in_ci``) a failure that says what CI lacks."""
+    with extra_imports(f"{__name__}.unavailable"):
+        import pytest  # noqa: PLC0415 (only a test ends this way; plain scripts need no pytest)
+
     if fail_in_ci and in_ci():
         pytest.fail(
             f"{reason}: CI runs every test (a skip would hide it); give CI what the test "

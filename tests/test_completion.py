@@ -208,33 +208,86 @@ def test_prefix_without_install_is_refused() -> None:
     assert done.stderr == "ipgwsim completion: --prefix goes with --install\n"
 
 
+def without(
+    library: str, args: list[str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``ipgwsim ARGS`` in an interpreter where ``library`` cannot be imported, as where
+    its extra is missing."""
+    code = (
+        f"import sys; sys.modules[{library!r}] = None\n"
+        "from ipgwsim.tools.cli import main\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "library", "line"),
     [
         (
             ["completion", "bash"],
             "shtab",
-            "ipgwsim completion: the shtab package is not installed: "
-            "pip install 'ipgwsim[completion]'\n",
+            "ipgwsim completion: the completion of ipgwsim needs shtab, which is not "
+            "installed: pip install 'ipgwsim[completion]'\n",
         ),
         (
-            ["man"],
+            ["man", "ipgwsim-run"],
             "argparse_manpage",
-            "ipgwsim man: the argparse-manpage package is not installed: "
-            "pip install 'ipgwsim[man]'\n",
+            "ipgwsim man: the page ipgwsim-run(1) needs argparse_manpage, which is not "
+            "installed: pip install 'ipgwsim[man]'\n",
+        ),
+        (
+            ["man", "ipgwsim"],
+            "argparse_manpage",
+            "ipgwsim man: the page ipgwsim(1) needs argparse_manpage, which is not "
+            "installed: pip install 'ipgwsim[man]'\n",
         ),
     ],
 )
 def test_a_missing_extra_is_named(args: list[str], library: str, line: str) -> None:
-    # The library cannot be imported in this interpreter, as where the extra is missing.
-    code = (
-        f"import sys; sys.modules[{library!r}] = None\n"
-        "from ipgwsim.tools.cli import main\n"
-        f"sys.exit(main({args!r}))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
-    )
+    done = without(library, args)
     assert done.returncode == 2
     assert done.stderr == line
     assert done.stdout == ""
+
+
+def test_gwload_needs_no_extra() -> None:
+    """gwload's completion and page, and the list of pages, are made without shtab or
+    argparse-manpage; only ipgwsim's need them."""
+    done = without("shtab", ["completion", "bash", "--command", "gwload"])
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "complete -F _ipgwsim_gwload gwload" in done.stdout
+    assert "shtab" not in done.stdout
+    done = without("shtab", ["completion", "zsh", "--command", "gwload"])
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("#compdef gwload\n")
+
+    done = without("argparse_manpage", ["man", "gwload"])
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(".TH GWLOAD ")
+    done = without("argparse_manpage", ["man", "gwload.1"])
+    assert (done.returncode, done.stdout.startswith(".TH GWLOAD ")) == (0, True)
+    listed = without("argparse_manpage", ["man"])
+    assert (listed.returncode, listed.stderr) == (0, "")
+    names = listed.stdout.splitlines()
+    assert names[0] == "ipgwsim.1"
+    assert names[-1] == "gwload.1"
+    assert "ipgwsim-run.1" in names
+
+
+def test_installing_the_pages_without_the_extra_writes_none(tmp_path: Path) -> None:
+    done = without("argparse_manpage", ["man", "--output", str(tmp_path / "out")])
+    assert done.returncode == 2
+    assert done.stderr == (
+        "ipgwsim man: the page ipgwsim(1) needs argparse_manpage, which is not "
+        "installed: pip install 'ipgwsim[man]'\n"
+    )
+    assert done.stdout == ""
+    assert not (tmp_path / "out").exists()

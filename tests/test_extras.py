@@ -85,8 +85,13 @@ def import_all_without(*blocked: str) -> dict[str, str | None]:
     return outcome
 
 
+def normalise(name: str) -> str:
+    """A package name as pip compares them (PEP 503: ``-``, ``_``, ``.`` are the same)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def requirement_names(requirements: list[str]) -> set[str]:
-    return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+    return {normalise(re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0]) for r in requirements}
 
 
 def test_the_sweep_finds_every_layer() -> None:
@@ -98,9 +103,10 @@ def test_the_sweep_finds_every_layer() -> None:
 def test_each_optional_package_is_in_the_extra_its_message_names() -> None:
     extras = PYPROJECT["optional-dependencies"]
     runtime = requirement_names(PYPROJECT["dependencies"])
+    assert {"shtab", "argparse_manpage"} <= set(EXTRAS)
     for package, extra in EXTRAS.items():
-        assert package in requirement_names(extras[extra]), (package, extra)
-        assert package not in runtime, package
+        assert normalise(package) in requirement_names(extras[extra]), (package, extra)
+        assert normalise(package) not in runtime, package
 
 
 def test_the_project_suite_brings_every_extra_it_needs_and_tftpy() -> None:
@@ -108,6 +114,24 @@ def test_the_project_suite_brings_every_extra_it_needs_and_tftpy() -> None:
     assert "ipgwsim[testing,scapy,completion,man]" in test
     assert "tftpy" in requirement_names(test)
     assert "tftpy" not in requirement_names(PYPROJECT["dependencies"])
+
+
+def test_scripts_setup_installs_each_extra_once() -> None:
+    """The extras scripts/setup installs exist, and none is already in another of them."""
+    setup = (ROOT / "scripts" / "setup").read_text(encoding="utf-8")
+    found = re.search(r"pip install --quiet -e '\.\[([^\]]+)\]'", setup)
+    assert found is not None
+    named = found.group(1).split(",")
+    extras = PYPROJECT["optional-dependencies"]
+    for extra in named:
+        assert extra in extras, extra
+        brought = {
+            part.strip()
+            for requirement in extras[extra]
+            if requirement.startswith("ipgwsim[")
+            for part in requirement[len("ipgwsim[") : requirement.index("]")].split(",")
+        }
+        assert not brought & set(named), (extra, sorted(brought & set(named)))
 
 
 def test_a_missing_optional_package_names_its_extra() -> None:
@@ -129,14 +153,37 @@ def test_other_import_errors_go_through_unchanged() -> None:
         raise ImportError("cannot import name 'y' from 'hypothesis'", name="hypothesis")
 
 
+#: The modules of ipgwsim.testing (besides the fuzz package) that import hypothesis or
+#: pytest, themselves or through another of them.
+NEED_THE_TESTING_EXTRA = {
+    "ipgwsim.testing.config_machine",
+    "ipgwsim.testing.config_model",
+    "ipgwsim.testing.device_machine",
+    "ipgwsim.testing.flash_machine",
+    "ipgwsim.testing.image_strategies",
+    "ipgwsim.testing.pytest_plugin",
+    "ipgwsim.testing.strategies",
+}
+
+
 def test_without_the_testing_extra_only_the_testing_kit_fails_and_says_why() -> None:
     outcome = import_all_without("hypothesis", "pytest")
     failed = {name: error for name, error in outcome.items() if error is not None}
-    outside = sorted(n for n in failed if not n.startswith("ipgwsim.testing"))
-    assert outside == [], {n: failed[n] for n in outside}
-    # The block worked: the modules that import hypothesis or pytest themselves failed.
-    for name in ("ipgwsim.testing.strategies", "ipgwsim.testing.needs"):
-        assert name in failed
+    # Exactly the kit that is made of hypothesis or pytest fails (the block worked); the
+    # rest of ipgwsim.testing, the Simulator of plain scripts included, imports.
+    fuzz = {
+        n for n in outcome if n == "ipgwsim.testing.fuzz" or n.startswith("ipgwsim.testing.fuzz.")
+    }
+    assert fuzz
+    assert set(failed) == NEED_THE_TESTING_EXTRA | fuzz, sorted(failed)
+    for name in (
+        "ipgwsim.testing.simulator",
+        "ipgwsim.testing.needs",
+        "ipgwsim.testing.netns",
+        "ipgwsim.testing.lab",
+        "ipgwsim.testing.loopback",
+    ):
+        assert outcome[name] is None, (name, outcome[name])
     assert failed["ipgwsim.testing.image_strategies"] == (
         "ModuleNotFoundError: "
         + missing_extra_message("ipgwsim.testing.image_strategies", "hypothesis")
@@ -148,6 +195,27 @@ def test_without_the_testing_extra_only_the_testing_kit_fails_and_says_why() -> 
             error,
         )
         assert "\n" not in error
+
+
+def test_without_pytest_a_test_that_cannot_run_says_which_extra_is_missing() -> None:
+    call = (
+        "from ipgwsim.testing.needs import unavailable\n"
+        "try:\n"
+        "    unavailable('no frobnicator')\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKER + call, "pytest,hypothesis"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        missing_extra_message("ipgwsim.testing.needs.unavailable", "pytest") + "\n"
+    )
 
 
 def test_without_hypothesis_the_plugin_and_the_simulator_still_import() -> None:
@@ -235,7 +303,7 @@ def _readme_row(install: str) -> set[str]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     row = re.search(rf"^\| `{re.escape(install)}` \| ([^|]+) \|", readme, re.M)
     assert row is not None, install
-    return {name.strip().lower() for name in row.group(1).split(",")}
+    return {normalise(name.strip()) for name in row.group(1).split(",")}
 
 
 def test_the_readme_says_what_each_install_brings() -> None:

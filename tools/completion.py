@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 
 from ipgwsim.hw_profiles import load_profiles
+from ipgwsim.runtime.extras import missing_extra_message
 from ipgwsim.tools.gwload_cmd import OPTIONS
 
 SHELLS = ("bash", "zsh")
@@ -57,9 +58,7 @@ def ipgwsim_script(shell: str) -> str:
     try:
         import shtab  # noqa: PLC0415 (an extra, loaded on use)
     except ImportError:
-        raise CompletionError(
-            "the shtab package is not installed: pip install 'ipgwsim[completion]'"
-        ) from None
+        raise CompletionError(missing_extra_message("the completion of ipgwsim", "shtab")) from None
     from ipgwsim.tools.cli import build_parser  # noqa: PLC0415 (cli registers this module)
 
     parser = build_parser()

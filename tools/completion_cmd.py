@@ -99,7 +99,13 @@ def run_completion(args: argparse.Namespace) -> int:
 
 
 def run_man(args: argparse.Namespace) -> int:
-    from ipgwsim.tools.manpages import ManPageError, page_file, pages  # noqa: PLC0415 (on use)
+    from ipgwsim.tools.manpages import (  # noqa: PLC0415 (on use)
+        ManPageError,
+        page,
+        page_file,
+        page_names,
+        pages,
+    )
 
     if args.prefix is not None and not args.install:
         print("ipgwsim man: --prefix goes with --install", file=sys.stderr)
@@ -107,23 +113,27 @@ def run_man(args: argparse.Namespace) -> int:
     if args.page is not None and (args.install or args.output is not None):
         print("ipgwsim man: give a page to print, or --install/--output, not both", file=sys.stderr)
         return 2
+    folders = [_prefix(args) / "share/man/man1"] if args.install else []
+    folders += [args.output] if args.output is not None else []
+    names = page_names()  # listing them needs no extra; making an ipgwsim page does
     try:
-        made = pages()
+        if args.page is not None:
+            name = args.page.removesuffix(".1")
+            if name not in names:
+                print(
+                    f"ipgwsim man: no page {args.page!r} (pages: {', '.join(names)})",
+                    file=sys.stderr,
+                )
+                return 2
+            sys.stdout.write(page(name))
+        elif folders:
+            made = pages()  # every page made before any is written
+            for folder in folders:
+                for name, text in made.items():
+                    _write(folder / page_file(name), text)
+        else:
+            print("\n".join(page_file(name) for name in names))
     except ManPageError as exc:
         print(f"ipgwsim man: {exc}", file=sys.stderr)
         return 2
-    folders = [_prefix(args) / "share/man/man1"] if args.install else []
-    folders += [args.output] if args.output is not None else []
-    if args.page is not None:
-        name = args.page.removesuffix(".1")
-        if name not in made:
-            print(f"ipgwsim man: no page {args.page!r} (pages: {', '.join(made)})", file=sys.stderr)
-            return 2
-        sys.stdout.write(made[name])
-    elif folders:
-        for folder in folders:
-            for name, text in made.items():
-                _write(folder / page_file(name), text)
-    else:
-        print("\n".join(page_file(name) for name in made))
     return 0

@@ -7,16 +7,20 @@ with ``--tcp``, its raw TCP port (``socket://``, a terminal with a session of it
   the device as it is typed (Ctrl-C included), what the device prints goes to the
   terminal as it comes. :data:`ESCAPE` (Ctrl-], as in miniterm and telnet) leaves; the
   line printed when attaching says so. The terminal's settings are restored on every way
-  out: the escape key, the console closing, an error, SIGTERM, SIGHUP or SIGINT (raw mode
-  sends Ctrl-C to the device: a SIGINT comes from ``kill``).
+  out: the escape key, the console closing, an error, the terminal hanging up, SIGTERM or
+  SIGINT (raw mode sends Ctrl-C to the device: a SIGINT comes from ``kill``).
+- **The terminal going away** (its window closed) is leaving, quietly: the terminal hangs
+  up, which the kernel says with SIGHUP to the foreground process group and with EIO on
+  reading it, whichever comes first; either way nothing more is printed and the status is 0.
 - **In a pipe** (stdin is no tty): stdin goes to the device until its end; then what the
   device still prints is copied until it has been quiet for ``linger`` seconds.
 
 Leaving never logs out: the pty's session stays as it was left (a serial cable pulled);
 a TCP console's session ends with its connection. The pty is locked while attached
 (``flock``, as pyserial's ``exclusive=True``): a second ``--attach`` to it is refused
-naming the process that holds it. Exit status: 0 left (escape key, end of input), 1 the
-console closed (the runtime stopped), 2 could not attach, 128+N a signal N.
+naming the process that holds it. Exit status: 0 left (escape key, end of input, the
+terminal hung up), 1 the console closed (the runtime stopped), 2 could not attach, 128+N a
+signal N (SIGTERM, SIGINT).
 """
 
 from __future__ import annotations
@@ -126,7 +130,8 @@ def attach(
                 stderr.flush()
             status = _copy(port, stdin, stdout, interactive=interactive, linger=linger)
         except _Signalled as exc:
-            return 128 + exc.number
+            # A hang-up is the terminal going away: leaving, with nothing to print it on.
+            return LEFT if exc.number == signal.SIGHUP else 128 + exc.number
         finally:
             stack.close()  # the terminal is itself again before anything more is printed
     with contextlib.suppress(OSError):  # the terminal may be gone (hung up)
@@ -203,7 +208,8 @@ def _raw(fd: int) -> Iterator[None]:
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
     """SIGTERM and SIGHUP raise (unless ignored), so the ``finally`` blocks restore the
-    terminal; SIGINT raises KeyboardInterrupt already (the caller's exit status 130)."""
+    terminal (:func:`attach` makes SIGHUP a quiet leave); SIGINT raises KeyboardInterrupt
+    already (the caller's exit status 130)."""
 
     def handler(number: int, _frame: object) -> None:
         raise _Signalled(number)

@@ -14,8 +14,10 @@ import argparse
 import os
 import re
 import time
+from typing import TYPE_CHECKING
 
 from ipgwsim import __version__
+from ipgwsim.runtime.extras import missing_extra_message
 from ipgwsim.tools.gwload_cmd import (
     EXIT_NO_DEVICE,
     EXIT_OK,
@@ -24,6 +26,9 @@ from ipgwsim.tools.gwload_cmd import (
     EXIT_USAGE,
     OPTIONS,
 )
+
+if TYPE_CHECKING:
+    from argparse_manpage.manpage import Manpage
 
 SECTION = "1"
 MANUAL = "ipgwsim manual"
@@ -41,6 +46,26 @@ def page_date() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     seconds = int(epoch) if epoch and epoch.isdigit() else None
     return time.strftime("%Y-%m-%d", time.gmtime(seconds))
+
+
+def page_names() -> list[str]:
+    """Every page's name, ``ipgwsim`` first and ``gwload`` last; needs no extra."""
+    return ["ipgwsim", *(f"ipgwsim-{name}" for name in subcommands(_parser())), "gwload"]
+
+
+def page(name: str) -> str:
+    """The roff text of the page ``name`` (one of :func:`page_names`); only an ``ipgwsim``
+    page needs argparse-manpage (:class:`ManPageError` without it)."""
+    if name == "gwload":
+        return gwload_page()
+    parser = _parser()
+    subs = subcommands(parser)
+    if name == "ipgwsim":
+        return _top_page(_manpage(name), parser, subs)
+    sub = name.removeprefix("ipgwsim-")
+    if name.startswith("ipgwsim-") and sub in subs:
+        return _sub_page(_manpage(name), sub, *subs[sub])
+    raise ValueError(f"no page {name!r} (pages: {', '.join(page_names())})")
 
 
 def pages() -> dict[str, str]:
@@ -67,26 +92,60 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[argparse.Arg
 
 
 def ipgwsim_pages() -> dict[str, str]:
+    """The pages of ``ipgwsim`` and each of its subcommands (argparse-manpage)."""
+    manpage = _manpage("ipgwsim")
+    parser = _parser()
+    subs = subcommands(parser)
+    found = {"ipgwsim": _top_page(manpage, parser, subs)}
+    for name, (sub, help_text) in subs.items():
+        found[f"ipgwsim-{name}"] = _sub_page(manpage, name, sub, help_text)
+    return found
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ipgwsim.tools.cli import build_parser  # noqa: PLC0415 (cli registers this module)
+
+    return build_parser()
+
+
+def _manpage(name: str) -> type[Manpage]:
+    """argparse-manpage's page class, needed for the page ``name``."""
     try:
         from argparse_manpage.manpage import Manpage  # noqa: PLC0415 (an extra, on use)
     except ImportError:
         raise ManPageError(
-            "the argparse-manpage package is not installed: pip install 'ipgwsim[man]'"
+            missing_extra_message(f"the page {name}({SECTION})", "argparse_manpage")
         ) from None
-    from ipgwsim.tools.cli import build_parser  # noqa: PLC0415 (cli registers this module)
-
-    data = {"project_name": "ipgwsim", "version": __version__, "manual_title": MANUAL}
-    data["date"] = page_date()
-    parser = build_parser()
-    subs = subcommands(parser)
-    see_also = [page_file(f"ipgwsim-{name}") for name in subs] + ["gwload.1"]
-    top = Manpage(parser, {**data, "description": "simulated innovaphone gateways"})
-    found = {"ipgwsim": _finish(str(top), see_also)}
-    for name, (sub, help_text) in subs.items():
-        page = Manpage(sub, {**data, "description": help_text})
-        page.prog = f"ipgwsim-{name}"
-        found[page.prog] = _finish(str(page), ["ipgwsim.1"])
+    found: type[Manpage] = Manpage  # the library has no type hints
     return found
+
+
+def _page_data(description: str) -> dict[str, str]:
+    return {
+        "project_name": "ipgwsim",
+        "version": __version__,
+        "manual_title": MANUAL,
+        "date": page_date(),
+        "description": description,
+    }
+
+
+def _top_page(
+    manpage: type[Manpage],
+    parser: argparse.ArgumentParser,
+    subs: dict[str, tuple[argparse.ArgumentParser, str]],
+) -> str:
+    see_also = [page_file(f"ipgwsim-{name}") for name in subs] + ["gwload.1"]
+    top = manpage(parser, _page_data("simulated innovaphone gateways"))
+    return _finish(str(top), see_also)
+
+
+def _sub_page(
+    manpage: type[Manpage], name: str, sub: argparse.ArgumentParser, help_text: str
+) -> str:
+    made = manpage(sub, _page_data(help_text))
+    made.prog = f"ipgwsim-{name}"
+    return _finish(str(made), ["ipgwsim.1"])
 
 
 def _finish(text: str, see_also: list[str]) -> str:

@@ -167,6 +167,19 @@ def test_attach_refusals_and_other_ways_out(tmp_path: Path, ports: Ports) -> Non
             assert child.wait(WAIT) == 128 + signal.SIGTERM
             assert termios.tcgetattr(slave) == cooked
 
+        # SIGHUP (what closing a terminal window sends): a quiet leave, status 0, the
+        # terminal restored, nothing printed after the banner.
+        with attached(state) as (child, master, slave):
+            cooked = termios.tcgetattr(slave)
+            seen = bytearray()
+            read_until(master, b"press Enter for a prompt\r\n", seen)
+            child.send_signal(signal.SIGHUP)
+            assert child.wait(WAIT) == 0
+            assert termios.tcgetattr(slave) == cooked
+            after = bytes(seen) + drain(master)
+            assert b"Traceback" not in after, after
+            assert after == b"", after
+
         # The terminal goes away (its window closed): the attach ends quietly, status 0.
         master, slave = pty.openpty()
         child = subprocess.Popen(
@@ -200,6 +213,20 @@ def test_attach_refusals_and_other_ways_out(tmp_path: Path, ports: Ports) -> Non
             assert child.wait(WAIT) == 1
             assert b"the console of ip6000-1 closed" in read_until(master, b"closed", seen)
             assert termios.tcgetattr(slave) == cooked
+
+
+def drain(fd: int) -> bytes:
+    """What is waiting on ``fd`` now (its writer has ended: nothing more will come)."""
+    out = bytearray()
+    while select.select([fd], [], [], 0)[0]:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the pty is closed
+            break
+        if not chunk:
+            break
+        out.extend(chunk)
+    return bytes(out)
 
 
 def _pty(state: Path) -> str:
