@@ -72,6 +72,7 @@ from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.labfile import check_lab, load_lab
+from ipgwsim.runtime.ports import DEFAULT_PORT
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.gateway import Gateway, WaitTimeout
 from ipgwsim.testing.loopback import reserved_ports
@@ -148,7 +149,7 @@ class Simulator:
                 attachment = Attachment("bridge", LAB_BRIDGE, self.lab)
             #: The UDP port of TFTP mode and gwload (69 in namespaces).
             if port is None:
-                port = 69 if network == "netns" else self._reserve("udp")
+                port = DEFAULT_PORT if network == "netns" else self._reserve("udp")
             self.port = port
             if http_port is None and network == "loopback":
                 http_port = self._reserve("tcp")

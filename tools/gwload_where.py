@@ -26,14 +26,14 @@ from pathlib import Path
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
+from ipgwsim.runtime.ports import DEFAULT_PORT
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 PORT_ENV = "IPGWSIM_GWLOAD_PORT"
 BCAST_ENV = "IPGWSIM_GWLOAD_BCAST"
 STATE_ENV = "IPGWSIM_STATE"
-#: The vendor's gwload: the TFTP port and the limited broadcast.
-DEFAULT_PORT = 69
+#: The vendor's gwload: the TFTP port (``DEFAULT_PORT``) and the limited broadcast.
 DEFAULT_BCAST = "255.255.255.255"
 #: Seconds to wait for the runtime's answer on its control socket.
 CONTROL_TIMEOUT = 10.0
@@ -66,6 +66,7 @@ def check_port(text: str) -> int:
 
 
 def check_address(text: str) -> str:
+    """A dotted IPv4 address, normalised; ``ValueError`` says why not."""
     try:
         return str(IPv4Address(text))
     except (AddressValueError, ValueError):
