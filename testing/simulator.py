@@ -53,6 +53,7 @@ import concurrent.futures
 import contextlib
 import ipaddress
 import math
+import os
 import shutil
 import subprocess
 import tempfile
@@ -78,6 +79,7 @@ from ipgwsim.testing.gateway import Gateway, WaitTimeout
 from ipgwsim.testing.loopback import reserved_ports
 from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root
 from ipgwsim.testing.programs import program_argv
+from ipgwsim.tools.gwload_where import BCAST_ENV, PORT_ENV, STATE_ENV
 
 __all__ = ["Gateway", "Simulator", "WaitTimeout"]
 
@@ -367,13 +369,24 @@ class Simulator:
         ``gwload`` and ``ipgwsim`` are the ones installed with this ipgwsim, found next to
         the interpreter (or run as its modules), whatever ``PATH`` says
         (:func:`~ipgwsim.testing.programs.program_argv`); other names are looked up on
-        ``PATH``."""
+        ``PATH``.
+
+        The program's environment is this process's, but for gwload's settings: its
+        port and broadcast (``IPGWSIM_GWLOAD_PORT``, ``IPGWSIM_GWLOAD_BCAST``) are this
+        simulator's, and ``IPGWSIM_STATE`` is removed (it names another runtime, and a
+        simulator has no control socket), so that values exported in the user's shell
+        never send a gwload run here elsewhere; ``/port`` and ``/bcast`` still win."""
         self._check_open()
         argv: list[str] = program_argv(command)
         if self.lab is not None:
             argv = ["ip", "netns", "exec", self.lab, *argv]
+        env = dict(os.environ)
+        env.pop(STATE_ENV, None)
+        env[PORT_ENV] = str(self.port)
+        env[BCAST_ENV] = self.runtime.network.broadcast
         return subprocess.run(
             argv,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -61,8 +61,7 @@ class Lab:
 async def _run(
     *argv: str, env: Mapping[str, str] | None = None, timeout: float = 60
 ) -> tuple[int, str, str]:
-    environ = dict(os.environ)
-    environ.pop("IPGWSIM_STATE", None)
+    environ = dict(os.environ)  # the suite's own: gwload's settings removed (conftest.py)
     environ.update(env or {})
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environ
