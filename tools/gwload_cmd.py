@@ -648,6 +648,8 @@ def _run(args: list[str], report: Report) -> int:
             f"({where.bcast_from})",
             file=report.err,
         )
+        if where.passed_over is not None:
+            print(f"  {where.passed_over}", file=report.err)
     try:
         return Job(options, report).run()
     except KeyboardInterrupt:
