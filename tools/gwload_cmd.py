@@ -47,6 +47,8 @@ from ipgwsim.tools.gwload_where import (
 )
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_DEVICE, EXIT_TRANSFER, EXIT_REFUSED = 0, 1, 2, 3, 4
+#: Ctrl-C (SIGINT), as a shell gives it: 128 + 2.
+EXIT_INTERRUPTED = 130
 
 #: (name, argument, documented by the vendor, help)
 OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
@@ -650,11 +652,13 @@ def _run(args: list[str], report: Report) -> int:
         )
         if where.passed_over is not None:
             print(f"  {where.passed_over}", file=report.err)
+    job = Job(options, report)
     try:
-        return Job(options, report).run()
+        return job.run()
     except KeyboardInterrupt:
-        report.failed(130, "interrupted", step=None, usage=True)
-        return 130
+        # the step at work, as for any failure (null is for a usage error only)
+        report.failed(EXIT_INTERRUPTED, "interrupted", step=job.step)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -333,6 +333,33 @@ def test_bad_values_in_the_environment_are_refused(
 # -- /json ------------------------------------------------------------------------------------
 
 
+def test_an_interrupted_run_names_the_step_at_work(tmp_path: Path, ports: Ports) -> None:
+    """Ctrl-C while gwload asks a device that does not answer (a port of the test's own
+    that no device listens on): exit 130, and the document names the step."""
+    port = ports.udp()
+    config = tmp_path / "config.txt"
+    argv = ["/i", free_loopback_ip(port), "/getcfg", str(config), "/port", str(port),
+            "/tries", "1000", "/timeout", "1", "/v", "/json"]  # fmt: skip
+
+    async def main_() -> tuple[int | None, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            *GWLOAD, *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        assert proc.stderr is not None
+        while not (await proc.stderr.readline()).startswith(b"  -> "):  # its first request
+            assert not proc.stderr.at_eof(), "gwload ended before it asked"
+        proc.send_signal(signal.SIGINT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode, out
+
+    rc, out = run(main_(), timeout=120)
+    doc = json.loads(out)
+    assert rc == doc["status"] == 130
+    assert doc["ok"] is False
+    assert doc["error"] == {"step": "getcfg", "message": "interrupted", "hint": None}
+    assert not config.exists()
+
+
 def _keys(doc: dict[str, Any]) -> set[str]:
     return set(doc)
 
