@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ipgwsim.events import Event
 from ipgwsim.events.render import event_fields
-from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.errors import NoRuntime, RuntimeSetupError, describe_error
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.private import PRIVATE_FILE
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
@@ -334,7 +334,7 @@ class ControlClient:
             sock.connect(address)
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
-            raise RuntimeSetupError(
+            raise NoRuntime(
                 f"no ipgwsim runtime is running with state directory {state_dir} "
                 f"(no control socket {self.path}): start one with "
                 f"`ipgwsim run MODEL --state {state_dir}`"

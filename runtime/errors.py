@@ -15,6 +15,10 @@ class StateDirBusy(RuntimeSetupError):
     """Another runtime holds the state directory's lock."""
 
 
+class NoRuntime(RuntimeSetupError):
+    """No runtime is running on the state directory (no control socket, or a stale one)."""
+
+
 class UnknownDevice(RuntimeSetupError, KeyError):
     """No device of the runtime has that name or MAC."""
 

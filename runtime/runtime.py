@@ -81,7 +81,7 @@ from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.pcapng import CaptureFile, CaptureFiles
-from ipgwsim.runtime.ports import default_http_port
+from ipgwsim.runtime.ports import DEFAULT_PORT, default_http_port
 from ipgwsim.runtime.press import check_hold
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
@@ -95,7 +95,7 @@ class Runtime:
         self,
         state_dir: Path | str | None = None,
         *,
-        port: int = 69,
+        port: int = DEFAULT_PORT,
         clock: Clock | None = None,
         network: str = "loopback",
         control: bool = True,

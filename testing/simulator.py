@@ -53,6 +53,7 @@ import concurrent.futures
 import contextlib
 import ipaddress
 import math
+import os
 import shutil
 import subprocess
 import tempfile
@@ -72,11 +73,13 @@ from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.labfile import check_lab, load_lab
+from ipgwsim.runtime.ports import DEFAULT_PORT
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.gateway import Gateway, WaitTimeout
 from ipgwsim.testing.loopback import reserved_ports
 from ipgwsim.testing.netns import add_bridge, lab_namespace, netlink, root
 from ipgwsim.testing.programs import program_argv
+from ipgwsim.tools.gwload_where import BCAST_ENV, PORT_ENV, STATE_ENV
 
 __all__ = ["Gateway", "Simulator", "WaitTimeout"]
 
@@ -148,7 +151,7 @@ class Simulator:
                 attachment = Attachment("bridge", LAB_BRIDGE, self.lab)
             #: The UDP port of TFTP mode and gwload (69 in namespaces).
             if port is None:
-                port = 69 if network == "netns" else self._reserve("udp")
+                port = DEFAULT_PORT if network == "netns" else self._reserve("udp")
             self.port = port
             if http_port is None and network == "loopback":
                 http_port = self._reserve("tcp")
@@ -366,13 +369,24 @@ class Simulator:
         ``gwload`` and ``ipgwsim`` are the ones installed with this ipgwsim, found next to
         the interpreter (or run as its modules), whatever ``PATH`` says
         (:func:`~ipgwsim.testing.programs.program_argv`); other names are looked up on
-        ``PATH``."""
+        ``PATH``.
+
+        The program's environment is this process's, but for gwload's settings: its
+        port and broadcast (``IPGWSIM_GWLOAD_PORT``, ``IPGWSIM_GWLOAD_BCAST``) are this
+        simulator's, and ``IPGWSIM_STATE`` is removed (it names another runtime, and a
+        simulator has no control socket), so that values exported in the user's shell
+        never send a gwload run here elsewhere; ``/port`` and ``/bcast`` still win."""
         self._check_open()
         argv: list[str] = program_argv(command)
         if self.lab is not None:
             argv = ["ip", "netns", "exec", self.lab, *argv]
+        env = dict(os.environ)
+        env.pop(STATE_ENV, None)
+        env[PORT_ENV] = str(self.port)
+        env[BCAST_ENV] = self.runtime.network.broadcast
         return subprocess.run(
             argv,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -27,6 +27,19 @@ settings.register_profile("thorough", parent=settings.get_profile("default"), ma
 settings.load_profile(os.environ.get("IPGWSIM_HYPOTHESIS", "default"))
 
 
+#: Settings of gwload a developer may have exported in the shell that runs the tests.
+GWLOAD_SETTINGS = ("IPGWSIM_GWLOAD_PORT", "IPGWSIM_GWLOAD_BCAST", "IPGWSIM_STATE")
+
+
+@pytest.fixture(autouse=True)
+def no_gwload_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without gwload's settings in the environment (the programs it
+    starts inherit that): exported in the developer's shell, they would send its gwload
+    runs elsewhere. A test that wants one sets it."""
+    for name in GWLOAD_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def installed_scripts_off_path(monkeypatch: pytest.MonkeyPatch) -> str:
     """Take the folder of the scripts installed with ipgwsim (gwload, ipgwsim: the venv's

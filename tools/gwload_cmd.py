@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
 
 from ipgwsim import __version__
@@ -34,12 +33,22 @@ from ipgwsim.proto.tftp import SEND_AGAIN, ErrorCode, TimerPolicy
 from ipgwsim.runtime import gwloadclient
 from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.pcapng import write_datagrams
+from ipgwsim.runtime.ports import DEFAULT_PORT
 from ipgwsim.runtime.tftpclient import TftpClientError, TransferResult, tftp_get, tftp_put
 from ipgwsim.tools.closedpipe import guard
 from ipgwsim.tools.gwload_output import Progress, Report, describe
-from ipgwsim.tools.gwload_where import SettingError, loopback_hint, resolve
+from ipgwsim.tools.gwload_where import (
+    DEFAULT_BCAST,
+    SettingError,
+    check_address,
+    check_port,
+    loopback_hint,
+    resolve,
+)
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_DEVICE, EXIT_TRANSFER, EXIT_REFUSED = 0, 1, 2, 3, 4
+#: Ctrl-C (SIGINT), as a shell gives it: 128 + 2.
+EXIT_INTERRUPTED = 130
 
 #: (name, argument, documented by the vendor, help)
 OPTIONS: tuple[tuple[str, str | None, bool, str], ...] = (
@@ -113,8 +122,8 @@ class Options:
     go: bool = False
     mac: bytes | None = None
     mask: str = "255.255.255.0"
-    port: int = 69
-    bcast: str = "255.255.255.255"
+    port: int = DEFAULT_PORT
+    bcast: str = DEFAULT_BCAST
     interface: str | None = None
     tries: int = 5
     timeout: float = 1.0
@@ -181,12 +190,19 @@ def _gwtype(text: str) -> int:
 
 
 def _value(name: str, text: str) -> object:
+    # the port and the addresses: checked as the environment's values are
+    checks = {"port": check_port, "i": check_address, "bcast": check_address}
+    if name in checks or name == "mask":
+        try:
+            return checks.get(name, check_address)(text)
+        except ValueError as exc:
+            raise UsageError(f"/{name}: {exc}") from None
     try:
         if name == "gwtype" and any(c.isalpha() for c in text):
             text = str(_gwtype(text))
-        if name in ("gwtype", "port", "tries"):
+        if name in ("gwtype", "tries"):
             number = int(text)
-            low, high = {"gwtype": (0, 65535), "port": (1, 65535), "tries": (1, 1000)}[name]
+            low, high = {"gwtype": (0, 65535), "tries": (1, 1000)}[name]
             if not low <= number <= high:
                 raise UsageError(f"/{name}: {text!r} is not between {low} and {high}")
             return number
@@ -195,11 +211,9 @@ def _value(name: str, text: str) -> object:
             if not 0.01 <= seconds <= 3600:
                 raise UsageError(f"/{name}: {text!r} is not between 0.01 and 3600 seconds")
             return seconds
-        if name in ("i", "bcast", "mask"):
-            return str(IPv4Address(text))
         if name == "mac":
             return gwload.parse_mac(text)
-    except (ValueError, AddressValueError):
+    except ValueError:
         raise UsageError(f"/{name}: {text!r} is not a valid value") from None
     if not text:
         raise UsageError(f"/{name} needs a value, not an empty one")
@@ -636,11 +650,15 @@ def _run(args: list[str], report: Report) -> int:
             f"({where.bcast_from})",
             file=report.err,
         )
+        if where.passed_over is not None:
+            print(f"  {where.passed_over}", file=report.err)
+    job = Job(options, report)
     try:
-        return Job(options, report).run()
+        return job.run()
     except KeyboardInterrupt:
-        report.failed(130, "interrupted", step=None, usage=True)
-        return 130
+        # the step at work, as for any failure (null is for a usage error only)
+        report.failed(EXIT_INTERRUPTED, "interrupted", step=job.step)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

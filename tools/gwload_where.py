@@ -6,9 +6,12 @@ broadcast*):
 1. the command line (``/port 6969``, ``/bcast 127.255.255.255``);
 2. the environment (``IPGWSIM_GWLOAD_PORT``, ``IPGWSIM_GWLOAD_BCAST``; empty: unset);
 3. the running ipgwsim runtime of a state directory: ``/state DIR``, else
-   ``$IPGWSIM_STATE`` (as ``ipgwsim status`` takes it), asked on its control socket
-   (``docs/runtime.md``, *Control API*, NETWORK); a state directory given that names no
-   running runtime is an error naming it;
+   ``$IPGWSIM_STATE`` when it is set (the variable the ``ipgwsim`` commands take, but not
+   their fallback: no default state directory is asked, so a user aiming at a real
+   device is not redirected to a runtime that happens to run), asked on its control
+   socket (``docs/runtime.md``, *Control API*, NETWORK). ``/state DIR`` where no runtime
+   runs is an error naming it; ``$IPGWSIM_STATE`` where none runs is passed over (``/v``
+   says so);
 4. the vendor's defaults, port 69 and the limited broadcast 255.255.255.255.
 
 When no device answered a broadcast, :func:`loopback_hint` says where the ipgwsim
@@ -24,16 +27,16 @@ from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
 
 from ipgwsim.runtime.control import ControlClient, ControlError
-from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.errors import NoRuntime, RuntimeSetupError, describe_error
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
+from ipgwsim.runtime.ports import DEFAULT_PORT
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 PORT_ENV = "IPGWSIM_GWLOAD_PORT"
 BCAST_ENV = "IPGWSIM_GWLOAD_BCAST"
 STATE_ENV = "IPGWSIM_STATE"
-#: The vendor's gwload: the TFTP port and the limited broadcast.
-DEFAULT_PORT = 69
+#: The vendor's gwload: the TFTP port (``DEFAULT_PORT``) and the limited broadcast.
 DEFAULT_BCAST = "255.255.255.255"
 #: Seconds to wait for the runtime's answer on its control socket.
 CONTROL_TIMEOUT = 10.0
@@ -52,6 +55,8 @@ class Where:
     #: ``/port``, ``IPGWSIM_GWLOAD_PORT``, ``the runtime of state directory DIR``, ``default``
     port_from: str
     bcast_from: str
+    #: Why ``$IPGWSIM_STATE`` was not used (no runtime runs there), for ``/v``; or None.
+    passed_over: str | None = None
 
 
 def check_port(text: str) -> int:
@@ -66,6 +71,7 @@ def check_port(text: str) -> int:
 
 
 def check_address(text: str) -> str:
+    """A dotted IPv4 address, normalised; ``ValueError`` says why not."""
     try:
         return str(IPv4Address(text))
     except (AddressValueError, ValueError):
@@ -84,8 +90,9 @@ def resolve(
     environ: Mapping[str, str],
 ) -> Where:
     """The port and broadcast: ``port``/``bcast`` from the command line (None: not given),
-    then the environment, then the runtime of ``state`` (``/state``; None: ``$IPGWSIM_STATE``),
-    then the defaults. :class:`SettingError` says what is unusable."""
+    then the environment, then the runtime of ``state`` (``/state``; None: ``$IPGWSIM_STATE``,
+    passed over when no runtime runs there), then the defaults. :class:`SettingError` says
+    what is unusable."""
     port_from = "/port"
     if port is None:
         text = _from_env(environ, PORT_ENV)
@@ -109,8 +116,18 @@ def resolve(
         named_by = STATE_ENV
         if port is not None and bcast is not None:
             state = None  # nothing left to take from it
+    passed_over = None
     if state is not None:
-        known_port, known_bcast = runtime_network(state, named_by)
+        try:
+            known_port, known_bcast = runtime_network(state, named_by)
+        except NoRuntimeThere as exc:
+            if named_by != STATE_ENV:
+                raise
+            # The user's shell may name a runtime long gone while they aim at a real
+            # device: only a state directory given on the command line must have one.
+            passed_over = f"{exc}; not used"
+            state = None
+    if state is not None:
         origin = f"the runtime of state directory {state}"
         if port is None:
             port, port_from = known_port, origin
@@ -120,7 +137,11 @@ def resolve(
         port, port_from = DEFAULT_PORT, "default"
     if bcast is None:
         bcast, bcast_from = DEFAULT_BCAST, "default"
-    return Where(port, bcast, port_from, bcast_from)
+    return Where(port, bcast, port_from, bcast_from, passed_over)
+
+
+class NoRuntimeThere(SettingError):
+    """The state directory has no running runtime (no control socket, or a stale one)."""
 
 
 def runtime_network(state: Path, named_by: str) -> tuple[int, str]:
@@ -128,6 +149,8 @@ def runtime_network(state: Path, named_by: str) -> tuple[int, str]:
     try:
         with ControlClient(state, timeout=CONTROL_TIMEOUT) as client:
             reply = client.request("status")
+    except NoRuntime as exc:
+        raise NoRuntimeThere(f"{named_by}: {describe_error(exc)}") from None
     except (RuntimeSetupError, ControlError) as exc:
         raise SettingError(f"{named_by}: {describe_error(exc)}") from None
     except (TimeoutError, OSError, ValueError) as exc:

@@ -124,7 +124,10 @@ def test_gwtype_takes_a_model_as_ipgwsim_run_does(model: str, gwtype: int) -> No
     [
         (["/gwtype", "6000", "/setip"], "/i IP is needed"),
         (["/gwtype"], "/gwtype needs a value"),
-        (["/i", "300.1.1.1", "/setip"], "/i: '300.1.1.1' is not a valid value"),
+        (["/i", "300.1.1.1", "/setip"], "/i: '300.1.1.1' is not an IPv4 address"),
+        (["/port", "sixty", "/scan"], "/port: 'sixty' is not a port number"),
+        (["/port", "0", "/scan"], "/port: '0' is not between 1 and 65535"),
+        (["/bcast", "127.1", "/scan"], "/bcast: '127.1' is not an IPv4 address"),
         (["/i", "10.0.0.1", "/setip", "/setip"], "/setip is given twice"),
         (["/i", "10.0.0.1", "/frobnicate"], "unknown option '/frobnicate'"),
         (["/i", "10.0.0.1", "/cfg", "/no/such/file.txt"], "/cfg: no file"),
@@ -150,6 +153,33 @@ def test_usage_errors_say_what_is_wrong(argv: list[str], words: str) -> None:
     with contextlib.redirect_stderr(err):
         assert main(argv) == EXIT_USAGE
     assert words in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("option", "variable", "value"),
+    [
+        ("port", "IPGWSIM_GWLOAD_PORT", "sixty"),
+        ("port", "IPGWSIM_GWLOAD_PORT", "70000"),
+        ("bcast", "IPGWSIM_GWLOAD_BCAST", "127.1"),
+    ],
+)
+def test_the_command_line_and_the_environment_refuse_alike(
+    option: str,
+    variable: str,
+    value: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One check of a port and of an address, whoever gives them."""
+    assert main(["/scan", f"/{option}", value]) == EXIT_USAGE
+    given = capsys.readouterr().err
+    monkeypatch.setenv(variable, value)
+    assert main(["/scan"]) == EXIT_USAGE
+    exported = capsys.readouterr().err
+    assert given.startswith(f"gwload: /{option}: ")
+    assert given.removeprefix(f"gwload: /{option}: ") == exported.removeprefix(
+        f"gwload: {variable}: "
+    )
 
 
 def test_help_marks_the_extensions() -> None:

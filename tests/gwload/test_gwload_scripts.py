@@ -32,6 +32,7 @@ from ipgwsim.tools.gwload_cmd import (
     EXIT_USAGE,
     main,
 )
+from ipgwsim.tools.gwload_where import resolve
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +62,7 @@ class Lab:
 async def _run(
     *argv: str, env: Mapping[str, str] | None = None, timeout: float = 60
 ) -> tuple[int, str, str]:
-    environ = dict(os.environ)
-    environ.pop("IPGWSIM_STATE", None)
+    environ = dict(os.environ)  # the suite's own: gwload's settings removed (conftest.py)
     environ.update(env or {})
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environ
@@ -258,24 +258,53 @@ def test_port_and_broadcast_from_the_environment_and_the_state_directory(
             assert rc == EXIT_OK, out + err
             assert f"has {lab.ip}" in out
 
-        # The runtime has stopped: the state directory names no running runtime.
-        for args, env, named_by in (
-            (("/state", str(lab.state)), {}, "/state"),
-            ((), {"IPGWSIM_STATE": str(lab.state)}, "IPGWSIM_STATE"),
-        ):
-            rc, out, err = await gwload("/scan", *args, env=env)
-            assert (rc, out) == (EXIT_USAGE, "")
-            assert err.startswith(
-                f"gwload: {named_by}: no ipgwsim runtime is running with state directory "
-                f"{lab.state} "
-            )
-            assert len(err.splitlines()) == 1
+        # The runtime has stopped: /state names no running runtime, an error...
+        rc, out, err = await gwload("/scan", "/state", str(lab.state))
+        assert (rc, out) == (EXIT_USAGE, "")
+        assert err.startswith(
+            f"gwload: /state: no ipgwsim runtime is running with state directory {lab.state} "
+        )
+        assert len(err.splitlines()) == 1
+        # ... and $IPGWSIM_STATE is passed over for the defaults (gwload on them:
+        # test_a_state_directory_exported_without_a_runtime_is_passed_over)
+        where = resolve(None, None, None, {"IPGWSIM_STATE": str(lab.state)})
+        assert (where.port, where.bcast) == (69, "255.255.255.255")
+        assert (where.port_from, where.bcast_from) == ("default", "default")
+        assert where.passed_over is not None
+        assert where.passed_over.startswith(
+            f"IPGWSIM_STATE: no ipgwsim runtime is running with state directory {lab.state} "
+        )
         # Not asked when the command line says everything.
         rc, _, err = await gwload("/scan", "/port", wrong, "/bcast", LOOPBACK, *FAST,
                                   env={"IPGWSIM_STATE": str(lab.state)})  # fmt: skip
         assert rc == EXIT_NO_DEVICE, err
 
     run(main_(), timeout=240)
+
+
+@pytest.mark.requires("netns")
+def test_a_state_directory_exported_without_a_runtime_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shell still exports ``IPGWSIM_STATE`` (its runtime has stopped) while its user
+    aims gwload at a device on the vendor's port and broadcast: devices in namespaces,
+    gwload in their lab's namespace as on a PC on their segment."""
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    monkeypatch.setenv("IPGWSIM_STATE", str(stopped))  # gwload inherits it
+    with Simulator(tmp_path / "state", network="netns") as sim:
+        gw = sim.add("IP6000")
+        gw.press(1.8)
+        assert sim.lab is not None
+        command = ["/gwtype", "6000", "/i", "192.168.0.5", "/setip", "/port", "69", "/v"]
+        rc, out, err = run(_run("ip", "netns", "exec", sim.lab, *GWLOAD, *command))
+        assert rc == EXIT_OK, out + err
+        assert gw.address == "192.168.0.5"
+        lines = err.splitlines()
+        assert "  port 69 (/port), broadcast 255.255.255.255 (default)" in lines
+        passed = f"  IPGWSIM_STATE: no ipgwsim runtime is running with state directory {stopped} "
+        assert any(line.startswith(passed) and line.endswith("; not used") for line in lines)
+    assert sim.leftovers() == []
 
 
 @pytest.mark.parametrize(
@@ -302,6 +331,33 @@ def test_bad_values_in_the_environment_are_refused(
 
 
 # -- /json ------------------------------------------------------------------------------------
+
+
+def test_an_interrupted_run_names_the_step_at_work(tmp_path: Path, ports: Ports) -> None:
+    """Ctrl-C while gwload asks a device that does not answer (a port of the test's own
+    that no device listens on): exit 130, and the document names the step."""
+    port = ports.udp()
+    config = tmp_path / "config.txt"
+    argv = ["/i", free_loopback_ip(port), "/getcfg", str(config), "/port", str(port),
+            "/tries", "1000", "/timeout", "1", "/v", "/json"]  # fmt: skip
+
+    async def main_() -> tuple[int | None, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            *GWLOAD, *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        assert proc.stderr is not None
+        while not (await proc.stderr.readline()).startswith(b"  -> "):  # its first request
+            assert not proc.stderr.at_eof(), "gwload ended before it asked"
+        proc.send_signal(signal.SIGINT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode, out
+
+    rc, out = run(main_(), timeout=120)
+    doc = json.loads(out)
+    assert rc == doc["status"] == 130
+    assert doc["ok"] is False
+    assert doc["error"] == {"step": "getcfg", "message": "interrupted", "hint": None}
+    assert not config.exists()
 
 
 def _keys(doc: dict[str, Any]) -> set[str]:

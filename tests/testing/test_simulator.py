@@ -7,6 +7,7 @@ otherwise: a 15 s press returns at once.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from ipgwsim.firmware.config import with_admin_password
 from ipgwsim.flash.dumptext import newest_generation
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment
+from ipgwsim.testing.loopback import Ports
 from ipgwsim.testing.simulator import Gateway, Simulator, WaitTimeout
 
 pytestmark = pytest.mark.integration
@@ -46,6 +48,23 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
 
 
 @need_tftp
+def test_gwload_run_by_the_simulator_is_not_redirected_by_the_shell(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ports: Ports
+) -> None:
+    """gwload's settings exported in the user's shell, all wrong for this simulator (a
+    port nothing listens on, a broadcast no device hears, a state directory with no
+    runtime): ``sim.run`` gives gwload the simulator's own port and broadcast."""
+    monkeypatch.setenv("IPGWSIM_GWLOAD_PORT", str(ports.udp()))
+    monkeypatch.setenv("IPGWSIM_GWLOAD_BCAST", "127.0.0.1")
+    monkeypatch.setenv("IPGWSIM_STATE", str(tmp_path / "elsewhere"))
+    sim.add("IP6000").press(1.8)
+    done = sim.run(*GWLOAD, "/scan", "/json")
+    assert done.returncode == 0, done.stdout
+    doc = json.loads(done.stdout[done.stdout.index("{") :])
+    assert (doc["port"], doc["broadcast"]) == (sim.port, "127.255.255.255")
+    assert [device["model"] for device in doc["devices"]] == ["IP6000"]
+
+
 @need_curl
 def test_the_tftp_recovery_with_the_tools_users_have(sim: Simulator, tmp_path: Path) -> None:
     gw = sim.add("IP6000")
