@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +21,7 @@ from pyroute2 import IPRoute
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.testing.netns import add_address, add_bridge, lab_namespace, netlink
+from ipgwsim.testing.processes import GWLOAD, IPGWSIM, finished
 from ipgwsim.testing.simulator import Simulator
 from ipgwsim.tools.gwload_cmd import (
     EXIT_NO_DEVICE,
@@ -36,8 +35,6 @@ from ipgwsim.tools.gwload_where import resolve
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "ipgwsim.tools.cli"]
-GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
 LOOPBACK = "127.255.255.255"
 FAST = ("/tries", "2", "/timeout", "0.2")
 
@@ -51,7 +48,7 @@ class Lab:
         self.ip = free_loopback_ip(port)
 
     async def ipgwsim(self, *args: str) -> str:
-        rc, out, err = await _run(*CLI, *args, "--state", str(self.state))
+        rc, out, err = await finished(*IPGWSIM, *args, "--state", str(self.state))
         assert rc == 0, err
         return out
 
@@ -59,22 +56,9 @@ class Lab:
         await self.ipgwsim("press", "ip6000-1", "--hold", "1.8")
 
 
-async def _run(
-    *argv: str, env: Mapping[str, str] | None = None, timeout: float = 60
-) -> tuple[int, str, str]:
-    environ = dict(os.environ)  # the suite's own: gwload's settings removed (conftest.py)
-    environ.update(env or {})
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environ
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def gwload(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
     """A gwload process: its exit status, stdout and stderr."""
-    return await _run(*GWLOAD, *args, env=env)
+    return await finished(*GWLOAD, *args, env=env)
 
 
 async def gwload_json(*args: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -92,7 +76,7 @@ async def gwload_json(*args: str, env: Mapping[str, str] | None = None) -> dict[
 async def running_lab(tmp_path: Path, ports: Ports) -> AsyncIterator[Lab]:
     lab = Lab(tmp_path / "state", ports.udp())
     runner = await asyncio.create_subprocess_exec(
-        *CLI, "run", "IP6000", "--state", str(lab.state), "--port", str(lab.port),
+        *IPGWSIM, "run", "IP6000", "--state", str(lab.state), "--port", str(lab.port),
         "--http-port", str(ports.tcp()), "--speed", "1000", "--no-console-tcp",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -197,14 +181,14 @@ def test_the_vendor_broadcast_on_a_host_with_a_loopback_runtime(
 
         async def main_() -> None:
             runner = await asyncio.create_subprocess_exec(
-                *inside, *CLI, "run", "IP6000", "--state", str(state), "--port", str(port),
+                *inside, *IPGWSIM, "run", "IP6000", "--state", str(state), "--port", str(port),
                 "--http-port", str(ports.tcp()), "--speed", "1000", "--no-console-tcp",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             try:
                 assert runner.stdout is not None
                 await asyncio.wait_for(runner.stdout.readline(), 30)
-                rc, out, err = await _run(*inside, *GWLOAD, "/scan", "/port", str(port), *FAST)
+                rc, out, err = await finished(*inside, *GWLOAD, "/scan", "/port", str(port), *FAST)
                 assert rc == EXIT_NO_DEVICE, out + err
                 said, hint = out.splitlines()
                 assert said.endswith(f"answered a broadcast to 255.255.255.255:{port}")
@@ -297,7 +281,7 @@ def test_a_state_directory_exported_without_a_runtime_is_passed_over(
         gw.press(1.8)
         assert sim.lab is not None
         command = ["/gwtype", "6000", "/i", "192.168.0.5", "/setip", "/port", "69", "/v"]
-        rc, out, err = run(_run("ip", "netns", "exec", sim.lab, *GWLOAD, *command))
+        rc, out, err = run(finished("ip", "netns", "exec", sim.lab, *GWLOAD, *command))
         assert rc == EXIT_OK, out + err
         assert gw.address == "192.168.0.5"
         lines = err.splitlines()

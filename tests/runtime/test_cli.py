@@ -8,8 +8,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -19,45 +17,12 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import find_profile
 from ipgwsim.runtime.flashfile import load_flash
 from ipgwsim.testing.loopback import Ports, reserved_ports, run
+from ipgwsim.testing.processes import IPGWSIM, ipgwsim, read_line, running
 from ipgwsim.tools.cli import main as cli_main
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "ipgwsim.tools.cli"]
 NO_COUNTS = dict.fromkeys(("datagrams", "dropped", "duplicated", "reordered", "corrupted"), 0)
-
-
-async def ipgwsim(*args: str, timeout: float = 30) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-@asynccontextmanager
-async def running(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``ipgwsim ARGS`` as a process, its output piped; killed at the end if it still runs."""
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) -> str:
-    assert stream is not None
-    line = await asyncio.wait_for(stream.readline(), timeout)
-    assert line, "the process closed its output"
-    return line.decode().rstrip("\n")
 
 
 @pytest.mark.usefixtures("private_registry")
@@ -71,7 +36,7 @@ def test_run_and_control_commands(tmp_path: Path, ports: Ports) -> None:
             "run", "IP6000", "--count", "2", "--state", state, "--port", str(port), "--http-port",
             str(http_port), "--speed", "1000",
         ]  # fmt: skip
-        async with running(*argv) as runner:
+        async with running(*IPGWSIM, *argv) as runner:
             await check_listing(runner, state, port)
             await check_status(state, http_port)
             await check_press_and_watch(state)
@@ -136,7 +101,7 @@ async def check_status(state: str, http_port: int) -> None:
 async def check_press_and_watch(state: str) -> None:
     """watch, then press: both see the blinks and the TFTP mode."""
     watcher = await asyncio.create_subprocess_exec(
-        *CLI, "watch", "ip6000-1", "--state", state,
+        *IPGWSIM, "watch", "ip6000-1", "--state", state,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -222,7 +187,7 @@ async def start_run(ports: Ports, *args: str) -> tuple[asyncio.subprocess.Proces
     """``ipgwsim run ...`` in the background (its web servers on a port of the test's);
     its first line (the summary)."""
     runner = await asyncio.create_subprocess_exec(
-        *CLI, "run", *args, "--speed", "1000", "--no-console-tcp",
+        *IPGWSIM, "run", *args, "--speed", "1000", "--no-console-tcp",
         "--http-port", str(ports.tcp()),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -341,7 +306,7 @@ def test_run_serves_the_consoles_on_tcp_only_when_asked(tmp_path: Path, ports: P
             "run", "IP6000", "--state", str(state), "--port", str(ports.udp()), "--http-port",
             str(http), "--speed", "1000", *flags,
         ]  # fmt: skip
-        async with running(*argv) as runner:
+        async with running(*IPGWSIM, *argv) as runner:
             await read_line(runner.stdout)  # the summary: the devices run
             rc, console, err = await ipgwsim("console", "ip6000-1", "--state", str(state))
             assert rc == 0, err
@@ -375,7 +340,7 @@ def test_run_refuses_a_console_port_without_tcp(tmp_path: Path, ports: Ports) ->
             "--http-port", str(ports.tcp()), "--console-port", str(ports.tcp(2)),
             "--no-console-tcp",
         ]  # fmt: skip
-        async with running(*argv) as runner:
+        async with running(*IPGWSIM, *argv) as runner:
             out, err = await asyncio.wait_for(runner.communicate(), 30)
         assert (runner.returncode, out) == (2, b"")
         assert err.decode() == (
@@ -464,7 +429,7 @@ def test_a_mixed_fleet_in_one_runtime(tmp_path: Path, ports: Ports) -> None:
             "run", "IP800:2", "IP811:3", "--state", state, "--port", str(port), "--http-port",
             str(ports.tcp()), "--speed", "1000",
         ]  # fmt: skip
-        async with running(*argv) as runner:
+        async with running(*IPGWSIM, *argv) as runner:
             summary = await read_line(runner.stdout)
             assert summary.startswith("ipgwsim: 2 x IP800, 3 x IP811 on loopback")
             rc, out, err = await ipgwsim("status", "--json", "--state", state)
@@ -533,7 +498,7 @@ def test_run_with_an_impairment_and_a_capture(tmp_path: Path, ports: Ports) -> N
             "--http-port", str(ports.tcp()), "--impair", "dup=100%,dir=out,seed=5", "--pcap",
             str(pcap),
         ]  # fmt: skip
-        async with running(*argv) as runner:
+        async with running(*IPGWSIM, *argv) as runner:
             lines = [await read_line(runner.stdout) for _ in range(6)]
             assert lines[4] == "impairment on every device: dup=100%,dir=out,seed=5"
             assert lines[5] == f"capture: {pcap} (pcapng, one interface per device)"
@@ -612,7 +577,7 @@ config = "office-cfg.txt"
     state = str(tmp_path / "state")
 
     async def main() -> None:
-        async with running("run", "--lab", str(tmp_path / "lab.toml")) as runner:
+        async with running(*IPGWSIM, "run", "--lab", str(tmp_path / "lab.toml")) as runner:
             summary = await read_line(runner.stdout)
             assert summary.startswith("ipgwsim: 1 x IP800, 1 x IP811, 1 x IP6000 on loopback")
             assert f"127.255.255.255:{port}, speed 1000x, state {state};" in summary

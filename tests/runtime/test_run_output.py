@@ -11,10 +11,9 @@ import os
 import re
 import signal
 import socket
-import sys
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from itertools import product
 from pathlib import Path
@@ -33,61 +32,15 @@ from ipgwsim.runtime.ports import (
     default_port,
 )
 from ipgwsim.testing.loopback import Ports, run
+from ipgwsim.testing.processes import IPGWSIM, ipgwsim, read_line, read_until, running, stop
 from ipgwsim.tools import run_cmd
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "ipgwsim.tools.cli"]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "runtime.md"
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-async def ipgwsim(*args: str, timeout: float = 30) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-@asynccontextmanager
-async def running(*argv: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A process, its output piped; killed at the end if it still runs."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) -> str:
-    assert stream is not None
-    line = await asyncio.wait_for(stream.readline(), timeout)
-    assert line, "the process closed its output"
-    return line.decode().rstrip("\n")
-
-
-async def read_until(stream: asyncio.StreamReader | None, start: str) -> str:
-    """The first line that starts with ``start`` (the lines before it are passed over)."""
-    while True:
-        line = await read_line(stream)
-        if line.startswith(start):
-            return line
-
-
-async def stop(proc: asyncio.subprocess.Process) -> tuple[str, str]:
-    """SIGTERM, then the rest of its output."""
-    proc.send_signal(signal.SIGTERM)
-    out, err = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 0, err
-    return out.decode(), err.decode()
 
 
 def documented_fields(heading: str) -> set[str]:
@@ -262,7 +215,7 @@ def test_watch_and_status_json_and_the_web_url(tmp_path: Path, ports: Ports) -> 
     state = str(tmp_path / "state")
     http = ports.tcp()
     argv = [
-        *CLI, "run", "IP6000", "--state", state, "--port", str(ports.udp()),
+        *IPGWSIM, "run", "IP6000", "--state", state, "--port", str(ports.udp()),
         "--http-port", str(http), "--speed", "1000", "--no-console-tcp",
         "--log-level", "debug", "--log-format", "json",
     ]  # fmt: skip
@@ -279,7 +232,7 @@ def test_watch_and_status_json_and_the_web_url(tmp_path: Path, ports: Ports) -> 
             assert rc == 0, err
             assert f"- (port {http})" in out.splitlines()[1]
 
-            async with running(*CLI, "watch", "ip6000-1", "--json", "--state", state) as w:
+            async with running(*IPGWSIM, "watch", "ip6000-1", "--json", "--state", state) as w:
                 assert "watching ip6000-1" in await read_line(w.stderr)
                 events = await press_watched(state, w)
                 # a short press: the firmware restarts with the factory address
@@ -347,7 +300,7 @@ def test_a_web_port_taken_on_the_device_address(
     state = str(tmp_path / "state")
     http = ports.tcp()
     argv = [
-        *CLI, "run", "IP6000", "--state", state, "--port", str(ports.udp()),
+        *IPGWSIM, "run", "IP6000", "--state", state, "--port", str(ports.udp()),
         "--http-port", str(http), "--speed", "1000", "--no-console-tcp",
         "--log-format", form, "--log-level", level,
     ]  # fmt: skip
@@ -436,7 +389,9 @@ def test_run_without_root_takes_the_unprivileged_ports_and_says_so(tmp_path: Pat
     state = str(tmp_path / "state")
 
     async def main() -> None:
-        argv = in_own_network(*CLI, "run", "IP6000", "--state", state, "--speed", "1000", user=True)
+        argv = in_own_network(
+            *IPGWSIM, "run", "IP6000", "--state", state, "--speed", "1000", user=True
+        )
         async with running(*argv) as runner:
             summary = await read_line(runner.stdout)
             assert summary.startswith("ipgwsim: 1 x IP6000 on loopback, broadcast "
@@ -460,7 +415,7 @@ def test_run_without_root_takes_the_unprivileged_ports_and_says_so(tmp_path: Pat
              "denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); use an "
              "unprivileged port, e.g. --port 6969\n"),
         ]:  # fmt: skip
-            argv = in_own_network(*CLI, "run", "IP6000", "--state", state, *args, user=True)
+            argv = in_own_network(*IPGWSIM, "run", "IP6000", "--state", state, *args, user=True)
             async with running(*argv) as refused:
                 out_bytes, err_bytes = await asyncio.wait_for(refused.communicate(), 30)
             assert (refused.returncode, out_bytes, err_bytes.decode()) == (2, b"", said)
@@ -475,7 +430,7 @@ def test_run_as_root_keeps_port_69(tmp_path: Path) -> None:
 
     async def main() -> None:
         argv = in_own_network(
-            *CLI, "run", "IP6000", "--state", state, "--speed", "1000", user=False
+            *IPGWSIM, "run", "IP6000", "--state", state, "--speed", "1000", user=False
         )
         async with running(*argv) as runner:
             summary = await read_line(runner.stdout)

@@ -1,0 +1,88 @@
+"""ipgwsim's commands as processes, for tests that drive them as a user's shell would.
+
+Each helper waits for output, never for time: a test reads the line it waits for
+(:func:`read_line`, :func:`read_until`), with a timeout only as a guard against a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+#: ``ipgwsim`` and ``gwload`` run as modules of this interpreter.
+IPGWSIM = [sys.executable, "-m", "ipgwsim.tools.cli"]
+GWLOAD = [sys.executable, "-m", "ipgwsim.tools.gwload_cmd"]
+
+
+def _environ(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    return None if env is None else {**os.environ, **env}
+
+
+async def finished(
+    *argv: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str, str]:
+    """Run ``argv`` to its end (``env``: variables added to this process's environment):
+    its exit status, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_environ(env),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@asynccontextmanager
+async def running(
+    *argv: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``argv`` as a process, its output piped; killed at the end if it still runs."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_environ(env),
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) -> str:
+    """The next line of ``stream``, without its line end; an assertion if it ends first."""
+    assert stream is not None
+    line = await asyncio.wait_for(stream.readline(), timeout)
+    assert line, "the process closed its output"
+    return line.decode().rstrip("\n")
+
+
+async def read_until(stream: asyncio.StreamReader | None, start: str) -> str:
+    """The first line that starts with ``start`` (the lines before it are passed over)."""
+    while True:
+        line = await read_line(stream)
+        if line.startswith(start):
+            return line
+
+
+async def stop(proc: asyncio.subprocess.Process, timeout: float = 20) -> tuple[str, str]:
+    """SIGTERM, then the rest of its output; an assertion unless it ends with status 0."""
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode == 0, err
+    return out.decode(), err.decode()
+
+
+async def ipgwsim(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str, str]:
+    """``ipgwsim ARGS`` run to its end: its exit status, stdout and stderr."""
+    return await finished(*IPGWSIM, *args, env=env, timeout=timeout)
