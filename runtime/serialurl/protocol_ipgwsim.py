@@ -22,6 +22,7 @@ have (the ones it has are named), a device switched off, a console not served on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -44,14 +45,14 @@ REPLY_TIMEOUT = 30.0
 TCP_OPTIONS = ("tcp", "rfc2217")
 
 
+@dataclass(frozen=True)
 class Target:
     """What a URL names: the device, the state directory, and ``pty``, ``tcp`` or
     ``rfc2217``."""
 
-    def __init__(self, device: str, state: Path, via: str) -> None:
-        self.device = device
-        self.state = state
-        self.via = via
+    device: str
+    state: Path
+    via: str
 
 
 def parse(url: str) -> Target:
