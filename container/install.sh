@@ -5,7 +5,8 @@
 #   install.sh SOURCE     SOURCE: a checkout of ipgwsim or a wheel (ipgwsim-*.whl)
 #
 # Debian packages: iproute2 (ip: namespaces and links), tftp-hpa (a TFTP client to reach
-# devices in TFTP mode), curl (their web servers). Python packages: ipgwsim and its
+# devices in TFTP mode), curl (their web servers), dnsmasq-base (DHCP, for a provisioning
+# node of the same image, container/containerlab/). Python packages: ipgwsim and its
 # dependencies from PyPI, with pip.
 set -eu
 
@@ -14,7 +15,7 @@ source=${1:?usage: install.sh SOURCE (a checkout of ipgwsim or a wheel)}
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends iproute2 tftp-hpa curl
+apt-get install -y -qq --no-install-recommends iproute2 tftp-hpa curl dnsmasq-base
 rm -rf /var/lib/apt/lists/*
 
 python3 -m pip install --no-cache-dir --root-user-action=ignore "$source"
