@@ -10,6 +10,7 @@
     state = "lab-state"         # state directory, relative to this file
     http_port = 8080            # the devices' web servers
     console_port = 7000         # consoles on TCP too, from here on (raw 7000, RFC 2217 7001, ...)
+    serial_block = 4            # MACs 00:90:33:10:04:01 on (one block per host or pod)
 
     [[device]]
     model = "IP811"
@@ -30,6 +31,7 @@ the firmware would refuse is found before anything starts.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tomllib
 from collections.abc import Callable
@@ -44,6 +46,7 @@ from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.devicespec import DeviceSpec, check_mac, check_name, format_mac
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
+from ipgwsim.runtime.registry import BLOCK_COUNT, BLOCK_SIZE, block_macs, serial_base
 
 __all__ = ["Lab", "LabError", "check_lab", "load_lab", "parse_lab"]
 
@@ -79,6 +82,8 @@ class Lab:
     impairment: Impairment | None = None
     pcap: Path | None = None
     profiles_dir: Path | None = None
+    #: The block of serial numbers the devices without a ``mac`` of their own take.
+    serial_block: int | None = None
     #: The model of each spec, as the profiles name it (for messages and ``lab check``).
     models: tuple[str, ...] = field(default=())
 
@@ -148,6 +153,10 @@ def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
     if speed is not None and not speed > 0:
         raise r.fail("speed", f"must be a positive number, not {speed}")
     settings["speed"] = speed
+    block = r.optional("serial_block", int)
+    if block is not None and not 0 <= block < BLOCK_COUNT:
+        raise r.fail("serial_block", f"must be a block from 0 to {BLOCK_COUNT - 1}, not {block}")
+    settings["serial_block"] = block
     network = r.optional("network", str)
     if network is not None and network not in NETWORKS:
         raise r.fail("network", f"must be 'loopback' or 'netns', not {network!r}")
@@ -203,6 +212,27 @@ def _device(
     )
     d.finish()
     return spec, profile
+
+
+def _from_block(top: _Reader, block: int, specs: list[DeviceSpec]) -> list[DeviceSpec]:
+    """Every device without a ``mac`` of its own gets the next MAC of ``block``, in the
+    order of the file (the block's first is device number ``256 * block + 1``)."""
+    number = block * BLOCK_SIZE + 1
+    wanted = sum(spec.count for spec in specs if spec.mac is None)
+    if wanted > BLOCK_SIZE - 1:
+        raise top.fail(
+            "runtime.serial_block",
+            f"block {block} ({block_macs(block)}) has {BLOCK_SIZE - 1} MACs, but {wanted} "
+            "devices of the file have no mac of their own",
+        )
+    given = []
+    for spec in specs:
+        if spec.mac is not None:
+            given.append(spec)
+            continue
+        given.append(dataclasses.replace(spec, mac=f"{serial_base() + number:012x}"))
+        number += spec.count
+    return given
 
 
 def _check_unique(top: _Reader, specs: list[DeviceSpec]) -> None:
@@ -263,6 +293,8 @@ def parse_lab(text: str, source: str, base: Path) -> Lab:
     parsed = [_device(top, index, entry, base, settings) for index, entry in enumerate(entries)]
     top.finish()
     specs = [spec for spec, _ in parsed]
+    if settings.get("serial_block") is not None:
+        specs = _from_block(top, settings["serial_block"], specs)
     _check_unique(top, specs)
     settings["console_tcp"] = _console_tcp(top, settings, specs)
     return Lab(
