@@ -1,10 +1,12 @@
 -- gwload.lua: a Wireshark dissector for ipgwsim's gwload control messages.
 --
 -- Written from docs/gwload-protocol.md, "The gwload protocol, version 1 (the project's
--- contract)", section 3 "Control messages" and section 6 "Parsing". gwload shares its UDP
--- port (69 by default) with TFTP, so the dissector is a heuristic one on UDP: it claims a
--- datagram only when it looks like gwload (rule below) and leaves everything else, TFTP
--- above all, to Wireshark's own dissectors.
+-- contract)", section 3 "Control messages" and section 6 (its "Parsing" rules). gwload
+-- shares its UDP port (69 by default) with TFTP, so the dissector is a heuristic one on
+-- UDP: it claims a datagram only when it looks like gwload (rule below) and leaves
+-- everything else, TFTP above all, to Wireshark's own dissectors. Because Wireshark asks
+-- a port's own dissector before the heuristic ones, on the gwload port it also takes
+-- TFTP's place and hands TFTP's datagrams on to it (at the end of this file).
 --
 -- The heuristic's rule:
 --   * a datagram of at least 16 bytes whose opcode is 0x4701-0x4707 and whose version
