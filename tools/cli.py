@@ -25,6 +25,7 @@ from ipgwsim.tools import (
     mkimage_cmd,
     profiles_cmd,
     run_cmd,
+    wireshark_cmd,
 )
 from ipgwsim.tools.closedpipe import guard
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         control_cmd,
         cleanup_cmd,
         completion_cmd,
+        wireshark_cmd,
     ):
         module.register(sub)
     return parser
