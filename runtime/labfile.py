@@ -235,8 +235,11 @@ def _from_block(top: _Reader, block: int, specs: list[DeviceSpec]) -> list[Devic
     return given
 
 
-def _check_unique(top: _Reader, specs: list[DeviceSpec]) -> None:
-    """Names, MACs and console ports that two devices of the file would share."""
+def _check_unique(
+    top: _Reader, specs: list[DeviceSpec], mac_origin: dict[int, str] | None = None
+) -> None:
+    """Names, MACs and console ports that two devices of the file would share
+    (``mac_origin``: what to say after a device whose MAC the file did not give)."""
     names: dict[str, int] = {}
     macs: dict[str, int] = {}
     ports: dict[int, int] = {}
@@ -251,7 +254,8 @@ def _check_unique(top: _Reader, specs: list[DeviceSpec]) -> None:
             if mac in macs:
                 raise top.fail(
                     f"device.{index}.mac",
-                    f"{format_mac(mac)} is also a MAC of device.{macs[mac]}",
+                    f"{format_mac(mac)} is also a MAC of device.{macs[mac]}"
+                    f"{(mac_origin or {}).get(macs[mac], '')}",
                 )
             macs[mac] = index
         if spec.console_port is not None:
@@ -293,9 +297,15 @@ def parse_lab(text: str, source: str, base: Path) -> Lab:
     parsed = [_device(top, index, entry, base, settings) for index, entry in enumerate(entries)]
     top.finish()
     specs = [spec for spec, _ in parsed]
-    if settings.get("serial_block") is not None:
-        specs = _from_block(top, settings["serial_block"], specs)
-    _check_unique(top, specs)
+    block = settings.get("serial_block")
+    if block is not None:
+        own = {index for index, spec in enumerate(specs) if spec.mac is not None}
+        specs = _from_block(top, block, specs)
+        # A MAC of the block is named as one, not as the device's own ``mac``.
+        origin = {i: "" if i in own else f" (from serial_block {block})" for i in range(len(specs))}
+        _check_unique(top, specs, origin)
+    else:
+        _check_unique(top, specs)
     settings["console_tcp"] = _console_tcp(top, settings, specs)
     return Lab(
         source,

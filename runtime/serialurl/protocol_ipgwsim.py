@@ -92,11 +92,20 @@ def _ask(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
         with ControlClient(target.state, timeout=REPLY_TIMEOUT) as client:
             console = client.request("console", device=target.device, lines=0)
             devices = client.request("status")["devices"]
-    except (RuntimeSetupError, ControlError) as exc:
-        raise SerialException(describe_error(exc)) from None
     except TimeoutError:
         raise SerialException(
             f"the runtime with state directory {target.state} did not answer in time"
+        ) from None
+    except (RuntimeSetupError, ControlError) as exc:
+        raise SerialException(describe_error(exc)) from None
+    except OSError as exc:  # the connection broke off
+        raise SerialException(
+            f"the runtime with state directory {target.state}: {describe_error(exc)}"
+        ) from None
+    except ValueError as exc:  # a reply that is not JSON
+        raise SerialException(
+            f"the runtime with state directory {target.state} answered with something that "
+            f"is not the control API's JSON ({exc})"
         ) from None
     status = next((d for d in devices if d["name"] == console["device"]), None)
     if status is None:  # it went away between the two requests

@@ -97,4 +97,6 @@ def test_a_serial_block_that_cannot_be_is_refused(tmp_path: Path) -> None:
     clash = POD_LAB.format(block=32).replace('"edge"', '"edge"\nmac = "00:90:33:10:20:02"')
     with pytest.raises(LabError) as info:
         parse_lab(clash, "pod.toml", tmp_path)
-    assert str(info.value) == "pod.toml: device.1.mac: 00:90:33:10:20:02 is also a MAC of device.0"
+    assert str(info.value) == (
+        "pod.toml: device.1.mac: 00:90:33:10:20:02 is also a MAC of device.0 (from serial_block 32)"
+    )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -238,3 +240,35 @@ def test_miniterm_wrapper_says_why_it_cannot_open(tmp_path: Path) -> None:
         f"{tmp_path} (no control socket {tmp_path}/control.sock): start one with "
         f"`ipgwsim run MODEL --state {tmp_path}`"
     )
+
+
+def test_a_broken_connection_or_a_reply_not_json_is_one_line(tmp_path: Path) -> None:
+    """A control socket that closes without answering, then one that answers with a line
+    that is not JSON: each open ends in one SerialException line, never a traceback."""
+    state = tmp_path / "state"
+    state.mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(state / "control.sock"))
+    server.listen()
+
+    def serve() -> None:
+        for reply in (b"", b"not json\n"):
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        errors = []
+        for _ in range(2):
+            with pytest.raises(serial.SerialException) as caught:
+                serial.serial_for_url(f"ipgwsim://ip6000-1?state={state}")
+            errors.append(str(caught.value))
+    finally:
+        thread.join(10)
+        server.close()
+    assert "closed the connection" in errors[0]
+    assert errors[1].startswith(f"the runtime with state directory {state} answered with")
+    assert all(error and "\n" not in error for error in errors)
