@@ -4,31 +4,29 @@ serves a simulated IP6000 (its console on TCP, RFC 2217), and labgrid's pytest p
 virtual environment of its own.
 
 labgrid brings pyserial-labgrid, its own pyserial that is imported as ``serial`` too: it
-cannot share ipgwsim's environment. So the test keeps ``.venv-labgrid`` beside ``.venv``
-(made once, again only when what it is made from changes; runs at the same time take
-turns on a lock): labgrid from the example's requirements.txt, ipgwsim (editable, without
-its pyserial) and ipgwsim's other dependencies. The example runs there as a process.
+cannot share ipgwsim's environment. ``scripts/setup-labgrid`` (which ``scripts/test`` runs
+after ``scripts/setup``) makes ``.venv-labgrid`` beside ``.venv`` at set-up time: labgrid
+from the example's requirements.txt, ipgwsim (editable, without its pyserial) and ipgwsim's
+other dependencies. The test only checks that it is there and current (``--check``): when
+not, it is skipped, and fails in CI, with the one line that names the command. The example
+runs there as a process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ipgwsim.testing.loopback import Ports, free_loopback_ip
 from ipgwsim.testing.loopback import run as run_async
+from ipgwsim.testing.needs import unavailable
 from ipgwsim.testing.processes import IPGWSIM, read_until, running, stop
 
 pytestmark = pytest.mark.integration
@@ -36,52 +34,53 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]
 EXAMPLE = REPO / "docs" / "labgrid-example"
 VENV = REPO / ".venv-labgrid"
+SETUP = REPO / "scripts" / "setup-labgrid"
 #: The RFC 2217 port of the example's environment file (ipgwsim run --console-port 5100).
 EXAMPLE_CONSOLE = "port: 5101"
 
 
-def _pip(venv: Path, *args: str) -> None:
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, f"pip install {' '.join(args)}: {done.stderr[-3000:]}"
-
-
-def _made_from() -> str:
-    """What the environment is made from: labgrid's requirements, ipgwsim's dependencies,
-    this file (the recipe) and the Python version."""
-    digest = hashlib.sha256()
-    for path in (EXAMPLE / "requirements.txt", REPO / "pyproject.toml", Path(__file__)):
-        digest.update(path.read_bytes())
-    return f"{digest.hexdigest()} {sys.version.splitlines()[0]}"
-
-
-def _ipgwsim_dependencies_but_pyserial() -> list[str]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = [d for d in project["dependencies"] if not re.match(r"pyserial\b", d)]
-    assert len(wanted) == len(project["dependencies"]) - 1, "pyserial is not a dependency"
-    return wanted
-
-
 @pytest.fixture(scope="module")
-def labgrid_python() -> Iterator[Path]:
-    """The Python of ``.venv-labgrid``, made or brought up to date under a lock."""
-    with open(REPO / "pyproject.toml", "rb") as lock:  # always there; read is enough
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        stamp = VENV / "made-from.txt"
-        wanted = _made_from()
-        if not (stamp.exists() and stamp.read_text() == wanted):
-            shutil.rmtree(VENV, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=300)
-            _pip(VENV, "-r", str(EXAMPLE / "requirements.txt"))
-            _pip(VENV, "--no-deps", "-e", str(REPO))
-            _pip(VENV, *_ipgwsim_dependencies_but_pyserial())
-            stamp.write_text(wanted)
-        yield VENV / "bin" / "python"
+def labgrid_python() -> Path:
+    """The Python of ``.venv-labgrid``, which must be there and current (made at set-up
+    time, never by the test: a test run needs no package index)."""
+    done = subprocess.run(
+        [str(SETUP), "--check"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        unavailable(done.stderr.strip() or f"{SETUP.name} --check: exit status {done.returncode}")
+    return VENV / "bin" / "python"
+
+
+def _checkout_copy(tmp_path: Path) -> Path:
+    """What ``scripts/setup-labgrid`` reads of a checkout, copied into ``tmp_path``."""
+    for part in (
+        "scripts/setup-labgrid",
+        "pyproject.toml",
+        "docs/labgrid-example/requirements.txt",
+    ):
+        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / part, tmp_path / part)
+    return tmp_path / "scripts" / "setup-labgrid"
+
+
+def test_check_names_the_command_when_the_environment_is_missing_or_stale(
+    tmp_path: Path,
+) -> None:
+    setup = _checkout_copy(tmp_path)
+    line = ".venv-labgrid is missing or out of date: run scripts/setup-labgrid\n"
+    missing = subprocess.run([setup, "--check"], capture_output=True, text=True, check=False)
+    assert (missing.returncode, missing.stdout, missing.stderr) == (1, "", line)
+    # There, but made from something else (an older pyproject.toml, script or Python).
+    (tmp_path / ".venv-labgrid" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv-labgrid" / "bin" / "python").symlink_to(sys.executable)
+    (tmp_path / ".venv-labgrid" / "made-from.txt").write_text("0000 3.0.0\n")
+    stale = subprocess.run([setup, "--check"], capture_output=True, text=True, check=False)
+    assert (stale.returncode, stale.stderr) == (1, line)
+    wrong = subprocess.run([setup, "--chek"], capture_output=True, text=True, check=False)
+    assert (wrong.returncode, wrong.stderr) == (
+        2,
+        "scripts/setup-labgrid: unknown argument '--chek' (only --check)\n",
+    )
 
 
 def _copy_example(tmp_path: Path, console_port: int) -> Path:
@@ -97,7 +96,7 @@ def _copy_example(tmp_path: Path, console_port: int) -> Path:
 
 
 @pytest.mark.requires("tftp")
-@pytest.mark.timeout(1200)  # the first run makes .venv-labgrid
+@pytest.mark.timeout(960)  # lab() has 900 s
 def test_labgrid_drives_the_tftp_recovery(
     tmp_path: Path, ports: Ports, labgrid_python: Path
 ) -> None:
