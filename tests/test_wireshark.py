@@ -342,6 +342,44 @@ def test_the_contracts_examples_read_as_the_contract_says(tmp_path: Path) -> Non
     assert nak["_ws.col.Info"].endswith(' 4 "busy"')
 
 
+#: An MPEG transport stream packet (188 bytes) as raw-UDP IPTV sends it: sync byte 0x47,
+#: then 0x01 0x01 (no error, no unit start, PID 0x101) and 0x10 (payload only, counter 0),
+#: so it starts like a gwload DISCOVER, version 1, flags 0x10.
+MPEG_TS = bytes.fromhex("47 01 01 10") + bytes(range(184))
+
+
+@pytest.mark.requires("tshark")
+def test_the_heuristic_leaves_an_mpeg_ts_packet_alone_off_the_gwload_port(
+    tmp_path: Path,
+) -> None:
+    """Off the gwload port a datagram is gwload only if it is one whole message: an IPTV
+    packet that starts like a DISCOVER is not, a valid message on the same port is."""
+    examples = contract_examples()
+    capture = tmp_path / "iptv.pcapng"
+    not_whole = {
+        "a DISCOVER with trailing bytes": examples["DISCOVER"] + b"\x00",
+        "a NAK with trailing bytes": examples['NAK 4 "busy"'] + b"\x00",
+        "a HELLO one byte longer": examples["HELLO from 192.168.0.1/255.255.255.0"] + b"\x00",
+        "a SETIP with a byte after it": examples["SETIP 10.0.0.5/255.0.0.0"] + b"\xff",
+        "a HELLO whose model is not ASCII": HELLO[:29] + b"\xc9" + HELLO[30:],
+    }
+    valid = [examples["DISCOVER"], examples["ACK of RESET"], examples['NAK 4 "busy"'], HELLO]
+    write(capture, 5004, [MPEG_TS, *not_whole.values(), *valid])
+    rows, verbose = tshark(capture, tmp_path)
+    protocols = [row["_ws.col.Protocol"] for row in rows]
+    assert protocols[0] != "gwload"
+    assert rows[0]["gwload.opcode"] == ""
+    assert "ipgwsim gwload" not in verbose.split("\n\n")[0]  # no gwload layer in frame 1
+    for (what, _), protocol in zip(not_whole.items(), protocols[1:6], strict=True):
+        assert protocol != "gwload", what
+    assert protocols[6:] == ["gwload"] * 4
+    assert [row["gwload.opcode"] for row in rows[6:]] == ["0x4701", "0x4706", "0x4707", "0x4702"]
+    # on the gwload port the same bytes are gwload (a DISCOVER with trailing bytes)
+    rows, _ = tshark(capture, tmp_path, "-o", "gwload.port:5004")
+    assert [row["_ws.col.Protocol"] for row in rows] == ["gwload"] * 10
+    assert rows[0]["gwload.trailing"] != ""
+
+
 # -- tshark on real captures --------------------------------------------------------------
 
 
