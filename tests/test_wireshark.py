@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import ipaddress
+import re
 import subprocess
 from pathlib import Path
 
@@ -37,8 +38,10 @@ FIELDS = (
     "udp.dstport",
     "udp.payload",
     "_ws.col.Protocol",
+    "_ws.col.Info",
     "gwload.opcode",
     "gwload.version",
+    "gwload.flags",
     "gwload.xid",
     "gwload.mac",
     "gwload.gwtype",
@@ -50,8 +53,10 @@ FIELDS = (
     "gwload.model",
     "gwload.firmware_build",
     "gwload.config_name",
+    "gwload.acked",
     "gwload.nak_code",
     "gwload.nak_text",
+    "gwload.trailing",
     "gwload.malformed",
     "tftp.opcode",
 )
@@ -247,6 +252,132 @@ def test_the_heuristic_claims_well_formed_gwload_on_any_port_only(tmp_path: Path
     # without the dissector, tshark knows none of it (the test above is not vacuous)
     rows, _ = tshark(capture, tmp_path, script=False, columns=("_ws.col.Protocol",))
     assert [row["_ws.col.Protocol"] for row in rows] == ["UDP", "UDP", "TFTP"]
+
+
+#: The contract, whose byte-for-byte examples the dissector must read as the text says.
+CONTRACT = Path(__file__).resolve().parents[1] / "docs" / "gwload-protocol.md"
+
+
+def contract_examples() -> dict[str, bytes]:
+    """The examples of docs/gwload-protocol.md section 3: each title (the text before the
+    hex, up to its first comma or colon) with its bytes."""
+    text = CONTRACT.read_text(encoding="utf-8")
+    block = text.split("Examples, byte for byte", 1)[1].split("```", 2)[1]
+    examples: dict[str, bytes] = {}
+    title, caption = "", True
+    for line in block.splitlines():
+        if re.fullmatch(r"(?:[0-9a-f]{2} )*[0-9a-f]{2}", line.strip()):
+            examples[title] = examples.get(title, b"") + bytes.fromhex(line)
+            caption = False
+        elif line.strip() and not caption:  # the first line of the next caption
+            title, caption = re.split(r"[,:]", line, maxsplit=1)[0].strip(), True
+        elif line.strip() and not title:
+            title = re.split(r"[,:]", line, maxsplit=1)[0].strip()
+    return examples
+
+
+#: The header of every example: version 1, flags 0, xid 0x01020304; requests other than
+#: SETIP name any device (zero MAC), replies the device 00:90:33:10:00:01, gwtype 6000.
+HEADER = {"gwload.version": "1", "gwload.xid": "0x01020304", "gwload.gwtype": "6000"}
+DEVICE = "00:90:33:10:00:01"
+#: A GO and a RESET (the contract gives no example of either), written from the header
+#: table: the GO with flag bit 0x80 set and two bytes after its (empty) body.
+GO_WITH_TRAILING = bytes.fromhex("47 04 01 80 01 02 03 04 00 90 33 10 00 01 17 70 be ef")
+RESET = bytes.fromhex("47 05 01 00 01 02 03 04 00 90 33 10 00 01 17 70")
+
+
+@pytest.mark.requires("tshark")
+def test_the_contracts_examples_read_as_the_contract_says(tmp_path: Path) -> None:
+    """Every value compared here is read off the contract's text, not computed by the
+    project's codec, so a misreading the codec shares with the dissector is caught."""
+    examples = contract_examples()
+    assert list(examples) == [
+        "DISCOVER",
+        "HELLO from 192.168.0.1/255.255.255.0",
+        "SETIP 10.0.0.5/255.0.0.0",
+        "ACK of RESET",
+        'NAK 4 "busy"',
+    ]
+    capture = tmp_path / "contract.pcapng"
+    write(capture, 69, [*examples.values(), GO_WITH_TRAILING, RESET])
+    rows, verbose = tshark(capture, tmp_path)
+    assert [row["_ws.col.Protocol"] for row in rows] == ["gwload"] * 7
+    for row in rows:
+        assert {name: row[name] for name in HEADER} == HEADER
+        assert row["gwload.malformed"] == ""
+    discover, hello, setip, ack, nak, go, reset = rows
+    assert (discover["gwload.opcode"], discover["gwload.mac"]) == ("0x4701", "00:00:00:00:00:00")
+    assert discover["gwload.flags"] == "0x00"
+    assert discover["gwload.trailing"] == ""
+    assert {name: hello[name] for name in hello if name.startswith("gwload.")} == {
+        **{name: "" for name in FIELDS if name.startswith("gwload.")},
+        **HEADER,
+        "gwload.opcode": "0x4702",
+        "gwload.flags": "0x00",
+        "gwload.mac": DEVICE,
+        "gwload.ip": "192.168.0.1",
+        "gwload.mask": "255.255.255.0",
+        "gwload.state": "1",
+        "gwload.boot_build": "145",
+        "gwload.model": "IP6000",
+        "gwload.firmware_build": "08-6000.08",
+        "gwload.config_name": "config",
+    }
+    assert "State: TFTP mode (1)" in verbose
+    assert (setip["gwload.opcode"], setip["gwload.mac"]) == ("0x4703", DEVICE)
+    assert (setip["gwload.ip"], setip["gwload.mask"]) == ("10.0.0.5", "255.0.0.0")
+    assert setip["gwload.gateway"] == "0.0.0.0"
+    assert (ack["gwload.opcode"], ack["gwload.mac"]) == ("0x4706", DEVICE)
+    assert ack["gwload.acked"] == "0x4705"
+    assert "Acknowledged opcode: RESET (0x4705)" in verbose
+    assert (nak["gwload.opcode"], nak["gwload.mac"]) == ("0x4707", DEVICE)
+    assert (nak["gwload.nak_code"], nak["gwload.nak_text"]) == ("4", "busy")
+    assert "NAK code: busy (a transfer is running) (4)" in verbose
+    assert (go["gwload.opcode"], go["gwload.flags"]) == ("0x4704", "0x80")
+    assert go["gwload.trailing"] == "beef"
+    assert "Bytes after the body (ignored by version 1)" in verbose
+    assert (reset["gwload.opcode"], reset["gwload.trailing"]) == ("0x4705", "")
+    assert ack["_ws.col.Info"].startswith("ACK xid=0x01020304 ")
+    assert ack["_ws.col.Info"].endswith(" of RESET")
+    assert nak["_ws.col.Info"].endswith(' 4 "busy"')
+
+
+#: An MPEG transport stream packet (188 bytes) as raw-UDP IPTV sends it: sync byte 0x47,
+#: then 0x01 0x01 (no error, no unit start, PID 0x101) and 0x10 (payload only, counter 0),
+#: so it starts like a gwload DISCOVER, version 1, flags 0x10.
+MPEG_TS = bytes.fromhex("47 01 01 10") + bytes(range(184))
+
+
+@pytest.mark.requires("tshark")
+def test_the_heuristic_leaves_an_mpeg_ts_packet_alone_off_the_gwload_port(
+    tmp_path: Path,
+) -> None:
+    """Off the gwload port a datagram is gwload only if it is one whole message: an IPTV
+    packet that starts like a DISCOVER is not, a valid message on the same port is."""
+    examples = contract_examples()
+    capture = tmp_path / "iptv.pcapng"
+    not_whole = {
+        "a DISCOVER with trailing bytes": examples["DISCOVER"] + b"\x00",
+        "a NAK with trailing bytes": examples['NAK 4 "busy"'] + b"\x00",
+        "a HELLO one byte longer": examples["HELLO from 192.168.0.1/255.255.255.0"] + b"\x00",
+        "a SETIP with a byte after it": examples["SETIP 10.0.0.5/255.0.0.0"] + b"\xff",
+        "a HELLO whose model is not ASCII": HELLO[:29] + b"\xc9" + HELLO[30:],
+    }
+    valid = [examples["DISCOVER"], examples["ACK of RESET"], examples['NAK 4 "busy"'], HELLO]
+    write(capture, 5004, [MPEG_TS, *not_whole.values(), *valid])
+    rows, verbose = tshark(capture, tmp_path)
+    protocols = [row["_ws.col.Protocol"] for row in rows]
+    assert protocols[0] != "gwload"
+    assert rows[0]["gwload.opcode"] == ""
+    assert "ipgwsim gwload" not in verbose.split("\n\n")[0]  # no gwload layer in frame 1
+    for (what, _), protocol in zip(not_whole.items(), protocols[1:6], strict=True):
+        assert protocol != "gwload", what
+    assert protocols[6:] == ["gwload"] * 4
+    assert [row["gwload.opcode"] for row in rows[6:]] == ["0x4701", "0x4706", "0x4707", "0x4702"]
+    # on the gwload port the same bytes are gwload (a DISCOVER with trailing bytes)
+    rows, _ = tshark(capture, tmp_path, "-o", "gwload.port:5004")
+    assert [row["_ws.col.Protocol"] for row in rows] == ["gwload"] * 10
+    assert rows[0]["gwload.trailing"] != ""
 
 
 # -- tshark on real captures --------------------------------------------------------------

@@ -9,8 +9,11 @@
 -- TFTP's place and hands TFTP's datagrams on to it (at the end of this file).
 --
 -- The heuristic's rule:
---   * a datagram of at least 16 bytes whose opcode is 0x4701-0x4707 and whose version
---     byte is 1 is gwload, on any UDP port;
+--   * a datagram that is exactly one whole message is gwload, on any UDP port: its opcode
+--     is 0x4701-0x4707, its version byte 1, its body parses (strings 7-bit ASCII) and
+--     ends where the datagram ends (DISCOVER, GO and RESET 16 bytes, SETIP 28, ACK 18,
+--     HELLO and NAK as their strings say); a raw-UDP MPEG-TS packet, which starts with
+--     the same bytes, is left alone;
 --   * on the gwload port (the preference "gwload.port", 69 unless changed) every datagram
 --     whose opcode is 0x4701-0x47FF is gwload too; one that does not parse is shown as a
 --     malformed gwload message (TFTP's opcodes are 1-6, so none of TFTP's is taken).
@@ -255,16 +258,67 @@ local function dissect_gwload(tvb, pinfo, tree)
     return tvb:len()
 end
 
+-- The bodies' layouts, for the heuristic: "ip" 4 bytes, a number that many bytes,
+-- "string" a length byte and that many 7-bit ASCII bytes.
+local LAYOUTS = {
+    [0x4701] = {},
+    [0x4702] = { 4, 4, 1, 2, "string", "string", "string" },
+    [0x4703] = { 4, 4, 4 },
+    [0x4704] = {},
+    [0x4705] = {},
+    [0x4706] = { 2 },
+    [0x4707] = { 2, "string" },
+}
+
+-- The length of the whole message `tvb` starts with (header and body, nothing after it),
+-- or nil when its header or body does not parse.
+local function message_length(tvb)
+    local len = tvb:len()
+    if len < HEADER_LEN or tvb(2, 1):uint() ~= 1 then
+        return nil
+    end
+    local layout = LAYOUTS[tvb(0, 2):uint()]
+    if layout == nil then
+        return nil
+    end
+    local offset = HEADER_LEN
+    for _, part in ipairs(layout) do
+        if part == "string" then
+            if offset + 1 > len then
+                return nil
+            end
+            local size = tvb(offset, 1):uint()
+            offset = offset + 1
+            if offset + size > len then
+                return nil
+            end
+            for i = offset, offset + size - 1 do
+                if tvb(i, 1):uint() >= 0x80 then
+                    return nil
+                end
+            end
+            offset = offset + size
+        else
+            offset = offset + part
+            if offset > len then
+                return nil
+            end
+        end
+    end
+    return offset
+end
+
 local function looks_like_gwload(tvb, pinfo)
     if not is_gwload_opcode(tvb) then
         return false
     end
-    local opcode = tvb(0, 2):uint()
-    if tvb:len() >= HEADER_LEN and OPCODES[opcode] ~= nil and tvb(2, 1):uint() == 1 then
+    local port = gwload.prefs.port
+    if pinfo.src_port == port or pinfo.dst_port == port then
         return true
     end
-    local port = gwload.prefs.port
-    return pinfo.src_port == port or pinfo.dst_port == port
+    -- Elsewhere only one whole message and nothing after it: an MPEG-TS packet (sync byte
+    -- 0x47, PID 0x101-0x701) starts like a gwload header too.
+    return message_length(tvb) == tvb:len()
 end
 
 local function heuristic(tvb, pinfo, tree)
