@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -86,3 +88,23 @@ async def ipgwsim(
 ) -> tuple[int, str, str]:
     """``ipgwsim ARGS`` run to its end: its exit status, stdout and stderr."""
     return await finished(*IPGWSIM, *args, env=env, timeout=timeout)
+
+
+def read_fd_until(fd: int, wanted: bytes, seen: bytearray, timeout: float = 30.0) -> bytes:
+    """Read ``fd`` (a pty's side, a pipe) until ``wanted`` has come: what came up to and
+    with it (the rest stays in ``seen``). Fails naming what came instead, after
+    ``timeout`` seconds at most (a guard against a hang, never a wait)."""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"{wanted!r} did not come; got {bytes(seen)!r}"
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the pty is closed
+            chunk = b""
+        assert chunk, f"closed before {wanted!r}; got {bytes(seen)!r}"
+        seen.extend(chunk)
+    end = seen.index(wanted) + len(wanted)
+    out = bytes(seen[:end])
+    del seen[:end]
+    return out

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import termios
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,32 +17,13 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.testing.loopback import Ports
+from ipgwsim.testing.processes import read_fd_until
 
 pytestmark = pytest.mark.integration
 
 CLI = [sys.executable, "-m", "ipgwsim.tools.cli"]
 #: How long to wait for an expected answer before failing (never slept).
 WAIT = 30.0
-
-
-def read_until(fd: int, wanted: bytes, seen: bytearray, timeout: float = WAIT) -> bytes:
-    """Read ``fd`` until ``wanted`` has come; what came up to and with it (the rest stays in
-    ``seen``). Fails naming what came instead."""
-    deadline = time.monotonic() + timeout
-    while wanted not in seen:
-        left = deadline - time.monotonic()
-        ready, _, _ = select.select([fd], [], [], max(0.0, left))
-        assert ready, f"{wanted!r} did not come; got {bytes(seen)!r}"
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the other side of the pty is closed
-            chunk = b""
-        assert chunk, f"closed before {wanted!r}; got {bytes(seen)!r}"
-        seen.extend(chunk)
-    end = seen.index(wanted) + len(wanted)
-    out = bytes(seen[:end])
-    del seen[:end]
-    return out
 
 
 @contextmanager
@@ -61,7 +41,7 @@ def runtime(
     runner = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert runner.stdout is not None
-        summary = read_until(runner.stdout.fileno(), b"\n", bytearray())
+        summary = read_fd_until(runner.stdout.fileno(), b"\n", bytearray())
         assert summary.startswith(b"ipgwsim: 1 x IP6000 on loopback"), summary
         yield runner
     finally:
@@ -108,7 +88,7 @@ def test_attach_on_a_terminal_log_in_run_a_command_and_leave(tmp_path: Path, por
     with runtime(state, ports) as runner, attached(state) as (child, master, slave):
         cooked = termios.tcgetattr(slave)
         seen = bytearray()
-        banner = read_until(master, b"press Enter for a prompt\r\n", seen)
+        banner = read_fd_until(master, b"press Enter for a prompt\r\n", seen)
         assert b"ipgwsim console: attached to ip6000-1 (/dev/pts/" in banner
         assert b"Ctrl-] leaves" in banner
         # Raw mode: no line editing, no echo, no signals from keys (Ctrl-C goes to the device).
@@ -116,18 +96,18 @@ def test_attach_on_a_terminal_log_in_run_a_command_and_leave(tmp_path: Path, por
         assert not lflag & (termios.ICANON | termios.ECHO | termios.ISIG)
 
         os.write(master, b"\r")
-        read_until(master, b"login: ", seen)
+        read_fd_until(master, b"login: ", seen)
         os.write(master, b"admin\r")
-        assert read_until(master, b"password: ", seen).endswith(b"admin\r\npassword: ")
+        assert read_fd_until(master, b"password: ", seen).endswith(b"admin\r\npassword: ")
         os.write(master, b"ip6000\r")
-        assert b"IP6000 firmware " in read_until(master, b"IP6000> ", seen)
+        assert b"IP6000 firmware " in read_fd_until(master, b"IP6000> ", seen)
         os.write(master, b"\x03config show\r")  # Ctrl-C is data in raw mode; the device ignores it
-        answer = read_until(master, b"IP6000> ", seen)
+        answer = read_fd_until(master, b"IP6000> ", seen)
         assert b"config change ETH0 /dhcp auto\r\n" in answer
 
         os.write(master, b"\x1d")  # Ctrl-]
         assert child.wait(WAIT) == 0
-        assert b"ipgwsim console: left ip6000-1" in read_until(master, b"left ip6000-1", seen)
+        assert b"ipgwsim console: left ip6000-1" in read_fd_until(master, b"left ip6000-1", seen)
         assert termios.tcgetattr(slave) == cooked  # the terminal is itself again
 
         # The runtime still runs, and leaving did not log out (a pulled cable): in a pipe,
@@ -152,7 +132,7 @@ def test_attach_refusals_and_other_ways_out(tmp_path: Path, ports: Ports) -> Non
         with attached(state) as (child, master, slave):
             cooked = termios.tcgetattr(slave)
             seen = bytearray()
-            read_until(master, b"press Enter for a prompt\r\n", seen)
+            read_fd_until(master, b"press Enter for a prompt\r\n", seen)
             # The pty is one line: a second attach is refused, naming who holds it.
             second = pipe_attach(state, b"")
             assert second.returncode == 2
@@ -172,7 +152,7 @@ def test_attach_refusals_and_other_ways_out(tmp_path: Path, ports: Ports) -> Non
         with attached(state) as (child, master, slave):
             cooked = termios.tcgetattr(slave)
             seen = bytearray()
-            read_until(master, b"press Enter for a prompt\r\n", seen)
+            read_fd_until(master, b"press Enter for a prompt\r\n", seen)
             child.send_signal(signal.SIGHUP)
             assert child.wait(WAIT) == 0
             assert termios.tcgetattr(slave) == cooked
@@ -190,7 +170,7 @@ def test_attach_refusals_and_other_ways_out(tmp_path: Path, ports: Ports) -> Non
             start_new_session=True,
         )
         os.close(slave)
-        read_until(master, b"press Enter for a prompt\r\n", bytearray())
+        read_fd_until(master, b"press Enter for a prompt\r\n", bytearray())
         os.close(master)
         assert child.wait(WAIT) == 0
         assert runner.poll() is None
@@ -207,11 +187,11 @@ def test_attach_refusals_and_other_ways_out(tmp_path: Path, ports: Ports) -> Non
         with attached(state) as (child, master, slave):
             cooked = termios.tcgetattr(slave)
             seen = bytearray()
-            read_until(master, b"press Enter for a prompt\r\n", seen)
+            read_fd_until(master, b"press Enter for a prompt\r\n", seen)
             runner.send_signal(signal.SIGTERM)
             runner.communicate(timeout=WAIT)
             assert child.wait(WAIT) == 1
-            assert b"the console of ip6000-1 closed" in read_until(master, b"closed", seen)
+            assert b"the console of ip6000-1 closed" in read_fd_until(master, b"closed", seen)
             assert termios.tcgetattr(slave) == cooked
 
 
@@ -262,7 +242,7 @@ def test_the_console_in_tftp_mode_says_what_the_boot_code_does(
     port = ports.udp()
     with runtime(state, ports, port=port), attached(state) as (child, master, _slave):
         seen = bytearray()
-        read_until(master, b"press Enter for a prompt\r\n", seen)
+        read_fd_until(master, b"press Enter for a prompt\r\n", seen)
         press = subprocess.run(
             [*CLI, "press", "ip6000-1", "--hold", "1.8", "--state", str(state)],
             capture_output=True,
@@ -270,7 +250,7 @@ def test_the_console_in_tftp_mode_says_what_the_boot_code_does(
             check=False,
         )
         assert press.returncode == 0, press.stderr
-        entered = read_until(master, b"mode: TFTP mode (reset button held 1.8 s)\r\n", seen)
+        entered = read_fd_until(master, b"mode: TFTP mode (reset button held 1.8 s)\r\n", seen)
         lines = [line.split("] ", 1)[1] for line in entered.decode().split("\r\n") if "] " in line]
         start = lines.index("restart (reset button held 1.8 s): TFTP mode, config kept")
         state_lines = [
@@ -282,7 +262,7 @@ def test_the_console_in_tftp_mode_says_what_the_boot_code_does(
         assert lines[start + 1 : start + 5] == state_lines
         # The boot code has no command line: a typed line makes it print its state again.
         os.write(master, b"help\r")
-        answer = read_until(master, f"UDP port {port}\r\n".encode(), seen)
+        answer = read_fd_until(master, f"UDP port {port}\r\n".encode(), seen)
         assert [line.split("] ", 1)[1] for line in answer.decode().split("\r\n")[:-1]] == (
             state_lines
         )

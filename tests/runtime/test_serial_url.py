@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +18,7 @@ import serial
 
 from ipgwsim.runtime.serialurl import register
 from ipgwsim.testing.loopback import Ports, run
-from ipgwsim.testing.processes import IPGWSIM, ipgwsim, read_line, running
+from ipgwsim.testing.processes import IPGWSIM, ipgwsim, read_fd_until, read_line, running
 
 pytestmark = [
     pytest.mark.integration,
@@ -160,25 +158,6 @@ def test_importing_registers_once_and_the_one_liner_registers_without_it(tmp_pat
     assert "serial.serialutil.SerialException: no ipgwsim runtime is running" in done.stderr
 
 
-def read_until(fd: int, wanted: bytes, seen: bytearray) -> bytes:
-    """Read ``fd`` until ``wanted`` has come; what came up to and with it (the rest stays in
-    ``seen``). Fails naming what came instead."""
-    deadline = time.monotonic() + WAIT
-    while wanted not in seen:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        assert ready, f"{wanted!r} did not come; got {bytes(seen)!r}"
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the other side of the pty is closed
-            chunk = b""
-        assert chunk, f"closed before {wanted!r}; got {bytes(seen)!r}"
-        seen.extend(chunk)
-    end = seen.index(wanted) + len(wanted)
-    out = bytes(seen[:end])
-    del seen[:end]
-    return out
-
-
 @pytest.mark.usefixtures("private_registry")
 def test_miniterm_wrapper_on_a_terminal(tmp_path: Path, ports: Ports) -> None:
     state = tmp_path / "state"
@@ -198,22 +177,22 @@ def test_miniterm_wrapper_on_a_terminal(tmp_path: Path, ports: Ports) -> None:
             )
             try:
                 seen = bytearray()
-                banner = read_until(master, b"Ctrl+H ---", seen)
+                banner = read_fd_until(master, b"Ctrl+H ---", seen)
                 pts = (state / "ip6000-1" / "console").resolve()
                 assert f"--- Miniterm on {pts}".encode() in banner
                 assert b"--- Quit: Ctrl+]" in banner
                 os.write(master, b"\r")
-                read_until(master, b"login: ", seen)
+                read_fd_until(master, b"login: ", seen)
                 os.write(master, b"admin\r")
-                read_until(master, b"password: ", seen)
+                read_fd_until(master, b"password: ", seen)
                 os.write(master, b"ip6000\r")
-                assert b"IP6000 firmware " in read_until(master, b"IP6000> ", seen)
+                assert b"IP6000 firmware " in read_fd_until(master, b"IP6000> ", seen)
                 os.write(master, b"config show\r")
-                answer = read_until(master, b"IP6000> ", seen)
+                answer = read_fd_until(master, b"IP6000> ", seen)
                 assert b"config change ETH0 /dhcp auto" in answer
                 os.write(master, b"\x1d")  # Ctrl-]
                 assert child.wait(WAIT) == 0
-                read_until(master, b"--- exit ---", seen)
+                read_fd_until(master, b"--- exit ---", seen)
             finally:
                 if child.poll() is None:
                     child.kill()
