@@ -42,9 +42,12 @@ async def finished(
 
 @asynccontextmanager
 async def running(
-    *argv: str, env: Mapping[str, str] | None = None
+    *argv: str, env: Mapping[str, str] | None = None, stop_timeout: float = 30
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``argv`` as a process, its output piped; killed at the end if it still runs."""
+    """``argv`` as a process, its output piped. Still running at the end (a test that
+    failed, or one that leaves it to this), it is stopped with SIGTERM, as a user stops
+    ``ipgwsim run``, so that it cleans up after itself (a runtime in namespace mode removes
+    its namespaces); SIGKILL only if it has not ended ``stop_timeout`` seconds later."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdout=asyncio.subprocess.PIPE,
@@ -55,8 +58,13 @@ async def running(
         yield proc
     finally:
         if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+            proc.terminate()
+            try:
+                # communicate: read its output, so a full pipe cannot hold it up.
+                await asyncio.wait_for(proc.communicate(), stop_timeout)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 async def read_line(stream: asyncio.StreamReader | None, timeout: float = 20) -> str:

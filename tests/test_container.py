@@ -18,8 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -123,19 +121,6 @@ def container_link(container: str, lab: str) -> None:
         ns.link("set", index=index, state="up")
 
 
-@asynccontextmanager
-async def entrypoint(*argv: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """The entry point running (as ``running``); should the test fail, stopped with
-    SIGTERM as docker stop does, so that the runtime removes its namespaces."""
-    async with running(*argv, env=env) as proc:
-        try:
-            yield proc
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-                await asyncio.wait_for(proc.wait(), 30)
-
-
 def link_names(namespace: str) -> set[str]:
     with IPRoute(netns=namespace) as ns:
         return {link.get_attr("IFLA_IFNAME") for link in ns.get_links()}
@@ -183,7 +168,7 @@ empty_firmware = true
             netlink(container_link, container, lab)
             add_address(lab, "lab0", "10.77.0.1/24")
             command = ["ip", "netns", "exec", container, "sh", str(ENTRYPOINT), str(lab_file)]
-            async with entrypoint(*command, env=entrypoint_env(IPGWSIM_NIC_WAIT="5")) as proc:
+            async with running(*command, env=entrypoint_env(IPGWSIM_NIC_WAIT="5")) as proc:
                 await read_until(proc.stdout, "blank ")
                 # gwload from another machine on the container's network: the device in
                 # TFTP mode takes an address.
@@ -289,7 +274,7 @@ def test_a_site_of_the_topology_is_provisioned_by_its_provisioning_node(tmp_path
                     IPGWSIM_REGISTRY=str(tmp_path / "registry"),
                 )
                 args = [str(CLAB / "site-a.toml"), "--speed", "60"]
-                async with entrypoint(*command, *args, env=env) as proc:
+                async with running(*command, *args, env=env) as proc:
                     await read_until(proc.stdout, "ip811-2 ")
                     fetched: set[str] = set()
                     while fetched != {"update-ip6000.htm", "update-ip811.htm"}:
