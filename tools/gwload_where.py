@@ -21,10 +21,11 @@ runtimes on loopback of this host listen, if gwload did not reach them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
+from typing import TypeVar
 
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.errors import NoRuntime, RuntimeSetupError, describe_error
@@ -40,6 +41,9 @@ STATE_ENV = "IPGWSIM_STATE"
 DEFAULT_BCAST = "255.255.255.255"
 #: Seconds to wait for the runtime's answer on its control socket.
 CONTROL_TIMEOUT = 10.0
+
+
+T = TypeVar("T")
 
 
 class SettingError(Exception):
@@ -78,6 +82,18 @@ def check_address(text: str) -> str:
         raise ValueError(f"{text!r} is not an IPv4 address") from None
 
 
+def _checked_env(environ: Mapping[str, str], name: str, check: Callable[[str], T]) -> T | None:
+    """The variable ``name`` as ``check`` reads it, or None when it is not set;
+    :class:`SettingError` naming the variable when ``check`` refuses it."""
+    text = _from_env(environ, name)
+    if text is None:
+        return None
+    try:
+        return check(text)
+    except ValueError as exc:
+        raise SettingError(f"{name}: {exc}") from None
+
+
 def _from_env(environ: Mapping[str, str], name: str) -> str | None:
     text = environ.get(name, "").strip()
     return text or None
@@ -95,20 +111,12 @@ def resolve(
     what is unusable."""
     port_from = "/port"
     if port is None:
-        text = _from_env(environ, PORT_ENV)
-        if text is not None:
-            try:
-                port, port_from = check_port(text), PORT_ENV
-            except ValueError as exc:
-                raise SettingError(f"{PORT_ENV}: {exc}") from None
+        port = _checked_env(environ, PORT_ENV, check_port)
+        port_from = PORT_ENV
     bcast_from = "/bcast"
     if bcast is None:
-        text = _from_env(environ, BCAST_ENV)
-        if text is not None:
-            try:
-                bcast, bcast_from = check_address(text), BCAST_ENV
-            except ValueError as exc:
-                raise SettingError(f"{BCAST_ENV}: {exc}") from None
+        bcast = _checked_env(environ, BCAST_ENV, check_address)
+        bcast_from = BCAST_ENV
     named_by = "/state"
     if state is None:
         text = _from_env(environ, STATE_ENV)
