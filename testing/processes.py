@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import select
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 
 #: ``ipgwsim`` and ``gwload`` run as modules of this interpreter.
 IPGWSIM = [sys.executable, "-m", "ipgwsim.tools.cli"]
@@ -116,3 +118,25 @@ def read_fd_until(fd: int, wanted: bytes, seen: bytearray, timeout: float = 30.0
     out = bytes(seen[:end])
     del seen[:end]
     return out
+
+
+@contextmanager
+def on_terminal(
+    argv: Sequence[str], timeout: float = 30.0
+) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """``argv`` with a new pty as its terminal (in a session of its own, as a program
+    started in a terminal window): (process, master, slave); the slave stays open here
+    too, so a test can read the terminal's settings. At the end the process is killed if
+    it still runs, and both sides are closed."""
+    master, slave = pty.openpty()
+    child = subprocess.Popen(
+        list(argv), stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+    )
+    try:
+        yield child, master, slave
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout)
+        os.close(master)
+        os.close(slave)

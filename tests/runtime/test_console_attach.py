@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ipgwsim.testing.loopback import Ports
-from ipgwsim.testing.processes import read_fd_until
+from ipgwsim.testing.processes import on_terminal, read_fd_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,22 +54,10 @@ def runtime(
 def attached(state: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
     """``ipgwsim console ip6000-1 --attach`` with a pty as its terminal: (process, master,
     slave); the slave stays open here too, to read its settings."""
-    master, slave = pty.openpty()
-    child = subprocess.Popen(
-        [*CLI, "console", "ip6000-1", "--attach", "--state", str(state), *extra],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        start_new_session=True,
-    )
-    try:
-        yield child, master, slave
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(WAIT)
-        os.close(master)
-        os.close(slave)
+    with on_terminal(
+        [*CLI, "console", "ip6000-1", "--attach", "--state", str(state), *extra], WAIT
+    ) as terminal:
+        yield terminal
 
 
 def pipe_attach(state: Path, typed: bytes, *extra: str) -> subprocess.CompletedProcess[bytes]:

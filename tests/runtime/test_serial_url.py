@@ -4,7 +4,6 @@ real ``ipgwsim run`` process on a private state directory (real pty, real socket
 from __future__ import annotations
 
 import os
-import pty
 import socket
 import subprocess
 import sys
@@ -18,7 +17,14 @@ import serial
 
 from ipgwsim.runtime.serialurl import register
 from ipgwsim.testing.loopback import Ports, run
-from ipgwsim.testing.processes import IPGWSIM, ipgwsim, read_fd_until, read_line, running
+from ipgwsim.testing.processes import (
+    IPGWSIM,
+    ipgwsim,
+    on_terminal,
+    read_fd_until,
+    read_line,
+    running,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -167,15 +173,11 @@ def test_miniterm_wrapper_on_a_terminal(tmp_path: Path, ports: Ports) -> None:
             assert refused(f"ipgwsim://ip6000-1?state={state}&tcp") == (
                 "the console of ip6000-1 is not served on TCP: start the runtime with --console-tcp"
             )
-            master, slave = pty.openpty()
-            child = subprocess.Popen(
-                [*MINITERM, f"ipgwsim://ip6000-1?state={state}"],
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                start_new_session=True,
-            )
-            try:
+            with on_terminal([*MINITERM, f"ipgwsim://ip6000-1?state={state}"], WAIT) as (
+                child,
+                master,
+                _slave,
+            ):
                 seen = bytearray()
                 banner = read_fd_until(master, b"Ctrl+H ---", seen)
                 pts = (state / "ip6000-1" / "console").resolve()
@@ -193,12 +195,6 @@ def test_miniterm_wrapper_on_a_terminal(tmp_path: Path, ports: Ports) -> None:
                 os.write(master, b"\x1d")  # Ctrl-]
                 assert child.wait(WAIT) == 0
                 read_fd_until(master, b"--- exit ---", seen)
-            finally:
-                if child.poll() is None:
-                    child.kill()
-                child.wait(WAIT)
-                os.close(master)
-                os.close(slave)
 
     run(main(), timeout=120)
 
