@@ -21,7 +21,7 @@ from pyroute2 import IPRoute
 from ipgwsim.flash.image import ImageKind, build_image
 from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.testing.netns import add_address, add_bridge, lab_namespace, netlink
-from ipgwsim.testing.processes import GWLOAD, IPGWSIM, finished
+from ipgwsim.testing.processes import GWLOAD, IPGWSIM, finished, read_line, running
 from ipgwsim.testing.simulator import Simulator
 from ipgwsim.tools.gwload_cmd import (
     EXIT_NO_DEVICE,
@@ -75,20 +75,13 @@ async def gwload_json(*args: str, env: Mapping[str, str] | None = None) -> dict[
 @asynccontextmanager
 async def running_lab(tmp_path: Path, ports: Ports) -> AsyncIterator[Lab]:
     lab = Lab(tmp_path / "state", ports.udp())
-    runner = await asyncio.create_subprocess_exec(
+    async with running(
         *IPGWSIM, "run", "IP6000", "--state", str(lab.state), "--port", str(lab.port),
         "--http-port", str(ports.tcp()), "--speed", "1000", "--no-console-tcp",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert runner.stdout is not None
-        summary = (await asyncio.wait_for(runner.stdout.readline(), 30)).decode()
+    ) as runner:  # fmt: skip
+        summary = await read_line(runner.stdout, timeout=30)
         assert summary.startswith("ipgwsim: 1 x IP6000 on loopback"), summary
         yield lab
-    finally:
-        if runner.returncode is None:
-            runner.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(runner.communicate(), 30)
 
 
 # -- where gwload looked ------------------------------------------------------------------
@@ -180,22 +173,16 @@ def test_the_vendor_broadcast_on_a_host_with_a_loopback_runtime(
         state, port = tmp_path / "state", ports.udp()
 
         async def main_() -> None:
-            runner = await asyncio.create_subprocess_exec(
+            async with running(
                 *inside, *IPGWSIM, "run", "IP6000", "--state", str(state), "--port", str(port),
                 "--http-port", str(ports.tcp()), "--speed", "1000", "--no-console-tcp",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            try:
-                assert runner.stdout is not None
-                await asyncio.wait_for(runner.stdout.readline(), 30)
+            ) as runner:  # fmt: skip
+                await read_line(runner.stdout, timeout=30)
                 rc, out, err = await finished(*inside, *GWLOAD, "/scan", "/port", str(port), *FAST)
                 assert rc == EXIT_NO_DEVICE, out + err
                 said, hint = out.splitlines()
                 assert said.endswith(f"answered a broadcast to 255.255.255.255:{port}")
                 assert hint.endswith(f"try /bcast {LOOPBACK} /port {port} (or /state {state})")
-            finally:
-                runner.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(runner.communicate(), 30)
 
         run(main_(), timeout=120)
 
