@@ -1,0 +1,351 @@
+"""The control API over HTTP/JSON: the routes, their arguments and their refusals.
+
+One aiohttp application per place it is served (``runtime/apiserver.py``): the control
+socket ``<state>/control.sock`` and, with ``ipgwsim run --ui``, a TCP port. Both serve the
+same routes (``docs/control-api.md`` has the table); the TCP one adds its guards (token,
+Host header) and the front-panel page.
+
+Every reply is JSON, ``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``, with
+the HTTP status saying what kind of refusal it is: 400 a bad argument or body, 404 an
+unknown device or route, 405 a wrong method, 409 a device or runtime not in a state for
+it, 413 a body too long, 415 a POST without ``Content-Type: application/json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ipgwsim.runtime.control import (
+    console_json,
+    device_json,
+    event_json,
+    link_json,
+    network_json,
+)
+from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice, describe_error
+from ipgwsim.runtime.impair import Impairment
+
+if TYPE_CHECKING:
+    from ipgwsim.runtime.host import DeviceHost
+    from ipgwsim.runtime.runtime import Runtime
+
+__all__ = ["MAX_BODY", "ROUTES", "Api", "ApiError"]
+
+#: Longest request body the API reads (bytes).
+MAX_BODY = 64 * 1024
+#: The routes, as the 404 answer lists them (D: a device's name or MAC, URL-quoted).
+ROUTES = (
+    "GET /v1/status",
+    "GET /v1/devices/D",
+    "POST /v1/devices/D/press",
+    "POST /v1/devices/D/button",
+    "POST /v1/devices/D/power",
+    "POST /v1/devices/D/cut",
+    "GET /v1/devices/D/console",
+    "GET|POST /v1/devices/D/impair",
+    "GET /v1/watch",
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status; the text is the reply's ``error``."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+def reply(status: int = 200, **fields: Any) -> web.Response:
+    """A JSON reply: ``ok`` true for 2xx, else ``error`` must be among the fields."""
+    return web.json_response({"ok": status < 300, **fields}, status=status)
+
+
+def refuse(status: int, text: str) -> web.Response:
+    return reply(status, error=text or "refused")
+
+
+_MISSING = object()
+
+
+def arg(
+    request: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = _MISSING
+) -> Any:
+    """``request[key]``, checked against ``kind`` (true/false is no number here)."""
+    value = request.get(key)
+    if value is None:
+        if default is _MISSING:
+            raise ApiError(400, f"missing argument {key!r}")
+        return default
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise ApiError(400, f"argument {key!r} has the wrong type: {value!r}")
+    return value
+
+
+def whole_number(query: Any, key: str, default: int) -> int:
+    """A query argument that is a whole number of 0 or more."""
+    text = query.get(key)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(400, f"argument {key!r} must be a whole number, not {text!r}") from None
+    if value < 0:
+        raise ApiError(400, f"argument {key!r} must be 0 or more, not {value}")
+    return value
+
+
+def _known_query(request: web.Request, *known: str) -> None:
+    """Refuse query arguments a route does not take (``token`` is the guard's)."""
+    for key in request.query:
+        if key not in known and key != "token":
+            taken = ", ".join(known) if known else "none"
+            raise ApiError(400, f"unknown query argument {key!r} (this route takes: {taken})")
+
+
+class Api:
+    """The handlers over one runtime; :meth:`app` builds an application serving them."""
+
+    def __init__(self, runtime: Runtime, *, log: logging.Logger | None = None) -> None:
+        self.runtime = runtime
+        self.log = log if log is not None else runtime.log
+        #: Set when the runtime stops: every stream ends.
+        self.closing = asyncio.Event()
+
+    def app(self, middlewares: list[Any] | None = None) -> web.Application:
+        """An application with every route, the error handling, then ``middlewares``."""
+        app = web.Application(
+            client_max_size=MAX_BODY, middlewares=[self._errors, *(middlewares or [])]
+        )
+        get, post = web.get, web.post
+        app.add_routes(
+            [
+                get("/v1/status", self.status, allow_head=False),
+                get("/v1/devices/{device}", self.device, allow_head=False),
+                post("/v1/devices/{device}/press", self.press),
+                post("/v1/devices/{device}/button", self.button),
+                post("/v1/devices/{device}/power", self.power),
+                post("/v1/devices/{device}/cut", self.cut),
+                get("/v1/devices/{device}/console", self.console, allow_head=False),
+                get("/v1/devices/{device}/impair", self.impair, allow_head=False),
+                post("/v1/devices/{device}/impair", self.impair),
+                get("/v1/watch", self.watch, allow_head=False),
+            ]
+        )
+        return app
+
+    # -- the refusals ----------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return refuse(exc.status, str(exc))
+        except UnknownDevice as exc:
+            return refuse(404, str(exc))
+        except web.HTTPNotFound:
+            return refuse(
+                404, f"no route {request.method} {request.path} (routes: {', '.join(ROUTES)})"
+            )
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            return refuse(
+                405,
+                f"method {request.method} is not allowed on {request.path} (allowed: {allowed})",
+            )
+        except web.HTTPRequestEntityTooLarge:
+            return refuse(413, f"the request body is longer than {MAX_BODY} bytes")
+        except RuntimeSetupError as exc:
+            status = 409 if not self.runtime.running else 400
+            return refuse(status, describe_error(exc))
+        except web.HTTPException as exc:
+            return refuse(exc.status, exc.reason or f"HTTP {exc.status}")
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            self.log.exception("control API: %s %s failed", request.method, request.path)
+            return refuse(500, f"internal error: {describe_error(exc)}")
+
+    def _running(self) -> None:
+        if not self.runtime.running:
+            raise ApiError(409, "the runtime is stopping")
+
+    async def _body(self, request: web.Request, *known: str) -> dict[str, Any]:
+        """The JSON object of a POST; refuses another content type, bad JSON, other keys."""
+        if request.content_type != "application/json":
+            shown = request.headers.get("Content-Type")
+            raise ApiError(
+                415,
+                "a POST needs Content-Type: application/json"
+                + (f", not {shown}" if shown else " (none was given)"),
+            )
+        raw = await request.read()
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except RecursionError:
+            raise ApiError(400, "bad request body: the JSON is nested too deeply") from None
+        except ValueError as exc:
+            raise ApiError(400, f"bad request body: {describe_error(exc)}") from None
+        if not isinstance(body, dict):
+            raise ApiError(
+                400, f"the request body must be a JSON object, not {type(body).__name__}"
+            )
+        for key in body:
+            if key not in known:
+                taken = ", ".join(known) if known else "none"
+                raise ApiError(400, f"unknown argument {key!r} (this route takes: {taken})")
+        return body
+
+    def _host(self, request: web.Request) -> DeviceHost:
+        self._running()
+        return self.runtime.device(request.match_info["device"])
+
+    # -- the routes ----------------------------------------------------------------------
+
+    async def status(self, request: web.Request) -> web.Response:
+        _known_query(request)
+        self._running()
+        rt = self.runtime
+        return reply(
+            devices=[device_json(host) for host in rt.devices],
+            network=network_json(rt),
+        )
+
+    async def device(self, request: web.Request) -> web.Response:
+        _known_query(request)
+        return reply(**device_json(self._host(request)))
+
+    async def press(self, request: web.Request) -> web.Response:
+        _known_query(request)
+        host = self._host(request)
+        body = await self._body(request, "hold")
+        hold = float(arg(body, "hold", (int, float), 0.5))
+        rt = self.runtime
+        with rt.watch_timed(host.name) as watcher:
+            await rt.press(host.name, hold)
+            seen = [event_json(*item) for item in watcher.pending()]
+        return reply(**device_json(host), hold=hold, events=seen)
+
+    async def button(self, request: web.Request) -> web.Response:
+        """Press the reset button without a hold (``down``), or let it go (``up``)."""
+        _known_query(request)
+        host = self._host(request)
+        body = await self._body(request, "down")
+        down = arg(body, "down", bool)
+        boot = host.device.boot
+        if down:
+            if boot.button is not None:
+                raise ApiError(409, f"the reset button of {host.name} is already held")
+            host.press()
+            if boot.button is None:  # off, programming, clearing: the press is not read
+                raise ApiError(
+                    409,
+                    f"{host.name} does not read its reset button now ({host.status().mode.value})",
+                )
+            state = {"down": True, "since": boot.button.since, "held": None}
+        else:
+            if boot.button is None:
+                raise ApiError(409, f"the reset button of {host.name} is not held")
+            since = boot.button.since
+            at = host.release()
+            state = {"down": False, "since": since, "held": round(max(0.0, at - since), 6)}
+        return reply(**device_json(host), button=state)
+
+    async def power(self, request: web.Request) -> web.Response:
+        _known_query(request)
+        host = self._host(request)
+        body = await self._body(request, "on")
+        on = arg(body, "on", bool)
+        self.runtime.power(host.name, on)
+        return reply(**device_json(host))
+
+    async def cut(self, request: web.Request) -> web.Response:
+        _known_query(request)
+        host = self._host(request)
+        body = await self._body(request, "at_op", "mode")
+        at = self.runtime.cut(host.name, arg(body, "at_op", int), arg(body, "mode", str, "torn"))
+        return reply(device=host.name, at_op=at)
+
+    async def console(self, request: web.Request) -> web.Response:
+        _known_query(request, "lines")
+        host = self._host(request)
+        count = whole_number(request.query, "lines", 200)
+        return reply(
+            device=host.name,
+            **console_json(host),
+            dropped=host.console.dropped,
+            lines=host.console.tail(count) if count else [],
+        )
+
+    async def impair(self, request: web.Request) -> web.Response:
+        """Set a device's impairment (text form, ``off``: none) with POST; GET shows it."""
+        _known_query(request)
+        host = self._host(request)
+        previous = host.link.impairment
+        if request.method == "POST":
+            body = await self._body(request, "impairment")
+            text = arg(body, "impairment", str)
+            try:
+                impairment = Impairment.parse(text)
+            except ValueError as exc:
+                raise ApiError(400, describe_error(exc)) from None
+            self.runtime.impair(host.name, impairment)
+        return reply(
+            device=host.name,
+            **link_json(host),
+            previous=previous.to_text() if previous is not None else None,
+        )
+
+    async def watch(self, request: web.Request) -> web.StreamResponse:
+        _known_query(request, "device")
+        self._running()
+        device = request.query.get("device")
+        watcher = self.runtime.watch_timed(device)
+        name = self.runtime.device(device).name if device is not None else None
+        with watcher:
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            await response.write(_line({"ok": True, "watching": name}))
+            async for item in self._stream(watcher):
+                await response.write(_line(event_json(*item)))
+        return response
+
+    async def _stream(self, watcher: Any, keep_alive: float | None = None) -> Any:
+        """The watcher's items until it ends or the API closes; None every ``keep_alive``
+        real seconds without one."""
+        closing = asyncio.ensure_future(self.closing.wait())
+        try:
+            while not self.closing.is_set():
+                step = asyncio.ensure_future(watcher.__anext__())
+                done, _ = await asyncio.wait(
+                    {step, closing}, timeout=keep_alive, return_when=asyncio.FIRST_COMPLETED
+                )
+                if step not in done:
+                    step.cancel()
+                    if closing in done:
+                        return
+                    yield None
+                    continue
+                try:
+                    yield step.result()
+                except StopAsyncIteration:
+                    return
+        finally:
+            closing.cancel()
+
+
+def _line(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
