@@ -16,11 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ipgwsim.events import (
+    AddressAssigned,
+    AddressReleased,
+    Event,
+    FirmwareStarted,
+    ImageProgrammed,
+)
+from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.control import (
     console_json,
     device_json,
@@ -30,6 +38,7 @@ from ipgwsim.runtime.control import (
 )
 from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice, describe_error
 from ipgwsim.runtime.impair import Impairment
+from ipgwsim.runtime.watch import WATCH_QUEUE, WATCHED
 
 if TYPE_CHECKING:
     from ipgwsim.runtime.host import DeviceHost
@@ -39,6 +48,17 @@ __all__ = ["MAX_BODY", "ROUTES", "Api", "ApiError"]
 
 #: Longest request body the API reads (bytes).
 MAX_BODY = 64 * 1024
+#: Real seconds between the comments that keep an idle SSE stream open through proxies.
+KEEP_ALIVE = 15.0
+#: Events after which DEVICE shows something new, besides the watched ones (an SSE
+#: ``state`` follows them; a web server that starts or fails to listen too).
+CHANGES_DEVICE = (
+    *WATCHED,
+    AddressAssigned,
+    AddressReleased,
+    FirmwareStarted,
+    ImageProgrammed,
+)
 #: The routes, as the 404 answer lists them (D: a device's name or MAC, URL-quoted).
 ROUTES = (
     "GET /v1/status",
@@ -120,6 +140,11 @@ class Api:
         self.log = log if log is not None else runtime.log
         #: Set when the runtime stops: every stream ends.
         self.closing = asyncio.Event()
+        #: Real seconds between ``: keep-alive`` comments of an idle SSE stream.
+        self.keep_alive = KEEP_ALIVE
+        self._feeds: set[_Feed] = set()
+        runtime.subscribe(self._event)
+        runtime.subscribe_web(self._web)
 
     def app(self, middlewares: list[Any] | None = None) -> web.Application:
         """An application with every route, the error handling, then ``middlewares``."""
@@ -221,6 +246,7 @@ class Api:
         return reply(
             devices=[device_json(host) for host in rt.devices],
             network=network_json(rt),
+            clock=self.clock(),
         )
 
     async def device(self, request: web.Request) -> web.Response:
@@ -312,39 +338,120 @@ class Api:
         _known_query(request, "device")
         self._running()
         device = request.query.get("device")
-        watcher = self.runtime.watch_timed(device)
         name = self.runtime.device(device).name if device is not None else None
-        with watcher:
+        if "text/event-stream" in request.headers.get("Accept", ""):
+            return await self._sse(request, name)
+        with self.runtime.watch_timed(name) as watcher:
             response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
             response.enable_chunked_encoding()
             await response.prepare(request)
             await response.write(_line({"ok": True, "watching": name}))
             async for item in self._stream(watcher):
-                await response.write(_line(event_json(*item)))
+                if item is not None:
+                    await response.write(_line(event_json(*item)))
         return response
 
-    async def _stream(self, watcher: Any, keep_alive: float | None = None) -> Any:
-        """The watcher's items until it ends or the API closes; None every ``keep_alive``
-        real seconds without one."""
+    async def _sse(self, request: web.Request, name: str | None) -> web.StreamResponse:
+        """The watch as Server-Sent Events: ``hello``, then ``device-event`` for each
+        watched event and ``state`` (DEVICE as it is then) after each event that changes
+        what DEVICE shows, a ``: keep-alive`` comment after a quiet while."""
+        feed = _Feed(name)
+        self._feeds.add(feed)
+        try:
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": "text/event-stream",
+                    "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no",
+                }
+            )
+            await response.prepare(request)
+            await response.write(_sse("hello", {"watching": name, "clock": self.clock()}))
+            async for item in self._stream(feed, self.keep_alive):
+                await response.write(b": keep-alive\n\n" if item is None else item)
+        finally:
+            self._feeds.discard(feed)
+        return response
+
+    def clock(self) -> dict[str, Any]:
+        """CLOCK: how fast device time runs (None: only when moved, a virtual clock) and
+        the device time now."""
+        clock = self.runtime.clock
+        speed = clock.speed if isinstance(clock, ScaledClock) else None
+        return {"speed": speed, "now": round(clock.now(), 6)}
+
+    def _event(self, host: DeviceHost, event: Event) -> None:
+        """Every event of every device (inside its step: it only reads and queues)."""
+        if not self._feeds or not isinstance(event, CHANGES_DEVICE):
+            return
+        now = self.runtime.clock.now()
+        for feed in self._feeds:
+            if feed.only is None or feed.only == host.name:
+                if isinstance(event, WATCHED):
+                    feed.put(_sse("device-event", event_json(host.name, event, now)))
+                feed.put(_sse("state", device_json(host)))
+
+    def _web(self, host: DeviceHost) -> None:
+        """A device's web server started listening, or could not."""
+        for feed in self._feeds:
+            if feed.only is None or feed.only == host.name:
+                feed.put(_sse("state", device_json(host)))
+
+    async def _stream(self, source: Any, keep_alive: float | None = None) -> AsyncIterator[Any]:
+        """The items of ``source`` (a watcher, a feed) until it ends or the API closes;
+        None after ``keep_alive`` real seconds without one."""
         closing = asyncio.ensure_future(self.closing.wait())
+        step: asyncio.Future[Any] | None = None
         try:
             while not self.closing.is_set():
-                step = asyncio.ensure_future(watcher.__anext__())
+                if step is None:
+                    step = asyncio.ensure_future(source.__anext__())
                 done, _ = await asyncio.wait(
                     {step, closing}, timeout=keep_alive, return_when=asyncio.FIRST_COMPLETED
                 )
+                if closing in done:
+                    return
                 if step not in done:
-                    step.cancel()
-                    if closing in done:
-                        return
                     yield None
                     continue
                 try:
-                    yield step.result()
+                    item = step.result()
                 except StopAsyncIteration:
                     return
+                step = None
+                yield item
         finally:
-            closing.cancel()
+            for future in (closing, step):
+                if future is not None:
+                    future.cancel()
+
+
+class _Feed:
+    """One SSE stream's messages, in the order the devices' events came; a stream that
+    falls :data:`WATCH_QUEUE` behind loses the further ones."""
+
+    def __init__(self, only: str | None) -> None:
+        self.only = only
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(WATCH_QUEUE)
+        #: Messages dropped because the queue was full.
+        self.drops = 0
+
+    def put(self, message: bytes) -> None:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.drops += 1
+
+    def __aiter__(self) -> _Feed:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._queue.get()
+
+
+def _sse(kind: str, data: dict[str, Any]) -> bytes:
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return f"event: {kind}\ndata: {text}\n\n".encode()
 
 
 def _line(message: dict[str, Any]) -> bytes:

@@ -19,6 +19,7 @@ from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import Ports, run
 from ipgwsim.testing.needs import find_program
+from ipgwsim.testing.web import short_press
 
 pytestmark = pytest.mark.integration
 
@@ -336,5 +337,90 @@ def test_the_button_held_and_let_go(tmp_path: Path, ports: Ports) -> None:
                 409,
                 {"ok": False, "error": "ip6000-1 does not read its reset button now (off)"},
             )
+
+    run(main())
+
+
+async def next_sse(response: aiohttp.ClientResponse) -> tuple[str, Any]:
+    """The next Server-Sent Event up to its blank line: its kind and its data
+    (``("comment", text)`` for a block of a comment only)."""
+    kind, data, comment = "message", None, None
+    while True:
+        line = (await asyncio.wait_for(response.content.readline(), 5)).decode()
+        assert line, "the stream ended"
+        if line == "\n":
+            return ("comment", comment) if data is None else (kind, data)
+        field, _, value = line.rstrip("\n").partition(":")
+        value = value.removeprefix(" ")
+        if not field:
+            comment = value
+        elif field == "event":
+            kind = value
+        elif field == "data":
+            data = json.loads(value)
+
+
+def test_watch_as_server_sent_events(tmp_path: Path, ports: Ports) -> None:
+    """hello with the clock, then each watched event followed by the device's state; a
+    device's address and its web server that starts listening (a short press restarts
+    it with the factory address; no watched event) are states too."""
+
+    async def main() -> None:
+        clock = ManualClock(start=5.0)
+        async with (
+            Runtime(tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock) as rt,
+            session(rt.state.control_socket) as client,
+        ):
+            response = await client.get("/v1/watch", headers={"Accept": "text/event-stream"})
+            assert response.content_type == "text/event-stream"
+            assert await next_sse(response) == (
+                "hello",
+                {"watching": None, "clock": {"speed": None, "now": 5.0}},
+            )
+            (host,) = rt.add_devices("IP6000", 1)
+            url = await short_press(rt, clock, host)
+            seen: list[tuple[str, Any]] = []
+            while not any(kind == "state" and data["web"] for kind, data in seen):
+                seen.append(await next_sse(response))
+            events = [data for kind, data in seen if kind == "device-event"]
+            assert [e["event"] for e in events[:2]] == ["led", "mode"]
+            assert events[-1] == {
+                "device": "ip6000-1", "time": 5.3, "event": "led", "led": "steady green"
+            }  # fmt: skip
+            # Every device-event is followed by the device's state at once.
+            for index, (kind, _) in enumerate(seen):
+                if kind == "device-event":
+                    assert seen[index + 1][0] == "state"
+                    assert seen[index + 1][1]["name"] == "ip6000-1"
+            # The address and the web server's start came without a watched event:
+            # states of their own, the web server's last.
+            assert seen[-1][1]["web"] == f"{url}/"
+            alone = [
+                data
+                for index, (kind, data) in enumerate(seen)
+                if kind == "state" and seen[index - 1][0] != "device-event"
+            ]
+            assert alone[-1] == seen[-1][1]
+            assert any(d["ip"] is not None and d["web"] is None for d in alone[:-1])
+            status = await call(client, "GET", "/v1/status")
+            assert status[1]["clock"] == {"speed": None, "now": 5.3}
+            response.close()
+
+    run(main())
+
+
+def test_an_idle_sse_stream_gets_keep_alive_comments(tmp_path: Path, ports: Ports) -> None:
+    async def main() -> None:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
+            assert rt._control is not None
+            rt._control.api.keep_alive = 0.01  # real seconds; 15 in a runtime
+            async with session(rt.state.control_socket) as client:
+                response = await client.get("/v1/watch", headers={"Accept": "text/event-stream"})
+                assert (await next_sse(response))[0] == "hello"
+                assert await next_sse(response) == ("comment", "keep-alive")
+                assert await next_sse(response) == ("comment", "keep-alive")
+                response.close()
 
     run(main())
