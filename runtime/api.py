@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ipgwsim.events import (
     AddressAssigned,
@@ -29,6 +29,7 @@ from ipgwsim.events import (
     ImageProgrammed,
 )
 from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.consoleclients import ConsoleRefused
 from ipgwsim.runtime.control import (
     console_json,
     device_json,
@@ -48,6 +49,8 @@ __all__ = ["MAX_BODY", "ROUTES", "Api", "ApiError"]
 
 #: Longest request body the API reads (bytes).
 MAX_BODY = 64 * 1024
+#: The connection budget's name for console WebSockets (a limit per device of their own).
+CONSOLE_WS = "console WebSocket"
 #: Real seconds between the comments that keep an idle SSE stream open through proxies.
 KEEP_ALIVE = 15.0
 #: Events after which DEVICE shows something new, besides the watched ones (an SSE
@@ -70,6 +73,7 @@ ROUTES = (
     "GET /v1/devices/D/console",
     "GET|POST /v1/devices/D/impair",
     "GET /v1/watch",
+    "GET /v1/devices/D/console/ws (WebSocket)",
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -164,6 +168,7 @@ class Api:
                 get("/v1/devices/{device}/impair", self.impair, allow_head=False),
                 post("/v1/devices/{device}/impair", self.impair),
                 get("/v1/watch", self.watch, allow_head=False),
+                get("/v1/devices/{device}/console/ws", self.console_ws, allow_head=False),
             ]
         )
         return app
@@ -334,6 +339,43 @@ class Api:
             previous=previous.to_text() if previous is not None else None,
         )
 
+    async def console_ws(self, request: web.Request) -> web.StreamResponse:
+        """A console terminal of its own over a WebSocket (as a TCP console connection):
+        the console's bytes out as binary frames, the keys typed in as text or binary."""
+        _known_query(request)
+        host = self._host(request)
+        ws = web.WebSocketResponse(max_msg_size=MAX_BODY)
+        if not ws.can_prepare(request).ok:
+            raise ApiError(
+                400,
+                f"{request.path} is a WebSocket: ask with Upgrade: websocket "
+                "(a browser's new WebSocket(url))",
+            )
+        await ws.prepare(request)
+        sink = _WsSink(ws)
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        try:
+            joined = host.console_clients.join(
+                sink, CONSOLE_WS, sock.fileno() if sock is not None else -1
+            )
+        except ConsoleRefused as exc:
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=_reason(str(exc)))
+            return ws
+        closing = asyncio.ensure_future(self.closing.wait())
+        closing.add_done_callback(lambda _: sink.close())
+        try:
+            async for message in ws:
+                if message.type is WSMsgType.TEXT:
+                    joined.terminal.feed(message.data.encode("utf-8"))
+                elif message.type is WSMsgType.BINARY:
+                    joined.terminal.feed(message.data)
+        finally:
+            closing.cancel()
+            host.console_clients.leave(joined)
+            sink.close()
+            await sink.done()
+        return ws
+
     async def watch(self, request: web.Request) -> web.StreamResponse:
         _known_query(request, "device")
         self._running()
@@ -424,6 +466,59 @@ class Api:
             for future in (closing, step):
                 if future is not None:
                     future.cancel()
+
+
+class _WsSink:
+    """A console WebSocket as a :class:`~ipgwsim.runtime.consoleclients.Sink`: written to
+    without waiting, sent in binary frames by a task of its own, closed with 1000 once
+    what was written has gone."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self._pending = bytearray()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.ensure_future(self._send())
+
+    def write(self, data: bytes) -> None:
+        self._pending += data
+        self._wake.set()
+
+    def buffered(self) -> int:
+        return len(self._pending)
+
+    def is_closing(self) -> bool:
+        return self._closing or self.ws.closed
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+
+    async def done(self) -> None:
+        """Wait until the WebSocket is closed."""
+        await asyncio.shield(self._task)
+
+    async def _send(self) -> None:
+        ws = self.ws
+        try:
+            while not ws.closed:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._pending and not ws.closed:
+                    chunk = bytes(self._pending)
+                    self._pending.clear()
+                    await ws.send_bytes(chunk)
+                if self._closing:
+                    break
+            await ws.close(code=WSCloseCode.OK)
+        except (ConnectionError, RuntimeError):
+            pass  # the client went: nothing more to send it
+
+
+def _reason(text: str) -> bytes:
+    """A close frame's reason: at most 123 bytes of UTF-8."""
+    data = text.encode("utf-8")
+    return data if len(data) <= 123 else data[:120].decode("utf-8", "ignore").encode() + b"..."
 
 
 class _Feed:

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.connlimit import ConnectionLimits
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import Ports, run
@@ -97,7 +98,8 @@ def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
             routes = (
                 "GET /v1/status, GET /v1/devices/D, POST /v1/devices/D/press, "
                 "POST /v1/devices/D/button, POST /v1/devices/D/power, POST /v1/devices/D/cut, "
-                "GET /v1/devices/D/console, GET|POST /v1/devices/D/impair, GET /v1/watch"
+                "GET /v1/devices/D/console, GET|POST /v1/devices/D/impair, GET /v1/watch, "
+                "GET /v1/devices/D/console/ws (WebSocket)"
             )
             assert [(code, reply["error"]) for code, reply in errors] == [
                 (404, f"no route GET /v1/dance (routes: {routes})"),
@@ -422,5 +424,69 @@ def test_an_idle_sse_stream_gets_keep_alive_comments(tmp_path: Path, ports: Port
                 assert await next_sse(response) == ("comment", "keep-alive")
                 assert await next_sse(response) == ("comment", "keep-alive")
                 response.close()
+
+    run(main())
+
+
+async def ws_until(ws: aiohttp.ClientWebSocketResponse, text: str) -> str:
+    """The console's bytes from a WebSocket until ``text`` has come."""
+    seen = b""
+    while text.encode() not in seen:
+        message = await asyncio.wait_for(ws.receive(), 5)
+        assert message.type is aiohttp.WSMsgType.BINARY, message
+        seen += message.data
+    return seen.decode()
+
+
+def test_a_console_websocket_logs_in_and_runs_a_command(tmp_path: Path, ports: Ports) -> None:
+    """A WebSocket is a terminal of its own: login:, the login of docs/runtime.md, a
+    command; the connection budget refuses one over the device's limit with 1013 and
+    why; the runtime's stop closes the others with 1000."""
+
+    async def main() -> None:
+        limits = ConnectionLimits(per_device=1)
+        async with Runtime(
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            connection_limits=limits,
+        ) as rt:
+            rt.add_devices("IP6000", 1)
+            path = "/v1/devices/ip6000-1/console/ws"
+            async with session(rt.state.control_socket) as client:
+                ws = await client.ws_connect(path)
+                assert (await ws_until(ws, "login: ")).endswith("login: ")
+                await ws.send_str("admin\r")
+                await ws_until(ws, "password: ")
+                await ws.send_bytes(b"ip6000\r")
+                await ws_until(ws, "IP6000> ")
+                await ws.send_str("config show\r")
+                shown = await ws_until(ws, "IP6000> ")
+                assert "config change" in shown or "CMD0" in shown, shown
+                # The device's own lines reach the WebSocket too.
+                rt.power("ip6000-1", False)
+                assert "mode: off (switched off)" in await ws_until(ws, "switched off")
+                second = await client.ws_connect(path)
+                refused = await asyncio.wait_for(second.receive(), 5)
+                assert refused.type is aiohttp.WSMsgType.CLOSE
+                assert refused.data == aiohttp.WSCloseCode.TRY_AGAIN_LATER
+                assert refused.extra == (
+                    "ip6000-1 has 1 console WebSocket connections open, its limit"
+                )
+                not_ws = await call(client, "GET", path)
+                assert not_ws == (
+                    400,
+                    {
+                        "ok": False,
+                        "error": f"{path} is a WebSocket: ask with Upgrade: websocket "
+                        "(a browser's new WebSocket(url))",
+                    },
+                )
+                stopping = asyncio.ensure_future(rt.stop())
+                closed = await asyncio.wait_for(ws.receive(), 5)
+                await stopping
+                assert closed.type is aiohttp.WSMsgType.CLOSE
+                assert closed.data == aiohttp.WSCloseCode.OK
 
     run(main())
