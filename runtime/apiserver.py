@@ -9,7 +9,8 @@ connect.
 and the front panel's page (the static files of ``runtime/frontpanel/``) at ``/`` and
 ``/static/...``. TCP has no file mode, so it guards itself (``docs/control-api.md``,
 *The UI port*): a Host header that is not the address served is refused (403: a page of
-another site that a DNS name points at this port cannot use it), a POST without
+another site that a DNS name points at this port cannot use it), so is a request with
+the Origin of another site (403: a browser lets any page open a WebSocket), a POST without
 ``Content-Type: application/json`` too (415, in the API: a browser sends no such POST to
 another site without asking first, and nothing here answers that question); bound off
 loopback, every ``/v1`` request needs the token the runtime made at its start
@@ -220,6 +221,16 @@ class UiServer:
                 403,
                 f"this panel is served on {self.where}, "
                 f"not on {host!r} (Host header refused: DNS rebinding guard)",
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and not (
+            origin.startswith("http://") and self._host_allowed(origin[7:].rstrip("/"))
+        ):
+            # A page of another site: a browser lets it open a WebSocket anywhere (no CORS).
+            raise ApiError(
+                403,
+                f"a page of {origin} may not use this panel (only pages served by "
+                f"http://{self.where} may)",
             )
         return await handler(request)
 

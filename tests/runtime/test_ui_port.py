@@ -4,6 +4,7 @@ port 0; the off-loopback address lives in a network namespace the test makes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import stat
@@ -41,6 +42,52 @@ async def get(
         return response.status, await response.text(), dict(response.headers)
 
 
+async def check_guards(url: str, port: int) -> None:
+    """The UI port's Host, Origin and Content-Type guards (docs/control-api.md)."""
+    # The Host header must name the address served: localhost too, on loopback.
+    code, body, _ = await get(f"{url}v1/status", {"Host": f"localhost:{port}"})
+    assert code == 200
+    code, body, _ = await get(f"{url}v1/status", {"Host": f"attacker.example:{port}"})
+    assert (code, json.loads(body)) == (
+        403,
+        {
+            "ok": False,
+            "error": f"this panel is served on 127.0.0.1:{port}, not on "
+            f"'attacker.example:{port}' (Host header refused: DNS rebinding guard)",
+        },
+    )
+    # A page of another site may open a WebSocket anywhere (no CORS): its Origin
+    # is refused; the panel's own page is welcome.
+    ws_url = f"ws://127.0.0.1:{port}/v1/devices/ip6000-1/console/ws"
+    async with aiohttp.ClientSession() as client:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect(ws_url, origin="http://attacker.example")
+        assert refused.value.status == 403
+        async with client.ws_connect(ws_url, origin=url.rstrip("/")) as ws:
+            seen = b""
+            while b"login: " not in seen:
+                message = await asyncio.wait_for(ws.receive(), 10)
+                assert message.type is aiohttp.WSMsgType.BINARY, message
+                seen += message.data
+    code, body, _ = await get(f"{url}v1/status", {"Origin": "http://attacker.example"})
+    assert (code, json.loads(body)["error"]) == (
+        403,
+        "a page of http://attacker.example may not use this panel (only pages served "
+        f"by http://127.0.0.1:{port} may)",
+    )
+    # A form's POST (another site's page can send one without asking): 415.
+    code, body, _ = await get(
+        f"{url}v1/devices/ip6000-1/power",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        "POST",
+        "on=false",
+    )
+    assert code == 415
+    assert json.loads(body)["error"] == (
+        "a POST needs Content-Type: application/json, not application/x-www-form-urlencoded"
+    )
+
+
 def test_run_serves_the_api_and_the_page_on_a_loopback_port(tmp_path: Path, ports: Ports) -> None:
     state = str(tmp_path / "state")
 
@@ -62,29 +109,7 @@ def test_run_serves_the_api_and_the_page_on_a_loopback_port(tmp_path: Path, port
             status = json.loads(body)
             assert (code, status["ui"]) == (200, url)
             assert status["devices"][0]["name"] == "ip6000-1"
-            # The Host header must name the address served: localhost too, on loopback.
-            code, body, _ = await get(f"{url}v1/status", {"Host": f"localhost:{port}"})
-            assert code == 200
-            code, body, _ = await get(f"{url}v1/status", {"Host": f"attacker.example:{port}"})
-            assert (code, json.loads(body)) == (
-                403,
-                {
-                    "ok": False,
-                    "error": f"this panel is served on 127.0.0.1:{port}, not on "
-                    f"'attacker.example:{port}' (Host header refused: DNS rebinding guard)",
-                },
-            )
-            # A form's POST (another site's page can send one without asking): 415.
-            code, body, _ = await get(
-                f"{url}v1/devices/ip6000-1/power",
-                {"Content-Type": "application/x-www-form-urlencoded"},
-                "POST",
-                "on=false",
-            )
-            assert code == 415
-            assert json.loads(body)["error"] == (
-                "a POST needs Content-Type: application/json, not application/x-www-form-urlencoded"
-            )
+            await check_guards(url, port)
             # The page: what runtime/frontpanel/ holds, never cached.
             code, body, headers = await get(url)
             assert headers["Cache-Control"] == "no-store"
