@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ipgwsim import __version__
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
@@ -29,13 +30,28 @@ from ipgwsim.tools import (
 )
 from ipgwsim.tools.closedpipe import guard
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
 
 class UsageError(Exception):
     """The user asked for something that cannot be done; the text says why."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, whose own output (help, usage, version, errors) into a closed pipe fails
+    as every other write does, so that :func:`~ipgwsim.tools.closedpipe.guard` ends the
+    command with the same quiet 141 on every Python: argparse of Python 3.11.4 and later
+    passes over a failed write and would exit 0, earlier ones raise, and a parser's
+    subcommands are of its class."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if message:
+            (file if file is not None else sys.stderr).write(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ipgwsim",
         description="Simulated innovaphone gateways: profiles, flash images, devices.",
     )
