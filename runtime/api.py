@@ -29,7 +29,7 @@ from ipgwsim.events import (
     ImageProgrammed,
 )
 from ipgwsim.runtime.clock import ScaledClock
-from ipgwsim.runtime.consoleclients import ConsoleRefused
+from ipgwsim.runtime.consoleclients import ConsoleRefused, cut_off
 from ipgwsim.runtime.control import (
     console_json,
     device_json,
@@ -54,6 +54,13 @@ MAX_BODY = 64 * 1024
 CONSOLE_WS = "console WebSocket"
 #: Real seconds between the comments that keep an idle SSE stream open through proxies.
 KEEP_ALIVE = 15.0
+#: Real seconds one write of a stream (a console WebSocket's frame, an SSE event, a watch
+#: line) may wait for its client to take it; a client that took nothing for that long is
+#: cut off (docs/control-api.md, *Slow clients*).
+SEND_TIMEOUT = 10.0
+#: Real seconds a stream's client gets at the stop to take its last bytes (a WebSocket's
+#: close frame, answered); a client that has not is cut off.
+CLOSE_WAIT = 1.0
 #: Events after which DEVICE shows something new, besides the watched ones (an SSE
 #: ``state`` follows them; a web server that starts or fails to listen too).
 CHANGES_DEVICE = (
@@ -149,7 +156,11 @@ class Api:
         self.closing = asyncio.Event()
         #: Real seconds between ``: keep-alive`` comments of an idle SSE stream.
         self.keep_alive = KEEP_ALIVE
+        #: Real seconds a write of a stream may wait for its client (:data:`SEND_TIMEOUT`).
+        self.send_timeout = SEND_TIMEOUT
         self._feeds: set[_Feed] = set()
+        #: The open streams and console WebSockets, by the task of their handler.
+        self._streams: dict[asyncio.Task[Any], _Stream] = {}
         runtime.subscribe(self._event)
         runtime.subscribe_web(self._web)
 
@@ -360,7 +371,7 @@ class Api:
         the console's bytes out as binary frames, the keys typed in as text or binary."""
         _known_query(request)
         host = self._host(request)
-        ws = web.WebSocketResponse(max_msg_size=MAX_BODY)
+        ws = web.WebSocketResponse(max_msg_size=MAX_BODY, timeout=CLOSE_WAIT)
         if not ws.can_prepare(request).ok:
             raise ApiError(
                 400,
@@ -368,17 +379,20 @@ class Api:
                 "(a browser's new WebSocket(url))",
             )
         await ws.prepare(request)
-        sink = _WsSink(ws)
+        stream = self._open(request)
+        sink = _WsSink(ws, stream)
         sock = request.transport.get_extra_info("socket") if request.transport else None
         try:
             joined = host.console_clients.join(
                 sink, CONSOLE_WS, sock.fileno() if sock is not None else -1
             )
         except ConsoleRefused as exc:
+            self._streams.pop(stream.task, None)
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=_reason(str(exc)))
+            sink.close()  # its task ends: the WebSocket is closed
+            await sink.done()
             return ws
-        closing = asyncio.ensure_future(self.closing.wait())
-        closing.add_done_callback(lambda _: sink.close())
+        stream.stop = sink.close
         try:
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
@@ -386,10 +400,12 @@ class Api:
                 elif message.type is WSMsgType.BINARY:
                     joined.terminal.feed(message.data)
         finally:
-            closing.cancel()
             host.console_clients.leave(joined)
             sink.close()
-            await sink.done()
+            try:
+                await sink.done()
+            finally:
+                self._streams.pop(stream.task, None)
         return ws
 
     async def watch(self, request: web.Request) -> web.StreamResponse:
@@ -403,10 +419,16 @@ class Api:
             response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
             response.enable_chunked_encoding()
             await response.prepare(request)
-            await response.write(_line({"ok": True, "watching": name}))
-            async for item in self._stream(watcher):
-                if item is not None:
-                    await response.write(_line(event_json(*item)))
+            stream = self._open(request)
+            try:
+                await stream.write(response.write(_line({"ok": True, "watching": name})))
+                async for item in self._stream(watcher):
+                    if item is not None:
+                        await stream.write(response.write(_line(event_json(*item))))
+            except ConnectionError:
+                pass  # the client went, or was cut off
+            finally:
+                self._streams.pop(stream.task, None)
         return response
 
     async def _sse(self, request: web.Request, name: str | None) -> web.StreamResponse:
@@ -415,6 +437,7 @@ class Api:
         what DEVICE shows, a ``: keep-alive`` comment after a quiet while."""
         feed = _Feed(name)
         self._feeds.add(feed)
+        stream: _Stream | None = None
         try:
             response = web.StreamResponse(
                 headers={
@@ -424,12 +447,46 @@ class Api:
                 }
             )
             await response.prepare(request)
-            await response.write(_sse("hello", {"watching": name, "clock": self.clock()}))
+            stream = self._open(request)
+            hello = _sse("hello", {"watching": name, "clock": self.clock()})
+            await stream.write(response.write(hello))
             async for item in self._stream(feed, self.keep_alive):
-                await response.write(b": keep-alive\n\n" if item is None else item)
+                await stream.write(response.write(b": keep-alive\n\n" if item is None else item))
+        except ConnectionError:
+            pass  # the client went, or was cut off
         finally:
             self._feeds.discard(feed)
+            if stream is not None:
+                self._streams.pop(stream.task, None)
         return response
+
+    # -- the streams ---------------------------------------------------------------------
+
+    def _open(self, request: web.Request) -> _Stream:
+        """The stream of ``request``'s handler (this task), until it ends."""
+        task = asyncio.current_task()
+        assert task is not None
+        stream = _Stream(task, request.transport, self.send_timeout)
+        self._streams[task] = stream
+        return stream
+
+    async def stop(self) -> None:
+        """The runtime stops: every stream and console WebSocket ends now (safe to call
+        more than once). A client that has not taken all it was sent is cut off at once;
+        one that has gets :data:`CLOSE_WAIT` real seconds to take the last bytes (the
+        WebSocket's close frame, and answer it), then it is cut off too. So no handler is
+        left for the web server's own graceful wait."""
+        self.closing.set()
+        streams = dict(self._streams)
+        for stream in streams.values():
+            stream.stop()
+        if not streams:
+            return
+        _, left = await asyncio.wait(streams, timeout=CLOSE_WAIT)
+        for task in left:
+            streams[task].abort()
+        if left:
+            await asyncio.wait(left, timeout=CLOSE_WAIT)
 
     def clock(self) -> dict[str, Any]:
         """CLOCK: how fast device time runs (None: only when moved, a virtual clock) and
@@ -484,13 +541,63 @@ class Api:
                     future.cancel()
 
 
+class _Stream:
+    """One open stream or console WebSocket: its writes, each bounded by ``timeout`` real
+    seconds, and its connection, cut off (aborted: what is unsent is dropped) when a write
+    runs out of time or the stop finds it behind."""
+
+    def __init__(
+        self, task: asyncio.Task[Any], transport: asyncio.Transport | None, timeout: float
+    ) -> None:
+        self.task = task
+        self.transport = transport
+        self.timeout = timeout
+        #: Whether a write is waiting for the client.
+        self.writing = False
+        #: What the stop does to it: cut it off if it is behind (a WebSocket's sink also
+        #: sends its close frame).
+        self.stop: Callable[[], None] = self.cut_if_behind
+
+    def unsent(self) -> bool:
+        """Whether bytes wait for the client (a write, or the connection's buffer)."""
+        transport = self.transport
+        return self.writing or (
+            transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() > 0
+        )
+
+    def abort(self) -> None:
+        """Cut the connection off now: its handler is cancelled, its client sees a reset."""
+        cut_off(self.transport)
+
+    def cut_if_behind(self) -> None:
+        if self.unsent():
+            self.abort()
+
+    async def write(self, sending: Awaitable[None]) -> None:
+        """One write; a client that does not take it within the timeout is cut off."""
+        self.writing = True
+        try:
+            await asyncio.wait_for(sending, self.timeout)
+        except TimeoutError:
+            self.abort()
+            raise ConnectionResetError(
+                f"the client took nothing for {self.timeout:g} s: cut off"
+            ) from None
+        finally:
+            self.writing = False
+
+
 class _WsSink:
     """A console WebSocket as a :class:`~ipgwsim.runtime.consoleclients.Sink`: written to
     without waiting, sent in binary frames by a task of its own, closed with 1000 once
-    what was written has gone."""
+    what was written has gone; closed with bytes still unsent (its client stopped
+    reading), or a frame not taken in time, its connection is cut off."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, stream: _Stream) -> None:
         self.ws = ws
+        self.stream = stream
         self._pending = bytearray()
         self._wake = asyncio.Event()
         self._closing = False
@@ -508,6 +615,8 @@ class _WsSink:
 
     def close(self) -> None:
         self._closing = True
+        if self._pending or self.stream.unsent():
+            self.stream.abort()  # its client stopped reading: nothing more will reach it
         self._wake.set()
 
     async def done(self) -> None:
@@ -523,12 +632,12 @@ class _WsSink:
                 while self._pending and not ws.closed:
                     chunk = bytes(self._pending)
                     self._pending.clear()
-                    await ws.send_bytes(chunk)
+                    await self.stream.write(ws.send_bytes(chunk))
                 if self._closing:
                     break
             await ws.close(code=WSCloseCode.OK)
         except (ConnectionError, RuntimeError):
-            pass  # the client went: nothing more to send it
+            pass  # the client went (or was cut off): nothing more to send it
 
 
 def _reason(text: str) -> bytes:

@@ -88,7 +88,7 @@ class ControlServer:
         await web.SockSite(runner, sock).start()
 
     async def close(self) -> None:
-        self.api.closing.set()
+        await self.api.stop()
         if self._runner is None:
             return
         await self._runner.cleanup()
@@ -182,7 +182,7 @@ class UiServer:
             raise
 
     async def close(self) -> None:
-        self.api.closing.set()
+        await self.api.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -10,12 +10,16 @@ budget (:class:`~ipgwsim.runtime.connlimit.ConnectionBudget`: a refused one is t
 opens its terminal, sends it the device's lines and counts it out when it ends.
 
 What a client is sent goes to its :class:`Sink` without waiting; a client that stops
-reading while more than :data:`CLIENT_BUFFER` bytes wait for it is disconnected, so it
-never holds up the device.
+reading while more than :data:`CLIENT_BUFFER` bytes wait for it is cut off (its connection
+aborted, what waited dropped) and counted out, so it never holds up the device.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +34,7 @@ __all__ = [
     "OpenTerminal",
     "Sink",
     "Terminal",
+    "cut_off",
 ]
 
 #: Bytes that may wait for a client that does not read before it is disconnected.
@@ -59,7 +64,23 @@ class Sink(Protocol):
 
     def is_closing(self) -> bool: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """End the connection; with bytes still unsent (its client stopped reading) it is
+        cut off at once (aborted: they are dropped), so it never waits for that client."""
+        ...
+
+
+def cut_off(transport: asyncio.WriteTransport | None) -> None:
+    """Cut a connection off at once: what waits for its client, in this process and in
+    the kernel, is dropped, and the client gets a reset (``SO_LINGER`` 0), rather than
+    the kernel going on offering it to a client that does not read."""
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 class ConsoleRefused(Exception):

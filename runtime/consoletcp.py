@@ -32,7 +32,7 @@ from typing import Any, cast
 import serial
 from serial.rfc2217 import PortManager
 
-from ipgwsim.runtime.consoleclients import ConsoleClients, ConsoleRefused, Joined
+from ipgwsim.runtime.consoleclients import ConsoleClients, ConsoleRefused, Joined, cut_off
 from ipgwsim.runtime.errors import RuntimeSetupError
 
 #: The loopback address the consoles listen on.
@@ -95,7 +95,10 @@ class _StreamSink:
         return self.writer.is_closing()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.buffered():
+            cut_off(self.writer.transport)  # its client stopped reading
+        else:
+            self.writer.close()
 
 
 def _listen(port: int) -> socket.socket:

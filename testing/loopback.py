@@ -199,6 +199,15 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
     return asyncio.run(limited())
 
 
+async def read_to_the_end(sock: socket.socket, timeout: float = 10.0) -> None:
+    """Read a non-blocking socket until the server ends the connection: returns at an
+    orderly end, raises ConnectionResetError at a reset (TimeoutError: it stayed open)."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout):
+        while await loop.sock_recv(sock, 65536):
+            pass
+
+
 async def enter_tftp_mode(runtime: Runtime, clock: ManualClock, device: str) -> None:
     """Hold ``device``'s reset button for 1.8 device seconds (the TFTP-mode press of
     Howto:Config or Password Recovery)."""

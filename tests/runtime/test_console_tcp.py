@@ -19,7 +19,7 @@ from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import Ports, run
+from ipgwsim.testing.loopback import Ports, read_to_the_end, run
 
 #: The factory config (the firmware's defaults), as config show prints it.
 FACTORY = _factory_config(_find_profile("IP6000"))
@@ -181,6 +181,38 @@ def test_a_client_going_away_does_not_disturb_the_device(tmp_path: Path, ports: 
                 await _close(idle)
             assert host.status().mode is Mode.FIRMWARE
             assert rt.errors == []
+
+    run(main(), timeout=60)
+
+
+def test_a_client_that_never_reads_is_cut_off(tmp_path: Path, ports: Ports) -> None:
+    """A client that stops reading while the console floods: once 1 MiB waits for it, it
+    is counted out and its connection is cut off (reset), not left open with the bytes."""
+
+    async def main() -> None:
+        clock = ManualClock()
+        async with _runtime(tmp_path, ports, clock) as rt:
+            host, tcp = _one(rt)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", tcp.raw_port))
+            sock.setblocking(False)
+            try:
+                await _wait_for_clients(tcp, 1)
+                async with asyncio.timeout(30):
+                    for count in range(100_000):
+                        if not tcp.clients:
+                            break
+                        host.console.write("x" * 200)
+                        if count % 20 == 0:
+                            await asyncio.sleep(0)  # the connection's handler takes its turn
+                assert tcp.clients == 0
+                assert host.console_clients.count() == 0
+                with pytest.raises(ConnectionResetError):
+                    await read_to_the_end(sock)
+            finally:
+                sock.close()
+            assert host.status().mode is Mode.FIRMWARE
 
     run(main(), timeout=60)
 

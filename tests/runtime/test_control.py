@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,15 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
+from aiohttp import web_protocol
 
+from ipgwsim.runtime.api import Api
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.connlimit import ConnectionLimits
 from ipgwsim.runtime.control import ControlClient, ControlError
+from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import Ports, run
+from ipgwsim.testing.loopback import Ports, read_to_the_end, run
 from ipgwsim.testing.needs import find_program
 from ipgwsim.testing.web import short_press
 
@@ -553,5 +557,117 @@ def test_a_console_websocket_logs_in_and_runs_a_command(tmp_path: Path, ports: P
                 await stopping
                 assert closed.type is aiohttp.WSMsgType.CLOSE
                 assert closed.data == aiohttp.WSCloseCode.OK
+
+    run(main())
+
+
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def never_reading(port: int, path: str, headers: str) -> socket.socket:
+    """A client on the UI port that sends one request and never reads: a small receive
+    buffer, so what it is sent soon waits at the server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n".encode())
+    sock.setblocking(False)
+    return sock
+
+
+def ws_client(port: int) -> socket.socket:
+    return never_reading(
+        port,
+        "/v1/devices/ip6000-1/console/ws",
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n",
+    )
+
+
+def sse_client(port: int) -> socket.socket:
+    return never_reading(port, "/v1/watch", "Accept: text/event-stream\r\n")
+
+
+async def cut_off(sock: socket.socket) -> None:
+    """The server cut the connection off: after what reached the client, a reset (not
+    an orderly end, nor the connection left open)."""
+    with pytest.raises(ConnectionResetError):
+        await read_to_the_end(sock)
+
+
+async def flood(rt: Runtime, host: DeviceHost, until: Callable[[], bool]) -> None:
+    """Console lines, and power toggles (events for the SSE streams), until ``until``."""
+    async with asyncio.timeout(30):
+        for count in range(200_000):
+            if until():
+                return
+            host.console.write("x" * 200)
+            if count % 20 == 0:
+                rt.power(host.name, count % 40 == 0)
+                for _ in range(20):  # the streams' tasks take their turns
+                    await asyncio.sleep(0)
+    raise AssertionError("the flood did not get there")
+
+
+async def opened(api: Api, host: DeviceHost, count: int) -> None:
+    """The API has ``count`` streams open, one of them ``host``'s console WebSocket."""
+    async with asyncio.timeout(10):
+        while len(api._streams) != count or host.console_clients.count() != 1:
+            await asyncio.sleep(0)
+
+
+def test_clients_that_never_read_are_cut_off(
+    tmp_path: Path, ports: Ports, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A console WebSocket that stops reading while the console floods leaves the
+    connection budget and its connection is cut off once 1 MiB waits for it; an SSE
+    stream whose write its client does not take in time is cut off; at the stop, the
+    streams still behind are cut off at once: no handler is left for aiohttp's graceful
+    wait and no task of the API is left."""
+    in_progress: list[bool] = []
+    shutdown = web_protocol.RequestHandler.shutdown
+
+    async def recording(self: web_protocol.RequestHandler, timeout: float | None = 15.0) -> None:
+        in_progress.append(self._request_in_progress)
+        await shutdown(self, timeout)
+
+    monkeypatch.setattr(web_protocol.RequestHandler, "shutdown", recording)
+
+    async def main() -> None:
+        before = asyncio.all_tasks()
+        async with Runtime(
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            ui=("127.0.0.1", 0),
+        ) as rt:
+            api, ui = rt.api, rt.ui
+            assert api is not None
+            assert ui is not None
+            (host,) = rt.add_devices("IP6000", 1)
+            # The WebSocket is cut off by the console's 1 MiB (its writes may wait an
+            # hour); the SSE stream by its write's timeout.
+            api.send_timeout = 3600.0
+            with ws_client(ui.port) as ws:
+                await opened(api, host, 1)
+                api.send_timeout = 0.2
+                with sse_client(ui.port) as sse:
+                    await opened(api, host, 2)
+                    await flood(rt, host, lambda: not api._streams)
+                    assert host.console_clients.count() == 0
+                    await cut_off(ws)
+                    await cut_off(sse)
+            # Two more, behind at the stop; their writes could wait an hour.
+            api.send_timeout = 3600.0
+            with ws_client(ui.port) as ws, sse_client(ui.port) as sse:
+                await opened(api, host, 2)
+                await flood(rt, host, lambda: all(s.unsent() for s in api._streams.values()))
+                await rt.stop()
+                assert not any(in_progress)
+                assert host.console_clients.count() == 0
+                assert [task for task in asyncio.all_tasks() - before if not task.done()] == []
+                await cut_off(ws)
+                await cut_off(sse)
 
     run(main())
