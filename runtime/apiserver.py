@@ -51,6 +51,26 @@ NO_CACHE = {"Cache-Control": "no-store"}
 SHUTDOWN_TIMEOUT = 2.0
 
 
+async def _serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    """Serve ``app`` on the listening socket ``sock``; the runner to clean up at the stop.
+    A handler is cancelled when its client goes; the stop gives the ones still running
+    :data:`SHUTDOWN_TIMEOUT` (the API's streams have ended by then: ``Api.stop``)."""
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        handler_cancellation=True,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
 class ControlServer:
     """Serves the control API of ``runtime`` on the Unix socket ``path``."""
 
@@ -76,16 +96,7 @@ class ControlServer:
         finally:
             if fd is not None:
                 os.close(fd)
-        runner = web.AppRunner(
-            self.api.app(),
-            handle_signals=False,
-            access_log=None,
-            handler_cancellation=True,
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
-        )
-        await runner.setup()
-        self._runner = runner
-        await web.SockSite(runner, sock).start()
+        self._runner = await _serve(self.api.app(), sock)
 
     async def close(self) -> None:
         await self.api.stop()
@@ -167,16 +178,7 @@ class UiServer:
             app = self.api.app([self._host_header, self._token_check])
             app.router.add_get("/", self._index, allow_head=False)
             app.router.add_get("/static/{path:.+}", self._static, allow_head=False)
-            runner = web.AppRunner(
-                app,
-                handle_signals=False,
-                access_log=None,
-                handler_cancellation=True,
-                shutdown_timeout=SHUTDOWN_TIMEOUT,
-            )
-            await runner.setup()
-            self._runner = runner
-            await web.SockSite(runner, sock).start()
+            self._runner = await _serve(app, sock)
         except BaseException:
             sock.close()
             raise

@@ -170,10 +170,12 @@ class ConsoleClients:
         for joined in list(self._joined):
             joined.client.line(line)
 
-    def close(self) -> None:
-        """Disconnect every client (each transport then calls :meth:`leave`)."""
+    def close(self, *services: str) -> None:
+        """Disconnect every client (of ``services``; none given: of every one); each
+        transport then calls :meth:`leave`."""
         for joined in list(self._joined):
-            joined.client.sink.close()
+            if not services or joined.service in services:
+                joined.client.sink.close()
 
     def count(self, service: str | None = None) -> int:
         """Clients connected now (of ``service``; None: of every one)."""

@@ -32,7 +32,7 @@ from typing import Any, cast
 import serial
 from serial.rfc2217 import PortManager
 
-from ipgwsim.runtime.consoleclients import ConsoleClients, ConsoleRefused, Joined, cut_off
+from ipgwsim.runtime.consoleclients import ConsoleClients, ConsoleRefused, cut_off
 from ipgwsim.runtime.errors import RuntimeSetupError
 
 #: The loopback address the consoles listen on.
@@ -77,6 +77,12 @@ class _Connection:
     def write(self, data: bytes) -> None:
         if not self._writer.is_closing():
             self._writer.write(data)
+
+
+#: The connection budget's names for the two kinds of connection (a limit of their own).
+RAW = "console"
+RFC2217 = "RFC 2217 console"
+SERVICES = (RAW, RFC2217)
 
 
 class _StreamSink:
@@ -130,7 +136,6 @@ class ConsoleTcp:
     ) -> None:
         #: The device's console clients (these connections and its WebSockets).
         self._console = clients
-        self._clients: set[Joined] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         raw = _listen(raw_port)
         try:
@@ -155,7 +160,7 @@ class ConsoleTcp:
     @property
     def clients(self) -> int:
         """How many clients are connected now."""
-        return len(self._clients)
+        return sum(self._console.count(service) for service in SERVICES)
 
     async def _serve(self, raw: socket.socket, rfc: socket.socket) -> None:
         try:
@@ -189,7 +194,7 @@ class ConsoleTcp:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
-        service = "console" if manager is None else "RFC 2217 console"
+        service = RAW if manager is None else RFC2217
         sock = writer.get_extra_info("socket")
         escape = (lambda data: b"".join(manager.escape(data))) if manager is not None else None
         try:
@@ -203,7 +208,6 @@ class ConsoleTcp:
             if task is not None:
                 self._handlers.discard(task)
             return
-        self._clients.add(joined)
         try:
             while not writer.is_closing():
                 data = await reader.read(4096)
@@ -215,7 +219,6 @@ class ConsoleTcp:
         except (ConnectionError, OSError):
             pass
         finally:
-            self._clients.discard(joined)
             self._console.leave(joined)  # the session ends with its connection
             writer.close()
             if task is not None:
@@ -228,8 +231,7 @@ class ConsoleTcp:
         self._closed = True
         for server in self._servers:
             server.close()
-        for joined in list(self._clients):
-            joined.client.sink.close()
+        self._console.close(*SERVICES)
 
     async def wait_closed(self) -> None:
         """Wait until the listeners and the client handlers are gone."""
