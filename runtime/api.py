@@ -14,6 +14,8 @@ it, 413 a body too long, 415 a POST without ``Content-Type: application/json``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -373,11 +375,10 @@ class Api:
         host = self._host(request)
         ws = web.WebSocketResponse(max_msg_size=MAX_BODY, timeout=CLOSE_WAIT)
         if not ws.can_prepare(request).ok:
-            raise ApiError(
-                400,
-                f"{request.path} is a WebSocket: ask with Upgrade: websocket "
-                "(a browser's new WebSocket(url))",
-            )
+            refused = refuse(400, await _handshake_fault(request, ws))
+            # RFC 6455 4.2.2: a version not spoken is answered with the one that is.
+            refused.headers["Sec-WebSocket-Version"] = "13"
+            return refused
         await ws.prepare(request)
         stream = self._open(request)
         sink = _WsSink(ws, stream)
@@ -638,6 +639,49 @@ class _WsSink:
             await ws.close(code=WSCloseCode.OK)
         except (ConnectionError, RuntimeError):
             pass  # the client went (or was cut off): nothing more to send it
+
+
+async def _handshake_fault(request: web.Request, ws: web.WebSocketResponse) -> str:
+    """What is wrong with a WebSocket request that aiohttp's ``can_prepare`` refused."""
+    path, headers = request.path, request.headers
+    upgrade = headers.get("Upgrade")
+    if upgrade is None:
+        return (
+            f"{path} is a WebSocket: ask with Upgrade: websocket (a browser's new WebSocket(url))"
+        )
+    if upgrade.strip().lower() != "websocket":
+        return f"{path} is a WebSocket: ask with Upgrade: websocket, not {upgrade!r}"
+    bad = f"bad WebSocket handshake on {path}: "
+    connection = headers.get("Connection")
+    if connection is None or "upgrade" not in connection.lower():
+        return bad + (
+            f"the Connection header must name Upgrade, not {connection!r}"
+            if connection is not None
+            else "Connection: Upgrade is missing"
+        )
+    version = headers.get("Sec-WebSocket-Version")
+    if version not in ("13", "8", "7"):  # aiohttp still takes the drafts' 7 and 8
+        return bad + (
+            f"Sec-WebSocket-Version {version!r} is not spoken here (13 is)"
+            if version is not None
+            else "Sec-WebSocket-Version is missing (13 is spoken here)"
+        )
+    key = headers.get("Sec-WebSocket-Key")
+    try:
+        sixteen = key is not None and len(base64.b64decode(key, validate=True)) == 16
+    except binascii.Error:
+        sixteen = False
+    if not sixteen:
+        return bad + (
+            f"Sec-WebSocket-Key must be 16 bytes in base64, not {key!r}"
+            if key is not None
+            else "Sec-WebSocket-Key is missing"
+        )
+    try:  # anything else: aiohttp's own words
+        await ws.prepare(request)
+    except web.HTTPException as exc:
+        return bad + (exc.text or exc.reason).strip().replace("\n", " ")
+    raise AssertionError("a WebSocket handshake was refused, then taken")  # pragma: no cover
 
 
 def _reason(text: str) -> bytes:

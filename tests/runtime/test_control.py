@@ -521,7 +521,7 @@ def test_a_console_websocket_logs_in_and_runs_a_command(tmp_path: Path, ports: P
             clock=ManualClock(),
             connection_limits=limits,
         ) as rt:
-            rt.add_devices("IP6000", 1)
+            (host,) = rt.add_devices("IP6000", 1)
             path = "/v1/devices/ip6000-1/console/ws"
             async with session(rt.state.control_socket) as client:
                 ws = await client.ws_connect(path)
@@ -552,6 +552,35 @@ def test_a_console_websocket_logs_in_and_runs_a_command(tmp_path: Path, ports: P
                         "(a browser's new WebSocket(url))",
                     },
                 )
+                # With Upgrade: websocket, a bad handshake is told what was wrong.
+                asked: dict[str, str | None] = {
+                    "Upgrade": "websocket",
+                    "Connection": "Upgrade",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    "Sec-WebSocket-Version": "13",
+                }
+                bad = f"bad WebSocket handshake on {path}: "
+                changes: list[tuple[dict[str, str | None], str]] = [
+                    ({"Upgrade": "h2c"}, f"{path} is a WebSocket: ask with Upgrade: websocket, "
+                     "not 'h2c'"),
+                    ({"Sec-WebSocket-Version": "14"},
+                     bad + "Sec-WebSocket-Version '14' is not spoken here (13 is)"),
+                    ({"Sec-WebSocket-Version": None},
+                     bad + "Sec-WebSocket-Version is missing (13 is spoken here)"),
+                    ({"Sec-WebSocket-Key": "c2hvcnQ="},
+                     bad + "Sec-WebSocket-Key must be 16 bytes in base64, not 'c2hvcnQ='"),
+                    ({"Connection": "keep-alive"},
+                     bad + "the Connection header must name Upgrade, not 'keep-alive'"),
+                ]  # fmt: skip
+                for changed, error in changes:
+                    headers = {k: v for k, v in (asked | changed).items() if v is not None}
+                    async with client.get(path, headers=headers) as response:
+                        assert (response.status, await response.json()) == (
+                            400,
+                            {"ok": False, "error": error},
+                        ), changed
+                        assert response.headers["Sec-WebSocket-Version"] == "13"
+                assert host.console_clients.count() == 1
                 stopping = asyncio.ensure_future(rt.stop())
                 closed = await asyncio.wait_for(ws.receive(), 5)
                 await stopping
