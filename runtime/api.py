@@ -57,7 +57,7 @@ CONSOLE_WS = "console WebSocket"
 #: Real seconds between the comments that keep an idle SSE stream open through proxies.
 KEEP_ALIVE = 15.0
 #: Real seconds one write of a stream (a console WebSocket's frame, an SSE event, a watch
-#: line) may wait for its client to take it; a client that took nothing for that long is
+#: line) may wait for its client to take it; a client that has not taken it by then is
 #: cut off (docs/control-api.md, *Slow clients*).
 SEND_TIMEOUT = 10.0
 #: Real seconds a stream's client gets at the stop to take its last bytes (a WebSocket's
@@ -584,7 +584,7 @@ class _Stream:
         except TimeoutError:
             self.abort()
             raise ConnectionResetError(
-                f"the client took nothing for {self.timeout:g} s: cut off"
+                f"the client did not take a write in {self.timeout:g} s: cut off"
             ) from None
         finally:
             self.writing = False
