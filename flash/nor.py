@@ -8,7 +8,8 @@ Rules of the part (each enforced here, each a :class:`LocalFlashError` if broken
   In strict mode (the default) a program that needs a 0→1 change is refused, as
   it is always a bug in the code above (it forgot an erase). A program lies
   within one sector and is aligned to the program unit in address and length.
-* ``read`` has no rules beyond staying inside the part.
+* ``read`` has no rules beyond staying inside the part (and the power being on);
+  ``peek`` reads the same whatever the power: a view from outside the device.
 
 Memory is proportional to the sectors written: a sector that is erased is not
 stored at all (reads give ``0xFF``), so a 32 MiB part with one config in it
