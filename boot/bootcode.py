@@ -170,6 +170,12 @@ class BootCode:
     def power_off(self, now: float, cause: str = "switched off") -> None:
         self.handle(Input.POWER_OFF, now, cause)
 
+    @property
+    def reads_button(self) -> bool:
+        """Whether a press of the reset button now is read (the table: not while off,
+        programming or clearing)."""
+        return TABLE[self.mode, Input.PRESS].action is Action.HOLD
+
     def press(self, now: float, hold: float | None = None) -> None:
         """Press the reset button; with ``hold``, let it go that many seconds later.
 

@@ -8,7 +8,8 @@ Rules of the part (each enforced here, each a :class:`LocalFlashError` if broken
   In strict mode (the default) a program that needs a 0→1 change is refused, as
   it is always a bug in the code above (it forgot an erase). A program lies
   within one sector and is aligned to the program unit in address and length.
-* ``read`` has no rules beyond staying inside the part.
+* ``read`` has no rules beyond staying inside the part (and the power being on);
+  ``peek`` reads the same whatever the power: a view from outside the device.
 
 Memory is proportional to the sectors written: a sector that is erased is not
 stored at all (reads give ``0xFF``), so a 32 MiB part with one config in it
@@ -74,6 +75,12 @@ class NorFlash:
     def read(self, addr: int, length: int) -> bytes:
         """``length`` bytes from ``addr``."""
         self._check_power("read")
+        return self.peek(addr, length)
+
+    def peek(self, addr: int, length: int) -> bytes:
+        """``length`` bytes from ``addr`` whatever the power: what the part holds, for a
+        view of it from outside the device (:meth:`read` is the device's own read).
+        Nothing is changed or shared."""
         self._check_range(addr, length)
         size = self.geometry.sector_size
         parts: list[bytes] = []
@@ -93,9 +100,14 @@ class NorFlash:
     def is_sector_erased(self, index: int) -> bool:
         """Whether every byte of sector ``index`` reads ``0xFF``."""
         self._check_power("read")
+        return not self.holds_data(index)
+
+    def holds_data(self, index: int) -> bool:
+        """Whether sector ``index`` holds a byte that is not ``0xFF``, whatever the power
+        (as :meth:`peek`)."""
         self._check_sector(index)
         sector = self._sectors.get(index)
-        return sector is None or sector.count(ERASED) == len(sector)
+        return sector is not None and sector.count(ERASED) != len(sector)
 
     def is_erased(self, addr: int, length: int) -> bool:
         """Whether every byte in ``addr .. addr+length`` reads ``0xFF``."""

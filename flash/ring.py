@@ -117,7 +117,7 @@ def check_config_text(text: str) -> bytes:
 class ConfigRing:
     """The config ring in one partition; constructing it mounts it."""
 
-    def __init__(self, partition: Partition) -> None:
+    def __init__(self, partition: Partition, data: bytes | None = None) -> None:
         if partition.sector_count < 3:
             raise LocalFlashError(
                 f"the config ring needs at least 3 sectors, region {partition.name!r} "
@@ -130,13 +130,14 @@ class ConfigRing:
         self.max_text = self.max_record - RING_HEADER_SIZE
         self.newest: Generation | None = None
         self.write_pointer = 0
-        self.mount()
+        self.mount(data)
 
     # -- reading -------------------------------------------------------------
+    # ``data``: the region's bytes as the caller read them (None: read them now).
 
-    def mount(self) -> None:
+    def mount(self, data: bytes | None = None) -> None:
         """Find the newest valid generation and where the next one goes."""
-        data = self.partition.read_all()
+        data = self.partition.read_all() if data is None else data
         size = self.partition.size
         newest: Generation | None = None
         # A record may wrap from the end of the region to its start.
@@ -199,16 +200,16 @@ class ConfigRing:
             return start  # an old record the ring comes round to next
         return start + min(RING_HEADER_SIZE + int(header.length), self.max_record)
 
-    def torn(self) -> bool:
+    def torn(self, data: bytes | None = None) -> bool:
         """Whether a record a power cut tore lies at the write pointer: a header, whole or
         cut short, of a generation newer than the newest (what :meth:`dump` passes over)."""
-        data = self.partition.read_all()
+        data = self.partition.read_all() if data is None else data
         return self._pending_end(data + data[: self.max_record]) != self.write_pointer
 
-    def generations(self) -> list[Generation]:
+    def generations(self, data: bytes | None = None) -> list[Generation]:
         """Every valid generation still in the ring, oldest first (offsets are in the
         region, or past its end for a record that wraps)."""
-        data = self.partition.read_all()
+        data = self.partition.read_all() if data is None else data
         found = scan_records(data + data[: self.max_record], limit=self.partition.size)
         return sorted(found, key=lambda g: g.number)
 

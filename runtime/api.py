@@ -42,6 +42,7 @@ from ipgwsim.runtime.control import (
 from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice, describe_error
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.panelview import flash_json, panel_json
+from ipgwsim.runtime.press import check_hold
 from ipgwsim.runtime.watch import WATCH_QUEUE, WATCHED
 
 if TYPE_CHECKING:
@@ -140,12 +141,17 @@ def whole_number(query: Any, key: str, default: int) -> int:
     return value
 
 
+def _only_known(given: Any, known: tuple[str, ...], what: str) -> None:
+    """Refuse an argument (of the query, of the body) that a route does not take."""
+    for key in given:
+        if key not in known:
+            taken = ", ".join(known) if known else "none"
+            raise ApiError(400, f"unknown {what} {key!r} (this route takes: {taken})")
+
+
 def _known_query(request: web.Request, *known: str) -> None:
     """Refuse query arguments a route does not take (``token`` is the guard's)."""
-    for key in request.query:
-        if key not in known and key != "token":
-            taken = ", ".join(known) if known else "none"
-            raise ApiError(400, f"unknown query argument {key!r} (this route takes: {taken})")
+    _only_known((key for key in request.query if key != "token"), known, "query argument")
 
 
 class Api:
@@ -250,10 +256,7 @@ class Api:
             raise ApiError(
                 400, f"the request body must be a JSON object, not {type(body).__name__}"
             )
-        for key in body:
-            if key not in known:
-                taken = ", ".join(known) if known else "none"
-                raise ApiError(400, f"unknown argument {key!r} (this route takes: {taken})")
+        _only_known(body, known, "argument")
         return body
 
     def _host(self, request: web.Request) -> DeviceHost:
@@ -291,7 +294,10 @@ class Api:
         _known_query(request)
         host = self._host(request)
         body = await self._body(request, "hold")
-        hold = float(arg(body, "hold", (int, float), 0.5))
+        given = arg(body, "hold", (int, float), 0.5)
+        check_hold(given)  # before float(): a JSON integer may be beyond a float's range
+        hold = float(given)
+        self._not_held(host)
         rt = self.runtime
         with rt.watch_timed(host.name) as watcher:
             await rt.press(host.name, hold)
@@ -306,15 +312,13 @@ class Api:
         down = arg(body, "down", bool)
         boot = host.device.boot
         if down:
-            if boot.button is not None:
-                raise ApiError(409, f"the reset button of {host.name} is already held")
-            host.press()
-            if boot.button is None:  # off, programming, clearing: the press is not read
+            self._not_held(host)
+            if not boot.reads_button:  # off, programming, clearing: a press is not read
                 raise ApiError(
                     409,
                     f"{host.name} does not read its reset button now ({host.status().mode.value})",
                 )
-            state = {"down": True, "since": boot.button.since, "held": None}
+            state = {"down": True, "since": host.press(), "held": None}
         else:
             if boot.button is None:
                 raise ApiError(409, f"the reset button of {host.name} is not held")
@@ -322,6 +326,13 @@ class Api:
             at = host.release()
             state = {"down": False, "since": since, "held": round(max(0.0, at - since), 6)}
         return reply(**device_json(host), button=state)
+
+    def _not_held(self, host: DeviceHost) -> None:
+        """Refuse a press while the button is held (by ``/button``, by a timed press),
+        as the device is when the next input reaches it."""
+        host.catch_up()
+        if host.device.boot.button is not None:
+            raise ApiError(409, f"the reset button of {host.name} is already held")
 
     async def power(self, request: web.Request) -> web.Response:
         _known_query(request)

@@ -40,7 +40,7 @@ from ipgwsim.runtime.private import PRIVATE_FILE, write_private
 if TYPE_CHECKING:
     from ipgwsim.runtime.runtime import Runtime
 
-__all__ = ["FRONT_PANEL", "ControlServer", "UiServer"]
+__all__ = ["FRONT_PANEL", "ControlServer", "UiServer", "host_allowed", "origin_refusal"]
 
 #: The front panel's static files (package data), served on the UI port.
 FRONT_PANEL = Path(__file__).resolve().parent / "frontpanel"
@@ -194,46 +194,21 @@ class UiServer:
 
     # -- the guards ------------------------------------------------------------------
 
-    def _host_allowed(self, header: str | None) -> bool:
-        """Whether a Host header names this server: its address (``localhost`` too, on
-        loopback; any IP address when bound to every address) and its port."""
-        if not header:
-            return False
-        name, colon, port = header.rpartition(":")
-        if not colon or name.endswith(":") or (":" in name and not name.endswith("]")):
-            return False  # no port, or an IPv6 address without brackets
-        if port != str(self.port):
-            return False
-        name = name.removeprefix("[").removesuffix("]").lower()
-        if name == "localhost":
-            return is_loopback(self.host)
-        try:
-            address = ipaddress.ip_address(name)
-        except ValueError:
-            return False  # a DNS name: what a rebinding attack sends
-        if ipaddress.ip_address(self.host).is_unspecified:
-            return True
-        return address == ipaddress.ip_address(self.host)
-
     @web.middleware
     async def _host_header(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         host = request.headers.get("Host")
-        if not self._host_allowed(host):
+        if not host_allowed(host, self.host, self.port):
             raise ApiError(
                 403,
                 f"this panel is served on {self.where}, "
                 f"not on {host!r} (Host header refused: DNS rebinding guard)",
             )
         origin = request.headers.get("Origin")
-        if origin is not None and not (
-            origin.startswith("http://") and self._host_allowed(origin[7:].rstrip("/"))
-        ):
+        if origin is not None:
             # A page of another site: a browser lets it open a WebSocket anywhere (no CORS).
-            raise ApiError(
-                403,
-                f"a page of {origin} may not use this panel (only pages served by "
-                f"http://{self.where} may)",
-            )
+            refusal = origin_refusal(origin, self.host, self.port)
+            if refusal is not None:
+                raise ApiError(403, refusal)
         return await handler(request)
 
     @web.middleware
@@ -277,3 +252,51 @@ class UiServer:
                 status=404, text=f"no file {wanted!r} in the front panel\n", headers=NO_CACHE
             )
         return web.FileResponse(path, headers=NO_CACHE)
+
+
+# -- the guards' checks (pure functions) ------------------------------------------------
+
+#: The port a browser leaves out of an ``http://`` Host or Origin.
+HTTP_PORT = 80
+
+
+def host_allowed(header: str | None, host: str, port: int) -> bool:
+    """Whether a Host header (or an Origin's ``host[:port]``) names a server bound to
+    ``host``:``port``: that address (``localhost`` too, bound to loopback or to every
+    address; any IP address when bound to every address) and that port, 80 when left out
+    (a browser leaves ``:80`` out of an ``http://`` URL)."""
+    if not header:
+        return False
+    name, colon, given = header.rpartition(":")
+    if not colon or name.endswith(":") or (":" in name and not name.endswith("]")):
+        # No port: the whole header is the name (an IPv6 address only in brackets).
+        name, given = header, str(HTTP_PORT)
+        if ":" in name and not (name.startswith("[") and name.endswith("]")):
+            return False
+    if given != str(port):
+        return False
+    name = name.removeprefix("[").removesuffix("]").lower()
+    bound = ipaddress.ip_address(host)
+    if name == "localhost":
+        return bound.is_loopback or bound.is_unspecified
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False  # a DNS name: what a rebinding attack sends
+    return bound.is_unspecified or address == bound
+
+
+def origin_refusal(origin: str, host: str, port: int) -> str | None:
+    """Why a request with this Origin header may not use a panel served on
+    ``host``:``port`` (None: it may). Only the panel's own pages may: ``http://`` ones,
+    from an address :func:`host_allowed` takes."""
+    scheme, sep, rest = origin.partition("://")
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if sep and scheme.lower() == "http" and host_allowed(rest.rstrip("/"), host, port):
+        return None
+    if sep and scheme.lower() == "https":
+        return (
+            f"a page of {origin} may not use this panel: the panel speaks plain HTTP, "
+            f"only pages served by http://{where} may"
+        )
+    return f"a page of {origin} may not use this panel (only pages served by http://{where} may)"

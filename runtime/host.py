@@ -262,6 +262,11 @@ class DeviceHost:
         """
         return self._step(lambda now: self.device.press(now, hold), at)
 
+    def catch_up(self) -> float:
+        """Let the device's timers due by now fire, as an input does first (to look at
+        the device as the next input will find it); returns the device time."""
+        return self._step(lambda now: None)
+
     def release(self, at: float | None = None) -> float:
         """Let the reset button go; the boot code acts on how long it was held.
 

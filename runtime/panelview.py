@@ -10,9 +10,10 @@ pointer and free space, the wear of every sector, the operations so far and the 
 power cut.
 
 Both are pure functions of a device host: they read, never change the device, and do no
-I/O. The flash is read from a snapshot (:meth:`~ipgwsim.flash.nor.NorFlash.clone`, which
-shares the sectors), so a device whose power a cut switched off can be looked at too, and
-no read counts as a flash operation.
+I/O. The flash is looked at from outside the device (:meth:`~ipgwsim.flash.nor.NorFlash.peek`
+and :meth:`~ipgwsim.flash.nor.NorFlash.holds_data`), so a device whose power a cut switched
+off can be looked at too, no read counts as a flash operation, and the part's sectors stay
+as they are (none becomes shared); the config region is read once per view.
 """
 
 from __future__ import annotations
@@ -125,17 +126,18 @@ def erased_run(data: bytes, start: int) -> int:
     return len(ordered) - len(ordered.lstrip(bytes([ERASED])))
 
 
-def _ring_json(ring: ConfigRing) -> dict[str, Any]:
-    data = ring.partition.read_all()
+def _ring_json(ring: ConfigRing, data: bytes) -> dict[str, Any]:
+    """The ring mounted from ``data``, its region's bytes."""
     return {
         "region": ring.partition.name,
         "generations": [
-            {"number": g.number, "offset": g.offset, "length": g.length} for g in ring.generations()
+            {"number": g.number, "offset": g.offset, "length": g.length}
+            for g in ring.generations(data)
         ],
         "newest": None if ring.newest is None else ring.newest.number,
         "write_pointer": ring.write_pointer,
         "erased_tail": erased_run(data, ring.write_pointer),
-        "torn": ring.torn(),
+        "torn": ring.torn(data),
     }
 
 
@@ -157,27 +159,31 @@ def flash_json(host: DeviceHost) -> dict[str, Any]:
     """FLASH: the device's flash (``docs/front-panel-data.md``)."""
     flash: NorFlash = host.flash
     geometry = flash.geometry
-    # A snapshot sharing the sectors: readable while the power is off, and no flash
-    # operation is counted or cut.
-    table = PartitionTable(flash.clone(), host.profile)
+    # The table only names the regions: nothing below reads through it, so the power
+    # may be off and no flash operation is counted.
+    table = PartitionTable(flash, host.profile)
     regions = []
     for part in table:
+        first = part.region.offset // geometry.sector_size
+        used = sum(1 for i in range(first, first + part.sector_count) if flash.holds_data(i))
         regions.append(
             {
                 "name": part.name,
                 "offset": part.region.offset,
                 "size": part.size,
-                "first_sector": part.region.offset // geometry.sector_size,
+                "first_sector": first,
                 "sector_count": part.sector_count,
-                "used_bytes": part.usage().used,
+                "used_bytes": used * geometry.sector_size,
             }
         )
+    config = table[RING_REGION]
+    data = flash.peek(config.region.offset, config.size)
     return {
         "size": geometry.size,
         "sector_size": geometry.sector_size,
         "sectors": geometry.sector_count,
         "regions": regions,
-        "ring": _ring_json(ConfigRing(table[RING_REGION])),
+        "ring": _ring_json(ConfigRing(config, data), data),
         "wear": [flash.wear(index) for index in range(geometry.sector_count)],
         "operations": flash.faults.count,
         "last_cut": _last_cut_json(host),

@@ -173,6 +173,17 @@ def parse_ui(text: str) -> tuple[str, int]:
     return host, port
 
 
+def check_ui_beside_web(ui: tuple[str, int] | None, web_port: int) -> None:
+    """Refuse a UI port on every address (0.0.0.0, ::) that is a web port of devices on
+    loopback: their web servers listen on that port on their own loopback addresses."""
+    if ui is None or not ipaddress.ip_address(ui[0]).is_unspecified or ui[1] != web_port:
+        return
+    raise RuntimeSetupError(
+        f"--ui {ui[0]}:{ui[1]} takes TCP port {ui[1]} on every address, and the devices' "
+        "web servers listen on it on theirs: choose another --ui port (0: any free one)"
+    )
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (an IP address) is a loopback address (127.0.0.0/8, ::1)."""
     return ipaddress.ip_address(host).is_loopback

@@ -86,7 +86,7 @@ from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.pcapng import CaptureFile, CaptureFiles
-from ipgwsim.runtime.ports import DEFAULT_PORT, default_http_port
+from ipgwsim.runtime.ports import DEFAULT_PORT, check_ui_beside_web, default_http_port
 from ipgwsim.runtime.press import check_hold
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
@@ -158,6 +158,8 @@ class Runtime:
         #: Where the control API and the front panel are served on TCP too (host, port;
         #: port 0: any free one), or None.
         self._want_ui = ui
+        if network == "loopback":
+            check_ui_beside_web(ui, http_port)
         #: The UI port's server while the runtime runs (its ``url``, its ``token``).
         self.ui: UiServer | None = None
         #: The control API's handlers, served on the control socket and the UI port
@@ -358,6 +360,9 @@ class Runtime:
         if spec.count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {spec.count}")
         self.console_ports.check(spec.console_port)
+        if spec.http_port is not None and self.network.kind == "loopback":
+            ui = (self.ui.host, self.ui.port) if self.ui is not None else self._want_ui
+            check_ui_beside_web(ui, spec.http_port)
         if spec.attachment is not None and not self.network.takes_attachments:
             raise RuntimeSetupError(
                 f"attachment {spec.attachment}: attachments need the namespace network (netns)"

@@ -41,6 +41,27 @@ def test_strict_refuses_zero_to_one_and_changes_nothing() -> None:
     assert flash.read(0, 1) == b"\x00"
 
 
+def test_peek_reads_what_the_part_holds_whatever_the_power() -> None:
+    """peek and holds_data: a view from outside the device, also while its power is off;
+    nothing is counted, nothing becomes shared."""
+    flash = small_flash()
+    flash.program(258, b"\x12\x34")
+    memory, operations = flash.memory_bytes(), flash.faults.count
+    flash.powered = False
+    with pytest.raises(PowerLost, match="read while the power is off"):
+        flash.read(258, 2)
+    with pytest.raises(PowerLost, match="read while the power is off"):
+        flash.is_sector_erased(1)
+    assert flash.peek(256, 4) == b"\xff\xff\x12\x34"
+    assert flash.peek(250, 4) == b"\xff" * 4  # a sector never written
+    assert [flash.holds_data(i) for i in range(3)] == [False, True, False]
+    with pytest.raises(LocalFlashError, match="is outside the flash"):
+        flash.peek(flash.geometry.size - 1, 2)
+    with pytest.raises(LocalFlashError, match="sector 99 does not exist"):
+        flash.holds_data(99)
+    assert (flash.memory_bytes(), flash.faults.count) == (memory, operations)
+
+
 def test_lenient_programs_and_of_old_and_new() -> None:
     flash = NorFlash(FlashGeometry(1024, 256, 1), strict=False)
     flash.program(0, b"\x0f")

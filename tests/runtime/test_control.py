@@ -78,6 +78,7 @@ def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
                     ("POST", f"{dev}/press", b'{"hold": true}', None),
                     ("POST", f"{dev}/press", b'{"hold": 1e300}', None),
                     ("POST", f"{dev}/press", b'{"hold": 3600.5}', None),
+                    ("POST", f"{dev}/press", b'{"hold": 1' + b"0" * 400 + b"}", None),
                     ("POST", f"{dev}/press", b'{"hold": 1, "huld": 2}', None),
                     ("POST", f"{dev}/press", b"[1]", None),
                     ("POST", f"{dev}/cut", b'{"at_op": 0}', None),
@@ -92,6 +93,8 @@ def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
                     ("POST", f"{dev}/power", b'{"on": false, "x": "' + b"a" * 70000 + b'"}', None),
                 ]
                 replies = [await call(client, *request) for request in asked]
+                unchanged = await call(client, "GET", dev)
+                seen = await call(client, "GET", f"{dev}/console")
                 off = await call(client, "POST", f"{dev}/power", b'{"on": false}')
                 console = await call(client, "GET", f"{dev}/console?lines=2")
                 mac = quote(rt.devices[0].mac, safe="")
@@ -116,6 +119,7 @@ def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
                 (400, "argument 'hold' has the wrong type: True"),
                 (400, "hold must be 0 to 3600 device seconds, not 1e+300"),
                 (400, "hold must be 0 to 3600 device seconds, not 3600.5"),
+                (400, "hold must be 0 to 3600 device seconds, not 1e+400"),
                 (400, "unknown argument 'huld' (this route takes: hold)"),
                 (400, "the request body must be a JSON object, not list"),
                 (400, "the cut must be at flash operation 1 or later, not 0"),
@@ -129,7 +133,19 @@ def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
                 (400, "bad request body: the JSON is nested too deeply"),
                 (413, "the request body is longer than 65536 bytes"),
             ]
-            # None of the refused requests changed the device: it was on until switched off.
+            # None of the refused requests changed the device: it ran its firmware, its
+            # LED steady, with no word of a switch-off, a press or a cut on its console,
+            # until the power was switched off.
+            assert (unchanged[1]["mode"], unchanged[1]["led"]) == (
+                "running firmware",
+                "steady green",
+            )
+            assert seen[1]["lines"]
+            assert not [
+                line
+                for line in seen[1]["lines"]
+                if any(word in line for word in ("switched off", "reset button", "power cut"))
+            ]
             assert off[0] == 200
             assert (off[1]["mode"], off[1]["led"]) == ("off", "off")
             assert console[1]["lines"][-1].endswith("] mode: off (switched off)")
@@ -239,24 +255,55 @@ def test_watch_streams_until_the_client_goes(tmp_path: Path, ports: Ports) -> No
 
 
 def test_a_watch_open_at_the_stop_ends_with_the_runtime(tmp_path: Path, ports: Ports) -> None:
+    """A watch streams what the device did, then ends (the iterator finishes, nothing
+    raised) when the runtime stops while it is open."""
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         watching: asyncio.Future[None] = loop.create_future()
+        three: asyncio.Future[None] = loop.create_future()
         async with Runtime(
             tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
         ) as rt:
             rt.add_devices("IP800", 1)
 
-            def watch() -> list[dict[str, Any]]:
+            def watch() -> tuple[list[dict[str, Any]], str]:
+                got: list[dict[str, Any]] = []
                 with ControlClient(rt.state.path, timeout=10) as client:
                     events = client.watch()  # subscribed once this returns
                     loop.call_soon_threadsafe(watching.set_result, None)
-                    return list(events)
+                    for event in events:
+                        got.append(event)
+                        if len(got) == 3:
+                            loop.call_soon_threadsafe(three.set_result, None)
+                return got, "ended"
 
             watcher = asyncio.ensure_future(asyncio.to_thread(watch))
             await asyncio.wait_for(watching, 10)
-        # The stream ended (the list is complete) when the runtime stopped.
-        assert isinstance(await asyncio.wait_for(watcher, 10), list)
+            rt.power("ip800-1", False)
+            await asyncio.wait_for(three, 10)
+            assert not watcher.done()
+        # The stream ended when the runtime stopped, with what happened before the stop.
+        assert await asyncio.wait_for(watcher, 10) == (
+            [
+                {"device": "ip800-1", "time": 0.0, "event": "led", "led": "off"},
+                {
+                    "device": "ip800-1",
+                    "time": 0.0,
+                    "event": "power",
+                    "on": False,
+                    "cause": "switched off",
+                },
+                {
+                    "device": "ip800-1",
+                    "time": 0.0,
+                    "event": "mode",
+                    "mode": "off",
+                    "reason": "switched off",
+                },
+            ],
+            "ended",
+        )
 
     run(main())
 
@@ -388,7 +435,10 @@ def test_the_button_held_and_let_go(tmp_path: Path, ports: Ports) -> None:
                 up = await call(client, "POST", button, b'{"down": false}')
                 wrong = await call(client, "POST", button, b'{"down": 1}')
                 await call(client, "POST", "/v1/devices/ip6000-1/power", b'{"on": false}')
+                lines = len(rt.devices[0].console.tail(1000))
                 off = await call(client, "POST", button, b'{"down": true}')
+                after_off = await call(client, "GET", "/v1/devices/ip6000-1")
+                console = rt.devices[0].console.tail(1000)
             assert not_held == (
                 409,
                 {"ok": False, "error": "the reset button of ip6000-1 is not held"},
@@ -408,6 +458,86 @@ def test_the_button_held_and_let_go(tmp_path: Path, ports: Ports) -> None:
                 409,
                 {"ok": False, "error": "ip6000-1 does not read its reset button now (off)"},
             )
+            # The refused press changed nothing: still off and dark, not held, no new line.
+            assert (after_off[1]["mode"], after_off[1]["led"]) == ("off", "off")
+            assert rt.devices[0].device.boot.button is None
+            assert len(console) == lines
+
+    run(main())
+
+
+def test_a_press_while_the_button_is_held_is_refused(tmp_path: Path, ports: Ports) -> None:
+    """``/press`` while ``/button`` holds the button, ``/press`` and ``/button`` during a
+    timed press, ``/button`` while the device clears its config: 409, the device untouched
+    (its mode, its LED, the press going on, no console line of a press or a release)."""
+
+    async def main() -> None:
+        clock = ManualClock()
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
+            rt.add_devices("IP6000", 1)
+            host = rt.devices[0]
+            boot = host.device.boot
+            dev = "/v1/devices/ip6000-1"
+            held = {"ok": False, "error": "the reset button of ip6000-1 is already held"}
+
+            def look() -> tuple[str, str, float | None, int]:
+                """The device now (its timers due by now fired, such as a first blink)."""
+                host.catch_up()
+                status = host.status()
+                since = boot.button.since if boot.button is not None else None
+                return status.mode.value, status.led.value, since, len(host.console.tail(1000))
+
+            async with session(rt.state.control_socket) as client:
+                await clock.advance(2.0)
+                down = await call(client, "POST", f"{dev}/button", b'{"down": true}')
+                assert down[0] == 200
+                before = look()
+                assert before[:3] == ("running firmware", "blinking while the button is held", 2.0)
+                press = await call(client, "POST", f"{dev}/press", b'{"hold": 1}')
+                assert press == (409, held)
+                assert look() == before
+                # Still held after the second the refused press asked for: no timed release.
+                await clock.advance(1.5)
+                assert look()[:3] == before[:3]
+                assert not any("released" in line for line in host.console.tail(1000))
+                up = await call(client, "POST", f"{dev}/button", b'{"down": false}')
+                assert (up[0], up[1]["button"]["held"]) == (200, 1.5)
+
+                # A timed press (the Python API's) going on: neither route presses again.
+                await clock.advance(10.0)  # the restart the short press asked for is done
+                timed = rt.press("ip6000-1", 3.0)
+                during = look()
+                again = await call(client, "POST", f"{dev}/press", b'{"hold": 0.2}')
+                button = await call(client, "POST", f"{dev}/button", b'{"down": true}')
+                assert (again, button) == ((409, held), (409, held))
+                assert look() == during
+                await clock.advance(3.0)
+                await asyncio.wait_for(timed, 5)
+                released = [line for line in host.console.tail(1000) if "released" in line]
+                assert released == [
+                    "[   3.500] reset button released after 1.5 s: medium press",
+                    "[  16.500] reset button released after 3.0 s: medium press",
+                ]
+
+                # A long press clears the config; while it clears, a press is not read:
+                # refused before it reaches the device.
+                long_s = host.profile.reset.long_s
+                await call(client, "POST", f"{dev}/button", b'{"down": true}')
+                await clock.advance(long_s + 0.5)
+                await call(client, "POST", f"{dev}/button", b'{"down": false}')
+                clearing = look()
+                assert clearing[:3] == ("clearing config", clearing[1], None)
+                refused = await call(client, "POST", f"{dev}/button", b'{"down": true}')
+                assert refused == (
+                    409,
+                    {
+                        "ok": False,
+                        "error": "ip6000-1 does not read its reset button now (clearing config)",
+                    },
+                )
+                assert look() == clearing
 
     run(main())
 

@@ -247,6 +247,50 @@ def test_flash_shows_the_regions_and_the_generations_config_writes_made(
     run(main())
 
 
+def test_looking_at_the_flash_leaves_it_as_it_was(tmp_path: Path, ports: Ports) -> None:
+    """FLASH reads the part without touching it (docs/front-panel-data.md: nothing is
+    written): the sectors the device owns stay its own objects (no copy on its next
+    write), on and off; the config region is read once per view."""
+
+    async def main() -> None:
+        async with runtime(tmp_path / "state", ports) as (rt, _clock):
+            (host,) = rt.add_devices("IP6000", 1)
+            log_in(host)
+            config_write(host)
+            flash = host.flash
+            sectors = dict(flash._sectors)
+            private = flash.memory_bytes()
+            assert private > 0  # the config write made sectors of the device's own
+            operations = flash.faults.count
+            peeks: list[tuple[int, int]] = []
+            peek = flash.peek
+
+            def counted(addr: int, length: int) -> bytes:
+                peeks.append((addr, length))
+                return peek(addr, length)
+
+            flash.peek = counted  # type: ignore[method-assign]
+            try:
+                first = flash_json(host)
+                second = flash_json(host)
+            finally:
+                del flash.peek
+            config = host.profile.region("config")
+            assert peeks == [(config.offset, config.size)] * 2
+            assert first == second
+            assert flash.memory_bytes() == private
+            assert flash._sectors.keys() == sectors.keys()
+            assert all(flash._sectors[i] is data for i, data in sectors.items())
+            assert flash.faults.count == operations
+            # Off: the same view, still nothing changed.
+            rt.power(host.name, False)
+            assert flash_json(host) == first
+            assert flash.memory_bytes() == private
+            assert all(flash._sectors[i] is data for i, data in sectors.items())
+
+    run(main())
+
+
 def test_erased_tail_shrinks_as_the_ring_fills_and_wear_grows_when_it_wraps(
     tmp_path: Path, ports: Ports
 ) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from ipgwsim.runtime.apiserver import FRONT_PANEL, UiServer
 from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.ports import parse_ui
 from ipgwsim.runtime.runtime import Runtime
@@ -23,6 +24,7 @@ from ipgwsim.testing.loopback import Ports, run
 from ipgwsim.testing.needs import find_program
 from ipgwsim.testing.netns import add_address, lab_namespace, ns_run
 from ipgwsim.testing.processes import IPGWSIM, ipgwsim, read_until, running, stop
+from ipgwsim.testing.simulator import Simulator
 from ipgwsim.tools.cli import build_parser
 from ipgwsim.tools.cli import main as cli_main
 from ipgwsim.tools.run_cmd import plan
@@ -259,8 +261,53 @@ def test_off_loopback_every_api_request_needs_the_token(tmp_path: Path, ports: P
     run(main(), timeout=120)
 
 
+def beside(host: str, port: int) -> str:
+    """The refusal of a UI port on every address that is the devices' web port."""
+    return (
+        f"--ui {host}:{port} takes TCP port {port} on every address, and the devices' web "
+        "servers listen on it on theirs: choose another --ui port (0: any free one)"
+    )
+
+
+@pytest.mark.usefixtures("private_registry")
+def test_the_runtime_refuses_a_ui_port_on_every_address_beside_the_web_servers(
+    tmp_path: Path, ports: Ports
+) -> None:
+    """However it is started (Runtime, Simulator, run): the runtime's web port and a
+    device's own one."""
+    web = ports.tcp()
+    for host in ("0.0.0.0", "::"):
+        with pytest.raises(RuntimeSetupError) as refused:
+            Runtime(tmp_path / "state", port=ports.udp(), http_port=web, ui=(host, web))
+        assert str(refused.value) == beside(host, web)
+    with pytest.raises(RuntimeSetupError) as refused:
+        Simulator(tmp_path / "sim", port=ports.udp(), http_port=web, ui=f"0.0.0.0:{web}")
+    assert str(refused.value) == beside("0.0.0.0", web)
+    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "sim").exists()
+    # Another port, or one address: taken (nothing is started here).
+    Runtime(tmp_path / "state", port=ports.udp(), http_port=web, ui=("0.0.0.0", web + 1))
+    Runtime(tmp_path / "state", port=ports.udp(), http_port=web, ui=("127.0.0.1", web))
+
+    async def main() -> None:
+        # A device's own web port, checked when it is added: against the UI port asked
+        # for (bound to loopback here: tests stay off the host's other addresses).
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=web, clock=ManualClock()
+        ) as rt:
+            rt._want_ui = ("0.0.0.0", web + 1)  # as Runtime(ui=...) keeps it
+            with pytest.raises(RuntimeSetupError) as refused:
+                rt.add(DeviceSpec("IP6000", 1, http_port=web + 1))
+            assert str(refused.value) == beside("0.0.0.0", web + 1)
+            assert rt.devices == []
+            (host,) = rt.add(DeviceSpec("IP6000", 1, http_port=web + 2))
+            assert host.http_port == web + 2
+
+    run(main())
+
+
 def test_run_takes_the_ui_port_from_the_command_line_or_the_lab_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ports: Ports
 ) -> None:
     lab = tmp_path / "lab.toml"
     lab.write_text('schema = 1\n[runtime]\nui = "127.0.0.2:0"\n[[device]]\nmodel = "IP6000"\n')
@@ -274,12 +321,12 @@ def test_run_takes_the_ui_port_from_the_command_line_or_the_lab_file(
     assert planned("--lab", str(lab)) == ("127.0.0.2", 0)
     assert planned("--lab", str(lab), "--ui", "[::1]:0") == ("::1", 0)
     assert planned("IP6000", "--http-port", "8081", "--ui", "0.0.0.0:8080") == ("0.0.0.0", 8080)
-    with pytest.raises(RuntimeSetupError) as taken:
-        planned("IP6000", "--http-port", "8080", "--ui", "0.0.0.0:8080")
-    assert str(taken.value) == (
-        "--ui 0.0.0.0:8080 takes TCP port 8080 on every address, and the devices' web "
-        "servers listen on it on theirs: choose another --ui port (0: any free one)"
-    )
+    # The devices' web port on every address: the runtime refuses it before it starts.
+    state, web = tmp_path / "beside", ports.tcp()
+    argv = ["run", "IP6000", "--state", str(state), "--http-port", str(web)]
+    assert cli_main([*argv, "--port", str(ports.udp()), "--ui", f"0.0.0.0:{web}"]) == 2
+    assert capsys.readouterr().err == f"ipgwsim run: {beside('0.0.0.0', web)}\n"
+    assert not state.exists()
     assert cli_main(["run", "IP6000", "--state", str(tmp_path / "s"), "--ui", "x:1"]) == 2
     assert capsys.readouterr().err == (
         "ipgwsim run: --ui x:1: 'x' is not an IP address (give [HOST:]PORT, "
