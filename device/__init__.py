@@ -41,7 +41,7 @@ from ipgwsim.firmware.logins import PasswordCheck
 from ipgwsim.flash.bootslots import store_boot
 from ipgwsim.flash.dumptext import read_dump
 from ipgwsim.flash.errors import PowerLost
-from ipgwsim.flash.faults import CutMode, PowerCut
+from ipgwsim.flash.faults import CutMode, CutRecord, PowerCut
 from ipgwsim.flash.image import ImageKind, build_image, store_image
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.flash.partitions import PartitionTable
@@ -232,6 +232,9 @@ class Device:
         #: Seconds since the Unix epoch at device time 0 (the device's clock), or None
         #: while the device has no time of day (``UP1 times`` then stops every script).
         self.wall_clock: float | None = None
+        #: The last power cut that switched the device off (``flash.faults.last_cut``)
+        #: and the device time of it.
+        self._cut_seen: tuple[CutRecord, float] | None = None
 
     def _at(self, now: float) -> None:
         self.now = max(self.now, now)
@@ -266,6 +269,22 @@ class Device:
         at = self.flash.faults.count + operations
         self.flash.faults.cut = PowerCut(at, mode)
         return at
+
+    @property
+    def last_cut_time(self) -> float | None:
+        """The device time at which the flash's last power cut (``flash.faults.last_cut``)
+        switched the device off; None when no cut hit, or it hit outside this device."""
+        cut = self.flash.faults.last_cut
+        seen = self._cut_seen
+        if cut is None or seen is None or seen[0] is not cut:
+            return None
+        return seen[1]
+
+    def _note_power_off(self) -> None:
+        """The device went off: if a power cut newer than the one noted did it, note when."""
+        cut = self.flash.faults.last_cut
+        if cut is not None and (self._cut_seen is None or self._cut_seen[0] is not cut):
+            self._cut_seen = (cut, self.now)
 
     # -- status --------------------------------------------------------------------
 
@@ -445,6 +464,8 @@ class Device:
                 self._drop_firmware()
                 self.boot.handle(Input.FIRMWARE_RESET, self.now, event.reason)
             return event
+        if isinstance(event, PoweredOff):
+            self._note_power_off()
         if isinstance(event, FirmwareStarted):
             self._start_firmware(event)
         elif isinstance(event, ModeChanged | PoweredOff) and self.boot.mode is not Mode.FIRMWARE:

@@ -12,7 +12,9 @@ interrupts operation ``N``:
   random generator.
 
 After a cut every operation, reads included, raises :class:`PowerLost` until
-:meth:`~ipgwsim.flash.nor.NorFlash.power_on` is called: the device is off.
+:meth:`~ipgwsim.flash.nor.NorFlash.power_on` is called: the device is off. The
+injector remembers the last cut that hit (:attr:`FaultInjector.last_cut`) after the
+power is back and its log has moved on, for people looking at the flash afterwards.
 """
 
 from __future__ import annotations
@@ -69,6 +71,24 @@ class OpRecord:
         return f"#{self.op} {self.kind} {self.addr:#x}+{self.length:#x}: {self.outcome}"
 
 
+@dataclass(frozen=True)
+class CutRecord:
+    """A power cut that hit: the operation it interrupted and what of it landed."""
+
+    at_op: int
+    mode: CutMode
+    #: ``"program"`` or ``"erase"``.
+    kind: str
+    #: Flash address and length of the interrupted operation.
+    addr: int
+    length: int
+    #: What landed, as the operation log says it (``power cut (torn, 12 of 16 bits landed)``).
+    outcome: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.addr:#x}+{self.length:#x}: {self.outcome}"
+
+
 @dataclass
 class FaultInjector:
     """The faults one flash is subject to, and its log of operations."""
@@ -83,6 +103,8 @@ class FaultInjector:
     def __post_init__(self) -> None:
         self.count = 0
         self.log: deque[OpRecord] = deque(maxlen=self.log_size)
+        #: The last power cut that hit an operation (None: none has).
+        self.last_cut: CutRecord | None = None
 
     def reset_count(self) -> None:
         """Count operations from 1 again (the cut, if any, counts from here)."""
@@ -102,8 +124,21 @@ class FaultInjector:
             return self.rng.randrange(total + 1)
         return min(cut.keep, total)
 
-    def record(self, op: int, kind: str, addr: int, length: int, outcome: str) -> None:
+    def record(
+        self,
+        op: int,
+        kind: str,
+        addr: int,
+        length: int,
+        outcome: str,
+        *,
+        cut: PowerCut | None = None,
+    ) -> None:
+        """Log operation ``op``; with ``cut``, the cut that interrupted it, remembered as
+        :attr:`last_cut`."""
         self.log.append(OpRecord(op, kind, addr, length, outcome))
+        if cut is not None:
+            self.last_cut = CutRecord(op, cut.mode, kind, addr, length, outcome)
 
     def describe(self, last: int = 8) -> str:
         """The last operations, one per line, for failure messages."""

@@ -166,7 +166,7 @@ class NorFlash:
         elif result != old:
             private = self._private(index)
             private[offset : offset + length] = result
-        self.faults.record(op, "program", addr, length, outcome)
+        self.faults.record(op, "program", addr, length, outcome, cut=cut)
         if cut is not None:
             self.powered = False
             raise PowerLost(op, f"program {addr:#x}+{length:#x}")
@@ -194,7 +194,7 @@ class NorFlash:
             self.faults.record(op, "erase", addr, size, "bad sector")
             raise BadSectorError(index, "erase")
         if bad is BadSectorMode.NOOP:
-            self.faults.record(op, "erase", addr, size, "ignored (bad sector)")
+            self.faults.record(op, "erase", addr, size, "ignored (bad sector)", cut=cut)
         elif cut is None:
             self._sectors.pop(index, None)
             self._wear[index] = self.wear(index) + 1
@@ -213,6 +213,7 @@ class NorFlash:
                 addr,
                 size,
                 f"power cut ({cut.mode.value}, {keep} of {size} bytes erased)",
+                cut=cut,
             )
         if cut is not None:
             self.powered = False

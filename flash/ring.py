@@ -199,6 +199,12 @@ class ConfigRing:
             return start  # an old record the ring comes round to next
         return start + min(RING_HEADER_SIZE + int(header.length), self.max_record)
 
+    def torn(self) -> bool:
+        """Whether a record a power cut tore lies at the write pointer: a header, whole or
+        cut short, of a generation newer than the newest (what :meth:`dump` passes over)."""
+        data = self.partition.read_all()
+        return self._pending_end(data + data[: self.max_record]) != self.write_pointer
+
     def generations(self) -> list[Generation]:
         """Every valid generation still in the ring, oldest first (offsets are in the
         region, or past its end for a record that wraps)."""

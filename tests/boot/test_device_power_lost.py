@@ -54,3 +54,30 @@ def test_console_input_answers_what_the_session_prints() -> None:
     assert out is not None
     assert b"IP6000> " in out
     assert device.mode is Mode.FIRMWARE
+
+
+def test_the_device_notes_when_the_last_power_cut_switched_it_off() -> None:
+    """The flash remembers what a cut hit, the device when: the time of the input whose
+    flash operation it cut, kept while the device is switched off and on again."""
+    device = _running()
+    session = _logged_in(device)
+    assert device.last_cut_time is None
+    at = device.cut_power_at(1, CutMode.TORN)
+    assert device.console_input(session, b"config write\r", 7.5) is None
+    drain_events(device)
+    cut = device.flash.faults.last_cut
+    assert cut is not None
+    assert cut.at_op == at
+    assert device.last_cut_time == 7.5
+    device.power_on(9.0)
+    drain_events(device)
+    device.power_off(12.0)  # switched off: not a cut, the time of the cut stays
+    drain_events(device)
+    assert device.last_cut_time == 7.5
+    device.power_on(13.0)
+    drain_events(device)
+    session = _logged_in(device)
+    device.cut_power_at(1, CutMode.ATOMIC)
+    assert device.console_input(session, b"config write\r", 20.0) is None
+    drain_events(device)
+    assert device.last_cut_time == 20.0

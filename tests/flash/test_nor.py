@@ -216,6 +216,40 @@ def test_operation_log_names_recent_operations() -> None:
     assert "#3 program 0x4+0x2: power cut (atomic, 0 of 16 bits landed)" in text
 
 
+def test_the_last_cut_is_remembered_after_the_power_returns_and_the_log_moves_on() -> None:
+    """The injector keeps the cut that hit (operation, mode, what it interrupted), though
+    power_on spends the cut and later operations push it out of the log."""
+    faults = FaultInjector(cut=PowerCut(2, CutMode.TORN, keep=12), log_size=4)
+    flash = small_flash(faults=faults)
+    assert faults.last_cut is None
+    flash.program(0, b"\x00\x00")
+    with pytest.raises(PowerLost):
+        flash.program(4, b"\x00\x00")
+    flash.power_on()
+    for _ in range(6):  # more operations than the log keeps
+        flash.erase_sector(1)
+    assert faults.cut is None
+    assert all(record.op != 2 for record in faults.log)
+    last = faults.last_cut
+    assert last is not None
+    assert (last.at_op, last.mode, last.kind, last.addr, last.length) == (
+        2,
+        CutMode.TORN,
+        "program",
+        4,
+        2,
+    )
+    assert str(last) == "program 0x4+0x2: power cut (torn, 12 of 16 bits landed)"
+
+    faults.cut = PowerCut(faults.count + 1)  # a later cut, of an erase, replaces it
+    with pytest.raises(PowerLost):
+        flash.erase_sector(0)
+    last = faults.last_cut
+    assert last is not None
+    assert (last.at_op, last.mode, last.kind, last.addr) == (9, CutMode.ATOMIC, "erase", 0)
+    assert last.outcome == "power cut (atomic, 0 of 256 bytes erased)"
+
+
 def test_power_cut_needs_a_positive_operation() -> None:
     with pytest.raises(ValueError, match="operation number >= 1"):
         PowerCut(0)

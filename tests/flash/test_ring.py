@@ -154,6 +154,41 @@ def test_dirty_tail_after_a_torn_write_is_skipped() -> None:
     assert ConfigRing(ring.partition).newest is not None
 
 
+@pytest.mark.parametrize("keep_bits", [8 * 3, 8 * 30, 8 * (RING_HEADER_SIZE + 10)])
+def test_a_torn_record_at_the_write_pointer_is_told_until_a_write_passes_it(
+    keep_bits: int,
+) -> None:
+    """A cut header (3 bytes), a header cut short (30) and a whole header with part of
+    its text: each is a torn record at the write pointer; a whole record there is not."""
+    faults = FaultInjector()
+    ring = make_ring(sectors=4, faults=faults)
+    ring.write(config(1, 60))
+    assert not ring.torn()
+    faults.cut = PowerCut(faults.count + 1, CutMode.TORN, keep=keep_bits)
+    with pytest.raises(PowerLost):
+        ring.write(config(2, 60))
+    ring.partition.flash.power_on()
+    again = ConfigRing(ring.partition)
+    assert again.newest is not None
+    assert again.newest.number == 1
+    assert not ring.partition.is_erased(again.write_pointer, 1)
+    assert again.torn()
+    again.write(config(3, 60))  # placed in the next sector, past the torn one
+    assert not again.torn()
+    assert not ConfigRing(ring.partition).torn()
+
+
+def test_an_old_record_at_the_write_pointer_is_not_torn() -> None:
+    """After a wrap the write pointer may stand on an older generation: that is no tear."""
+    ring = make_ring(sectors=4)
+    length = SECTOR - RING_HEADER_SIZE  # a record of one whole sector
+    for i in range(1, 5):
+        ring.write(config(i, length))
+    assert ring.write_pointer == 0  # round: generation 1 is there
+    assert not ring.partition.is_erased(ring.write_pointer, 1)
+    assert not ring.torn()
+
+
 def test_ip6000_ring_holds_a_large_config() -> None:
     profile = find_profile("IP6000")
     ring = ConfigRing(PartitionTable(NorFlash(profile.flash), profile)["config"])
