@@ -11,7 +11,6 @@
 
 (() => {
   const TOKEN_KEY = "ipgwsim-ui-token";
-  const COUNTING = "blinking while the button is held";
   const TIMELINE_KEEP = 200;
 
   const page = {
@@ -315,6 +314,8 @@
         web.append(el("a", { href: device.web, target: "_blank", rel: "noopener", text: device.web }));
       } else if (device.web_error) {
         web.append(el("span", { class: "bad", text: device.web_error }));
+      } else if (device.mode === "running firmware") {
+        web.append(el("span", { class: "muted", text: "not listening (no address yet)" }));
       } else {
         web.append(el("span", { class: "muted", text: "only while the firmware runs" }));
       }
@@ -344,13 +345,14 @@
       const ready = this.part("ready-led");
       const rhythm = this.info.rhythms[this.device.led] || { colour: null, pattern: "off" };
       let lit = false;
-      if (this.device.led === COUNTING) {
-        // A pulse per blink the device counts, as long as the rhythm's on-time.
+      if (rhythm.pattern === "pulse") {
+        // Lit for the rhythm's on-time at each blink the device reports (ButtonBlink):
+        // the blinks a person counts while holding the button.
         const onS = rhythm.on_s || this.info.reset.blink_period_s / 2;
         lit = this.lastBlink !== null && now - this.lastBlink >= 0 && now - this.lastBlink < onS;
       } else if (rhythm.pattern === "steady") {
         lit = true;
-      } else if ((rhythm.pattern === "flashing" || rhythm.pattern === "pulse") && rhythm.period_s) {
+      } else if (rhythm.pattern === "flashing" && rhythm.period_s) {
         const onS = rhythm.on_s || rhythm.period_s / 2;
         const phase = ((now % rhythm.period_s) + rhythm.period_s) % rhythm.period_s;
         lit = phase < onS;
@@ -557,14 +559,16 @@
     drawFlash(flash) {
       const box = this.flashBox;
       const parts = [el("h3", { text: `flash: ${bytes(flash.size)}, ${flash.sectors} sectors of ${bytes(flash.sector_size)}` })];
-      // The regions, in proportion, each filled as far as it is used.
+      // The regions, each filled as far as it is used. Widths grow with the square root
+      // of the size, so that the small regions (boot code, config, vars) stay readable
+      // beside the firmware and the flash directory.
       const bar = el("div", { class: "regions", "data-part": "regions" });
       for (const region of flash.regions) {
         const used = region.size ? Math.min(1, region.used_bytes / region.size) : 0;
         const cell = el("div", {
           class: "region",
           "data-region": region.name,
-          style: `flex-grow: ${region.size}`,
+          style: `flex-grow: ${Math.sqrt(region.size).toFixed(1)}`,
           title: `${region.name}: ${hex(region.offset)}, ${bytes(region.size)}, sectors ` +
             `${region.first_sector}-${region.first_sector + region.sector_count - 1}, ` +
             `${bytes(region.used_bytes)} used`,
@@ -578,7 +582,8 @@
       const ringRegion = flash.regions.find((r) => r.name === ring.region);
       if (ringRegion) {
         const size = ringRegion.size;
-        const rel = (offset) => (offset >= ringRegion.offset ? offset - ringRegion.offset : offset);
+        // Ring offsets are in the region (a record that wraps runs past its end).
+        const rel = (offset) => offset % size;
         const strip = el("div", { class: "ring", "data-part": "ring" });
         const place = (cls, start, length, attrs) => {
           // A stretch that runs past the ring's end goes on at its start.

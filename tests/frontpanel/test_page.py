@@ -182,7 +182,7 @@ def test_a_person_at_the_front_panel(tmp_path: Path, ports: Ports) -> None:
             await expect(part(x11, "mode")).to_have_text("TFTP mode")
             ready = part(x11, "ready-led")
             await expect(ready).to_have_attribute("data-led", "one blink every 2 s")
-            await expect(ready).to_have_attribute("data-pattern", "pulse")
+            await expect(ready).to_have_attribute("data-pattern", "flashing")
             await expect(ready).to_have_attribute("data-colour", "green")
             assert float(await ready.get_attribute("data-real-period") or "nan") == 2 / SPEED
             times = await pulse_times(page, "ip0011-1", 3)
