@@ -7,6 +7,8 @@ chromium driven by Playwright, for the page's tests and its screenshots.
 - :func:`chromium_page`: a headless chromium (``/usr/bin/chromium``, never a browser
   Playwright downloads) with a fresh profile in a folder of the caller's, and a page.
 - :func:`rendered_elements`: the ``data-element`` names the page shows now.
+- :func:`type_line`: type a line into a device's console on the page, and wait for an
+  answer.
 
 Needs Playwright (in ``ipgwsim[test]``, the project's own suite) and the ``chromium``
 package; imported without Playwright it says which extra brings it.
@@ -26,7 +28,15 @@ from ipgwsim.testing.processes import IPGWSIM, read_line, running
 with extra_imports(__name__):
     from playwright.async_api import Page, async_playwright
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium_page", "rendered_elements", "ui_runtime"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "chromium_page",
+    "console_text",
+    "rendered_elements",
+    "type_line",
+    "ui_runtime",
+]
 
 #: Debian's chromium (package ``chromium``; scripts/setup installs it).
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +82,9 @@ async def ui_runtime(
 
 
 @asynccontextmanager
-async def chromium_page(profile: Path, *, width: int = 1280, height: int = 900) -> AsyncIterator[Page]:
+async def chromium_page(
+    profile: Path, *, width: int = 1280, height: int = 900
+) -> AsyncIterator[Page]:
     """A page of a headless chromium whose profile (user data dir) is ``profile``, a
     folder of the caller's that is not used yet: every run starts afresh."""
     async with async_playwright() as playwright:
@@ -107,3 +119,29 @@ async def rendered_elements(page: Page, within: str = "body") -> list[str]:
         within,
     )
     return names
+
+
+async def console_text(page: Page, device: str) -> str:
+    """What the console of ``device`` on the page holds (the terminal's lines, scrollback
+    included)."""
+    text: str = await page.evaluate("(name) => window.ipgwsimPanel.consoleText(name)", device)
+    return text
+
+
+async def type_line(page: Page, device: str, line: str, wanted: str, timeout: float = 30) -> str:
+    """Type ``line`` and Enter into the console of ``device`` on the page, then wait until
+    its terminal holds ``wanted`` once more than before (a prompt already there counts
+    only when it comes again). Returns what came after the line was typed."""
+    count = """([name, wanted]) =>
+        window.ipgwsimPanel.consoleText(name).split(wanted).length - 1"""
+    before = await console_text(page, device)
+    await page.locator(f'[data-device="{device}"] [data-element="console"] .term').click()
+    await page.keyboard.type(line)
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(
+        f"([name, wanted, before]) => ({count})([name, wanted]) > before",
+        arg=[device, wanted, before.count(wanted)],
+        timeout=timeout * 1000,
+    )
+    after = await console_text(page, device)
+    return after[len(before.rstrip()) :] if after.startswith(before.rstrip()) else after

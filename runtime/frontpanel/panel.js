@@ -537,6 +537,15 @@
       });
     }
 
+    // The console's text as the terminal holds it, scrollback included.
+    consoleText() {
+      if (this.term === null) return "";
+      const buffer = this.term.buffer.active;
+      const lines = [];
+      for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
+      return lines.join("\n");
+    }
+
     // -- the flash -----------------------------------------------------------------------
 
     flashSoon() {
@@ -618,6 +627,17 @@
           title: `write pointer ${hex(ring.write_pointer)}`,
         }));
         parts.push(strip);
+        // The generations one by one, oldest first: in a large ring each is a sliver.
+        const chips = el("div", { class: "generations", "data-part": "generations" });
+        for (const gen of ring.generations) {
+          const newest = gen.number === ring.newest;
+          chips.append(el("span", {
+            class: newest ? "chip newest" : "chip",
+            title: `at ${hex(gen.offset)} in the ring, ${bytes(gen.length)}`,
+            text: `#${gen.number} ${bytes(gen.length)}${newest ? " newest" : ""}`,
+          }));
+        }
+        parts.push(chips);
         const gens = ring.generations.length;
         parts.push(el("p", { class: "ring-text", "data-part": "ring-text" },
           `config ring: ${gens} generation${gens === 1 ? "" : "s"}` +
@@ -728,5 +748,9 @@
   requestAnimationFrame(frame);
   start().catch((exc) => showPageError(exc.message));
   // For tests and the screenshots: the page's state, read-only.
-  window.ipgwsimPanel = { deviceNow, panels: page.panels };
+  window.ipgwsimPanel = {
+    deviceNow,
+    panels: page.panels,
+    consoleText: (name) => (page.panels.has(name) ? page.panels.get(name).consoleText() : ""),
+  };
 })();

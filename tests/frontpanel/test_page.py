@@ -10,6 +10,7 @@ is on a condition of the page; the runtime runs at ``--speed 2``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from playwright.async_api import Locator, Page, expect
 
 from ipgwsim.firmware.config import with_admin_password
-from ipgwsim.testing.browser import chromium_page, ui_runtime
+from ipgwsim.testing.browser import chromium_page, console_text, type_line, ui_runtime
 from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.testing.processes import GWLOAD, finished
 
@@ -31,6 +32,10 @@ THIRD_BLINK, FOURTH_BLINK = 2 * 10 / 14, 3 * 10 / 14
 PASSWORD = "panel-" + "4711"
 
 expect.set_options(timeout=30_000)
+
+
+def device(page: Page, name: str) -> Locator:
+    return page.locator(f'[data-device="{name}"]')
 
 
 def part(panel: Locator, name: str) -> Locator:
@@ -54,7 +59,8 @@ async def pulse_times(page: Page, name: str, count: int) -> list[float]:
     """The device times at which the ready LED of ``name`` lights up, ``count`` times."""
     times: list[float] = await page.evaluate(
         """([name, count]) => new Promise((resolve) => {
-            const led = document.querySelector(`[data-device="${name}"] [data-element="ready-led"]`);
+            const led = document.querySelector(
+                `[data-device="${name}"] [data-element="ready-led"]`);
             const seen = [];
             const watcher = new MutationObserver(() => {
                 if (led.dataset.lit === "1") seen.push(window.ipgwsimPanel.deviceNow());
@@ -73,11 +79,118 @@ async def gwload(*args: str) -> str:
     return out
 
 
+async def every_device_with_its_model_and_leds(page: Page) -> None:
+    await expect(page.locator("section.device")).to_have_count(len(LAB))
+    for name, model in LAB.items():
+        panel = device(page, name)
+        await expect(part(panel, "model")).to_have_text(model)
+        ready = part(panel, "ready-led")
+        # All run their firmware: steady green, lit.
+        await expect(ready).to_have_attribute("data-led", "steady green")
+        await expect(ready).to_have_attribute("data-colour", "green")
+        await expect(ready).to_have_attribute("data-lit", "1")
+        await expect(part(panel, "mode")).to_have_text("running firmware")
+        # The interface LEDs of the profile: ETH0 and ETH1.
+        interfaces = panel.locator('[data-element="led"]')
+        await expect(interfaces).to_have_count(2)
+        await expect(interfaces.first).to_have_attribute("data-led-name", "ETH0")
+    # The IP0011 has no orange LED; the IP6000 has.
+    colours = await part(device(page, "ip0011-1"), "ready-led").get_attribute("data-colours")
+    assert colours == "green red"
+    colours = await part(device(page, "ip6000-1"), "ready-led").get_attribute("data-colours")
+    assert colours == "green orange red"
+
+
+async def hold_the_button_with_the_mouse(page: Page) -> None:
+    gw = device(page, "ip6000-1")
+    await part(gw, "button").hover()
+    await page.mouse.down()
+    await expect(part(gw, "ready-led")).to_have_attribute(
+        "data-led", "blinking while the button is held"
+    )
+    await hold_until(page, gw, 1.8)
+    await page.mouse.up()
+    hold = part(gw, "hold")
+    await expect(hold).to_have_attribute("data-released", "1")
+    held = float(await hold.get_attribute("data-held") or "nan")
+    assert THIRD_BLINK <= held < FOURTH_BLINK, held
+    await expect(part(gw, "blinks")).to_have_attribute("data-count", "3")
+    await expect(part(gw, "blinks")).to_have_text("3 blinks")
+    await expect(part(gw, "mode")).to_have_text("TFTP mode")
+    ready = part(gw, "ready-led")
+    await expect(ready).to_have_attribute("data-led", "steady orange")
+    await expect(ready).to_have_attribute("data-colour", "orange")
+    await expect(ready).to_have_attribute("data-lit", "1")
+    await expect(part(gw, "timeline")).to_contain_text("mode: TFTP mode")
+
+
+async def recover_with_gwload(page: Page, tmp_path: Path, ip: str, port: int) -> None:
+    """Howto:Config or Password Recovery with the real gwload: an address and the config
+    out, then the config back with a known password, which restarts the device."""
+    gw = device(page, "ip6000-1")
+    where = ("/port", str(port), "/bcast", BROADCAST)
+    saved = tmp_path / "cfg.txt"
+    await gwload("/gwtype", "6000", "/i", ip, "/setip", "/getcfg", str(saved), *where)
+    await expect(part(gw, "ip")).to_have_text(ip)
+    await expect(part(gw, "mode")).to_have_text("TFTP mode")
+    edited = tmp_path / "config.txt"
+    text = saved.read_text(encoding="utf-8")
+    edited.write_text(with_admin_password(text, "admin", PASSWORD), newline="")
+    await gwload("/gwtype", "6000", "/i", ip, "/setip", "/cfg", str(edited), *where)
+    await expect(part(gw, "mode")).to_have_text("running firmware")
+    await expect(part(gw, "ready-led")).to_have_attribute("data-led", "steady green")
+    await expect(part(gw, "web").locator("a")).to_have_attribute("href", re.compile("^http://"))
+    # The flash view follows: the ring holds the generations written since.
+    flash = part(gw, "flash")
+    await expect(flash.locator('[data-part="generation"]').first).to_be_visible()
+    await expect(flash.locator('[data-part="ring-text"]')).to_contain_text("generations")
+
+
+async def log_in_on_the_console(page: Page) -> None:
+    await type_line(page, "ip6000-1", "", "login: ")
+    await type_line(page, "ip6000-1", "admin", "password: ")
+    await type_line(page, "ip6000-1", PASSWORD, "IP6000> ")
+    shown = await type_line(page, "ip6000-1", "config show", "IP6000> ")
+    assert "config change CMD0" in shown, shown
+    assert PASSWORD not in await console_text(page, "ip6000-1")  # not echoed
+
+
+async def power_cycle_from_the_switch(page: Page) -> None:
+    gw = device(page, "ip6000-1")
+    switch = part(gw, "power")
+    await switch.click()
+    await expect(part(gw, "mode")).to_have_text("off")
+    await expect(switch).to_have_attribute("aria-checked", "false")
+    await expect(part(gw, "ready-led")).to_have_attribute("data-lit", "0")
+    await switch.click()
+    await expect(switch).to_have_attribute("aria-checked", "true")
+    await expect(part(gw, "mode")).to_have_text("running firmware")
+    await expect(part(gw, "ready-led")).to_have_attribute("data-led", "steady green")
+
+
+async def x11_pulse_every_2_s(page: Page) -> None:
+    """The IP0011's button held from the keyboard: in TFTP mode, with no orange LED, its
+    ready LED lights once every 2 device seconds."""
+    x11 = device(page, "ip0011-1")
+    await part(x11, "button").focus()
+    await page.keyboard.down("Enter")
+    await hold_until(page, x11, 1.8)
+    await page.keyboard.up("Enter")
+    await expect(part(x11, "blinks")).to_have_attribute("data-count", "3")
+    await expect(part(x11, "mode")).to_have_text("TFTP mode")
+    ready = part(x11, "ready-led")
+    await expect(ready).to_have_attribute("data-led", "one blink every 2 s")
+    await expect(ready).to_have_attribute("data-pattern", "flashing")
+    await expect(ready).to_have_attribute("data-colour", "green")
+    assert float(await ready.get_attribute("data-real-period") or "nan") == 2 / SPEED
+    times = await pulse_times(page, "ip0011-1", 3)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(abs(gap - 2.0) < 0.3 for gap in gaps), times
+
+
 @pytest.mark.usefixtures("private_registry")
 def test_a_person_at_the_front_panel(tmp_path: Path, ports: Ports) -> None:
     port = ports.udp()
-    ip = free_loopback_ip(port)
-    where = ("/port", str(port), "/bcast", BROADCAST)
 
     async def main() -> None:
         async with (
@@ -88,105 +201,11 @@ def test_a_person_at_the_front_panel(tmp_path: Path, ports: Ports) -> None:
             chromium_page(tmp_path / "chromium") as page,
         ):  # fmt: skip
             await page.goto(url)
-
-            # Every device, its model, its LEDs; all running firmware, so steady green.
-            await expect(page.locator("section.device")).to_have_count(len(LAB))
-            for name, model in LAB.items():
-                panel = page.locator(f'[data-device="{name}"]')
-                await expect(part(panel, "model")).to_have_text(model)
-                ready = part(panel, "ready-led")
-                await expect(ready).to_have_attribute("data-led", "steady green")
-                await expect(ready).to_have_attribute("data-colour", "green")
-                await expect(ready).to_have_attribute("data-lit", "1")
-                await expect(part(panel, "mode")).to_have_text("running firmware")
-            # The IP0011 has no orange LED: its ready LED lists green and red only.
-            x11 = page.locator('[data-device="ip0011-1"]')
-            assert "orange" not in (await part(x11, "ready-led").get_attribute("data-colours") or "")
-            gw = page.locator('[data-device="ip6000-1"]')
-            assert "orange" in (await part(gw, "ready-led").get_attribute("data-colours") or "")
-
-            # The reset button, held with the mouse for 1.8 device seconds: three blinks.
-            await part(gw, "button").hover()
-            await page.mouse.down()
-            await expect(part(gw, "ready-led")).to_have_attribute(
-                "data-led", "blinking while the button is held"
-            )
-            await hold_until(page, gw, 1.8)
-            await page.mouse.up()
-            hold = part(gw, "hold")
-            await expect(hold).to_have_attribute("data-released", "1")
-            held = float(await hold.get_attribute("data-held") or "nan")
-            assert THIRD_BLINK <= held < FOURTH_BLINK, held
-            await expect(part(gw, "blinks")).to_have_attribute("data-count", "3")
-            await expect(part(gw, "blinks")).to_have_text("3 blinks")
-            await expect(part(gw, "mode")).to_have_text("TFTP mode")
-            ready = part(gw, "ready-led")
-            await expect(ready).to_have_attribute("data-led", "steady orange")
-            await expect(ready).to_have_attribute("data-colour", "orange")
-            await expect(ready).to_have_attribute("data-lit", "1")
-            await expect(part(gw, "timeline")).to_contain_text("mode: TFTP mode")
-
-            # The documented recovery, with the real gwload: an address, the config...
-            saved = tmp_path / "cfg.txt"
-            await gwload("/gwtype", "6000", "/i", ip, "/setip", "/getcfg", str(saved), *where)
-            await expect(part(gw, "ip")).to_have_text(ip)
-            await expect(part(gw, "mode")).to_have_text("TFTP mode")
-            # ... and the config back with a known password, which restarts the device.
-            edited = tmp_path / "config.txt"
-            text = saved.read_text(encoding="utf-8")
-            edited.write_text(with_admin_password(text, "admin", PASSWORD), newline="")
-            await gwload("/gwtype", "6000", "/i", ip, "/setip", "/cfg", str(edited), *where)
-            await expect(part(gw, "mode")).to_have_text("running firmware")
-            await expect(part(gw, "ready-led")).to_have_attribute("data-led", "steady green")
-            await expect(part(gw, "web").locator("a")).to_have_attribute("href", re.compile(r"^http://"))
-            # The flash view follows: the ring holds the generation gwload sent.
-            flash = part(gw, "flash")
-            await expect(flash.locator('[data-part="generation"]').first).to_be_visible()
-            await expect(flash.locator('[data-part="ring-text"]')).to_contain_text("generation")
-
-            # A login typed into the page's console, with the password set above.
-            console = part(gw, "console")
-            screen = console.locator(".xterm-rows")
-            await console.locator(".term").click()
-            await page.keyboard.press("Enter")
-            await expect(screen).to_contain_text("login:")
-            await page.keyboard.type("admin")
-            await page.keyboard.press("Enter")
-            await expect(screen).to_contain_text("password:")
-            await page.keyboard.type(PASSWORD)
-            await page.keyboard.press("Enter")
-            await expect(screen).to_contain_text("IP6000>")
-            await page.keyboard.type("config show")
-            await page.keyboard.press("Enter")
-            await expect(screen).to_contain_text("config change CMD0")
-
-            # A power cycle from the switch.
-            switch = part(gw, "power")
-            await switch.click()
-            await expect(part(gw, "mode")).to_have_text("off")
-            await expect(switch).to_have_attribute("aria-checked", "false")
-            await expect(part(gw, "ready-led")).to_have_attribute("data-lit", "0")
-            await switch.click()
-            await expect(switch).to_have_attribute("aria-checked", "true")
-            await expect(part(gw, "mode")).to_have_text("running firmware")
-            await expect(part(gw, "ready-led")).to_have_attribute("data-led", "steady green")
-
-            # The IP0011 in TFTP mode, its button held from the keyboard: no orange LED,
-            # so one pulse every 2 s (device time) instead of steady orange.
-            button = part(x11, "button")
-            await button.focus()
-            await page.keyboard.down("Enter")
-            await hold_until(page, x11, 1.8)
-            await page.keyboard.up("Enter")
-            await expect(part(x11, "blinks")).to_have_attribute("data-count", "3")
-            await expect(part(x11, "mode")).to_have_text("TFTP mode")
-            ready = part(x11, "ready-led")
-            await expect(ready).to_have_attribute("data-led", "one blink every 2 s")
-            await expect(ready).to_have_attribute("data-pattern", "flashing")
-            await expect(ready).to_have_attribute("data-colour", "green")
-            assert float(await ready.get_attribute("data-real-period") or "nan") == 2 / SPEED
-            times = await pulse_times(page, "ip0011-1", 3)
-            gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-            assert all(abs(gap - 2.0) < 0.3 for gap in gaps), times
+            await every_device_with_its_model_and_leds(page)
+            await hold_the_button_with_the_mouse(page)
+            await recover_with_gwload(page, tmp_path, free_loopback_ip(port), port)
+            await log_in_on_the_console(page)
+            await power_cycle_from_the_switch(page)
+            await x11_pulse_every_2_s(page)
 
     run(main(), timeout=240)
