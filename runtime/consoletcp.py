@@ -8,13 +8,14 @@ object whose settings a client may change at will: there is no real line). The s
 are bound when the :class:`ConsoleTcp` is made (port 0: the system picks a free port),
 so their ports are known at once; serving starts on the running event loop.
 
-Each connection is a terminal of its own (``open_terminal``, see
-:mod:`ipgwsim.runtime.terminal`): what its client types goes to its own console session,
+Each connection is a client of the device's :class:`~ipgwsim.runtime.consoleclients.ConsoleClients`
+(as the control API's console WebSockets are): a terminal of its own
+(:mod:`ipgwsim.runtime.terminal`): what its client types goes to its own console session,
 which starts at ``login: `` and ends when the connection does, and only that session's
 echo, prompts and output come back to it. The device's time-stamped lines go to every
-client (:meth:`ConsoleTcp.send_line`) as to the pty; nothing the pty or another client
-typed or was printed does. Several clients may be connected; a client that goes away, or
-that stops reading while more than :data:`CLIENT_BUFFER` bytes wait for it (it is
+client as to the pty; nothing the pty or another client typed or was printed does.
+Several clients may be connected; a client that goes away, or that stops reading while
+more than :data:`~ipgwsim.runtime.consoleclients.CLIENT_BUFFER` bytes wait for it (it is
 disconnected), never disturbs the device. No threads: asyncio streams only.
 
 The ports are open to every local user (TCP has no file mode), so the runtime serves them
@@ -26,31 +27,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import serial
 from serial.rfc2217 import PortManager
 
-from ipgwsim.runtime.connlimit import ConnectionBudget
+from ipgwsim.runtime.consoleclients import ConsoleClients, ConsoleRefused, Joined
 from ipgwsim.runtime.errors import RuntimeSetupError
 
 #: The loopback address the consoles listen on.
 CONSOLE_HOST = "127.0.0.1"
-#: Bytes that may wait for a client that does not read before it is disconnected.
-CLIENT_BUFFER = 1 << 20
-
-
-class Terminal(Protocol):
-    """One connection's end of the console: what its client types, and its end."""
-
-    def feed(self, data: bytes) -> None: ...
-
-    def close(self) -> None: ...
-
-
-#: Opens a connection's terminal; the argument is where its session prints.
-OpenTerminal = Callable[[Callable[[bytes], None]], Terminal]
 
 
 class _Line:
@@ -93,37 +79,23 @@ class _Connection:
             self._writer.write(data)
 
 
-class _Client:
-    """One connected client; ``manager`` is set for RFC 2217 clients."""
+class _StreamSink:
+    """A client's connection as a :class:`~ipgwsim.runtime.consoleclients.Sink`."""
 
-    def __init__(self, writer: asyncio.StreamWriter, manager: PortManager | None) -> None:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
-        self.manager = manager
-        #: Whether the last thing sent ended a line (a prompt may be open).
-        self._at_line_start = True
 
-    def line(self, text: str) -> None:
-        """A time-stamped line of the device, on a line of its own."""
-        data = (text + "\r\n").encode("utf-8", "replace")
-        self.send(data if self._at_line_start else b"\r\n" + data)
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
 
-    def send(self, data: bytes) -> None:
-        writer = self.writer
-        if writer.is_closing() or not data:
-            return
-        self._at_line_start = data.endswith(b"\n")
-        if writer.transport.get_write_buffer_size() > CLIENT_BUFFER:
-            writer.close()  # it stopped reading: it must not hold the device's output
-            return
-        if self.manager is not None:
-            data = b"".join(self.manager.escape(data))
-        writer.write(data)
+    def buffered(self) -> int:
+        return self.writer.transport.get_write_buffer_size()
 
-    def receive(self, data: bytes) -> bytes:
-        """What the client sent, without Telnet/RFC 2217 negotiation (answered here)."""
-        if self.manager is None:
-            return data
-        return b"".join(self.manager.filter(data))
+    def is_closing(self) -> bool:
+        return self.writer.is_closing()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _listen(port: int) -> socket.socket:
@@ -148,18 +120,14 @@ class ConsoleTcp:
 
     def __init__(
         self,
-        open_terminal: OpenTerminal,
+        clients: ConsoleClients,
         *,
         raw_port: int = 0,
         rfc2217_port: int = 0,
-        budget: ConnectionBudget | None = None,
-        device: str = "",
     ) -> None:
-        self._open_terminal = open_terminal
-        #: Counts the clients in with the runtime's connections (None: no limit).
-        self._budget = budget
-        self._device = device
-        self._clients: set[_Client] = set()
+        #: The device's console clients (these connections and its WebSockets).
+        self._console = clients
+        self._clients: set[Joined] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         raw = _listen(raw_port)
         try:
@@ -198,11 +166,6 @@ class ConsoleTcp:
                 raw.close()
                 rfc.close()
 
-    def send_line(self, line: str) -> None:
-        """Send one of the device's time-stamped lines to every connected client."""
-        for client in list(self._clients):
-            client.line(line)
-
     async def _raw_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await self._client(reader, writer, None)
 
@@ -223,38 +186,37 @@ class ConsoleTcp:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
-        client = _Client(writer, manager)
         service = "console" if manager is None else "RFC 2217 console"
         sock = writer.get_extra_info("socket")
-        if self._closed or not self._admit(service, sock.fileno() if sock else -1):
-            writer.close()
+        escape = (lambda data: b"".join(manager.escape(data))) if manager is not None else None
+        try:
+            if self._closed:
+                raise ConsoleRefused("the console is closing")
+            joined = self._console.join(
+                _StreamSink(writer), service, sock.fileno() if sock else -1, escape
+            )
+        except ConsoleRefused:
+            writer.close()  # a refused one is closed at once
             if task is not None:
                 self._handlers.discard(task)
             return
-        self._clients.add(client)
-        terminal = self._open_terminal(client.send)
+        self._clients.add(joined)
         try:
             while not writer.is_closing():
                 data = await reader.read(4096)
                 if not data:
                     break
-                typed = client.receive(data)
+                typed = b"".join(manager.filter(data)) if manager is not None else data
                 if typed and not self._closed:
-                    terminal.feed(typed)
+                    joined.terminal.feed(typed)
         except (ConnectionError, OSError):
             pass
         finally:
-            terminal.close()  # the session ends with its connection
-            self._clients.discard(client)
-            if self._budget is not None:
-                self._budget.release(self._device, service)
+            self._clients.discard(joined)
+            self._console.leave(joined)  # the session ends with its connection
             writer.close()
             if task is not None:
                 self._handlers.discard(task)
-
-    def _admit(self, service: str, fd: int) -> bool:
-        """Whether the runtime's budget counts the client in (a refused one is closed)."""
-        return self._budget is None or self._budget.admit(self._device, service, fd) is None
 
     def close(self) -> None:
         """Stop listening and disconnect every client (:meth:`wait_closed` awaits it)."""
@@ -263,8 +225,8 @@ class ConsoleTcp:
         self._closed = True
         for server in self._servers:
             server.close()
-        for client in list(self._clients):
-            client.writer.close()
+        for joined in list(self._clients):
+            joined.client.sink.close()
 
     async def wait_closed(self) -> None:
         """Wait until the listeners and the client handlers are gone."""

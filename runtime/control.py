@@ -1,37 +1,39 @@
-"""The control API of a runtime: JSON lines on the Unix socket ``<state>/control.sock``.
+"""The control API of a runtime, client side: HTTP/JSON on ``<state>/control.sock``.
 
-One request per line, one reply per line (``docs/runtime.md`` has the full protocol)::
+The server (``runtime/api.py``, ``runtime/apiserver.py``) runs inside the runtime;
+``docs/control-api.md`` has the routes. :class:`ControlClient` is the small blocking client
+the ``ipgwsim`` commands, the pyserial URL handler and the labgrid example use: stdlib
+``http.client`` on the Unix socket (no aiohttp: ``ipgwsim status`` stays light), one
+keep-alive connection, the commands of the JSON-lines API it replaced::
 
-    {"cmd": "status"}
-    {"cmd": "press", "device": "ip6000-1", "hold": 1.8}
-    {"cmd": "power", "device": "ip6000-1", "on": false}
-    {"cmd": "cut", "device": "ip6000-1", "at_op": 1, "mode": "torn"}
-    {"cmd": "console", "device": "ip6000-1", "lines": 50}
-    {"cmd": "impair", "device": "ip6000-1", "impairment": "loss=30%,seed=7"}  ("off": none)
-    {"cmd": "watch", "device": "ip6000-1"}      (device optional; streams)
+    client.request("status")
+    client.request("press", device="ip6000-1", hold=1.8)
+    client.request("button", device="ip6000-1", down=True)
+    client.request("power", device="ip6000-1", on=False)
+    client.request("cut", device="ip6000-1", at_op=1, mode="torn")
+    client.request("console", device="ip6000-1", lines=50)
+    client.request("impair", device="ip6000-1", impairment="loss=30%,seed=7")  ("off": none)
+    client.watch("ip6000-1")        (device optional; the events until the runtime stops)
 
-A reply is ``{"ok": true, ...}`` or ``{"ok": false, "error": "clear text"}``. ``watch``
-answers ``{"ok": true, "watching": ...}`` and then one line per event until the client
-disconnects. :class:`ControlServer` runs inside the runtime; :class:`ControlClient` is
-the small blocking client the ``ipgwsim`` commands use.
+A reply is ``{"ok": true, ...}``; ``{"ok": false, "error": ...}`` raises
+:class:`ControlError` with that text. The JSON forms of devices and events are made here
+too (:func:`device_json`, :func:`event_json`), for the server.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import http.client
 import json
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 from ipgwsim.events import Event
 from ipgwsim.events.render import event_fields
 from ipgwsim.runtime.errors import NoRuntime, RuntimeSetupError, describe_error
-from ipgwsim.runtime.impair import Impairment
-from ipgwsim.runtime.private import PRIVATE_FILE
 from ipgwsim.runtime.statedir import CONTROL_SOCKET
 
 if TYPE_CHECKING:
@@ -40,8 +42,19 @@ if TYPE_CHECKING:
     from ipgwsim.runtime.host import DeviceHost
     from ipgwsim.runtime.runtime import Runtime
 
-#: Longest request line the server reads.
-MAX_LINE = 64 * 1024
+__all__ = [
+    "COMMANDS",
+    "ControlClient",
+    "ControlError",
+    "console_json",
+    "device_json",
+    "event_json",
+    "link_json",
+    "network_json",
+    "status_json",
+    "unix_socket",
+]
+
 #: Unix socket paths longer than this are reached through /proc/self/fd (limit: 108).
 _SUN_PATH_SAFE = 100
 
@@ -113,12 +126,9 @@ def event_json(name: str, event: Event, time: float) -> dict[str, Any]:
     return {"device": name, "time": round(time, 6), **event_fields(event)}
 
 
-def _encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-def _unix_socket(path: Path) -> tuple[socket.socket, str, int | None]:
-    """A Unix stream socket and the address to use for ``path`` (long paths via /proc)."""
+def unix_socket(path: Path) -> tuple[socket.socket, str, int | None]:
+    """A Unix stream socket and the address to use for ``path`` (long paths via /proc);
+    the caller closes the descriptor (the third item) once bound or connected."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     text = str(path)
     if len(os.fsencode(text)) <= _SUN_PATH_SAFE:
@@ -127,228 +137,65 @@ def _unix_socket(path: Path) -> tuple[socket.socket, str, int | None]:
     return sock, f"/proc/self/fd/{fd}/{path.name}", fd
 
 
-_MISSING = object()
+#: ``request(cmd)``: the HTTP method and the route after ``/v1/devices/D/`` ("": the
+#: device itself); status and watch have routes of their own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "device": ("GET", ""),
+    "press": ("POST", "press"),
+    "button": ("POST", "button"),
+    "power": ("POST", "power"),
+    "cut": ("POST", "cut"),
+    "console": ("GET", "console"),
+    "impair": ("GET", "impair"),
+}
+#: Commands whose arguments travel in the query string.
+_QUERY = {"console"}
 
 
-def _arg(
-    request: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = _MISSING
-) -> Any:
-    """``request[key]``, checked against ``kind`` (true/false is no number here)."""
-    value = request.get(key)
-    if value is None:
-        if default is _MISSING:
-            raise ValueError(f"missing argument {key!r}")
-        return default
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        raise ValueError(f"argument {key!r} has the wrong type: {value!r}")
-    return value
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP on the control socket (``Host: ipgwsim``)."""
 
-
-class ControlServer:
-    """Serves the control API of ``runtime`` on the Unix socket ``path``."""
-
-    def __init__(self, runtime: Runtime, path: Path) -> None:
-        self.runtime = runtime
+    def __init__(self, path: Path, timeout: float | None) -> None:
+        super().__init__("ipgwsim", timeout=timeout)
         self.path = path
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # stale: the state directory's lock is ours
-        sock, address, fd = _unix_socket(self.path)
+    def connect(self) -> None:
+        sock, address, fd = unix_socket(self.path)
         try:
-            sock.bind(address)
-            # Owner-only before it listens: whoever reaches it presses buttons and cuts power.
-            os.chmod(address, PRIVATE_FILE)
-        except OSError as exc:
+            sock.settimeout(self.timeout)
+            sock.connect(address)
+        except BaseException:
             sock.close()
-            raise RuntimeSetupError(
-                f"cannot create the control socket {self.path}: {describe_error(exc)}"
-            ) from None
+            raise
         finally:
             if fd is not None:
                 os.close(fd)
-        self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_LINE)
-
-    async def close(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._server.wait_closed(), 2.0)
-        self._server = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while True:
-                try:
-                    line = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    writer.write(_encode({"ok": False, "error": "request line too long"}))
-                    break
-                if not line:
-                    break
-                if not line.strip():
-                    continue
-                try:
-                    request = json.loads(line)
-                    if not isinstance(request, dict):
-                        raise ValueError("a request is a JSON object")
-                except (ValueError, RecursionError) as exc:
-                    why = (
-                        "the JSON is nested too deeply"
-                        if isinstance(exc, RecursionError)
-                        else describe_error(exc)
-                    )
-                    writer.write(_encode({"ok": False, "error": f"bad request: {why}"}))
-                    await writer.drain()
-                    continue
-                if request.get("cmd") == "watch":
-                    await self._watch(request, reader, writer)
-                    break
-                writer.write(_encode(await self._reply(request)))
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    async def _reply(self, request: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return await self._dispatch(request)
-        except (RuntimeSetupError, ValueError, TypeError) as exc:
-            return {"ok": False, "error": describe_error(exc)}
-
-    async def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
-        rt = self.runtime
-        cmd = request.get("cmd")
-        if cmd == "status":
-            return {
-                "ok": True,
-                "devices": [device_json(host) for host in rt.devices],
-                "network": network_json(rt),
-            }
-        if cmd == "impair":
-            return self._impair(request)
-        if cmd == "press":
-            return await self._press(request)
-        if cmd == "power":
-            on = _arg(request, "on", bool)
-            host = rt.power(_arg(request, "device", str), on)
-            return {"ok": True, **device_json(host)}
-        if cmd == "cut":
-            at = rt.cut(
-                _arg(request, "device", str),
-                _arg(request, "at_op", int),
-                _arg(request, "mode", str, "torn"),
-            )
-            name = rt.device(request["device"]).name
-            return {"ok": True, "device": name, "at_op": at}
-        if cmd == "console":
-            host = rt.device(_arg(request, "device", str))
-            count = _arg(request, "lines", int, 200)
-            return {
-                "ok": True,
-                "device": host.name,
-                **console_json(host),
-                "dropped": host.console.dropped,
-                "lines": host.console.tail(count),
-            }
-        known = "status, press, power, cut, console, impair, watch"
-        return {"ok": False, "error": f"unknown command {cmd!r} (known: {known})"}
-
-    def _impair(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Set a device's impairment (text form, ``off``); without one, only show it."""
-        host = self.runtime.device(_arg(request, "device", str))
-        previous = host.link.impairment
-        text = _arg(request, "impairment", str, None)
-        if text is not None:
-            self.runtime.impair(host.name, Impairment.parse(text))
-        return {
-            "ok": True,
-            "device": host.name,
-            **link_json(host),
-            "previous": previous.to_text() if previous is not None else None,
-        }
-
-    async def _press(self, request: dict[str, Any]) -> dict[str, Any]:
-        rt = self.runtime
-        host = rt.device(_arg(request, "device", str))
-        hold = float(_arg(request, "hold", (int, float), 0.5))
-        with rt.watch_timed(host.name) as watcher:
-            await rt.press(host.name, hold)
-            seen = [event_json(*item) for item in watcher.pending()]
-        return {"ok": True, **device_json(host), "hold": hold, "events": seen}
-
-    async def _watch(
-        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        device = request.get("device")
-        try:
-            if device is not None and not isinstance(device, str):
-                raise ValueError(f"argument 'device' has the wrong type: {device!r}")
-            watcher = self.runtime.watch_timed(device)
-        except (RuntimeSetupError, ValueError) as exc:
-            writer.write(_encode({"ok": False, "error": describe_error(exc)}))
-            await writer.drain()
-            return
-        name = self.runtime.device(device).name if device is not None else None
-        writer.write(_encode({"ok": True, "watching": name}))
-        await writer.drain()
-        gone = asyncio.ensure_future(reader.read())  # ends when the client disconnects
-        try:
-            with watcher:
-                while True:
-                    step = asyncio.ensure_future(watcher.__anext__())
-                    done, _ = await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
-                    if step not in done:
-                        step.cancel()
-                        break
-                    try:
-                        item = step.result()
-                    except StopAsyncIteration:
-                        break
-                    writer.write(_encode(event_json(*item)))
-                    await writer.drain()
-        finally:
-            gone.cancel()
+        self.sock = sock
 
 
 class ControlClient:
-    """A blocking client of a runtime's control socket (used by the ``ipgwsim`` commands)."""
+    """A blocking client of a runtime's control socket (used by the ``ipgwsim`` commands).
+
+    Connects at once (no runtime: :class:`NoRuntime`); ``timeout``: real seconds a reply
+    may take (None: no limit), :class:`TimeoutError` after that.
+    """
 
     def __init__(self, state_dir: Path, *, timeout: float | None = None) -> None:
         self.state_dir = state_dir
         self.path = state_dir / CONTROL_SOCKET
-        sock, address, fd = _unix_socket(self.path)
+        self._http = _UnixConnection(self.path, timeout)
         try:
-            sock.settimeout(timeout)
-            sock.connect(address)
+            self._http.connect()
         except (FileNotFoundError, ConnectionRefusedError):
-            sock.close()
             raise NoRuntime(
                 f"no ipgwsim runtime is running with state directory {state_dir} "
                 f"(no control socket {self.path}): start one with "
                 f"`ipgwsim run MODEL --state {state_dir}`"
             ) from None
         except OSError as exc:
-            sock.close()
             raise RuntimeSetupError(
                 f"cannot reach the runtime at {self.path}: {describe_error(exc)}"
             ) from None
-        finally:
-            if fd is not None:
-                os.close(fd)
-        self._sock = sock
-        self._file = sock.makefile("rwb")
 
     def __enter__(self) -> ControlClient:
         return self
@@ -357,39 +204,94 @@ class ControlClient:
         self.close()
 
     def close(self) -> None:
-        self._file.close()
-        self._sock.close()
+        self._http.close()
 
-    def _read(self) -> dict[str, Any]:
-        line = self._file.readline()
-        if not line:
-            raise RuntimeSetupError(f"the runtime at {self.path} closed the connection")
-        reply = json.loads(line)
-        if not isinstance(reply, dict):
-            raise RuntimeSetupError(f"the runtime at {self.path} sent a bad reply: {line!r}")
+    def _send(
+        self, method: str, target: str, body: dict[str, Any] | None = None
+    ) -> http.client.HTTPResponse:
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        try:
+            self._http.request(method, target, body=data, headers=headers)
+            return self._http.getresponse()
+        except http.client.RemoteDisconnected:
+            self._http.close()
+            raise RuntimeSetupError(
+                f"the runtime at {self.path} closed the connection without answering"
+            ) from None
+        except http.client.HTTPException as exc:
+            self._http.close()
+            raise RuntimeSetupError(
+                f"the runtime at {self.path} answered with something that is not the "
+                f"control API's HTTP ({type(exc).__name__}: {describe_error(exc)})"
+            ) from None
+
+    def _json(self, response: http.client.HTTPResponse, data: bytes) -> dict[str, Any]:
+        try:
+            reply = json.loads(data)
+        except (ValueError, RecursionError):
+            reply = None
+        if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+            shown = data[:60].decode("utf-8", "replace")
+            raise RuntimeSetupError(
+                f"the runtime at {self.path} answered with something that is not the "
+                f"control API's JSON (HTTP {response.status}: {shown!r})"
+            )
+        if not reply["ok"]:
+            raise ControlError(str(reply.get("error") or "the runtime refused the request"))
         return reply
 
-    def send(self, cmd: str, **args: Any) -> None:
-        self._file.write(_encode({"cmd": cmd, **args}))
-        self._file.flush()
+    @staticmethod
+    def target(cmd: str, args: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
+        """The method, path and JSON body of a request (:data:`COMMANDS`)."""
+        args = dict(args)
+        if cmd == "status":
+            method, path = "GET", "/v1/status"
+        elif cmd in COMMANDS:
+            method, route = COMMANDS[cmd]
+            device = args.pop("device", None)
+            if not isinstance(device, str):
+                raise ControlError(f"{cmd} needs a device (a name or MAC), not {device!r}")
+            path = f"/v1/devices/{quote(device, safe='')}" + (f"/{route}" if route else "")
+            if cmd == "impair" and "impairment" in args:
+                method = "POST"
+        else:
+            known = ", ".join(["status", *COMMANDS, "watch"])
+            raise ControlError(f"unknown command {cmd!r} (known: {known})")
+        if method == "GET" or cmd in _QUERY:
+            if args:
+                path += "?" + urlencode(args)
+            return "GET", path, None
+        return method, path, args
 
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send one request and return its reply; ``{"ok": false}`` raises ControlError."""
-        self.send(cmd, **args)
-        reply = self._read()
-        if not reply.get("ok"):
-            raise ControlError(str(reply.get("error", "the runtime refused the request")))
-        return reply
+        method, path, body = self.target(cmd, args)
+        response = self._send(method, path, body)
+        data = response.read()
+        return self._json(response, data)
 
     def watch(self, device: str | None = None) -> Iterator[dict[str, Any]]:
         """Subscribe now; the events, as JSON objects, until the runtime stops."""
-        args = {"device": device} if device is not None else {}
-        self.request("watch", **args)
-        return self._events()
+        path = "/v1/watch" + (f"?{urlencode({'device': device})}" if device is not None else "")
+        response = self._send("GET", path)
+        if response.status != 200:
+            self._json(response, response.read())
+        self._json(response, response.readline())
+        return self._events(response)
 
-    def _events(self) -> Iterator[dict[str, Any]]:
-        while True:
-            line = self._file.readline()
-            if not line:
-                return
-            yield json.loads(line)
+    def _events(self, response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
+        try:
+            while True:
+                try:
+                    line = response.readline()
+                except (http.client.IncompleteRead, ConnectionError):
+                    return  # the runtime went while streaming: the stream has ended
+                if not line:
+                    return
+                yield json.loads(line)
+        finally:
+            response.close()

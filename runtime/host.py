@@ -66,6 +66,7 @@ from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, Timer
 from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.console import Console
+from ipgwsim.runtime.consoleclients import ConsoleClients
 from ipgwsim.runtime.consoletcp import ConsoleTcp
 from ipgwsim.runtime.errors import describe_error
 from ipgwsim.runtime.hostfetch import HostFetches
@@ -153,6 +154,12 @@ class DeviceHost:
         self.console = Console(clock.now, on_input=self._console_input)
         #: The pty's terminal and one per TCP connection, each with its own session.
         self.terminals = Terminals(self.console.write_raw, self._type_at)
+        #: The console's clients besides the pty: TCP connections, the control API's
+        #: WebSockets (each a terminal of its own, counted against ``connections``).
+        self.console_clients = ConsoleClients(
+            self.terminals.open, budget=connections, device=record.instance.name
+        )
+        self.console.line_sinks.append(self.console_clients.send_line)
         #: Problems seen: bind failures, save failures, exceptions inside the device.
         self.errors: list[str] = []
         self._timer: Timer | None = None
@@ -279,17 +286,9 @@ class DeviceHost:
         """Serve the console on TCP too (raw and RFC 2217); :class:`OSError` if binding fails."""
         if self.console_tcp is None:
             self.console_tcp = ConsoleTcp(
-                self._open_terminal,
-                raw_port=raw_port,
-                rfc2217_port=rfc2217_port,
-                budget=self.connections,
-                device=self.name,
+                self.console_clients, raw_port=raw_port, rfc2217_port=rfc2217_port
             )
-            self.console.line_sinks.append(self.console_tcp.send_line)
         return self.console_tcp
-
-    def _open_terminal(self, write: Callable[[bytes], None]) -> Terminal:
-        return self.terminals.open(write)
 
     def _console_input(self, data: bytes) -> None:
         """What was typed on the pty."""
@@ -578,6 +577,7 @@ class DeviceHost:
         self.network.detach(self)
         if self.console_tcp is not None:
             self.console_tcp.close()  # the runtime awaits its wait_closed()
+        self.console_clients.close()
         if self._own_logins:
             self.logins.close()
         self.console.close()

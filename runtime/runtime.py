@@ -55,6 +55,7 @@ from ipgwsim.events import Event
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
+from ipgwsim.runtime.apiserver import ControlServer
 from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.connlimit import (
@@ -64,7 +65,6 @@ from ipgwsim.runtime.connlimit import (
     raise_open_file_limit,
 )
 from ipgwsim.runtime.consoletcp import ConsolePorts
-from ipgwsim.runtime.control import ControlServer
 from ipgwsim.runtime.deviceflash import DeviceFlashes, read_starting_config
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
 from ipgwsim.runtime.errors import (

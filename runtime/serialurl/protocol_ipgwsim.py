@@ -102,11 +102,6 @@ def _ask(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
         raise SerialException(
             f"the runtime with state directory {target.state}: {describe_error(exc)}"
         ) from None
-    except ValueError as exc:  # a reply that is not JSON
-        raise SerialException(
-            f"the runtime with state directory {target.state} answered with something that "
-            f"is not the control API's JSON ({exc})"
-        ) from None
     status = next((d for d in devices if d["name"] == console["device"]), None)
     if status is None:  # it went away between the two requests
         raise SerialException(f"{console['device']} is no longer in the runtime")

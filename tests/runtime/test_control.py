@@ -1,86 +1,136 @@
-"""The control protocol on the Unix socket: JSON lines, clear errors, streaming watch."""
+"""The control API on the Unix socket: HTTP/JSON, clear refusals, the streaming watch."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 import pytest
 
 from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.connlimit import ConnectionLimits
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import Ports, run
+from ipgwsim.testing.needs import find_program
+from ipgwsim.testing.web import short_press
 
 pytestmark = pytest.mark.integration
 
-
-async def exchange(path: Path, *lines: bytes) -> list[dict[str, Any]]:
-    """Send raw request lines on one connection; one reply per line."""
-    reader, writer = await asyncio.open_unix_connection(str(path))
-    try:
-        replies = []
-        for line in lines:
-            writer.write(line)
-            await writer.drain()
-            replies.append(json.loads(await asyncio.wait_for(reader.readline(), 5)))
-        return replies
-    finally:
-        writer.close()
+JSON = {"Content-Type": "application/json"}
 
 
-def test_requests_and_errors(tmp_path: Path, ports: Ports) -> None:
+@asynccontextmanager
+async def session(path: Path) -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp client on the control socket ``path``."""
+    async with aiohttp.ClientSession(
+        connector=aiohttp.UnixConnector(path=str(path)), base_url="http://ipgwsim"
+    ) as client:
+        yield client
+
+
+async def call(
+    client: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """One request; its status and its JSON reply (which always has ``ok``)."""
+    sent = JSON if body is not None and headers is None else headers
+    async with client.request(method, path, data=body, headers=sent) as response:
+        assert response.content_type == "application/json"
+        reply = await response.json()
+        assert isinstance(reply["ok"], bool)
+        assert reply["ok"] or reply["error"].strip()
+        return response.status, reply
+
+
+def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
         clock = ManualClock()
         async with Runtime(
             tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
         ) as rt:
             rt.add_devices("IP6000", 1)
-            path = rt.state.control_socket
-            replies = await exchange(
-                path,
-                b'{"cmd": "status"}\n',
-                b"not json\n",
-                b'{"cmd": "dance"}\n',
-                b'{"cmd": "power", "device": "ip6000-1"}\n',
-                b'{"cmd": "power", "device": "ip6000-7", "on": true}\n',
-                b'{"cmd": "press", "device": "ip6000-1", "hold": true}\n',
-                b'{"cmd": "press", "device": "ip6000-1", "hold": 1e300}\n',
-                b'{"cmd": "press", "device": "ip6000-1", "hold": 3600.5}\n',
-                b'{"cmd": "cut", "device": "ip6000-1", "at_op": 0}\n',
-                b'{"cmd": "cut", "device": "ip6000-1", "at_op": 3, "mode": "melted"}\n',
-                b'{"cmd": "power", "device": "ip6000-1", "on": false}\n',
-                b'{"cmd": "console", "device": "ip6000-1", "lines": 2}\n',
-                b'{"cmd": "status", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}\n",
-                b"[" * 5000 + b"]" * 5000 + b"\n",
-                b'{"cmd": "status"}\n',
+            dev = "/v1/devices/ip6000-1"
+            deep = b"[" * 5000 + b"]" * 5000
+            async with session(rt.state.control_socket) as client:
+                asked = [
+                    ("GET", "/v1/status", None, None),
+                    ("GET", "/v1/dance", None, None),
+                    ("DELETE", "/v1/status", None, None),
+                    ("POST", f"{dev}/power", b"not json", None),
+                    ("POST", f"{dev}/power", b"{}", None),
+                    ("POST", "/v1/devices/ip6000-7/power", b'{"on": true}', None),
+                    ("POST", f"{dev}/press", b'{"hold": true}', None),
+                    ("POST", f"{dev}/press", b'{"hold": 1e300}', None),
+                    ("POST", f"{dev}/press", b'{"hold": 3600.5}', None),
+                    ("POST", f"{dev}/press", b'{"hold": 1, "huld": 2}', None),
+                    ("POST", f"{dev}/press", b"[1]", None),
+                    ("POST", f"{dev}/cut", b'{"at_op": 0}', None),
+                    ("POST", f"{dev}/cut", b'{"at_op": 3, "mode": "melted"}', None),
+                    ("POST", f"{dev}/power", b'{"on": false}', {"Content-Type": "text/plain"}),
+                    ("POST", f"{dev}/power", b'{"on": false}', {}),
+                    ("GET", f"{dev}/console?lines=x", None, None),
+                    ("GET", f"{dev}/console?lines=-1", None, None),
+                    ("GET", f"{dev}/console?line=2", None, None),
+                    ("POST", f"{dev}/impair", b'{"impairment": "loss=300%"}', None),
+                    ("POST", f"{dev}/power", b'{"on": false, "x": ' + deep + b"}", None),
+                    ("POST", f"{dev}/power", b'{"on": false, "x": "' + b"a" * 70000 + b'"}', None),
+                ]
+                replies = [await call(client, *request) for request in asked]
+                off = await call(client, "POST", f"{dev}/power", b'{"on": false}')
+                console = await call(client, "GET", f"{dev}/console?lines=2")
+                mac = quote(rt.devices[0].mac, safe="")
+                by_mac = await call(client, "GET", f"/v1/devices/{mac}")
+                still = await call(client, "GET", "/v1/status")
+            status, *errors = replies
+            assert status[0] == 200
+            assert status[1]["devices"][0]["mode"] == "running firmware"
+            routes = (
+                "GET /v1/status, GET /v1/devices/D, POST /v1/devices/D/press, "
+                "POST /v1/devices/D/button, POST /v1/devices/D/power, POST /v1/devices/D/cut, "
+                "GET /v1/devices/D/console, GET|POST /v1/devices/D/impair, GET /v1/watch, "
+                "GET /v1/devices/D/console/ws (WebSocket)"
             )
-            status, *errors, off, console, deep_1, deep_2, still = replies
-            assert status["ok"] is True
-            assert status["devices"][0]["mode"] == "running firmware"
-            assert [e["ok"] for e in errors] == [False] * 9
-            assert [e["error"] for e in errors] == [
-                "bad request: Expecting value: line 1 column 1 (char 0)",
-                "unknown command 'dance' "
-                "(known: status, press, power, cut, console, impair, watch)",
-                "missing argument 'on'",
-                "no device 'ip6000-7' in this runtime (devices: ip6000-1)",
-                "argument 'hold' has the wrong type: True",
-                "hold must be 0 to 3600 device seconds, not 1e+300",
-                "hold must be 0 to 3600 device seconds, not 3600.5",
-                "the cut must be at flash operation 1 or later, not 0",
-                "cut mode must be 'torn' or 'atomic', not 'melted'",
+            assert [(code, reply["error"]) for code, reply in errors] == [
+                (404, f"no route GET /v1/dance (routes: {routes})"),
+                (405, "method DELETE is not allowed on /v1/status (allowed: GET)"),
+                (400, "bad request body: Expecting value: line 1 column 1 (char 0)"),
+                (400, "missing argument 'on'"),
+                (404, "no device 'ip6000-7' in this runtime (devices: ip6000-1)"),
+                (400, "argument 'hold' has the wrong type: True"),
+                (400, "hold must be 0 to 3600 device seconds, not 1e+300"),
+                (400, "hold must be 0 to 3600 device seconds, not 3600.5"),
+                (400, "unknown argument 'huld' (this route takes: hold)"),
+                (400, "the request body must be a JSON object, not list"),
+                (400, "the cut must be at flash operation 1 or later, not 0"),
+                (400, "cut mode must be 'torn' or 'atomic', not 'melted'"),
+                (415, "a POST needs Content-Type: application/json, not text/plain"),
+                (415, "a POST needs Content-Type: application/json, not application/octet-stream"),
+                (400, "argument 'lines' must be a whole number, not 'x'"),
+                (400, "argument 'lines' must be 0 or more, not -1"),
+                (400, "unknown query argument 'line' (this route takes: lines)"),
+                (400, "'loss=300%': loss must be 0% to 100%"),
+                (400, "bad request body: the JSON is nested too deeply"),
+                (413, "the request body is longer than 65536 bytes"),
             ]
-            assert (off["ok"], off["mode"], off["led"]) == (True, "off", "off")
-            assert console["lines"][-1].endswith("] mode: off (switched off)")
-            assert len(console["lines"]) == 2
-            # JSON nested too deeply for the parser is a bad request like any other,
-            # and the connection stays.
-            for deep in (deep_1, deep_2):
-                assert deep == {"ok": False, "error": "bad request: the JSON is nested too deeply"}
-            assert still["ok"] is True
+            # None of the refused requests changed the device: it was on until switched off.
+            assert off[0] == 200
+            assert (off[1]["mode"], off[1]["led"]) == ("off", "off")
+            assert console[1]["lines"][-1].endswith("] mode: off (switched off)")
+            assert len(console[1]["lines"]) == 2
+            assert "%3A" in mac
+            assert by_mac[1]["name"] == "ip6000-1"
+            assert still[0] == 200
 
     run(main())
 
@@ -93,15 +143,23 @@ def test_watch_streams_until_the_client_goes(tmp_path: Path, ports: Ports) -> No
             tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
         ) as rt:
             rt.add_devices("IP6000", 2)
-            reader, writer = await asyncio.open_unix_connection(str(rt.state.control_socket))
-            writer.write(b'{"cmd": "watch", "device": "00:90:33:10:00:02"}\n')
-            first = json.loads(await asyncio.wait_for(reader.readline(), 5))
-            assert first == {"ok": True, "watching": "ip6000-2"}
-            rt.power("ip6000-1", False)  # another device: not streamed
-            rt.power("ip6000-2", False)
-            await clock.advance(1.0)
-            rt.power("ip6000-2", True)
-            got = [json.loads(await asyncio.wait_for(reader.readline(), 5)) for _ in range(5)]
+            async with session(rt.state.control_socket) as client:
+                bad = await call(client, "GET", "/v1/watch?device=ip6000-9")
+                assert bad[0] == 404
+                response = await client.get("/v1/watch?device=00:90:33:10:00:02")
+                assert response.status == 200
+                assert response.content_type == "application/x-ndjson"
+
+                async def line() -> Any:
+                    return json.loads(await asyncio.wait_for(response.content.readline(), 5))
+
+                assert await line() == {"ok": True, "watching": "ip6000-2"}
+                rt.power("ip6000-1", False)  # another device: not streamed
+                rt.power("ip6000-2", False)
+                await clock.advance(1.0)
+                rt.power("ip6000-2", True)
+                got = [await line() for _ in range(5)]
+                response.close()
             assert got == [
                 {"device": "ip6000-2", "time": 0.0, "event": "led", "led": "off"},
                 {
@@ -127,10 +185,31 @@ def test_watch_streams_until_the_client_goes(tmp_path: Path, ports: Ports) -> No
                     "reason": "firmware started",
                 },
             ]
-            writer.close()
-            await writer.wait_closed()
         # Stopping while a watch stream was open (and after it went) finishes cleanly.
         assert not (tmp_path / "state" / "control.sock").exists()
+
+    run(main())
+
+
+def test_a_watch_open_at_the_stop_ends_with_the_runtime(tmp_path: Path, ports: Ports) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        watching: asyncio.Future[None] = loop.create_future()
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
+            rt.add_devices("IP800", 1)
+
+            def watch() -> list[dict[str, Any]]:
+                with ControlClient(rt.state.path, timeout=10) as client:
+                    events = client.watch()  # subscribed once this returns
+                    loop.call_soon_threadsafe(watching.set_result, None)
+                    return list(events)
+
+            watcher = asyncio.ensure_future(asyncio.to_thread(watch))
+            await asyncio.wait_for(watching, 10)
+        # The stream ended (the list is complete) when the runtime stopped.
+        assert isinstance(await asyncio.wait_for(watcher, 10), list)
 
     run(main())
 
@@ -147,6 +226,15 @@ def test_blocking_client_from_another_thread(tmp_path: Path, ports: Ports) -> No
                 with ControlClient(rt.state.path, timeout=10) as client:
                     with pytest.raises(ControlError, match="no device 'x'"):
                         client.request("power", device="x", on=True)
+                    with pytest.raises(ControlError, match="unknown command 'dance'"):
+                        client.request("dance")
+                    impaired = client.request(
+                        "impair", device="ip800-1", impairment="loss=30%,seed=7"
+                    )
+                    assert impaired["impairment"] == "loss=30%,seed=7"
+                    shown = client.request("impair", device="ip800-1")
+                    assert shown["previous"] == "loss=30%,seed=7"
+                    assert client.request("console", device="ip800-1", lines=1)["lines"]
                     return client.request("status")  # the connection stays usable
 
             reply = await asyncio.to_thread(use_client)
@@ -171,5 +259,234 @@ def test_a_long_state_path_still_gets_a_control_socket(tmp_path: Path, ports: Po
             assert len(str(rt.state.control_socket)) > 108
             assert (await asyncio.to_thread(status))["devices"][0]["name"] == "ip6000-1"
         assert not (deep / "control.sock").exists()
+
+    run(main())
+
+
+@pytest.mark.requires("curl")
+def test_curl_on_the_control_socket(tmp_path: Path, ports: Ports) -> None:
+    """The docs' curl examples (docs/control-api.md) against a runtime."""
+    curl = str(find_program("curl"))
+    state = tmp_path / "state"
+
+    def curl_json(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [curl, "-sS", "--unix-socket", str(state / "control.sock"), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return dict(json.loads(done.stdout))
+
+    async def main() -> None:
+        async with Runtime(
+            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
+            rt.add_devices("IP6000", 1)
+            status = await asyncio.to_thread(curl_json, "http://ipgwsim/v1/status")
+            assert status["devices"][0]["name"] == "ip6000-1"
+            off = await asyncio.to_thread(
+                curl_json,
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                '{"on": false}',
+                "http://ipgwsim/v1/devices/ip6000-1/power",
+            )
+            assert (off["ok"], off["mode"]) == (True, "off")
+
+    run(main())
+
+
+def test_the_button_held_and_let_go(tmp_path: Path, ports: Ports) -> None:
+    """Down, 1.8 device seconds, up: TFTP mode, as a timed press of 1.8 s gives; a second
+    down while held, an up while not held, a down while off: 409, the device untouched."""
+
+    async def main() -> None:
+        clock = ManualClock()
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
+            rt.add_devices("IP6000", 1)
+            button = "/v1/devices/ip6000-1/button"
+            async with session(rt.state.control_socket) as client:
+                not_held = await call(client, "POST", button, b'{"down": false}')
+                await clock.advance(2.0)
+                down = await call(client, "POST", button, b'{"down": true}')
+                again = await call(client, "POST", button, b'{"down": true}')
+                await clock.advance(1.8)
+                up = await call(client, "POST", button, b'{"down": false}')
+                wrong = await call(client, "POST", button, b'{"down": 1}')
+                await call(client, "POST", "/v1/devices/ip6000-1/power", b'{"on": false}')
+                off = await call(client, "POST", button, b'{"down": true}')
+            assert not_held == (
+                409,
+                {"ok": False, "error": "the reset button of ip6000-1 is not held"},
+            )
+            assert down[0] == 200
+            assert down[1]["button"] == {"down": True, "since": 2.0, "held": None}
+            assert down[1]["led"] == "blinking while the button is held"
+            assert again == (
+                409,
+                {"ok": False, "error": "the reset button of ip6000-1 is already held"},
+            )
+            assert up[0] == 200
+            assert up[1]["button"] == {"down": False, "since": 2.0, "held": 1.8}
+            assert up[1]["mode"] == "TFTP mode"
+            assert wrong == (400, {"ok": False, "error": "argument 'down' has the wrong type: 1"})
+            assert off == (
+                409,
+                {"ok": False, "error": "ip6000-1 does not read its reset button now (off)"},
+            )
+
+    run(main())
+
+
+async def next_sse(response: aiohttp.ClientResponse) -> tuple[str, Any]:
+    """The next Server-Sent Event up to its blank line: its kind and its data
+    (``("comment", text)`` for a block of a comment only)."""
+    kind, data, comment = "message", None, None
+    while True:
+        line = (await asyncio.wait_for(response.content.readline(), 5)).decode()
+        assert line, "the stream ended"
+        if line == "\n":
+            return ("comment", comment) if data is None else (kind, data)
+        field, _, value = line.rstrip("\n").partition(":")
+        value = value.removeprefix(" ")
+        if not field:
+            comment = value
+        elif field == "event":
+            kind = value
+        elif field == "data":
+            data = json.loads(value)
+
+
+def test_watch_as_server_sent_events(tmp_path: Path, ports: Ports) -> None:
+    """hello with the clock, then each watched event followed by the device's state; a
+    device's address and its web server that starts listening (a short press restarts
+    it with the factory address; no watched event) are states too."""
+
+    async def main() -> None:
+        clock = ManualClock(start=5.0)
+        async with (
+            Runtime(tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock) as rt,
+            session(rt.state.control_socket) as client,
+        ):
+            response = await client.get("/v1/watch", headers={"Accept": "text/event-stream"})
+            assert response.content_type == "text/event-stream"
+            assert await next_sse(response) == (
+                "hello",
+                {"watching": None, "clock": {"speed": None, "now": 5.0}},
+            )
+            (host,) = rt.add_devices("IP6000", 1)
+            url = await short_press(rt, clock, host)
+            seen: list[tuple[str, Any]] = []
+            while not any(kind == "state" and data["web"] for kind, data in seen):
+                seen.append(await next_sse(response))
+            events = [data for kind, data in seen if kind == "device-event"]
+            assert [e["event"] for e in events[:2]] == ["led", "mode"]
+            assert events[-1] == {
+                "device": "ip6000-1", "time": 5.3, "event": "led", "led": "steady green"
+            }  # fmt: skip
+            # Every device-event is followed by the device's state at once.
+            for index, (kind, _) in enumerate(seen):
+                if kind == "device-event":
+                    assert seen[index + 1][0] == "state"
+                    assert seen[index + 1][1]["name"] == "ip6000-1"
+            # The address and the web server's start came without a watched event:
+            # states of their own, the web server's last.
+            assert seen[-1][1]["web"] == f"{url}/"
+            alone = [
+                data
+                for index, (kind, data) in enumerate(seen)
+                if kind == "state" and seen[index - 1][0] != "device-event"
+            ]
+            assert alone[-1] == seen[-1][1]
+            assert any(d["ip"] is not None and d["web"] is None for d in alone[:-1])
+            status = await call(client, "GET", "/v1/status")
+            assert status[1]["clock"] == {"speed": None, "now": 5.3}
+            response.close()
+
+    run(main())
+
+
+def test_an_idle_sse_stream_gets_keep_alive_comments(tmp_path: Path, ports: Ports) -> None:
+    async def main() -> None:
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
+        ) as rt:
+            assert rt._control is not None
+            rt._control.api.keep_alive = 0.01  # real seconds; 15 in a runtime
+            async with session(rt.state.control_socket) as client:
+                response = await client.get("/v1/watch", headers={"Accept": "text/event-stream"})
+                assert (await next_sse(response))[0] == "hello"
+                assert await next_sse(response) == ("comment", "keep-alive")
+                assert await next_sse(response) == ("comment", "keep-alive")
+                response.close()
+
+    run(main())
+
+
+async def ws_until(ws: aiohttp.ClientWebSocketResponse, text: str) -> str:
+    """The console's bytes from a WebSocket until ``text`` has come."""
+    seen = b""
+    while text.encode() not in seen:
+        message = await asyncio.wait_for(ws.receive(), 5)
+        assert message.type is aiohttp.WSMsgType.BINARY, message
+        seen += message.data
+    return seen.decode()
+
+
+def test_a_console_websocket_logs_in_and_runs_a_command(tmp_path: Path, ports: Ports) -> None:
+    """A WebSocket is a terminal of its own: login:, the login of docs/runtime.md, a
+    command; the connection budget refuses one over the device's limit with 1013 and
+    why; the runtime's stop closes the others with 1000."""
+
+    async def main() -> None:
+        limits = ConnectionLimits(per_device=1)
+        async with Runtime(
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            connection_limits=limits,
+        ) as rt:
+            rt.add_devices("IP6000", 1)
+            path = "/v1/devices/ip6000-1/console/ws"
+            async with session(rt.state.control_socket) as client:
+                ws = await client.ws_connect(path)
+                assert (await ws_until(ws, "login: ")).endswith("login: ")
+                await ws.send_str("admin\r")
+                await ws_until(ws, "password: ")
+                await ws.send_bytes(b"ip6000\r")
+                await ws_until(ws, "IP6000> ")
+                await ws.send_str("config show\r")
+                shown = await ws_until(ws, "IP6000> ")
+                assert "config change" in shown or "CMD0" in shown, shown
+                # The device's own lines reach the WebSocket too.
+                rt.power("ip6000-1", False)
+                assert "mode: off (switched off)" in await ws_until(ws, "switched off")
+                second = await client.ws_connect(path)
+                refused = await asyncio.wait_for(second.receive(), 5)
+                assert refused.type is aiohttp.WSMsgType.CLOSE
+                assert refused.data == aiohttp.WSCloseCode.TRY_AGAIN_LATER
+                assert refused.extra == (
+                    "ip6000-1 has 1 console WebSocket connections open, its limit"
+                )
+                not_ws = await call(client, "GET", path)
+                assert not_ws == (
+                    400,
+                    {
+                        "ok": False,
+                        "error": f"{path} is a WebSocket: ask with Upgrade: websocket "
+                        "(a browser's new WebSocket(url))",
+                    },
+                )
+                stopping = asyncio.ensure_future(rt.stop())
+                closed = await asyncio.wait_for(ws.receive(), 5)
+                await stopping
+                assert closed.type is aiohttp.WSMsgType.CLOSE
+                assert closed.data == aiohttp.WSCloseCode.OK
 
     run(main())

@@ -218,8 +218,9 @@ def test_miniterm_wrapper_says_why_it_cannot_open(tmp_path: Path) -> None:
 
 
 def test_a_broken_connection_or_a_reply_not_json_is_one_line(tmp_path: Path) -> None:
-    """A control socket that closes without answering, then one that answers with a line
-    that is not JSON: each open ends in one SerialException line, never a traceback."""
+    """A control socket that closes without answering, one that answers with a line that
+    is not HTTP, then one whose HTTP reply is not JSON: each open ends in one
+    SerialException line, never a traceback."""
     state = tmp_path / "state"
     state.mkdir()
     server = socket.socket(socket.AF_UNIX)
@@ -227,7 +228,8 @@ def test_a_broken_connection_or_a_reply_not_json_is_one_line(tmp_path: Path) -> 
     server.listen()
 
     def serve() -> None:
-        for reply in (b"", b"not json\n"):
+        not_json = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json\n"
+        for reply in (b"", b"not http\n", not_json):
             conn, _ = server.accept()
             with conn:
                 conn.recv(4096)
@@ -237,13 +239,19 @@ def test_a_broken_connection_or_a_reply_not_json_is_one_line(tmp_path: Path) -> 
     thread.start()
     try:
         errors = []
-        for _ in range(2):
+        for _ in range(3):
             with pytest.raises(serial.SerialException) as caught:
                 serial.serial_for_url(f"ipgwsim://ip6000-1?state={state}")
             errors.append(str(caught.value))
     finally:
         thread.join(10)
         server.close()
-    assert "closed the connection" in errors[0]
-    assert errors[1].startswith(f"the runtime with state directory {state} answered with")
+    sock = state / "control.sock"
+    assert errors == [
+        f"the runtime at {sock} closed the connection without answering",
+        f"the runtime at {sock} answered with something that is not the control API's "
+        "HTTP (BadStatusLine: not http)",
+        f"the runtime at {sock} answered with something that is not the control API's "
+        "JSON (HTTP 200: 'not json\\n')",
+    ]
     assert all(error and "\n" not in error for error in errors)

@@ -77,10 +77,7 @@ class IpgwsimDevice(Resource):
 
     def status(self) -> dict[str, Any]:
         """The device's status as the runtime reports it (``mode``, ``led``, ``ip``, ...)."""
-        for found in self.request("status")["devices"]:
-            if self.device in (found["name"], found["mac"]):
-                return dict(found)
-        raise IpgwsimError(f"{self.device}: no such device in the runtime of {self.state_dir}")
+        return {key: value for key, value in self.request("device").items() if key != "ok"}
 
 
 @target_factory.reg_driver
