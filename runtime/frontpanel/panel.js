@@ -117,12 +117,17 @@
 
   // -- the devices' clock ----------------------------------------------------------------
 
+  // CLOCK: speed is how fast device time runs against real time (--speed); null for a
+  // clock that only its owner moves (a test's), which the page cannot follow between
+  // events: it runs the LEDs at speed 1 then and corrects at each event's time.
   function setClock(clock) {
-    page.speed = clock.speed === null || clock.speed === undefined ? 1 : clock.speed;
+    const known = typeof clock.speed === "number" && clock.speed > 0;
+    page.speed = known ? clock.speed : 1;
     page.clockNow = clock.now;
     page.clockReal = performance.now();
-    document.getElementById("clock-speed").textContent =
-      clock.speed === null || clock.speed === undefined ? "real time" : `speed ${page.speed}`;
+    document.getElementById("clock-speed").textContent = known
+      ? `speed ${page.speed}`
+      : "a clock moved by its owner";
   }
 
   function deviceNow() {
