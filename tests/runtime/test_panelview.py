@@ -29,6 +29,8 @@ from ipgwsim.testing.loopback import Ports, run
 
 pytestmark = pytest.mark.integration
 
+#: The patterns of a rhythm (docs/front-panel-data.md).
+PATTERNS = ("steady", "flashing", "off", "pulse")
 #: A config line of about 3 KiB: some 85 generations fill a 256 KiB ring.
 LONG_NAME = "config change CMD0 /name " + "n" * 3000
 
@@ -131,6 +133,7 @@ def test_every_led_state_has_a_rhythm_in_the_terms_of_its_name() -> None:
         table = rhythms(profile)
         assert set(table) == set(Led)
         for led, rhythm in table.items():
+            assert rhythm.pattern in PATTERNS
             name = led.value
             colours = [c for c in ("green", "orange", "red") if c in name]
             if led is Led.OFF:
@@ -354,3 +357,27 @@ def test_a_torn_record_at_the_write_pointer_shows_until_a_write_passes_it(
             check_erased_tail(config_partition(host), ring)
 
     run(main())
+
+
+def test_the_rhythm_table_in_the_docs_is_the_code_s() -> None:
+    """docs/front-panel-data.md shows RHYTHMS row by row (COUNTING's period and time lit
+    are the profile's blink period and half of it)."""
+    doc = Path(__file__).resolve().parents[2] / "docs" / "front-panel-data.md"
+    rows = {}
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("`") and cells[2] in PATTERNS:
+            rows[cells[0].strip("`")] = cells[1:5]
+    assert set(rows) == {led.value for led in Led}
+    for led, rhythm in RHYTHMS.items():
+        colour, pattern, period, on = rows[led.value]
+        assert (colour, pattern) == (rhythm.colour or "null", rhythm.pattern)
+        if led is Led.COUNTING:
+            assert (period, on) == ("`reset.blink_period_s`", "half of it")
+            for profile in load_profiles().values():
+                counting = rhythms(profile)[Led.COUNTING]
+                blink = profile.reset.blink_period_s
+                assert (counting.period_s, counting.on_s) == (blink, blink / 2)
+            continue
+        shown = [None if text == "null" else float(text) for text in (period, on)]
+        assert shown == [rhythm.period_s, rhythm.on_s]
