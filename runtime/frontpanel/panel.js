@@ -21,6 +21,7 @@
     panels: new Map(),
     source: null,
     asking: false,
+    probing: false,
   };
 
   // -- the token (only off loopback) -----------------------------------------------------
@@ -709,13 +710,28 @@
       }
     });
     source.addEventListener("error", () => {
+      if (page.source !== source) return;
       if (source.readyState === EventSource.CLOSED) {
-        setLink("the runtime has gone", "bad");
-        // Stopped, or the token was refused: status says which.
+        // Refused (a token?) or not a stream: status says which, and starts it again.
+        setLink("the event stream was refused", "bad");
         start().catch(() => {});
-      } else {
-        setLink("reconnecting", "bad");
+        return;
       }
+      // The browser tries again by itself; whether the runtime is still there, status says.
+      setLink("reconnecting", "bad");
+      if (page.probing) return;
+      page.probing = true;
+      api("GET", "/v1/status")
+        .then(() => showPageError(""))
+        .catch((exc) => {
+          if (exc.status === 0) {
+            setLink("the runtime does not answer", "bad");
+            showPageError(`${exc.message}: stopped? The page follows it again when it is back.`);
+          }
+        })
+        .finally(() => {
+          page.probing = false;
+        });
     });
   }
 
