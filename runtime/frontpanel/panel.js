@@ -694,6 +694,10 @@
       const hello = JSON.parse(e.data);
       setClock(hello.clock);
       setLink("live", "ok");
+      showPageError("");
+      // Back after a break: what changed meanwhile came in no event.
+      if (source.seenHello) resync();
+      source.seenHello = true;
     });
     source.addEventListener("device-event", (e) => {
       const ev = JSON.parse(e.data);
@@ -733,6 +737,21 @@
           page.probing = false;
         });
     });
+  }
+
+  async function resync() {
+    try {
+      const status = await api("GET", "/v1/status");
+      for (const device of status.devices) {
+        const panel = page.panels.get(device.name);
+        if (panel) {
+          panel.update(device);
+          panel.flashSoon();
+        }
+      }
+    } catch (exc) {
+      showPageError(exc.message);
+    }
   }
 
   async function start() {
