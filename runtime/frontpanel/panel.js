@@ -515,6 +515,20 @@
           theme: { background: "#101412", foreground: "#c8e6c9" },
         });
         this.term.open(this.termNode);
+        // As many columns as the box holds (the device's lines wrap past them).
+        if (window.FitAddon) {
+          const fit = new window.FitAddon.FitAddon();
+          this.term.loadAddon(fit);
+          const refit = () => {
+            try {
+              fit.fit();
+            } catch (exc) {
+              // Not laid out yet: the next resize fits it.
+            }
+          };
+          refit();
+          window.addEventListener("resize", refit);
+        }
         this.term.onData((data) => {
           if (this.socket !== null && this.socket.readyState === WebSocket.OPEN) this.socket.send(data);
         });
