@@ -252,6 +252,7 @@ class Api:
             devices=[device_json(host) for host in rt.devices],
             network=network_json(rt),
             clock=self.clock(),
+            ui=rt.ui.url if rt.ui is not None else None,
         )
 
     async def device(self, request: web.Request) -> web.Response:

@@ -46,6 +46,7 @@ from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.devicespec import DeviceSpec, check_mac, check_name, format_mac
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
+from ipgwsim.runtime.ports import parse_ui
 from ipgwsim.runtime.registry import BLOCK_COUNT, BLOCK_SIZE, block_macs, serial_base
 
 __all__ = ["Lab", "LabError", "check_lab", "load_lab", "parse_lab"]
@@ -82,6 +83,8 @@ class Lab:
     impairment: Impairment | None = None
     pcap: Path | None = None
     profiles_dir: Path | None = None
+    #: Where the front panel is served (``ui = "[HOST:]PORT"``), or None.
+    ui: tuple[str, int] | None = None
     #: The block of serial numbers the devices without a ``mac`` of their own take.
     serial_block: int | None = None
     #: The model of each spec, as the profiles name it (for messages and ``lab check``).
@@ -148,6 +151,7 @@ def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
         "share_port": r.get("share_port", bool) if r.has("share_port") else False,
         "impairment": _impairment(r, "impair"),
         "pcap": _path(r, "pcap", base),
+        "ui": _parsed(r, "ui", parse_ui, RuntimeSetupError),
     }
     speed = r.optional("speed", float)
     if speed is not None and not speed > 0:

@@ -16,6 +16,7 @@ cannot bind its own address later is one device's problem
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
@@ -29,6 +30,8 @@ __all__ = [
     "default_http_port",
     "default_port",
     "http_bind_problem",
+    "is_loopback",
+    "parse_ui",
     "tcp_holder",
 ]
 
@@ -45,6 +48,8 @@ UNPRIVILEGED_HTTP_PORT = 8080
 UNPRIVILEGED_REASON = "not root (ports below 1024 need root)"
 
 _WILDCARDS = ("0.0.0.0", "::")
+#: Where ``run --ui PORT`` serves the front panel without a host.
+DEFAULT_UI_HOST = "127.0.0.1"
 
 
 def default_port(euid: int) -> int:
@@ -138,3 +143,36 @@ def check_http_port(port: int) -> None:
                     f"TCP port {port} is in use on every address by {who}: the devices' "
                     f"web servers cannot listen on it; use another --http-port"
                 )
+
+
+def parse_ui(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` of ``run --ui``: an IP address (``[::1]`` in brackets, ``localhost``
+    for 127.0.0.1; default :data:`DEFAULT_UI_HOST`) and a TCP port (0: any free one).
+    RuntimeSetupError says what is wrong."""
+    host, colon, port_text = text.strip().rpartition(":")
+    if not colon:
+        host = DEFAULT_UI_HOST
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise RuntimeSetupError(f"{text!r}: write an IPv6 address in brackets: [::1]:PORT")
+    if host == "localhost":
+        host = DEFAULT_UI_HOST
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise RuntimeSetupError(
+            f"{host!r} is not an IP address (give [HOST:]PORT, e.g. 127.0.0.1:8088 or 0)"
+        ) from None
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise RuntimeSetupError(f"{port_text!r} is not a TCP port (0-65535; 0: any free one)")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP address) is a loopback address (127.0.0.0/8, ::1)."""
+    return ipaddress.ip_address(host).is_loopback

@@ -28,6 +28,10 @@ factory flash (built once per profile, cloned with shared sectors). ``stop()``
 closes sockets, ptys and console listeners, removes console links and the control socket and
 releases the state directory's lock.
 
+``ui=(host, port)`` serves the control API and the front panel on that TCP port too
+(``ipgwsim run --ui``; :class:`~ipgwsim.runtime.apiserver.UiServer`; port 0: any free one,
+``runtime.ui.url`` says which).
+
 Identity on a shared host (:mod:`ipgwsim.runtime.identities`): the runtime registers
 itself in the host registry (:mod:`ipgwsim.runtime.registry`) with its state directory,
 network mode, UDP port and, as devices are added, their MACs and namespace and link
@@ -55,7 +59,8 @@ from ipgwsim.events import Event
 from ipgwsim.flash.faults import CutMode
 from ipgwsim.flash.nor import NorFlash
 from ipgwsim.hw_profiles import Profile, ProfileError, find_profile
-from ipgwsim.runtime.apiserver import ControlServer
+from ipgwsim.runtime.api import Api
+from ipgwsim.runtime.apiserver import ControlServer, UiServer
 from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import Clock, ScaledClock
 from ipgwsim.runtime.connlimit import (
@@ -113,6 +118,7 @@ class Runtime:
         pcap: Path | str | None = None,
         login_executor: Executor | None = None,
         connection_limits: ConnectionLimits | None = None,
+        ui: tuple[str, int] | None = None,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -149,6 +155,14 @@ class Runtime:
         self.wall_clock = time.time() - self.clock.now() if wall_clock == "host" else wall_clock
         self._want_control = control
         self._control: ControlServer | None = None
+        #: Where the control API and the front panel are served on TCP too (host, port;
+        #: port 0: any free one), or None.
+        self._want_ui = ui
+        #: The UI port's server while the runtime runs (its ``url``, its ``token``).
+        self.ui: UiServer | None = None
+        #: The control API's handlers, served on the control socket and the UI port
+        #: (made at the start).
+        self.api: Api | None = None
         self._hosts: dict[str, DeviceHost] = {}
         self._by_serial: dict[str, DeviceHost] = {}
         #: The devices' flashes: saved ones, factory ones (:mod:`ipgwsim.runtime.deviceflash`).
@@ -226,9 +240,13 @@ class Runtime:
             if self.pcap is not None:
                 self._captures.open(self.pcap)
             self.network.start()
+            self.api = Api(self)
             if self._want_control:
-                self._control = ControlServer(self, self.state.control_socket)
+                self._control = ControlServer(self, self.state.control_socket, self.api)
                 await self._control.start()
+            if self._want_ui is not None:
+                self.ui = UiServer(self, *self._want_ui, self.api)
+                await self.ui.start()
         except BaseException:
             await self.stop()
             raise
@@ -240,6 +258,8 @@ class Runtime:
             return
         self._stopped = True
         self._presses.stop()
+        if self.ui is not None:
+            await self.ui.close()
         if self._control is not None:
             await self._control.close()
         for host in self._hosts.values():

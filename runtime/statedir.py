@@ -5,6 +5,7 @@ Layout (``docs/runtime.md``)::
     <state>/
         lock               flock()ed by the runtime that uses the directory
         control.sock       the control API (while a runtime runs)
+        ui-token           the token of the --ui port off loopback (while a runtime runs)
         serials.toml       the blocks of serial numbers the directory holds
         ip6000-1/
             instance.toml  model, name, serial
@@ -54,6 +55,7 @@ FLASH_FILE = "flash.img"
 CONSOLE_LINK = "console"
 LOCK_FILE = "lock"
 CONTROL_SOCKET = "control.sock"
+UI_TOKEN = "ui-token"
 
 _NAME = re.compile(r"^([a-z0-9]+)-([0-9]+)$")
 
@@ -143,6 +145,10 @@ class StateDir:
     @property
     def control_socket(self) -> Path:
         return self.path / CONTROL_SOCKET
+
+    @property
+    def ui_token(self) -> Path:
+        return self.path / UI_TOKEN
 
     # -- the lock ------------------------------------------------------------------
 

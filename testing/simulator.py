@@ -73,7 +73,7 @@ from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
 from ipgwsim.runtime.labfile import check_lab, load_lab
-from ipgwsim.runtime.ports import DEFAULT_PORT
+from ipgwsim.runtime.ports import DEFAULT_PORT, parse_ui
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.gateway import Gateway, WaitTimeout
 from ipgwsim.testing.loopback import reserved_ports
@@ -99,6 +99,8 @@ class Simulator:
     directory removed at :meth:`close`). ``timeout``: real seconds any one call may take
     before it raises ``TimeoutError`` (beyond the device time it was asked to wait).
     ``console_tcp``: serve the consoles on TCP too (:attr:`Gateway.console_url`).
+    ``ui``: ``[HOST:]PORT`` (``"0"``: any free port on 127.0.0.1) where the control API
+    and the front panel are served, as ``ipgwsim run --ui`` does (:attr:`ui_url`).
     """
 
     def __init__(
@@ -116,7 +118,9 @@ class Simulator:
         impairment: Impairment | None = None,
         pcap: Path | str | None = None,
         console_tcp: bool = False,
+        ui: str | None = None,
     ) -> None:
+        ui_address = parse_ui(ui) if ui is not None else None
         lab_interface = _check_options(network, speed, attach, lab_address)
         self.network = network
         self.speed = speed
@@ -169,6 +173,7 @@ class Simulator:
                     impairment=impairment,
                     pcap=pcap,
                     console_tcp=console_tcp,
+                    ui=ui_address,
                 )
             )
             self._changed: asyncio.Event = self._call(asyncio.Event)
@@ -181,6 +186,8 @@ class Simulator:
             raise
         #: The TCP port of every device's admin web server.
         self.http_port = self.runtime.http_port
+        #: Where the front panel and the control API are served (``ui``), or None.
+        self.ui_url = self.runtime.ui.url if self.runtime.ui is not None else None
 
     def _moving_time(self) -> contextlib.AbstractAsyncContextManager[object]:
         """What a call that lets device time pass holds meanwhile: in virtual time such

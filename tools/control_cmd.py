@@ -225,13 +225,17 @@ def describe_event(event: dict[str, Any]) -> str:
 
 
 def _status(args: argparse.Namespace, client: ControlClient) -> int:
-    devices = client.request("status")["devices"]
+    reply = client.request("status")
+    devices = reply["devices"]
     if args.json:
         print(json.dumps(devices, indent=2))
-    elif devices:
+        return 0
+    if devices:
         print("\n".join(status_table(devices)))
     else:
         print("no devices")
+    if reply.get("ui"):
+        print(f"ui: {reply['ui']}")
     return 0
 
 

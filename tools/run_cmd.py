@@ -53,6 +53,7 @@ from ipgwsim.runtime.ports import (
     check_http_port,
     default_http_port,
     default_port,
+    parse_ui,
 )
 
 if TYPE_CHECKING:
@@ -150,6 +151,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         f"else {UNPRIVILEGED_HTTP_PORT}: ports below 1024 need root)",
     )
     parser.add_argument(
+        "--ui",
+        metavar="[HOST:]PORT",
+        help="serve the front panel (a web page: LEDs, the reset button, consoles) and the "
+        "control API on this TCP port too (host default 127.0.0.1; port 0: any free one); "
+        "off loopback with a token (docs/control-api.md, The UI port)",
+    )
+    parser.add_argument(
         "--impair",
         metavar="SPEC",
         help="impair every device's link, e.g. loss=30%%,dup=10%%,reorder=10%%,delay=20ms,"
@@ -243,6 +251,13 @@ def web_lines(hosts: list[DeviceHost]) -> list[str]:
     return columns(rows) if rows else []
 
 
+def ui_line(url: str, token_file: Path, token: str | None) -> str:
+    """``ui: URL``, saying where the token is when one is needed (never the token)."""
+    if token is None:
+        return f"ui: {url}"
+    return f"ui: {url} (token required off loopback: see {token_file})"
+
+
 @dataclass(frozen=True)
 class Plan:
     """What to run: the command line and the lab file put together."""
@@ -262,6 +277,8 @@ class Plan:
     share_port: bool
     impairment: Impairment | None
     pcap: Path | None
+    #: Where the front panel is served (host, port), or None.
+    ui: tuple[str, int] | None = None
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -347,7 +364,18 @@ def plan(args: argparse.Namespace) -> Plan:
             None,
         ),
         pcap=pick(args.pcap, lab.pcap if lab else None, None),
+        ui=pick(_ui(args.ui), lab.ui if lab else None, None),
     )
+
+
+def _ui(text: str | None) -> tuple[str, int] | None:
+    """``--ui [HOST:]PORT``, checked (None: not given)."""
+    if text is None:
+        return None
+    try:
+        return parse_ui(text)
+    except RuntimeSetupError as exc:
+        raise RuntimeSetupError(f"--ui {text}: {exc}") from None
 
 
 def _console_tcp(args: argparse.Namespace, lab: Lab | None) -> bool:
@@ -471,6 +499,7 @@ async def _run(plan: Plan) -> int:
             attachment=plan.attachment,
             impairment=plan.impairment,
             pcap=plan.pcap,
+            ui=plan.ui,
         ) as runtime:
             listed = False
 
@@ -509,6 +538,8 @@ async def _run(plan: Plan) -> int:
             lines += [
                 f"capture: {c.path} (pcapng, one interface per device)" for c in runtime.captures
             ]
+            if runtime.ui is not None:
+                lines.append(ui_line(runtime.ui.url, runtime.ui.token_file, runtime.ui.token))
             print("\n".join(lines), flush=True)
             listed = True
             await stop.wait()

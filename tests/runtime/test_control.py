@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -263,38 +264,58 @@ def test_a_long_state_path_still_gets_a_control_socket(tmp_path: Path, ports: Po
     run(main())
 
 
+DOCS = Path(__file__).parents[2] / "docs" / "control-api.md"
+
+
+def doc_commands(state: Path) -> list[list[str]]:
+    """The commands of the first ``sh`` block of docs/control-api.md, for ``state``."""
+    text = DOCS.read_text()
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = block.replace("\\\n", " ").replace("/tmp/lab", str(state)).splitlines()
+    return [shlex.split(line) for line in lines if line.strip()]
+
+
 @pytest.mark.requires("curl")
-def test_curl_on_the_control_socket(tmp_path: Path, ports: Ports) -> None:
-    """The docs' curl examples (docs/control-api.md) against a runtime."""
+def test_the_docs_curl_examples(tmp_path: Path, ports: Ports) -> None:
+    """docs/control-api.md's curl commands, as written, against a runtime: status, power
+    off, a 1.8 s press (virtual time moves while curl waits), the watch stream."""
     curl = str(find_program("curl"))
     state = tmp_path / "state"
+    status, power, press, watch = doc_commands(state)
+    assert [c[0] for c in (status, power, press, watch)] == ["curl"] * 4
 
-    def curl_json(*args: str) -> dict[str, Any]:
-        done = subprocess.run(
-            [curl, "-sS", "--unix-socket", str(state / "control.sock"), *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
+    async def curl_json(command: list[str]) -> dict[str, Any]:
+        proc = await asyncio.create_subprocess_exec(
+            curl, "-sS", *command[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        return dict(json.loads(done.stdout))
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err
+        return dict(json.loads(out))
 
     async def main() -> None:
-        async with Runtime(
-            state, port=ports.udp(), http_port=ports.tcp(), clock=ManualClock()
-        ) as rt:
+        clock = ManualClock()
+        async with Runtime(state, port=ports.udp(), http_port=ports.tcp(), clock=clock) as rt:
             rt.add_devices("IP6000", 1)
-            status = await asyncio.to_thread(curl_json, "http://ipgwsim/v1/status")
-            assert status["devices"][0]["name"] == "ip6000-1"
-            off = await asyncio.to_thread(
-                curl_json,
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                '{"on": false}',
-                "http://ipgwsim/v1/devices/ip6000-1/power",
-            )
+            assert (await curl_json(status))["devices"][0]["name"] == "ip6000-1"
+            off = await curl_json(power)
             assert (off["ok"], off["mode"]) == (True, "off")
+            rt.power("ip6000-1", True)
+            with rt.watch("ip6000-1") as watcher:
+                pressing = asyncio.ensure_future(curl_json(press))
+                await watcher.next(10)  # the press came: the button is down
+                await clock.advance(1.8)
+                pressed = await pressing
+            assert (pressed["hold"], pressed["mode"]) == (1.8, "TFTP mode")
+            proc = await asyncio.create_subprocess_exec(
+                curl, "-sS", *watch[1:], stdout=subprocess.PIPE
+            )
+            try:
+                assert proc.stdout is not None
+                first = await asyncio.wait_for(proc.stdout.readline(), 30)
+                assert json.loads(first) == {"ok": True, "watching": None}
+            finally:
+                proc.terminate()
+                await proc.wait()
 
     run(main())
 

@@ -109,6 +109,12 @@ impair = "off"
     assert second.pcap is None
 
 
+def test_the_front_panel_port(tmp_path: Path) -> None:
+    text = 'schema = 1\n[runtime]\nui = "0.0.0.0:8088"\n[[device]]\nmodel = "IP6000"\n'
+    assert parse_lab(text, "lab.toml", tmp_path).ui == ("0.0.0.0", 8088)
+    assert parse_lab(GOOD, "lab.toml", tmp_path).ui is None
+
+
 def test_namespace_attachments(tmp_path: Path) -> None:
     text = """\
 schema = 1
@@ -195,6 +201,10 @@ attach = "netns:edge"
         (
             ("console_port = 7000", "console_port = 7000\npcap = 5"),
             "lab.toml: runtime.pcap: must be str, not int",
+        ),
+        (
+            ("console_port = 7000", 'console_port = 7000\nui = "panel.example:80"'),
+            "lab.toml: runtime.ui: 'panel.example' is not an IP address (give [HOST:]PORT, ",
         ),
         (
             ('state = "lab-state"', 'state = "lab-state"\nshare_port = true\nnetwork = "netns"'),

@@ -467,3 +467,19 @@ def test_an_impaired_link_and_a_capture(tmp_path: Path) -> None:
     assert packets[1].comments == [b"impairment: duplicated"]
     assert packets[3].comments == [b"impairment: dropped, the device did not receive it"]
     assert len(rdpcap(str(own_pcap))) == 0  # the quiet one took no part
+
+
+@need_curl
+def test_a_simulator_serves_the_ui_port_when_asked(tmp_path: Path) -> None:
+    """``Simulator(ui="0")``: the control API on a free port of 127.0.0.1, as curl sees it."""
+    with Simulator(tmp_path / "state", ui="0") as simulator:
+        simulator.add("IP800")
+        assert simulator.ui_url is not None
+        assert simulator.ui_url.startswith("http://127.0.0.1:")
+        done = simulator.run("curl", "-sS", f"{simulator.ui_url}v1/status")
+        assert done.returncode == 0, done.stderr
+        status = json.loads(done.stdout)
+        assert [d["name"] for d in status["devices"]] == ["ip800-1"]
+        assert status["ui"] == simulator.ui_url
+    with Simulator(tmp_path / "other") as plain:
+        assert plain.ui_url is None
