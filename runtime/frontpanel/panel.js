@@ -49,10 +49,11 @@
     page.asking = true;
     const form = document.getElementById("token-form");
     const served = window.location.host;
+    // The runtime's own words say where the token is; without them, the page's.
     document.getElementById("token-why").textContent =
-      `${why || "the runtime wants a token"}: this panel is served on ${served}, off ` +
-      "loopback: paste the token from the runtime's state directory (the file ui-token " +
-      "that `ipgwsim run` names in its ui: line).";
+      why ||
+      `this panel is served on ${served}, off loopback: paste the token from the ` +
+        "runtime's state directory (the file ui-token that `ipgwsim run` names on its ui: line)";
     form.hidden = false;
     setLink("token needed", "bad");
   }
