@@ -1,9 +1,9 @@
 """The front panel in a real browser: ``ipgwsim run --ui`` as a process and Debian's
 chromium driven by Playwright, for the page's tests and its screenshots.
 
-- :func:`ui_runtime`: ``ipgwsim run MODELS --ui 127.0.0.1:0`` on a state directory and
-  ports of the caller's; yields the process and the page's URL, read from run's ``ui:``
-  line (the kernel picked the port).
+- :func:`ui_runtime`: ``ipgwsim run MODELS --ui 127.0.0.1:0`` (or another address) on a
+  state directory and ports of the caller's; yields the process and the page's URL, read
+  from run's ``ui:`` line (the kernel picked the port).
 - :func:`chromium_page`: a headless chromium (``/usr/bin/chromium``, never a browser
   Playwright downloads) with a fresh profile in a folder of the caller's, and a page.
 - :func:`rendered_elements`: the ``data-element`` names the page shows now.
@@ -61,14 +61,15 @@ async def ui_runtime(
     port: int,
     http_port: int,
     speed: float,
+    ui: str = "127.0.0.1:0",
     extra: Sequence[str] = (),
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """``ipgwsim run MODELS`` with the front panel on 127.0.0.1 (a port the kernel picks):
-    the process, and the page's URL once run has said it. Stopped with SIGTERM at the end."""
+    """``ipgwsim run MODELS`` with the front panel on ``ui`` (default 127.0.0.1, a port the
+    kernel picks): the process, and the page's URL once run has said it. Stopped with
+    SIGTERM at the end."""
     async with running(
         *IPGWSIM, "run", *models, "--state", str(state), "--port", str(port),
-        "--http-port", str(http_port), "--speed", f"{speed:g}",
-        "--ui", "127.0.0.1:0", *extra,
+        "--http-port", str(http_port), "--speed", f"{speed:g}", "--ui", ui, *extra,
     ) as proc:  # fmt: skip
         seen = []
         while True:
