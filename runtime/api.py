@@ -39,6 +39,7 @@ from ipgwsim.runtime.control import (
 )
 from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice, describe_error
 from ipgwsim.runtime.impair import Impairment
+from ipgwsim.runtime.panelview import flash_json, panel_json
 from ipgwsim.runtime.watch import WATCH_QUEUE, WATCHED
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ ROUTES = (
     "POST /v1/devices/D/cut",
     "GET /v1/devices/D/console",
     "GET|POST /v1/devices/D/impair",
+    "GET /v1/devices/D/panel",
+    "GET /v1/devices/D/flash",
     "GET /v1/watch",
     "GET /v1/devices/D/console/ws (WebSocket)",
 )
@@ -167,6 +170,8 @@ class Api:
                 get("/v1/devices/{device}/console", self.console, allow_head=False),
                 get("/v1/devices/{device}/impair", self.impair, allow_head=False),
                 post("/v1/devices/{device}/impair", self.impair),
+                get("/v1/devices/{device}/panel", self.panel, allow_head=False),
+                get("/v1/devices/{device}/flash", self.flash, allow_head=False),
                 get("/v1/watch", self.watch, allow_head=False),
                 get("/v1/devices/{device}/console/ws", self.console_ws, allow_head=False),
             ]
@@ -258,6 +263,16 @@ class Api:
     async def device(self, request: web.Request) -> web.Response:
         _known_query(request)
         return reply(**device_json(self._host(request)))
+
+    async def panel(self, request: web.Request) -> web.Response:
+        """PANEL: the device's front as its hardware profile draws it (docs/front-panel-data.md)."""
+        _known_query(request)
+        return reply(**panel_json(self._host(request)))
+
+    async def flash(self, request: web.Request) -> web.Response:
+        """FLASH: the regions, the config ring, the wear and the last power cut."""
+        _known_query(request)
+        return reply(**flash_json(self._host(request)))
 
     async def press(self, request: web.Request) -> web.Response:
         _known_query(request)

@@ -147,6 +147,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cut": ("POST", "cut"),
     "console": ("GET", "console"),
     "impair": ("GET", "impair"),
+    "panel": ("GET", "panel"),
+    "flash": ("GET", "flash"),
 }
 #: Commands whose arguments travel in the query string.
 _QUERY = {"console"}

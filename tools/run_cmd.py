@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -364,7 +365,9 @@ def plan(args: argparse.Namespace) -> Plan:
             None,
         ),
         pcap=pick(args.pcap, lab.pcap if lab else None, None),
-        ui=pick(_ui(args.ui), lab.ui if lab else None, None),
+        ui=_ui_beside_the_web_servers(
+            pick(_ui(args.ui), lab.ui if lab else None, None), http_port, specs, netns
+        ),
     )
 
 
@@ -376,6 +379,22 @@ def _ui(text: str | None) -> tuple[str, int] | None:
         return parse_ui(text)
     except RuntimeSetupError as exc:
         raise RuntimeSetupError(f"--ui {text}: {exc}") from None
+
+
+def _ui_beside_the_web_servers(
+    ui: tuple[str, int] | None, http_port: int, specs: list[DeviceSpec], netns: bool
+) -> tuple[str, int] | None:
+    """Refuse a UI port on every address (0.0.0.0, ::) that is the devices' web port on
+    loopback: the devices' web servers listen on their own loopback addresses there."""
+    if ui is None or netns or not ipaddress.ip_address(ui[0]).is_unspecified:
+        return ui
+    ports = {http_port} | {s.http_port for s in specs if s.http_port is not None}
+    if ui[1] in ports:
+        raise RuntimeSetupError(
+            f"--ui {ui[0]}:{ui[1]} takes TCP port {ui[1]} on every address, and the devices' "
+            "web servers listen on it on theirs: choose another --ui port (0: any free one)"
+        )
+    return ui
 
 
 def _console_tcp(args: argparse.Namespace, lab: Lab | None) -> bool:

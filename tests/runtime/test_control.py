@@ -99,7 +99,8 @@ def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
             routes = (
                 "GET /v1/status, GET /v1/devices/D, POST /v1/devices/D/press, "
                 "POST /v1/devices/D/button, POST /v1/devices/D/power, POST /v1/devices/D/cut, "
-                "GET /v1/devices/D/console, GET|POST /v1/devices/D/impair, GET /v1/watch, "
+                "GET /v1/devices/D/console, GET|POST /v1/devices/D/impair, "
+                "GET /v1/devices/D/panel, GET /v1/devices/D/flash, GET /v1/watch, "
                 "GET /v1/devices/D/console/ws (WebSocket)"
             )
             assert [(code, reply["error"]) for code, reply in errors] == [
@@ -132,6 +133,47 @@ def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
             assert "%3A" in mac
             assert by_mac[1]["name"] == "ip6000-1"
             assert still[0] == 200
+
+    run(main())
+
+
+def test_panel_and_flash_of_a_device(tmp_path: Path, ports: Ports) -> None:
+    """PANEL and FLASH over HTTP are the views of the device (tests/runtime/test_panelview.py
+    checks the views themselves); the flash view follows a power cut; an unknown device is 404."""
+
+    async def main() -> None:
+        clock = ManualClock()
+        async with Runtime(
+            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
+        ) as rt:
+            rt.add_devices("IP6000", 1)
+            rt.add_devices("IP0011", 1)
+            async with session(rt.state.control_socket) as client:
+                panels = [
+                    await call(client, "GET", f"/v1/devices/{h.name}/panel") for h in rt.devices
+                ]
+                before = await call(client, "GET", "/v1/devices/ip6000-1/flash")
+                cut = await call(client, "POST", "/v1/devices/ip6000-1/cut", b'{"at_op": 1}')
+                host = rt.devices[0]
+                password = host.profile.firmware.default_password
+                host.console.feed(f"admin\r{password}\rconfig write\r".encode())
+                after = await call(client, "GET", "/v1/devices/ip6000-1/flash")
+                unknown = await call(client, "GET", "/v1/devices/ip6000-9/panel")
+                extra = await call(client, "GET", "/v1/devices/ip6000-1/flash?x=1")
+            assert [code for code, _ in panels] == [200, 200]
+            assert [p["model"] for _, p in panels] == ["IP6000", "IP0011"]
+            assert "orange" in panels[0][1]["leds"][0]["colours"]
+            assert "orange" not in panels[1][1]["leds"][0]["colours"]
+            assert before[0] == 200
+            assert before[1]["last_cut"] is None
+            assert cut[0] == 200
+            assert after[1]["last_cut"]["at_op"] == cut[1]["at_op"]
+            assert unknown[0] == 404
+            assert unknown[1]["error"].startswith("no device 'ip6000-9' in this runtime")
+            assert extra == (
+                400,
+                {"ok": False, "error": "unknown query argument 'x' (this route takes: none)"},
+            )
 
     run(main())
 
@@ -236,6 +278,8 @@ def test_blocking_client_from_another_thread(tmp_path: Path, ports: Ports) -> No
                     shown = client.request("impair", device="ip800-1")
                     assert shown["previous"] == "loss=30%,seed=7"
                     assert client.request("console", device="ip800-1", lines=1)["lines"]
+                    assert client.request("panel", device="ip800-1")["model"] == "IP800"
+                    assert client.request("flash", device="ip800-1")["ring"]["region"] == "config"
                     return client.request("status")  # the connection stays usable
 
             reply = await asyncio.to_thread(use_client)

@@ -16,6 +16,7 @@ import pytest
 
 from ipgwsim.runtime.apiserver import FRONT_PANEL, UiServer
 from ipgwsim.runtime.clock import ManualClock
+from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.ports import parse_ui
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.testing.loopback import Ports, run
@@ -272,6 +273,13 @@ def test_run_takes_the_ui_port_from_the_command_line_or_the_lab_file(
     assert planned("IP6000", "--ui", "8088") == ("127.0.0.1", 8088)
     assert planned("--lab", str(lab)) == ("127.0.0.2", 0)
     assert planned("--lab", str(lab), "--ui", "[::1]:0") == ("::1", 0)
+    assert planned("IP6000", "--http-port", "8081", "--ui", "0.0.0.0:8080") == ("0.0.0.0", 8080)
+    with pytest.raises(RuntimeSetupError) as taken:
+        planned("IP6000", "--http-port", "8080", "--ui", "0.0.0.0:8080")
+    assert str(taken.value) == (
+        "--ui 0.0.0.0:8080 takes TCP port 8080 on every address, and the devices' web "
+        "servers listen on it on theirs: choose another --ui port (0: any free one)"
+    )
     assert cli_main(["run", "IP6000", "--state", str(tmp_path / "s"), "--ui", "x:1"]) == 2
     assert capsys.readouterr().err == (
         "ipgwsim run: --ui x:1: 'x' is not an IP address (give [HOST:]PORT, "
