@@ -782,6 +782,11 @@
       return;
     }
     setClock(status.clock);
+    const net = status.network;
+    if (net && net.port) {
+      document.getElementById("network").textContent =
+        `${net.kind}, gwload /port ${net.port} /bcast ${net.broadcast}`;
+    }
     const desk = document.getElementById("devices");
     for (const device of status.devices) {
       const known = page.panels.get(device.name);

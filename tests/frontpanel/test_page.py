@@ -205,6 +205,10 @@ def test_a_person_at_the_front_panel(tmp_path: Path, ports: Ports) -> None:
         ):  # fmt: skip
             await page.goto(url)
             await every_device_with_its_model_and_leds(page)
+            # What gwload needs to reach them.
+            await expect(page.locator("#network")).to_have_text(
+                f"loopback, gwload /port {port} /bcast {BROADCAST}"
+            )
             await hold_the_button_with_the_mouse(page)
             await recover_with_gwload(page, tmp_path, free_loopback_ip(port), port)
             await log_in_on_the_console(page)
