@@ -614,40 +614,60 @@
         const size = ringRegion.size;
         // Ring offsets are in the region (a record that wraps runs past its end).
         const rel = (offset) => offset % size;
-        const strip = el("div", { class: "ring", "data-part": "ring" });
-        const place = (cls, start, length, attrs) => {
-          // A stretch that runs past the ring's end goes on at its start.
-          const first = Math.min(length, size - start);
-          const pieces = [[start, first]];
-          if (length > first) pieces.push([0, length - first]);
-          for (const [at, len] of pieces) {
+        // The ring as a strip: the bytes from 0 to span (the whole ring, or its start
+        // enlarged), each stretch placed in proportion.
+        const drawRing = (span, part) => {
+          const strip = el("div", { class: "ring", "data-part": part });
+          const place = (cls, start, length, attrs) => {
+            // A stretch that runs past the ring's end goes on at its start.
+            const first = Math.min(length, size - start);
+            const pieces = [[start, first]];
+            if (length > first) pieces.push([0, length - first]);
+            for (const [at, len] of pieces) {
+              if (at >= span) continue;
+              const shown = Math.min(len, span - at);
+              strip.append(el("div", {
+                class: cls,
+                style: `left: ${((at / span) * 100).toFixed(3)}%; ` +
+                  `width: ${((shown / span) * 100).toFixed(3)}%`,
+                ...attrs,
+              }));
+            }
+          };
+          if (ring.erased_tail > 0) {
+            place("erased", rel(ring.write_pointer), ring.erased_tail, {
+              "data-part": "erased-tail",
+              title: `erased tail: ${bytes(ring.erased_tail)} from ${hex(ring.write_pointer)}`,
+            });
+          }
+          for (const gen of ring.generations) {
+            const newest = gen.number === ring.newest;
+            place(newest ? "generation newest" : "generation", rel(gen.offset), gen.length, {
+              "data-part": "generation",
+              "data-generation": gen.number,
+              title: `generation ${gen.number}${newest ? " (newest)" : ""}: ` +
+                `${hex(gen.offset)}, ${bytes(gen.length)}`,
+            });
+          }
+          if (rel(ring.write_pointer) < span) {
             strip.append(el("div", {
-              class: cls,
-              style: `left: ${((at / size) * 100).toFixed(3)}%; width: ${Math.max(0.2, (len / size) * 100).toFixed(3)}%`,
-              ...attrs,
+              class: "write-pointer",
+              style: `left: ${((rel(ring.write_pointer) / span) * 100).toFixed(3)}%`,
+              title: `write pointer ${hex(ring.write_pointer)}`,
             }));
           }
+          return strip;
         };
-        if (ring.erased_tail > 0) {
-          place("erased", rel(ring.write_pointer), ring.erased_tail, {
-            "data-part": "erased-tail",
-            title: `erased tail: ${bytes(ring.erased_tail)} from ${hex(ring.write_pointer)}`,
-          });
+        parts.push(drawRing(size, "ring"));
+        // Everything written so far in the ring's first eighth: that part again, enlarged
+        // (the records are small beside the region).
+        const ends = ring.generations.map((g) => g.offset + g.length);
+        const used = Math.max(rel(ring.write_pointer), ...ends);
+        if (used > 0 && used < size / 8) {
+          const span = Math.min(size, Math.max(256, Math.ceil(used * 1.25)));
+          parts.push(el("div", { class: "zoom-label", text: `the ring's first ${bytes(span)}, enlarged:` }));
+          parts.push(drawRing(span, "ring-zoom"));
         }
-        for (const gen of ring.generations) {
-          const newest = gen.number === ring.newest;
-          place(newest ? "generation newest" : "generation", rel(gen.offset), gen.length, {
-            "data-part": "generation",
-            "data-generation": gen.number,
-            title: `generation ${gen.number}${newest ? " (newest)" : ""}: ${hex(gen.offset)}, ${bytes(gen.length)}`,
-          });
-        }
-        strip.append(el("div", {
-          class: "write-pointer",
-          style: `left: ${((rel(ring.write_pointer) / size) * 100).toFixed(3)}%`,
-          title: `write pointer ${hex(ring.write_pointer)}`,
-        }));
-        parts.push(strip);
         // The generations one by one, oldest first: in a large ring each is a sliver.
         const chips = el("div", { class: "generations", "data-part": "generations" });
         for (const gen of ring.generations) {
@@ -659,6 +679,12 @@
           }));
         }
         parts.push(chips);
+        parts.push(el("div", { class: "legend" },
+          el("span", { class: "key generation-key" }), "generation ",
+          el("span", { class: "key newest-key" }), "newest ",
+          el("span", { class: "key erased-key" }), "erased tail ",
+          el("span", { class: "key pointer-key" }), "write pointer ",
+          el("span", { class: "key other-key" }), "neither (records the ring passed over, torn bits)"));
         const gens = ring.generations.length;
         parts.push(el("p", { class: "ring-text", "data-part": "ring-text" },
           `config ring: ${gens} generation${gens === 1 ? "" : "s"}` +
