@@ -3,8 +3,9 @@
 A person's session at the page: every device with its model and LEDs; the IP6000's reset
 button held with the mouse until three blinks, TFTP mode and the steady orange LED; the
 documented recovery with the real ``gwload`` (``/setip``, then ``/cfg``) followed on the
-panel; a login typed into the page's console; a power cycle from the switch; and the
-IP0011, which has no orange LED, in TFTP mode with its one pulse every 2 s. Every wait
+panel; a login typed into the page's console; a power cycle from the switch; the IP0011,
+which has no orange LED, in TFTP mode with its one pulse every 2 s; and the IP800's button
+let go when the pointer leaves it. Every wait
 is on a condition of the page, none on a clock of the test's. The runtime runs at
 ``--speed 1.5``: fast enough that the page's LED periods are seen scaled, slow enough that
 between the page showing 1.8 s held and the device's 4th blink at 2.14 s (when the
@@ -191,6 +192,26 @@ async def x11_pulse_every_2_s(page: Page) -> None:
     assert all(abs(gap - 2.0) < 0.3 for gap in gaps), times
 
 
+async def pointer_leaving_lets_go(page: Page) -> None:
+    """The mouse held down but moved off the button lets it go: a short press, after which
+    the IP800 runs its firmware again."""
+    ip800 = device(page, "ip800-1")
+    button = part(ip800, "button")
+    await button.hover()
+    await page.mouse.down()
+    await expect(part(ip800, "blinks")).to_have_attribute("data-count", "1")
+    box = await part(ip800, "model").bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await expect(part(ip800, "hold")).to_have_attribute("data-released", "1")
+    await expect(ip800).to_have_attribute("data-button", "up")
+    held = float(await part(ip800, "hold").get_attribute("data-held") or "nan")
+    assert held < 1.0, held
+    await page.mouse.up()
+    await expect(part(ip800, "ready-led")).to_have_attribute("data-led", "steady green")
+    await expect(part(ip800, "mode")).to_have_text("running firmware")
+
+
 @pytest.mark.usefixtures("private_registry")
 def test_a_person_at_the_front_panel(tmp_path: Path, ports: Ports) -> None:
     port = ports.udp()
@@ -214,5 +235,6 @@ def test_a_person_at_the_front_panel(tmp_path: Path, ports: Ports) -> None:
             await log_in_on_the_console(page)
             await power_cycle_from_the_switch(page)
             await x11_pulse_every_2_s(page)
+            await pointer_leaving_lets_go(page)
 
     run(main(), timeout=240)
