@@ -9,7 +9,8 @@ person would, taking a picture at each stage: the IP6000's reset button held wit
 mouse, the IP6000 in TFTP mode, the IP6000 after the recovery with the real ``gwload``
 (running firmware, its web server, a login on the page's console), the IP800's flash with
 several config generations and a power cut in the middle of a ``config write``, the
-IP0011 in TFTP mode (no orange LED: a pulse every 2 s), and the whole desk. It writes
+IP0011 in TFTP mode (no orange LED: a pulse every 2 s), and the whole desk.
+The IP800 gets a long reset first, so that its config sectors show wear. It writes
 ``front-panel-*.png`` and ``front-panel-manifest.json``: for each picture what it shows
 and the ``data-element`` names visible in it (tests/frontpanel checks the manifest
 against the page).
@@ -130,6 +131,12 @@ async def gwload(*args: str) -> None:
         raise SystemExit(f"screenshots: gwload {' '.join(args)} failed ({rc}): {out}{err}")
 
 
+async def ipgwsim(*args: str) -> None:
+    rc, out, err = await finished(*IPGWSIM, *args, timeout=120)
+    if rc != 0:
+        raise SystemExit(f"screenshots: ipgwsim {' '.join(args)} failed ({rc}): {out}{err}")
+
+
 async def recover(page: Page, work: Path, port: int) -> None:
     """The IP6000 through Howto:Config or Password Recovery with the real gwload."""
     from ipgwsim.firmware.config import with_admin_password  # noqa: PLC0415
@@ -155,17 +162,19 @@ async def login(page: Page, name: str, password: str, prompt: str) -> None:
 
 
 async def generations_and_a_cut(page: Page, state: Path) -> None:
-    """Config generations on the IP800, typed on its console, then a power cut in the
-    middle of the next ``config write`` and the power back on from the switch."""
+    """A long reset of the IP800 first (it erases the config's sectors: wear to see), then
+    config generations typed on its console, a power cut in the middle of the next
+    ``config write`` and the power back on from the switch."""
+    await ipgwsim("press", "ip800-1", "--hold", "10.5", "--state", str(state))
+    await text_is(page, element("ip800-1", "mode"), "TFTP mode")
+    for on in ("off", "running firmware"):  # a power cycle starts the firmware again
+        await page.locator(element("ip800-1", "power")).click()
+        await text_is(page, element("ip800-1", "mode"), on)
     await login(page, "ip800-1", "ip800", "IP800> ")
     for number in (1, 2, 3):
         await type_line(page, "ip800-1", f"config change CMD0 /name desk-{number}", "IP800> ")
         await type_line(page, "ip800-1", "config write", "IP800> ")
-    rc, out, err = await finished(
-        *IPGWSIM, "cut", "ip800-1", "--at-op", "1", "--state", str(state), timeout=60
-    )
-    if rc != 0:
-        raise SystemExit(f"screenshots: ipgwsim cut failed ({rc}): {out}{err}")
+    await ipgwsim("cut", "ip800-1", "--at-op", "1", "--state", str(state))
     await page.locator(element("ip800-1", "console") + " .term").click()
     await page.keyboard.type("config change CMD0 /name desk-cut")
     await page.keyboard.press("Enter")
