@@ -187,9 +187,15 @@ async def x11_pulse_every_2_s(page: Page) -> None:
     await expect(ready).to_have_attribute("data-pattern", "flashing")
     await expect(ready).to_have_attribute("data-colour", "green")
     assert float(await ready.get_attribute("data-real-period") or "nan") == 2 / SPEED
-    times = await pulse_times(page, "ip0011-1", 3)
+    # Lit every 2 device seconds: each gap between two pulses the page drew is 2 s, or a
+    # multiple of it where a loaded host drew no frame in a pulse's 0.2 s (a rhythm of 1 s
+    # or 3 s would be 1 s off either way).
+    times = await pulse_times(page, "ip0011-1", 4)
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(abs(gap - 2.0) < 0.3 for gap in gaps), times
+    for gap in gaps:
+        periods = round(gap / 2.0)
+        assert periods >= 1, times
+        assert abs(gap - 2.0 * periods) < 0.4, times
 
 
 async def pointer_leaving_lets_go(page: Page) -> None:
