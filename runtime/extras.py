@@ -11,6 +11,8 @@ pip installs that with an extra (``pyproject.toml``, ``[project.optional-depende
   (``ipgwsim completion``; ``gwload``'s needs nothing);
 - ``ipgwsim[man]``: argparse-manpage (imported as ``argparse_manpage``), for the manual
   pages of ``ipgwsim`` and its subcommands (``ipgwsim man``; ``gwload(1)`` needs nothing).
+- ``ipgwsim[test]``, the project's own suite: playwright, for the front panel's browser
+  tests and screenshots (``ipgwsim.testing.browser``, ``ipgwsim.testing.screenshots``).
 
 A module that needs one imports it inside :func:`extra_imports`::
 
@@ -42,6 +44,7 @@ EXTRAS = {
     "scapy": "scapy",
     "shtab": "completion",
     "argparse_manpage": "man",
+    "playwright": "test",
 }
 
 

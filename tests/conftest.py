@@ -103,6 +103,7 @@ PROGRAMS = {
     "tshark": "tshark",
     "zsh": "zsh",
     "groff": "groff-base",
+    "chromium": "chromium",
 }
 NETNS = "netns"
 

@@ -241,6 +241,15 @@ def test_without_scapy_only_the_capture_layers_fail_and_say_why() -> None:
     assert failed["ipgwsim.runtime.capture"].endswith("pip install 'ipgwsim[scapy]'")
 
 
+def test_without_playwright_only_the_browser_kit_fails_and_says_why() -> None:
+    outcome = import_all_without("playwright")
+    failed = {name: error for name, error in outcome.items() if error is not None}
+    # The screenshots import the browser kit first, which names itself.
+    said = "ModuleNotFoundError: " + missing_extra_message("ipgwsim.testing.browser", "playwright")
+    assert failed == {"ipgwsim.testing.browser": said, "ipgwsim.testing.screenshots": said}
+    assert failed["ipgwsim.testing.browser"].endswith("pip install 'ipgwsim[test]'")
+
+
 def test_no_module_of_ipgwsim_needs_tftpy() -> None:
     outcome = import_all_without("tftpy")
     assert {n: e for n, e in outcome.items() if e is not None} == {}
