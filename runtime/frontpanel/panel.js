@@ -1,7 +1,7 @@
 // The front panel of an ipgwsim runtime: one panel per device, live from /v1/watch.
 //
 // Plain JavaScript, no build step. It speaks the runtime's HTTP/JSON control API
-// (docs/runtime.md) only: GET /v1/status, /v1/devices/D/panel and /flash; POST
+// (docs/control-api.md) only: GET /v1/status, /v1/devices/D/panel and /flash; POST
 // /v1/devices/D/button and /power; the event stream /v1/watch (Server-Sent Events) and
 // the console WebSocket /v1/devices/D/console/ws. Every LED is drawn in the devices'
 // own time: a rhythm's period is in device seconds, so at --speed 10 it runs ten times
@@ -22,17 +22,32 @@
     source: null,
     asking: false,
     probing: false,
+    // What is wrong with the token in the page's address, shown until the page goes.
+    tokenProblem: "",
+    // Following the runtime again after start() or the stream failed: the wait (ms),
+    // doubling from 1 s to 30 s, back to 1 s when the stream says hello.
+    retryDelay: 1000,
+    retryTimer: null,
   };
 
   // -- the token (only off loopback) -----------------------------------------------------
 
   function takeFragmentToken() {
     const match = /^#token=(.+)$/.exec(window.location.hash);
-    if (match) {
-      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
-      // Out of the address bar and the history: the token is kept for this tab only.
-      history.replaceState(null, "", window.location.pathname + window.location.search);
+    if (!match) return;
+    // Out of the address bar and this tab's entry; the token is kept for this tab only.
+    // The browser's history may still hold the address as it was opened, with #token=.
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    let value;
+    try {
+      value = decodeURIComponent(match[1]);
+    } catch (exc) {
+      page.tokenProblem =
+        "the token in the page's address (#token=...) is malformed (a % not followed by " +
+        "two hex digits of UTF-8): open the address `ipgwsim run` printed, or paste the token";
+      return;
     }
+    sessionStorage.setItem(TOKEN_KEY, value);
   }
 
   function token() {
@@ -80,11 +95,12 @@
     }
   }
 
-  async function api(method, path, body) {
+  // keepalive: the request is finished even if the page goes away meanwhile.
+  async function api(method, path, body, keepalive = false) {
     const headers = { Accept: "application/json" };
     const t = token();
     if (t) headers.Authorization = "Bearer " + t;
-    const init = { method, headers, cache: "no-store" };
+    const init = { method, headers, cache: "no-store", keepalive };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -193,8 +209,9 @@
 
   function showPageError(text) {
     const node = document.getElementById("page-error");
-    node.textContent = text;
-    node.hidden = !text;
+    const shown = [page.tokenProblem, text].filter(Boolean).join("; ");
+    node.textContent = shown;
+    node.hidden = !shown;
   }
 
   // -- one device's panel ----------------------------------------------------------------
@@ -207,6 +224,9 @@
       this.lastBlink = null; // device time of the last blink while the button is held
       this.blinks = 0;
       this.held = false; // what the page asked for last
+      this.presses = 0; // the number of the last press
+      this.pointer = null; // the pointer that holds the button
+      this.down = false; // the runtime holds the button for this page's press
       this.since = null; // device time the button went down (the runtime's word)
       this.lastHeld = null;
       this.queue = Promise.resolve();
@@ -403,11 +423,41 @@
 
     wireButton() {
       const b = this.button;
-      b.addEventListener("mousedown", (e) => {
-        if (e.button === 0) this.press();
+      // Pointer events: a mouse, a pen or a finger. A tap goes down when the finger
+      // touches (touch-action: none keeps the browser from taking it for a scroll), and the
+      // capture keeps the press on the button until the pointer goes up or is lost.
+      b.addEventListener("pointerdown", (e) => {
+        if (e.button !== 0 || this.pointer !== null) return;
+        this.pointer = e.pointerId;
+        try {
+          b.setPointerCapture(e.pointerId);
+        } catch (exc) {
+          // The pointer is gone already: pointerup or pointercancel follows.
+        }
+        this.press();
       });
-      b.addEventListener("mouseup", () => this.release());
-      b.addEventListener("mouseleave", () => this.release());
+      const letGo = (e) => {
+        if (e.pointerId !== this.pointer) return;
+        this.pointer = null;
+        this.release();
+      };
+      b.addEventListener("pointerup", letGo);
+      b.addEventListener("pointercancel", letGo);
+      b.addEventListener("lostpointercapture", letGo);
+      // The pointer moved off the button while down lets it go (capture keeps the events
+      // here, so the button asks where the pointer is).
+      b.addEventListener("pointermove", (e) => {
+        if (e.pointerId !== this.pointer) return;
+        const box = b.getBoundingClientRect();
+        const inside =
+          e.clientX >= box.left && e.clientX <= box.right && e.clientY >= box.top && e.clientY <= box.bottom;
+        if (!inside) {
+          letGo(e);
+          b.releasePointerCapture(e.pointerId);
+        }
+      });
+      // A long touch would open the context menu and cancel the pointer.
+      b.addEventListener("contextmenu", (e) => e.preventDefault());
       b.addEventListener("keydown", (e) => {
         if (e.key === " " || e.key === "Enter") {
           e.preventDefault();
@@ -421,9 +471,13 @@
         }
       });
       b.addEventListener("blur", () => this.release());
-      // A button let go outside the page, or a tab left while holding it, lets go.
-      window.addEventListener("mouseup", () => this.release());
+      // A tab left while holding it, or hidden, lets go; a page going away lets go with a
+      // request that outlives it.
       window.addEventListener("blur", () => this.release());
+      document.addEventListener("visibilitychange", () => {
+        if (document.visibilityState === "hidden") this.release();
+      });
+      window.addEventListener("pagehide", () => this.releaseOnLeaving());
     }
 
     // Button requests go one after the other: a release waits for its press's reply.
@@ -434,8 +488,11 @@
 
     press() {
       if (this.held || this.button.disabled) return;
+      // Each press has its number: what an older press's replies do never touches a newer.
+      const number = ++this.presses;
       this.held = true;
       this.since = null;
+      this.down = false;
       this.blinks = 0;
       this.lastBlink = null;
       const blinks = this.part("blinks");
@@ -443,15 +500,31 @@
       blinks.textContent = "0 blinks";
       this.root.dataset.button = "down";
       this.button.classList.add("down");
-      this.part("hold").textContent = "held 0.00 s";
-      this.part("hold").dataset.held = "0";
+      const hold = this.part("hold");
+      hold.textContent = "held 0.00 s";
+      hold.dataset.held = "0";
+      delete hold.dataset.released;
+      delete hold.dataset.adopted;
       this.enqueue(async () => {
         try {
           const reply = await api("POST", devicePath(this.name, "/button"), { down: true });
           this.since = reply.button.since;
+          this.down = true;
           seeTime(reply.button.since);
           this.say("");
         } catch (exc) {
+          if (exc.status === 409 && /already held/.test(exc.message)) {
+            // Held by another page, or by this one before a reload: this press takes it
+            // over, and its release lets it go.
+            this.down = true;
+            if (number === this.presses) {
+              hold.textContent = "held (pressed before this page): let go to release it";
+              hold.dataset.adopted = "1";
+            }
+            this.say("");
+            return;
+          }
+          if (number !== this.presses) return;
           this.held = false;
           this.root.dataset.button = "up";
           this.button.classList.remove("down");
@@ -462,28 +535,54 @@
 
     release() {
       if (!this.held) return;
+      const number = this.presses;
       this.held = false;
       this.button.classList.remove("down");
       this.enqueue(async () => {
-        if (this.since === null) return; // the press was refused
+        if (!this.down) {
+          // The press was refused.
+          if (number === this.presses) this.root.dataset.button = "up";
+          return;
+        }
         try {
-          const reply = await api("POST", devicePath(this.name, "/button"), { down: false });
+          const reply = await api("POST", devicePath(this.name, "/button"), { down: false }, true);
           const held = reply.button.held;
           this.lastHeld = held;
-          const hold = this.part("hold");
-          hold.textContent = `released after ${held.toFixed(2)} s`;
-          hold.dataset.held = held.toFixed(3);
-          hold.dataset.released = "1";
+          if (number === this.presses) {
+            const hold = this.part("hold");
+            hold.textContent = `released after ${held.toFixed(2)} s`;
+            hold.dataset.held = held.toFixed(3);
+            hold.dataset.released = "1";
+          }
           this.update(reply);
           this.say("");
         } catch (exc) {
           this.say(exc.message);
         } finally {
           this.since = null;
-          this.root.dataset.button = "up";
+          this.down = false;
+          if (number === this.presses) this.root.dataset.button = "up";
           this.flashSoon();
         }
       });
+    }
+
+    // The page goes away (closed, reloaded, navigated) with the button held: the queue
+    // will not run, so the release goes now, in a request the browser finishes after the
+    // page is gone. Should it come before its press, the next page's press adopts the
+    // held button (see press()).
+    releaseOnLeaving() {
+      if (!this.held) return;
+      this.held = false;
+      const headers = { Accept: "application/json", "Content-Type": "application/json" };
+      const t = token();
+      if (t) headers.Authorization = "Bearer " + t;
+      fetch(devicePath(this.name, "/button"), {
+        method: "POST",
+        keepalive: true,
+        headers,
+        body: JSON.stringify({ down: false }),
+      }).catch(() => {});
     }
 
     // -- the power switch ----------------------------------------------------------------
@@ -734,6 +833,8 @@
     source.addEventListener("hello", (e) => {
       const hello = JSON.parse(e.data);
       setClock(hello.clock);
+      page.retryDelay = 1000;
+      delete document.body.dataset.retryMs;
       setLink("live", "ok");
       showPageError("");
       // Back after a break: what changed meanwhile came in no event.
@@ -757,9 +858,12 @@
     source.addEventListener("error", () => {
       if (page.source !== source) return;
       if (source.readyState === EventSource.CLOSED) {
-        // Refused (a token?) or not a stream: status says which, and starts it again.
+        // Refused (a token?) or not a stream: status says which, and starts it again,
+        // after a while.
         setLink("the event stream was refused", "bad");
-        start().catch(() => {});
+        source.close();
+        page.source = null;
+        retryLater();
         return;
       }
       // The browser tries again by itself; whether the runtime is still there, status says.
@@ -804,6 +908,7 @@
       if (exc.status !== 401) {
         showPageError(exc.message);
         setLink("the runtime does not answer", "bad");
+        retryLater();
       }
       return;
     }
@@ -829,14 +934,34 @@
     watch();
   }
 
+  // start() again after a wait that doubles each time (1 s to 30 s): a runtime that
+  // answers /v1/status but refuses the stream is not asked in a loop. The token form
+  // starts it again by itself.
+  function retryLater() {
+    if (page.retryTimer !== null || page.asking) return;
+    const wait = page.retryDelay;
+    page.retryDelay = Math.min(page.retryDelay * 2, 30000);
+    document.body.dataset.retryMs = String(wait);
+    page.retryTimer = setTimeout(() => {
+      page.retryTimer = null;
+      begin();
+    }, wait);
+  }
+
+  function begin() {
+    start().catch((exc) => {
+      showPageError(exc.message);
+      retryLater();
+    });
+  }
+
   takeFragmentToken();
   setupTokenForm();
   requestAnimationFrame(frame);
-  start().catch((exc) => showPageError(exc.message));
+  begin();
   // For tests and the screenshots: the page's state, read-only.
   window.ipgwsimPanel = {
     deviceNow,
-    panels: page.panels,
     consoleText: (name) => (page.panels.has(name) ? page.panels.get(name).consoleText() : ""),
   };
 })();
