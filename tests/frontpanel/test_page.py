@@ -9,16 +9,20 @@ let go when the pointer leaves it. Every wait is on a condition of the page, non
 clock of the test's.
 
 The button is let go when the page shows it held 1.5 s, the start of Howto:Config or
-Password Recovery's "ca. 1,5-2 sec"; the device must see the release before its 4th blink
-at 2.14 s. That session runs at ``--speed 1`` so that a loaded host (two suites and their
-browsers on two cores) still has 0.64 s of real time for that; a second test runs the
-LEDs at ``--speed 4``, where the device holds the button by its own timer.
+Password Recovery's "ca. 1,5-2 sec": a person's medium press, whatever a loaded host adds
+to it before the device sees the release (between 1 and 10 s: TFTP mode, at least three
+blinks). The exact three blinks of a release at 1.8 s are test_virtual_time.py's, in
+virtual time. A second test runs the LEDs at ``--speed 4``, where the device holds the
+button by its own timer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,8 +40,8 @@ SPEED = 1.0
 HOLD = 1.5
 BROADCAST = "127.255.255.255"
 LAB = {"ip6000-1": "IP6000", "ip0011-1": "IP0011", "ip800-1": "IP800"}
-#: Blinks fall at 0, 1/14, 2/14 ... of long_s (10 s): the 3rd at 1.43 s, the 4th at 2.14 s.
-FOURTH_BLINK = 3 * 10 / 14
+#: A medium press (Reference7:Bootcode functionality): 1 s up to 10 s, TFTP mode.
+MEDIUM = (1.0, 10.0)
 PASSWORD = "panel-" + "4711"
 
 expect.set_options(timeout=30_000)
@@ -67,7 +71,7 @@ async def hold_until(page: Page, panel: Locator, held: float) -> None:
 async def pulse_times(page: Page, name: str, count: int) -> list[float]:
     """The device times at which the ready LED of ``name`` lights up, ``count`` times."""
     times: list[float] = await page.evaluate(
-        """([name, count]) => new Promise((resolve) => {
+        """([name, count]) => new Promise((resolve, reject) => {
             const led = document.querySelector(
                 `[data-device="${name}"] [data-element="ready-led"]`);
             const seen = [];
@@ -75,6 +79,11 @@ async def pulse_times(page: Page, name: str, count: int) -> list[float]:
                 if (led.dataset.lit === "1") seen.push(window.ipgwsimPanel.deviceNow());
                 if (seen.length === count) { watcher.disconnect(); resolve(seen); }
             });
+            // Not all pulses in 20 s (of real time): they say how many there were.
+            setTimeout(() => {
+                watcher.disconnect();
+                reject(new Error(`${seen.length} of ${count} pulses in 20 s: ${seen}`));
+            }, 20000);
             watcher.observe(led, { attributes: true, attributeFilter: ["data-lit"] });
         })""",
         [name, count],
@@ -122,10 +131,10 @@ async def hold_the_button_with_the_mouse(page: Page) -> None:
     hold = part(gw, "hold")
     await expect(hold).to_have_attribute("data-released", "1")
     held = float(await hold.get_attribute("data-held") or "nan")
-    assert HOLD <= held < FOURTH_BLINK, held
-    await expect(part(gw, "blinks")).to_have_attribute("data-count", "3")
-    await expect(part(gw, "blinks")).to_have_text("3 blinks")
+    assert MEDIUM[0] <= held < MEDIUM[1], held
     await expect(part(gw, "mode")).to_have_text("TFTP mode")
+    assert int(await part(gw, "blinks").get_attribute("data-count") or "0") >= 3
+    await expect(part(gw, "blinks")).to_have_text(re.compile(r"^\d+ blinks$"))
     ready = part(gw, "ready-led")
     await expect(ready).to_have_attribute("data-led", "steady orange")
     await expect(ready).to_have_attribute("data-colour", "orange")
@@ -185,8 +194,12 @@ async def x11_pulse_every_2_s(page: Page) -> None:
     await page.keyboard.down("Enter")
     await hold_until(page, x11, HOLD)
     await page.keyboard.up("Enter")
-    await expect(part(x11, "blinks")).to_have_attribute("data-count", "3")
+    hold = part(x11, "hold")
+    await expect(hold).to_have_attribute("data-released", "1")
+    held = float(await hold.get_attribute("data-held") or "nan")
+    assert MEDIUM[0] <= held < MEDIUM[1], held
     await expect(part(x11, "mode")).to_have_text("TFTP mode")
+    assert int(await part(x11, "blinks").get_attribute("data-count") or "0") >= 3
     ready = part(x11, "ready-led")
     await expect(ready).to_have_attribute("data-led", "one blink every 2 s")
     await expect(ready).to_have_attribute("data-pattern", "flashing")
@@ -209,8 +222,9 @@ async def every_2_s(page: Page, name: str) -> None:
 
 
 async def pointer_leaving_lets_go(page: Page) -> None:
-    """The mouse held down but moved off the button lets it go: a short press, after which
-    the IP800 runs its firmware again."""
+    """The mouse held down but moved off the button lets it go, the mouse still down: a
+    short press, after which the IP800 runs its firmware again, or (a loaded host let a
+    second pass first) a medium one, after which it is in TFTP mode."""
     ip800 = device(page, "ip800-1")
     button = part(ip800, "button")
     await button.hover()
@@ -222,10 +236,13 @@ async def pointer_leaving_lets_go(page: Page) -> None:
     await expect(part(ip800, "hold")).to_have_attribute("data-released", "1")
     await expect(ip800).to_have_attribute("data-button", "up")
     held = float(await part(ip800, "hold").get_attribute("data-held") or "nan")
-    assert held < 1.0, held
+    assert 0 <= held < MEDIUM[1], held
     await page.mouse.up()
-    await expect(part(ip800, "ready-led")).to_have_attribute("data-led", "steady green")
-    await expect(part(ip800, "mode")).to_have_text("running firmware")
+    if held < MEDIUM[0]:
+        await expect(part(ip800, "ready-led")).to_have_attribute("data-led", "steady green")
+        await expect(part(ip800, "mode")).to_have_text("running firmware")
+    else:
+        await expect(part(ip800, "mode")).to_have_text("TFTP mode")
 
 
 @pytest.mark.usefixtures("private_registry")
@@ -259,7 +276,12 @@ def test_a_person_at_the_front_panel(tmp_path: Path, ports: Ports) -> None:
 @pytest.mark.usefixtures("private_registry")
 def test_the_page_runs_the_leds_at_the_runtimes_speed(tmp_path: Path, ports: Ports) -> None:
     """At --speed 4 the IP0011's pulse every 2 device seconds comes every 0.5 s of real
-    time; the button is held by the runtime's own timer (ipgwsim press --hold)."""
+    time; the button is held by the runtime's own timer (ipgwsim press --hold).
+
+    The page's device clock keeps up with the runtime's: read between two readings of
+    /v1/status's clock after the pulses (seconds of real time with no event to correct
+    it), it lies between them, give or take a device second; a page that ran the LEDs at
+    another speed would be seconds off."""
     state = tmp_path / "state"
 
     async def main() -> None:
@@ -278,5 +300,19 @@ def test_the_page_runs_the_leds_at_the_runtimes_speed(tmp_path: Path, ports: Por
             await expect(ready).to_have_attribute("data-period", "2")
             await expect(ready).to_have_attribute("data-real-period", "0.5")
             await every_2_s(page, "ip0011-1")
+            before = await runtime_now(url)
+            shown: float = await page.evaluate("window.ipgwsimPanel.deviceNow()")
+            after = await runtime_now(url)
+            assert before - 1.0 <= shown <= after + 1.0, (before, shown, after)
 
     run(main(), timeout=120)
+
+
+async def runtime_now(url: str) -> float:
+    """The runtime's device clock, from /v1/status through the UI port."""
+
+    def get() -> float:
+        with urllib.request.urlopen(f"{url}v1/status", timeout=30) as resp:
+            return float(json.load(resp)["clock"]["now"])
+
+    return await asyncio.to_thread(get)
