@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ipgwsim.runtime.extras import extra_imports
+from ipgwsim.testing.needs import CHROMIUM
 from ipgwsim.testing.processes import IPGWSIM, read_line, running
 
 with extra_imports(__name__):
@@ -38,8 +39,6 @@ __all__ = [
     "ui_runtime",
 ]
 
-#: Debian's chromium (package ``chromium``; scripts/setup installs it).
-CHROMIUM = "/usr/bin/chromium"
 #: Headless, and quiet: no sandbox (root in CI), no GPU, no calls home of its own.
 CHROMIUM_ARGS = (
     "--headless",

@@ -27,7 +27,7 @@ from typing import NoReturn
 
 from ipgwsim.runtime.extras import extra_imports
 
-__all__ = ["SBIN", "find_program", "in_ci", "namespaces_work", "unavailable"]
+__all__ = ["CHROMIUM", "SBIN", "find_program", "in_ci", "namespaces_work", "unavailable"]
 
 #: Where Debian's system programs live; searched after ``PATH``.
 SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
@@ -54,6 +54,12 @@ def unavailable(reason: str, *, fail_in_ci: bool = True) -> NoReturn:
             pytrace=False,
         )
     pytest.skip(reason)
+
+
+#: Debian's chromium (package ``chromium``), the browser of the front panel's tests: the
+#: launcher (:mod:`ipgwsim.testing.browser`) runs it, and ``requires("chromium")`` looks
+#: for it here.
+CHROMIUM = "/usr/bin/chromium"
 
 
 def find_program(name: str) -> str | None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from ipgwsim.testing.loopback import Ports
-from ipgwsim.testing.needs import find_program, namespaces_work, unavailable
+from ipgwsim.testing.needs import CHROMIUM, find_program, namespaces_work, unavailable
 
 # Deterministic by default, so a red CI run can be replayed; IPGWSIM_HYPOTHESIS=thorough
 # runs many more examples by hand.
@@ -130,6 +130,10 @@ def missing(needs: tuple[str, ...]) -> list[str]:
         if need == NETNS:
             if not namespaces_work():
                 lacking.append("network namespaces (root and /dev/net/tun)")
+        elif need == "chromium":
+            # The one the launcher runs (ipgwsim.testing.browser), not one on PATH.
+            if not os.access(CHROMIUM, os.X_OK):
+                lacking.append(f"{CHROMIUM} (Debian package {PROGRAMS[need]})")
         elif need in PROGRAMS:
             if find_program(need) is None:
                 lacking.append(f"{need} (Debian package {PROGRAMS[need]})")
