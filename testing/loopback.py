@@ -23,7 +23,8 @@ import random
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ipgwsim.events import Event
@@ -206,6 +207,15 @@ async def read_to_the_end(sock: socket.socket, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while await loop.sock_recv(sock, 65536):
             pass
+
+
+@contextlib.asynccontextmanager
+async def manual_runtime(state: Path, ports: Ports) -> AsyncIterator[tuple[Runtime, ManualClock]]:
+    """A runtime on ``state`` in virtual time, on ports reserved from ``ports``: the runtime
+    and the clock the test moves (``await clock.advance(seconds)``)."""
+    clock = ManualClock()
+    async with Runtime(state, port=ports.udp(), http_port=ports.tcp(), clock=clock) as rt:
+        yield rt, clock
 
 
 async def enter_tftp_mode(runtime: Runtime, clock: ManualClock, device: str) -> None:

@@ -23,7 +23,7 @@ from ipgwsim.runtime.connlimit import ConnectionLimits
 from ipgwsim.runtime.control import ControlClient, ControlError
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import Ports, read_to_the_end, run
+from ipgwsim.testing.loopback import Ports, manual_runtime, read_to_the_end, run
 from ipgwsim.testing.needs import find_program
 from ipgwsim.testing.web import short_press
 
@@ -60,10 +60,7 @@ async def call(
 
 def test_requests_and_refusals(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _clock):
             rt.add_devices("IP6000", 1)
             dev = "/v1/devices/ip6000-1"
             deep = b"[" * 5000 + b"]" * 5000
@@ -162,10 +159,7 @@ def test_panel_and_flash_of_a_device(tmp_path: Path, ports: Ports) -> None:
     checks the views themselves); the flash view follows a power cut; an unknown device is 404."""
 
     async def main() -> None:
-        clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _clock):
             rt.add_devices("IP6000", 1)
             rt.add_devices("IP0011", 1)
             async with session(rt.state.control_socket) as client:
@@ -201,10 +195,7 @@ def test_panel_and_flash_of_a_device(tmp_path: Path, ports: Ports) -> None:
 @pytest.mark.usefixtures("private_registry")
 def test_watch_streams_until_the_client_goes(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with manual_runtime(tmp_path / "state", ports) as (rt, clock):
             rt.add_devices("IP6000", 2)
             async with session(rt.state.control_socket) as client:
                 bad = await call(client, "GET", "/v1/watch?device=ip6000-9")
@@ -310,10 +301,7 @@ def test_a_watch_open_at_the_stop_ends_with_the_runtime(tmp_path: Path, ports: P
 
 def test_blocking_client_from_another_thread(tmp_path: Path, ports: Ports) -> None:
     async def main() -> None:
-        clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _clock):
             rt.add_devices("IP800", 1)
 
             def use_client() -> dict[str, Any]:
@@ -420,10 +408,7 @@ def test_the_button_held_and_let_go(tmp_path: Path, ports: Ports) -> None:
     down while held, an up while not held, a down while off: 409, the device untouched."""
 
     async def main() -> None:
-        clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with manual_runtime(tmp_path / "state", ports) as (rt, clock):
             rt.add_devices("IP6000", 1)
             button = "/v1/devices/ip6000-1/button"
             async with session(rt.state.control_socket) as client:
@@ -472,10 +457,7 @@ def test_a_press_while_the_button_is_held_is_refused(tmp_path: Path, ports: Port
     (its mode, its LED, the press going on, no console line of a press or a release)."""
 
     async def main() -> None:
-        clock = ManualClock()
-        async with Runtime(
-            tmp_path / "state", port=ports.udp(), http_port=ports.tcp(), clock=clock
-        ) as rt:
+        async with manual_runtime(tmp_path / "state", ports) as (rt, clock):
             rt.add_devices("IP6000", 1)
             host = rt.devices[0]
             boot = host.device.boot

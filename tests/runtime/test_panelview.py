@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +19,9 @@ from ipgwsim.flash.faults import CutMode, PowerCut
 from ipgwsim.flash.partitions import Partition, PartitionTable
 from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.hw_profiles import load_profiles
-from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.panelview import RHYTHMS, flash_json, panel_json, rhythms
-from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.testing.loopback import Ports, run
+from ipgwsim.testing.loopback import Ports, manual_runtime, run
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +29,6 @@ pytestmark = pytest.mark.integration
 PATTERNS = ("steady", "flashing", "off", "pulse")
 #: A config line of about 3 KiB: some 85 generations fill a 256 KiB ring.
 LONG_NAME = "config change CMD0 /name " + "n" * 3000
-
-
-@asynccontextmanager
-async def runtime(state: Path, ports: Ports) -> AsyncIterator[tuple[Runtime, ManualClock]]:
-    clock = ManualClock()
-    async with Runtime(state, port=ports.udp(), http_port=ports.tcp(), clock=clock) as rt:
-        yield rt, clock
 
 
 def typed(host: DeviceHost, text: str) -> str:
@@ -94,7 +83,7 @@ def test_every_profile_gives_a_panel_whose_leds_match_its_profile(
     assert profiles["IP6000"].leds.has_orange
 
     async def main() -> None:
-        async with runtime(tmp_path / "state", ports) as (rt, _clock):
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _clock):
             by_model = {}
             for key, profile in sorted(profiles.items()):
                 (host,) = rt.add_devices(key, 1)
@@ -165,7 +154,7 @@ def test_the_panel_says_what_the_device_does_when_the_button_is_held(
     as often, and as far apart, as the panel says; the LEDs it shows have rhythms."""
 
     async def main() -> None:
-        async with runtime(tmp_path / "state", ports) as (rt, clock):
+        async with manual_runtime(tmp_path / "state", ports) as (rt, clock):
             (host,) = rt.add_devices("IP0011", 1)
             blinks: list[float] = []
             leds: list[str] = []
@@ -201,7 +190,7 @@ def test_flash_shows_the_regions_and_the_generations_config_writes_made(
     tmp_path: Path, ports: Ports
 ) -> None:
     async def main() -> None:
-        async with runtime(tmp_path / "state", ports) as (rt, _clock):
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _clock):
             (host,) = rt.add_devices("IP811", 1)
             log_in(host)
             written = []
@@ -253,7 +242,7 @@ def test_looking_at_the_flash_leaves_it_as_it_was(tmp_path: Path, ports: Ports) 
     write), on and off; the config region is read once per view."""
 
     async def main() -> None:
-        async with runtime(tmp_path / "state", ports) as (rt, _clock):
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _clock):
             (host,) = rt.add_devices("IP6000", 1)
             log_in(host)
             config_write(host)
@@ -295,7 +284,7 @@ def test_erased_tail_shrinks_as_the_ring_fills_and_wear_grows_when_it_wraps(
     tmp_path: Path, ports: Ports
 ) -> None:
     async def main() -> None:
-        async with runtime(tmp_path / "state", ports) as (rt, _clock):
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _clock):
             (host,) = rt.add_devices("IP811", 1)
             part = config_partition(host)
             sectors = range(
@@ -341,7 +330,7 @@ def test_a_power_cut_armed_with_cut_shows_in_last_cut(
     tmp_path: Path, ports: Ports, mode: str
 ) -> None:
     async def main() -> None:
-        async with runtime(tmp_path / "state", ports) as (rt, clock):
+        async with manual_runtime(tmp_path / "state", ports) as (rt, clock):
             (host,) = rt.add_devices("IP6000", 1)
             log_in(host)
             before = flash_json(host)["ring"]
@@ -377,7 +366,7 @@ def test_a_torn_record_at_the_write_pointer_shows_until_a_write_passes_it(
     tmp_path: Path, ports: Ports
 ) -> None:
     async def main() -> None:
-        async with runtime(tmp_path / "state", ports) as (rt, _clock):
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _clock):
             (host,) = rt.add_devices("IP6000", 1)
             log_in(host)
             faults = host.flash.faults
