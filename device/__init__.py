@@ -437,7 +437,8 @@ class Device:
                 self.profile,
                 event.build,
                 partitions=PartitionTable(self.flash, self.profile),
-                rng=random.Random(self.boot.rng.getrandbits(64)),
+                # Drawn at the start, as always; the generator is made on first use.
+                rng_seed=self.boot.rng.getrandbits(64),
                 now=self.now,
                 serial=self.instance.serial,
                 cause=event.cause,

@@ -87,7 +87,9 @@ class Firmware:
 
     ``partitions`` is the device's flash; without it the firmware runs on the profile's
     defaults and every command that needs the flash is refused. ``rng`` gives the salts of
-    credentials records; ``now`` is the time of the start. A :class:`~ipgwsim.flash.PowerLost`
+    credentials records (or ``rng_seed``: the seed of a ``random.Random`` made on its first
+    use, as an idle firmware never draws; without either, the model and build seed it);
+    ``now`` is the time of the start. A :class:`~ipgwsim.flash.PowerLost`
     at start or in :meth:`execute` goes up to the caller (the device is off then).
     """
 
@@ -98,6 +100,7 @@ class Firmware:
         *,
         partitions: PartitionTable | None = None,
         rng: random.Random | None = None,
+        rng_seed: int | None = None,
         now: float = 0.0,
         serial: str = NO_SERIAL,
         cause: StartCause = StartCause.POWER_UP,
@@ -109,7 +112,8 @@ class Firmware:
         self.profile = profile
         self.build = build
         self.partitions = partitions
-        self.rng = rng if rng is not None else random.Random(f"{profile.model} {build}")
+        self._rng = rng
+        self._rng_seed: int | str = rng_seed if rng_seed is not None else f"{profile.model} {build}"
         self.started_at = now
         #: Device time of the last input.
         self.now = now
@@ -162,6 +166,13 @@ class Firmware:
             self._report_credentials()
         # The update client comes last: its first timer depends on the config and the vars.
         self.update = UpdateClient(self, now)
+
+    @property
+    def rng(self) -> random.Random:
+        """The firmware's randomness, made from its seed on first use."""
+        if self._rng is None:
+            self._rng = random.Random(self._rng_seed)
+        return self._rng
 
     # -- start -----------------------------------------------------------------------------
 

@@ -97,7 +97,10 @@ class FaultInjector:
     bad_sectors: dict[int, BadSectorMode] = field(default_factory=dict)
     #: A sector whose wear reaches this many erases turns bad (ERROR mode).
     wear_limit: int | None = None
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    #: Where a torn cut without ``keep`` draws how much lands (None: ``random.Random(0)``,
+    #: made on the first such draw: a generator holds 2.5 KiB, and most flashes never
+    #: see a torn cut).
+    rng: random.Random | None = None
     log_size: int = 64
 
     def __post_init__(self) -> None:
@@ -121,6 +124,8 @@ class FaultInjector:
         if cut.mode is CutMode.ATOMIC:
             return 0
         if cut.keep is None:
+            if self.rng is None:
+                self.rng = random.Random(0)
             return self.rng.randrange(total + 1)
         return min(cut.keep, total)
 

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from ipgwsim.device import default_config, factory_flash, factory_payload
+from ipgwsim.device import Device, Instance, default_config, factory_flash, factory_payload
 from ipgwsim.events import ConsoleOutput, FlashChanged, Mode
 from ipgwsim.firmware import Firmware
 from ipgwsim.firmware.config import Config, defaults
@@ -535,3 +535,28 @@ def test_flashman_reset_ldap_clears_the_flash_directory_only() -> None:
 def test_unknown_commands_and_refusals(line: str, error: str) -> None:
     firmware = _start(factory_flash(PROFILE))
     assert firmware.execute(line) == f"error: {error}\r\n"
+
+
+def test_the_device_seeds_the_firmware_as_before_and_makes_its_generator_on_first_use() -> None:
+    """The device draws the firmware's seed from the boot code's generator at the start
+    and the firmware makes ``random.Random(seed)`` only when it first draws: the salts are
+    those of ``random.Random(boot.getrandbits(64))`` made at the start, as before."""
+    device = Device(
+        PROFILE, factory_flash(PROFILE), Instance.numbered("gw", 1), rng=random.Random(42)
+    )
+    device.power_on(0.0)
+    drain_events(device)
+    firmware = device.firmware
+    assert firmware is not None
+    assert firmware._rng is None  # an idle firmware holds no generator
+    boot = random.Random(42)
+    before = random.Random(boot.getrandbits(64))
+    assert firmware.rng.randbytes(16) == before.randbytes(16)
+    # The boot code's generator went on from the same point.
+    assert device.boot.rng.getrandbits(64) == boot.getrandbits(64)
+
+
+def test_without_a_seed_the_firmware_draws_from_its_model_and_build() -> None:
+    firmware = Firmware(PROFILE, PROFILE.firmware.build)
+    expected = random.Random(f"{PROFILE.model} {PROFILE.firmware.build}")
+    assert firmware.rng.getrandbits(64) == expected.getrandbits(64)

@@ -339,3 +339,16 @@ class NorAgainstModel(RuleBasedStateMachine):
 
 
 TestNorAgainstModel = NorAgainstModel.TestCase
+
+
+def test_without_a_generator_a_torn_cut_draws_as_random_0_made_on_first_use() -> None:
+    """A flash's fault injector makes its ``random.Random(0)`` only at the first torn cut
+    that draws (most flashes never see one); the amount is the one it drew before."""
+    flash = small_flash(faults=FaultInjector(cut=PowerCut(1, CutMode.TORN)))
+    assert flash.faults.rng is None
+    with pytest.raises(PowerLost):
+        flash.program(0, b"\x00" * 64)
+    flash.power_on()
+    keep = random.Random(0).randrange(8 * 64 + 1)
+    assert flash.read(0, 64) == _tear_program(b"\xff" * 64, b"\x00" * 64, keep)
+    assert flash.faults.rng is not None
