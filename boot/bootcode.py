@@ -77,6 +77,7 @@ class BootCode:
         mac: bytes,
         port: int = 69,
         rng: random.Random | None = None,
+        rng_seed: int | str = 0,
         address_policy: AddressPolicy | None = None,
         port_policy: PortPolicy | None = None,
         timers: TimerPolicy | None = None,
@@ -85,7 +86,13 @@ class BootCode:
         self.flash = flash
         self.mac = mac
         self.port = port
-        self.rng = rng if rng is not None else random.Random(0)
+        # The randomness: ``rng``, or ``random.Random(rng_seed)`` made on first use (it
+        # holds 2.5 KiB, and a device that runs its firmware only draws the firmware's
+        # seed from it: see :meth:`firmware_seed`).
+        self._rng = rng
+        self._rng_seed = rng_seed
+        #: 32-bit words drawn from ``random.Random(rng_seed)`` before it was made.
+        self._rng_words = 0
         self.address_policy = address_policy
         self.port_policy = port_policy
         self.timers = timers
@@ -113,6 +120,33 @@ class BootCode:
         self._events: list[Event] = []
         self._outgoing: list[Datagram] = []
         self._partitions = PartitionTable(flash, profile)
+
+    @property
+    def rng(self) -> random.Random:
+        """The boot code's randomness (TFTP transfer ports), made on first use."""
+        if self._rng is None:
+            self._rng = self._generator()
+        return self._rng
+
+    def firmware_seed(self) -> int:
+        """64 bits for the seed of a firmware that starts: ``rng.getrandbits(64)``.
+
+        Without a generator yet, the same bits come from a generator made for the draw
+        and dropped: one of ``rng_seed`` that skips the words drawn before (a 64-bit draw
+        takes two 32-bit words), so the stream is the one a kept generator gives.
+        """
+        if self._rng is not None:
+            return self._rng.getrandbits(64)
+        rng = self._generator()
+        self._rng_words += 2
+        return rng.getrandbits(64)
+
+    def _generator(self) -> random.Random:
+        """``random.Random(rng_seed)`` past the words drawn without a generator."""
+        rng = random.Random(self._rng_seed)
+        if self._rng_words:
+            rng.getrandbits(32 * self._rng_words)
+        return rng
 
     # -- outputs -----------------------------------------------------------------
 

@@ -201,6 +201,7 @@ class Device:
         *,
         port: int = 69,
         rng: random.Random | None = None,
+        rng_seed: int | str | None = None,
         address_policy: AddressPolicy | None = None,
         port_policy: PortPolicy | None = None,
         timers: TimerPolicy | None = None,
@@ -217,7 +218,9 @@ class Device:
             flash,
             mac=instance.mac,
             port=port,
-            rng=rng if rng is not None else random.Random(instance.serial),
+            # Without ``rng``, the boot code makes ``random.Random(rng_seed)`` on first use.
+            rng=rng,
+            rng_seed=rng_seed if rng_seed is not None else instance.serial,
             address_policy=address_policy,
             port_policy=port_policy,
             timers=timers,
@@ -438,7 +441,7 @@ class Device:
                 event.build,
                 partitions=PartitionTable(self.flash, self.profile),
                 # Drawn at the start, as always; the generator is made on first use.
-                rng_seed=self.boot.rng.getrandbits(64),
+                rng_seed=self.boot.firmware_seed(),
                 now=self.now,
                 serial=self.instance.serial,
                 cause=event.cause,

@@ -139,7 +139,9 @@ class DeviceHost:
             network=network.capabilities,
             # Salts of the admin credentials and TFTP transfer ports: from the system
             # unless the caller gives the device its randomness (tests).
-            rng=rng if rng is not None else random.Random(secrets.randbits(64)),
+            # (made on first use from a seed drawn now).
+            rng=rng,
+            rng_seed=secrets.randbits(64) if rng is None else None,
         )
         #: The device's link layer: impairment, captures (``impair`` sets the impairment).
         self.link = Link(
