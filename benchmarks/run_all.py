@@ -662,6 +662,58 @@ def summarize_startup(data: Any, quick: bool) -> Summary:
     return Summary(headline, "no peer", goals, body)
 
 
+# -- memory per idle device ------------------------------------------------------------------
+
+
+def summarize_memory(data: Any, quick: bool) -> Summary:
+    body: list[str] = []
+    headline_parts = []
+    for census in data["censuses"]:
+        per = census["bytes_per_device"]
+        headline_parts.append(f"{census['state']} {per / 1024:.1f} KiB")
+        body += [
+            f"{census['count']:,} x IP6000 idle in {census['state']}: {per:,.0f} bytes of heap "
+            f"per device (tracemalloc), {census['random_generators_per_device']:g} "
+            "random.Random per device.",
+            "",
+            *table(
+                ["component", "bytes per device"],
+                [[r["name"], f"{r['bytes_per_device']:,.0f}"] for r in census["components"]],
+                align="lr",
+            ),
+        ]
+    rss = [r for r in data["rss"] if not r["problem"]]
+    if data["rss"]:
+        body += table(
+            ["devices (running firmware)", "RSS per device", "note"],
+            [
+                [
+                    f"{r['count']:,}",
+                    f"{r['bytes_per_device'] / 1024:.1f} KiB" if not r["problem"] else "",
+                    r["problem"],
+                ]
+                for r in data["rss"]
+            ],
+            align="rrl",
+        )
+    goals: list[GoalResult] = []
+    goal = data["goal_bytes_per_device"]
+    if rss:
+        largest = max(rss, key=lambda r: r["count"])
+        per = largest["bytes_per_device"]
+        goals.append(
+            GoalResult(
+                f"RSS per idle device under {goal / 1024:.1f} KiB "
+                f"({data['goal_devices']:,} devices in 2 GiB)",
+                f"{per / 1024:.1f} KiB at {largest['count']:,} devices",
+                verdict(per < goal),
+            )
+        )
+        headline_parts.append(f"RSS {per / 1024:.1f} KiB at {largest['count']:,}")
+    body += goals_table(goals)
+    return Summary("heap per idle device: " + ", ".join(headline_parts), "no peer", goals, body)
+
+
 # -- the benchmarks ------------------------------------------------------------------------
 
 SPECS = (
@@ -702,6 +754,15 @@ SPECS = (
         ("--quick",),
         (),
         summarize_fleet,
+    ),
+    Spec(
+        "memory",
+        "bench_memory.py",
+        "Memory per idle device",
+        "Memory per idle device",
+        ("--quick",),
+        (),
+        summarize_memory,
     ),
     Spec(
         "netns",
