@@ -122,6 +122,11 @@ class BootCode:
         self._partitions = PartitionTable(flash, profile)
 
     @property
+    def partitions(self) -> PartitionTable:
+        """The flash's regions (one table, shared with the firmware it starts)."""
+        return self._partitions
+
+    @property
     def rng(self) -> random.Random:
         """The boot code's randomness (TFTP transfer ports), made on first use."""
         if self._rng is None:

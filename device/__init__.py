@@ -439,7 +439,7 @@ class Device:
             return Firmware(
                 self.profile,
                 event.build,
-                partitions=PartitionTable(self.flash, self.profile),
+                partitions=self.boot.partitions,
                 # Drawn at the start, as always; the generator is made on first use.
                 rng_seed=self.boot.firmware_seed(),
                 now=self.now,

@@ -33,6 +33,9 @@ class RegionUsage:
 class Partition:
     """One region of a flash, addressed from 0."""
 
+    # Ten or so per device, for every device of a fleet: no ``__dict__`` each.
+    __slots__ = ("flash", "region")
+
     def __init__(self, flash: NorFlash, region: Region) -> None:
         sector = flash.geometry.sector_size
         if region.offset % sector or region.size % sector or region.end > flash.geometry.size:

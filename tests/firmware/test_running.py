@@ -549,6 +549,7 @@ def test_the_device_seeds_the_firmware_as_before_and_makes_its_generator_on_firs
     firmware = device.firmware
     assert firmware is not None
     assert firmware._rng is None  # an idle firmware holds no generator
+    assert firmware.partitions is device.boot.partitions  # one table of regions per device
     boot = random.Random(42)
     before = random.Random(boot.getrandbits(64))
     assert firmware.rng.randbytes(16) == before.randbytes(16)
