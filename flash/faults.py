@@ -105,9 +105,17 @@ class FaultInjector:
 
     def __post_init__(self) -> None:
         self.count = 0
-        self.log: deque[OpRecord] = deque(maxlen=self.log_size)
+        # Made at the first operation (an idle device's flash may see none): 0.7 KiB.
+        self._log: deque[OpRecord] | None = None
         #: The last power cut that hit an operation (None: none has).
         self.last_cut: CutRecord | None = None
+
+    @property
+    def log(self) -> deque[OpRecord]:
+        """The last ``log_size`` operations, oldest first."""
+        if self._log is None:
+            self._log = deque(maxlen=self.log_size)
+        return self._log
 
     def reset_count(self) -> None:
         """Count operations from 1 again (the cut, if any, counts from here)."""
@@ -147,5 +155,5 @@ class FaultInjector:
 
     def describe(self, last: int = 8) -> str:
         """The last operations, one per line, for failure messages."""
-        records = list(self.log)[-last:]
+        records = list(self._log or ())[-last:]
         return "\n".join(str(r) for r in records) if records else "(no flash operations)"

@@ -352,3 +352,11 @@ def test_without_a_generator_a_torn_cut_draws_as_random_0_made_on_first_use() ->
     keep = random.Random(0).randrange(8 * 64 + 1)
     assert flash.read(0, 64) == _tear_program(b"\xff" * 64, b"\x00" * 64, keep)
     assert flash.faults.rng is not None
+
+
+def test_the_operation_log_is_made_at_the_first_operation() -> None:
+    flash = small_flash()
+    assert flash.faults._log is None  # a flash nothing was done to holds no log
+    assert flash.faults.describe() == "(no flash operations)"
+    flash.program(0, b"\x00")
+    assert [r.kind for r in flash.faults.log] == ["program"]
