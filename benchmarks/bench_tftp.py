@@ -451,6 +451,8 @@ class Cell:
     #: Growth of the host's UDP RcvbufErrors counter during each run (datagrams a full
     #: socket buffer dropped, on any socket of the host).
     drops: list[int] = field(default_factory=list)
+    #: False if ``--servers``/``--directions``/``--blksizes``/``--windows`` left it out.
+    selected: bool = True
 
     @property
     def key(self) -> tuple[str, str, int, int]:
@@ -529,9 +531,19 @@ def udp_rcvbuf_errors() -> int:
     return int(udp[1][udp[0].index("RcvbufErrors")])
 
 
-def make_cells() -> dict[tuple[str, str, int, int], Cell]:
+def make_cells(only: argparse.Namespace | None = None) -> dict[tuple[str, str, int, int], Cell]:
     # The three servers of one setting run back to back, so that they meet the same
-    # conditions on a shared machine.
+    # conditions on a shared machine. Cells left out by ``only`` stay in the table as "-".
+    def chosen(cell: Cell) -> bool:
+        if only is None:
+            return True
+        return (
+            cell.server in only.servers
+            and cell.direction in only.directions
+            and cell.blksize in only.blksizes
+            and cell.windowsize in only.windows
+        )
+
     cells = [
         Cell(server, direction, blksize, window)
         for direction in DIRECTIONS
@@ -539,14 +551,17 @@ def make_cells() -> dict[tuple[str, str, int, int], Cell]:
         for window in WINDOWS
         for server in SERVERS
     ]
+    for cell in cells:
+        cell.selected = chosen(cell)
     return {cell.key: cell for cell in cells}
 
 
 def measure(bench: Bench, repeat: int, profiler: cProfile.Profile | None) -> None:
-    total = len(bench.cells) * repeat
+    chosen = [cell for cell in bench.cells.values() if cell.selected]
+    total = len(chosen) * repeat
     done = 0
     for round_no in range(repeat):
-        for cell in bench.cells.values():
+        for cell in chosen:
             done += 1
             progress(
                 f"run {round_no + 1}/{repeat}: {cell.server} {cell.direction} "
@@ -585,7 +600,8 @@ def print_table(bench: Bench, repeat: int) -> None:
                 for server in SERVERS:
                     cell = bench.cells[(server, direction, blksize, window)]
                     granted = f" ({cell.granted})" if cell.granted else ""
-                    row.append(fmt(cell.mibs(size)) + granted)
+                    shown = fmt(cell.mibs(size)) if cell.selected else "-"
+                    row.append(shown + granted)
                 rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     for number, row in enumerate(rows):
@@ -684,6 +700,9 @@ def goals(bench: Bench) -> list[Goal]:
 
 def print_goals(bench: Bench) -> list[Goal]:
     results = goals(bench)
+    if not all(cell.selected for cell in bench.cells.values()):
+        print("\nGoals: not judged, only some of the cells ran")
+        return []
     print("\nGoals:")
     for goal in results:
         op = ">" if goal.strict else ">="
@@ -757,9 +776,9 @@ def print_ceilings(bench: Bench) -> list[dict[str, Any]]:
         cells = []
         shares: dict[str, float | None] = {}
         for server in SERVERS:
-            value = bench.cells[(server, "download", blksize, 1)].mibs(bench.size)
-            shares[server] = ratio(value, ceiling)
-            cells.append(f"{server} {fmt(shares[server])}")
+            cell = bench.cells[(server, "download", blksize, 1)]
+            shares[server] = ratio(cell.mibs(bench.size), ceiling)
+            cells.append(f"{server} {fmt(shares[server]) if cell.selected else '-'}")
         print(
             f"  blksize {blksize}: round trip {rtt * 1e6:.0f} us, ceiling {ceiling:.1f} MiB/s; "
             f"download share of it: {', '.join(cells)}"
@@ -812,6 +831,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="write cProfile data: DIR/device.prof (runtime process), DIR/client.prof",
     )
+    parser.add_argument(
+        "--servers", nargs="+", choices=SERVERS, default=list(SERVERS),
+        help="run only these servers' cells (default all); cells not run show as -",
+    )  # fmt: skip
+    parser.add_argument(
+        "--directions", nargs="+", choices=DIRECTIONS, default=list(DIRECTIONS),
+        help="run only these directions (default both)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--blksizes", nargs="+", type=int, choices=BLKSIZES, default=list(BLKSIZES),
+        help="run only these blksizes (default 512 1468 8192)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--windows", nargs="+", type=int, choices=WINDOWS, default=list(WINDOWS),
+        help="run only these windowsizes (default 1 16; 1 is lock-step)",
+    )  # fmt: skip
     parser.add_argument("--child-tftpy", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.size is None:
@@ -848,6 +883,8 @@ def start_servers(tmp: Path, procs: Processes, device: Device, args: argparse.Na
     dump = setup_device(device, config)
     peers: dict[str, Peer] = {}
     for name, starter in (("tftp-hpa", start_hpa), ("tftpy", start_tftpy)):
+        if name not in args.servers:
+            continue
         root = tmp / name
         root.mkdir()
         (root / CONFIG_NAME).write_bytes(dump)
@@ -943,7 +980,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         dump, peers = start_servers(tmp, procs, device, args, config)
-        bench = Bench(size, config, images, dump, device, peers, make_cells())
+        bench = Bench(size, config, images, dump, device, peers, make_cells(args))
         measure(bench, args.repeat, profiler)
         procs.check_alive()
     except (BenchError, TftpClientError, RuntimeSetupError, OSError) as exc:

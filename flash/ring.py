@@ -53,6 +53,7 @@ def _header_pattern(parts: list[str]) -> re.Pattern[bytes]:
 
 #: What :meth:`ConfigRing.dump` leaves out: record headers, also those a power cut tore.
 _HEADER = _header_pattern(_header_parts())
+_ERASED_BYTE = bytes([ERASED])
 
 
 class ConfigTextError(ValueError):
@@ -167,22 +168,47 @@ class ConfigRing:
         a header that wraps, or starts a sector, is left out whole."""
         partition = self.partition
         size, count = partition.sector_size, partition.sector_count
-        data = bytearray(partition.read_all())
-        total = len(data)
-        wrapped = bytes(data + data[: self.max_record])
+        raw = partition.read_all()
+        total = len(raw)
+        wrapped = raw + raw[: self.max_record]
         starts = set()
+        headers: dict[int, list[int]] = {}  # sector: the header bytes in it
         for match in _HEADER.finditer(wrapped):
             if match.start() >= total:
                 break
             starts.add(match.start())
             for pos in range(match.start(), match.end()):
-                data[pos % total] = ERASED
+                headers.setdefault(pos % total // size, []).append(pos % total)
         first = -(-self._pending_end(wrapped) // size) % count * size
-        ordered = data[first:] + data[:first]
-        if starts:  # the text before the first header in ring order
-            orphan = min((start - first) % total for start in starts)
-            ordered[:orphan] = bytes([ERASED]) * orphan
-        return bytes(ordered.translate(None, bytes([ERASED])))
+        # The text before the first header in ring order is left out.
+        orphan = min((start - first) % total for start in starts) if starts else 0
+        # What is left, in ring order: raw[first + orphan:] then raw[:first], or only
+        # raw[orphan - (total - first):first] when the orphan reaches past the end.
+        if orphan < total - first:
+            spans = [(first + orphan, total), (0, first)]
+        else:
+            spans = [(orphan - (total - first), first)]
+        return b"".join(piece for lo, hi in spans for piece in self._text_of(raw, headers, lo, hi))
+
+    def _text_of(
+        self, raw: bytes, headers: dict[int, list[int]], lo: int, hi: int
+    ) -> Iterator[bytearray]:
+        """``raw[lo:hi]`` without record headers and erased bytes, a sector at a time; a
+        sector the flash holds erased gives nothing and is not copied (most of a large
+        ring is erased)."""
+        size, count = self.partition.sector_size, self.partition.sector_count
+        view = memoryview(raw)
+        pos = lo
+        while pos < hi:
+            sector = pos // size
+            end = min(hi, (sector + 1) * size)
+            if sector >= count or not self.partition.is_sector_erased(sector):
+                chunk = bytearray(view[pos:end])
+                for at in headers.get(sector, ()):
+                    if pos <= at < end:
+                        chunk[at - pos] = ERASED
+                yield chunk.translate(None, _ERASED_BYTE)
+            pos = end
 
     def _pending_end(self, wrapped: bytes) -> int:
         """Where the ring's written part ends: the write pointer, or past it the end of

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ipgwsim.flash import ring as ring_module
 from ipgwsim.flash.dumptext import read_dump
 from ipgwsim.flash.errors import LocalFlashError, NoSpace, PowerLost
 from ipgwsim.flash.faults import CutMode, FaultInjector, PowerCut
@@ -303,3 +305,58 @@ def test_power_cut_sweep_every_operation(mode: CutMode, capsys: pytest.CaptureFi
     assert covered == total
     with capsys.disabled():
         print(f"\n  config ring sweep ({mode.value}): {covered} cut points covered")
+
+
+# -- the dump, against the plain reading of flash/SPEC.md 2.1 -----------------------------
+
+
+def reference_dump(ring: ConfigRing) -> bytes:
+    """The dump as SPEC.md 2.1 words it, with whole-region copies: the ring from the
+    oldest sector on, record headers, erased bytes and the text before the first record
+    left out. ``ConfigRing.dump`` must give exactly these bytes, however it gets them."""
+    partition = ring.partition
+    size, count = partition.sector_size, partition.sector_count
+    data = bytearray(partition.read_all())
+    total = len(data)
+    wrapped = bytes(data + data[: ring.max_record])
+    starts = set()
+    for match in ring_module._HEADER.finditer(wrapped):
+        if match.start() >= total:
+            break
+        starts.add(match.start())
+        for pos in range(match.start(), match.end()):
+            data[pos % total] = 0xFF
+    first = -(-ring._pending_end(wrapped) // size) % count * size
+    ordered = data[first:] + data[:first]
+    if starts:
+        orphan = min((start - first) % total for start in starts)
+        ordered[:orphan] = b"\xff" * orphan
+    return bytes(ordered.translate(None, b"\xff"))
+
+
+@given(
+    st.integers(3, 8),
+    st.lists(st.integers(1, 700), max_size=25),
+    st.lists(st.tuples(st.integers(0, 8 * SECTOR - 1), st.integers(0, 255)), max_size=12),
+    st.one_of(st.none(), st.integers(1, 8 * 400)),
+)
+def test_dump_matches_the_reference_on_any_ring(
+    sectors: int, sizes: list[int], damage: list[tuple[int, int]], torn_bits: int | None
+) -> None:
+    faults = FaultInjector()
+    ring = make_ring(sectors=sectors, faults=faults)
+    for i, size in enumerate(sizes, 1):
+        with contextlib.suppress(NoSpace):
+            ring.write(config(i, size))
+    if torn_bits is not None and sizes:
+        faults.cut = PowerCut(faults.count + 1, CutMode.TORN, keep=torn_bits)
+        with contextlib.suppress(PowerLost, NoSpace):
+            ring.write(config(len(sizes) + 1, sizes[0]))
+        faults.cut = None
+        ring.partition.flash.power_on()
+        ring = ConfigRing(ring.partition)
+    flash, base = ring.partition.flash, ring.partition.region.offset
+    for spot, mask in damage:  # bits cleared anywhere: in text, headers, erased sectors
+        at = base + spot % ring.partition.size
+        flash.program(at, bytes([flash.read(at, 1)[0] & mask]))
+    assert ring.dump() == reference_dump(ring)
