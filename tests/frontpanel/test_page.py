@@ -119,6 +119,17 @@ async def every_device_with_its_model_and_leds(page: Page) -> None:
     assert colours == "green orange red"
 
 
+async def let_go_after_a_medium_press(panel: Locator) -> None:
+    """The button of ``panel`` was let go after a medium press (held 1 to 10 s, three
+    blinks or more, a person's pace): the device is in TFTP mode."""
+    hold = part(panel, "hold")
+    await expect(hold).to_have_attribute("data-released", "1")
+    held = float(await hold.get_attribute("data-held") or "nan")
+    assert MEDIUM[0] <= held < MEDIUM[1], held
+    await expect(part(panel, "mode")).to_have_text("TFTP mode")
+    assert int(await part(panel, "blinks").get_attribute("data-count") or "0") >= 3
+
+
 async def hold_the_button_with_the_mouse(page: Page) -> None:
     gw = device(page, "ip6000-1")
     await part(gw, "button").hover()
@@ -128,12 +139,7 @@ async def hold_the_button_with_the_mouse(page: Page) -> None:
     )
     await hold_until(page, gw, HOLD)
     await page.mouse.up()
-    hold = part(gw, "hold")
-    await expect(hold).to_have_attribute("data-released", "1")
-    held = float(await hold.get_attribute("data-held") or "nan")
-    assert MEDIUM[0] <= held < MEDIUM[1], held
-    await expect(part(gw, "mode")).to_have_text("TFTP mode")
-    assert int(await part(gw, "blinks").get_attribute("data-count") or "0") >= 3
+    await let_go_after_a_medium_press(gw)
     await expect(part(gw, "blinks")).to_have_text(re.compile(r"^\d+ blinks$"))
     ready = part(gw, "ready-led")
     await expect(ready).to_have_attribute("data-led", "steady orange")
@@ -194,12 +200,7 @@ async def x11_pulse_every_2_s(page: Page) -> None:
     await page.keyboard.down("Enter")
     await hold_until(page, x11, HOLD)
     await page.keyboard.up("Enter")
-    hold = part(x11, "hold")
-    await expect(hold).to_have_attribute("data-released", "1")
-    held = float(await hold.get_attribute("data-held") or "nan")
-    assert MEDIUM[0] <= held < MEDIUM[1], held
-    await expect(part(x11, "mode")).to_have_text("TFTP mode")
-    assert int(await part(x11, "blinks").get_attribute("data-count") or "0") >= 3
+    await let_go_after_a_medium_press(x11)
     ready = part(x11, "ready-led")
     await expect(ready).to_have_attribute("data-led", "one blink every 2 s")
     await expect(ready).to_have_attribute("data-pattern", "flashing")
