@@ -1,11 +1,14 @@
-"""TFTP throughput: a simulated device vs tftp-hpa vs tftpy (run by hand, not a test).
+"""TFTP throughput: a simulated device vs tftp-hpa and pure-Python servers, three clients.
 
-    .venv/bin/python benchmarks/bench_tftp.py              # 16 MiB, 3 runs per cell
+    .venv/bin/python benchmarks/bench_tftp.py              # 8 MiB, 3 runs per cell
     .venv/bin/python benchmarks/bench_tftp.py --quick      # 1 MiB, 1 run per cell (smoke run)
     .venv/bin/python benchmarks/bench_tftp.py --size 4M --repeat 5 --json out.json
 
-One client (``ipgwsim.runtime.tftpclient``, in this process) moves the same bytes to
-and from three servers, each in its own process, all on loopback:
+Three clients move the same bytes to and from six servers, each server in its own
+process, all on loopback. The clients: the project's own (``ipgwsim.runtime.tftpclient``,
+in this process), the PyPI package ``tftp``'s ``TFTPClient`` (asks for blksize and
+windowsize; in this process) and tftp-hpa's ``tftp`` binary (asks for no option: 512-byte
+blocks, lock-step; a process per transfer). The servers:
 
 - **device**: one simulated IP6000 in TFTP mode (``ipgwsim run`` with the benchmark
   profile ``benchmarks/profiles/ip6000-bench.toml``, whose regions take 16 MiB), after a
@@ -14,12 +17,16 @@ and from three servers, each in its own process, all on loopback:
   same size was uploaded. After each upload the benchmark waits until the device has
   programmed the image and is back in TFTP mode; that wait is not part of the time.
 - **tftp-hpa**: ``in.tftpd`` on a loopback port.
-- **tftpy**: ``tftpy.TftpServer`` (a hidden ``--child-tftpy`` mode of this script).
+- the pure-Python servers from PyPI that serve RRQ and WRQ: **tftpy**, **partftpy**,
+  **py3tftp** and **pytftp** (the package ``tftp``), each in a hidden ``--child-server``
+  mode of this script.
 
-Each cell (direction x blksize 512/1468/8192 x windowsize 1/16) is run ``--repeat``
-times; the table shows the median MiB/s and what each server granted. The goal ratios
-are printed with PASS/MISS. The exit status is 1 if any transfer failed or any
-received file differs from what was sent. ``benchmarks/README.md`` explains the rows.
+Each cell (client x server x direction x blksize 512/1468/8192 x windowsize 1/16; the
+tftp-hpa client only 512/1) is run ``--repeat`` times; the table shows the median MiB/s
+and what each server granted. The goals are printed with PASS/MISS and, where missed,
+why (from the measured times per block, the server's CPU per block and a bare echo's
+round trip). The exit status is 1 if any transfer failed or any received file differs
+from what was sent. ``benchmarks/README.md`` explains the rows.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -76,8 +83,30 @@ PORTS = Ports()
 BROADCAST = "127.255.255.255"
 BLKSIZES = (512, 1468, 8192)
 WINDOWS = (1, 16)
-SERVERS = ("device", "tftp-hpa", "tftpy")
+#: The pure-Python TFTP servers from PyPI that serve RRQ and WRQ on Python 3.11 (the
+#: candidates left out, and why, are in docs/benchmarks.md). ``pytftp`` is the package
+#: ``tftp`` (its command is ``pytftp``).
+PURE_PYTHON = ("tftpy", "partftpy", "py3tftp", "pytftp")
+SERVERS = ("device", "tftp-hpa", *PURE_PYTHON)
+#: Clients: the project's own (``ipgwsim.runtime.tftpclient``), the PyPI package ``tftp``'s
+#: ``TFTPClient`` (asks for blksize and windowsize) and tftp-hpa's ``tftp`` binary (asks
+#: for no option: RFC 1350, 512-byte blocks, lock-step).
+CLIENTS = ("ipgwsim", "pytftp", "tftp-hpa")
+#: The settings (blksize, windowsize) a client runs; a client not named runs them all.
+CLIENT_SETTINGS: dict[str, tuple[tuple[int, int], ...]] = {"tftp-hpa": ((512, 1),)}
+#: Cells not run, and why: (server, direction, windowed or not) -> the reason.
+NOT_RUN: dict[tuple[str, str, bool], str] = {
+    ("py3tftp", "upload", True): (
+        "py3tftp 1.3.0 receives a window so slowly (0.3-7 MiB/s, thousands of datagrams "
+        "dropped by a full socket buffer) that its windowed uploads would take minutes"
+    ),
+}
 DIRECTIONS = ("download", "upload")
+#: Goals of the work order: in lock-step the device at least as fast as the fastest
+#: pure-Python server and at least 1.5x tftpy; with a window at least 1.3x the best other
+#: server (pure-Python or tftp-hpa) at the same setting.
+LOCKSTEP_VS_TFTPY = 1.5
+WINDOWED_VS_BEST = 1.3
 #: Firmware builds of the two images the device gets in turn (HELLO shows which one it has).
 BUILDS = ("90-6000.01", "90-6000.02")
 UPLOAD_NAME = "prot"
@@ -213,24 +242,56 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float, pause: floa
         time.sleep(pause)
 
 
-# -- peers: tftp-hpa and tftpy -------------------------------------------------------
+# -- peers: tftp-hpa and the pure-Python servers ---------------------------------------
 
 
-def tftpy_child(root: str, port: int) -> int:
-    """The hidden ``--child-tftpy`` mode: serve ``root`` on HOST:port until killed."""
-    import tftpy  # noqa: PLC0415  (only the child needs it)
+def server_child(name: str, root: str, port: int) -> int:
+    """The hidden ``--child-server NAME ROOT PORT`` mode: serve ``root`` until killed."""
+    # Each peer is imported only in its own child process.
+    if name == "tftpy":
+        import tftpy  # noqa: PLC0415
 
-    tftpy.TftpServer(root).listen(HOST, port)
+        tftpy.TftpServer(root).listen(HOST, port)
+    elif name == "partftpy":
+        from partftpy.TftpServer import TftpServer  # noqa: PLC0415
+
+        TftpServer(root).listen(HOST, port)
+    elif name == "py3tftp":
+        # py3tftp serves its working directory; this is its own __main__ without the
+        # argument parsing (and its INFO line per transfer left out).
+        import asyncio  # noqa: PLC0415
+
+        from py3tftp.protocols import TFTPServerProtocol  # noqa: PLC0415
+
+        os.chdir(root)
+        loop = asyncio.new_event_loop()
+        timeouts = {b"timeout": 0.5, b"conn_timeout": 3.0}
+        listen = loop.create_datagram_endpoint(
+            lambda: TFTPServerProtocol(HOST, loop, timeouts), local_addr=(HOST, port)
+        )
+        loop.run_until_complete(listen)
+        loop.run_forever()
+    elif name == "pytftp":
+        import tftp  # noqa: PLC0415
+
+        server = tftp.TFTPServer(root, listen=[HOST], port=port, writable=True, overwrite=True)
+        server.serve_forever()
+    else:
+        raise SystemExit(f"bench_tftp: no server {name!r}; the servers are {PURE_PYTHON}")
     return 0
 
 
-def tftpy_version() -> str:
+def package_version(name: str) -> str:
     try:
         from importlib.metadata import version  # noqa: PLC0415
 
-        return version("tftpy")
+        return version(name)
     except Exception:
-        return "unknown"
+        return "not installed"
+
+
+#: The PyPI distribution of each pure-Python peer (server or client).
+DISTRIBUTIONS = {"tftpy": "tftpy", "partftpy": "partftpy", "py3tftp": "py3tftp", "pytftp": "tftp"}
 
 
 def hpa_version() -> str:
@@ -247,6 +308,26 @@ def hpa_version() -> str:
         return "not installed"
 
 
+def process_cpu(pid: int | None) -> float | None:
+    """CPU seconds process ``pid``'s threads have run so far; None if unknown.
+
+    The sum of the first field of each ``/proc/PID/task/TID/schedstat`` (nanoseconds on
+    a CPU): ``/proc/PID/stat`` counts in clock ticks (10 ms), too coarse for a transfer
+    of a tenth of a second. A thread that ended between two readings is not counted.
+    """
+    if pid is None:
+        return None
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
 @dataclass
 class Peer:
     """A TFTP server with a folder: it serves ``config`` and receives ``prot`` there."""
@@ -254,6 +335,8 @@ class Peer:
     name: str
     root: Path
     address: tuple[str, int]
+    #: The process that does the transfers (None: tftp-hpa, which forks one per transfer).
+    pid: int | None = None
 
     def wait_ready(self, procs: Processes) -> None:
         (self.root / "ready").write_bytes(b"ready\n")
@@ -299,11 +382,11 @@ def start_hpa(procs: Processes, root: Path) -> Peer:
     return Peer("tftp-hpa", root, (HOST, port))
 
 
-def start_tftpy(procs: Processes, root: Path) -> Peer:
+def start_pure_python(name: str, procs: Processes, root: Path) -> Peer:
     port = PORTS.udp()
     script = str(Path(__file__).resolve())
-    procs.start("tftpy", [sys.executable, script, "--child-tftpy", str(root), str(port)])
-    return Peer("tftpy", root, (HOST, port))
+    proc = procs.start(name, [sys.executable, script, "--child-server", name, str(root), str(port)])
+    return Peer(name, root, (HOST, port), proc.pid)
 
 
 # -- the device ----------------------------------------------------------------------
@@ -354,6 +437,7 @@ class Device:
     mac: bytes = b""
     control: ControlClient | None = None
     gw: Gwload | None = None
+    pid: int | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -366,7 +450,7 @@ class Device:
         argv += ["-m", "ipgwsim.tools.cli", "run", MODEL, "--count", "1"]
         argv += ["--state", str(self.state), "--port", str(self.port), "--speed", f"{speed:g}"]
         argv += ["--profiles-dir", str(PROFILES)]
-        procs.start("device", argv)
+        self.pid = procs.start("device", argv).pid
 
         def started() -> bool:
             procs.check_alive()
@@ -434,11 +518,15 @@ class Device:
 
 # -- measuring -----------------------------------------------------------------------
 
+#: A cell's key: client, server, direction, blksize, windowsize.
+Key = tuple[str, str, str, int, int]
+
 
 @dataclass
 class Cell:
-    """One server x direction x blksize x windowsize, with every run of it."""
+    """One client x server x direction x blksize x windowsize, with every run of it."""
 
+    client: str
     server: str
     direction: str
     blksize: int
@@ -451,17 +539,101 @@ class Cell:
     #: Growth of the host's UDP RcvbufErrors counter during each run (datagrams a full
     #: socket buffer dropped, on any socket of the host).
     drops: list[int] = field(default_factory=list)
-    #: False if ``--servers``/``--directions``/``--blksizes``/``--windows`` left it out.
+    #: CPU seconds the server's process used during each run (none for tftp-hpa's server,
+    #: which forks a process per transfer).
+    server_cpu: list[float] = field(default_factory=list)
+    #: False if ``--clients``/``--servers``/``--directions``/``--blksizes``/``--windows``
+    #: left it out; a client's cells outside its settings are not made at all.
     selected: bool = True
+    #: Why the cell is never run (:data:`NOT_RUN`); empty if it is.
+    not_run: str = ""
 
     @property
-    def key(self) -> tuple[str, str, int, int]:
-        return (self.server, self.direction, self.blksize, self.windowsize)
+    def key(self) -> Key:
+        return (self.client, self.server, self.direction, self.blksize, self.windowsize)
 
     def mibs(self, size: int) -> float | None:
         if not self.seconds:
             return None
         return size / MIB / statistics.median(self.seconds)
+
+    def blocks(self, size: int) -> int:
+        """DATA blocks of one transfer (the last one short or empty)."""
+        block = int(self.granted.split("/")[0]) if self.granted else self.blksize
+        return size // block + 1
+
+    def cpu_per_block(self, size: int) -> float | None:
+        """The server's median CPU seconds per DATA block, or None if not measured."""
+        if not self.server_cpu:
+            return None
+        return statistics.median(self.server_cpu) / self.blocks(size)
+
+
+def client_settings(client: str) -> tuple[tuple[int, int], ...]:
+    return CLIENT_SETTINGS.get(client, tuple((b, w) for b in BLKSIZES for w in WINDOWS))
+
+
+class HpaClient:
+    """tftp-hpa's ``tftp`` binary, one process per transfer, timed from start to exit."""
+
+    def __init__(self, workdir: Path) -> None:
+        program = find_program("tftp")
+        if program is None:
+            raise BenchError("tftp-hpa's client tftp is not installed (Debian: tftp-hpa)")
+        self.program = program
+        self.workdir = workdir
+        workdir.mkdir(exist_ok=True)
+
+    def transfer(self, address: tuple[str, int], direction: str, data: bytes) -> TransferResult:
+        local = self.workdir / ("got" if direction == "download" else "sent")
+        if direction == "download":
+            local.unlink(missing_ok=True)
+            command = ["get", CONFIG_NAME, str(local)]
+        else:
+            local.write_bytes(data)
+            command = ["put", str(local), UPLOAD_NAME]
+        argv = [self.program, address[0], str(address[1]), "-m", "binary", "-c", *command]
+        start = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+        seconds = time.perf_counter() - start
+        # tftp-hpa 5.2's client exits 0 after some errors too: what it says tells.
+        said = (done.stdout + done.stderr).strip()
+        if done.returncode != 0 or said:
+            raise TftpClientError(
+                f"tftp exited with {done.returncode}: {said or '(nothing)'}", None
+            )
+        got = local.read_bytes() if direction == "download" else None
+        return TransferResult(data=got, options={}, blksize=512, windowsize=1, seconds=seconds)
+
+
+def pytftp_transfer(address: tuple[str, int], direction: str, data: bytes,
+                    blksize: int, windowsize: int) -> TransferResult:  # fmt: skip
+    """One transfer with the PyPI package ``tftp``'s client, asking for blksize and windowsize
+    only (no tsize or timeout option, as the project's client)."""
+    import io  # noqa: PLC0415
+
+    import tftp  # noqa: PLC0415
+
+    client = tftp.TFTPClient(address[0], address[1], blksize=blksize, windowsize=windowsize,
+                             tsize=False, timeout_option=False)  # fmt: skip
+    try:
+        if direction == "download":
+            sink = io.BytesIO()
+            result = client.download(CONFIG_NAME, sink)
+            got: bytes | None = sink.getvalue()
+        else:
+            result = client.upload(UPLOAD_NAME, data)
+            got = None
+    except tftp.TFTPError as exc:
+        raise TftpClientError(f"{type(exc).__name__}: {exc}", None) from exc
+    negotiated = result.negotiated
+    return TransferResult(
+        data=got,
+        options={str(k): str(v) for k, v in negotiated.options.items()},
+        blksize=negotiated.blksize,
+        windowsize=negotiated.windowsize,
+        seconds=result.duration,
+    )
 
 
 @dataclass
@@ -472,31 +644,44 @@ class Bench:
     dump: bytes
     device: Device
     peers: dict[str, Peer]
-    cells: dict[tuple[str, str, int, int], Cell]
+    cells: dict[Key, Cell]
+    hpa_client: HpaClient | None = None
     programming_waits: list[float] = field(default_factory=list)
     uploads_to_device: int = 0
 
     def address(self, server: str) -> tuple[str, int]:
         return self.device.address if server == "device" else self.peers[server].address
 
-    def run_once(self, cell: Cell) -> None:
-        options = {"blksize": str(cell.blksize), "windowsize": str(cell.windowsize)}
+    def server_pid(self, server: str) -> int | None:
+        return self.device.pid if server == "device" else self.peers[server].pid
+
+    def transfer(self, cell: Cell, image: bytes) -> TransferResult:
         address = self.address(cell.server)
+        if cell.client == "tftp-hpa":
+            assert self.hpa_client is not None
+            return self.hpa_client.transfer(address, cell.direction, image)
+        if cell.client == "pytftp":
+            return pytftp_transfer(address, cell.direction, image, cell.blksize, cell.windowsize)
+        options = {"blksize": str(cell.blksize), "windowsize": str(cell.windowsize)}
+        if cell.direction == "download":
+            return tftp_get(address, CONFIG_NAME, options=options)
+        return tftp_put(address, UPLOAD_NAME, image, options=options)
+
+    def run_once(self, cell: Cell) -> None:
         image = self.images[0]
         if cell.server == "device" and cell.direction == "upload":
             image = self.images[self.uploads_to_device % len(self.images)]
         result: TransferResult
-        before = udp_rcvbuf_errors()
+        pid = self.server_pid(cell.server)
+        before, cpu_before = udp_rcvbuf_errors(), process_cpu(pid)
         try:
-            if cell.direction == "download":
-                result = tftp_get(address, CONFIG_NAME, options=options)
-            else:
-                result = tftp_put(address, UPLOAD_NAME, image, options=options)
+            result = self.transfer(cell, image)
         except TftpClientError as exc:
             cell.failures.append(f"{cell.direction} failed: {exc}")
             return
         finally:
             cell.drops.append(udp_rcvbuf_errors() - before)
+        cpu_after = process_cpu(pid)
         problem: str | None = None
         if cell.direction == "download":
             if result.data != self.dump:
@@ -515,6 +700,8 @@ class Bench:
             cell.failures.append(problem)
             return
         cell.seconds.append(result.seconds)
+        if cpu_before is not None and cpu_after is not None:
+            cell.server_cpu.append(cpu_after - cpu_before)
         cell.granted = f"{result.blksize}/{result.windowsize}"
         cell.options = result.options
 
@@ -531,41 +718,47 @@ def udp_rcvbuf_errors() -> int:
     return int(udp[1][udp[0].index("RcvbufErrors")])
 
 
-def make_cells(only: argparse.Namespace | None = None) -> dict[tuple[str, str, int, int], Cell]:
-    # The three servers of one setting run back to back, so that they meet the same
-    # conditions on a shared machine. Cells left out by ``only`` stay in the table as "-".
+def make_cells(only: argparse.Namespace | None = None) -> dict[Key, Cell]:
+    # The servers of one setting run back to back, and the clients of one setting too,
+    # so that they meet the same conditions on a shared machine. Cells left out by
+    # ``only`` stay in the table as "-".
     def chosen(cell: Cell) -> bool:
         if only is None:
             return True
         return (
-            cell.server in only.servers
+            cell.client in only.clients
+            and cell.server in only.servers
             and cell.direction in only.directions
             and cell.blksize in only.blksizes
             and cell.windowsize in only.windows
         )
 
     cells = [
-        Cell(server, direction, blksize, window)
+        Cell(client, server, direction, blksize, window)
         for direction in DIRECTIONS
         for blksize in BLKSIZES
         for window in WINDOWS
+        for client in CLIENTS
+        if (blksize, window) in client_settings(client)
         for server in SERVERS
     ]
     for cell in cells:
         cell.selected = chosen(cell)
+        cell.not_run = NOT_RUN.get((cell.server, cell.direction, cell.windowsize > 1), "")
     return {cell.key: cell for cell in cells}
 
 
 def measure(bench: Bench, repeat: int, profiler: cProfile.Profile | None) -> None:
-    chosen = [cell for cell in bench.cells.values() if cell.selected]
+    chosen = [cell for cell in bench.cells.values() if cell.selected and not cell.not_run]
     total = len(chosen) * repeat
     done = 0
     for round_no in range(repeat):
         for cell in chosen:
             done += 1
             progress(
-                f"run {round_no + 1}/{repeat}: {cell.server} {cell.direction} "
-                f"blksize {cell.blksize} windowsize {cell.windowsize} ({done}/{total})"
+                f"run {round_no + 1}/{repeat}: {cell.client} client, {cell.server} "
+                f"{cell.direction} blksize {cell.blksize} windowsize {cell.windowsize} "
+                f"({done}/{total})"
             )
             if profiler is not None:
                 profiler.enable()
@@ -591,37 +784,42 @@ def print_table(bench: Bench, repeat: int) -> None:
         f"\nMiB/s, median of {repeat} run(s) of {size / MIB:g} MiB each; "
         "in brackets the blksize/windowsize the server granted"
     )
-    head = ["direction", "blksize", "window", *SERVERS]
-    rows = [head]
-    for direction in DIRECTIONS:
-        for blksize in BLKSIZES:
-            for window in WINDOWS:
+    for client in CLIENTS:
+        print(f"\nclient {client}:")
+        head = ["direction", "blksize", "window", *SERVERS]
+        rows = [head]
+        for direction in DIRECTIONS:
+            for blksize, window in client_settings(client):
                 row = [direction, str(blksize), str(window)]
                 for server in SERVERS:
-                    cell = bench.cells[(server, direction, blksize, window)]
+                    cell = bench.cells[(client, server, direction, blksize, window)]
                     granted = f" ({cell.granted})" if cell.granted else ""
-                    shown = fmt(cell.mibs(size)) if cell.selected else "-"
+                    shown = "not run" if cell.not_run else fmt(cell.mibs(size))
+                    shown = shown if cell.selected else "-"
                     row.append(shown + granted)
                 rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    for number, row in enumerate(rows):
-        cells = [
-            cell.ljust(w) if i < 3 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        print("  " + "  ".join(cells))
-        if number == 0:
-            print("  " + "  ".join("-" * w for w in widths))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        for number, row in enumerate(rows):
+            cells = [
+                cell.ljust(w) if i < 3 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            print("  " + "  ".join(cells))
+            if number == 0:
+                print("  " + "  ".join("-" * w for w in widths))
     print("\nOptions granted (last run of each cell, as the OACK said; {} = no OACK):")
     for server in SERVERS:
         seen = sorted(
             {
                 json.dumps(cell.options, sort_keys=True)
                 for cell in bench.cells.values()
-                if cell.server == server and cell.granted
+                if cell.server == server and cell.granted and cell.client != "tftp-hpa"
             }
         )
         print(f"  {server}: {'; '.join(seen)}")
+    reasons = sorted({cell.not_run for cell in bench.cells.values() if cell.not_run})
+    for reason in reasons:
+        print(f"\nnot run: {reason}")
     dropped = [cell for cell in bench.cells.values() if sum(cell.drops)]
     print(
         "\nDatagrams dropped by a full socket buffer during a cell (the host's UDP "
@@ -629,8 +827,8 @@ def print_table(bench: Bench, repeat: int) -> None:
     )
     for cell in dropped:
         print(
-            f"  {cell.server} {cell.direction} {cell.blksize}/{cell.windowsize}: "
-            f"{', '.join(str(d) for d in cell.drops)}"
+            f"  {cell.client} client, {cell.server} {cell.direction} "
+            f"{cell.blksize}/{cell.windowsize}: {', '.join(str(d) for d in cell.drops)}"
         )
     if not dropped:
         print("  none")
@@ -642,10 +840,12 @@ class Goal:
     ratios: list[tuple[str, float | None]]
     target: float
     strict: bool = False
+    #: For each ratio under its target: the measured ceiling and why (from the numbers).
+    why: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return all(
+        return bool(self.ratios) and all(
             r is not None and (r > self.target if self.strict else r >= self.target)
             for _, r in self.ratios
         )
@@ -657,73 +857,197 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def best(bench: Bench, server: str, direction: str, windows: Sequence[int]) -> float | None:
-    values = [
-        bench.cells[(server, direction, b, w)].mibs(bench.size) for b in BLKSIZES for w in windows
-    ]
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
+@dataclass(frozen=True)
+class Measured:
+    """What the goals are judged on, by cell key (client, server, direction, blksize,
+    windowsize): the median MiB/s and the server's median CPU seconds per DATA block;
+    and the round trip of a bare echo (seconds) by blksize."""
+
+    mibs: Mapping[Key, float | None]
+    cpu_per_block: Mapping[Key, float | None] = field(default_factory=dict)
+    round_trip: Mapping[int, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, bench: Bench, round_trip: Mapping[int, float]) -> Measured:
+        cells = [cell for cell in bench.cells.values() if cell.selected and not cell.not_run]
+        return cls(
+            {cell.key: cell.mibs(bench.size) for cell in cells},
+            {cell.key: cell.cpu_per_block(bench.size) for cell in cells},
+            round_trip,
+        )
+
+    def settings(self, window: Callable[[int], bool]) -> list[tuple[str, str, int, int]]:
+        """(client, direction, blksize, windowsize) with a device cell, in key order."""
+        return list(
+            dict.fromkeys(
+                (c, d, b, w) for (c, s, d, b, w) in self.mibs if s == "device" and window(w)
+            )
+        )
+
+    def fastest(self, servers: Sequence[str], setting: tuple[str, str, int, int]) -> tuple[
+        str, float | None]:  # fmt: skip
+        """The fastest of ``servers`` at ``setting`` (name, MiB/s); ("", None) if none ran."""
+        client, direction, blksize, window = setting
+        found = [
+            (v, s)
+            for s in servers
+            if (v := self.mibs.get((client, s, direction, blksize, window))) is not None
+        ]
+        if not found:
+            return "", None
+        value, name = max(found)
+        return name, value
 
 
-def goals(bench: Bench) -> list[Goal]:
-    def mibs(server: str, direction: str, blksize: int, window: int) -> float | None:
-        return bench.cells[(server, direction, blksize, window)].mibs(bench.size)
+def label(setting: tuple[str, str, int, int]) -> str:
+    client, direction, blksize, window = setting
+    shown = f"{client} {direction} {blksize}"
+    return shown if window == 1 else f"{shown}/{window}"
 
-    lockstep = Goal(
-        "device lock-step (windowsize 1) vs tftpy at the same blksize",
-        [
-            (f"{d} {b}", ratio(mibs("device", d, b, 1), mibs("tftpy", d, b, 1)))
-            for d in DIRECTIONS
-            for b in BLKSIZES
-        ],
-        1.5,
+
+def us_per_block(blksize: int, mibs: float) -> float:
+    return blksize / (mibs * MIB) * 1e6
+
+
+def lockstep_why(m: Measured, setting: tuple[str, str, int, int], device: float | None,
+                 need: float | None, against: str) -> str:  # fmt: skip
+    """Why a lock-step ratio is short: the device's time per block next to the echo's."""
+    shown = label(setting)
+    if device is None or need is None:
+        return f"{shown}: not measured (a transfer failed)"
+    client, direction, blksize, window = setting
+    took, allowed = us_per_block(blksize, device), us_per_block(blksize, need)
+    text = (
+        f"{shown}: the device took {took:.0f} µs a block ({device:.1f} MiB/s); "
+        f"{against} needs {allowed:.0f} µs ({need:.1f} MiB/s)"
     )
-    windowed = Goal(
-        "device best windowsize-16 cell vs tftpy's best cell",
-        [
-            (d, ratio(best(bench, "device", d, (16,)), best(bench, "tftpy", d, WINDOWS)))
-            for d in DIRECTIONS
-        ],
-        3.0,
-    )
-    hpa = Goal(
-        "device best windowsize-16 cell vs tftp-hpa's best cell (faster)",
-        [
-            (d, ratio(best(bench, "device", d, (16,)), best(bench, "tftp-hpa", d, WINDOWS)))
-            for d in DIRECTIONS
-        ],
-        1.0,
-        strict=True,
-    )
-    return [lockstep, windowed, hpa]
+    cpu = m.cpu_per_block.get((client, "device", direction, blksize, window))
+    if cpu is not None:
+        text += f"; the device's process was busy {cpu * 1e6:.0f} µs of each block"
+    rtt = m.round_trip.get(blksize)
+    if rtt is not None:
+        rtt_us = rtt * 1e6
+        ceiling = blksize / rtt / MIB
+        text += (
+            f"; a bare Python echo's round trip is {rtt_us:.0f} µs, the lock-step ceiling "
+            f"{ceiling:.1f} MiB/s"
+        )
+        if allowed <= rtt_us:
+            text += ": the goal lies above this machine's ceiling"
+        else:
+            text += (
+                f": the device's work beyond a bare round trip, {took - rtt_us:.0f} µs a block, "
+                f"would have to shrink to {allowed - rtt_us:.0f} µs"
+            )
+    return text
 
 
-def print_goals(bench: Bench) -> list[Goal]:
-    results = goals(bench)
+def windowed_why(m: Measured, setting: tuple[str, str, int, int], device: float | None,
+                 need: float | None, against: str) -> str:  # fmt: skip
+    """Why a windowed ratio is short: the device's CPU per block against the goal's time."""
+    shown = label(setting)
+    if device is None or need is None:
+        return f"{shown}: not measured (a transfer failed)"
+    client, direction, blksize, window = setting
+    took, allowed = us_per_block(blksize, device), us_per_block(blksize, need)
+    text = (
+        f"{shown}: the device took {took:.1f} µs a block ({device:.1f} MiB/s); "
+        f"{against} needs {allowed:.1f} µs ({need:.1f} MiB/s)"
+    )
+    cpu = m.cpu_per_block.get((client, "device", direction, blksize, window))
+    if cpu is not None and cpu > 0:
+        busy = cpu * 1e6
+        text += (
+            f"; its process was busy {busy:.1f} µs of each block ({busy / took:.0%} of the "
+            f"time), so one core allows it at most {blksize / cpu / MIB:.1f} MiB/s here"
+        )
+        if busy > allowed:
+            text += ": the device's own work per block is the limit"
+        else:
+            text += ": the rest is waiting (the client, the kernel, the window's pacing)"
+    return text
+
+
+def judge(m: Measured) -> list[Goal]:
+    """The work order's goals on the measured numbers, each with why where it is missed."""
+    lockstep = m.settings(lambda w: w == 1)
+    windowed = m.settings(lambda w: w > 1)
+    fastest = Goal("device lock-step >= the fastest pure-Python server", [], 1.0)
+    tftpy = Goal(f"device lock-step >= {LOCKSTEP_VS_TFTPY:g}x tftpy", [], LOCKSTEP_VS_TFTPY)
+    best = Goal(
+        f"device with a window >= {WINDOWED_VS_BEST:g}x the best other server",
+        [],
+        WINDOWED_VS_BEST,
+    )
+    for setting in lockstep:
+        client, direction, blksize, window = setting
+        device = m.mibs.get((client, "device", direction, blksize, window))
+        name, top = m.fastest(PURE_PYTHON, setting)
+        r = ratio(device, top)
+        fastest.ratios.append((f"{label(setting)} (vs {name or 'none'})", r))
+        if r is None or r < fastest.target:
+            fastest.why.append(lockstep_why(m, setting, device, top, f"{name or 'the goal'}"))
+        slow = m.mibs.get((client, "tftpy", direction, blksize, window))
+        r = ratio(device, slow)
+        tftpy.ratios.append((label(setting), r))
+        need = None if slow is None else slow * tftpy.target
+        if r is None or r < tftpy.target:
+            tftpy.why.append(lockstep_why(m, setting, device, need, f"{tftpy.target:g}x tftpy"))
+    others = tuple(s for s in SERVERS if s != "device")
+    for setting in windowed:
+        client, direction, blksize, window = setting
+        device = m.mibs.get((client, "device", direction, blksize, window))
+        name, top = m.fastest(others, setting)
+        r = ratio(device, top)
+        best.ratios.append((f"{label(setting)} (vs {name or 'none'})", r))
+        if r is None or r < best.target:
+            need = None if top is None else top * best.target
+            against = f"{best.target:g}x {name or 'the best'}"
+            best.why.append(windowed_why(m, setting, device, need, against))
+    return [goal for goal in (fastest, tftpy, best) if goal.ratios]
+
+
+def lockstep_report(m: Measured) -> list[dict[str, Any]]:
+    """For every lock-step setting: device / tftp-hpa's server, and each server's share of
+    the echo ceiling at that blksize (reported, not judged)."""
+    found = []
+    for setting in m.settings(lambda w: w == 1):
+        client, direction, blksize, window = setting
+        rtt = m.round_trip.get(blksize)
+        ceiling = None if rtt is None else blksize / rtt / MIB
+        device = m.mibs.get((client, "device", direction, blksize, window))
+        hpa = m.mibs.get((client, "tftp-hpa", direction, blksize, window))
+        shares = {
+            s: ratio(m.mibs.get((client, s, direction, blksize, window)), ceiling)
+            for s in SERVERS
+            if (client, s, direction, blksize, window) in m.mibs
+        }
+        found.append(
+            {
+                "client": client,
+                "direction": direction,
+                "blksize": blksize,
+                "device_vs_tftp_hpa": ratio(device, hpa),
+                "ceiling_mibs": ceiling,
+                "share": shares,
+            }
+        )
+    return found
+
+
+def print_goals(bench: Bench, measured: Measured) -> list[Goal]:
     if not all(cell.selected for cell in bench.cells.values()):
         print("\nGoals: not judged, only some of the cells ran")
         return []
+    results = judge(measured)
     print("\nGoals:")
     for goal in results:
         op = ">" if goal.strict else ">="
         verdict = "PASS" if goal.passed else "MISS"
-        shown = ", ".join(f"{label} {fmt(r)}x" for label, r in goal.ratios)
+        shown = ", ".join(f"{name} {fmt(r)}x" for name, r in goal.ratios)
         print(f"  [{verdict}] {goal.name} (goal {op} {goal.target:g}x): {shown}")
-    print("\nFor reference, device windowsize 16 vs tftpy's best at the same blksize:")
-    for d in DIRECTIONS:
-        parts = []
-        for b in BLKSIZES:
-            tftpy_best = max(
-                (
-                    v
-                    for w in WINDOWS
-                    if (v := bench.cells[("tftpy", d, b, w)].mibs(bench.size)) is not None
-                ),
-                default=None,
-            )
-            dev = bench.cells[("device", d, b, 16)].mibs(bench.size)
-            parts.append(f"{b} {fmt(ratio(dev, tftpy_best))}x")
-        print(f"  {d}: {', '.join(parts)}")
+        for line in goal.why:
+            print(f"      why: {line}")
     return results
 
 
@@ -766,46 +1090,37 @@ def echo_round_trip(blksize: int, count: int = 5000) -> float:
     return elapsed / count
 
 
-def print_ceilings(bench: Bench) -> list[dict[str, Any]]:
-    """Lock-step results next to what a bare echo allows on this machine (also returned)."""
+def print_ceilings(report: list[dict[str, Any]], round_trip: Mapping[int, float]) -> None:
+    """Lock-step results next to what a bare echo allows on this machine."""
     print("\nLock-step ceiling (bare Python UDP echo on loopback, one block per round trip):")
-    found: list[dict[str, Any]] = []
-    for blksize in BLKSIZES:
-        rtt = echo_round_trip(blksize)
-        ceiling = blksize / rtt / MIB
-        cells = []
-        shares: dict[str, float | None] = {}
-        for server in SERVERS:
-            cell = bench.cells[(server, "download", blksize, 1)]
-            shares[server] = ratio(cell.mibs(bench.size), ceiling)
-            cells.append(f"{server} {fmt(shares[server]) if cell.selected else '-'}")
+    for blksize, rtt in round_trip.items():
         print(
-            f"  blksize {blksize}: round trip {rtt * 1e6:.0f} us, ceiling {ceiling:.1f} MiB/s; "
-            f"download share of it: {', '.join(cells)}"
+            f"  blksize {blksize}: round trip {rtt * 1e6:.0f} us, "
+            f"ceiling {blksize / rtt / MIB:.1f} MiB/s"
         )
-        found.append(
-            {
-                "blksize": blksize,
-                "round_trip_us": rtt * 1e6,
-                "ceiling_mibs": ceiling,
-                "download_share": shares,
-            }
+    print("Lock-step: device / tftp-hpa's server, and each server's share of the ceiling:")
+    for row in report:
+        shares = ", ".join(f"{s} {fmt(v)}" for s, v in row["share"].items())
+        print(
+            f"  {row['client']} {row['direction']} {row['blksize']}: device / tftp-hpa "
+            f"{fmt(row['device_vs_tftp_hpa'])}x; share: {shares}"
         )
-    return found
 
 
 def machine() -> dict[str, str]:
     cpu = cpu_model()
-    return {
+    info = {
         "python": platform.python_version(),
         "cpu": cpu,
         "nproc": str(os.cpu_count()),
         "platform": platform.platform(),
         "tftp-hpa": hpa_version(),
-        "tftpy": tftpy_version(),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "loadavg_start": loadavg(),
     }
+    for name, dist in DISTRIBUTIONS.items():
+        info[name] = package_version(dist)
+    return info
 
 
 # -- main ----------------------------------------------------------------------------
@@ -813,9 +1128,10 @@ def machine() -> dict[str, str]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="TFTP throughput of a simulated device vs tftp-hpa vs tftpy on loopback."
+        description="TFTP throughput of a simulated device vs tftp-hpa and pure-Python "
+        "servers on loopback, with three clients."
     )
-    parser.add_argument("--size", type=size_argument, help="bytes per transfer (default 16M)")
+    parser.add_argument("--size", type=size_argument, help="bytes per transfer (default 8M)")
     parser.add_argument("--repeat", type=int, help="runs per cell (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 MiB, 1 run per cell")
     parser.add_argument(
@@ -832,6 +1148,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="write cProfile data: DIR/device.prof (runtime process), DIR/client.prof",
     )
     parser.add_argument(
+        "--clients", nargs="+", choices=CLIENTS, default=list(CLIENTS),
+        help="run only these clients' cells (default all)",
+    )  # fmt: skip
+    parser.add_argument(
         "--servers", nargs="+", choices=SERVERS, default=list(SERVERS),
         help="run only these servers' cells (default all); cells not run show as -",
     )  # fmt: skip
@@ -847,10 +1167,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--windows", nargs="+", type=int, choices=WINDOWS, default=list(WINDOWS),
         help="run only these windowsizes (default 1 16; 1 is lock-step)",
     )  # fmt: skip
-    parser.add_argument("--child-tftpy", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child-server", nargs=3, metavar=("NAME", "ROOT", "PORT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.size is None:
-        args.size = MIB if args.quick else 16 * MIB
+        args.size = MIB if args.quick else 8 * MIB
     if args.repeat is None:
         args.repeat = 1 if args.quick else 3
     if args.repeat < 1:
@@ -882,13 +1204,16 @@ def start_servers(tmp: Path, procs: Processes, device: Device, args: argparse.Na
     device.start(procs, args.speed, profile)
     dump = setup_device(device, config)
     peers: dict[str, Peer] = {}
-    for name, starter in (("tftp-hpa", start_hpa), ("tftpy", start_tftpy)):
+    for name in SERVERS[1:]:
         if name not in args.servers:
             continue
         root = tmp / name
         root.mkdir()
         (root / CONFIG_NAME).write_bytes(dump)
-        peers[name] = starter(procs, root)
+        if name == "tftp-hpa":
+            peers[name] = start_hpa(procs, root)
+        else:
+            peers[name] = start_pure_python(name, procs, root)
     for peer in peers.values():
         peer.wait_ready(procs)
     shown = [f"device {device.ip}:{device.port}"]
@@ -900,8 +1225,12 @@ def start_servers(tmp: Path, procs: Processes, device: Device, args: argparse.Na
 def report(bench: Bench, args: argparse.Namespace, info: dict[str, str], elapsed: float) -> bool:
     """Print the table, the goals and the failures (and write --json); False if any failed."""
     print_table(bench, args.repeat)
-    results = print_goals(bench)
-    ceilings = print_ceilings(bench)
+    progress("measuring the echo round trip of this machine")
+    round_trip = {blksize: echo_round_trip(blksize) for blksize in args.blksizes}
+    measured = Measured.of(bench, round_trip)
+    results = print_goals(bench, measured)
+    lockstep = lockstep_report(measured)
+    print_ceilings(lockstep, round_trip)
     waits = bench.programming_waits
     if waits:
         print(
@@ -921,8 +1250,17 @@ def report(bench: Bench, args: argparse.Namespace, info: dict[str, str], elapsed
             "size": bench.size,
             "repeat": args.repeat,
             "speed": args.speed,
+            "servers": list(SERVERS),
+            "pure_python": list(PURE_PYTHON),
+            "clients": list(CLIENTS),
             "cells": [
-                {**asdict(cell), "median_mibs": cell.mibs(bench.size)}
+                {
+                    **asdict(cell),
+                    "median_mibs": cell.mibs(bench.size),
+                    "cpu_per_block_us": None
+                    if (cpu := cell.cpu_per_block(bench.size)) is None
+                    else cpu * 1e6,
+                }
                 for cell in bench.cells.values()
             ],
             "goals": [
@@ -932,10 +1270,12 @@ def report(bench: Bench, args: argparse.Namespace, info: dict[str, str], elapsed
                     "strict": g.strict,
                     "passed": g.passed,
                     "ratios": g.ratios,
+                    "why": g.why,
                 }
                 for g in results
             ],
-            "ceilings": ceilings,
+            "round_trip_us": {str(b): rtt * 1e6 for b, rtt in round_trip.items()},
+            "lockstep": lockstep,
             "programming_waits": waits,
             "failures": len(failures),
             "elapsed_s": elapsed,
@@ -947,8 +1287,9 @@ def report(bench: Bench, args: argparse.Namespace, info: dict[str, str], elapsed
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.child_tftpy:
-        return tftpy_child(args.child_tftpy[0], int(args.child_tftpy[1]))
+    if args.child_server:
+        name, root, port = args.child_server
+        return server_child(name, root, int(port))
     size: int = args.size
     max_text, prot_size = limits()
     if size > min(max_text, prot_size):
@@ -965,7 +1306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"python {info['python']} on {info['cpu']} ({info['nproc']} CPUs); "
-        f"{info['tftp-hpa']}; tftpy {info['tftpy']}; {info['date_utc']} UTC; "
+        f"{info['tftp-hpa']}; "
+        + "; ".join(f"{name} {info[name]}" for name in DISTRIBUTIONS)
+        + f"; {info['date_utc']} UTC; "
         f"load average {info['loadavg_start']}"
     )
     progress("making the config text and the firmware images")
@@ -980,7 +1323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         dump, peers = start_servers(tmp, procs, device, args, config)
-        bench = Bench(size, config, images, dump, device, peers, make_cells(args))
+        hpa_client = HpaClient(tmp / "tftp-hpa-client") if "tftp-hpa" in args.clients else None
+        bench = Bench(size, config, images, dump, device, peers, make_cells(args), hpa_client)
         measure(bench, args.repeat, profiler)
         procs.check_alive()
     except (BenchError, TftpClientError, RuntimeSetupError, OSError) as exc:

@@ -248,64 +248,10 @@ def summarize_flash(data: Any, quick: bool) -> Summary:
 # -- tftp ----------------------------------------------------------------------------------
 
 
-def summarize_tftp(data: Any, quick: bool) -> Summary:
-    cells: dict[tuple[str, str, int, int], dict[str, Any]] = {
-        (c["server"], c["direction"], c["blksize"], c["windowsize"]): c for c in data["cells"]
-    }
-    directions = list(dict.fromkeys(c["direction"] for c in data["cells"]))
-    blksizes = sorted({c["blksize"] for c in data["cells"]})
-    windows = sorted({c["windowsize"] for c in data["cells"]})
-
-    def mibs(server: str, direction: str, blksize: int, window: int) -> float | None:
-        cell = cells.get((server, direction, blksize, window))
-        return None if cell is None else cell["median_mibs"]
-
-    def shown(server: str, direction: str, blksize: int, window: int) -> str:
-        cell = cells.get((server, direction, blksize, window))
-        if cell is None or cell["median_mibs"] is None:
-            return "FAILED" if cell is not None else "n/a"
-        return f"{cell['median_mibs']:.2f} ({cell['granted']})"
-
-    rows = []
-    for d in directions:
-        for b in blksizes:
-            for w in windows:
-                dev = mibs("device", d, b, w)
-                rows.append(
-                    [
-                        d,
-                        str(b),
-                        str(w),
-                        shown("device", d, b, w),
-                        shown("tftp-hpa", d, b, w),
-                        shown("tftpy", d, b, w),
-                        fratio(ratio(dev, mibs("tftp-hpa", d, b, w))),
-                        fratio(ratio(dev, mibs("tftpy", d, b, w))),
-                    ]
-                )
-    size_mib = data["size"] / MIB
-    body = [
-        f"MiB/s, median of {data['repeat']} run(s) of {size_mib:g} MiB per cell; in brackets "
-        "the blksize/windowsize the server granted (tftp-hpa and tftpy grant no windowsize, "
-        "so they run lock-step in every cell). Ratios: device MiB/s / peer MiB/s in the "
-        "same cell.",
-        "",
-        *table(
-            [
-                "direction",
-                "blksize",
-                "windowsize asked",
-                "device",
-                "tftp-hpa",
-                "tftpy",
-                "device / tftp-hpa",
-                "device / tftpy",
-            ],
-            rows,
-            align="lllrrrrr",
-        ),
-    ]
+def tftp_goals(data: Any) -> tuple[list[GoalResult], list[str]]:
+    """bench_tftp.py's goals, and for each missed one the lines that say why."""
     goals: list[GoalResult] = []
+    why: list[str] = []
     for goal in data["goals"]:
         op = ">" if goal.get("strict") else "≥"
         measured = ", ".join(f"{label} {fratio(r)}" for label, r in goal["ratios"])
@@ -314,33 +260,100 @@ def summarize_tftp(data: Any, quick: bool) -> Summary:
                 f"{goal['name']}: {op} {goal['target']:g}x", measured, verdict(goal["passed"])
             )
         )
-    body += goals_table(goals)
-    ceilings = data.get("ceilings") or []
-    if ceilings:
+        if goal.get("why"):
+            why += [f"Why *{goal['name']}* is missed (the measured ceiling, per setting):", ""]
+            why += [f"- {line}" for line in goal["why"]]
+            why.append("")
+    return goals, why
+
+
+def summarize_tftp(data: Any, quick: bool) -> Summary:
+    # Results of bench_tftp.py before it had several clients name no client: the project's.
+    cells: dict[tuple[str, str, str, int, int], dict[str, Any]] = {
+        (c.get("client", "ipgwsim"), c["server"], c["direction"], c["blksize"], c["windowsize"]): c
+        for c in data["cells"]
+    }
+    servers: list[str] = data.get("servers") or list(
+        dict.fromkeys(c["server"] for c in data["cells"])
+    )
+    clients: list[str] = data.get("clients") or ["ipgwsim"]
+    directions = list(dict.fromkeys(c["direction"] for c in data["cells"]))
+    windows = sorted({c["windowsize"] for c in data["cells"]})
+
+    def mibs(client: str, server: str, direction: str, blksize: int, window: int) -> float | None:
+        cell = cells.get((client, server, direction, blksize, window))
+        return None if cell is None else cell["median_mibs"]
+
+    def shown(cell: dict[str, Any] | None) -> str:
+        if cell is None:
+            return "n/a"
+        if cell.get("not_run"):
+            return "not run"
+        if cell["median_mibs"] is None:
+            return "FAILED" if cell.get("selected", True) else "-"
+        return f"{cell['median_mibs']:.2f} ({cell['granted']})"
+
+    size_mib = data["size"] / MIB
+    body = [
+        f"MiB/s, median of {data['repeat']} run(s) of {size_mib:g} MiB per cell, for each "
+        "client; in brackets the blksize/windowsize the server granted (a server that "
+        "grants no windowsize runs lock-step in the windowsize-16 rows). tftp-hpa's client "
+        "asks for no option: 512-byte blocks, lock-step.",
+        "",
+    ]
+    for client in clients:
+        settings = list(dict.fromkeys((d, b, w) for (c, _s, d, b, w) in cells if c == client))
+        rows = [
+            [d, str(b), str(w), *(shown(cells.get((client, s, d, b, w))) for s in servers)]
+            for d, b, w in settings
+        ]
         body += [
-            "Lock-step ceiling of this machine: the round trip of a bare Python UDP echo "
-            "with a DATA-sized datagram, the MiB/s one block per round trip allows, and the "
-            "share of it each server reached in lock-step download:",
+            f"Client **{client}**:",
             "",
             *table(
-                ["blksize", "echo round trip", "ceiling", "device", "tftp-hpa", "tftpy"],
+                ["direction", "blksize", "windowsize asked", *servers],
+                rows,
+                align="lll" + "r" * len(servers),
+            ),
+        ]
+    reasons = sorted({c["not_run"] for c in data["cells"] if c.get("not_run")})
+    body += [f"Not run: {reason}." for reason in reasons]
+    if reasons:
+        body.append("")
+    goals, why = tftp_goals(data)
+    body += goals_table(goals)
+    body += why
+    round_trip = data.get("round_trip_us") or {}
+    lockstep = data.get("lockstep") or []
+    if round_trip and lockstep:
+        body += [
+            "Lock-step against tftp-hpa's server and the machine's echo ceiling (the round "
+            "trip of a bare Python UDP echo with a DATA-sized datagram, and the MiB/s one "
+            "block per round trip allows): "
+            + ", ".join(
+                f"blksize {b}: {rtt:.0f} µs, {int(b) / (rtt / 1e6) / MIB:.1f} MiB/s"
+                for b, rtt in round_trip.items()
+            )
+            + ". Share of that ceiling per server:",
+            "",
+            *table(
+                ["client", "direction", "blksize", "device / tftp-hpa", *servers],
                 [
                     [
-                        str(c["blksize"]),
-                        f"{c['round_trip_us']:.0f} µs",
-                        f"{c['ceiling_mibs']:.1f} MiB/s",
-                        *(
-                            fnum(c["download_share"].get(s))
-                            for s in ("device", "tftp-hpa", "tftpy")
-                        ),
+                        row["client"],
+                        row["direction"],
+                        str(row["blksize"]),
+                        fratio(row["device_vs_tftp_hpa"]),
+                        *(fnum(row["share"].get(s)) for s in servers),
                     ]
-                    for c in ceilings
+                    for row in lockstep
                 ],
+                align="lll" + "r" * (1 + len(servers)),
             ),
         ]
     drops = {
         server: sum(sum(c["drops"]) for c in data["cells"] if c["server"] == server)
-        for server in ("device", "tftp-hpa", "tftpy")
+        for server in servers
     }
     failed = sum(len(c["failures"]) for c in data["cells"])
     waits = data.get("programming_waits") or []
@@ -356,30 +369,41 @@ def summarize_tftp(data: Any, quick: bool) -> Summary:
         )
     )
     body.append("")
+    pure = [s for s in data.get("pure_python") or [] if s in servers]
 
     def best(server: str, direction: str, only: Sequence[int]) -> float | None:
-        values = [mibs(server, direction, b, w) for b in blksizes for w in only]
+        values = [
+            mibs(c, server, direction, b, w)
+            for (c, s, d, b, w) in cells
+            if c == "ipgwsim" and s == server and d == direction and w in only
+        ]
         present = [v for v in values if v is not None]
         return max(present) if present else None
 
-    headline = "device, best windowsize-16 cell: " + ", ".join(
-        f"{d} {fnum(best('device', d, (16,)), 1)} MiB/s" for d in directions
+    windowed = [w for w in windows if w > 1]
+    headline = "device, best windowed cell (ipgwsim client): " + ", ".join(
+        f"{d} {fnum(best('device', d, windowed), 1)} MiB/s" for d in directions
     )
-    versus = "; ".join(
-        f"{d}: {fratio(ratio(best('device', d, (16,)), best('tftp-hpa', d, windows)))} "
-        f"tftp-hpa's best, {fratio(ratio(best('device', d, (16,)), best('tftpy', d, windows)))} "
-        "tftpy's best"
-        for d in directions
-    )
-    lockstep = [
-        r
-        for d in directions
-        for b in blksizes
-        if (r := ratio(mibs("device", d, b, 1), mibs("tftpy", d, b, 1))) is not None
-    ]
-    if lockstep:
-        versus += f"; lock-step {min(lockstep):.2f}x to {max(lockstep):.2f}x tftpy"
-    return Summary(headline, versus, goals, body)
+    parts = []
+    for d in directions:
+        others = [v for s in servers if s != "device" and (v := best(s, d, windows)) is not None]
+        top = max(others) if others else None
+        parts.append(
+            f"{d}: {fratio(ratio(best('device', d, windowed), top))} the best other server"
+        )
+    lockstep_ratios = []
+    for c, s, d, b, w in cells:
+        if s == "device" and w == 1:
+            fastest = [v for p in pure if (v := mibs(c, p, d, b, w)) is not None]
+            r = ratio(mibs(c, s, d, b, w), max(fastest) if fastest else None)
+            if r is not None:
+                lockstep_ratios.append(r)
+    if lockstep_ratios:
+        parts.append(
+            f"lock-step {min(lockstep_ratios):.2f}x to {max(lockstep_ratios):.2f}x the fastest "
+            "pure-Python server"
+        )
+    return Summary(headline, "; ".join(parts), goals, body)
 
 
 # -- gwload --------------------------------------------------------------------------------
@@ -729,12 +753,12 @@ SPECS = (
     Spec(
         "tftp",
         "bench_tftp.py",
-        "TFTP throughput: device vs tftp-hpa vs tftpy",
+        "TFTP throughput: device vs tftp-hpa and pure-Python servers, three clients",
         "TFTP throughput benchmark",
         ("--quick",),
         (),
         summarize_tftp,
-        tools=(("in.tftpd", "Debian package tftpd-hpa"),),
+        tools=(("in.tftpd", "Debian package tftpd-hpa"), ("tftp", "Debian package tftp-hpa")),
     ),
     Spec(
         "gwload",
@@ -831,6 +855,9 @@ def machine() -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "ipgwsim": package_version("ipgwsim"),
         "tftpy": package_version("tftpy"),
+        "partftpy": package_version("partftpy"),
+        "py3tftp": package_version("py3tftp"),
+        "pytftp": package_version("tftp"),
         "numpy": package_version("numpy"),
         "pyroute2": package_version("pyroute2"),
         "in.tftpd": first_line(["in.tftpd", "-V"]) if shutil.which("in.tftpd") else "not installed",
@@ -1106,7 +1133,9 @@ def render(outcomes: list[Outcome], info: dict[str, str], run: Run, out: Path | 
         ["ipgwsim", info["ipgwsim"]],
         [
             "peers and tools",
-            f"tftpy {info['tftpy']}; `in.tftpd -V`: {info['in.tftpd']}"
+            f"tftpy {info['tftpy']}; partftpy {info.get('partftpy', 'n/a')}; "
+            f"py3tftp {info.get('py3tftp', 'n/a')}; tftp (pytftp) {info.get('pytftp', 'n/a')}; "
+            f"`in.tftpd -V`: {info['in.tftpd']}"
             + (f" (dpkg {info['dpkg tftpd-hpa']})" if "dpkg tftpd-hpa" in info else "")
             + f"; `tftp -V`: {info['tftp']}"
             + (f" (dpkg {info['dpkg tftp-hpa']})" if "dpkg tftp-hpa" in info else "")
