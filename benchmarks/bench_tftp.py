@@ -1099,11 +1099,15 @@ def print_ceilings(report: list[dict[str, Any]], round_trip: Mapping[int, float]
             f"ceiling {blksize / rtt / MIB:.1f} MiB/s"
         )
     print("Lock-step: device / tftp-hpa's server, and each server's share of the ceiling:")
+
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
     for row in report:
-        shares = ", ".join(f"{s} {fmt(v)}" for s, v in row["share"].items())
+        shares = ", ".join(f"{s} {shown(v)}" for s, v in row["share"].items())
         print(
             f"  {row['client']} {row['direction']} {row['blksize']}: device / tftp-hpa "
-            f"{fmt(row['device_vs_tftp_hpa'])}x; share: {shares}"
+            f"{shown(row['device_vs_tftp_hpa'])}x; share: {shares}"
         )
 
 
