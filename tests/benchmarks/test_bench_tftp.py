@@ -1,0 +1,256 @@
+"""bench_tftp.py's cells, goals and their explanations, and run_all's page of them.
+
+The goal logic is judged on given numbers (each goal both PASS and MISS); one real run
+of the benchmark, small and on a few cells, checks that every client moves the bytes.
+No speed is asserted: speed targets are the benchmark's, on an idle machine.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# The benchmarks are scripts in benchmarks/, not a package: they are imported from there
+# (with what they import, hostinfo).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import bench_tftp
+import run_all
+from bench_tftp import (
+    CLIENTS,
+    PURE_PYTHON,
+    SERVERS,
+    Key,
+    Measured,
+    judge,
+    make_cells,
+)
+
+MIB = 1024 * 1024
+
+
+Setting = tuple[int, int]
+
+
+def speeds(
+    device: float,
+    others: dict[str, float],
+    *,
+    clients: tuple[str, ...] = ("ipgwsim",),
+    settings: tuple[Setting, ...] = ((512, 1), (8192, 16)),
+) -> dict[Key, float | None]:
+    """Every server's MiB/s in every given setting: ``device`` for the device, else
+    ``others`` (a server not named there runs at 10)."""
+    found: dict[Key, float | None] = {}
+    for client in clients:
+        for direction in ("download", "upload"):
+            for blksize, window in settings:
+                for server in SERVERS:
+                    value = device if server == "device" else others.get(server, 10.0)
+                    found[(client, server, direction, blksize, window)] = value
+    return found
+
+
+def goal(goals: list[bench_tftp.Goal], start: str) -> bench_tftp.Goal:
+    (found,) = [g for g in goals if g.name.startswith(start)]
+    return found
+
+
+def test_lockstep_goals_pass_when_the_device_leads_every_pure_python_server() -> None:
+    # tftpy 10, the fastest pure-Python server 14 (pytftp); device 15: >= 14 and >= 1.5 x 10.
+    goals = judge(Measured(speeds(15.0, {"pytftp": 14.0, "tftp-hpa": 40.0})))
+    fastest = goal(goals, "device lock-step >= the fastest")
+    tftpy = goal(goals, "device lock-step >= 1.5x tftpy")
+    assert fastest.passed
+    assert tftpy.passed
+    assert fastest.why == []
+    assert tftpy.why == []
+    # tftp-hpa (C) is faster still: the lock-step goals compare with pure Python only.
+    assert [label for label, _ in fastest.ratios] == [
+        "ipgwsim download 512 (vs pytftp)",
+        "ipgwsim upload 512 (vs pytftp)",
+    ]
+    assert fastest.ratios[0][1] == pytest.approx(15 / 14)
+
+
+def test_lockstep_goals_miss_on_one_setting_and_say_why() -> None:
+    numbers = speeds(15.0, {"pytftp": 14.0})
+    numbers[("ipgwsim", "device", "upload", 512, 1)] = 12.0  # 1.2x tftpy, below pytftp
+    cpu: dict[Key, float | None] = {("ipgwsim", "device", "upload", 512, 1): 30e-6}
+    goals = judge(Measured(numbers, cpu, {512: 20e-6}))
+    fastest = goal(goals, "device lock-step >= the fastest")
+    tftpy = goal(goals, "device lock-step >= 1.5x tftpy")
+    assert not fastest.passed
+    assert not tftpy.passed
+    (why,) = fastest.why
+    # 512 bytes at 12 MiB/s is 40.7 µs a block; pytftp's 14 MiB/s is 34.9 µs.
+    assert why.startswith("ipgwsim upload 512: the device took 41 µs a block (12.0 MiB/s)")
+    assert "pytftp needs 35 µs (14.0 MiB/s)" in why
+    assert "busy 30 µs of each block" in why
+    assert "round trip is 20 µs, the lock-step ceiling 24.4 MiB/s" in why
+    assert "21 µs a block, would have to shrink to 15 µs" in why
+    (why,) = tftpy.why
+    assert "1.5x tftpy needs 33 µs (15.0 MiB/s)" in why
+
+
+def test_a_lockstep_goal_above_the_echo_ceiling_is_said_to_be() -> None:
+    # The echo's round trip (50 µs at 512: 9.8 MiB/s) is slower than the goal asks.
+    numbers = speeds(8.0, {"pytftp": 14.0})
+    goals = judge(Measured(numbers, {}, {512: 50e-6}))
+    why = goal(goals, "device lock-step >= the fastest").why
+    assert why
+    assert all("the goal lies above this machine's ceiling" in line for line in why)
+
+
+def test_windowed_goal_passes_at_1_3x_the_best_other_server_and_misses_below() -> None:
+    # At 8192/16 the best other server is tftp-hpa (C) at 100: the device needs 130.
+    others = {"tftp-hpa": 100.0, "pytftp": 90.0}
+    windowed = goal(judge(Measured(speeds(130.0, others))), "device with a window")
+    assert windowed.passed
+    assert [label for label, _ in windowed.ratios] == [
+        "ipgwsim download 8192/16 (vs tftp-hpa)",
+        "ipgwsim upload 8192/16 (vs tftp-hpa)",
+    ]
+    cpu: dict[Key, float | None] = {
+        ("ipgwsim", "device", d, 8192, 16): 60e-6 for d in ("download", "upload")
+    }
+    missed = goal(judge(Measured(speeds(129.0, others), cpu)), "device with a window")
+    assert not missed.passed
+    assert len(missed.why) == 2
+    # 8192 bytes at 129 MiB/s: 60.6 µs a block, of which 60 µs busy: one core allows
+    # 130.2 MiB/s, and 1.3 x 100 MiB/s needs 60.1 µs a block.
+    assert "the device took 60.6 µs a block (129.0 MiB/s)" in missed.why[0]
+    assert "1.3x tftp-hpa needs 60.1 µs (130.0 MiB/s)" in missed.why[0]
+    assert "one core allows it at most 130.2 MiB/s here" in missed.why[0]
+    assert missed.why[0].endswith(
+        "the rest is waiting (the client, the kernel, the window's pacing)"
+    )
+    busy = dict.fromkeys(cpu, 7e-05)
+    limited = goal(judge(Measured(speeds(100.0, others), busy)), "device with a window")
+    assert limited.why[0].endswith("the device's own work per block is the limit")
+
+
+def test_a_failed_device_cell_is_a_miss_not_a_pass() -> None:
+    numbers = speeds(100.0, {})
+    numbers[("ipgwsim", "device", "download", 512, 1)] = None
+    fastest = goal(judge(Measured(numbers)), "device lock-step >= the fastest")
+    assert not fastest.passed
+    assert "ipgwsim download 512: not measured (a transfer failed)" in fastest.why
+
+
+def test_every_client_is_judged_on_its_own_cells() -> None:
+    numbers = speeds(15.0, {"pytftp": 14.0}, clients=("ipgwsim", "pytftp"))
+    numbers[("pytftp", "tftpy", "download", 512, 1)] = 20.0  # only with the pytftp client
+    fastest = goal(judge(Measured(numbers)), "device lock-step >= the fastest")
+    assert not fastest.passed
+    assert [label for label, r in fastest.ratios if r is not None and r < 1] == [
+        "pytftp download 512 (vs tftpy)"
+    ]
+
+
+def test_cells_each_client_runs() -> None:
+    cells = make_cells()
+    hpa = {(c.direction, c.blksize, c.windowsize) for c in cells.values() if c.client == "tftp-hpa"}
+    assert hpa == {("download", 512, 1), ("upload", 512, 1)}
+    for client in ("ipgwsim", "pytftp"):
+        mine = [c for c in cells.values() if c.client == client]
+        assert len(mine) == 2 * 3 * 2 * len(SERVERS)
+    assert {c.client for c in cells.values()} == set(CLIENTS)
+    not_run = {c.key for c in cells.values() if c.not_run}
+    assert not_run == {
+        (client, "py3tftp", "upload", blksize, 16)
+        for client in ("ipgwsim", "pytftp")
+        for blksize in (512, 1468, 8192)
+    }
+    assert set(PURE_PYTHON) < set(SERVERS)
+
+
+def page_data(device: float) -> dict[str, object]:
+    """What bench_tftp.py --json writes, for two settings of the ipgwsim client."""
+    numbers = speeds(device, {"pytftp": 14.0, "tftp-hpa": 30.0})
+    cells = [
+        {
+            "client": client,
+            "server": server,
+            "direction": direction,
+            "blksize": blksize,
+            "windowsize": window,
+            "median_mibs": value,
+            "granted": f"{blksize}/{window}",
+            "failures": [],
+            "drops": [0],
+            "selected": True,
+            "not_run": "",
+        }
+        for (client, server, direction, blksize, window), value in numbers.items()
+    ]
+    measured = Measured(numbers, {}, {512: 20e-6, 8192: 25e-6})
+    goals = judge(measured)
+    return {
+        "size": 8 * MIB,
+        "repeat": 3,
+        "servers": list(SERVERS),
+        "pure_python": list(PURE_PYTHON),
+        "clients": ["ipgwsim"],
+        "cells": cells,
+        "goals": [
+            {
+                "name": g.name,
+                "target": g.target,
+                "strict": g.strict,
+                "passed": g.passed,
+                "ratios": g.ratios,
+                "why": g.why,
+            }
+            for g in goals
+        ],
+        "round_trip_us": {"512": 20.0, "8192": 25.0},
+        "lockstep": bench_tftp.lockstep_report(measured),
+        "programming_waits": [0.1],
+    }
+
+
+def test_run_all_page_shows_pass_and_miss_with_why() -> None:
+    passed = run_all.summarize_tftp(json.loads(json.dumps(page_data(200.0))), False)
+    assert [g.verdict for g in passed.goals] == ["**PASS**"] * 3
+    assert not any(line.startswith("Why") for line in passed.body)
+    missed = run_all.summarize_tftp(json.loads(json.dumps(page_data(12.0))), False)
+    assert [g.verdict for g in missed.goals] == ["**MISS**"] * 3
+    text = "\n".join(missed.body)
+    assert "Why *device lock-step >= the fastest pure-Python server* is missed" in text
+    assert "- ipgwsim download 512: the device took 41 µs a block (12.0 MiB/s)" in text
+    assert "lock-step ceiling 24.4 MiB/s" in text
+    # The lock-step table: device / tftp-hpa's server and the share of the echo ceiling.
+    assert "| ipgwsim | download | 512 | 0.40x | 0.49 | 1.23 |" in text
+    assert "lock-step 0.86x to 0.86x the fastest pure-Python server" in missed.versus
+
+
+@pytest.mark.integration
+@pytest.mark.requires("tftp")
+def test_a_small_run_moves_the_bytes_with_every_client(tmp_path: Path) -> None:
+    out = tmp_path / "tftp.json"
+    script = Path(bench_tftp.__file__)
+    argv = [sys.executable, str(script), "--size", "64K", "--repeat", "1", "--blksizes", "512",
+            "--servers", "device", "pytftp", "--json", str(out)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    data = json.loads(out.read_text())
+    ran = [c for c in data["cells"] if c["selected"] and not c["not_run"]]
+    assert {c["client"] for c in ran} == set(CLIENTS)
+    assert {c["server"] for c in ran} == {"device", "pytftp"}
+    for cell in ran:
+        assert cell["failures"] == [], cell
+        assert len(cell["seconds"]) == 1, cell
+    tftp_hpa = [c for c in ran if c["client"] == "tftp-hpa"]
+    assert {c["granted"] for c in tftp_hpa} == {"512/1"}
+    assert all(c["options"] == {} for c in tftp_hpa)  # it asked for no option
+    windowed = {
+        c["server"]: c["granted"] for c in ran if c["client"] == "pytftp" and c["windowsize"] == 16
+    }
+    assert windowed == {"device": "512/16", "pytftp": "512/16"}
+    assert data["goals"] == []  # only some cells ran: not judged
+    assert "Goals: not judged, only some of the cells ran" in done.stdout
