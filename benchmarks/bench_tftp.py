@@ -113,6 +113,9 @@ UPLOAD_NAME = "prot"
 CONFIG_NAME = "config"
 #: How long the device may take to be back in TFTP mode after an upload (real seconds).
 PROGRAMMING_TIMEOUT = 120.0
+#: Retransmissions (8 s apart at most) the config upload and first dump of the set-up
+#: may take: about 4 minutes.
+SETUP_RETRIES = 30
 STARTUP_TIMEOUT = 60.0
 
 
@@ -1192,9 +1195,13 @@ def setup_device(device: Device, config: bytes) -> bytes:
     device.enter_tftp_mode()
     device.setip()
     progress(f"device: SETIP {device.ip} done; uploading a {len(config)}-byte config")
-    put = tftp_put(device.address, CONFIG_NAME, config, options={"blksize": "8192"})
+    # Not timed: patient timers, for a device that writes the config to its ring while
+    # other work on the machine takes most of the CPU.
+    patient = TimerPolicy(retries=SETUP_RETRIES)
+    options = {"blksize": "8192"}
+    put = tftp_put(device.address, CONFIG_NAME, config, options=options, timers=patient)
     progress(f"device: config stored ({put.seconds:.2f} s); reading the dump once")
-    dump = tftp_get(device.address, CONFIG_NAME, options={"blksize": "8192"}).data or b""
+    dump = tftp_get(device.address, CONFIG_NAME, options=options, timers=patient).data or b""
     if config not in dump:
         raise BenchError("the device's config dump does not contain the uploaded config")
     return dump
