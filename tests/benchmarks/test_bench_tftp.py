@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ipgwsim.runtime.tftpclient import TransferResult
+
 # The benchmarks are scripts in benchmarks/, not a package: they are imported from there
 # (with what they import, hostinfo).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -161,12 +163,56 @@ def test_cells_each_client_runs() -> None:
         assert len(mine) == 2 * 3 * 2 * len(SERVERS)
     assert {c.client for c in cells.values()} == set(CLIENTS)
     not_run = {c.key for c in cells.values() if c.not_run}
-    assert not_run == {
-        (client, "py3tftp", "upload", blksize, 16)
+    windowed = [
+        (client, direction, blksize, 16)
         for client in ("ipgwsim", "pytftp")
+        for direction in ("download", "upload")
         for blksize in (512, 1468, 8192)
+    ]
+    assert not_run == {
+        (client, server, direction, blksize, window)
+        for client, direction, blksize, window in windowed
+        for server in ("tftp-hpa", "tftpy", "partftpy", "py3tftp")
+        if server != "py3tftp" or direction == "upload"
     }
     assert set(PURE_PYTHON) < set(SERVERS)
+
+
+def small_bench() -> bench_tftp.Bench:
+    device = bench_tftp.Device(Path("unused"), 0)
+    peers = {"tftpy": bench_tftp.Peer("tftpy", Path("unused"), ("127.0.0.1", 0))}
+    return bench_tftp.Bench(MIB, b"", (b"",), b"dump", device, peers, make_cells())
+
+
+def test_a_windowless_servers_windowed_row_is_its_lockstep_transfer() -> None:
+    bench = small_bench()
+    bench.cells[("ipgwsim", "tftpy", "download", 8192, 1)].seconds = [0.5]
+    bench.cells[("ipgwsim", "pytftp", "download", 8192, 16)].seconds = [0.25]
+    measured = Measured.of(bench, {})
+    assert measured.mibs[("ipgwsim", "tftpy", "download", 8192, 16)] == 2.0
+    assert measured.mibs[("ipgwsim", "tftpy", "download", 8192, 1)] == 2.0
+    assert measured.mibs[("ipgwsim", "pytftp", "download", 8192, 16)] == 4.0
+    # py3tftp's windowed uploads are not run and stand for nothing.
+    assert ("ipgwsim", "py3tftp", "upload", 8192, 16) not in measured.mibs
+
+
+def test_a_windowless_server_that_grants_a_window_fails_its_cell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bench = small_bench()
+    granted = TransferResult(b"dump", {"blksize": "512", "windowsize": "16"}, 512, 16, 1.0)
+    monkeypatch.setattr(bench, "transfer", lambda cell, image: granted)
+    cell = bench.cells[("ipgwsim", "tftpy", "download", 512, 1)]
+    bench.run_once(cell)
+    assert cell.seconds == []
+    assert cell.failures == [
+        "tftpy granted windowsize 16: it is not windowless, run its windowsize-16 cells "
+        "(WINDOWLESS in bench_tftp.py)"
+    ]
+    plain = TransferResult(b"dump", {"blksize": "512"}, 512, 1, 1.0)
+    monkeypatch.setattr(bench, "transfer", lambda cell, image: plain)
+    bench.run_once(cell)
+    assert cell.seconds == [1.0]
 
 
 def page_data(device: float) -> dict[str, object]:
