@@ -267,6 +267,19 @@ def tftp_goals(data: Any) -> tuple[list[GoalResult], list[str]]:
     return goals, why
 
 
+def tftp_cell_text(cell: dict[str, Any] | None) -> str:
+    """A cell of bench_tftp.py's table: MiB/s (granted), or why there is no number."""
+    if cell is None:
+        return "n/a"
+    if not cell.get("selected", True):
+        return "-"
+    if cell.get("not_run"):
+        return "not run"
+    if cell["median_mibs"] is None:
+        return "FAILED"
+    return f"{cell['median_mibs']:.2f} ({cell['granted']})"
+
+
 def summarize_tftp(data: Any, quick: bool) -> Summary:
     # Results of bench_tftp.py before it had several clients name no client: the project's.
     cells: dict[tuple[str, str, str, int, int], dict[str, Any]] = {
@@ -284,15 +297,6 @@ def summarize_tftp(data: Any, quick: bool) -> Summary:
         cell = cells.get((client, server, direction, blksize, window))
         return None if cell is None else cell["median_mibs"]
 
-    def shown(cell: dict[str, Any] | None) -> str:
-        if cell is None:
-            return "n/a"
-        if cell.get("not_run"):
-            return "not run"
-        if cell["median_mibs"] is None:
-            return "FAILED" if cell.get("selected", True) else "-"
-        return f"{cell['median_mibs']:.2f} ({cell['granted']})"
-
     size_mib = data["size"] / MIB
     body = [
         f"MiB/s, median of {data['repeat']} run(s) of {size_mib:g} MiB per cell, for each "
@@ -304,7 +308,7 @@ def summarize_tftp(data: Any, quick: bool) -> Summary:
     for client in clients:
         settings = list(dict.fromkeys((d, b, w) for (c, _s, d, b, w) in cells if c == client))
         rows = [
-            [d, str(b), str(w), *(shown(cells.get((client, s, d, b, w))) for s in servers)]
+            [d, str(b), str(w), *(tftp_cell_text(cells.get((client, s, d, b, w))) for s in servers)]
             for d, b, w in settings
         ]
         body += [
