@@ -119,6 +119,8 @@ class Runtime:
         login_executor: Executor | None = None,
         connection_limits: ConnectionLimits | None = None,
         ui: tuple[str, int] | None = None,
+        control_socket: Path | None = None,
+        lock_state: bool = True,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -154,14 +156,20 @@ class Runtime:
         #: ``"host"``: the host's time at the start, running at the clock's speed.
         self.wall_clock = time.time() - self.clock.now() if wall_clock == "host" else wall_clock
         self._want_control = control
-        self._control: ControlServer | None = None
+        #: Where the control API is served (None: ``<state>/control.sock``); a worker of
+        #: ``ipgwsim run --workers`` serves it on a socket of its own, for its parent.
+        self._control_socket = control_socket
+        #: Whether the runtime locks the state directory (a worker does not: its parent
+        #: holds the lock; :mod:`ipgwsim.runtime.workers`).
+        self._lock_state = lock_state
+        self._control: ControlServer[Api] | None = None
         #: Where the control API and the front panel are served on TCP too (host, port;
         #: port 0: any free one), or None.
         self._want_ui = ui
         if network == "loopback":
             check_ui_beside_web(ui, http_port)
         #: The UI port's server while the runtime runs (its ``url``, its ``token``).
-        self.ui: UiServer | None = None
+        self.ui: UiServer[Api] | None = None
         #: The control API's handlers, served on the control socket and the UI port
         #: (made at the start).
         self.api: Api | None = None
@@ -228,7 +236,8 @@ class Runtime:
         self.connections = ConnectionBudget(self.connection_limits, log=self.log)
         loop = asyncio.get_running_loop()
         self._loud_accept_errors = quiet_accept_errors(loop, self.connections.once)
-        self.state.lock()
+        if self._lock_state:
+            self.state.lock()
         try:
             with self.registry.locked():
                 self.state.hold_serials()
@@ -244,7 +253,8 @@ class Runtime:
             self.network.start()
             self.api = Api(self)
             if self._want_control:
-                self._control = ControlServer(self, self.state.control_socket, self.api)
+                path = self._control_socket or self.state.control_socket
+                self._control = ControlServer(path, self.api)
                 await self._control.start()
             if self._want_ui is not None:
                 self.ui = UiServer(self, *self._want_ui, self.api)
