@@ -1,0 +1,208 @@
+"""``ipgwsim run --workers 2`` as a user runs it: real processes, the real ``gwload`` and
+``ipgwsim`` commands against it, through the parent's one control socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+
+from ipgwsim.runtime.control import ControlClient
+from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
+from ipgwsim.testing.processes import (
+    GWLOAD,
+    IPGWSIM,
+    finished,
+    ipgwsim,
+    read_line,
+    read_until,
+    running,
+    stop,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_registry")]
+
+
+def status(state: Path) -> dict[str, Any]:
+    with ControlClient(state, timeout=20) as client:
+        return client.request("status")
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def console_and_refusals(state: Path) -> None:
+    """A console WebSocket to a device of worker 2 through the parent; an unknown device
+    and an unknown route are refused as one runtime refuses them."""
+    connector = aiohttp.UnixConnector(path=str(state / "control.sock"))
+    async with aiohttp.ClientSession(connector=connector, base_url="http://ipgwsim") as client:
+        ws = await client.ws_connect("/v1/devices/ip6000-2/console/ws")
+        rc, _, err = await ipgwsim("power", "ip6000-2", "off", "--state", str(state))
+        assert rc == 0, err
+        text = ""
+        while "mode: off (switched off)" not in text:
+            message = await asyncio.wait_for(ws.receive(), 20)
+            assert message.type is aiohttp.WSMsgType.BINARY, message
+            text += message.data.decode("utf-8", "replace")
+        await ws.close()
+        async with client.get("/v1/devices/ip6000-9") as answer:
+            assert answer.status == 404
+            assert (await answer.json())["error"].startswith(
+                "no device 'ip6000-9' in this runtime (devices: ip6000-1, ip6000-2"
+            )
+        async with client.get("/v1/nothing") as answer:
+            assert answer.status == 404
+            assert "no route GET /v1/nothing" in (await answer.json())["error"]
+
+
+async def watch_both(state: Path) -> None:
+    """One watch through the parent sees the events of both workers, in order."""
+    async with running(*IPGWSIM, "watch", "--json", "--state", str(state)) as w:
+        assert "watching all devices" in await read_line(w.stderr)
+        for name, on in (("ip6000-2", "on"), ("ip6000-1", "off")):  # worker 2, 1
+            rc, _, err = await ipgwsim("power", name, on, "--state", str(state))
+            assert rc == 0, err
+        seen: list[tuple[str, str]] = []
+        while ("ip6000-1", "off") not in seen:
+            event = json.loads(await read_line(w.stdout))
+            if event["event"] == "mode":
+                seen.append((event["device"], event["mode"]))
+        assert seen == [("ip6000-2", "TFTP mode"), ("ip6000-1", "off")]
+        w.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(w.wait(), 10) == 0
+
+
+def test_two_workers_behind_one_control_socket(tmp_path: Path, ports: Ports) -> None:
+    """Discovery reaches the devices of both workers; SETIP and a config read reach one of
+    the second; status lists all in order; press, power, watch and a console WebSocket
+    work through the parent; SIGTERM saves every flash and leaves nothing behind."""
+    state = tmp_path / "state"
+    port = ports.udp()
+    ip = free_loopback_ip(port)
+    argv = [
+        *IPGWSIM, "run", "IP6000:3", "--empty-firmware", "--workers", "2",
+        "--state", str(state), "--port", str(port), "--http-port", str(ports.tcp()),
+    ]  # fmt: skip
+    where = ["/port", str(port), "/bcast", "127.255.255.255"]
+
+    async def main() -> None:
+        async with running(*argv) as runner:
+            head = await read_line(runner.stdout)
+            assert "3 x IP6000 on loopback" in head
+            assert "2 workers (pids " in head
+            await read_until(runner.stdout, "ip6000-3 ")  # the listing's last line
+            rt = status(state)
+            assert [d["name"] for d in rt["devices"]] == ["ip6000-1", "ip6000-2", "ip6000-3"]
+            assert [w["devices"] for w in rt["workers"]] == [["ip6000-1", "ip6000-3"], ["ip6000-2"]]
+            pids = [w["pid"] for w in rt["workers"]]
+            assert rt["network"]["port"] == port
+            macs = [d["mac"] for d in rt["devices"]]
+
+            rc, out, err = await finished(*GWLOAD, *where, "/scan")
+            assert rc == 0, out + err
+            assert sorted(line.split()[0] for line in out.splitlines()[1:4]) == macs
+
+            second = macs[1]  # ip6000-2: worker 2
+            cfg = tmp_path / "cfg.txt"
+            rc, out, err = await finished(
+                *GWLOAD, *where, "/gwtype", "6000", "/mac", second, "/i", ip,
+                "/setip", "/getcfg", str(cfg),
+            )  # fmt: skip
+            assert rc == 0, out + err
+            assert cfg.read_text().strip()
+            rc, out, err = await ipgwsim("status", "--json", "--state", str(state))
+            assert rc == 0, err
+            assert [(d["name"], d["ip"]) for d in json.loads(out)] == [
+                ("ip6000-1", None),
+                ("ip6000-2", ip),
+                ("ip6000-3", None),
+            ]
+
+            await console_and_refusals(state)
+            await watch_both(state)
+            rc, out, err = await ipgwsim(
+                "press", "ip6000-3", "--hold", "0.2", "--state", str(state)
+            )
+            assert rc == 0, err
+            assert out.startswith("ip6000-3: reset button held 0.2 s")
+
+            out, err = await stop(runner)
+            assert "stopping, saving flash images" in out
+        assert all(gone(pid) for pid in pids)
+        assert not (state / "control.sock").exists()
+        for name in ("ip6000-1", "ip6000-2", "ip6000-3"):
+            assert (state / name / "flash.img").is_file()
+            assert not (state / name / "console").exists()
+
+    run(main())
+
+
+def test_a_killed_worker_is_reported_and_the_runtime_stops(tmp_path: Path, ports: Ports) -> None:
+    state = tmp_path / "state"
+    argv = [
+        *IPGWSIM, "run", "IP6000:2", "--workers", "2", "--state", str(state),
+        "--port", str(ports.udp()), "--http-port", str(ports.tcp()),
+    ]  # fmt: skip
+
+    async def main() -> None:
+        async with running(*argv) as runner:
+            await read_until(runner.stdout, "ip6000-2 ")
+            workers = status(state)["workers"]
+            os.kill(workers[1]["pid"], signal.SIGKILL)
+            _, raw = await asyncio.wait_for(runner.communicate(), 60)
+            assert runner.returncode == 1
+            line = (
+                f"ipgwsim run: worker 2 (pid {workers[1]['pid']}; devices ip6000-2) ended on "
+                "its own (killed by SIGKILL): its devices are gone; stopping the runtime"
+            )
+            assert raw.decode().splitlines().count(line) == 1
+            assert gone(workers[0]["pid"])
+        # The state directory is free again: the same command starts.
+        async with running(*argv) as again:
+            await read_until(again.stdout, "ip6000-2 ")
+            await stop(again)
+
+    run(main())
+
+
+def test_what_workers_refuse_and_a_port_another_runtime_holds(tmp_path: Path, ports: Ports) -> None:
+    state = tmp_path / "state"
+    port, http = str(ports.udp()), str(ports.tcp())
+    base = ["run", "--port", port, "--http-port", http, "--state", str(state)]
+
+    async def main() -> None:
+        for extra, refusal in [
+            (["IP6000:2", "--workers", "0"], "--workers must be 1 or more, not 0"),
+            (["IP6000:2", "--workers", "3"], "--workers 3 is more than the 2 devices to run"),
+            (["IP6000:2", "--workers", "2", "--netns"], "--workers runs on the loopback"),
+            (
+                ["IP6000:2", "--workers", "2", "--pcap", str(tmp_path / "x.pcapng")],
+                "--workers cannot record a capture file",
+            ),
+        ]:
+            rc, _, err = await ipgwsim(*base, *extra)
+            assert rc == 2, err
+            assert err.startswith(f"ipgwsim run: {refusal}"), err
+            assert len(err.splitlines()) == 1, err
+        argv = [*IPGWSIM, *base, "IP6000:2", "--workers", "2"]
+        async with running(*argv) as runner:
+            await read_until(runner.stdout, "ip6000-2 ")
+            other = ["run", "IP6000", "--port", port, "--state", str(tmp_path / "other")]
+            rc, _, err = await ipgwsim(*other, "--http-port", http)
+            assert rc == 2
+            assert f"UDP port {port} is in use by" in err
+            assert str(state) in err
+            await stop(runner)
+
+    run(main())
