@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,73 @@ def test_what_workers_refuse_and_a_port_another_runtime_holds(tmp_path: Path, po
             assert rc == 2
             assert f"UDP port {port} is in use by" in err
             assert str(state) in err
+            await stop(runner)
+
+    run(main())
+
+
+UI_LINE = re.compile(r"^ui: (http://127\.0\.0\.1:(\d+)/)$")
+
+
+async def next_sse(response: aiohttp.ClientResponse) -> tuple[str, Any]:
+    """The next Server-Sent Event: its kind and its data (``("comment", None)`` for a
+    comment only)."""
+    kind, data = "message", None
+    while True:
+        line = (await asyncio.wait_for(response.content.readline(), 20)).decode()
+        assert line, "the stream ended"
+        if line == "\n":
+            return ("comment", None) if data is None else (kind, data)
+        field, _, value = line.rstrip("\n").partition(":")
+        if field == "event":
+            kind = value.strip()
+        elif field == "data":
+            data = json.loads(value)
+
+
+def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
+    tmp_path: Path, ports: Ports
+) -> None:
+    state = tmp_path / "state"
+    argv = [
+        *IPGWSIM, "run", "IP6000:2", "--workers", "2", "--state", str(state),
+        "--port", str(ports.udp()), "--http-port", str(ports.tcp()), "--ui", "0",
+        "--console-tcp",
+    ]  # fmt: skip
+
+    async def main() -> None:
+        async with running(*argv) as runner:
+            lines = [await read_line(runner.stdout)]
+            while not lines[-1].startswith("ui: "):
+                lines.append(await read_line(runner.stdout))
+            tcp = [line for line in lines if "console on TCP:" in line]
+            assert [line.split()[0] for line in tcp] == ["ip6000-1", "ip6000-2"]
+            match = UI_LINE.match(lines[-1])
+            assert match is not None, lines[-1]
+            url = match[1]
+            async with aiohttp.ClientSession() as client:
+                async with client.get(url) as page:
+                    assert page.status == 200
+                    assert "<html" in (await page.text()).lower()
+                async with client.get(f"{url}v1/status") as answer:
+                    rt = await answer.json()
+                assert rt["ui"] == url
+                assert [d["name"] for d in rt["devices"]] == ["ip6000-1", "ip6000-2"]
+                sse = {"Accept": "text/event-stream"}
+                async with client.get(f"{url}v1/watch", headers=sse) as stream:
+                    assert (await next_sse(stream))[0] == "hello"
+                    for name in ("ip6000-2", "ip6000-1"):  # worker 2, then worker 1
+                        async with client.post(
+                            f"{url}v1/devices/{name}/power", json={"on": False}
+                        ) as answer:
+                            assert answer.status == 200, await answer.text()
+                    offs: list[str] = []
+                    while len(offs) < 2:
+                        kind, data = await next_sse(stream)
+                        assert kind != "hello"  # one hello: the first worker's
+                        if kind == "device-event" and data["event"] == "power":
+                            offs.append(data["device"])
+                    assert offs == ["ip6000-2", "ip6000-1"]
             await stop(runner)
 
     run(main())
