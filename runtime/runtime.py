@@ -120,7 +120,7 @@ class Runtime:
         connection_limits: ConnectionLimits | None = None,
         ui: tuple[str, int] | None = None,
         control_socket: Path | None = None,
-        lock_state: bool = True,
+        worker: bool = False,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -159,9 +159,10 @@ class Runtime:
         #: Where the control API is served (None: ``<state>/control.sock``); a worker of
         #: ``ipgwsim run --workers`` serves it on a socket of its own, for its parent.
         self._control_socket = control_socket
-        #: Whether the runtime locks the state directory (a worker does not: its parent
-        #: holds the lock; :mod:`ipgwsim.runtime.workers`).
-        self._lock_state = lock_state
+        #: A worker of ``run --workers`` (:mod:`ipgwsim.runtime.workers`): its parent holds
+        #: the state directory's lock and has claimed the devices' identities in the host
+        #: registry, so it does neither.
+        self._worker = worker
         self._control: ControlServer[Api] | None = None
         #: Where the control API and the front panel are served on TCP too (host, port;
         #: port 0: any free one), or None.
@@ -174,6 +175,8 @@ class Runtime:
         #: (made at the start).
         self.api: Api | None = None
         self._hosts: dict[str, DeviceHost] = {}
+        #: Hardware profiles read so far, by the model asked for.
+        self._profiles: dict[str, Profile] = {}
         self._by_serial: dict[str, DeviceHost] = {}
         #: The devices' flashes: saved ones, factory ones (:mod:`ipgwsim.runtime.deviceflash`).
         self.flashes = DeviceFlashes(self.log)
@@ -236,7 +239,7 @@ class Runtime:
         self.connections = ConnectionBudget(self.connection_limits, log=self.log)
         loop = asyncio.get_running_loop()
         self._loud_accept_errors = quiet_accept_errors(loop, self.connections.once)
-        if self._lock_state:
+        if not self._worker:
             self.state.lock()
         try:
             with self.registry.locked():
@@ -377,12 +380,7 @@ class Runtime:
             raise RuntimeSetupError(
                 f"attachment {spec.attachment}: attachments need the namespace network (netns)"
             )
-        try:
-            profile = find_profile(spec.model, self.profiles_dir)
-        except KeyError as exc:
-            raise UnknownModel(str(exc.args[0])) from None
-        except ProfileError as exc:
-            raise RuntimeSetupError(str(exc)) from None
+        profile = self._profile(spec.model)
         config = read_starting_config(spec.config)
         for mac in spec.macs() or []:
             holder = self._by_serial.get(mac)
@@ -398,9 +396,10 @@ class Runtime:
             chosen = self.state.choose_records(spec, profile.model, running)
             try:
                 assert self.entry is not None
-                claim_identities(
-                    self.registry, self.entry, self.network, [(r, profile) for r, _ in chosen]
-                )
+                if not self._worker:
+                    claim_identities(
+                        self.registry, self.entry, self.network, [(r, profile) for r, _ in chosen]
+                    )
             except RuntimeSetupError:
                 for record, new in chosen:
                     if new:  # a device that never ran leaves no state folder
@@ -435,6 +434,21 @@ class Runtime:
                 raise
             hosts.append(host)
         return hosts
+
+    def _profile(self, model: str) -> Profile:
+        """The hardware profile of ``model``, read once per runtime (a worker of ``run
+        --workers`` adds its devices one spec each: reading every profile file again for
+        each cost 20 ms a device)."""
+        found = self._profiles.get(model)
+        if found is None:
+            try:
+                found = find_profile(model, self.profiles_dir)
+            except KeyError as exc:
+                raise UnknownModel(str(exc.args[0])) from None
+            except ProfileError as exc:
+                raise RuntimeSetupError(str(exc)) from None
+            self._profiles[model] = found
+        return found
 
     def add_many(self, specs: list[DeviceSpec]) -> list[DeviceHost]:
         """Start the devices of several specs in order (``ipgwsim run IP800:2 IP811:3``).

@@ -69,7 +69,7 @@ async def _serve(config: WorkerConfig) -> int:
             wall_clock=config.wall_clock,
             registry=Registry(config.registry),
             control_socket=config.control_socket,
-            lock_state=False,
+            worker=True,
             profiles_dir=config.profiles_dir,
             console_tcp=config.console_tcp,
             http_port=config.http_port,

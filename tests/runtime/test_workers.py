@@ -1,5 +1,6 @@
 """The split of ``--workers``: which worker runs which device, what each is handed, how
-the parent merges their answers, and what is refused (no processes here)."""
+the parent merges their answers, what is refused, and what a worker's runtime does
+differently (no processes here)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from typing import Any
 import pytest
 
 from ipgwsim.device import Instance
+from ipgwsim.hw_profiles import Profile, find_profile
+from ipgwsim.runtime import runtime as runtime_module
+from ipgwsim.runtime import statedir
+from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.devicespec import DeviceSpec
-from ipgwsim.runtime.errors import RuntimeSetupError, UnknownDevice
+from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy, UnknownDevice
 from ipgwsim.runtime.labfile import LabError, parse_lab
-from ipgwsim.runtime.statedir import DeviceRecord
+from ipgwsim.runtime.registry import Registry
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.runtime.statedir import DeviceRecord, StateDir
 from ipgwsim.runtime.workerapi import merge_status
 from ipgwsim.runtime.workers import Workers, check_workers, place, round_robin
+from ipgwsim.testing.loopback import Ports, manual_runtime, run
 
 
 def record(name: str, serial: str, model: str = "IP6000") -> DeviceRecord:
@@ -136,3 +144,96 @@ def test_a_device_is_found_by_name_or_mac_as_in_one_runtime(tmp_path: Path) -> N
     assert str(caught.value) == (
         "no device 'ip6000-9' in this runtime (devices: ip6000-1, ip6000-2)"
     )
+
+
+def test_a_worker_runtime_leaves_the_lock_and_the_identities_to_its_parent(
+    tmp_path: Path, ports: Ports, private_registry: Path
+) -> None:
+    """A worker starts in a state directory its parent has locked, takes the folders the
+    parent chose (by name and MAC), serves its control API where it is told, and claims
+    no MAC in the registry (the parent's entry holds them)."""
+    state = tmp_path / "state"
+    parent = StateDir(state)
+    parent.lock()
+    try:
+        with parent.registry.locked():
+            parent.hold_serials()
+            (made,) = parent.choose_records(DeviceSpec("IP6000", 1), "IP6000", set())
+        record, _ = made
+        port = ports.udp()
+
+        async def main() -> None:
+            async with Runtime(
+                state,
+                port=port,
+                share_port=True,
+                http_port=ports.tcp(),
+                clock=ManualClock(),
+                registry=Registry(tmp_path / "private"),
+                control_socket=tmp_path / "worker.sock",
+                worker=True,
+            ) as rt:
+                named = DeviceSpec("IP6000", 1, name="ip6000-1", mac=record.instance.serial)
+                (host,) = rt.add_many([named])
+                assert host.record.folder == record.folder
+                assert rt.entry is not None
+                assert rt.entry.macs == {}
+                assert (tmp_path / "worker.sock").exists()
+                assert not (state / "control.sock").exists()
+                with pytest.raises(StateDirBusy):  # the parent's lock holds
+                    StateDir(state).lock()
+
+        run(main())
+    finally:
+        parent.unlock()
+
+
+def test_named_devices_with_folders_are_found_without_reading_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_registry: Path
+) -> None:
+    """A worker adds its devices one named spec each: each finds its own folder only, so
+    starting n devices reads n instance files, not n x n."""
+    state = StateDir(tmp_path / "state")
+    state.lock()  # makes the directory
+    with state.registry.locked():
+        state.hold_serials()
+        made = state.choose_records(DeviceSpec("IP6000", 5), "IP6000", set())
+    reads: list[Path] = []
+    real = statedir.read_instance
+
+    def counted(folder: Path) -> DeviceRecord:
+        reads.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(statedir, "read_instance", counted)
+    record = made[3][0]
+    spec = DeviceSpec("IP6000", 1, name=record.instance.name, mac=record.instance.serial)
+    assert state.choose_records(spec, "IP6000", set()) == [(record, False)]
+    assert reads == [record.folder]
+    # A new name still needs every folder (the next number and MAC).
+    reads.clear()
+    with state.registry.locked():
+        state.choose_records(DeviceSpec("IP6000", 1, name="new"), "IP6000", set())
+    assert len(reads) == 5
+    state.unlock()
+
+
+def test_a_runtime_reads_a_models_profile_once(
+    tmp_path: Path, ports: Ports, monkeypatch: pytest.MonkeyPatch, private_registry: Path
+) -> None:
+    looked_up: list[str] = []
+    real = find_profile
+
+    def counted(model: str, profiles_dir: Path | None = None) -> Profile:
+        looked_up.append(model)
+        return real(model, profiles_dir)
+
+    monkeypatch.setattr(runtime_module, "find_profile", counted)
+
+    async def main() -> None:
+        async with manual_runtime(tmp_path / "state", ports) as (rt, _):
+            rt.add_many([DeviceSpec("IP6000", 1), DeviceSpec("IP6000", 2)])
+            rt.add_devices("IP6000", 1)
+        assert looked_up == ["IP6000"]
+
+    run(main())
