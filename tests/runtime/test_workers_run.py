@@ -274,3 +274,34 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
             await stop(runner)
 
     run(main())
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, ports: Ports) -> None:
+    """A parent killed outright (no SIGTERM to pass on) leaves no worker behind: each sees
+    its stdin end, saves its flashes and stops; the state directory is free again."""
+    state = tmp_path / "state"
+    argv = [
+        *IPGWSIM, "run", "IP6000:2", "--workers", "2", "--state", str(state),
+        "--port", str(ports.udp()), "--http-port", str(ports.tcp()),
+    ]  # fmt: skip
+
+    async def main() -> None:
+        async with running(*argv) as runner:
+            await read_until(runner.stdout, "ip6000-2 ")
+            rc, out, err = await ipgwsim(
+                "console", "ip6000-2", "--lines", "5", "--state", str(state)
+            )
+            assert rc == 0, err
+            assert out.startswith("ip6000-2: console /dev/pts/"), out
+            workers = [psutil.Process(w["pid"]) for w in status(state)["workers"]]
+            runner.kill()
+            await runner.wait()
+            _, alive = await asyncio.to_thread(psutil.wait_procs, workers, 30)
+            assert alive == []
+        for name in ("ip6000-1", "ip6000-2"):
+            assert (state / name / "flash.img").is_file()
+        async with running(*argv) as again:
+            await read_until(again.stdout, "ip6000-2 ")
+            await stop(again)
+
+    run(main())
