@@ -285,7 +285,12 @@ class Workers:
             self._register()
             self._private = Path(tempfile.mkdtemp(prefix="ipgwsim-workers-"))
             self._split()
-            await asyncio.gather(*(self._spawn(worker) for worker in self.workers))
+            spawned = await asyncio.gather(
+                *(self._spawn(worker) for worker in self.workers), return_exceptions=True
+            )
+            for outcome in spawned:  # every worker has said ready or why not
+                if isinstance(outcome, BaseException):
+                    raise outcome
             for worker in self.workers:
                 worker.monitor = asyncio.create_task(self._watch_worker(worker))
             api = WorkerApi(self)
@@ -386,8 +391,11 @@ class Workers:
         assert process.stdin is not None
         assert process.stdout is not None
         data = pickle.dumps(self.config(worker))
-        process.stdin.write(len(data).to_bytes(4, "big") + data)
-        await process.stdin.drain()
+        try:
+            process.stdin.write(len(data).to_bytes(4, "big") + data)
+            await process.stdin.drain()
+        except ConnectionError:
+            pass  # it ended at once: its status says how, below
         line = await process.stdout.readline()
         message = _message(line)
         if message is None:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +277,9 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
     run(main())
 
 
-def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, ports: Ports) -> None:
+def test_workers_stop_when_their_parent_is_killed(
+    tmp_path: Path, ports: Ports, private_registry: Path
+) -> None:
     """A parent killed outright (no SIGTERM to pass on) leaves no worker behind: each sees
     its stdin end, saves its flashes and stops; the state directory is free again."""
     state = tmp_path / "state"
@@ -294,10 +297,12 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, ports: Ports) 
             assert rc == 0, err
             assert out.startswith("ip6000-2: console /dev/pts/"), out
             workers = [psutil.Process(w["pid"]) for w in status(state)["workers"]]
+            assert sorted(ours(private_registry)) == sorted(w.pid for w in workers)
             runner.kill()
             await runner.wait()
             _, alive = await asyncio.to_thread(psutil.wait_procs, workers, 30)
             assert alive == []
+            assert ours(private_registry) == []
         for name in ("ip6000-1", "ip6000-2"):
             assert (state / name / "flash.img").is_file()
         async with running(*argv) as again:
@@ -305,3 +310,49 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, ports: Ports) 
             await stop(again)
 
     run(main())
+
+
+def ours(registry: Path) -> list[int]:
+    """The worker processes started with this test's registry (other runs' have theirs)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if "ipgwsim.tools.runworker" not in process.cmdline():
+                continue
+            if process.environ().get("IPGWSIM_REGISTRY") == str(registry):
+                found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_a_worker_that_cannot_start_its_devices_is_one_line(
+    tmp_path: Path, ports: Ports, private_registry: Path
+) -> None:
+    """A device of worker 1 cannot listen for its console (its port is taken): the run
+    says so in one line, exit status 2, and no worker is left."""
+    state = tmp_path / "state"
+    base = ports.tcp(4)  # ip6000-1: base and base + 1; ip6000-2: base + 2 and base + 3
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", base))
+    taken.listen()
+    argv = [
+        "run", "IP6000:2", "--workers", "2", "--state", str(state),
+        "--port", str(ports.udp()), "--http-port", str(ports.tcp()),
+        "--console-port", str(base),
+    ]  # fmt: skip
+
+    async def main() -> None:
+        rc, _, err = await ipgwsim(*argv)
+        assert rc == 2, err
+        assert err.startswith(
+            f"ipgwsim run: ip6000-1: cannot listen for the console on 127.0.0.1 (ports {base}/"
+        ), err
+        assert len(err.splitlines()) == 1, err
+        assert ours(private_registry) == []  # this run's workers are gone
+        assert not (state / "control.sock").exists()
+
+    try:
+        run(main())
+    finally:
+        taken.close()
