@@ -237,3 +237,10 @@ def test_a_runtime_reads_a_models_profile_once(
         assert looked_up == ["IP6000"]
 
     run(main())
+
+
+def test_workers_is_in_the_runtimes_python_api() -> None:
+    import ipgwsim.runtime  # noqa: PLC0415 (the package's lazy names)
+
+    assert ipgwsim.runtime.Workers is Workers
+    assert "Workers" in ipgwsim.runtime.__all__
