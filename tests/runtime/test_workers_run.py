@@ -85,6 +85,24 @@ async def watch_both(state: Path) -> None:
         assert await asyncio.wait_for(w.wait(), 10) == 0
 
 
+def device_routes(state: Path) -> None:
+    """Impair, panel, flash, cut and the button reach a device of each worker through
+    the parent, and come back as one runtime answers them."""
+    with ControlClient(state, timeout=20) as client:
+        impaired = client.request("impair", device="ip6000-2", impairment="loss=10%,seed=1")
+        assert impaired["device"] == "ip6000-2"
+        assert impaired["impairment"].startswith("loss=10%")
+        assert client.request("impair", device="ip6000-2")["impairment"].startswith("loss=10%")
+        assert client.request("impair", device="ip6000-1")["impairment"] is None
+        assert client.request("panel", device="ip6000-2")["ok"]
+        assert client.request("flash", device="ip6000-1")["ok"]
+        assert client.request("cut", device="ip6000-2", at_op=1)["at_op"] >= 1
+        down = client.request("button", device="ip6000-3", down=True)
+        assert down["button"]["down"] is True
+        up = client.request("button", device="ip6000-3", down=False)
+        assert up["button"]["down"] is False
+
+
 def test_two_workers_behind_one_control_socket(tmp_path: Path, ports: Ports) -> None:
     """Discovery reaches the devices of both workers; SETIP and a config read reach one of
     the second; status lists all in order; press, power, watch and a console WebSocket
@@ -132,6 +150,7 @@ def test_two_workers_behind_one_control_socket(tmp_path: Path, ports: Ports) -> 
             ]
 
             await console_and_refusals(state)
+            device_routes(state)
             await watch_both(state)
             rc, out, err = await ipgwsim(
                 "press", "ip6000-3", "--hold", "0.2", "--state", str(state)
