@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from ipgwsim.runtime.api import CLOSE_WAIT, MAX_BODY, refuse, reply
+from ipgwsim.runtime.api import CLOSE_WAIT, MAX_BODY, ApiError, refuse, reply
 from ipgwsim.runtime.errors import UnknownDevice
 
 if TYPE_CHECKING:
@@ -92,6 +92,8 @@ class WorkerApi:
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
+        except ApiError as exc:  # the UI port's guards
+            return refuse(exc.status, str(exc))
         except UnknownDevice as exc:
             return refuse(404, str(exc))
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):

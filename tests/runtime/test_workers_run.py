@@ -275,6 +275,11 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
                 async with client.get(f"{url}v1/status") as answer:
                     rt = await answer.json()
                 assert rt["ui"] == url
+                # The UI port's guards stand before the workers, as before one runtime.
+                rebound = {"Host": "attacker.example"}
+                async with client.get(f"{url}v1/status", headers=rebound) as answer:
+                    assert answer.status == 403
+                    assert "DNS rebinding guard" in (await answer.json())["error"]
                 assert [d["name"] for d in rt["devices"]] == ["ip6000-1", "ip6000-2"]
                 sse = {"Accept": "text/event-stream"}
                 async with client.get(f"{url}v1/watch", headers=sse) as stream:
