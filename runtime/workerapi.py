@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from ipgwsim.runtime.api import CLOSE_WAIT, MAX_BODY, ApiError, refuse, reply
-from ipgwsim.runtime.errors import UnknownDevice
+from ipgwsim.runtime.errors import UnknownDevice, describe_error
 
 if TYPE_CHECKING:
     from ipgwsim.runtime.workers import Placed, Workers, _Worker
@@ -101,7 +101,12 @@ class WorkerApi:
         except web.HTTPRequestEntityTooLarge:
             return refuse(413, f"the request body is longer than {MAX_BODY} bytes")
         except aiohttp.ClientError as exc:
-            return refuse(503, f"a worker of this runtime did not answer: {exc}")
+            return refuse(503, f"a worker of this runtime did not answer: {describe_error(exc)}")
+        except (ConnectionError, asyncio.CancelledError, web.HTTPException):
+            raise
+        except Exception as exc:
+            self.runtime.log.exception("control API: %s %s failed", request.method, request.path)
+            return refuse(500, f"internal error: {describe_error(exc)}")
 
     async def stop(self) -> None:
         """Every stream ends; the connections to the workers close."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from ipgwsim.device import Instance
 from ipgwsim.hw_profiles import Profile, find_profile
@@ -20,8 +21,8 @@ from ipgwsim.runtime.labfile import LabError, parse_lab
 from ipgwsim.runtime.registry import Registry
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir
-from ipgwsim.runtime.workerapi import merge_status
-from ipgwsim.runtime.workers import Workers, check_workers, place, round_robin
+from ipgwsim.runtime.workerapi import WorkerApi, merge_status
+from ipgwsim.runtime.workers import Workers, _Worker, check_workers, place, round_robin
 from ipgwsim.testing.loopback import Ports, manual_runtime, run
 
 
@@ -244,3 +245,35 @@ def test_workers_is_in_the_runtimes_python_api() -> None:
 
     assert ipgwsim.runtime.Workers is Workers
     assert "Workers" in ipgwsim.runtime.__all__
+
+
+def test_a_worker_that_does_not_answer_is_a_503_line(tmp_path: Path) -> None:
+    """The parent's API in front of a worker whose socket is gone (a worker that just
+    died, before the parent stops): one line, 503, not a traceback."""
+    rt = Workers(tmp_path / "state", [DeviceSpec("IP6000", 2)], workers=2, http_port=8080)
+    spec = DeviceSpec("IP6000", 2)
+    rt.devices = place(
+        [(spec, record("ip6000-1", "009033100001")), (spec, record("ip6000-2", "009033100002"))],
+        2,
+    )
+    rt._by_key = {d.name: d for d in rt.devices}
+    rt.workers = [
+        _Worker(k, tmp_path / f"gone-{k}.sock", [d for d in rt.devices if d.worker == k])
+        for k in (1, 2)
+    ]
+    rt._started = True
+
+    async def main() -> None:
+        api = WorkerApi(rt)
+        async with TestClient(TestServer(api.app())) as client:
+            for path in ("/v1/devices/ip6000-2", "/v1/status"):
+                answer = await client.get(path)
+                assert answer.status == 503
+                error = (await answer.json())["error"]
+                assert error.startswith("a worker of this runtime did not answer: "), error
+                assert "\n" not in error
+            answer = await client.get("/v1/devices/ip6000-7/panel")
+            assert answer.status == 404
+        await api.stop()
+
+    run(main())
