@@ -57,6 +57,7 @@ from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST, LoopbackNetwork
 from ipgwsim.runtime.ports import DEFAULT_PORT, check_ui_beside_web, default_http_port
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import FLASH_FILE, DeviceRecord, StateDir, default_state_dir
+from ipgwsim.runtime.workerapi import WorkerApi
 
 __all__ = [
     "WORKER_MODULE",
@@ -253,8 +254,10 @@ class Workers:
         self._by_key: dict[str, Placed] = {}
         self._new: list[DeviceRecord] = []
         self._private: Path | None = None
-        self._control: ControlServer[Any] | None = None
-        self.ui: UiServer[Any] | None = None
+        #: The one control API (made at the start).
+        self.api: WorkerApi | None = None
+        self._control: ControlServer[WorkerApi] | None = None
+        self.ui: UiServer[WorkerApi] | None = None
         self._started = False
         self._stopping = False
         self._stopped = False
@@ -275,8 +278,6 @@ class Workers:
     async def start(self) -> None:
         """Lock, register, choose the devices' folders, start the workers (each ready
         with its devices powered on), then serve the control API."""
-        from ipgwsim.runtime.workerapi import WorkerApi  # noqa: PLC0415 (aiohttp, on use)
-
         if self._started:
             return
         self._started = True
@@ -436,9 +437,8 @@ class Workers:
             return
         self._stopping = True
         self._stopped = True
-        api = getattr(self, "api", None)
-        if api is not None:
-            await api.stop()
+        if self.api is not None:
+            await self.api.stop()
         if self.ui is not None:
             await self.ui.close()
         if self._control is not None:
