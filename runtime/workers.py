@@ -71,6 +71,13 @@ __all__ = [
 
 #: The module a worker process runs (``python -m``).
 WORKER_MODULE = "ipgwsim.tools.runworker"
+#: The private folder of the workers' sockets: ``$TMPDIR/ipgwsim-workers-*``.
+PRIVATE_PREFIX = "ipgwsim-workers-"
+#: Longest path of a worker's socket the parent connects to (a socket address takes 108).
+_SOCKET_PATH_MAX = 100
+#: Where the folder goes when ``$TMPDIR`` is too long for socket paths.
+_SHORT_TMP = "/tmp"
+
 #: Real seconds a worker gets to save its flashes and stop after SIGTERM (then SIGKILL).
 STOP_TIMEOUT = 60.0
 
@@ -284,7 +291,7 @@ class Workers:
         try:
             self.state.lock()
             self._register()
-            self._private = Path(tempfile.mkdtemp(prefix="ipgwsim-workers-"))
+            self._private = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=_socket_dir()))
             self._split()
             spawned = await asyncio.gather(
                 *(self._spawn(worker) for worker in self.workers), return_exceptions=True
@@ -506,6 +513,14 @@ class Workers:
         """What the workers said of their devices when ready, in the lab order."""
         rows = {row["name"]: row for worker in self.workers for row in worker.listing}
         return [rows[device.name] for device in self.devices if device.name in rows]
+
+
+def _socket_dir() -> str:
+    """``$TMPDIR`` (the system's temporary folder), or ``/tmp`` when a socket path in it
+    would be longer than a socket address takes."""
+    where = tempfile.gettempdir()
+    longest = len(os.fsencode(where)) + len(f"/{PRIVATE_PREFIX}12345678/worker-99999.sock")
+    return where if longest <= _SOCKET_PATH_MAX else _SHORT_TMP
 
 
 def _message(line: bytes) -> dict[str, Any] | None:

@@ -7,8 +7,10 @@ leaves the state directory's lock to the parent and serves its control API on th
 the parent gave, and says on stdout, one JSON object a line: ``{"ready": [...]}`` (each
 device's DEVICE and console) or ``{"error": "one line"}``, then ``{"web": name, "url",
 "error"}`` whenever a device's web server starts listening or cannot. It stops (saving
-every flash) on SIGTERM, or when its stdin ends (the parent is gone). Its log goes to
-stderr, the parent's.
+every flash) on SIGTERM, or when its stdin ends (the parent is gone: then it removes
+the parent's private folder of worker sockets too, as the parent cannot; each worker
+does so when it has stopped, so the last one leaves nothing). Its log goes to stderr,
+the parent's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import json
 import os
 import pickle
+import shutil
 import signal
 import sys
 from typing import Any
@@ -54,9 +57,13 @@ async def _serve(config: WorkerConfig) -> int:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
 
+    orphaned = False
+
     def stdin_readable() -> None:
+        nonlocal orphaned
         if not os.read(0, 4096):
             loop.remove_reader(0)
+            orphaned = True
             stop.set()
 
     loop.add_reader(0, stdin_readable)
@@ -93,6 +100,8 @@ async def _serve(config: WorkerConfig) -> int:
         return 2
     finally:
         loop.remove_reader(0)
+        if orphaned:  # the parent is gone without cleaning up: the last worker out does
+            shutil.rmtree(config.control_socket.parent, ignore_errors=True)
     return 0
 
 

@@ -4,6 +4,7 @@ differently (no processes here)."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ipgwsim.device import Instance
 from ipgwsim.hw_profiles import Profile, find_profile
 from ipgwsim.runtime import runtime as runtime_module
 from ipgwsim.runtime import statedir
+from ipgwsim.runtime import workers as workers_module
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError, StateDirBusy, UnknownDevice
@@ -277,3 +279,12 @@ def test_a_worker_that_does_not_answer_is_a_503_line(tmp_path: Path) -> None:
         await api.stop()
 
     run(main())
+
+
+def test_the_workers_sockets_go_where_a_socket_path_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / ("x" * 80)))
+    assert workers_module._socket_dir() == "/tmp"
+    monkeypatch.setattr(tempfile, "tempdir", "/var/tmp")
+    assert workers_module._socket_dir() == "/var/tmp"

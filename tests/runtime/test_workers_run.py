@@ -7,8 +7,10 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -312,9 +314,13 @@ def test_workers_stop_when_their_parent_is_killed(
         "--port", str(ports.udp()), "--http-port", str(ports.tcp()),
     ]  # fmt: skip
 
+    scratch = Path(tempfile.mkdtemp(prefix="wk-"))  # short: socket paths live in it
+    env = {"TMPDIR": str(scratch)}
+
     async def main() -> None:
-        async with running(*argv) as runner:
+        async with running(*argv, env=env) as runner:
             await read_until(runner.stdout, "ip6000-2 ")
+            assert [p.name[:16] for p in scratch.iterdir()] == ["ipgwsim-workers-"]
             rc, out, err = await ipgwsim(
                 "console", "ip6000-2", "--lines", "5", "--state", str(state)
             )
@@ -327,13 +333,18 @@ def test_workers_stop_when_their_parent_is_killed(
             _, alive = await asyncio.to_thread(psutil.wait_procs, workers, 30)
             assert alive == []
             assert ours(private_registry) == []
+            assert list(scratch.iterdir()) == []  # the workers removed the parent's folder
         for name in ("ip6000-1", "ip6000-2"):
             assert (state / name / "flash.img").is_file()
-        async with running(*argv) as again:
+        async with running(*argv, env=env) as again:
             await read_until(again.stdout, "ip6000-2 ")
             await stop(again)
+        assert list(scratch.iterdir()) == []  # and the parent, stopped as it should be
 
-    run(main())
+    try:
+        run(main())
+    finally:
+        shutil.rmtree(scratch)
 
 
 def ours(registry: Path) -> list[int]:
