@@ -254,9 +254,10 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
     tmp_path: Path, ports: Ports
 ) -> None:
     state = tmp_path / "state"
+    http = ports.tcp()
     argv = [
         *IPGWSIM, "run", "IP6000:2", "--workers", "2", "--state", str(state),
-        "--port", str(ports.udp()), "--http-port", str(ports.tcp()), "--ui", "0",
+        "--port", str(ports.udp()), "--http-port", str(http), "--ui", "0",
         "--console-tcp",
     ]  # fmt: skip
 
@@ -283,6 +284,14 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
                     assert answer.status == 403
                     assert "DNS rebinding guard" in (await answer.json())["error"]
                 assert [d["name"] for d in rt["devices"]] == ["ip6000-1", "ip6000-2"]
+                # A short press: ip6000-2 (worker 2) restarts with the factory address,
+                # and run says where its web server listens, as one process does.
+                async with client.post(
+                    f"{url}v1/devices/ip6000-2/press", json={"hold": 0.3}
+                ) as answer:
+                    assert answer.status == 200, await answer.text()
+                line = await read_until(runner.stdout, "ip6000-2  web:")
+                assert line == f"ip6000-2  web:  http://127.168.0.1:{http}/"
                 sse = {"Accept": "text/event-stream"}
                 async with client.get(f"{url}v1/watch", headers=sse) as stream:
                     assert (await next_sse(stream))[0] == "hello"
