@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+import serial
 
 from ipgwsim.runtime.control import ControlClient
 from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
@@ -77,12 +78,17 @@ async def watch_both(state: Path) -> None:
         for name, on in (("ip6000-2", "on"), ("ip6000-1", "off")):  # worker 2, 1
             rc, _, err = await ipgwsim("power", name, on, "--state", str(state))
             assert rc == 0, err
-        seen: list[tuple[str, str]] = []
-        while ("ip6000-1", "off") not in seen:
+        seen: list[tuple[float, str, str]] = []
+        while {device for _, device, _ in seen} != {"ip6000-1", "ip6000-2"}:
             event = json.loads(await read_line(w.stdout))
             if event["event"] == "mode":
-                seen.append((event["device"], event["mode"]))
-        assert seen == [("ip6000-2", "TFTP mode"), ("ip6000-1", "off")]
+                seen.append((event["time"], event["device"], event["mode"]))
+        # Each worker's events come in order; the workers' streams are merged as they
+        # come, and their device times (one clock) give the order across workers.
+        assert [(device, mode) for _, device, mode in sorted(seen)] == [
+            ("ip6000-2", "TFTP mode"),
+            ("ip6000-1", "off"),
+        ]
         w.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(w.wait(), 10) == 0
 
@@ -292,6 +298,7 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
                     assert answer.status == 200, await answer.text()
                 line = await read_until(runner.stdout, "ip6000-2  web:")
                 assert line == f"ip6000-2  web:  http://127.168.0.1:{http}/"
+                assert "login: " in await asyncio.to_thread(login_prompt, state)
                 sse = {"Accept": "text/event-stream"}
                 async with client.get(f"{url}v1/watch", headers=sse) as stream:
                     assert (await next_sse(stream))[0] == "hello"
@@ -300,16 +307,27 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
                             f"{url}v1/devices/{name}/power", json={"on": False}
                         ) as answer:
                             assert answer.status == 200, await answer.text()
-                    offs: list[str] = []
+                    offs: list[tuple[float, str]] = []
                     while len(offs) < 2:
                         kind, data = await next_sse(stream)
                         assert kind != "hello"  # one hello: the first worker's
                         if kind == "device-event" and data["event"] == "power":
-                            offs.append(data["device"])
-                    assert offs == ["ip6000-2", "ip6000-1"]
+                            offs.append((data["time"], data["device"]))
+                    assert [device for _, device in sorted(offs)] == ["ip6000-2", "ip6000-1"]
             await stop(runner)
 
     run(main())
+
+
+def login_prompt(state: Path) -> str:
+    """What the console of ip6000-2 (worker 2) answers a return with, opened by its
+    ``ipgwsim://`` URL on TCP."""
+    import ipgwsim.runtime.serialurl  # noqa: F401, PLC0415 (registers ipgwsim://)
+
+    url = f"ipgwsim://ip6000-2?state={state}&tcp"
+    with serial.serial_for_url(url, timeout=20) as port:
+        port.write(b"\r")
+        return port.read_until(b"login: ").decode("utf-8", "replace")
 
 
 def test_workers_stop_when_their_parent_is_killed(
