@@ -3,7 +3,8 @@
 The device runtime (``docs/runtime.md``): :class:`Runtime` runs devices of a state
 directory on the loopback network with a clock (:class:`ScaledClock`, or
 :class:`ManualClock` in tests), a pty console per device and a control API on a Unix
-socket (:class:`ControlClient`). The names are loaded on first use, so that
+socket (:class:`ControlClient`); :class:`Workers` spreads a runtime's devices over
+several processes behind one control socket. The names are loaded on first use, so that
 ``ipgwsim.runtime.flashfile`` alone does not pull in the device model.
 """
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from ipgwsim.runtime.errors import RuntimeSetupError
     from ipgwsim.runtime.host import DeviceHost
     from ipgwsim.runtime.runtime import Runtime
+    from ipgwsim.runtime.workers import Workers
 
 __all__ = [
     "ControlClient",
@@ -26,6 +28,7 @@ __all__ = [
     "Runtime",
     "RuntimeSetupError",
     "ScaledClock",
+    "Workers",
 ]
 
 _WHERE = {
@@ -35,6 +38,7 @@ _WHERE = {
     "Runtime": "ipgwsim.runtime.runtime",
     "RuntimeSetupError": "ipgwsim.runtime.errors",
     "ScaledClock": "ipgwsim.runtime.clock",
+    "Workers": "ipgwsim.runtime.workers",
 }
 
 

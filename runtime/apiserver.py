@@ -27,11 +27,11 @@ import os
 import secrets
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
 
-from ipgwsim.runtime.api import Api, ApiError, Handler
+from ipgwsim.runtime.api import ApiError, Handler
 from ipgwsim.runtime.control import unix_socket
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.ports import is_loopback, tcp_holder
@@ -39,6 +39,18 @@ from ipgwsim.runtime.private import PRIVATE_FILE, write_private
 
 if TYPE_CHECKING:
     from ipgwsim.runtime.runtime import Runtime
+
+
+class Served(Protocol):
+    """What the servers here serve: :class:`Api`, or the parent of ``--workers``
+    (:class:`~ipgwsim.runtime.workerapi.WorkerApi`)."""
+
+    def app(self, middlewares: list[Any] | None = None) -> web.Application: ...
+
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Served)
 
 __all__ = ["FRONT_PANEL", "ControlServer", "UiServer", "host_allowed", "origin_refusal"]
 
@@ -71,13 +83,13 @@ async def _serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
     return runner
 
 
-class ControlServer:
-    """Serves the control API of ``runtime`` on the Unix socket ``path``."""
+class ControlServer(Generic[S]):
+    """Serves a control API (of a runtime, or of the parent of ``--workers``) on the Unix
+    socket ``path``."""
 
-    def __init__(self, runtime: Runtime, path: Path, api: Api | None = None) -> None:
-        self.runtime = runtime
+    def __init__(self, path: Path, api: S) -> None:
         self.path = path
-        self.api = api if api is not None else Api(runtime)
+        self.api = api
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -108,7 +120,7 @@ class ControlServer:
             self.path.unlink()
 
 
-class UiServer:
+class UiServer(Generic[S]):
     """Serves the control API and the front panel on TCP ``host:port`` (module docstring).
 
     :meth:`start` binds (port 0: any free one; :attr:`port` is the one bound) and refuses
@@ -117,10 +129,10 @@ class UiServer:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: Runtime | None,
         host: str,
         port: int,
-        api: Api,
+        api: S,
         *,
         static: Path = FRONT_PANEL,
         token_file: Path | None = None,
@@ -132,7 +144,10 @@ class UiServer:
         self.static = static
         #: Off loopback: the token every /v1 request must carry (None on loopback).
         self.token = None if is_loopback(host) else secrets.token_urlsafe(24)
-        self.token_file = token_file if token_file is not None else runtime.state.ui_token
+        if token_file is None:
+            assert runtime is not None, "a UiServer without a runtime needs its token_file"
+            token_file = runtime.state.ui_token
+        self.token_file = token_file
         self._runner: web.AppRunner | None = None
 
     @property

@@ -129,13 +129,20 @@ class ScaledClock(Clock):
     one-minute poll); pending timers due by then run right away, in order.
     """
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(self, speed: float = 1.0, *, start: float | None = None) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be a positive number, not {speed!r}")
         self.speed = float(speed)
-        self._start = time.monotonic()
+        #: The monotonic time at device time 0 (``start``: one given, so that the clocks
+        #: of several processes, the workers of one runtime, show the same device time).
+        self._start = time.monotonic() if start is None else start
         self._skipped = 0.0
         self._timers: set[_ScaledTimer] = set()
+
+    @property
+    def start(self) -> float:
+        """The monotonic time at device time 0 (before any skip)."""
+        return self._start
 
     def now(self) -> float:
         return (time.monotonic() - self._start) * self.speed + self._skipped

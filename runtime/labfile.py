@@ -85,6 +85,8 @@ class Lab:
     profiles_dir: Path | None = None
     #: Where the front panel is served (``ui = "[HOST:]PORT"``), or None.
     ui: tuple[str, int] | None = None
+    #: Worker processes the devices are spread over (``ipgwsim run --workers``), or None.
+    workers: int | None = None
     #: The block of serial numbers the devices without a ``mac`` of their own take.
     serial_block: int | None = None
     #: The model of each spec, as the profiles name it (for messages and ``lab check``).
@@ -157,6 +159,10 @@ def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
     if speed is not None and not speed > 0:
         raise r.fail("speed", f"must be a positive number, not {speed}")
     settings["speed"] = speed
+    workers = r.optional("workers", int)
+    if workers is not None and workers < 1:
+        raise r.fail("workers", f"must be 1 or more, not {workers}")
+    settings["workers"] = workers
     block = r.optional("serial_block", int)
     if block is not None and not 0 <= block < BLOCK_COUNT:
         raise r.fail("serial_block", f"must be a block from 0 to {BLOCK_COUNT - 1}, not {block}")

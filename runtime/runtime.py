@@ -119,6 +119,8 @@ class Runtime:
         login_executor: Executor | None = None,
         connection_limits: ConnectionLimits | None = None,
         ui: tuple[str, int] | None = None,
+        control_socket: Path | None = None,
+        worker: bool = False,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -154,18 +156,27 @@ class Runtime:
         #: ``"host"``: the host's time at the start, running at the clock's speed.
         self.wall_clock = time.time() - self.clock.now() if wall_clock == "host" else wall_clock
         self._want_control = control
-        self._control: ControlServer | None = None
+        #: Where the control API is served (None: ``<state>/control.sock``); a worker of
+        #: ``ipgwsim run --workers`` serves it on a socket of its own, for its parent.
+        self._control_socket = control_socket
+        #: A worker of ``run --workers`` (:mod:`ipgwsim.runtime.workers`): its parent holds
+        #: the state directory's lock and has claimed the devices' identities in the host
+        #: registry, so it does neither.
+        self._worker = worker
+        self._control: ControlServer[Api] | None = None
         #: Where the control API and the front panel are served on TCP too (host, port;
         #: port 0: any free one), or None.
         self._want_ui = ui
         if network == "loopback":
             check_ui_beside_web(ui, http_port)
         #: The UI port's server while the runtime runs (its ``url``, its ``token``).
-        self.ui: UiServer | None = None
+        self.ui: UiServer[Api] | None = None
         #: The control API's handlers, served on the control socket and the UI port
         #: (made at the start).
         self.api: Api | None = None
         self._hosts: dict[str, DeviceHost] = {}
+        #: Hardware profiles read so far, by the model asked for.
+        self._profiles: dict[str, Profile] = {}
         self._by_serial: dict[str, DeviceHost] = {}
         #: The devices' flashes: saved ones, factory ones (:mod:`ipgwsim.runtime.deviceflash`).
         self.flashes = DeviceFlashes(self.log)
@@ -228,7 +239,8 @@ class Runtime:
         self.connections = ConnectionBudget(self.connection_limits, log=self.log)
         loop = asyncio.get_running_loop()
         self._loud_accept_errors = quiet_accept_errors(loop, self.connections.once)
-        self.state.lock()
+        if not self._worker:
+            self.state.lock()
         try:
             with self.registry.locked():
                 self.state.hold_serials()
@@ -244,7 +256,8 @@ class Runtime:
             self.network.start()
             self.api = Api(self)
             if self._want_control:
-                self._control = ControlServer(self, self.state.control_socket, self.api)
+                path = self._control_socket or self.state.control_socket
+                self._control = ControlServer(path, self.api)
                 await self._control.start()
             if self._want_ui is not None:
                 self.ui = UiServer(self, *self._want_ui, self.api)
@@ -367,12 +380,7 @@ class Runtime:
             raise RuntimeSetupError(
                 f"attachment {spec.attachment}: attachments need the namespace network (netns)"
             )
-        try:
-            profile = find_profile(spec.model, self.profiles_dir)
-        except KeyError as exc:
-            raise UnknownModel(str(exc.args[0])) from None
-        except ProfileError as exc:
-            raise RuntimeSetupError(str(exc)) from None
+        profile = self._profile(spec.model)
         config = read_starting_config(spec.config)
         for mac in spec.macs() or []:
             holder = self._by_serial.get(mac)
@@ -388,9 +396,10 @@ class Runtime:
             chosen = self.state.choose_records(spec, profile.model, running)
             try:
                 assert self.entry is not None
-                claim_identities(
-                    self.registry, self.entry, self.network, [(r, profile) for r, _ in chosen]
-                )
+                if not self._worker:
+                    claim_identities(
+                        self.registry, self.entry, self.network, [(r, profile) for r, _ in chosen]
+                    )
             except RuntimeSetupError:
                 for record, new in chosen:
                     if new:  # a device that never ran leaves no state folder
@@ -425,6 +434,21 @@ class Runtime:
                 raise
             hosts.append(host)
         return hosts
+
+    def _profile(self, model: str) -> Profile:
+        """The hardware profile of ``model``, read once per runtime (a worker of ``run
+        --workers`` adds its devices one spec each: reading every profile file again for
+        each cost 20 ms a device)."""
+        found = self._profiles.get(model)
+        if found is None:
+            try:
+                found = find_profile(model, self.profiles_dir)
+            except KeyError as exc:
+                raise UnknownModel(str(exc.args[0])) from None
+            except ProfileError as exc:
+                raise RuntimeSetupError(str(exc)) from None
+            self._profiles[model] = found
+        return found
 
     def add_many(self, specs: list[DeviceSpec]) -> list[DeviceHost]:
         """Start the devices of several specs in order (``ipgwsim run IP800:2 IP811:3``).

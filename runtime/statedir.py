@@ -202,6 +202,19 @@ class StateDir:
         ]
         return sorted(found, key=lambda r: (r.model, r.number, r.instance.name))
 
+    def _named(self, names: list[str]) -> list[DeviceRecord] | None:
+        """The folders of ``names`` when every one of them exists (None when one does not:
+        a new device's number and MAC need every folder): a named device that has its
+        folder is found without reading the others' (a worker of ``--workers`` starts its
+        devices one named spec each)."""
+        found = []
+        for name in names:
+            folder = self.path / name
+            if not (folder / INSTANCE_FILE).is_file():
+                return None
+            found.append(read_instance(folder))
+        return found
+
     def hold_serials(self) -> list[int]:
         """Register the directory's blocks of serial numbers in the host registry.
 
@@ -306,8 +319,10 @@ class StateDir:
         named device takes its folder if there is one: of another model, or saved with
         another MAC than ``spec`` gives, it is refused with both named.
         """
-        records = self.records()
         names, macs = spec.names(), spec.macs()
+        records = self._named(names) if names is not None else None
+        if records is None:
+            records = self.records()
         plan: list[tuple[str | None, DeviceRecord | None]]
         if names is None:
             existing = [r for r in records if r.model == model and r.folder not in running]

@@ -36,7 +36,7 @@ import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ipgwsim.runtime.attachment import Attachment
 from ipgwsim.runtime.clock import ScaledClock
@@ -101,6 +101,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="on loopback, let other runtimes started with --share-port use the same UDP "
         "port: the devices of all of them hear the broadcast (default: refused)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="spread the devices over N worker processes, round robin in order, behind "
+        "one control API (loopback only; default 1: one process; docs/runtime.md, Workers)",
     )
     parser.add_argument(
         "--speed",
@@ -279,6 +286,11 @@ class Plan:
     pcap: Path | None
     #: Where the front panel is served (host, port), or None.
     ui: tuple[str, int] | None = None
+    #: Worker processes the devices are spread over (1: the runtime's own process).
+    workers: int = 1
+    #: The log's level and form, for the workers' logs too.
+    log_level: str = "info"
+    log_format: str = "text"
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -345,6 +357,7 @@ def plan(args: argparse.Namespace) -> Plan:
             unprivileged.append(
                 f"web servers on TCP port {http_port} (as root {DEFAULT_HTTP_PORT})"
             )
+    pcap = pick(args.pcap, lab.pcap if lab else None, None)
     return Plan(
         specs=specs,
         state=pick(args.state, lab.state if lab else None, default_state_dir()),
@@ -363,9 +376,28 @@ def plan(args: argparse.Namespace) -> Plan:
             lab.impairment if lab else None,
             None,
         ),
-        pcap=pick(args.pcap, lab.pcap if lab else None, None),
+        pcap=pcap,
         ui=pick(_ui(args.ui), lab.ui if lab else None, None),
+        workers=_workers(args, lab, specs, netns, pcap),
+        log_level=getattr(args, "log_level", "info"),
+        log_format=getattr(args, "log_format", "text"),
     )
+
+
+def _workers(
+    args: argparse.Namespace,
+    lab: Lab | None,
+    specs: list[DeviceSpec],
+    netns: bool,
+    pcap: Path | None,
+) -> int:
+    """``--workers N`` (else the lab file's ``workers``, else 1), checked."""
+    from ipgwsim.runtime.workers import check_workers  # noqa: PLC0415 (loaded on use)
+
+    given = getattr(args, "workers", None)
+    workers: int = given if given is not None else (lab.workers if lab else None) or 1
+    check_workers(specs, workers, "netns" if netns else "loopback", pcap)
+    return workers
 
 
 def _ui(text: str | None) -> tuple[str, int] | None:
@@ -480,6 +512,8 @@ async def _run(plan: Plan) -> int:
         ports = {plan.http_port} | {s.http_port for s in plan.specs if s.http_port is not None}
         for http_port in sorted(ports):
             check_http_port(http_port)
+    if plan.workers > 1:
+        return await _run_workers(plan)
     clock = ScaledClock(plan.speed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -543,6 +577,114 @@ async def _run(plan: Plan) -> int:
             print("\n".join(lines), flush=True)
             listed = True
             await stop.wait()
+            print("ipgwsim: stopping, saving flash images", flush=True)
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+def listing_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """:func:`device_lines`, :func:`tcp_lines` and :func:`web_lines` from the JSON the
+    workers give of their devices (DEVICE with its ``console``)."""
+    from ipgwsim.runtime.consoletcp import CONSOLE_HOST  # noqa: PLC0415 (loaded on use)
+
+    table = [["NAME", "MODEL", "MAC", "CONSOLE", "MODE", "LED"]]
+    tcp = []
+    web = []
+    for row in rows:
+        console = row["console"]
+        table.append(
+            [row["name"], row["model"], row["mac"], console["pty"], row["mode"], row["led"]]
+        )
+        if console["tcp_port"] is not None:
+            tcp.append(
+                [
+                    row["name"],
+                    "console on TCP:",
+                    f"socket://{CONSOLE_HOST}:{console['tcp_port']}",
+                    f"rfc2217://{CONSOLE_HOST}:{console['rfc2217_port']}",
+                ]
+            )
+        if row["web"] is not None:
+            web.append([row["name"], "web:", row["web"]])
+        elif row["web_error"] is not None:
+            web.append([row["name"], "web:", f"none ({row['web_error']})"])
+        elif row["mode"] == "running firmware":
+            web.append([row["name"], "web:", "none (ETH0 has no address: DHCP client)"])
+    return columns(table) + (columns(tcp) if tcp else []) + (columns(web) if web else [])
+
+
+async def _run_workers(plan: Plan) -> int:
+    """``run`` with ``--workers N`` (N > 1): the same lines, from the workers' devices."""
+    from ipgwsim.runtime.workers import Workers  # noqa: PLC0415 (loaded on use)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with Workers(
+            plan.state,
+            plan.specs,
+            workers=plan.workers,
+            port=plan.port,
+            share_port=plan.share_port,
+            speed=plan.speed,
+            profiles_dir=plan.profiles_dir,
+            console_tcp=plan.console_tcp,
+            console_port_base=plan.console_port,
+            http_port=plan.http_port,
+            impairment=plan.impairment,
+            ui=plan.ui,
+            log_level=plan.log_level,
+            log_format=plan.log_format,
+        ) as runtime:
+
+            def web_changed(message: dict[str, Any]) -> None:
+                if message["url"] is not None:
+                    print(columns([[message["web"], "web:", message["url"]]])[0], flush=True)
+                elif message["error"] is not None:
+                    shown = f"none ({message['error']})"
+                    print(columns([[message["web"], "web:", shown]])[0], flush=True)
+
+            rows = runtime.listing()
+            models: dict[str, int] = {}
+            for row in rows:
+                models[row["model"]] = models.get(row["model"], 0) + 1
+            where = f"on loopback, broadcast {LOOPBACK_BROADCAST}:{plan.port}"
+            if plan.share_port:
+                where += " (shared)"
+            pids = ", ".join(str(w.pid) for w in runtime.workers)
+            print(
+                f"ipgwsim: {', '.join(f'{n} x {m}' for m, n in models.items())} {where}, "
+                f"speed {plan.speed:g}x, {plan.workers} workers (pids {pids}), "
+                f"state {runtime.state.path}; Ctrl-C stops"
+            )
+            if plan.unprivileged:
+                print(
+                    f"ipgwsim: {UNPRIVILEGED_REASON}: {', '.join(plan.unprivileged)}; "
+                    f"--port and --http-port choose others"
+                )
+            lines = listing_lines(rows)
+            if runtime.impairment is not None:
+                lines.append(f"impairment on every device: {runtime.impairment.to_text()}")
+            for row in rows:
+                if row["impairment"] != (
+                    runtime.impairment.to_text() if runtime.impairment else None
+                ):
+                    lines.append(f"{row['name']}  impairment: {row['impairment'] or 'none'}")
+            if runtime.ui is not None:
+                lines.append(ui_line(runtime.ui.url, runtime.ui.token_file, runtime.ui.token))
+            print("\n".join(lines), flush=True)
+            runtime.subscribe_web(web_changed)
+            failed = asyncio.ensure_future(runtime.failed.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            failed.cancel()
+            stopped.cancel()
+            if runtime.failure is not None:  # logged (on stderr) by the runtime
+                return 1
             print("ipgwsim: stopping, saving flash images", flush=True)
     finally:
         for sig in STOP_SIGNALS:

@@ -179,3 +179,15 @@ def test_scaled_clock_runs_until_a_condition_holds_woken_by_the_change() -> None
         await fast.elapse(1.0)
 
     run(main())
+
+
+def test_scaled_clocks_with_one_start_show_one_device_time() -> None:
+    """The workers of one runtime make their clocks from the parent's start: device time
+    is the same in every process, however late each clock was made."""
+    start = time.monotonic() - 100.0  # device time 0 was 100 real seconds ago
+    first = ScaledClock(10, start=start)
+    later = ScaledClock(10, start=first.start)
+    assert first.start == start
+    assert first.now() >= 1000.0
+    assert abs(later.now() - first.now()) < 1.0  # 0.1 real seconds apart at most
+    assert ScaledClock(10).now() < 1.0  # without a start: device time 0 is now

@@ -1,0 +1,120 @@
+"""One worker of ``ipgwsim run --workers N`` (``python -m ipgwsim.tools.runworker``).
+
+Started by its parent (:class:`ipgwsim.runtime.workers.Workers`), never by a person: it
+reads its :class:`~ipgwsim.runtime.workers.WorkerConfig` from stdin (4 bytes of length,
+then the pickle), runs a :class:`~ipgwsim.runtime.runtime.Runtime` of its devices that
+leaves the state directory's lock to the parent and serves its control API on the socket
+the parent gave, and says on stdout, one JSON object a line: ``{"ready": [...]}`` (each
+device's DEVICE and console) or ``{"error": "one line"}``, then ``{"web": name, "url",
+"error"}`` whenever a device's web server starts listening or cannot. It stops (saving
+every flash) on SIGTERM, or when its stdin ends (the parent is gone: then it removes
+the parent's private folder of worker sockets too, as the parent cannot; each worker
+does so when it has stopped, so the last one leaves nothing). Its log goes to stderr,
+the parent's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pickle
+import shutil
+import signal
+import sys
+from typing import Any
+
+from ipgwsim.runtime.clock import ScaledClock
+from ipgwsim.runtime.control import console_json, device_json
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
+from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.registry import Registry
+from ipgwsim.runtime.runtime import Runtime
+from ipgwsim.runtime.workers import WorkerConfig
+from ipgwsim.tools.run_cmd import _log_to_stderr
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            raise EOFError("the parent closed the worker's stdin before its config")
+        data += chunk
+    return data
+
+
+def _say(message: dict[str, Any]) -> None:
+    try:
+        sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass  # the parent is gone; stdin's end stops this worker
+
+
+async def _serve(config: WorkerConfig) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    orphaned = False
+
+    def stdin_readable() -> None:
+        nonlocal orphaned
+        if not os.read(0, 4096):
+            loop.remove_reader(0)
+            orphaned = True
+            stop.set()
+
+    loop.add_reader(0, stdin_readable)
+    try:
+        async with Runtime(
+            config.state,
+            port=config.port,
+            share_port=True,  # every worker hears the broadcast (SO_REUSEADDR)
+            clock=ScaledClock(config.speed, start=config.clock_start),
+            wall_clock=config.wall_clock,
+            registry=Registry(config.registry),
+            control_socket=config.control_socket,
+            worker=True,
+            profiles_dir=config.profiles_dir,
+            console_tcp=config.console_tcp,
+            http_port=config.http_port,
+            impairment=config.impairment,
+        ) as runtime:
+            listed = False
+
+            def web_changed(host: DeviceHost) -> None:
+                if listed:
+                    _say({"web": host.name, "url": host.web_url, "error": host.web_error})
+
+            runtime.subscribe_web(web_changed)
+            hosts = runtime.add_many(config.specs)
+            for host in hosts:
+                await host.web_settled()
+            _say({"ready": [{**device_json(h), "console": console_json(h)} for h in hosts]})
+            listed = True
+            await stop.wait()
+    except RuntimeSetupError as exc:
+        _say({"error": describe_error(exc)})
+        return 2
+    finally:
+        loop.remove_reader(0)
+        if orphaned:  # the parent is gone without cleaning up: the last worker out does
+            shutil.rmtree(config.control_socket.parent, ignore_errors=True)
+    return 0
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    size = int.from_bytes(_read_exactly(0, 4), "big")
+    config = pickle.loads(_read_exactly(0, size))  # from the parent process only
+    if not isinstance(config, WorkerConfig):
+        raise SystemExit("ipgwsim worker: stdin did not hold a worker config")
+    _log_to_stderr(config.log_level, config.log_format)
+    return asyncio.run(_serve(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
