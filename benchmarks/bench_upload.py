@@ -131,6 +131,8 @@ class Sampler:
     runtime_rss_peak_kib: int = 0
     gwload_rss_peak_kib: int = 0
     gwload_peak_processes: int = 0
+    #: The largest VmHWM of one gwload process seen (its own: counted after its exec).
+    gwload_hwm_kib: int = 0
     load1_peak: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -146,6 +148,8 @@ class Sampler:
             self.runtime_rss_peak_kib = max(self.runtime_rss_peak_kib, runtime)
             gwloads = [p for p in me.children() if p.pid != self.runtime_pid]
             rss = sum(vm_kib(p.pid, "VmRSS") for p in gwloads)
+            for proc in gwloads:
+                self.gwload_hwm_kib = max(self.gwload_hwm_kib, vm_kib(proc.pid, "VmHWM"))
             if rss > self.gwload_rss_peak_kib:
                 self.gwload_rss_peak_kib = rss
                 self.gwload_peak_processes = len(gwloads)
@@ -516,8 +520,9 @@ def measure(
     self_after = resource.getrusage(resource.RUSAGE_SELF)
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     report.driver_cpu_s = driver_cpu(usage_before, (self_after, children_after))
-    # The runtime is not waited for yet, so RUSAGE_CHILDREN's peak is a gwload's.
-    report.gwload_max_rss_kib = children_after.ru_maxrss
+    # Not RUSAGE_CHILDREN's ru_maxrss: a child started by vfork and exec inherits this
+    # process's high-water mark there.
+    report.gwload_max_rss_kib = sampler.gwload_hwm_kib
     report.driver_hwm_kib = self_after.ru_maxrss
     report.gwload_rss_peak_kib = sampler.gwload_rss_peak_kib
     report.gwload_peak_processes = sampler.gwload_peak_processes
