@@ -532,7 +532,9 @@ def measure(
         report.upload_s = time.perf_counter() - started
         report.problems += [f"{u.ip}: {u.error}" for u in report.uploads if u.error]
         progress("checking that every device runs the uploaded firmware")
-        problems, report.settle_s = check_all(runtime.state, names, SETTLE_TIMEOUT)
+        # A device whose upload failed will not run the build: then one look is enough.
+        settle = 0.0 if report.problems else SETTLE_TIMEOUT
+        problems, report.settle_s = check_all(runtime.state, names, settle)
         report.problems += problems
     finally:
         sampler.stop()
