@@ -742,6 +742,66 @@ def summarize_memory(data: Any, quick: bool) -> Summary:
     return Summary("heap per idle device: " + ", ".join(headline_parts), "no peer", goals, body)
 
 
+# -- bench_upload.py: many concurrent gwload /prot uploads (begin) -------------------------
+
+
+def summarize_upload(data: Any, quick: bool) -> Summary:
+    """bench_upload.py's JSON: one image to every device of a runtime; no goal is set."""
+    count, size_mib = data["count"], data["size"] / MIB
+    if data.get("skipped"):
+        return Summary(f"skipped: {data['skipped']}", "no peer")
+    head, pct = data["headline"], data["percentiles_s"]
+    rows = [
+        ["start (process start to all devices added)", f"{fnum(data['start_s'])} s"],
+        ["presses + DISCOVER + SETIP", f"{fnum(data['setup_s'])} s"],
+        ["uploads (first gwload started to last ended)", f"{fnum(data['upload_s'])} s"],
+        ["until every device runs the uploaded build", f"{fnum(data['settle_s'])} s"],
+        ["**total** (uploads + until running)", f"{fnum(head['total_s'])} s"],
+        ["uploads/s", fnum(head["uploads_per_s"])],
+        ["aggregate MiB/s", fnum(head["mib_per_s"], 1)],
+        ["stop (SIGTERM, saves every flash)", f"{fnum(data['stop_s'])} s"],
+    ]
+    if pct:
+        rows.append(
+            [
+                "per upload: p50 / p90 / p99 / max",
+                " / ".join(f"{pct[k]:.2f}" for k in ("p50", "p90", "p99", "max")) + " s",
+            ]
+        )
+    memory = [
+        ["runtime peak (VmHWM)", f"{data['runtime_hwm_kib'] / 1024:.1f} MiB"],
+        ["runtime VmRSS before / after the uploads",
+         f"{data['runtime_rss_before_kib'] / 1024:.1f} / "
+         f"{data['runtime_rss_after_kib'] / 1024:.1f} MiB"],
+        ["runtime CPU during the uploads", f"{data['runtime_cpu_s']:.1f} s"],
+        ["driver peak (VmHWM, this process)", f"{data['driver_hwm_kib'] / 1024:.1f} MiB"],
+        ["gwload processes at once: RSS together (largest one)",
+         f"{data['gwload_rss_peak_kib'] / 1024:.1f} MiB "
+         f"({data['gwload_max_rss_kib'] / 1024:.1f} MiB)"],
+        ["driver CPU (this process and every gwload)", f"{data['driver_cpu_s']:.1f} s"],
+        ["load average before / after the uploads (1-min peak)",
+         f"{data['load_start']} / {data['load_end']} ({data['load1_peak']:.2f})"],
+    ]  # fmt: skip
+    body = [
+        f"{count:,} x IP6000 in one runtime process (workers {data['workers']}), each given "
+        f"a {size_mib:g} MiB firmware by its own `gwload /prot` process, "
+        f"{data['concurrency']} at a time, speed {data['speed']:g}x.",
+        "",
+        *table(["phase", "time"], rows),
+        *table(["memory, CPU, load", "measured"], memory),
+    ]
+    if data["problems"]:
+        body += [f"Problems: {len(data['problems'])} (first: {data['problems'][0]}).", ""]
+    headline = (
+        f"{count:,} x {size_mib:g} MiB: {head['total_s']:.1f} s, "
+        f"{head['uploads_per_s']:.2f} uploads/s, runtime peak {head['runtime_peak_mib']:.0f} MiB"
+    )
+    return Summary(headline, "no peer", [], body)
+
+
+# -- bench_upload.py (end) -----------------------------------------------------------------
+
+
 # -- the benchmarks ------------------------------------------------------------------------
 
 SPECS = (
@@ -791,6 +851,15 @@ SPECS = (
         ("--quick",),
         (),
         summarize_memory,
+    ),
+    Spec(
+        "upload",
+        "bench_upload.py",
+        "Bulk upload: gwload /prot to many devices at once",
+        "Bulk upload benchmark",
+        ("--quick",),
+        (),
+        summarize_upload,
     ),
     Spec(
         "netns",

@@ -442,6 +442,9 @@ class BootCode:
         upload = self._upload
         assert self.tftp is not None
         assert upload is not None
+        # The image is in the flash once this returns (or refused): the device keeps no
+        # second copy of it (4 MiB an upload, in a runtime of a thousand devices).
+        self._upload = None
         self._set_led(self._programming_led())
         self._print(f"programming {upload.info.kind.label} into {upload.region}")
         before = self.flash.faults.count

@@ -272,7 +272,9 @@ class FlashMan:
         leaves the flash untouched. Storing first moves the flash directory out of
         bank 0 if bank 0 is active and the current image spills, then erases
         ``prot`` (its header sector first) and the old and new spill sectors,
-        programs the payload and programs the header last. ``PowerLost`` goes up.
+        programs the payload and programs the header last, then shares the image's
+        sectors with the flash's pool (:meth:`~ipgwsim.flash.nor.NorFlash.share`).
+        ``PowerLost`` goes up.
         """
         info = self.verify_firmware(image, boot_build=boot_build)
         old, new = self.current_spill(), self.spill_for(len(image))
@@ -289,6 +291,7 @@ class FlashMan:
         header_room = -(-IMAGE_HEADER_SIZE // unit) * unit
         window.program(header_room, padded[header_room:])
         window.program(0, padded[:header_room])
+        window.share(0, len(padded))
         if self._flashdir is not None:
             self._flashdir.set_spill(new)  # the kept mount follows bank 0
         return info

@@ -232,7 +232,8 @@ def verify_image(
 
 
 def store_image(partition: Partition, data: bytes) -> None:
-    """Write a verified image into ``partition``: erase it, program payload, then header.
+    """Write a verified image into ``partition``: erase it, program payload, then header,
+    then share its sectors with the flash's pool (:meth:`~ipgwsim.flash.nor.NorFlash.share`).
 
     Call :func:`verify_image` first; this only checks that it fits.
     """
@@ -243,6 +244,7 @@ def store_image(partition: Partition, data: bytes) -> None:
     header_room = -(-IMAGE_HEADER_SIZE // unit) * unit
     partition.program(header_room, padded[header_room:])
     partition.program(0, padded[:header_room])
+    partition.share(0, len(padded))
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ class NorFlash:
         # :meth:`clone`) and becomes a private ``bytearray`` on its first change.
         self._sectors: dict[int, bytes | bytearray] = {}
         self._wear: dict[int, int] = {}
+        #: Sector contents shared by the flashes of one pool (:meth:`share`), by contents;
+        #: None: this flash shares what it programs with no other.
+        self.pool: dict[bytes, bytes] | None = None
 
     # -- reading -----------------------------------------------------------
 
@@ -231,6 +234,25 @@ class NorFlash:
             self.powered = False
             raise PowerLost(op, f"erase of sector {index}")
 
+    def share(self, addr: int, length: int) -> None:
+        """Share the sectors that ``addr .. addr+length`` touches through :attr:`pool`.
+
+        A sector with the same contents as one the pool holds becomes that one copy, and
+        one the pool does not hold yet is added to it; each is copied again on its next
+        change, as after :meth:`clone`. Reads give the same bytes. A fleet of devices
+        programmed with one image then holds it once. Without a pool nothing changes.
+        """
+        self._check_range(addr, length)
+        pool = self.pool
+        if pool is None or not length:
+            return
+        size = self.geometry.sector_size
+        for index in range(addr // size, (addr + length - 1) // size + 1):
+            sector = self._sectors.get(index)
+            if isinstance(sector, bytearray):
+                data = bytes(sector)
+                self._sectors[index] = pool.setdefault(data, data)
+
     def power_on(self) -> None:
         """The power returns: operations work again (the cut, if any, is spent)."""
         self.powered = True
@@ -268,7 +290,7 @@ class NorFlash:
 
         Sectors stay shared between the two until either changes one, so a
         thousand devices made from one factory flash cost one copy of it.
-        Faults and power state are not copied.
+        Faults and power state are not copied; the :attr:`pool` is the same.
         """
         for index, data in self._sectors.items():
             if isinstance(data, bytearray):
@@ -276,13 +298,14 @@ class NorFlash:
         twin = NorFlash(self.geometry, strict=self.strict)
         twin._sectors = dict(self._sectors)
         twin._wear = dict(self._wear)
+        twin.pool = self.pool
         return twin
 
     def memory_bytes(self) -> int:
         """Bytes of sector data this flash holds privately (the cost of the model).
 
-        Sectors shared with other flashes (:meth:`clone`, interned loads) are
-        not counted.
+        Sectors shared with other flashes (:meth:`clone`, interned loads, stored
+        images shared through the pool: :meth:`share`) are not counted.
         """
         private = sum(1 for data in self._sectors.values() if isinstance(data, bytearray))
         return private * self.geometry.sector_size

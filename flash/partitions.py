@@ -110,6 +110,12 @@ class Partition:
             self.flash.program(start + pos, data[pos : pos + chunk])
             pos += chunk
 
+    def share(self, offset: int, length: int) -> None:
+        """Share the sectors of ``offset .. offset+length`` with the flash's pool
+        (:meth:`~ipgwsim.flash.nor.NorFlash.share`): a stored image, held once by every
+        flash of the pool that holds it."""
+        self.flash.share(self._absolute(offset, length), length)
+
     def used_sectors(self) -> Iterator[int]:
         """The sectors (relative) that hold data."""
         return (s for s in range(self.sector_count) if not self.is_sector_erased(s))

@@ -3,7 +3,9 @@
 A device that has a flash image in its state folder starts from it (a power cycle with
 the flash kept; images share equal sectors in memory). A new one gets a factory flash,
 built once per profile and cloned with shared sectors, with a starting config written
-into it when one is given (:func:`~ipgwsim.device.load_starting_config`).
+into it when one is given (:func:`~ipgwsim.device.load_starting_config`). All of them
+share one pool: an image a device stores later (firmware, boot code) shares equal sectors
+with the other devices that store it (:meth:`~ipgwsim.flash.nor.NorFlash.share`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ class DeviceFlashes:
         """A clone of the profile's factory flash (``firmware``: with the firmware)."""
         key = (profile.model, firmware)
         if key not in self._factory:
-            self._factory[key] = factory_flash(profile, firmware=firmware)
+            flash = factory_flash(profile, firmware=firmware)
+            flash.pool = self._shared  # images the devices store are held once (clones too)
+            self._factory[key] = flash
         return self._factory[key].clone()
 
     def flash_for(

@@ -52,7 +52,8 @@ def load_flash(
 
     With ``shared``, sectors of equal contents in several loaded images share
     one copy in memory (copied on their first change): a fleet of devices from
-    one factory flash costs little more than one flash.
+    one factory flash costs little more than one flash. The flash keeps ``shared`` as
+    its pool, so an image it stores later is shared too.
     """
     with path.open("rb") as src:
         file_size = os.fstat(src.fileno()).st_size
@@ -87,4 +88,5 @@ def load_flash(
             sectors[index] = data if shared is None else shared.setdefault(data, data)
     flash = NorFlash(layout.geometry, strict=strict)
     flash.restore(sectors, layout.wear)
+    flash.pool = shared  # and the images it stores later (NorFlash.share)
     return flash
