@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 from pathlib import Path
 
 import pytest
@@ -26,33 +25,46 @@ from ipgwsim.proto.tftp import (
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.impair import Impairment
+from ipgwsim.runtime.loops import uvloop_installed
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.tftpclient import tftp_put
 from ipgwsim.testing.loopback import Ports, enter_tftp_mode, free_loopback_ip, run, until_devices
+from ipgwsim.testing.needs import unavailable
 
 pytestmark = pytest.mark.integration
 
 CONFIG = b"".join(f"config change MOD{n} /param{n} {n * 7919:08x}\r\n".encode() for n in range(60))
 
 
-class Client:
-    """A UDP socket of the test, used from asyncio."""
+class Client(asyncio.DatagramProtocol):
+    """A UDP endpoint of the test on 127.0.0.1 (works on either loop)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    @classmethod
+    async def open(cls) -> Client:
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_datagram_endpoint(
+            cls, local_addr=("127.0.0.1", 0), allow_broadcast=True
+        )
+        client.transport = transport
+        return client
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
 
     async def send(self, data: bytes, to: tuple[str, int]) -> None:
-        await asyncio.get_running_loop().sock_sendto(self.sock, data, to)
+        assert self.transport is not None
+        self.transport.sendto(data, to)
 
     async def receive(self) -> tuple[bytes, tuple[str, int]]:
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.sock_recvfrom(self.sock, 70_000), 10.0)
+        return await asyncio.wait_for(self.queue.get(), 10.0)
 
     def close(self) -> None:
-        self.sock.close()
+        if self.transport is not None:
+            self.transport.close()
 
 
 async def _ready(rt: Runtime, clock: ManualClock, port: int) -> tuple[DeviceHost, str]:
@@ -60,7 +72,7 @@ async def _ready(rt: Runtime, clock: ManualClock, port: int) -> tuple[DeviceHost
     (host,) = rt.add_devices("IP6000", 1)
     await enter_tftp_mode(rt, clock, host.name)
     ip = free_loopback_ip(port)
-    client = Client()
+    client = await Client.open()
     try:
         setip = SetIp(
             xid=2,
@@ -84,7 +96,7 @@ async def _read_with_a_lost_ack(
 ) -> list[bytes]:
     """Read the config in lock-step; block 2 is not acknowledged at first, so the device
     sends it again after its timeout (in device time). The DATA datagrams received."""
-    client = Client()
+    client = await Client.open()
     received: list[bytes] = []
     try:
         await client.send(encode_packet(ReadRequest("config", "octet", {})), (ip, port))
@@ -113,7 +125,10 @@ def _transfers(host: DeviceHost) -> int:
     return sum(1 for transfer in tftp.transfers if transfer.running)
 
 
-def test_the_blocks_of_a_transfer_take_the_per_datagram_path(tmp_path: Path, ports: Ports) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_blocks_of_a_transfer_take_the_per_datagram_path(
+    tmp_path: Path, ports: Ports, loop: str
+) -> None:
     port = ports.udp()
 
     async def main() -> None:
@@ -140,7 +155,9 @@ def test_the_blocks_of_a_transfer_take_the_per_datagram_path(tmp_path: Path, por
             assert after.sent.datagrams - counters.sent.datagrams == len(received)
             assert rt.errors == []
 
-    run(main())
+    if loop == "uvloop" and not uvloop_installed():
+        unavailable("uvloop is not installed (pip install 'ipgwsim[fast]')")
+    run(main(), loop=loop)
 
 
 @pytest.mark.parametrize("link", ["impaired", "captured"])
