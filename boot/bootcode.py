@@ -26,7 +26,7 @@ from ipgwsim.boot.requests import (
     StartRequested,
 )
 from ipgwsim.boot.table import TABLE, Action, Input
-from ipgwsim.boot.tftpmode import TftpMode
+from ipgwsim.boot.tftpmode import FastReplies, TftpMode
 from ipgwsim.boot.timing import clearing_time, programming_time
 from ipgwsim.events import (
     ButtonBlink,
@@ -52,7 +52,7 @@ from ipgwsim.flash.ring import ConfigRing
 from ipgwsim.flash.vars import VarStore
 from ipgwsim.hw_profiles import Profile
 from ipgwsim.proto import gwload
-from ipgwsim.proto.net import Datagram
+from ipgwsim.proto.net import Address, Datagram
 from ipgwsim.proto.tftp import TimerPolicy
 
 _NO_FIRMWARE = SlotStatus(None, "not checked yet")
@@ -253,6 +253,26 @@ class BootCode:
                 self._serve_requests(now)
         except PowerLost as exc:
             self._power_lost(exc, now)
+
+    def receive_fast(
+        self, data: bytes, src: Address, dst: Address, now: float
+    ) -> FastReplies | None:
+        """:meth:`receive_datagram` of ``Datagram(data, src, dst)`` by way of
+        :meth:`TftpMode.receive_fast <ipgwsim.boot.tftpmode.TftpMode.receive_fast>`: the
+        datagrams a transfer's DATA or ACK leads to, from ``dst``, when that is all it
+        leads to (nothing queued then); None when it was taken the ordinary way."""
+        tftp = self.tftp
+        if tftp is None or self.mode is Mode.OFF or self._events or self._outgoing:
+            self.receive_datagram(Datagram(data, src, dst), now)
+            return None
+        try:
+            out = tftp.receive_fast(data, src, dst, now)
+            if tftp.requests:
+                self._serve_requests(now)
+        except PowerLost as exc:
+            self._power_lost(exc, now)
+            return None
+        return out
 
     def port_failed(self, address: tuple[str, int], reason: str, now: float) -> None:
         """A port TFTP mode opened could not be bound: what it queued from there is dropped

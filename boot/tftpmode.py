@@ -46,7 +46,12 @@ from ipgwsim.proto.tftp import (
     parse_packet,
 )
 
-__all__ = ["AddressPolicy", "PortPolicy", "RunningBoot", "TftpMode"]
+__all__ = ["AddressPolicy", "FastReplies", "PortPolicy", "RunningBoot", "TftpMode"]
+
+#: What a transfer's DATA or ACK led to on the per-datagram path
+#: (:meth:`TftpMode.receive_fast`): the datagrams to send from the transfer's port, as
+#: ``(payload, destination)`` in order, and the transfer's deadline after it.
+FastReplies = tuple[list[tuple[bytes, Address]], float | None]
 
 
 class TftpMode:
@@ -191,6 +196,38 @@ class TftpMode:
         else:
             self._request(datagram, now)
 
+    def receive_fast(
+        self, data: bytes, src: Address, dst: Address, now: float
+    ) -> FastReplies | None:
+        """:meth:`receive_datagram` of ``Datagram(data, src, dst)``, the per-datagram path
+        of a running transfer: when all it leads to is datagrams from the transfer's port
+        ``dst`` (a DATA or ACK in the middle of a transfer), they are returned, as
+        ``(payload, destination)`` in order, instead of being queued, with the transfer's
+        deadline after it; nothing else is queued then. Otherwise (anything else, or an
+        event: the transfer ended, an image's header is to be checked, ...) the datagram
+        is taken the ordinary way and None is returned: what it led to is queued as
+        always.
+        """
+        transfer = self.transfers.get(dst)
+        if (
+            transfer is None
+            or dst[1] == self.port
+            or self.events
+            or self.outgoing
+            or self.requests
+            or (transfer.image and not transfer.header_checked)
+        ):
+            self.receive_datagram(Datagram(data, src, dst), now)
+            return None
+        if src == transfer.peer:
+            self.transfers.answered(transfer)
+        engine = transfer.engine
+        engine.receive(data, src, now)
+        if engine.finished or not engine.drop_progress():
+            self._drain(transfer, now)
+            return None
+        return engine.datagrams_to_send(), engine.get_timer()
+
     def get_timer(self) -> float | None:
         deadlines = [t.engine.get_timer() for t in self.transfers]
         pending = [d for d in deadlines if d is not None]
@@ -285,6 +322,8 @@ class TftpMode:
         assert self.ip is not None
         local = (str(self.ip), self.transfers.pick_port(str(self.ip)))
         transfer = Transfer(local, peer, name, engine, now)
+        # An image's header is checked as soon as it is in (Uploads.check_header).
+        transfer.image = isinstance(engine, ServerWrite) and name in self.files.slots()
         self.transfers.add(transfer)
         return transfer
 

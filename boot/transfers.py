@@ -63,6 +63,8 @@ class Transfer:
     #: Device time of the request.
     opened: float
     header_checked: bool = False
+    #: An upload of an image (its header is checked as soon as it is in).
+    image: bool = False
     #: The last block is confirmed; only dallying is left (not busy any more).
     complete: bool = False
     #: The client has sent something on the transfer port.

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from ipgwsim.boot import AddressPolicy, BootCode, PortPolicy
 from ipgwsim.boot.table import Input
+from ipgwsim.boot.tftpmode import FastReplies
 from ipgwsim.events import (
     Event,
     FirmwareStarted,
@@ -334,6 +335,20 @@ class Device:
             self.firmware.receive_datagram(datagram, now)
         else:
             self.boot.receive_datagram(datagram, now)
+
+    def receive_fast(
+        self, data: bytes, src: Address, dst: Address, now: float
+    ) -> FastReplies | None:
+        """:meth:`receive_datagram` of ``Datagram(data, src, dst)``; for a DATA or ACK in
+        the middle of a TFTP transfer, the datagrams it leads to, all from ``dst``, as
+        ``(payload, destination)``, when that is all it leads to (nothing is queued then:
+        the caller sends them as they are). None: it was taken the ordinary way, and
+        what it led to is queued as after :meth:`receive_datagram`."""
+        self._at(now)
+        if self.firmware is not None or self._queued:
+            self.receive_datagram(Datagram(data, src, dst), now)
+            return None
+        return self.boot.receive_fast(data, src, dst, now)
 
     def port_failed(self, address: Address, reason: str, now: float) -> None:
         """The network could not open ``address`` after a ``PortOpened`` (it is in use on

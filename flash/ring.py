@@ -54,6 +54,9 @@ def _header_pattern(parts: list[str]) -> re.Pattern[bytes]:
 #: What :meth:`ConfigRing.dump` leaves out: record headers, also those a power cut tore.
 _HEADER = _header_pattern(_header_parts())
 _ERASED_BYTE = bytes([ERASED])
+#: How much of the wrap copy :meth:`ConfigRing.dump` scans for headers that wrap: more
+#: than a header, a byte the header pattern may take after it and the byte it looks at.
+_SEAM = 2 * RING_HEADER_SIZE
 
 
 class ConfigTextError(ValueError):
@@ -170,7 +173,10 @@ class ConfigRing:
         size, count = partition.sector_size, partition.sector_count
         raw = partition.read_all()
         total = len(raw)
-        wrapped = raw + raw[: self.max_record]
+        # A header that starts in the region ends at most a header's length (and one
+        # byte the pattern looks at) past its end: that much of the wrap copy is all
+        # the scan can see, not a whole record's worth (a copy of the whole region).
+        wrapped = raw + raw[: min(self.max_record, _SEAM)]
         starts = set()
         headers: dict[int, list[int]] = {}  # sector: the header bytes in it
         for match in _HEADER.finditer(wrapped):

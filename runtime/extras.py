@@ -11,6 +11,8 @@ pip installs that with an extra (``pyproject.toml``, ``[project.optional-depende
   (``ipgwsim completion``; ``gwload``'s needs nothing);
 - ``ipgwsim[man]``: argparse-manpage (imported as ``argparse_manpage``), for the manual
   pages of ``ipgwsim`` and its subcommands (``ipgwsim man``; ``gwload(1)`` needs nothing).
+- ``ipgwsim[fast]``: uvloop, a faster event loop for ``ipgwsim run --loop uvloop``
+  (:mod:`ipgwsim.runtime.loops`; the default is asyncio's);
 - ``ipgwsim[test]``, the project's own suite: playwright, for the front panel's browser
   tests and screenshots (``ipgwsim.testing.browser``, ``ipgwsim.testing.screenshots``).
 
@@ -45,6 +47,7 @@ EXTRAS = {
     "shtab": "completion",
     "argparse_manpage": "man",
     "playwright": "test",
+    "uvloop": "fast",
 }
 
 

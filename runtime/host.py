@@ -167,6 +167,11 @@ class DeviceHost:
         self._timer: Timer | None = None
         self._timer_at: float | None = None
         self._fired_at: float | None = None
+        #: False while the armed timer is later than a deadline that did not move
+        #: (:data:`STUCK_TIMER_DELAY`): then no datagram takes :meth:`receive_fast`.
+        self._fast_ok = True
+        #: Datagrams that took the per-datagram path of :meth:`receive_fast`.
+        self.fast_datagrams = 0
         #: The flash image file (:mod:`ipgwsim.runtime.hostflash`).
         self.flash_file = HostFlashFile(self, flash, saved=saved)
         #: The one drive loop (:class:`~ipgwsim.proto.node.Pump`): the device's events
@@ -350,6 +355,56 @@ class DeviceHost:
         """Several datagrams that arrived together: through the link, one step, one pump."""
         self.link.receive(datagrams)
 
+    def receive_fast(
+        self,
+        data: bytes,
+        src: Address,
+        dst: Address,
+        reply: Callable[[bytes, Address], str | None],
+    ) -> bool:
+        """The per-datagram path of a datagram to one of the device's unicast ports:
+        ``reply(payload, to)`` sends from the socket it came to (``dst``), and returns
+        why it could not, or None. False: not taken (deliver it with :meth:`deliver_all`).
+
+        It is taken while the link is :attr:`~ipgwsim.runtime.link.Link.plain` and no
+        timer of the device is due by now; the device gets it as from :meth:`deliver_all`
+        (the same time, the same step), and what it gives back goes out the same way.
+        When all the datagram leads to is datagrams from ``dst`` (a DATA or ACK in the
+        middle of a TFTP transfer), they are sent at once with ``reply``, and the pump,
+        the link's stages and the full reschedule are skipped: none of them had anything
+        to do (:meth:`Device.receive_fast <ipgwsim.device.Device.receive_fast>`).
+        Otherwise the device is drained as after any input.
+        """
+        if self.closed or self._pumping or not self._fast_ok or not self.link.plain:
+            return False
+        now = max(self.clock.now(), self._last_now)
+        timer_at = self._timer_at
+        if timer_at is not None and timer_at <= now:
+            return False  # a timer is due first: the ordinary step runs it before
+        self._last_now = now
+        try:
+            fast = self.device.receive_fast(data, src, dst, now)
+        except Exception as exc:
+            self._internal_error(exc)
+            fast = None
+        if fast is None:
+            self.link.passed(1, 0)
+            self._drain()
+            return True
+        out, deadline = fast
+        self.link.passed(1, len(out))
+        self.fast_datagrams += 1
+        for payload, to in out:
+            problem = reply(payload, to)
+            if problem is not None:
+                self._problem(problem)
+        # The device's deadline is the transfer's or one at least as late as the armed
+        # timer: with the timer armed no later than the transfer's, _reschedule would
+        # keep it (it looks again when it fires).
+        if deadline is None or timer_at is None or deadline < timer_at:
+            self._reschedule()
+        return True
+
     def impair(self, impairment: Impairment | None) -> None:
         """Impair the device's link from now on (None: not at all)."""
         self.link.impair(impairment)
@@ -510,7 +565,9 @@ class DeviceHost:
         except Exception as exc:
             self._internal_error(exc)
             return
-        if deadline is not None and deadline == self._fired_at:
+        self._fast_ok = deadline is None or deadline != self._fired_at
+        if not self._fast_ok:
+            assert deadline is not None
             # The device did not move its deadline when its timer fired: do not spin.
             deadline = max(deadline, self.clock.now()) + STUCK_TIMER_DELAY
         self._fired_at = None

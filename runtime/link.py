@@ -95,6 +95,8 @@ class Link:
         #: Actions waiting for the datagrams sent before them: key -> (seq, action).
         self._waiting: dict[Hashable, tuple[int, Callable[[], None]]] = {}
         self.closed = False
+        #: No impairment and no capture (see :attr:`plain`).
+        self._plain = True
 
     def __repr__(self) -> str:
         return f"Link({self.name!r}, {self.impairment_text!r})"
@@ -131,12 +133,14 @@ class Link:
             else:
                 stage.rates = None
                 stage.rng = None
+        self._update_plain()
 
     def capture(self, file: CaptureFile) -> None:
         """Record this device's datagrams in ``file`` too (once per file)."""
         if any(tap is file for tap, _ in self._taps):
             return
         self._taps.append((file, file.interface(self.name, self.description)))
+        self._update_plain()
 
     @property
     def captures(self) -> list[CaptureFile]:
@@ -146,6 +150,28 @@ class Link:
         return LinkCounters(_frozen(self._out.stage.counts), _frozen(self._in.stage.counts))
 
     # -- datagrams ----------------------------------------------------------------------------
+
+    def _update_plain(self) -> None:
+        self._plain = (
+            not self.closed
+            and self._impairment is None
+            and not self._taps
+            and not self._out.stage.active
+            and not self._in.stage.active
+        )
+
+    @property
+    def plain(self) -> bool:
+        """Whether datagrams pass straight through now: no impairment, no capture, no
+        action waiting for the datagrams sent before it. Then :meth:`send` and
+        :meth:`receive` do nothing but count and pass a datagram on, and a caller may
+        pass datagrams by the link itself and count them with :meth:`passed`."""
+        return self._plain and not self._waiting
+
+    def passed(self, received: int, sent: int) -> None:
+        """Count datagrams that passed by the link while it was :attr:`plain`."""
+        self._in.stage.counts.datagrams += received
+        self._out.stage.counts.datagrams += sent
 
     def send(self, datagram: Datagram) -> None:
         """The device sent ``datagram``: record it, impair it, put it on the network."""
@@ -276,6 +302,7 @@ class Link:
     def close(self) -> None:
         """The device is gone: nothing more is sent or delivered."""
         self.closed = True
+        self._plain = False
         for pipe in (self._out, self._in):
             if pipe.timer is not None:
                 pipe.timer.cancel()

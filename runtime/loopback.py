@@ -27,6 +27,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 
 from ipgwsim.hw_profiles import Profile
@@ -61,6 +62,9 @@ class _Bound:
     owner: Attached | None
     #: For broadcast sockets: the devices listening on it, in the order they opened it.
     listeners: dict[Attached, None]
+    #: For a device's unicast socket: sends ``(payload, to)`` from it (the owner's
+    #: per-datagram path); why it could not, or None.
+    reply: Callable[[bytes, Address], str | None] | None = None
 
 
 def _udp_socket() -> socket.socket:
@@ -331,6 +335,7 @@ class LoopbackNetwork:
             sock.close()
             return bind_problem(address, exc)
         bound = _Bound(sock, address, host, {})
+        bound.reply = partial(self._reply, sock)
         self._unicast[address] = bound
         assert self._loop is not None
         self._loop.add_reader(sock.fileno(), self._readable, bound, port)
@@ -393,21 +398,40 @@ class LoopbackNetwork:
             return f"sending to {dst[0]}:{dst[1]} failed: {describe_error(exc)}"
         return None
 
+    def _reply(self, sock: socket.socket, data: bytes, to: Address) -> str | None:
+        """Send ``data`` to ``to`` from a device's unicast socket (as :meth:`send` does)."""
+        try:
+            sock.sendto(data, to)
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError as exc:
+            self.dropped += 1
+            return f"sending to {to[0]}:{to[1]} failed: {describe_error(exc)}"
+        return None
+
     def _readable(self, bound: _Bound, port: int) -> None:
         owner = bound.owner
         if owner is not None:
-            # Everything queued goes to the device in one step (one pump, one reschedule).
+            # Each datagram by the owner's per-datagram path while it takes them; from
+            # the first it does not take on, everything queued goes to the device in one
+            # step (one pump, one reschedule).
+            sock, address, reply = bound.sock, bound.address, bound.reply
+            assert reply is not None
+            fast = owner.receive_fast
             batch: list[Datagram] = []
             for _ in range(READ_BATCH):
                 try:
-                    data, src = bound.sock.recvfrom(MAX_DATAGRAM)
+                    data, src = sock.recvfrom(MAX_DATAGRAM)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as exc:  # e.g. an ICMP error reported on the socket
                     self.log.debug("receive on port %d: %s", port, exc)
                     break
-                batch.append(Datagram(data, src, bound.address))
-            self.received += len(batch)
+                self.received += 1
+                if batch or not fast(data, src, address, reply):
+                    batch.append(Datagram(data, src, address))
+                elif sock.fileno() < 0:
+                    return  # the device gave the port up
             if batch:
                 owner.deliver_all(batch)
             return

@@ -51,6 +51,17 @@ class Attached(Protocol):
 
     def deliver_all(self, datagrams: list[Datagram]) -> None: ...
 
+    def receive_fast(
+        self,
+        data: bytes,
+        src: Address,
+        dst: Address,
+        reply: Callable[[bytes, Address], str | None],
+    ) -> bool:
+        """A datagram to the unicast port ``dst`` by the per-datagram path, answered with
+        ``reply(payload, to)`` from that port; False: not taken, deliver it."""
+        ...
+
 
 class Network(Protocol):
     """The sockets, addresses and (in namespace mode) links of one runtime's devices."""

@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 from ipgwsim.events import Event
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.loops import run_on
 from ipgwsim.runtime.runtime import Runtime
 
 __all__ = [
@@ -191,13 +192,15 @@ def free_loopback_ip(port: int, tries: int = 200) -> str:
     raise RuntimeError(f"no free loopback address found for port {port}")
 
 
-def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-    """Run ``coro`` in a new event loop; TimeoutError after ``timeout`` real seconds."""
+def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0, *, loop: str = "asyncio") -> T:
+    """Run ``coro`` in a new event loop; TimeoutError after ``timeout`` real seconds.
+
+    ``loop``: asyncio's own, or ``uvloop`` (:mod:`ipgwsim.runtime.loops`)."""
 
     async def limited() -> T:
         return await asyncio.wait_for(coro, timeout)
 
-    return asyncio.run(limited())
+    return run_on(loop, limited())
 
 
 async def read_to_the_end(sock: socket.socket, timeout: float = 10.0) -> None:

@@ -44,6 +44,7 @@ from ipgwsim.runtime.devicespec import DeviceSpec, parse_model_counts
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.impair import Impairment, ImpairmentError
 from ipgwsim.runtime.loopback import LOOPBACK_BROADCAST
+from ipgwsim.runtime.loops import LOOP_VARIABLE, LOOPS, choose_loop, run_on
 from ipgwsim.runtime.ports import (
     DEFAULT_HTTP_PORT,
     DEFAULT_PORT,
@@ -192,6 +193,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="text",
         help="log lines as text ('ipgwsim run: ...', default) or one JSON object per "
         "line: time, level, logger, message, device (docs/runtime.md, Logging)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default=None,
+        help="event loop: asyncio's own (the default; "
+        f"${LOOP_VARIABLE} sets another), uvloop (pip install 'ipgwsim[fast]'), or auto: "
+        "uvloop where it is installed (docs/runtime.md, Event loop)",
     )
     parser.set_defaults(handler=run)
 
@@ -430,7 +439,9 @@ def run(args: argparse.Namespace) -> int:
 
     _log_to_stderr(args.log_level, args.log_format)
     try:
-        return asyncio.run(_run(plan(args)))
+        loop = choose_loop(args.loop)
+        logging.getLogger("ipgwsim.runtime").debug("event loop: %s", loop)
+        return run_on(loop, _run(plan(args)))
     except ImpairmentError as exc:
         print(f"ipgwsim run: --impair: {exc}", file=sys.stderr)
         return 2

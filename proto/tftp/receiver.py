@@ -22,7 +22,7 @@ number space (32768 blocks) of the expected block.
 
 from __future__ import annotations
 
-from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.net import Address
 from ipgwsim.proto.tftp.events import TransferComplete
 from ipgwsim.proto.tftp.options import TimerPolicy
 from ipgwsim.proto.tftp.packets import (
@@ -69,10 +69,9 @@ class BlockReceiver(Transfer):
         """How many bytes arrived so far, in order."""
         return len(self._buf)
 
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
+    def receive(self, data: bytes, src: Address, now: float) -> None:
         if self.finished:
             return
-        data, src, _ = datagram
         if src != self.peer:
             self._from_stranger(data, src, now)
             return

@@ -14,7 +14,7 @@ number is taken modulo 65536, so block 65535 is followed by block 0.
 
 from __future__ import annotations
 
-from ipgwsim.proto.net import Address, Datagram
+from ipgwsim.proto.net import Address
 from ipgwsim.proto.tftp.events import TransferComplete
 from ipgwsim.proto.tftp.options import DEFAULT_BLKSIZE, TimerPolicy
 from ipgwsim.proto.tftp.packets import (
@@ -47,10 +47,9 @@ class BlockSender(Transfer):
         #: What TransferComplete carries.
         self._result: bytes | None = None
 
-    def receive_datagram(self, datagram: Datagram, now: float) -> None:
+    def receive(self, data: bytes, src: Address, now: float) -> None:
         if self.finished:
             return
-        data, src, _ = datagram
         if src != self.peer:
             self._from_stranger(data, src, now)
         elif self._stage == RUNNING and len(data) == 4 and data[1] == 4 and data[0] == 0:

@@ -88,6 +88,11 @@ class Transfer:
 
     def receive_datagram(self, datagram: Datagram, now: float) -> None:
         """Take one datagram that arrived (from ``datagram.src``) at ``now``."""
+        self.receive(datagram[0], datagram[1], now)
+
+    def receive(self, data: bytes, src: Address, now: float) -> None:
+        """:meth:`receive_datagram` of the payload ``data`` from ``src``, without a
+        :class:`~ipgwsim.proto.net.Datagram` (the owner's per-datagram path)."""
         raise NotImplementedError
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
@@ -143,6 +148,21 @@ class Transfer:
         if event is None:
             return Progress(self._done(), self._total)
         return event
+
+    def drop_progress(self) -> bool:
+        """Whether nothing but :class:`Progress` is queued; if so, it is dropped.
+
+        For an owner that has no use for a transfer's progress right now (it would read
+        and ignore it): True leaves no event queued; False (another event is queued)
+        leaves the queue as it is, to be read with :meth:`next_event`.
+        """
+        events = self._events
+        if not events:
+            return True
+        if len(events) == 1 and events[0] is None:
+            events.clear()
+            return True
+        return False
 
     # -------------------- for the roles ----------------------------------------
 

@@ -360,3 +360,31 @@ def test_dump_matches_the_reference_on_any_ring(
         at = base + spot % ring.partition.size
         flash.program(at, bytes([flash.read(at, 1)[0] & mask]))
     assert ring.dump() == reference_dump(ring)
+
+
+@pytest.mark.parametrize("before_end", [1, 2, 30, RING_HEADER_SIZE - 1, RING_HEADER_SIZE + 1])
+def test_dump_leaves_out_a_header_that_runs_past_the_end_of_the_region(
+    before_end: int,
+) -> None:
+    """The dump scans only a header's worth of its wrap copy, not a whole record's: a
+    record whose header starts ``before_end`` bytes before the region's end and goes on
+    at its start is still left out whole, as the reference (with the whole wrap) does."""
+    ring = make_ring(sectors=4)
+    total = ring.partition.size
+    target = total - before_end
+    smallest = RING_HEADER_SIZE + len(config(0, 0))
+    number = 1
+    while ring.write_pointer != target:
+        left = (target - ring.write_pointer) % total
+        size = left - RING_HEADER_SIZE if smallest <= left <= ring.max_record else 150
+        ring.write(config(number, size))
+        number += 1
+        assert number < 50, "the write pointer never reached the target"
+    ring.write(config(number, 150))
+    newest = ring.newest
+    assert newest is not None
+    assert newest.offset == target  # its header runs past the end of the region
+    dump = ring.dump()
+    assert dump == reference_dump(ring)
+    assert RING_MARKER not in dump
+    assert dump.endswith(config(number, 150).encode())
