@@ -119,6 +119,7 @@ class Runtime:
         login_executor: Executor | None = None,
         connection_limits: ConnectionLimits | None = None,
         ui: tuple[str, int] | None = None,
+        console_pty: bool = True,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -144,6 +145,9 @@ class Runtime:
         #: Whether and where the consoles are served on TCP too (off by default:
         #: docs/runtime.md).
         self.console_ports = ConsolePorts(console_tcp, console_port_base)
+        #: Whether each console has a pty (False: the history, TCP and the control API
+        #: only, for more devices than ``kernel.pty.max``; docs/runtime.md, *Consoles*).
+        self.console_pty = console_pty
         if http_port is None:
             http_port = default_http_port(os.geteuid())
         if not 0 < http_port < 65536:
@@ -472,6 +476,7 @@ class Runtime:
             impairment=impairment,
             logins=self.logins,
             connections=self.connections,
+            console_pty=self.console_pty,
         )
         host.on_web = self._web_changed
         for capture in captures or []:

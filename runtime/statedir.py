@@ -350,9 +350,12 @@ class StateDir:
             raise
         return chosen
 
-    def link_console(self, record: DeviceRecord, pty: str) -> None:
-        """Point ``<device>/console`` at the device's pty."""
+    def link_console(self, record: DeviceRecord, pty: str | None) -> None:
+        """Point ``<device>/console`` at the device's pty (None: no pty, no link)."""
         link = record.console_link
+        if pty is None:
+            self.unlink_console(record)
+            return
         tmp = link.with_name(link.name + ".tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

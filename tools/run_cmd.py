@@ -132,6 +132,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="serve the consoles on the pty only, whatever a lab file says",
     )
     parser.add_argument(
+        "--no-console-pty",
+        action="store_true",
+        help="give the consoles no pty (for more devices than kernel.pty.max): reach them "
+        "by --console-tcp or the control API",
+    )
+    parser.add_argument(
         "--netns",
         action="store_true",
         help="namespace network (root): each device in a network namespace of its own, "
@@ -210,7 +216,7 @@ def device_lines(hosts: list[DeviceHost]) -> list[str]:
                 status.model,
                 status.mac,
                 *([host.link_name or "-"] if links else []),
-                host.console.path,
+                host.console.path or "-",
                 status.mode.value,
                 status.led.value,
             ]
@@ -279,6 +285,8 @@ class Plan:
     pcap: Path | None
     #: Where the front panel is served (host, port), or None.
     ui: tuple[str, int] | None = None
+    #: Whether each console has a pty (``--no-console-pty``, lab ``console_pty``).
+    console_pty: bool = True
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -365,6 +373,7 @@ def plan(args: argparse.Namespace) -> Plan:
         ),
         pcap=pick(args.pcap, lab.pcap if lab else None, None),
         ui=pick(_ui(args.ui), lab.ui if lab else None, None),
+        console_pty=not args.no_console_pty and (lab is None or lab.console_pty),
     )
 
 
@@ -494,6 +503,7 @@ async def _run(plan: Plan) -> int:
             profiles_dir=plan.profiles_dir,
             console_tcp=plan.console_tcp,
             console_port_base=plan.console_port,
+            console_pty=plan.console_pty,
             http_port=plan.http_port,
             network="netns" if plan.netns else "loopback",
             attachment=plan.attachment,
