@@ -1,4 +1,5 @@
-"""What a runtime of thousands of devices needs: consoles without a pty."""
+"""What a runtime of thousands of devices needs: consoles without a pty, and devices of a
+lab of one spec per device chosen and registered in one batch."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from ipgwsim.runtime import statedir
 from ipgwsim.runtime.clock import ManualClock
 from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.control import ControlClient
+from ipgwsim.runtime.devicespec import DeviceSpec
 from ipgwsim.runtime.errors import RuntimeSetupError
 from ipgwsim.runtime.registry import Registry
 from ipgwsim.runtime.runtime import Runtime
@@ -128,5 +131,87 @@ def test_a_console_whose_pty_cannot_be_opened_is_refused_in_one_line(
             assert not (tmp_path / "state" / "ip6000-2").exists()
             assert rt.entry is not None
             assert sorted(rt.entry.macs.values()) == [first.name]
+
+    run(main())
+
+
+# -- one batch for many specs ---------------------------------------------------------------
+
+
+def test_many_specs_read_the_folders_once_and_register_once(
+    tmp_path: Path, ports: Ports, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lab of one ``[[device]]`` per device: its folders are read once (not once per
+    spec) and the registry entry is written once for all of them."""
+    count = 30
+    specs = [DeviceSpec("IP6000", name=f"d{n}") for n in range(1, count + 1)]
+    registry = Registry(tmp_path / "registry")
+    reads: list[Path] = []
+    registers: list[int] = []
+    read_instance = statedir.read_instance
+
+    def counted_read(folder: Path) -> statedir.DeviceRecord:
+        reads.append(folder)
+        return read_instance(folder)
+
+    register = registry.register
+
+    def counted_register(entry: object) -> None:
+        registers.append(1)
+        register(entry)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(statedir, "read_instance", counted_read)
+    monkeypatch.setattr(registry, "register", counted_register)
+
+    async def start() -> list[str]:
+        async with Runtime(
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            console_pty=False,
+            registry=registry,
+        ) as rt:
+            registers.clear()
+            hosts = rt.add_many(specs)
+            assert len(registers) == 1
+            assert rt.entry is not None
+            assert len(rt.entry.macs) == count
+            return [h.mac for h in hosts]
+
+    made = run(start())  # new folders
+    assert len(set(made)) == count
+    reads.clear()
+    again = run(start())  # the same folders, saved
+    assert again == made
+    assert len(reads) == count  # each folder once
+
+
+def test_a_spec_that_fails_stops_the_ones_after_it_only(tmp_path: Path, ports: Ports) -> None:
+    specs = [
+        DeviceSpec("IP6000", name="first"),
+        DeviceSpec("IP6000", name="second"),
+        DeviceSpec("IP9999", name="bad"),
+        DeviceSpec("IP6000", name="after"),
+    ]
+
+    async def main() -> None:
+        async with Runtime(
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            console_pty=False,
+            registry=Registry(tmp_path / "registry"),
+        ) as rt:
+            with pytest.raises(RuntimeSetupError, match="no hardware profile for 'IP9999'"):
+                rt.add_many(specs)
+            assert [h.name for h in rt.devices] == ["first", "second"]
+            assert not (tmp_path / "state" / "after").exists()
+            assert rt.entry is not None
+            assert sorted(rt.entry.macs.values()) == ["first", "second"]
+            # Unnamed specs of one batch never take the same saved folder twice.
+            rt.add_many([DeviceSpec("IP800", 2), DeviceSpec("IP800", 1)])
+            assert [h.name for h in rt.devices][2:] == ["ip800-1", "ip800-2", "ip800-3"]
 
     run(main())
