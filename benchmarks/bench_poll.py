@@ -358,6 +358,10 @@ class Run:
     #: Judged polls more than 1 s after / before their due time.
     late: int = 0
     early: int = 0
+    #: How far apart the judged polls' due times lie (the 1st to the 99th percentile), and
+    #: the polls/s the runtime made while they were due (judged / (p99 arrival - p1 due)).
+    due_spread_s: float = 0.0
+    burst_polls_per_s: float = 0.0
     missing: int = 0
     hwm_kib: int = 0
     processes: int = 1
@@ -383,11 +387,15 @@ def analyse(run: Run, records: list[tuple[float, str, str]], window: tuple[float
         by_device.setdefault(serial, []).append(arrived)
     run.missing = run.count - len(by_device)
     lateness: list[float] = []
+    dues: list[float] = []
+    arrivals: list[float] = []
     run.polls = 0
     for times in by_device.values():
         for previous, arrived in itertools.pairwise(times):
             if t0 <= previous and arrived <= t1:
                 lateness.append(arrived - (previous + run.interval_s))
+                dues.append(previous + run.interval_s)
+                arrivals.append(arrived)
         mine = sum(1 for t in times if t0 < t <= t1)
         run.polls += mine
         run.most_polls_of_a_device = max(run.most_polls_of_a_device, mine)
@@ -403,6 +411,10 @@ def analyse(run: Run, records: list[tuple[float, str, str]], window: tuple[float
     run.worst_early_s = min(lateness, default=0.0)
     run.lateness_p50_s = percentile(lateness, 50)
     run.lateness_p99_s = percentile(lateness, 99)
+    if dues:
+        run.due_spread_s = percentile(dues, 99) - percentile(dues, 1)
+        busy = percentile(arrivals, 99) - percentile(dues, 1)
+        run.burst_polls_per_s = 0.98 * len(dues) / busy if busy > 0 else 0.0
 
 
 def wait_first_polls(
@@ -548,8 +560,13 @@ def judge(report: Report) -> list[Goal]:
             if on_time
             else (f"not all polls on time at any count measured (the smallest: {runs[0].count:,})")
         )
+        rate = goal_run.burst_polls_per_s
         timing.why = (
-            f"{ceiling}; at {goal_run.count:,}: {goal_run.late:,} polls more than 1 s late and"
+            f"{ceiling}; at {goal_run.count:,} the polls fall due within"
+            f" {goal_run.due_spread_s:.1f} s of each other (every device made its first poll as"
+            f" the start ended, so they stay together) and the runtime made {rate:,.0f}"
+            f" polls/s while they were due: more than about {rate:,.0f} polls due in the same"
+            f" second cannot all be on time; {goal_run.late:,} polls more than 1 s late and"
             f" {goal_run.early:,} more than 1 s early (an early poll follows a late one), p99"
             f" {goal_run.lateness_p99_s:+.3f} s; the runtime used {goal_run.runtime_cores:.2f}"
             f" cores in {goal_run.processes} process(es) (one event loop each, so at most one"
