@@ -561,17 +561,22 @@ def judge(report: Report) -> list[Goal]:
             else (f"not all polls on time at any count measured (the smallest: {runs[0].count:,})")
         )
         rate = goal_run.burst_polls_per_s
+        if goal_run.late:
+            cause = (
+                f"{goal_run.late:,} polls came more than 1 s late"
+                f" (p99 {goal_run.lateness_p99_s:+.3f} s): the polls fall due within"
+                f" {goal_run.due_spread_s:.1f} s of each other and"
+                f" the runtime made {rate:,.0f} polls/s while they were due"
+            )
+        else:
+            cause = "no poll came more than 1 s late"
         timing.why = (
-            f"{ceiling}; at {goal_run.count:,} the polls fall due within"
-            f" {goal_run.due_spread_s:.1f} s of each other (every device made its first poll as"
-            f" the start ended, so they stay together) and the runtime made {rate:,.0f}"
-            f" polls/s while they were due: more than about {rate:,.0f} polls due in the same"
-            f" second cannot all be on time; {goal_run.late:,} polls more than 1 s late and"
-            f" {goal_run.early:,} more than 1 s early (an early poll follows a late one), p99"
-            f" {goal_run.lateness_p99_s:+.3f} s; the runtime used {goal_run.runtime_cores:.2f}"
-            f" cores in {goal_run.processes} process(es) (one event loop each, so at most one"
-            f" core each), the update server {goal_run.server_cores:.2f}; load average before"
-            f" {goal_run.load_before}"
+            f"{ceiling}; at {goal_run.count:,}: {cause}; {goal_run.early:,} polls came more"
+            f" than 1 s early (worst {goal_run.worst_early_s:+.1f} s: a device that polled"
+            f" again soon after its previous poll, or whose previous poll was late); the"
+            f" runtime used {goal_run.runtime_cores:.2f} cores in {goal_run.processes}"
+            f" process(es), the update server {goal_run.server_cores:.2f}; load average"
+            f" before {goal_run.load_before}"
         )
     return [memory, timing]
 
