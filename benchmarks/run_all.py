@@ -802,6 +802,76 @@ def summarize_upload(data: Any, quick: bool) -> Summary:
 # -- bench_upload.py (end) -----------------------------------------------------------------
 
 
+# -- update-server polling (bench_poll.py) -------------------------------------------------
+
+
+def summarize_poll(data: Any, quick: bool) -> Summary:
+    rows = []
+    for r in data["runs"]:
+        if r["problem"] and not r["judged"]:
+            rows.append([f"{r['count']:,}", str(r["workers"]), r["problem"], *[""] * 7])
+            continue
+        rows.append(
+            [
+                f"{r['count']:,}",
+                str(r["workers"]),
+                f"{r['start_s']:.1f} s",
+                f"{r['hwm_kib'] / 1024:.1f} MiB",
+                f"{r['hwm_kib'] / r['count']:.1f} KiB",
+                f"{r['polls_per_s']:.1f} ({r['ideal_polls_per_s']:.1f})",
+                f"{r['on_time_share'] * 100:.2f} % of {r['judged']:,}",
+                f"{r['worst_late_s']:.3f} s",
+                f"{r['runtime_cores']:.2f}",
+                f"{r['server_cores']:.2f}",
+            ]
+        )
+    body = [
+        f"IP6000 running firmware on loopback, each polling one update server every "
+        f"{data['interval_s']:g} s of real time (speed {data['speed']:g}x), "
+        f"{data['intervals']} intervals measured after every device's first poll.",
+        "",
+        *table(
+            [
+                "devices",
+                "workers",
+                "start",
+                "peak memory (VmHWM)",
+                "per device",
+                "polls/s (ideal)",
+                "within 1 s of due",
+                "worst lateness",
+                "runtime CPU (cores)",
+                "server CPU",
+            ],
+            rows,
+            align="rrrrrrrrrr",
+        ),
+        *data.get("notes", []),
+        "",
+    ]
+    goals = [GoalResult(g["goal"], g["measured"], g_verdict(g)) for g in data.get("goals", [])]
+    body += goals_table(goals)
+    for g in data.get("goals", []):
+        if g["passed"] is False and g.get("why"):
+            body += [f"*{g['goal']}*: {g['why']}", ""]
+    judged = [r for r in data["runs"] if r["judged"] and r["workers"] == 1]
+    if judged:
+        top = max(judged, key=lambda r: r["count"])
+        headline = (
+            f"{top['count']:,} devices: peak {top['hwm_kib'] / 1024:.0f} MiB, "
+            f"{top['on_time_share'] * 100:.1f} % of polls within 1 s"
+        )
+    else:
+        headline = "no count measured"
+    return Summary(headline, "no peer", goals, body)
+
+
+def g_verdict(goal: dict[str, Any]) -> str:
+    if goal["passed"] is None:
+        return f"not judged: {goal['why']}"
+    return verdict(bool(goal["passed"]))
+
+
 # -- the benchmarks ------------------------------------------------------------------------
 
 SPECS = (
@@ -860,6 +930,15 @@ SPECS = (
         ("--quick",),
         (),
         summarize_upload,
+    ),
+    Spec(
+        "poll",
+        "bench_poll.py",
+        "Update-server polling: fleets at provisioning scale",
+        "Update-server polling benchmark",
+        ("--quick",),
+        ("--counts", "1000", "10000", "--workers", "1", "2"),
+        summarize_poll,
     ),
     Spec(
         "netns",

@@ -11,10 +11,12 @@ Rules of the part (each enforced here, each a :class:`LocalFlashError` if broken
 * ``read`` has no rules beyond staying inside the part (and the power being on);
   ``peek`` reads the same whatever the power: a view from outside the device.
 
-Memory is proportional to the sectors written: a sector that is erased is not
-stored at all (reads give ``0xFF``), so a 32 MiB part with one config in it
-costs a few sectors. The part opens no file; the runtime saves and loads it
-through :meth:`written_sectors` and :meth:`restore`.
+Memory is proportional to the data written: a sector that is erased is not
+stored at all (reads give ``0xFF``), and a sector this flash changed is stored up to
+its last programmed byte (the rest reads ``0xFF``), so a 32 MiB part with one config
+in it costs about the config's size, not a 128 KiB sector per region written. The
+part opens no file; the runtime saves and loads it through :meth:`written_sectors`
+and :meth:`restore`.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class NorFlash:
         self.faults = faults if faults is not None else FaultInjector()
         self.powered = True
         # A sector is ``bytes`` while it may be shared with other flashes (see
-        # :meth:`clone`) and becomes a private ``bytearray`` on its first change.
+        # :meth:`clone`) and becomes a private ``bytearray`` on its first change. Either
+        # may be shorter than the sector: the bytes after its end read 0xFF.
         self._sectors: dict[int, bytes | bytearray] = {}
         self._wear: dict[int, int] = {}
         #: Sector contents shared by the flashes of one pool (:meth:`share`), by contents;
@@ -92,11 +95,8 @@ class NorFlash:
             index, offset = divmod(pos, size)
             chunk = min(end - pos, size - offset)
             sector = self._sectors.get(index)
-            parts.append(
-                bytes([ERASED]) * chunk
-                if sector is None
-                else bytes(sector[offset : offset + chunk])
-            )
+            data = b"" if sector is None else bytes(sector[offset : offset + chunk])
+            parts.append(data + bytes([ERASED]) * (chunk - len(data)))
             pos += chunk
         return b"".join(parts)
 
@@ -157,9 +157,8 @@ class NorFlash:
             self.faults.record(op, "program", addr, length, "bad sector")
             raise BadSectorError(index, "program")
         sector = self._sectors.get(index)
-        old = (
-            bytes([ERASED]) * length if sector is None else bytes(sector[offset : offset + length])
-        )
+        old = b"" if sector is None else bytes(sector[offset : offset + length])
+        old += bytes([ERASED]) * (length - len(old))
         old_int = int.from_bytes(old, "big")
         new_int = int.from_bytes(data, "big")
         if self.strict and (old_int & new_int) != new_int:
@@ -179,23 +178,33 @@ class NorFlash:
         if bad is BadSectorMode.NOOP:
             outcome = "ignored (bad sector)"
         elif result != old:
-            private = self._private(index)
-            private[offset : offset + length] = result
+            self._store(index, offset, result)
         self.faults.record(op, "program", addr, length, outcome, cut=cut)
         if cut is not None:
             self.powered = False
             raise PowerLost(op, f"program {addr:#x}+{length:#x}")
 
     def _private(self, index: int) -> bytearray:
-        """Sector ``index`` as this flash's own, changeable copy (copy on write)."""
+        """Sector ``index`` as this flash's own, changeable copy (copy on write); an erased
+        sector starts empty (it grows as it is programmed)."""
         sector = self._sectors.get(index)
         if isinstance(sector, bytearray):
             return sector
-        private = (
-            bytearray([ERASED]) * self.geometry.sector_size if sector is None else bytearray(sector)
-        )
+        private = bytearray() if sector is None else bytearray(sector)
         self._sectors[index] = private
         return private
+
+    def _store(self, index: int, offset: int, result: bytes) -> None:
+        """Put ``result`` at ``offset`` of sector ``index``: the stored copy grows only as
+        far as the last byte that is not 0xFF (those after it read 0xFF anyway)."""
+        private = self._private(index)
+        stored = len(private)
+        keep_to = max(stored, offset + len(result.rstrip(bytes([ERASED]))))
+        if keep_to > stored:
+            private.extend(bytes([ERASED]) * (keep_to - stored))
+        stop = min(offset + len(result), keep_to)
+        if stop > offset:
+            private[offset:stop] = result[: stop - offset]
 
     def erase_sector(self, index: int) -> None:
         """Erase sector ``index`` to ``0xFF``."""
@@ -263,10 +272,11 @@ class NorFlash:
 
     def written_sectors(self) -> Iterator[tuple[int, bytes]]:
         """Every sector that is not fully erased, in order, with its bytes."""
+        size = self.geometry.sector_size
         for index in sorted(self._sectors):
             data = self._sectors[index]
             if data.count(ERASED) != len(data):
-                yield index, bytes(data)
+                yield index, bytes(data) + bytes([ERASED]) * (size - len(data))
 
     def wear_counts(self) -> dict[int, int]:
         """The wear of every sector that was ever erased."""
@@ -307,5 +317,4 @@ class NorFlash:
         Sectors shared with other flashes (:meth:`clone`, interned loads, stored
         images shared through the pool: :meth:`share`) are not counted.
         """
-        private = sum(1 for data in self._sectors.values() if isinstance(data, bytearray))
-        return private * self.geometry.sector_size
+        return sum(len(data) for data in self._sectors.values() if isinstance(data, bytearray))

@@ -9,6 +9,7 @@ silently except where a default is written down below.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -336,15 +337,30 @@ def parse_profile(text: str, source: str) -> Profile:
 
 def load_profile_file(path: Path) -> Profile:
     """Load one profile file."""
-    return parse_profile(read_toml_text(path, ProfileError), str(path))
+    return _parse_once(read_toml_text(path, ProfileError), str(path))
 
 
-def _builtin_texts() -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=256)
+def _parse_once(text: str, source: str) -> Profile:
+    """:func:`parse_profile`, each text parsed once per process (a Profile is frozen).
+
+    A runtime or a lab check looks up a model once per device; parsing every profile
+    each time took about 45 ms per device. The key is the text itself, so a file that
+    changes is parsed anew; a refused text raises each time (errors are not cached).
+    """
+    return parse_profile(text, source)
+
+
+@functools.cache
+def _builtin_texts() -> tuple[tuple[str, str], ...]:
+    """The shipped profiles' texts (read once: the package does not change under a process)."""
     folder = resources.files("ipgwsim.hw_profiles")
-    return sorted(
-        (f"ipgwsim/hw_profiles/{entry.name}", entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if entry.name.endswith(".toml")
+    return tuple(
+        sorted(
+            (f"ipgwsim/hw_profiles/{entry.name}", entry.read_text(encoding="utf-8"))
+            for entry in folder.iterdir()
+            if entry.name.endswith(".toml")
+        )
     )
 
 
@@ -355,7 +371,7 @@ def load_profiles(folder: Path | None = None) -> dict[str, Profile]:
     (gwload finds devices by gwtype), are refused.
     """
     if folder is None:
-        loaded = [parse_profile(text, source) for source, text in _builtin_texts()]
+        loaded = [_parse_once(text, source) for source, text in _builtin_texts()]
     else:
         if not folder.is_dir():
             raise ProfileError(str(folder), "", "is not a folder")

@@ -17,6 +17,10 @@ Everything written goes to each of the console's :attr:`Console.sinks` too, whol
 or not the pty had room. The time-stamped lines alone also go to :attr:`Console.line_sinks`
 (the TCP terminals of :mod:`ipgwsim.runtime.consoletcp`, which see the device's messages but
 never the pty's session). :meth:`Console.feed` types on the pty.
+
+``Console(..., pty=False)`` has no pty (:attr:`Console.path` is None): the lines go to the
+history and the sinks only, so a runtime of more devices than the kernel has ptys
+(``kernel.pty.max``) still keeps every console, reachable by TCP and the control API.
 """
 
 from __future__ import annotations
@@ -47,20 +51,26 @@ class Console:
         *,
         history: int = HISTORY,
         on_input: Callable[[bytes], None] | None = None,
+        pty: bool = True,
     ) -> None:
         self._clock = clock
         self._on_input = on_input
         #: Whether the last thing written ended a line (raw output may leave a prompt open).
         self._at_line_start = True
-        self._master, self._slave = os.openpty()
-        try:
-            tty.setraw(self._slave, termios.TCSANOW)
-            os.set_blocking(self._master, False)
-            self.path = os.ttyname(self._slave)
-        except OSError:
-            os.close(self._master)
-            os.close(self._slave)
-            raise
+        self._closed = False
+        #: The pty's path (``/dev/pts/3``), or None for a console without a pty.
+        self.path: str | None = None
+        self._master = self._slave = -1
+        if pty:
+            self._master, self._slave = os.openpty()
+            try:
+                tty.setraw(self._slave, termios.TCSANOW)
+                os.set_blocking(self._master, False)
+                self.path = os.ttyname(self._slave)
+            except OSError:
+                os.close(self._master)
+                os.close(self._slave)
+                raise
         self.lines: deque[str] = deque(maxlen=history)
         #: Writes (lines or raw output) that did not fit into the pty buffer (or only in part).
         self.dropped = 0
@@ -69,13 +79,14 @@ class Console:
         #: Where each time-stamped line goes besides the pty (without its line end).
         self.line_sinks: list[Callable[[str], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        with contextlib.suppress(RuntimeError):
-            self._loop = asyncio.get_running_loop()
-            self._loop.add_reader(self._master, self._drain_input)
+        if pty:
+            with contextlib.suppress(RuntimeError):
+                self._loop = asyncio.get_running_loop()
+                self._loop.add_reader(self._master, self._drain_input)
 
     @property
     def closed(self) -> bool:
-        return self._master < 0
+        return self._closed
 
     def write(self, text: str) -> None:
         """Write one line (no line ending in ``text``) with the device time before it."""
@@ -99,6 +110,9 @@ class Console:
     def _write(self, data: bytes) -> None:
         for sink in self.sinks:
             sink(data)
+        if self._master < 0:  # no pty
+            self._at_line_start = data.endswith(b"\n")
+            return
         try:
             written = os.write(self._master, data)
         except (BlockingIOError, InterruptedError):
@@ -143,10 +157,12 @@ class Console:
         """Close both sides of the pty."""
         if self.closed:
             return
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._master)
-        os.close(self._master)
-        os.close(self._slave)
+        self._closed = True
+        if self._master >= 0:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._master)
+            os.close(self._master)
+            os.close(self._slave)
         self._master = self._slave = -1
         self.sinks.clear()
         self.line_sinks.clear()

@@ -36,10 +36,12 @@ admin web server (:mod:`ipgwsim.runtime.hostweb`), the HTTP requests the firmwar
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 from ipgwsim.device import Device, DeviceStatus
 from ipgwsim.events import (
@@ -68,7 +70,7 @@ from ipgwsim.runtime.connlimit import ConnectionBudget
 from ipgwsim.runtime.console import Console
 from ipgwsim.runtime.consoleclients import ConsoleClients
 from ipgwsim.runtime.consoletcp import ConsoleTcp
-from ipgwsim.runtime.errors import describe_error
+from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.hostfetch import HostFetches
 from ipgwsim.runtime.hostflash import HostFlashFile
 from ipgwsim.runtime.hostweb import HostWeb
@@ -110,6 +112,7 @@ class DeviceHost:
         impairment: Impairment | None = None,
         logins: LoginChecker | None = None,
         connections: ConnectionBudget | None = None,
+        console_pty: bool = True,
     ) -> None:
         self.record = record
         #: Makes the password checks of HTTP logins (the runtime's, shared by its devices;
@@ -153,7 +156,10 @@ class DeviceHost:
             description=f"{profile.model} {record.instance.mac_text}",
         )
         self.link.impair(impairment)
-        self.console = Console(clock.now, on_input=self._console_input)
+        try:
+            self.console = Console(clock.now, on_input=self._console_input, pty=console_pty)
+        except OSError as exc:
+            raise RuntimeSetupError(no_pty_left(record.instance.name, exc)) from None
         #: The pty's terminal and one per TCP connection, each with its own session.
         self.terminals = Terminals(self.console.write_raw, self._type_at)
         #: The console's clients besides the pty: TCP connections, the control API's
@@ -645,3 +651,20 @@ class DeviceHost:
         if self._own_logins:
             self.logins.close()
         self.console.close()
+
+
+def no_pty_left(name: str, exc: OSError) -> str:
+    """The line for a console whose pty cannot be opened (most often: none left)."""
+    try:
+        limit = Path("/proc/sys/kernel/pty/max").read_text().strip()
+    except OSError:
+        limit = "unknown"
+    # The kernel says ENOSPC ("No space left on device") when every pty is taken.
+    reason = "no pty left" if exc.errno == errno.ENOSPC else describe_error(exc)
+    return (
+        f"{name}: cannot open a pty for its console: {reason} (the kernel allows"
+        f" kernel.pty.max = {limit} ptys on this host, for every program): run with"
+        " --no-console-pty (lab file: console_pty = false) for consoles without a pty,"
+        " reached by --console-tcp and the control API, or raise the limit"
+        " (sysctl -w kernel.pty.max=N, as root)"
+    )

@@ -78,6 +78,8 @@ class Lab:
     http_port: int | None = None
     console_port: int | None = None
     console_tcp: bool = False
+    #: Whether each console has a pty (``console_pty = false``: TCP and the API only).
+    console_pty: bool = True
     share_port: bool = False
     attachment: Attachment | None = None
     impairment: Impairment | None = None
@@ -151,6 +153,7 @@ def _runtime(top: _Reader, base: Path) -> dict[str, Any]:
         "attachment": _attachment(r, "attach"),
         "console_tcp": r.get("console_tcp", bool) if r.has("console_tcp") else None,
         "share_port": r.get("share_port", bool) if r.has("share_port") else False,
+        "console_pty": r.get("console_pty", bool) if r.has("console_pty") else True,
         "impairment": _impairment(r, "impair"),
         "pcap": _path(r, "pcap", base),
         "ui": _parsed(r, "ui", parse_ui, RuntimeSetupError),

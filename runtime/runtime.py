@@ -50,6 +50,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -70,7 +71,7 @@ from ipgwsim.runtime.connlimit import (
     raise_open_file_limit,
 )
 from ipgwsim.runtime.consoletcp import ConsolePorts
-from ipgwsim.runtime.deviceflash import DeviceFlashes, read_starting_config
+from ipgwsim.runtime.deviceflash import DeviceFlashes, StartingConfig, read_starting_config
 from ipgwsim.runtime.devicespec import DeviceSpec, format_mac, normalize_mac
 from ipgwsim.runtime.errors import (
     RuntimeSetupError,
@@ -91,6 +92,18 @@ from ipgwsim.runtime.press import check_hold
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 from ipgwsim.runtime.watch import Presses, Watched, Watcher, Watchers
+
+
+@dataclass
+class _Prepared:
+    """A device spec checked, its folders chosen: what starting its devices needs."""
+
+    spec: DeviceSpec
+    profile: Profile
+    config: StartingConfig | None
+    impairment: Impairment | None
+    captures: list[CaptureFile]
+    chosen: list[tuple[DeviceRecord, bool]]
 
 
 class Runtime:
@@ -121,6 +134,7 @@ class Runtime:
         ui: tuple[str, int] | None = None,
         control_socket: Path | None = None,
         worker: bool = False,
+        console_pty: bool = True,
     ) -> None:
         if network not in ("loopback", "netns"):
             raise RuntimeSetupError(
@@ -146,6 +160,9 @@ class Runtime:
         #: Whether and where the consoles are served on TCP too (off by default:
         #: docs/runtime.md).
         self.console_ports = ConsolePorts(console_tcp, console_port_base)
+        #: Whether each console has a pty (False: the history, TCP and the control API
+        #: only, for more devices than ``kernel.pty.max``; docs/runtime.md, *Consoles*).
+        self.console_pty = console_pty
         if http_port is None:
             http_port = default_http_port(os.geteuid())
         if not 0 < http_port < 65536:
@@ -175,8 +192,6 @@ class Runtime:
         #: (made at the start).
         self.api: Api | None = None
         self._hosts: dict[str, DeviceHost] = {}
-        #: Hardware profiles read so far, by the model asked for.
-        self._profiles: dict[str, Profile] = {}
         self._by_serial: dict[str, DeviceHost] = {}
         #: The devices' flashes: saved ones, factory ones (:mod:`ipgwsim.runtime.deviceflash`).
         self.flashes = DeviceFlashes(self.log)
@@ -369,7 +384,76 @@ class Runtime:
         device of this runtime has, a folder of another model under the name, a saved
         device whose MAC is not the one asked for, a starting config that does not load.
         """
+        return self._add_batch([spec])
+
+    def add_many(self, specs: list[DeviceSpec]) -> list[DeviceHost]:
+        """Start the devices of several specs in order (``ipgwsim run IP800:2 IP811:3``).
+
+        Names and MACs that two specs would share are refused before anything starts; a
+        spec that fails stops the ones after it (the devices started so far keep running).
+        The folders of all specs are chosen and their MACs registered in one turn of the
+        host registry's lock (a lab of one spec per device would otherwise read every
+        device folder and rewrite its registry entry once per device).
+        """
+        seen: dict[str, int] = {}
+        for index, spec in enumerate(specs):
+            for name in spec.names() or []:
+                if name in seen:
+                    raise RuntimeSetupError(
+                        f"{name}: named by device spec {seen[name] + 1} and {index + 1}"
+                    )
+                seen[name] = index
+        return self._add_batch(specs)
+
+    def _add_batch(self, specs: list[DeviceSpec]) -> list[DeviceHost]:
+        """Prepare the specs in order (up to the first that fails), register them at once,
+        start them; then raise the failure, if one stopped the preparation."""
         self._check_running()
+        prepared: list[_Prepared] = []
+        failure: RuntimeSetupError | None = None
+        taken = {host.record.folder for host in self._hosts.values()}
+        with self.registry.locked():
+            for spec in specs:
+                try:
+                    ready = self._prepare(spec, taken)
+                except RuntimeSetupError as exc:
+                    failure = exc
+                    break
+                prepared.append(ready)
+                taken.update(record.folder for record, _ in ready.chosen)
+            if prepared:
+                chosen = [c for ready in prepared for c in ready.chosen]
+                try:
+                    assert self.entry is not None
+                    if not self._worker:
+                        claim_identities(
+                            self.registry,
+                            self.entry,
+                            self.network,
+                            [(r, ready.profile) for ready in prepared for r, _ in ready.chosen],
+                        )
+                except RuntimeSetupError:
+                    self._discard(chosen)
+                    raise
+        hosts: list[DeviceHost] = []
+        for number, ready in enumerate(prepared):
+            hosts += self._start_prepared(
+                ready, [c for r in prepared[number + 1 :] for c in r.chosen]
+            )
+        if failure is not None:
+            raise failure
+        return hosts
+
+    def _discard(self, chosen: list[tuple[DeviceRecord, bool]]) -> None:
+        """Devices that will not start: a new one leaves no state folder."""
+        for record, new in chosen:
+            if new:
+                shutil.rmtree(record.folder, ignore_errors=True)
+        self.state.folders_changed()
+
+    def _prepare(self, spec: DeviceSpec, taken: set[Path]) -> _Prepared:
+        """Check ``spec`` and choose (or make) its folders; the registry is locked.
+        ``taken``: folders of devices that run or are chosen already."""
         if spec.count < 1:
             raise RuntimeSetupError(f"count must be 1 or more, not {spec.count}")
         self.console_ports.check(spec.console_port)
@@ -380,7 +464,12 @@ class Runtime:
             raise RuntimeSetupError(
                 f"attachment {spec.attachment}: attachments need the namespace network (netns)"
             )
-        profile = self._profile(spec.model)
+        try:
+            profile = find_profile(spec.model, self.profiles_dir)
+        except KeyError as exc:
+            raise UnknownModel(str(exc.args[0])) from None
+        except ProfileError as exc:
+            raise RuntimeSetupError(str(exc)) from None
         config = read_starting_config(spec.config)
         for mac in spec.macs() or []:
             holder = self._by_serial.get(mac)
@@ -389,22 +478,17 @@ class Runtime:
         for name in spec.names() or []:
             if name in self._hosts:
                 raise RuntimeSetupError(f"{name}: a device of that name runs already")
-        chosen_impairment = self.impairment if spec.impairment is None else seeded(spec.impairment)
+        impairment = self.impairment if spec.impairment is None else seeded(spec.impairment)
         captures = self._captures.open(self.pcap, spec.pcap)
-        running = {host.record.folder for host in self._hosts.values()}
-        with self.registry.locked():
-            chosen = self.state.choose_records(spec, profile.model, running)
-            try:
-                assert self.entry is not None
-                if not self._worker:
-                    claim_identities(
-                        self.registry, self.entry, self.network, [(r, profile) for r, _ in chosen]
-                    )
-            except RuntimeSetupError:
-                for record, new in chosen:
-                    if new:  # a device that never ran leaves no state folder
-                        shutil.rmtree(record.folder, ignore_errors=True)
-                raise
+        chosen = self.state.choose_records(spec, profile.model, taken)
+        return _Prepared(spec, profile, config, impairment, captures, chosen)
+
+    def _start_prepared(
+        self, ready: _Prepared, later: list[tuple[DeviceRecord, bool]]
+    ) -> list[DeviceHost]:
+        """Start a prepared spec's devices; if one fails, the rest (and ``later``, the
+        devices of the specs after it) do not start and leave the registry."""
+        spec, profile, chosen = ready.spec, ready.profile, ready.chosen
         hosts: list[DeviceHost] = []
         for index, (record, new) in enumerate(chosen):
             console = None
@@ -412,7 +496,7 @@ class Runtime:
                 console = spec.console_port + 2 * index
             try:
                 flash, saved = self.flashes.flash_for(
-                    record, profile, new=new, firmware=not spec.empty_firmware, config=config
+                    record, profile, new=new, firmware=not spec.empty_firmware, config=ready.config
                 )
                 host = self._start_device(
                     record,
@@ -422,49 +506,17 @@ class Runtime:
                     http_port=spec.http_port,
                     console_port=console,
                     attachment=spec.attachment,
-                    impairment=chosen_impairment,
-                    captures=captures,
+                    impairment=ready.impairment,
+                    captures=ready.captures,
                 )
             except RuntimeSetupError:
-                for later, later_new in chosen[index:]:
-                    if later_new:  # a device that never ran leaves no state folder
-                        shutil.rmtree(later.folder, ignore_errors=True)
-                names = {r.instance.name for r, _ in chosen[index:]}
+                rest = chosen[index:] + later
+                self._discard(rest)
+                names = {r.instance.name for r, _ in rest}
                 release_identities(self.registry, self.entry, names, self.log)
                 raise
             hosts.append(host)
         return hosts
-
-    def _profile(self, model: str) -> Profile:
-        """The hardware profile of ``model``, read once per runtime (a worker of ``run
-        --workers`` adds its devices one spec each: reading every profile file again for
-        each cost 20 ms a device)."""
-        found = self._profiles.get(model)
-        if found is None:
-            try:
-                found = find_profile(model, self.profiles_dir)
-            except KeyError as exc:
-                raise UnknownModel(str(exc.args[0])) from None
-            except ProfileError as exc:
-                raise RuntimeSetupError(str(exc)) from None
-            self._profiles[model] = found
-        return found
-
-    def add_many(self, specs: list[DeviceSpec]) -> list[DeviceHost]:
-        """Start the devices of several specs in order (``ipgwsim run IP800:2 IP811:3``).
-
-        Names and MACs that two specs would share are refused before anything starts; a
-        spec that fails stops the ones after it (the devices started so far keep running).
-        """
-        seen: dict[str, int] = {}
-        for index, spec in enumerate(specs):
-            for name in spec.names() or []:
-                if name in seen:
-                    raise RuntimeSetupError(
-                        f"{name}: named by device spec {seen[name] + 1} and {index + 1}"
-                    )
-                seen[name] = index
-        return [host for spec in specs for host in self.add(spec)]
 
     def _start_device(
         self,
@@ -496,6 +548,7 @@ class Runtime:
             impairment=impairment,
             logins=self.logins,
             connections=self.connections,
+            console_pty=self.console_pty,
         )
         host.on_web = self._web_changed
         for capture in captures or []:

@@ -94,6 +94,38 @@ class DeviceRecord:
         return int(match.group(2)) if match else 0
 
 
+class RecordIndex:
+    """A state directory's device records by name and serial number, with the highest
+    device number of each model and of each block of serial numbers: what choosing and
+    making the folders of one more device needs, without reading every folder again.
+    """
+
+    def __init__(self, records: list[DeviceRecord]) -> None:
+        self.by_name: dict[str, DeviceRecord] = {}
+        self.by_serial: dict[str, DeviceRecord] = {}
+        #: model -> the highest number of its devices' names (``ip6000-7``: 7)
+        self.top_of_model: dict[str, int] = {}
+        #: block -> the highest device number in it
+        self.top_of_block: dict[int, int] = {}
+        for record in records:
+            self.add(record)
+
+    def add(self, record: DeviceRecord) -> None:
+        self.by_name[record.instance.name] = record
+        self.by_serial[record.instance.serial] = record
+        model = self.top_of_model.get(record.model, 0)
+        self.top_of_model[record.model] = max(model, record.number)
+        number = device_number(record.instance.serial)
+        if number is not None:
+            block = number // BLOCK_SIZE
+            self.top_of_block[block] = max(self.top_of_block.get(block, 0), number)
+
+    def of_model(self, model: str) -> list[DeviceRecord]:
+        """The model's records, by number (as :meth:`StateDir.records` orders them)."""
+        found = [r for r in self.by_name.values() if r.model == model]
+        return sorted(found, key=lambda r: (r.number, r.instance.name))
+
+
 def read_instance(folder: Path) -> DeviceRecord:
     """Read ``folder/instance.toml``; a bad file raises RuntimeSetupError naming it."""
     path = folder / INSTANCE_FILE
@@ -141,6 +173,9 @@ class StateDir:
         #: The blocks of serial numbers the directory holds, in the order claimed.
         self.blocks: list[int] = []
         self._lock_fd: int | None = None
+        #: The records, read once while this process holds the lock (nobody else
+        #: changes the folders then); None: read them at the next use.
+        self._index: RecordIndex | None = None
 
     @property
     def control_socket(self) -> Path:
@@ -184,6 +219,7 @@ class StateDir:
             os.ftruncate(self._lock_fd, 0)
         os.close(self._lock_fd)  # closing releases the flock
         self._lock_fd = None
+        self._index = None
 
     @property
     def locked(self) -> bool:
@@ -215,6 +251,19 @@ class StateDir:
             found.append(read_instance(folder))
         return found
 
+    def record_index(self) -> RecordIndex:
+        """The records (:class:`RecordIndex`): kept while the directory is locked."""
+        if self._index is not None and self.locked:
+            return self._index
+        index = RecordIndex(self.records())
+        if self.locked:
+            self._index = index
+        return index
+
+    def folders_changed(self) -> None:
+        """Device folders were removed: read them again at the next use."""
+        self._index = None
+
     def hold_serials(self) -> list[int]:
         """Register the directory's blocks of serial numbers in the host registry.
 
@@ -224,7 +273,7 @@ class StateDir:
         :class:`~ipgwsim.runtime.registry.IdentityCollision` naming both.
         """
         listed = read_blocks(self.path) or []
-        found = {block_of(r.instance.serial) for r in self.records()}
+        found = {block_of(r.instance.serial) for r in self.record_index().by_name.values()}
         blocks = listed + sorted(b for b in found if b is not None and b not in listed)
         self.registry.hold(self.path, blocks)
         if blocks != listed:
@@ -232,16 +281,11 @@ class StateDir:
         self.blocks = blocks
         return blocks
 
-    def _next_number(self, taken: list[DeviceRecord]) -> int:
+    def _next_number(self, taken: RecordIndex) -> int:
         """The next device number: after the highest in the first of the directory's blocks
         that has room after it (a block of MACs a user gave included), else a new block."""
         for block in self.blocks:
-            numbers = [
-                n
-                for r in taken
-                if (n := device_number(r.instance.serial)) is not None and n // BLOCK_SIZE == block
-            ]
-            number = max(numbers, default=block * BLOCK_SIZE) + 1
+            number = max(taken.top_of_block.get(block, 0), block * BLOCK_SIZE) + 1
             if number < (block + 1) * BLOCK_SIZE:
                 return number
         with self.registry.locked():
@@ -271,19 +315,19 @@ class StateDir:
     def new_record(
         self,
         model: str,
-        taken: list[DeviceRecord],
+        taken: RecordIndex,
         *,
         name: str | None = None,
         serial: str | None = None,
     ) -> DeviceRecord:
         """A new device of ``model``: ``name`` or the next free one, ``serial`` or the next.
 
-        ``taken`` are the records known so far (on disk and made in this run). A
-        ``serial`` that one of them has is refused, naming the device that has it.
+        ``taken`` are the records known so far (on disk and made in this run; the new one
+        is added to it). A ``serial`` that one of them has is refused, naming the device
+        that has it.
         """
         if name is None:
-            numbers = [r.number for r in taken if r.model == model]
-            number = max(numbers, default=0) + 1
+            number = taken.top_of_model.get(model, 0) + 1
             name = device_name(model, number)
             while (self.path / name).exists():
                 number += 1
@@ -295,18 +339,19 @@ class StateDir:
         if serial is None:
             instance = Instance.numbered(name, self._next_number(taken))
         else:
-            for other in taken:
-                if other.instance.serial == serial:
-                    raise RuntimeSetupError(
-                        f"{name}: MAC {other.instance.mac_text} is {other.instance.name}'s "
-                        f"(in {self.path})"
-                    )
+            other = taken.by_serial.get(serial)
+            if other is not None:
+                raise RuntimeSetupError(
+                    f"{name}: MAC {other.instance.mac_text} is {other.instance.name}'s "
+                    f"(in {self.path})"
+                )
             self._hold_block_of(serial)
             instance = Instance(name, serial)
         record = DeviceRecord(self.path / name, model, instance)
         record.folder.mkdir(mode=PRIVATE_DIR)
         os.chmod(record.folder, PRIVATE_DIR)
         write_instance(record)
+        taken.add(record)
         return record
 
     def choose_records(
@@ -320,16 +365,17 @@ class StateDir:
         another MAC than ``spec`` gives, it is refused with both named.
         """
         names, macs = spec.names(), spec.macs()
-        records = self._named(names) if names is not None else None
-        if records is None:
-            records = self.records()
+        named = self._named(names) if names is not None else None
+        # Every named folder exists (a worker's specs): none of the others is read, and
+        # no folder is made from this index.
+        index = RecordIndex(named) if named is not None else self.record_index()
         plan: list[tuple[str | None, DeviceRecord | None]]
         if names is None:
-            existing = [r for r in records if r.model == model and r.folder not in running]
+            existing = [r for r in index.of_model(model) if r.folder not in running]
             plan = [(None, r) for r in existing[: spec.count]]
             plan += [(None, None)] * (spec.count - len(plan))
         else:
-            by_name = {r.instance.name: r for r in records}
+            by_name = index.by_name
             plan = []
             for name in names:
                 record = by_name.get(name)
@@ -347,7 +393,6 @@ class StateDir:
                     f"{record.instance.mac_text}, not {format_mac(macs[number])} (remove "
                     "its folder to make it anew)"
                 )
-        taken = list(records)
         chosen: list[tuple[DeviceRecord, bool]] = []
         try:
             for number, (wanted, record) in enumerate(plan):
@@ -355,19 +400,22 @@ class StateDir:
                     chosen.append((record, False))
                     continue
                 serial = macs[number] if macs else None
-                made = self.new_record(model, taken, name=wanted, serial=serial)
-                taken.append(made)
+                made = self.new_record(model, index, name=wanted, serial=serial)
                 chosen.append((made, True))
         except RuntimeSetupError:
             for record, new in chosen:
                 if new:  # made here, never ran: no folder is left behind
                     shutil.rmtree(record.folder, ignore_errors=True)
+            self.folders_changed()
             raise
         return chosen
 
-    def link_console(self, record: DeviceRecord, pty: str) -> None:
-        """Point ``<device>/console`` at the device's pty."""
+    def link_console(self, record: DeviceRecord, pty: str | None) -> None:
+        """Point ``<device>/console`` at the device's pty (None: no pty, no link)."""
         link = record.console_link
+        if pty is None:
+            self.unlink_console(record)
+            return
         tmp = link.with_name(link.name + ".tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

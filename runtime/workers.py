@@ -99,6 +99,8 @@ class WorkerConfig:
     console_tcp: bool
     http_port: int
     impairment: Impairment | None
+    #: Whether each console has a pty (``run --no-console-pty``).
+    console_pty: bool = True
     log_level: str = "info"
     log_format: str = "text"
 
@@ -218,6 +220,7 @@ class Workers:
         network: str = "loopback",
         profiles_dir: Path | None = None,
         console_tcp: bool = False,
+        console_pty: bool = True,
         console_port_base: int | None = None,
         http_port: int | None = None,
         impairment: Impairment | None = None,
@@ -240,6 +243,7 @@ class Workers:
         self.clock = ScaledClock(speed)
         self.profiles_dir = profiles_dir
         self.console_tcp = console_tcp
+        self.console_pty = console_pty
         self.console_port_base = console_port_base
         self.http_port = http_port if http_port is not None else default_http_port(os.geteuid())
         check_ui_beside_web(ui, self.http_port)
@@ -378,6 +382,7 @@ class Workers:
             wall_clock=time.time() - self.clock.now(),
             profiles_dir=self.profiles_dir,
             console_tcp=self.console_tcp,
+            console_pty=self.console_pty,
             http_port=self.http_port,
             impairment=self.impairment,
             log_level=self.log_level,

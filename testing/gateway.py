@@ -70,7 +70,10 @@ class Gateway:
     @property
     def console_path(self) -> str:
         """The console's pty (for pyserial: ``serial.Serial(gw.console_path)``)."""
-        return self.host.console.path
+        path = self.host.console.path
+        if path is None:
+            raise RuntimeError(f"{self.host.name} has no pty: its runtime runs without them")
+        return path
 
     @property
     def console_url(self) -> str | None:

@@ -553,3 +553,28 @@ def test_the_benchmarks_profiles_load() -> None:
     profiles = load_profiles(folder)
     assert "IP6000" in profiles
     assert profiles["IP6000"].flash.size == 0x4000000
+
+
+# --- parsed once per process ----------------------------------------------------------
+
+
+def test_the_shipped_profiles_are_parsed_once() -> None:
+    """A runtime looks a model up once per device: the profiles are not parsed again."""
+    first, second = load_profiles(), load_profiles()
+    assert first is not second  # each caller gets a dict of its own
+    assert all(second[model] is profile for model, profile in first.items())
+    assert find_profile("IP6000") is first["IP6000"]
+
+
+def test_a_user_folder_file_that_changes_is_read_anew(tmp_path: Path) -> None:
+    path = tmp_path / "lab.toml"
+    path.write_text(_own_model("IP6001", 6001), encoding="utf-8")
+    before = find_profile("IP6001", tmp_path)
+    assert find_profile("IP6001", tmp_path) is before  # unchanged: the same object
+    path.write_text(_own_model("IP6002", 6002), encoding="utf-8")
+    assert list(load_profiles(tmp_path)) == ["IP6002"]
+    bad = edit(PRI_LINE, PRI_LINE.replace("4", "-1"))
+    path.write_text(bad, encoding="utf-8")
+    for _ in range(2):  # a refusal is not remembered as a profile
+        with pytest.raises(ProfileError, match="must not be negative"):
+            load_profiles(tmp_path)

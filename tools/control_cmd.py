@@ -344,7 +344,7 @@ def _console(args: argparse.Namespace, client: ControlClient) -> int:
     if args.attach:
         client.close()  # the runtime need not keep a control connection for the attach
         return _attach(args, reply)
-    where = f"{reply['device']}: console {reply['pty']}"
+    where = f"{reply['device']}: console {reply['pty'] or 'without a pty'}"
     if reply.get("tcp_port") is not None:
         where += f", socket://127.0.0.1:{reply['tcp_port']}"
     if reply.get("rfc2217_port") is not None:
@@ -370,6 +370,13 @@ def _attach(args: argparse.Namespace, reply: dict[str, Any]) -> int:
             )
             return 2
         url = f"socket://127.0.0.1:{reply['tcp_port']}"
+    elif url is None:
+        print(
+            f"ipgwsim console: {device} has no pty (the runtime runs with --no-console-pty):"
+            " attach with --tcp (start the runtime with --console-tcp too)",
+            file=sys.stderr,
+        )
+        return 2
     for line in reply["lines"]:
         print(line)
     try:

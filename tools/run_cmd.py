@@ -140,6 +140,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="serve the consoles on the pty only, whatever a lab file says",
     )
     parser.add_argument(
+        "--no-console-pty",
+        action="store_true",
+        help="give the consoles no pty (for more devices than kernel.pty.max): reach them "
+        "by --console-tcp or the control API",
+    )
+    parser.add_argument(
         "--netns",
         action="store_true",
         help="namespace network (root): each device in a network namespace of its own, "
@@ -226,7 +232,7 @@ def device_lines(hosts: list[DeviceHost]) -> list[str]:
                 status.model,
                 status.mac,
                 *([host.link_name or "-"] if links else []),
-                host.console.path,
+                host.console.path or "-",
                 status.mode.value,
                 status.led.value,
             ]
@@ -300,6 +306,8 @@ class Plan:
     #: The log's level and form, for the workers' logs too.
     log_level: str = "info"
     log_format: str = "text"
+    #: Whether each console has a pty (``--no-console-pty``, lab ``console_pty``).
+    console_pty: bool = True
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -390,6 +398,7 @@ def plan(args: argparse.Namespace) -> Plan:
         workers=_workers(args, lab, specs, netns, pcap),
         log_level=getattr(args, "log_level", "info"),
         log_format=getattr(args, "log_format", "text"),
+        console_pty=not args.no_console_pty and (lab is None or lab.console_pty),
     )
 
 
@@ -538,6 +547,7 @@ async def _run(plan: Plan) -> int:
             clock=clock,
             profiles_dir=plan.profiles_dir,
             console_tcp=plan.console_tcp,
+            console_pty=plan.console_pty,
             console_port_base=plan.console_port,
             http_port=plan.http_port,
             network="netns" if plan.netns else "loopback",
@@ -644,6 +654,7 @@ async def _run_workers(plan: Plan) -> int:
             speed=plan.speed,
             profiles_dir=plan.profiles_dir,
             console_tcp=plan.console_tcp,
+            console_pty=plan.console_pty,
             console_port_base=plan.console_port,
             http_port=plan.http_port,
             impairment=plan.impairment,

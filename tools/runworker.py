@@ -79,6 +79,7 @@ async def _serve(config: WorkerConfig) -> int:
             worker=True,
             profiles_dir=config.profiles_dir,
             console_tcp=config.console_tcp,
+            console_pty=config.console_pty,
             http_port=config.http_port,
             impairment=config.impairment,
         ) as runtime:

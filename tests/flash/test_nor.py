@@ -94,13 +94,39 @@ def test_program_within_one_sector_and_aligned() -> None:
         flash.erase_sector(16)
 
 
-def test_memory_is_proportional_to_written_sectors() -> None:
+def test_memory_is_proportional_to_the_data_written() -> None:
+    """A changed sector is kept up to its last programmed byte, not as a whole sector:
+    a fleet of devices that each wrote a config and a var holds bytes, not 128 KiB
+    sectors."""
     geometry = FlashGeometry(32 * 1024 * 1024, 128 * 1024, 2)
     flash = NorFlash(geometry)
-    flash.program(5 * geometry.sector_size, b"config change CMD0 /name x\r\n")
-    assert flash.memory_bytes() == geometry.sector_size
+    config = b"config change CMD0 /name x\r\n"
+    flash.program(5 * geometry.sector_size, config)
+    assert flash.memory_bytes() == len(config)
+    flash.program(5 * geometry.sector_size + 64, b"ab")
+    assert flash.memory_bytes() == 66
+    flash.program(5 * geometry.sector_size + 100, b"\xff\xff")  # changes nothing
+    assert flash.memory_bytes() == 66
     flash.erase_sector(5)
     assert flash.memory_bytes() == 0
+
+
+def test_a_sector_kept_in_part_reads_erased_after_its_end() -> None:
+    flash = small_flash()
+    size = flash.geometry.sector_size
+    flash.program(size + 10, b"\x00\x01\xff\xff")  # trailing 0xFF is not stored
+    assert flash.memory_bytes() == 12
+    assert flash.read(size, size) == bytes([0xFF]) * 10 + b"\x00\x01" + bytes([0xFF]) * (size - 12)
+    flash.program(size + 12, b"\x12\x34")  # past the stored end: it grows
+    flash.program(size + size - 2, b"\x55\xaa")  # the sector's last bytes
+    data = flash.read(size, size)
+    assert data[10:14] == b"\x00\x01\x12\x34"
+    assert data[-2:] == b"\x55\xaa"
+    assert data[14:-2] == bytes([0xFF]) * (size - 16)
+    with pytest.raises(LocalFlashError, match="needs a 0->1 change"):
+        flash.program(size + 10, b"\x01\x01")
+    ((index, saved),) = flash.written_sectors()  # saved whole, as the image file holds it
+    assert (index, saved) == (1, data)
 
 
 def test_written_sectors_and_restore_round_trip() -> None:
@@ -125,7 +151,7 @@ def test_clone_shares_sectors_until_either_side_changes_one() -> None:
     twin.program(304, b"\x00")
     assert twin.read(300, 5) == b"prot\x00"
     assert factory.read(300, 5) == b"prot\xff"  # the change is the twin's own
-    assert twin.memory_bytes() == 256
+    assert twin.memory_bytes() == 49  # its copy of sector 1, up to the byte just programmed
     factory.erase_sector(0)
     assert twin.read(0, 4) == b"boot"
     assert factory.wear(0) == 1

@@ -626,3 +626,37 @@ def test_sighup_stops_a_runtime_as_sigterm_does(tmp_path: Path, ports: Ports) ->
                 await runner.wait()
 
     run(main())
+
+
+def test_run_without_ptys_from_the_command_line(tmp_path: Path, ports: Ports) -> None:
+    """``--no-console-pty``: the table says ``-``; ``console`` shows the lines;
+    ``console --attach`` without ``--tcp`` is refused with one line."""
+    state = str(tmp_path / "state")
+
+    async def main() -> None:
+        runner, summary = await start_run(
+            ports, "IP6000", "--count", "2", "--port", str(ports.udp()), "--state", state,
+            "--no-console-pty",
+        )  # fmt: skip
+        try:
+            assert summary.startswith("ipgwsim: 2 x IP6000 on loopback"), summary
+            assert runner.stdout is not None
+            header = await read_line(runner.stdout)
+            assert header.split()[:5] == ["NAME", "MODEL", "MAC", "CONSOLE", "MODE"]
+            row = (await read_line(runner.stdout)).split()
+            assert row[0] == "ip6000-1"
+            assert row[3] == "-"
+            rc, out, err = await ipgwsim("console", "ip6000-1", "--state", state)
+            assert rc == 0, err
+            assert out.splitlines()[0] == "ip6000-1: console without a pty"
+            rc, out, err = await ipgwsim("console", "ip6000-1", "--attach", "--state", state)
+            assert rc == 2
+            assert err.strip() == (
+                "ipgwsim console: ip6000-1 has no pty (the runtime runs with --no-console-pty):"
+                " attach with --tcp (start the runtime with --console-tcp too)"
+            )
+        finally:
+            runner.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(runner.communicate(), 30)
+
+    run(main(), timeout=120)

@@ -85,6 +85,15 @@ def test_consoles_on_tcp_only_when_the_file_asks(tmp_path: Path) -> None:
     )
 
 
+def test_consoles_without_a_pty_when_the_file_says_so(tmp_path: Path) -> None:
+    bare = 'schema = 1\n[[device]]\nmodel = "IP800"\n'
+    assert parse_lab(bare, "lab.toml", tmp_path).console_pty is True
+    off = bare.replace("schema = 1\n", "schema = 1\n[runtime]\nconsole_pty = false\n")
+    assert parse_lab(off, "lab.toml", tmp_path).console_pty is False
+    wrong = bare.replace("schema = 1\n", 'schema = 1\n[runtime]\nconsole_pty = "no"\n')
+    assert lab_error(wrong, tmp_path).startswith("lab.toml: runtime.console_pty: ")
+
+
 def test_impairments_and_captures(tmp_path: Path) -> None:
     text = """\
 schema = 1

@@ -50,6 +50,7 @@ def test_restart_keeps_identity_and_config(tmp_path: Path, ports: Ports) -> None
             )
             await clock.advance(30)
             assert newest_config(host) == text
+            assert host.console.path is not None
             assert (state / host.name / "console").resolve() == Path(host.console.path)
             assert (state / "control.sock").exists()
             return host.name, host.mac
