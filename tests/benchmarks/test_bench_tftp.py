@@ -141,7 +141,75 @@ def test_a_failed_device_cell_is_a_miss_not_a_pass() -> None:
     numbers[("ipgwsim", "device", "download", 512, 1)] = None
     fastest = goal(judge(Measured(numbers)), "device lock-step >= the fastest")
     assert not fastest.passed
-    assert "ipgwsim download 512: not measured (a transfer failed)" in fastest.why
+    assert (
+        "ipgwsim download 512: not judged, a cell of the comparison has a failed run or no "
+        "number: device (every run failed)"
+    ) in fastest.why
+
+
+def test_failed_competitors_make_the_setting_a_miss_not_a_pass_against_the_rest() -> None:
+    # Every pure-Python server but tftpy failed at download 512: the device, faster than
+    # tftpy, must not pass "the fastest pure-Python server" against tftpy alone.
+    numbers = speeds(100.0, {"tftpy": 10.0})
+    for server in ("pytftp", "py3tftp", "partftpy"):
+        numbers[("ipgwsim", server, "download", 512, 1)] = None
+    numbers[("ipgwsim", "tftp-hpa", "download", 8192, 16)] = None
+    goals = judge(Measured(numbers))
+    fastest = goal(goals, "device lock-step >= the fastest")
+    assert not fastest.passed
+    (why,) = fastest.why
+    assert why == (
+        "ipgwsim download 512: not judged, a cell of the comparison has a failed run or no "
+        "number: partftpy (every run failed), py3tftp (every run failed), pytftp (every run "
+        "failed)"
+    )
+    assert dict(fastest.ratios)["ipgwsim download 512 (vs the pure-Python servers: "
+                                "partftpy (every run failed), py3tftp (every run failed), "
+                                "pytftp (every run failed))"] is None  # fmt: skip
+    # tftpy itself ran: the 1.5x tftpy goal is judged and passes.
+    assert goal(goals, "device lock-step >= 1.5x tftpy").passed
+    # tftp-hpa failed at download 8192/16: the windowed goal misses there, naming it.
+    windowed = goal(goals, "device with a window")
+    assert not windowed.passed
+    assert windowed.why == [
+        "ipgwsim download 8192/16: not judged, a cell of the comparison has a failed run or "
+        "no number: tftp-hpa (every run failed)"
+    ]
+
+
+def test_a_device_cell_with_some_runs_failed_is_not_judged_on_the_rest() -> None:
+    # 2 of 3 device runs failed at upload 512; the one that ran was fast.
+    bench = small_bench()
+    for cell in bench.cells.values():
+        cell.seconds = [1.0, 1.0, 1.0]
+    device = bench.cells[("ipgwsim", "device", "upload", 512, 1)]
+    device.seconds = [0.01]
+    device.failures = ["upload failed: timed out", "upload failed: timed out"]
+    for key, cell in bench.cells.items():
+        if key[1] == "device" and cell is not device:
+            cell.seconds = [0.01, 0.01, 0.01]
+    goals = judge(Measured.of(bench, {}))
+    for name in ("device lock-step >= the fastest", "device lock-step >= 1.5x tftpy"):
+        found = goal(goals, name)
+        assert not found.passed
+        assert found.why == [
+            "ipgwsim upload 512: not judged, a cell of the comparison has a failed run or "
+            "no number: device (2 of 3 runs failed)"
+        ]
+    assert goal(goals, "device with a window").passed
+
+
+def test_the_goal_line_names_the_servers_left_out_and_why() -> None:
+    bench = small_bench()
+    for cell in bench.cells.values():
+        cell.seconds = [{"device": 0.01, "pytftp": 0.5}.get(cell.server, 1.0)]
+    windowed = goal(judge(Measured.of(bench, {})), "device with a window")
+    assert windowed.passed
+    shown = dict(windowed.ratios)
+    why = "not run: its windowed uploads took 0.3-7 MiB/s when tried apart from this benchmark"
+    assert f"ipgwsim upload 8192/16 (vs pytftp; left out: py3tftp {why})" in shown
+    # Downloads leave nobody out.
+    assert "ipgwsim download 8192/16 (vs pytftp)" in shown
 
 
 def test_every_client_is_judged_on_its_own_cells() -> None:
