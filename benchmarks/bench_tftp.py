@@ -1249,8 +1249,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--speed",
         type=float,
-        default=100.0,
-        help="device time speed of the runtime (default 100: programming waits pass quickly)",
+        default=1.0,
+        help="device time speed of the runtime (default 1: the device's TFTP timers are a "
+        "real device's, 1 s to the first retransmission; faster makes the untimed "
+        "programming waits short but the timers short too, see docs/benchmarks.md)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the raw numbers")
     parser.add_argument(
