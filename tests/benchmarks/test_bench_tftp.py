@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ipgwsim.proto.tftp import TimerPolicy
 from ipgwsim.runtime.tftpclient import TransferResult
 
 # The benchmarks are scripts in benchmarks/, not a package: they are imported from there
@@ -283,6 +284,16 @@ def test_a_windowless_server_that_grants_a_window_fails_its_cell(
     assert cell.seconds == [1.0]
 
 
+def test_the_devices_timers_are_a_real_devices_by_default() -> None:
+    # Device time runs at real time unless asked: the device's first retransmission and
+    # its giving up are then what a real device (and in.tftpd, 1 s) wait, in real seconds.
+    speed = bench_tftp.parse_args([]).speed
+    timers = TimerPolicy()
+    assert timers.timeout / speed == 1.0
+    assert timers.retry_span() / speed == 31.0
+    assert bench_tftp.parse_args(["--speed", "10"]).speed == 10.0
+
+
 def page_data(device: float) -> dict[str, object]:
     """What bench_tftp.py --json writes, for two settings of the ipgwsim client."""
     numbers = speeds(device, {"pytftp": 14.0, "tftp-hpa": 30.0})
@@ -348,11 +359,11 @@ def test_run_all_page_shows_pass_and_miss_with_why() -> None:
 def test_a_small_run_moves_the_bytes_with_every_client(tmp_path: Path) -> None:
     out = tmp_path / "tftp.json"
     script = Path(bench_tftp.__file__)
-    # Device time at the speed of real time: at the benchmark's 100x the device's own
-    # retransmissions give up within a fraction of a real second, which a test run on a
-    # busy host (other test runs beside it) can take from the client between two blocks.
+    # At the default speed 1: at 100 the device's own retransmissions would give up
+    # within a fraction of a real second, which a test run on a busy host (other test
+    # runs beside it) can take from the client between two blocks.
     argv = [sys.executable, str(script), "--size", "64K", "--repeat", "1", "--blksizes", "512",
-            "--servers", "device", "pytftp", "--speed", "1", "--json", str(out)]  # fmt: skip
+            "--servers", "device", "pytftp", "--json", str(out)]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
     data = json.loads(out.read_text())
