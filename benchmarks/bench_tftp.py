@@ -98,7 +98,6 @@ CLIENT_SETTINGS: dict[str, tuple[tuple[int, int], ...]] = {"tftp-hpa": ((512, 1)
 #: transfer of their windowsize-1 row, which stands for their windowsize-16 row too (a
 #: lock-step cell whose OACK grants a windowsize fails, saying this list is wrong).
 WINDOWLESS = ("tftp-hpa", "tftpy", "partftpy")
-#: Cells not run, and why: (server, direction, windowed or not) -> the reason.
 #: Why a server's cells of :data:`NOT_RUN` that stand for nothing are left out of a goal's
 #: comparison, short enough for the goal's line (the whole reason is printed as "not run").
 LEFT_OUT: dict[tuple[str, str, bool], str] = {
@@ -106,6 +105,7 @@ LEFT_OUT: dict[tuple[str, str, bool], str] = {
         "not run: its windowed uploads took 0.3-7 MiB/s when tried apart from this benchmark"
     ),
 }
+#: Cells not run, and why: (server, direction, windowed or not) -> the reason.
 NOT_RUN: dict[tuple[str, str, bool], str] = {
     ("py3tftp", "upload", True): (
         "py3tftp 1.3.0 receives a window so slowly (0.3-7 MiB/s, thousands of datagrams "
