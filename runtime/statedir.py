@@ -365,9 +365,9 @@ class StateDir:
         another MAC than ``spec`` gives, it is refused with both named.
         """
         names, macs = spec.names(), spec.macs()
-        named = self._named(names) if names is not None else None
-        # Every named folder exists (a worker's specs): none of the others is read, and
-        # no folder is made from this index.
+        # A worker of ``run --workers`` holds no lock (its parent does), so no index is kept
+        # for it: every named folder exists (its specs), and none of the others is read.
+        named = self._named(names) if names is not None and not self.locked else None
         index = RecordIndex(named) if named is not None else self.record_index()
         plan: list[tuple[str | None, DeviceRecord | None]]
         if names is None:
