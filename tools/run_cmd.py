@@ -616,7 +616,7 @@ def listing_lines(rows: list[dict[str, Any]]) -> list[str]:
     for row in rows:
         console = row["console"]
         table.append(
-            [row["name"], row["model"], row["mac"], console["pty"], row["mode"], row["led"]]
+            [row["name"], row["model"], row["mac"], console["pty"] or "-", row["mode"], row["led"]]
         )
         if console["tcp_port"] is not None:
             tcp.append(

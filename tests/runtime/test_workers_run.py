@@ -420,3 +420,24 @@ def test_a_worker_that_cannot_start_its_devices_is_one_line(
         run(main())
     finally:
         taken.close()
+
+
+def test_workers_without_ptys(tmp_path: Path, ports: Ports) -> None:
+    """``--no-console-pty`` reaches every worker: no device has a pty, the listing says
+    ``-`` for each, and a console of the second worker shows its lines."""
+    state = tmp_path / "state"
+    argv = [
+        *IPGWSIM, "run", "IP6000:2", "--workers", "2", "--no-console-pty",
+        "--state", str(state), "--port", str(ports.udp()), "--http-port", str(ports.tcp()),
+    ]  # fmt: skip
+
+    async def main() -> None:
+        async with running(*argv) as runner:
+            rows = [await read_until(runner.stdout, f"ip6000-{n} ") for n in (1, 2)]
+            assert [row.split()[3] for row in rows] == ["-", "-"]
+            rc, out, err = await ipgwsim("console", "ip6000-2", "--state", str(state))
+            assert rc == 0, err
+            assert out.splitlines()[0] == "ip6000-2: console without a pty"
+            await stop(runner)
+
+    run(main())
