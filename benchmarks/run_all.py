@@ -854,6 +854,9 @@ def summarize_poll(data: Any, quick: bool) -> Summary:
     for g in data.get("goals", []):
         if g["passed"] is False and g.get("why"):
             body += [f"*{g['goal']}*: {g['why']}", ""]
+    speedup = poll_speedup(data["runs"])
+    if speedup:
+        body += [speedup, ""]
     judged = [r for r in data["runs"] if r["judged"] and r["workers"] == 1]
     if judged:
         top = max(judged, key=lambda r: r["count"])
@@ -864,6 +867,29 @@ def summarize_poll(data: Any, quick: bool) -> Summary:
     else:
         headline = "no count measured"
     return Summary(headline, "no peer", goals, body)
+
+
+def poll_speedup(runs: list[dict[str, Any]]) -> str | None:
+    """The speed-up from 1 worker to more at the largest count both ran: the start (every
+    device added) and the share of polls on time, side by side; None if they did not."""
+    ran = [r for r in runs if r["judged"]]
+    counts = {r["count"] for r in ran if r["workers"] > 1}
+    if not counts:
+        return None
+    count = max(counts)
+    one = [r for r in ran if r["count"] == count and r["workers"] == 1]
+    more = [r for r in ran if r["count"] == count and r["workers"] > 1]
+    if not one:
+        return None
+    base = one[0]
+    parts = [
+        f"{r['workers']} workers: start {base['start_s']:.1f} s -> {r['start_s']:.1f} s "
+        f"(speed-up {fratio(ratio(base['start_s'], r['start_s']))}), polls within 1 s "
+        f"{base['on_time_share'] * 100:.1f} % -> {r['on_time_share'] * 100:.1f} %, runtime CPU "
+        f"{base['runtime_cores']:.2f} -> {r['runtime_cores']:.2f} cores"
+        for r in more
+    ]
+    return f"**Speed-up, {count:,} devices, 1 worker vs more:** " + "; ".join(parts) + "."
 
 
 def g_verdict(goal: dict[str, Any]) -> str:
