@@ -80,6 +80,8 @@ _SHORT_TMP = "/tmp"
 
 #: Real seconds a worker gets to save its flashes and stop after SIGTERM (then SIGKILL).
 STOP_TIMEOUT = 60.0
+#: Real seconds a worker gets to start and power on its devices (then it is killed).
+START_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class WorkerConfig:
     impairment: Impairment | None
     log_level: str = "info"
     log_format: str = "text"
+    #: The state directory's lock, inherited: it holds the lock until it has stopped.
+    lock_fd: int | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +272,10 @@ class Workers:
         self._started = False
         self._stopping = False
         self._stopped = False
+        #: Real seconds a worker gets to say it is ready (:data:`START_TIMEOUT`).
+        self.start_timeout = START_TIMEOUT
+        #: The command that starts a worker (its private folder follows).
+        self.worker_command = [sys.executable, "-m", WORKER_MODULE]
 
     # -- life --------------------------------------------------------------------------
 
@@ -382,20 +390,26 @@ class Workers:
             impairment=self.impairment,
             log_level=self.log_level,
             log_format=self.log_format,
+            lock_fd=self.state.lock_fd,
         )
 
     async def _spawn(self, worker: _Worker) -> None:
-        """Start a worker and wait for its ready line (or its one-line refusal)."""
+        """Start a worker and wait for its ready line (or its one-line refusal). It
+        inherits the state directory's lock, so the directory stays locked until the
+        last worker has stopped, even when this process is killed."""
+        assert self._private is not None
+        lock = self.state.lock_fd
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            WORKER_MODULE,
+            *self.worker_command,
+            str(self._private),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             start_new_session=True,
             limit=2**26,  # the ready line lists every device of the worker
+            pass_fds=(lock,) if lock is not None else (),
         )
         worker.process = process
+        self.state.note_holders([w.pid for w in self.workers if w.pid is not None])
         assert process.stdin is not None
         assert process.stdout is not None
         data = pickle.dumps(self.config(worker))
@@ -404,7 +418,16 @@ class Workers:
             await process.stdin.drain()
         except ConnectionError:
             pass  # it ended at once: its status says how, below
-        line = await process.stdout.readline()
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), self.start_timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise RuntimeSetupError(
+                f"{worker.describe()} did not say it was ready in {self.start_timeout:g} s: "
+                "killed"
+            ) from None
         message = _message(line)
         if message is None:
             status = await process.wait()

@@ -357,8 +357,24 @@ def test_workers_stop_when_their_parent_is_killed(
             assert out.startswith("ip6000-2: console /dev/pts/"), out
             workers = [psutil.Process(w["pid"]) for w in status(state)["workers"]]
             assert sorted(ours(private_registry)) == sorted(w.pid for w in workers)
-            runner.kill()
-            await runner.wait()
+            # Worker 2 is held (SIGSTOP) while it would stop: until it has, it still
+            # writes in the state directory, so the same command started at once is
+            # refused, naming it.
+            workers[1].suspend()
+            parent = psutil.Process(runner.pid)
+            try:
+                runner.kill()
+                # Not runner.wait(): that waits for its stderr, which worker 2 holds too.
+                await asyncio.to_thread(psutil.wait_procs, [parent, workers[0]], 30)
+                rc, _, err = await ipgwsim(*argv[len(IPGWSIM) :], env=env)
+            finally:
+                workers[1].resume()
+            assert rc == 2, err
+            assert err == (
+                f"ipgwsim run: state directory {state} is in use by the workers (pids "
+                f"{workers[1].pid}) of an ipgwsim runtime (pid {parent.pid}) that is gone: they "
+                "save their flashes and stop; start again when they have\n"
+            )
             _, alive = await asyncio.to_thread(psutil.wait_procs, workers, 30)
             assert alive == []
             assert ours(private_registry) == []
