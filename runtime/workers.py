@@ -274,7 +274,8 @@ class Workers:
         self._stopped = False
         #: Real seconds a worker gets to say it is ready (:data:`START_TIMEOUT`).
         self.start_timeout = START_TIMEOUT
-        #: The command that starts a worker (its private folder follows).
+        #: The command that starts a worker (its private folder, this process's pid and
+        #: the state directory follow).
         self.worker_command = [sys.executable, "-m", WORKER_MODULE]
 
     # -- life --------------------------------------------------------------------------
@@ -401,7 +402,9 @@ class Workers:
         lock = self.state.lock_fd
         process = await asyncio.create_subprocess_exec(
             *self.worker_command,
-            str(self._private),
+            str(self._private),  # then who it works for, for collision messages
+            str(os.getpid()),
+            str(self.state.path),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             start_new_session=True,
@@ -425,8 +428,7 @@ class Workers:
                 process.kill()
             await process.wait()
             raise RuntimeSetupError(
-                f"{worker.describe()} did not say it was ready in {self.start_timeout:g} s: "
-                "killed"
+                f"{worker.describe()} did not say it was ready in {self.start_timeout:g} s: killed"
             ) from None
         message = _message(line)
         if message is None:

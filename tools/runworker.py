@@ -1,7 +1,9 @@
 """One worker of ``ipgwsim run --workers N`` (``python -m ipgwsim.tools.runworker``).
 
 Started by its parent (:class:`ipgwsim.runtime.workers.Workers`), never by a person, with
-the parent's private folder of worker sockets as its argument: it
+the parent's private folder of worker sockets, the parent's pid and its state directory
+as arguments (the last two name the parent in collision messages,
+:mod:`ipgwsim.runtime.ports`): it
 reads its :class:`~ipgwsim.runtime.workers.WorkerConfig` from stdin (4 bytes of length,
 then the pickle), runs a :class:`~ipgwsim.runtime.runtime.Runtime` of its devices that
 leaves the state directory's lock to the parent and serves its control API on the socket

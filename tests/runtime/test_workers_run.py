@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import pytest
 import serial
 
 from ipgwsim.runtime.control import ControlClient
+from ipgwsim.runtime.ports import http_bind_problem
 from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.testing.processes import (
     GWLOAD,
@@ -300,6 +302,13 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
                     assert answer.status == 200, await answer.text()
                 line = await read_until(runner.stdout, "ip6000-2  web:")
                 assert line == f"ip6000-2  web:  http://127.168.0.1:{http}/"
+                # Who holds that address is the runtime users see, not worker 2.
+                in_use = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+                problem = http_bind_problem("127.168.0.1", http, in_use)
+                assert problem.endswith(
+                    "address in use by the ipgwsim runtime of state directory "
+                    f"{state} (pid {runner.pid})"
+                ), problem
                 assert "login: " in await asyncio.to_thread(login_prompt, state)
                 sse = {"Accept": "text/event-stream"}
                 async with client.get(f"{url}v1/watch", headers=sse) as stream:
@@ -428,6 +437,8 @@ def test_a_worker_that_cannot_start_its_devices_is_one_line(
         assert err.startswith(
             f"ipgwsim run: ip6000-1: cannot listen for the console on 127.0.0.1 (ports {base}/"
         ), err
+        assert f"(port {base} is in use by " in err, err
+        assert err.endswith(f" (pid {os.getpid()}))\n"), err
         assert len(err.splitlines()) == 1, err
         assert ours(private_registry) == []  # this run's workers are gone
         assert not (state / "control.sock").exists()
