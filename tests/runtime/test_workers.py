@@ -4,11 +4,13 @@ differently (no processes here)."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ipgwsim.device import Instance
@@ -288,3 +290,78 @@ def test_the_workers_sockets_go_where_a_socket_path_fits(
     assert workers_module._socket_dir() == "/tmp"
     monkeypatch.setattr(tempfile, "tempdir", "/var/tmp")
     assert workers_module._socket_dir() == "/var/tmp"
+
+
+def two_fake_workers(tmp_path: Path) -> Workers:
+    """A parent of two workers (ip6000-1, ip6000-2) whose sockets are ``tmp_path/w-K.sock``."""
+    rt = Workers(tmp_path / "state", [DeviceSpec("IP6000", 2)], workers=2, http_port=8080)
+    spec = DeviceSpec("IP6000", 2)
+    rt.devices = place(
+        [(spec, record("ip6000-1", "009033100001")), (spec, record("ip6000-2", "009033100002"))],
+        2,
+    )
+    rt._by_key = {d.name: d for d in rt.devices}
+    rt.workers = [
+        _Worker(k, tmp_path / f"w-{k}.sock", [d for d in rt.devices if d.worker == k])
+        for k in (1, 2)
+    ]
+    rt._started = True
+    return rt
+
+
+def test_a_watch_client_that_stops_reading_is_cut_off(tmp_path: Path) -> None:
+    """Workers that stream events as fast as they can to a parent whose watch client
+    reads nothing: the parent holds only a bounded queue, so the workers' writes stall,
+    and its write to the client, not taken in time, cuts the client off: the workers'
+    streams end."""
+    rt = two_fake_workers(tmp_path)
+    line = b'{"device":"ip6000-1","event":"led","detail":"' + b"x" * 1000 + b'"}\n'
+    lines = 50_000  # 50 MB a worker: far more than the parent's queue and the buffers
+    ended: list[asyncio.Event] = []
+    sent_all: list[int] = []
+
+    def flood(done: asyncio.Event) -> Any:
+        async def watch(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            await response.prepare(request)
+            try:
+                for _ in range(lines):
+                    await response.write(line)
+                sent_all.append(1)  # the parent took it all: nothing held it back
+            except (ConnectionError, RuntimeError):
+                pass  # the parent let go of this stream
+            done.set()
+            return response
+
+        return watch
+
+    async def main() -> None:
+        runners = []
+        for worker in rt.workers:
+            done = asyncio.Event()
+            ended.append(done)
+            app = web.Application()
+            app.router.add_get("/v1/watch", flood(done))
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.UnixSite(runner, str(worker.socket)).start()
+            runners.append(runner)
+        api = WorkerApi(rt)
+        api.send_timeout = 0.2
+        async with TestServer(api.app()) as server:
+            reader, writer = await asyncio.open_connection(server.host, server.port)
+            writer.write(b"GET /v1/watch HTTP/1.1\r\nHost: ipgwsim\r\n\r\n")
+            await writer.drain()  # and nothing read from here on
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ended)), 60)
+            assert sent_all == []
+            try:  # the client was cut off: its connection ends after what was sent
+                while await asyncio.wait_for(reader.read(1 << 20), 60):
+                    pass
+            except ConnectionResetError:
+                pass
+            writer.close()
+        await api.stop()
+        for runner in runners:
+            await runner.cleanup()
+
+    run(main())
