@@ -112,6 +112,8 @@ class WorkerApi:
         except web.HTTPRequestEntityTooLarge:
             return refuse(413, f"the request body is longer than {MAX_BODY} bytes")
         except aiohttp.ClientError as exc:
+            if not self.runtime.running:  # the stop closed the connections to the workers
+                return refuse(409, "the runtime is stopping")
             return refuse(503, f"a worker of this runtime did not answer: {describe_error(exc)}")
         except (ConnectionError, asyncio.CancelledError, web.HTTPException):
             raise

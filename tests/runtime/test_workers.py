@@ -5,6 +5,9 @@ differently (no processes here)."""
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -365,3 +368,87 @@ def test_a_watch_client_that_stops_reading_is_cut_off(tmp_path: Path) -> None:
             await runner.cleanup()
 
     run(main())
+
+
+def test_a_request_in_flight_when_the_runtime_stops_is_a_409(tmp_path: Path) -> None:
+    """The stop ends the workers while a request waits for one: its connection ends
+    unanswered, which then says the runtime stops, not that the worker failed."""
+    rt = two_fake_workers(tmp_path)
+    arrived, stopped = asyncio.Event(), asyncio.Event()
+
+    async def panel(request: web.Request) -> web.Response:
+        arrived.set()
+        await stopped.wait()
+        assert request.transport is not None
+        request.transport.abort()  # the worker ends: no answer
+        return web.Response()
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/v1/devices/{device}/panel", panel)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.UnixSite(runner, str(rt.workers[1].socket)).start()
+        api = WorkerApi(rt)
+        async with TestClient(TestServer(api.app())) as client:
+            asking = asyncio.ensure_future(client.get("/v1/devices/ip6000-2/panel"))
+            await asyncio.wait_for(arrived.wait(), 30)
+            rt._stopping = True
+            await api.stop()
+            stopped.set()
+            answer = await asyncio.wait_for(asking, 30)
+            assert answer.status == 409
+            assert (await answer.json())["error"] == "the runtime is stopping"
+        await runner.cleanup()
+
+    run(main())
+
+
+def test_a_worker_that_never_says_ready_is_one_line_and_killed(
+    tmp_path: Path, private_registry: Path
+) -> None:
+    """A worker that hangs at its start (here: one that only reads its stdin) does not
+    hang the run: after the start timeout it is killed and the start fails in one line
+    naming it; the state directory is free again and the workers' folder gone."""
+    state = tmp_path / "state"
+    rt = Workers(state, [DeviceSpec("IP6000", 2)], workers=2, http_port=8080)
+    rt.start_timeout = 0.5
+    rt.worker_command = [sys.executable, "-c", "import sys; sys.stdin.buffer.read()"]
+
+    async def main() -> None:
+        with pytest.raises(RuntimeSetupError) as refused:
+            await rt.start()
+        text = str(refused.value)
+        assert re.fullmatch(
+            r"worker [12] \(pid \d+; devices ip6000-[12]\) did not say it was ready in "
+            r"0\.5 s: killed",
+            text,
+        ), text
+        assert all(w.process is not None and w.process.returncode is not None for w in rt.workers)
+
+    run(main())
+    assert rt._private is not None
+    assert not rt._private.exists()
+    again = StateDir(state, Registry(private_registry))
+    again.lock()
+    again.unlock()
+
+
+def test_a_worker_whose_parent_is_gone_before_its_config_says_so_and_cleans_up(
+    tmp_path: Path,
+) -> None:
+    private = tmp_path / f"{workers_module.PRIVATE_PREFIX}x"
+    private.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", workers_module.WORKER_MODULE, str(private), "1", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "ipgwsim worker: the parent closed the worker's stdin before its config: stopping\n"
+    )
+    assert not private.exists()

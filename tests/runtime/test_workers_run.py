@@ -127,9 +127,10 @@ def test_two_workers_behind_one_control_socket(tmp_path: Path, ports: Ports) -> 
         "--state", str(state), "--port", str(port), "--http-port", str(ports.tcp()),
     ]  # fmt: skip
     where = ["/port", str(port), "/bcast", "127.255.255.255"]
+    scratch = Path(tempfile.mkdtemp(prefix="wk-"))  # short: socket paths live in it
 
     async def main() -> None:
-        async with running(*argv) as runner:
+        async with running(*argv, env={"TMPDIR": str(scratch)}) as runner:
             head = await read_line(runner.stdout)
             assert "3 x IP6000 on loopback" in head
             assert "2 workers (pids " in head
@@ -170,15 +171,20 @@ def test_two_workers_behind_one_control_socket(tmp_path: Path, ports: Ports) -> 
             assert rc == 0, err
             assert out.startswith("ip6000-3: reset button held 0.2 s")
 
+            assert [p.name[:16] for p in scratch.iterdir()] == ["ipgwsim-workers-"]
             out, err = await stop(runner)
             assert "stopping, saving flash images" in out
         assert all(gone(pid) for pid in pids)
         assert not (state / "control.sock").exists()
+        assert list(scratch.iterdir()) == []  # the workers' private folder is gone
         for name in ("ip6000-1", "ip6000-2", "ip6000-3"):
             assert (state / name / "flash.img").is_file()
             assert not (state / name / "console").exists()
 
-    run(main())
+    try:
+        run(main())
+    finally:
+        shutil.rmtree(scratch)
 
 
 def test_a_killed_worker_is_reported_and_the_runtime_stops(tmp_path: Path, ports: Ports) -> None:
