@@ -22,7 +22,9 @@ A worker that ends on its own sets :attr:`Workers.failed` with one line naming i
 devices; :meth:`Workers.stop` (also on leaving ``async with``) sends every worker SIGTERM
 (each saves its flashes and stops), waits for them, and removes the sockets. Workers run
 in sessions of their own (a terminal's Ctrl-C reaches only the parent) and stop too when
-the parent's end of their stdin closes, so none outlives a parent that was killed.
+the parent's end of their stdin closes, so none outlives a parent that was killed; each
+inherits the state directory's lock and holds it until it has ended, so no other runtime
+takes the directory while a worker still writes there.
 
 Only the loopback network and a scaled clock: namespaces, capture files and a clock only
 tests move are refused (``docs/runtime.md``, *Workers*).
