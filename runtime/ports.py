@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from typing import Any
 
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 
@@ -79,11 +80,28 @@ def _listeners(port: int) -> list[tuple[str, str]]:
         who = "another program"
         if conn.pid is not None:
             try:
-                who = f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+                process = psutil.Process(conn.pid)
+                who = _worker_of(process) or f"{process.name()} (pid {conn.pid})"
             except psutil.Error:
                 who = f"another program (pid {conn.pid})"
         found.append((conn.laddr.ip, who))
     return found
+
+
+def _worker_of(process: Any) -> str | None:
+    """A worker of ``ipgwsim run --workers N`` as the runtime users see, its parent
+    (``the ipgwsim runtime of state directory /x (pid 12)``, from the worker's command
+    line: its private folder, the parent's pid and state directory); None for another
+    process."""
+    from ipgwsim.runtime.workers import WORKER_MODULE  # noqa: PLC0415 (after a failure only)
+
+    argv = process.cmdline()
+    if WORKER_MODULE not in argv:
+        return None
+    args = argv[argv.index(WORKER_MODULE) + 1 :]
+    if len(args) == 3 and args[1].isdigit():
+        return f"the ipgwsim runtime of state directory {args[2]} (pid {args[1]})"
+    return f"a worker (pid {process.pid}) of the ipgwsim runtime of pid {process.ppid()}"
 
 
 def tcp_holder(ip: str, port: int) -> str | None:

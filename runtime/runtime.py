@@ -43,6 +43,7 @@ one line naming that runtime's state directory and pid.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import random
@@ -87,7 +88,12 @@ from ipgwsim.runtime.loopback import LoopbackNetwork
 from ipgwsim.runtime.netns import NamespaceNetwork
 from ipgwsim.runtime.network import Network
 from ipgwsim.runtime.pcapng import CaptureFile, CaptureFiles
-from ipgwsim.runtime.ports import DEFAULT_PORT, check_ui_beside_web, default_http_port
+from ipgwsim.runtime.ports import (
+    DEFAULT_PORT,
+    check_ui_beside_web,
+    default_http_port,
+    tcp_holder,
+)
 from ipgwsim.runtime.press import check_hold
 from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
@@ -571,9 +577,16 @@ class Runtime:
             raise
         except OSError as exc:
             host.console.close()
+            held = ""
+            if exc.errno == errno.EADDRINUSE:
+                for taken in (raw, rfc):
+                    holder = tcp_holder("127.0.0.1", taken) if taken else None
+                    if holder is not None:
+                        held = f" (port {taken} is in use by {holder})"
+                        break
             raise RuntimeSetupError(
                 f"{host.name}: cannot listen for the console on 127.0.0.1 "
-                f"(ports {raw or 'any'}/{rfc or 'any'}): {describe_error(exc)}"
+                f"(ports {raw or 'any'}/{rfc or 'any'}): {describe_error(exc)}{held}"
             ) from None
 
     @property

@@ -41,6 +41,7 @@ from ipgwsim.runtime.registry import (
     block_macs,
     block_of,
     device_number,
+    pid_alive,
     read_blocks,
     write_blocks,
 )
@@ -201,16 +202,28 @@ class StateDir:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            holder = os.pread(fd, 4096, 0).decode("ascii", "replace")
             os.close(fd)
-            pid = f" (pid {holder})" if holder.isdigit() else ""
-            raise StateDirBusy(
-                f"state directory {self.path} is in use by another ipgwsim runtime{pid}: "
-                f"stop it, or give this one another --state DIR"
-            ) from None
+            raise StateDirBusy(_busy(self.path, holder)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
+
+    @property
+    def lock_fd(self) -> int | None:
+        """The lock's file descriptor (None when not locked): a process that inherits it
+        holds the lock too, until the last holder closes it."""
+        return self._lock_fd
+
+    def note_holders(self, pids: list[int]) -> None:
+        """Write in the lock file the other processes that hold the lock (workers): a
+        runtime refused the directory names them when this one is gone."""
+        if self._lock_fd is None:
+            return
+        text = f"{os.getpid()}\nworkers {' '.join(str(pid) for pid in pids)}\n"
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._lock_fd, 0)
+            os.pwrite(self._lock_fd, text.encode(), 0)
 
     def unlock(self) -> None:
         if self._lock_fd is None:
@@ -425,3 +438,30 @@ class StateDir:
     def unlink_console(self, record: DeviceRecord) -> None:
         with contextlib.suppress(FileNotFoundError):
             record.console_link.unlink()
+
+
+def _busy(path: Path, holder: str) -> str:
+    """Why a locked state directory is refused, from its lock file: ``PID`` and maybe
+    ``workers PID PID ...``. A runtime whose process is gone while its workers still
+    hold the lock (they save their flashes and stop) is named with them."""
+    lines = holder.split("\n")
+    first = lines[0].strip()
+    workers = [
+        int(word)
+        for line in lines[1:]
+        if line.startswith("workers ")
+        for word in line.split()[1:]
+        if word.isdigit()
+    ]
+    pid = f" (pid {first})" if first.isdigit() else ""
+    alive = [w for w in workers if pid_alive(w)]
+    if first.isdigit() and alive and not pid_alive(int(first)):
+        return (
+            f"state directory {path} is in use by the workers (pids "
+            f"{', '.join(map(str, alive))}) of an ipgwsim runtime (pid {first}) that is "
+            f"gone: they save their flashes and stop; start again when they have"
+        )
+    return (
+        f"state directory {path} is in use by another ipgwsim runtime{pid}: "
+        f"stop it, or give this one another --state DIR"
+    )

@@ -20,8 +20,17 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from ipgwsim.runtime.api import CLOSE_WAIT, MAX_BODY, ApiError, refuse, reply
+from ipgwsim.runtime.api import (
+    CLOSE_WAIT,
+    MAX_BODY,
+    SEND_TIMEOUT,
+    ApiError,
+    _Stream,
+    refuse,
+    reply,
+)
 from ipgwsim.runtime.errors import UnknownDevice, describe_error
+from ipgwsim.runtime.watch import WATCH_QUEUE
 
 if TYPE_CHECKING:
     from ipgwsim.runtime.workers import Placed, Workers, _Worker
@@ -59,6 +68,8 @@ class WorkerApi:
         self._sessions: dict[int, aiohttp.ClientSession] = {}
         self._streams: set[asyncio.Task[Any]] = set()
         self.closing = asyncio.Event()
+        #: Real seconds a write of a stream may wait for its client (:data:`SEND_TIMEOUT`).
+        self.send_timeout = SEND_TIMEOUT
 
     def session(self, worker: _Worker) -> aiohttp.ClientSession:
         session = self._sessions.get(worker.index)
@@ -101,6 +112,8 @@ class WorkerApi:
         except web.HTTPRequestEntityTooLarge:
             return refuse(413, f"the request body is longer than {MAX_BODY} bytes")
         except aiohttp.ClientError as exc:
+            if not self.runtime.running:  # the stop closed the connections to the workers
+                return refuse(409, "the runtime is stopping")
             return refuse(503, f"a worker of this runtime did not answer: {describe_error(exc)}")
         except (ConnectionError, asyncio.CancelledError, web.HTTPException):
             raise
@@ -209,22 +222,34 @@ class WorkerApi:
                 response.headers["X-Accel-Buffering"] = "no"
             response.enable_chunked_encoding()
             await response.prepare(request)
-            queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+            # Bounded: a client that falls behind holds up the workers' streams (their
+            # own APIs cut the parent off as any slow client), and is cut off itself
+            # when a write is not taken in time.
+            queue: asyncio.Queue[bytes] = asyncio.Queue(WATCH_QUEUE)
             readers = [
                 asyncio.create_task(_read(answer, queue, first=n == 0, sse=sse))
                 for n, answer in enumerate(answers)
             ]
-            ended = 0
+            stream = _Stream(task, request.transport, self.send_timeout)
+            all_read = asyncio.ensure_future(asyncio.wait(readers))
             try:
-                while ended < len(readers):
-                    item = await queue.get()
-                    if item is None:
-                        ended += 1
-                        continue
-                    await response.write(item)
+                while True:
+                    if queue.empty():
+                        if all_read.done():
+                            break
+                        getting = asyncio.ensure_future(queue.get())
+                        await asyncio.wait({getting, all_read}, return_when=asyncio.FIRST_COMPLETED)
+                        if not getting.done():
+                            getting.cancel()
+                            continue
+                        item = getting.result()
+                    else:
+                        item = queue.get_nowait()
+                    await stream.write(response.write(item))
             except ConnectionError:
-                pass  # the client went
+                pass  # the client went, or was cut off
             finally:
+                all_read.cancel()
                 for reader in readers:
                     reader.cancel()
             return response
@@ -287,14 +312,14 @@ async def _pump_out(inner: aiohttp.ClientWebSocketResponse, ws: web.WebSocketRes
 
 async def _read(
     answer: aiohttp.ClientResponse,
-    queue: asyncio.Queue[bytes | None],
+    queue: asyncio.Queue[bytes],
     *,
     first: bool,
     sse: bool,
 ) -> None:
-    """One worker's watch stream into ``queue``, a whole line (or SSE message) at a time;
-    the hello (first line) and keep-alive comments only from the first worker. None at
-    its end."""
+    """One worker's watch stream into ``queue``, a whole line (or SSE message) at a time,
+    waiting while it is full; the hello (first line) and keep-alive comments only from
+    the first worker."""
     try:
         head = True
         if sse:
@@ -314,5 +339,3 @@ async def _read(
                 head = False
     except (aiohttp.ClientError, ConnectionError):
         pass
-    finally:
-        await queue.put(None)

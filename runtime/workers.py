@@ -22,7 +22,9 @@ A worker that ends on its own sets :attr:`Workers.failed` with one line naming i
 devices; :meth:`Workers.stop` (also on leaving ``async with``) sends every worker SIGTERM
 (each saves its flashes and stops), waits for them, and removes the sockets. Workers run
 in sessions of their own (a terminal's Ctrl-C reaches only the parent) and stop too when
-the parent's end of their stdin closes, so none outlives a parent that was killed.
+the parent's end of their stdin closes, so none outlives a parent that was killed; each
+inherits the state directory's lock and holds it until it has ended, so no other runtime
+takes the directory while a worker still writes there.
 
 Only the loopback network and a scaled clock: namespaces, capture files and a clock only
 tests move are refused (``docs/runtime.md``, *Workers*).
@@ -80,6 +82,8 @@ _SHORT_TMP = "/tmp"
 
 #: Real seconds a worker gets to save its flashes and stop after SIGTERM (then SIGKILL).
 STOP_TIMEOUT = 60.0
+#: Real seconds a worker gets to start and power on its devices (then it is killed).
+START_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class WorkerConfig:
     console_pty: bool = True
     log_level: str = "info"
     log_format: str = "text"
+    #: The state directory's lock, inherited: it holds the lock until it has stopped.
+    lock_fd: int | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +278,11 @@ class Workers:
         self._started = False
         self._stopping = False
         self._stopped = False
+        #: Real seconds a worker gets to say it is ready (:data:`START_TIMEOUT`).
+        self.start_timeout = START_TIMEOUT
+        #: The command that starts a worker (its private folder, this process's pid and
+        #: the state directory follow).
+        self.worker_command = [sys.executable, "-m", WORKER_MODULE]
 
     # -- life --------------------------------------------------------------------------
 
@@ -387,20 +398,28 @@ class Workers:
             impairment=self.impairment,
             log_level=self.log_level,
             log_format=self.log_format,
+            lock_fd=self.state.lock_fd,
         )
 
     async def _spawn(self, worker: _Worker) -> None:
-        """Start a worker and wait for its ready line (or its one-line refusal)."""
+        """Start a worker and wait for its ready line (or its one-line refusal). It
+        inherits the state directory's lock, so the directory stays locked until the
+        last worker has stopped, even when this process is killed."""
+        assert self._private is not None
+        lock = self.state.lock_fd
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            WORKER_MODULE,
+            *self.worker_command,
+            str(self._private),  # then who it works for, for collision messages
+            str(os.getpid()),
+            str(self.state.path),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             start_new_session=True,
             limit=2**26,  # the ready line lists every device of the worker
+            pass_fds=(lock,) if lock is not None else (),
         )
         worker.process = process
+        self.state.note_holders([w.pid for w in self.workers if w.pid is not None])
         assert process.stdin is not None
         assert process.stdout is not None
         data = pickle.dumps(self.config(worker))
@@ -409,7 +428,15 @@ class Workers:
             await process.stdin.drain()
         except ConnectionError:
             pass  # it ended at once: its status says how, below
-        line = await process.stdout.readline()
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), self.start_timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise RuntimeSetupError(
+                f"{worker.describe()} did not say it was ready in {self.start_timeout:g} s: killed"
+            ) from None
         message = _message(line)
         if message is None:
             status = await process.wait()

@@ -1,6 +1,9 @@
 """One worker of ``ipgwsim run --workers N`` (``python -m ipgwsim.tools.runworker``).
 
-Started by its parent (:class:`ipgwsim.runtime.workers.Workers`), never by a person: it
+Started by its parent (:class:`ipgwsim.runtime.workers.Workers`), never by a person, with
+the parent's private folder of worker sockets, the parent's pid and its state directory
+as arguments (the last two name the parent in collision messages,
+:mod:`ipgwsim.runtime.ports`): it
 reads its :class:`~ipgwsim.runtime.workers.WorkerConfig` from stdin (4 bytes of length,
 then the pickle), runs a :class:`~ipgwsim.runtime.runtime.Runtime` of its devices that
 leaves the state directory's lock to the parent and serves its control API on the socket
@@ -9,8 +12,10 @@ device's DEVICE and console) or ``{"error": "one line"}``, then ``{"web": name, 
 "error"}`` whenever a device's web server starts listening or cannot. It stops (saving
 every flash) on SIGTERM, or when its stdin ends (the parent is gone: then it removes
 the parent's private folder of worker sockets too, as the parent cannot; each worker
-does so when it has stopped, so the last one leaves nothing). Its log goes to stderr,
-the parent's.
+does so when it has stopped, so the last one leaves nothing; a worker whose parent is
+gone before it sent the config removes that folder too). It inherits the state
+directory's lock from the parent and holds it until it ends, so no other runtime takes
+the directory while it still writes there. Its log goes to stderr, the parent's.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pickle
 import shutil
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from ipgwsim.runtime.clock import ScaledClock
@@ -30,7 +36,7 @@ from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.host import DeviceHost
 from ipgwsim.runtime.registry import Registry
 from ipgwsim.runtime.runtime import Runtime
-from ipgwsim.runtime.workers import WorkerConfig
+from ipgwsim.runtime.workers import PRIVATE_PREFIX, WorkerConfig
 from ipgwsim.tools.run_cmd import _log_to_stderr
 
 
@@ -109,10 +115,18 @@ async def _serve(config: WorkerConfig) -> int:
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    size = int.from_bytes(_read_exactly(0, 4), "big")
-    config = pickle.loads(_read_exactly(0, size))  # from the parent process only
+    try:
+        size = int.from_bytes(_read_exactly(0, 4), "big")
+        config = pickle.loads(_read_exactly(0, size))  # from the parent process only
+    except EOFError as exc:  # the parent is gone while starting: it cannot clean up
+        if len(sys.argv) > 1 and Path(sys.argv[1]).name.startswith(PRIVATE_PREFIX):
+            shutil.rmtree(sys.argv[1], ignore_errors=True)
+        sys.stderr.write(f"ipgwsim worker: {exc}: stopping\n")
+        return 1
     if not isinstance(config, WorkerConfig):
         raise SystemExit("ipgwsim worker: stdin did not hold a worker config")
+    if config.lock_fd is not None:  # held until this process ends; not for its children
+        os.set_inheritable(config.lock_fd, False)
     _log_to_stderr(config.log_level, config.log_format)
     return asyncio.run(_serve(config))
 

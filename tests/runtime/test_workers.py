@@ -4,11 +4,16 @@ differently (no processes here)."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ipgwsim.device import Instance
@@ -267,3 +272,162 @@ def test_the_workers_sockets_go_where_a_socket_path_fits(
     assert workers_module._socket_dir() == "/tmp"
     monkeypatch.setattr(tempfile, "tempdir", "/var/tmp")
     assert workers_module._socket_dir() == "/var/tmp"
+
+
+def two_fake_workers(tmp_path: Path) -> Workers:
+    """A parent of two workers (ip6000-1, ip6000-2) whose sockets are ``tmp_path/w-K.sock``."""
+    rt = Workers(tmp_path / "state", [DeviceSpec("IP6000", 2)], workers=2, http_port=8080)
+    spec = DeviceSpec("IP6000", 2)
+    rt.devices = place(
+        [(spec, record("ip6000-1", "009033100001")), (spec, record("ip6000-2", "009033100002"))],
+        2,
+    )
+    rt._by_key = {d.name: d for d in rt.devices}
+    rt.workers = [
+        _Worker(k, tmp_path / f"w-{k}.sock", [d for d in rt.devices if d.worker == k])
+        for k in (1, 2)
+    ]
+    rt._started = True
+    return rt
+
+
+def test_a_watch_client_that_stops_reading_is_cut_off(tmp_path: Path) -> None:
+    """Workers that stream events as fast as they can to a parent whose watch client
+    reads nothing: the parent holds only a bounded queue, so the workers' writes stall,
+    and its write to the client, not taken in time, cuts the client off: the workers'
+    streams end."""
+    rt = two_fake_workers(tmp_path)
+    line = b'{"device":"ip6000-1","event":"led","detail":"' + b"x" * 1000 + b'"}\n'
+    lines = 50_000  # 50 MB a worker: far more than the parent's queue and the buffers
+    ended: list[asyncio.Event] = []
+    sent_all: list[int] = []
+
+    def flood(done: asyncio.Event) -> Any:
+        async def watch(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            await response.prepare(request)
+            try:
+                for _ in range(lines):
+                    await response.write(line)
+                sent_all.append(1)  # the parent took it all: nothing held it back
+            except (ConnectionError, RuntimeError):
+                pass  # the parent let go of this stream
+            done.set()
+            return response
+
+        return watch
+
+    async def main() -> None:
+        runners = []
+        for worker in rt.workers:
+            done = asyncio.Event()
+            ended.append(done)
+            app = web.Application()
+            app.router.add_get("/v1/watch", flood(done))
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.UnixSite(runner, str(worker.socket)).start()
+            runners.append(runner)
+        api = WorkerApi(rt)
+        api.send_timeout = 0.2
+        async with TestServer(api.app()) as server:
+            reader, writer = await asyncio.open_connection(server.host, server.port)
+            writer.write(b"GET /v1/watch HTTP/1.1\r\nHost: ipgwsim\r\n\r\n")
+            await writer.drain()  # and nothing read from here on
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ended)), 60)
+            assert sent_all == []
+            try:  # the client was cut off: its connection ends after what was sent
+                while await asyncio.wait_for(reader.read(1 << 20), 60):
+                    pass
+            except ConnectionResetError:
+                pass
+            writer.close()
+        await api.stop()
+        for runner in runners:
+            await runner.cleanup()
+
+    run(main())
+
+
+def test_a_request_in_flight_when_the_runtime_stops_is_a_409(tmp_path: Path) -> None:
+    """The stop ends the workers while a request waits for one: its connection ends
+    unanswered, which then says the runtime stops, not that the worker failed."""
+    rt = two_fake_workers(tmp_path)
+    arrived, stopped = asyncio.Event(), asyncio.Event()
+
+    async def panel(request: web.Request) -> web.Response:
+        arrived.set()
+        await stopped.wait()
+        assert request.transport is not None
+        request.transport.abort()  # the worker ends: no answer
+        return web.Response()
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/v1/devices/{device}/panel", panel)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.UnixSite(runner, str(rt.workers[1].socket)).start()
+        api = WorkerApi(rt)
+        async with TestClient(TestServer(api.app())) as client:
+            asking = asyncio.ensure_future(client.get("/v1/devices/ip6000-2/panel"))
+            await asyncio.wait_for(arrived.wait(), 30)
+            rt._stopping = True
+            await api.stop()
+            stopped.set()
+            answer = await asyncio.wait_for(asking, 30)
+            assert answer.status == 409
+            assert (await answer.json())["error"] == "the runtime is stopping"
+        await runner.cleanup()
+
+    run(main())
+
+
+def test_a_worker_that_never_says_ready_is_one_line_and_killed(
+    tmp_path: Path, private_registry: Path
+) -> None:
+    """A worker that hangs at its start (here: one that only reads its stdin) does not
+    hang the run: after the start timeout it is killed and the start fails in one line
+    naming it; the state directory is free again and the workers' folder gone."""
+    state = tmp_path / "state"
+    rt = Workers(state, [DeviceSpec("IP6000", 2)], workers=2, http_port=8080)
+    rt.start_timeout = 0.5
+    rt.worker_command = [sys.executable, "-c", "import sys; sys.stdin.buffer.read()"]
+
+    async def main() -> None:
+        with pytest.raises(RuntimeSetupError) as refused:
+            await rt.start()
+        text = str(refused.value)
+        assert re.fullmatch(
+            r"worker [12] \(pid \d+; devices ip6000-[12]\) did not say it was ready in "
+            r"0\.5 s: killed",
+            text,
+        ), text
+        assert all(w.process is not None and w.process.returncode is not None for w in rt.workers)
+
+    run(main())
+    assert rt._private is not None
+    assert not rt._private.exists()
+    again = StateDir(state, Registry(private_registry))
+    again.lock()
+    again.unlock()
+
+
+def test_a_worker_whose_parent_is_gone_before_its_config_says_so_and_cleans_up(
+    tmp_path: Path,
+) -> None:
+    private = tmp_path / f"{workers_module.PRIVATE_PREFIX}x"
+    private.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", workers_module.WORKER_MODULE, str(private), "1", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "ipgwsim worker: the parent closed the worker's stdin before its config: stopping\n"
+    )
+    assert not private.exists()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import pytest
 import serial
 
 from ipgwsim.runtime.control import ControlClient
+from ipgwsim.runtime.ports import http_bind_problem
 from ipgwsim.testing.loopback import Ports, free_loopback_ip, run
 from ipgwsim.testing.processes import (
     GWLOAD,
@@ -125,9 +127,10 @@ def test_two_workers_behind_one_control_socket(tmp_path: Path, ports: Ports) -> 
         "--state", str(state), "--port", str(port), "--http-port", str(ports.tcp()),
     ]  # fmt: skip
     where = ["/port", str(port), "/bcast", "127.255.255.255"]
+    scratch = Path(tempfile.mkdtemp(prefix="wk-"))  # short: socket paths live in it
 
     async def main() -> None:
-        async with running(*argv) as runner:
+        async with running(*argv, env={"TMPDIR": str(scratch)}) as runner:
             head = await read_line(runner.stdout)
             assert "3 x IP6000 on loopback" in head
             assert "2 workers (pids " in head
@@ -168,15 +171,20 @@ def test_two_workers_behind_one_control_socket(tmp_path: Path, ports: Ports) -> 
             assert rc == 0, err
             assert out.startswith("ip6000-3: reset button held 0.2 s")
 
+            assert [p.name[:16] for p in scratch.iterdir()] == ["ipgwsim-workers-"]
             out, err = await stop(runner)
             assert "stopping, saving flash images" in out
         assert all(gone(pid) for pid in pids)
         assert not (state / "control.sock").exists()
+        assert list(scratch.iterdir()) == []  # the workers' private folder is gone
         for name in ("ip6000-1", "ip6000-2", "ip6000-3"):
             assert (state / name / "flash.img").is_file()
             assert not (state / name / "console").exists()
 
-    run(main())
+    try:
+        run(main())
+    finally:
+        shutil.rmtree(scratch)
 
 
 def test_a_killed_worker_is_reported_and_the_runtime_stops(tmp_path: Path, ports: Ports) -> None:
@@ -300,6 +308,13 @@ def test_the_ui_port_serves_the_page_and_one_sse_watch_of_both_workers(
                     assert answer.status == 200, await answer.text()
                 line = await read_until(runner.stdout, "ip6000-2  web:")
                 assert line == f"ip6000-2  web:  http://127.168.0.1:{http}/"
+                # Who holds that address is the runtime users see, not worker 2.
+                in_use = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+                problem = http_bind_problem("127.168.0.1", http, in_use)
+                assert problem.endswith(
+                    "address in use by the ipgwsim runtime of state directory "
+                    f"{state} (pid {runner.pid})"
+                ), problem
                 assert "login: " in await asyncio.to_thread(login_prompt, state)
                 sse = {"Accept": "text/event-stream"}
                 async with client.get(f"{url}v1/watch", headers=sse) as stream:
@@ -357,8 +372,24 @@ def test_workers_stop_when_their_parent_is_killed(
             assert out.startswith("ip6000-2: console /dev/pts/"), out
             workers = [psutil.Process(w["pid"]) for w in status(state)["workers"]]
             assert sorted(ours(private_registry)) == sorted(w.pid for w in workers)
-            runner.kill()
-            await runner.wait()
+            # Worker 2 is held (SIGSTOP) while it would stop: until it has, it still
+            # writes in the state directory, so the same command started at once is
+            # refused, naming it.
+            workers[1].suspend()
+            parent = psutil.Process(runner.pid)
+            try:
+                runner.kill()
+                # Not runner.wait(): that waits for its stderr, which worker 2 holds too.
+                await asyncio.to_thread(psutil.wait_procs, [parent, workers[0]], 30)
+                rc, _, err = await ipgwsim(*argv[len(IPGWSIM) :], env=env)
+            finally:
+                workers[1].resume()
+            assert rc == 2, err
+            assert err == (
+                f"ipgwsim run: state directory {state} is in use by the workers (pids "
+                f"{workers[1].pid}) of an ipgwsim runtime (pid {parent.pid}) that is gone: they "
+                "save their flashes and stop; start again when they have\n"
+            )
             _, alive = await asyncio.to_thread(psutil.wait_procs, workers, 30)
             assert alive == []
             assert ours(private_registry) == []
@@ -412,6 +443,8 @@ def test_a_worker_that_cannot_start_its_devices_is_one_line(
         assert err.startswith(
             f"ipgwsim run: ip6000-1: cannot listen for the console on 127.0.0.1 (ports {base}/"
         ), err
+        assert f"(port {base} is in use by " in err, err
+        assert err.endswith(f" (pid {os.getpid()}))\n"), err
         assert len(err.splitlines()) == 1, err
         assert ours(private_registry) == []  # this run's workers are gone
         assert not (state / "control.sock").exists()
