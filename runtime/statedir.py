@@ -365,9 +365,10 @@ class StateDir:
         another MAC than ``spec`` gives, it is refused with both named.
         """
         names, macs = spec.names(), spec.macs()
-        named = self._named(names) if names is not None else None
-        # Every named folder exists (a worker's specs): none of the others is read, and
-        # no folder is made from this index.
+        kept = self._index is not None and self.locked
+        named = self._named(names) if names is not None and not kept else None
+        # Every named folder exists (a worker's specs) and no index is kept: none of the
+        # others is read, and no folder is made from this index. A kept index has them.
         index = RecordIndex(named) if named is not None else self.record_index()
         plan: list[tuple[str | None, DeviceRecord | None]]
         if names is None:
