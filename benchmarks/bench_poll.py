@@ -34,7 +34,7 @@ Measures:
   within 1 s is of ``|lateness| <= 1 s``; the worst lateness is the largest. A poll is
   judged when it and the device's previous poll both arrived in the measured window
   (below): a device's first poll comes while the runtime is still adding devices, and
-  its delay would make the next one look early. The runtime does not publish when a
+  its delay belongs to the start, not to the steady interval. The runtime does not publish when a
   device decided to poll, so there is no device-side view.
 - **window**: from the moment every device has polled once (the last first poll) for
   ``--intervals`` intervals; polls/s sustained = polls arriving in the window / its length

@@ -433,14 +433,21 @@ class DeviceHost:
 
     # -- driving the device --------------------------------------------------------------
 
-    def _step(self, action: Callable[[float], None], at: float | None = None) -> float:
-        """Call ``action(now)`` and pump; device time never goes back for a device."""
+    def _step(
+        self, action: Callable[[float], None], at: float | None = None, *, catch_up: bool = True
+    ) -> float:
+        """Call ``action(now)`` and pump; device time never goes back for a device.
+
+        ``catch_up``: first let the timers due by then fire at their own times (an input);
+        the device's own timer passes False: what is due runs when it runs.
+        """
         now = max(self.clock.now() if at is None else at, self._last_now)
         if self.closed:
             return now
         self._last_now = now
         try:
-            self._catch_up(now)
+            if catch_up:
+                self._catch_up(now)
             action(now)
         except Exception as exc:
             self._internal_error(exc)
@@ -594,8 +601,12 @@ class DeviceHost:
     def _on_timer(self) -> None:
         self._timer = None
         self._fired_at, self._timer_at = self._timer_at, None
-        # An event loop may run a timer a hair early: the device sees its deadline.
-        self._step(self.device.handle_timer, max(self.clock.now(), self._fired_at or 0.0))
+        # An event loop may run a timer a hair early: the device sees its deadline. One
+        # that runs late (the loop was busy, e.g. adding a big fleet) runs at the time it
+        # runs, like the timer of a busy device: a poll made now counts from now (its next
+        # poll, its fetch's timeout), not from when it was due.
+        at = max(self.clock.now(), self._fired_at or 0.0)
+        self._step(self.device.handle_timer, at, catch_up=False)
 
     @property
     def next_deadline(self) -> float | None:

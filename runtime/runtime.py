@@ -99,6 +99,9 @@ from ipgwsim.runtime.registry import Registry, RuntimeEntry
 from ipgwsim.runtime.statedir import DeviceRecord, StateDir, default_state_dir
 from ipgwsim.runtime.watch import Presses, Watched, Watcher, Watchers
 
+#: Devices :meth:`Runtime.add_many_turning` starts between two turns of the event loop.
+ADD_TURN_EVERY = 50
+
 
 @dataclass
 class _Prepared:
@@ -401,6 +404,47 @@ class Runtime:
         host registry's lock (a lab of one spec per device would otherwise read every
         device folder and rewrite its registry entry once per device).
         """
+        return self._start_all(*self._prepare_many(specs))
+
+    async def add_many_turning(
+        self, specs: list[DeviceSpec], every: int = ADD_TURN_EVERY
+    ) -> list[DeviceHost]:
+        """:meth:`add_many`, letting the event loop turn after every ``every`` devices started.
+
+        A big fleet takes a while to start; meanwhile the devices started first already
+        run: their timers (a poll due a second after the start) and datagrams are served
+        between the chunks instead of all at once, late, after the last device. The checks
+        and the registration are the same, all before the first device starts.
+        """
+        if every < 1:
+            raise ValueError(f"every must be 1 or more, not {every}")
+        prepared, failure = self._prepare_many(specs)
+        hosts: list[DeviceHost] = []
+        since_turn = 0
+        for number, ready in enumerate(prepared):
+            later = [c for r in prepared[number + 1 :] for c in r.chosen]
+            if since_turn >= every:
+                since_turn = 0
+                await asyncio.sleep(0)
+                if self._stopped:
+                    rest = ready.chosen + later
+                    self._discard(rest)
+                    names = {r.instance.name for r, _ in rest}
+                    release_identities(self.registry, self.entry, names, self.log)
+                    raise RuntimeSetupError(
+                        f"the runtime stopped while devices were added ({len(hosts)} started)"
+                    )
+            started = self._start_prepared(ready, later)
+            hosts += started
+            since_turn += len(started)
+        if failure is not None:
+            raise failure
+        return hosts
+
+    def _prepare_many(
+        self, specs: list[DeviceSpec]
+    ) -> tuple[list[_Prepared], RuntimeSetupError | None]:
+        """The checks of :meth:`add_many` and the preparation of its specs."""
         seen: dict[str, int] = {}
         for index, spec in enumerate(specs):
             for name in spec.names() or []:
@@ -409,11 +453,31 @@ class Runtime:
                         f"{name}: named by device spec {seen[name] + 1} and {index + 1}"
                     )
                 seen[name] = index
-        return self._add_batch(specs)
+        return self._prepare_batch(specs)
 
     def _add_batch(self, specs: list[DeviceSpec]) -> list[DeviceHost]:
         """Prepare the specs in order (up to the first that fails), register them at once,
         start them; then raise the failure, if one stopped the preparation."""
+        return self._start_all(*self._prepare_batch(specs))
+
+    def _start_all(
+        self, prepared: list[_Prepared], failure: RuntimeSetupError | None
+    ) -> list[DeviceHost]:
+        """Start the prepared specs in order; then raise ``failure``, if there is one."""
+        hosts: list[DeviceHost] = []
+        for number, ready in enumerate(prepared):
+            hosts += self._start_prepared(
+                ready, [c for r in prepared[number + 1 :] for c in r.chosen]
+            )
+        if failure is not None:
+            raise failure
+        return hosts
+
+    def _prepare_batch(
+        self, specs: list[DeviceSpec]
+    ) -> tuple[list[_Prepared], RuntimeSetupError | None]:
+        """Prepare the specs in order (up to the first that fails) and register them at
+        once; the prepared ones and the failure that stopped the preparation, if any."""
         self._check_running()
         prepared: list[_Prepared] = []
         failure: RuntimeSetupError | None = None
@@ -441,14 +505,7 @@ class Runtime:
                 except RuntimeSetupError:
                     self._discard(chosen)
                     raise
-        hosts: list[DeviceHost] = []
-        for number, ready in enumerate(prepared):
-            hosts += self._start_prepared(
-                ready, [c for r in prepared[number + 1 :] for c in r.chosen]
-            )
-        if failure is not None:
-            raise failure
-        return hosts
+        return prepared, failure
 
     def _discard(self, chosen: list[tuple[DeviceRecord, bool]]) -> None:
         """Devices that will not start: a new one leaves no state folder."""

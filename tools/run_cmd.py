@@ -564,7 +564,7 @@ async def _run(plan: Plan) -> int:
                     print(line, flush=True)
 
             runtime.subscribe_web(web_changed)
-            hosts = runtime.add_many(plan.specs)
+            hosts = await runtime.add_many_turning(plan.specs)
             for host in hosts:
                 await host.web_settled()
             if plan.netns:

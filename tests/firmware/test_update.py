@@ -237,6 +237,23 @@ def test_first_poll_one_interval_after_the_start_then_every_15_minutes() -> None
     assert bench.fw.update.outcome == "complete"
 
 
+def test_a_poll_made_late_counts_the_next_one_and_its_timeout_from_when_it_was_made() -> None:
+    """The timer ran 400 s after the poll was due (longer than the fetch timeout): one poll
+    then, its fetch waits its full 300 s, and the next poll is one interval after it."""
+    bench = Bench(new=True)
+    due = bench.fw.update.next_poll()
+    assert due == 60
+    bench.now = due + 400
+    bench.fw.handle_timer(bench.now)
+    bench.drain()
+    assert bench.script_polls() == [460]  # no answer yet: one poll, not a timed-out one
+    assert bench.fw.update.last_poll == 460
+    assert bench.fw.get_timer() == 460 + 300  # the fetch's timeout, from the poll made
+    bench.serve_script("")
+    bench.drain()
+    assert bench.fw.update.next_poll() == 460 + 15 * MINUTE
+
+
 def test_a_new_device_polls_every_minute_for_30_minutes() -> None:
     bench = Bench(new=True)
     bench.files[SCRIPT] = (404, b"")  # never a script: the device stays new

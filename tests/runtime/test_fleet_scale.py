@@ -215,3 +215,65 @@ def test_a_spec_that_fails_stops_the_ones_after_it_only(tmp_path: Path, ports: P
             assert [h.name for h in rt.devices][2:] == ["ip800-1", "ip800-2", "ip800-3"]
 
     run(main())
+
+
+# -- a big fleet added while the event loop turns -------------------------------------------
+
+
+def test_adding_a_fleet_lets_the_event_loop_turn_between_chunks(
+    tmp_path: Path, ports: Ports
+) -> None:
+    """The devices started first are served (here: another task runs) while the rest start,
+    not only after the last one."""
+    specs = [DeviceSpec("IP6000", name=f"d{n}") for n in range(1, 13)]
+
+    async def main() -> None:
+        async with Runtime(
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            console_pty=False,
+            registry=Registry(tmp_path / "registry"),
+        ) as rt:
+            seen: list[int] = []
+            adding = asyncio.ensure_future(rt.add_many_turning(specs, every=5))
+            while not adding.done():
+                seen.append(len(rt.devices))
+                await asyncio.sleep(0)
+            hosts = await adding
+            assert [h.name for h in hosts] == [f"d{n}" for n in range(1, 13)]
+            assert {5, 10} <= set(seen)  # the loop turned after 5 and after 10
+            with pytest.raises(ValueError, match="every must be 1 or more, not 0"):
+                await rt.add_many_turning(specs, every=0)
+            with pytest.raises(RuntimeSetupError, match="d1: named by device spec 1 and 2"):
+                await rt.add_many_turning([DeviceSpec("IP6000", name="d1")] * 2)
+
+    run(main())
+
+
+def test_a_runtime_stopped_while_a_fleet_is_added_starts_no_more(
+    tmp_path: Path, ports: Ports
+) -> None:
+    specs = [DeviceSpec("IP6000", name=f"d{n}") for n in range(1, 13)]
+
+    async def main() -> None:
+        registry = Registry(tmp_path / "registry")
+        async with Runtime(
+            tmp_path / "state",
+            port=ports.udp(),
+            http_port=ports.tcp(),
+            clock=ManualClock(),
+            console_pty=False,
+            registry=registry,
+        ) as rt:
+            adding = asyncio.ensure_future(rt.add_many_turning(specs, every=5))
+            while len(rt.devices) < 5:
+                await asyncio.sleep(0)
+            await rt.stop()
+            with pytest.raises(RuntimeSetupError, match=r"stopped while devices were added \(5 "):
+                await adding
+            assert [h.name for h in rt.devices] == [f"d{n}" for n in range(1, 6)]
+            assert not (tmp_path / "state" / "d6").exists()  # new ones left no folder
+
+    run(main())

@@ -250,6 +250,34 @@ def test_a_new_device_polls_every_minute_then_every_15_minutes_or_poll(
     run(main())
 
 
+@needs_curl
+def test_a_late_poll_timer_polls_once_and_counts_from_when_it_ran(
+    tmp_path: Path, ports: Ports
+) -> None:
+    """The event loop was busy (a big fleet being added) past the poll's due time and past
+    the fetch timeout: the device polls once when its timer runs, and counts its next poll
+    and the fetch's timeout from then, not from when the poll was due."""
+
+    async def main() -> None:
+        async with bench(tmp_path, ports) as b:
+            b.server.files[SCRIPT] = b"# nothing to do\r\n"
+            await b.configure(f"config change UP1 /url {b.server.url}")
+            due = b.firmware.update.next_poll()
+            assert due is not None
+            b.clock.stall(due - b.clock.now() + 10 * MINUTE)  # the timer misses its time
+            ran = b.clock.now()
+            await b.clock.advance(0)  # the loop turns again: the late timer runs
+            await until(b.idle, "the update client to finish its poll")
+            assert len(script_requests(b.server.requests)) == 1
+            assert b.firmware.update.polls == 1
+            assert b.firmware.update.outcome == "complete"
+            assert b.firmware.update.last_poll == ran
+            assert b.firmware.update.next_poll() == ran + 15 * MINUTE
+            assert not b.firmware.update.new_device
+
+    run(main())
+
+
 # -- scripts -------------------------------------------------------------------------------
 
 
