@@ -96,7 +96,7 @@ async def _serve(config: WorkerConfig) -> int:
                     _say({"web": host.name, "url": host.web_url, "error": host.web_error})
 
             runtime.subscribe_web(web_changed)
-            hosts = runtime.add_many(config.specs)
+            hosts = await runtime.add_many_turning(config.specs)
             for host in hosts:
                 await host.web_settled()
             _say({"ready": [{**device_json(h), "console": console_json(h)} for h in hosts]})
