@@ -31,11 +31,14 @@ Measures:
 
 - **due and lateness** (the server's view): a poll's due time is that device's previous
   poll's arrival + the interval; its lateness is arrival - due (negative: early). The share
-  within 1 s is of ``|lateness| <= 1 s``; the worst lateness is the largest. A poll is
-  judged when it and the device's previous poll both arrived in the measured window
-  (below): a device's first poll comes while the runtime is still adding devices, and
-  its delay belongs to the start, not to the steady interval. The runtime does not publish when a
-  device decided to poll, so there is no device-side view.
+  within 1 s is of ``|lateness| <= 1 s``; the worst lateness is the largest. Every poll
+  that fell due in the measured window (below) after a poll in it is judged: one that
+  came after the window's end with its lateness as it came, one that had not come when
+  the server stopped as late by at least that much (left out only while that is under a
+  second). Polls before the window are not: a device's first poll comes while the
+  runtime is still adding devices, and its delay belongs to the start, not to the steady
+  interval. A device that never polled fails the timing goal. The runtime does not
+  publish when a device decided to poll, so there is no device-side view.
 - **window**: from the moment every device has polled once (the last first poll) for
   ``--intervals`` intervals; polls/s sustained = polls arriving in the window / its length
   (the ideal is count / interval).
@@ -58,7 +61,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import platform
@@ -370,6 +372,8 @@ class Run:
     load_before: str = ""
     load_after: str = ""
     problem: str = ""
+    #: Polls due in the window that had not come when the server stopped (judged late).
+    unanswered: int = 0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -379,9 +383,20 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def analyse(run: Run, records: list[tuple[float, str, str]], window: tuple[float, float]) -> None:
-    """Due times, lateness and rates from the server's records (module docstring)."""
+def analyse(
+    run: Run,
+    records: list[tuple[float, str, str]],
+    window: tuple[float, float],
+    stopped: float | None = None,
+) -> None:
+    """Due times, lateness and rates from the server's records (module docstring).
+
+    Every poll that fell due in the window after a poll in it is judged, also one that
+    came after the window's end (its lateness as it came) or not at all before the server
+    stopped at ``stopped`` (late by at least ``stopped - due``: judged late when that is
+    more than the goal's second, else left out, as nobody can know yet)."""
     t0, t1 = window
+    stopped = t1 if stopped is None else stopped
     by_device: dict[str, list[float]] = {}
     for arrived, serial, _remote in sorted(records):
         by_device.setdefault(serial, []).append(arrived)
@@ -390,12 +405,20 @@ def analyse(run: Run, records: list[tuple[float, str, str]], window: tuple[float
     dues: list[float] = []
     arrivals: list[float] = []
     run.polls = 0
+    run.unanswered = 0
     for times in by_device.values():
-        for previous, arrived in itertools.pairwise(times):
-            if t0 <= previous and arrived <= t1:
-                lateness.append(arrived - (previous + run.interval_s))
-                dues.append(previous + run.interval_s)
+        for number, previous in enumerate(times):
+            due = previous + run.interval_s
+            if previous < t0 or due > t1:
+                continue
+            if number + 1 < len(times):
+                arrived = times[number + 1]
+                lateness.append(arrived - due)
+                dues.append(due)
                 arrivals.append(arrived)
+            elif stopped - due > GOAL_ON_TIME_S:  # due, and not come when the server stopped
+                lateness.append(stopped - due)
+                run.unanswered += 1
         mine = sum(1 for t in times if t0 < t <= t1)
         run.polls += mine
         run.most_polls_of_a_device = max(run.most_polls_of_a_device, mine)
@@ -445,9 +468,13 @@ def observe(args: argparse.Namespace, run: Run, server: Server, runtime: Runtime
     run.server_cores = (server.cpu_s() - server_cpu0) / (t1 - t0)
     run.hwm_kib = sum(status_kib(pid, "VmHWM") for pid in pids)
     records = server.stop()
-    analyse(run, records, (t0, t1))
+    analyse(run, records, (t0, t1), time.time())
     if run.missing:
         run.problem = f"{run.missing} device(s) never polled"
+    if run.unanswered:
+        run.problem = "; ".join(
+            p for p in (run.problem, f"{run.unanswered} due poll(s) never came") if p
+        )
 
 
 def measure(args: argparse.Namespace, count: int, workers: int) -> Run:
@@ -551,10 +578,11 @@ def judge(report: Report) -> list[Goal]:
         + ("" if report.interval_s == GOAL_INTERVAL_S else f" (at {report.interval_s:g} s)"),
         goal_run.judged > 0
         and goal_run.on_time == goal_run.judged
+        and goal_run.missing == 0
         and report.interval_s == GOAL_INTERVAL_S,
     )
     if not timing.passed:
-        on_time = [r.count for r in runs if r.judged and r.on_time == r.judged]
+        on_time = [r.count for r in runs if r.judged and r.on_time == r.judged and not r.missing]
         ceiling = (
             f"all polls on time up to {max(on_time):,} devices"
             if on_time
@@ -570,6 +598,8 @@ def judge(report: Report) -> list[Goal]:
             )
         else:
             cause = "no poll came more than 1 s late"
+        if goal_run.missing:
+            cause += f"; {goal_run.missing:,} device(s) never polled at all"
         timing.why = (
             f"{ceiling}; at {goal_run.count:,}: {cause}; {goal_run.early:,} polls came more"
             f" than 1 s early (worst {goal_run.worst_early_s:+.1f} s: a device that polled"

@@ -848,6 +848,12 @@ def summarize_poll(data: Any, quick: bool) -> Summary:
         ),
         *data.get("notes", []),
         "",
+        *[
+            f"{r['count']:,} devices, {r['workers']} worker(s): {r['problem']}."
+            for r in data["runs"]
+            if r["problem"] and r["judged"]
+        ],
+        "",
     ]
     goals = [GoalResult(g["goal"], g["measured"], g_verdict(g)) for g in data.get("goals", [])]
     body += goals_table(goals)
