@@ -12,8 +12,9 @@ of ``ipgwsim run``, else the environment variable :data:`LOOP_VARIABLE`, else
 uvloop is not the default even where it is installed, because two things of the runtime
 behave otherwise on it (docs/runtime.md, *Event loop*): under a flood of TCP connections
 the web servers' descriptor reserve does not answer 503, and a request to a device's web
-server at its start may be reset. Everything else runs alike; the runtime's tests run
-on both loops where uvloop is installed.
+server at its start may be reset. Everything else runs alike; the tests of the
+per-datagram path and of ``--loop`` run on both loops where uvloop is installed. The
+workers of ``run --workers`` run on the loop their parent chose.
 """
 
 from __future__ import annotations

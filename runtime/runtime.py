@@ -422,19 +422,18 @@ class Runtime:
         hosts: list[DeviceHost] = []
         since_turn = 0
         for number, ready in enumerate(prepared):
-            later = [c for r in prepared[number + 1 :] for c in r.chosen]
             if since_turn >= every:
                 since_turn = 0
                 await asyncio.sleep(0)
                 if self._stopped:
-                    rest = ready.chosen + later
+                    rest = ready.chosen + _after(prepared, number)
                     self._discard(rest)
                     names = {r.instance.name for r, _ in rest}
                     release_identities(self.registry, self.entry, names, self.log)
                     raise RuntimeSetupError(
                         f"the runtime stopped while devices were added ({len(hosts)} started)"
                     )
-            started = self._start_prepared(ready, later)
+            started = self._start_prepared(ready, prepared, number)
             hosts += started
             since_turn += len(started)
         if failure is not None:
@@ -466,9 +465,7 @@ class Runtime:
         """Start the prepared specs in order; then raise ``failure``, if there is one."""
         hosts: list[DeviceHost] = []
         for number, ready in enumerate(prepared):
-            hosts += self._start_prepared(
-                ready, [c for r in prepared[number + 1 :] for c in r.chosen]
-            )
+            hosts += self._start_prepared(ready, prepared, number)
         if failure is not None:
             raise failure
         return hosts
@@ -547,9 +544,9 @@ class Runtime:
         return _Prepared(spec, profile, config, impairment, captures, chosen)
 
     def _start_prepared(
-        self, ready: _Prepared, later: list[tuple[DeviceRecord, bool]]
+        self, ready: _Prepared, prepared: list[_Prepared], number: int
     ) -> list[DeviceHost]:
-        """Start a prepared spec's devices; if one fails, the rest (and ``later``, the
+        """Start ``ready`` (``prepared[number]``); if a device fails, the rest (and the
         devices of the specs after it) do not start and leave the registry."""
         spec, profile, chosen = ready.spec, ready.profile, ready.chosen
         hosts: list[DeviceHost] = []
@@ -573,7 +570,7 @@ class Runtime:
                     captures=ready.captures,
                 )
             except RuntimeSetupError:
-                rest = chosen[index:] + later
+                rest = chosen[index:] + _after(prepared, number)
                 self._discard(rest)
                 names = {r.instance.name for r, _ in rest}
                 release_identities(self.registry, self.entry, names, self.log)
@@ -771,3 +768,9 @@ class Runtime:
         self._check_running()
         only = self.device(device).name if device is not None else None
         return self._watchers.watch(only, timed=False)
+
+
+def _after(prepared: list[_Prepared], number: int) -> list[tuple[DeviceRecord, bool]]:
+    """The devices of the specs after ``prepared[number]``: made only when they will not
+    start (made for every spec, a lab of one spec per device took quadratic time)."""
+    return [c for r in prepared[number + 1 :] for c in r.chosen]

@@ -109,6 +109,8 @@ class WorkerConfig:
     log_format: str = "text"
     #: The state directory's lock, inherited: it holds the lock until it has stopped.
     lock_fd: int | None = None
+    #: The event loop it runs on (``run --loop``: :mod:`ipgwsim.runtime.loops`).
+    loop: str = "asyncio"
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ class Workers:
         log: logging.Logger | None = None,
         log_level: str = "info",
         log_format: str = "text",
+        loop: str = "asyncio",
     ) -> None:
         check_workers(specs, workers, network, pcap)
         self.registry = registry if registry is not None else Registry()
@@ -257,6 +260,7 @@ class Workers:
         self.log = log if log is not None else logging.getLogger("ipgwsim.runtime")
         self.log_level = log_level
         self.log_format = log_format
+        self.loop = loop
         self._want_ui = ui
         #: The network clients reach the devices on (what ``/v1/status`` says of it).
         self.network = {"kind": "loopback", "port": port, "broadcast": LOOPBACK_BROADCAST}
@@ -399,6 +403,7 @@ class Workers:
             log_level=self.log_level,
             log_format=self.log_format,
             lock_fd=self.state.lock_fd,
+            loop=self.loop,
         )
 
     async def _spawn(self, worker: _Worker) -> None:

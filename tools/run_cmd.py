@@ -308,6 +308,8 @@ class Plan:
     log_format: str = "text"
     #: Whether each console has a pty (``--no-console-pty``, lab ``console_pty``).
     console_pty: bool = True
+    #: The event loop (``--loop``), for the workers too.
+    loop: str = "asyncio"
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -450,7 +452,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         loop = choose_loop(args.loop)
         logging.getLogger("ipgwsim.runtime").debug("event loop: %s", loop)
-        return run_on(loop, _run(plan(args)))
+        return run_on(loop, _run(replace(plan(args), loop=loop)))
     except ImpairmentError as exc:
         print(f"ipgwsim run: --impair: {exc}", file=sys.stderr)
         return 2
@@ -661,6 +663,7 @@ async def _run_workers(plan: Plan) -> int:
             ui=plan.ui,
             log_level=plan.log_level,
             log_format=plan.log_format,
+            loop=plan.loop,
         ) as runtime:
 
             def web_changed(message: dict[str, Any]) -> None:

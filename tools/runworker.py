@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -34,6 +35,7 @@ from ipgwsim.runtime.clock import ScaledClock
 from ipgwsim.runtime.control import console_json, device_json
 from ipgwsim.runtime.errors import RuntimeSetupError, describe_error
 from ipgwsim.runtime.host import DeviceHost
+from ipgwsim.runtime.loops import run_on
 from ipgwsim.runtime.registry import Registry
 from ipgwsim.runtime.runtime import Runtime
 from ipgwsim.runtime.workers import PRIVATE_PREFIX, WorkerConfig
@@ -60,6 +62,9 @@ def _say(message: dict[str, Any]) -> None:
 
 async def _serve(config: WorkerConfig) -> int:
     loop = asyncio.get_running_loop()
+    logging.getLogger("ipgwsim.runtime").debug(
+        "worker %d: event loop: %s", config.index, type(loop).__module__.split(".")[0]
+    )
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
 
@@ -128,7 +133,7 @@ def main() -> int:
     if config.lock_fd is not None:  # held until this process ends; not for its children
         os.set_inheritable(config.lock_fd, False)
     _log_to_stderr(config.log_level, config.log_format)
-    return asyncio.run(_serve(config))
+    return run_on(config.loop, _serve(config))
 
 
 if __name__ == "__main__":

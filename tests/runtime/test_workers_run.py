@@ -474,3 +474,23 @@ def test_workers_without_ptys(tmp_path: Path, ports: Ports) -> None:
             await stop(runner)
 
     run(main())
+
+
+def test_workers_run_on_the_loop_their_parent_chose(tmp_path: Path, ports: Ports) -> None:
+    """``--loop uvloop`` reaches every worker: each says at its start which loop runs it."""
+    pytest.importorskip("uvloop")
+    state = tmp_path / "state"
+    argv = [
+        *IPGWSIM, "run", "IP6000:2", "--workers", "2", "--loop", "uvloop", "--log-level",
+        "debug", "--state", str(state), "--port", str(ports.udp()), "--http-port",
+        str(ports.tcp()),
+    ]  # fmt: skip
+
+    async def main() -> None:
+        async with running(*argv) as runner:
+            await read_until(runner.stdout, "ip6000-2 ")
+            _, err = await stop(runner)
+        said = sorted(line.split("worker ", 1)[1] for line in err.splitlines() if "worker " in line and "event loop" in line)
+        assert said == ["1: event loop: uvloop", "2: event loop: uvloop"]
+
+    run(main())
