@@ -490,7 +490,11 @@ def test_workers_run_on_the_loop_their_parent_chose(tmp_path: Path, ports: Ports
         async with running(*argv) as runner:
             await read_until(runner.stdout, "ip6000-2 ")
             _, err = await stop(runner)
-        said = sorted(line.split("worker ", 1)[1] for line in err.splitlines() if "worker " in line and "event loop" in line)
+        said = sorted(
+            line.split("worker ", 1)[1]
+            for line in err.splitlines()
+            if "worker " in line and "event loop" in line
+        )
         assert said == ["1: event loop: uvloop", "2: event loop: uvloop"]
 
     run(main())
