@@ -101,12 +101,30 @@ def test_lockstep_goals_miss_on_one_setting_and_say_why() -> None:
 
 
 def test_a_lockstep_goal_above_the_echo_ceiling_is_said_to_be() -> None:
-    # The echo's round trip (50 µs at 512: 9.8 MiB/s) is slower than the goal asks.
+    # The echo's round trip (50 µs at 512: 9.8 MiB/s) is slower than the goal asks, and
+    # no server reached that: the goal lies above the ceiling.
+    numbers = speeds(8.0, {"pytftp": 9.0, "tftpy": 7.0})
+    goals = judge(Measured(numbers, {}, {512: 50e-6}))
+    why = goal(goals, "device lock-step >= 1.5x tftpy").why
+    assert why
+    assert all(line.endswith("the goal lies above this machine's ceiling") for line in why)
+
+
+def test_a_lockstep_goal_below_the_echo_round_trip_is_not_called_a_ceiling() -> None:
+    # The echo's round trip (50 µs at 512: 9.8 MiB/s) is slower than the goal asks, and
+    # than pytftp: it bounds nothing, and the line says what the device lacks.
     numbers = speeds(8.0, {"pytftp": 14.0})
     goals = judge(Measured(numbers, {}, {512: 50e-6}))
     why = goal(goals, "device lock-step >= the fastest").why
     assert why
-    assert all("the goal lies above this machine's ceiling" in line for line in why)
+    # 512 bytes at 8 MiB/s: 61 µs a block; pytftp's 14 MiB/s: 35 µs.
+    assert all(
+        line.endswith(
+            "the goal asks for less than that round trip, which pytftp beat, so the echo"
+            " bounds nothing here; the device would need 26 µs less a block"
+        )
+        for line in why
+    )
 
 
 def test_windowed_goal_passes_at_1_3x_the_best_other_server_and_misses_below() -> None:
