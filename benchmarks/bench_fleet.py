@@ -105,9 +105,21 @@ def memory(pid: int, when: str) -> Memory:
 
 
 class RuntimeProcess:
-    """``ipgwsim run`` in its own process (stdout and stderr go to a log file)."""
+    """``ipgwsim run`` in its own process (stdout and stderr go to a log file).
 
-    def __init__(self, state: Path, port: int, count: int, speed: float) -> None:
+    ``run_args``: what it runs (default ``IP6000 --count COUNT``); ``ready``: the text of
+    its output that says every device was added (default its summary line)."""
+
+    def __init__(
+        self,
+        state: Path,
+        port: int,
+        count: int,
+        speed: float,
+        *,
+        run_args: Sequence[str] | None = None,
+        ready: str | None = None,
+    ) -> None:
         self.state = state
         self.port = port
         self.count = count
@@ -118,9 +130,7 @@ class RuntimeProcess:
             "-m",
             "ipgwsim.tools.cli",
             "run",
-            MODEL,
-            "--count",
-            str(count),
+            *(run_args if run_args is not None else [MODEL, "--count", str(count)]),
             "--state",
             str(state),
             "--port",
@@ -128,6 +138,7 @@ class RuntimeProcess:
             "--speed",
             f"{speed:g}",
         ]
+        self.ready = (ready if ready is not None else f"ipgwsim: {count} x {MODEL}").encode()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -147,11 +158,15 @@ class RuntimeProcess:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
+        offset = 0  # the log read so far (a device table of 10,000 lines is long)
         while True:
             if self.proc.poll() is not None:
                 raise FleetError(f"the runtime exited with {self.proc.returncode}:\n{self.tail()}")
-            text = self.log_path.read_text(errors="replace")
-            if f"ipgwsim: {self.count} x {MODEL}" in text:
+            with self.log_path.open("rb") as log:
+                log.seek(max(0, offset - len(self.ready)))
+                text = log.read()
+                offset = log.tell()
+            if self.ready in text:
                 return time.perf_counter() - started
             if time.monotonic() > deadline:
                 raise FleetError(f"the runtime did not start within {timeout:.0f} s")

@@ -75,8 +75,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
 
+from bench_fleet import FleetError, RuntimeProcess
 from hostinfo import loadavg
 
 from ipgwsim.testing.loopback import Ports
@@ -101,7 +101,7 @@ def progress(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
-class PollError(Exception):
+class PollError(FleetError):
     """Something went wrong; this count cannot be measured."""
 
 
@@ -247,89 +247,19 @@ def write_lab(tmp: Path, count: int, url: str, poll_minutes: int, http_port: int
     return lab
 
 
-class RuntimeProcess:
-    """``ipgwsim run --lab`` in its own process (stdout and stderr go to a log file)."""
+class PollRuntime(RuntimeProcess):
+    """``ipgwsim run --lab`` in its own process, and its workers' pids."""
 
     def __init__(self, tmp: Path, lab: Path, count: int, speed: float, workers: int) -> None:
-        self.count = count
-        self.log_path = tmp / "runtime.log"
-        self._log: IO[bytes] | None = None
-        self.argv = [
-            sys.executable,
-            "-m",
-            "ipgwsim.tools.cli",
-            "run",
-            "--lab",
-            str(lab),
-            "--state",
-            str(tmp / "state"),
-            "--port",
-            str(PORTS.udp()),
-            "--speed",
-            f"{speed:g}",
-        ]
-        if workers != 1:
-            self.argv += ["--workers", str(workers)]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        more = ["--workers", str(workers)] if workers != 1 else []
+        # The device table's header comes once every device was added.
+        super().__init__(
+            tmp / "state", PORTS.udp(), count, speed,
+            run_args=["--lab", str(lab), *more], ready="\nNAME ",
+        )  # fmt: skip
 
     def pids(self) -> list[int]:
         return [self.pid, *children(self.pid)]
-
-    def start(self, timeout: float) -> float:
-        """Start it; the seconds until it printed its device table (all devices added)."""
-        self._log = self.log_path.open("wb")
-        started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        offset = 0
-        while True:
-            if self.proc.poll() is not None:
-                raise PollError(f"the runtime exited with {self.proc.returncode}:\n{self.tail()}")
-            with self.log_path.open("rb") as log:
-                log.seek(max(0, offset - 8))
-                text = log.read()
-                offset = log.tell()
-            if b"\nNAME " in text:
-                return time.perf_counter() - started
-            if time.monotonic() > deadline:
-                raise PollError(f"the runtime did not start within {timeout:.0f} s")
-            time.sleep(0.2)
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(f"    runtime| {line}" for line in text[-lines:])
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=300)
-                except subprocess.TimeoutExpired:
-                    progress(f"the runtime did not stop on SIGTERM; killing pid {self.proc.pid}")
-                    self.proc.kill()
-                    self.proc.wait()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        finally:
-            if self._log is not None:
-                self._log.close()
 
 
 # -- one run -------------------------------------------------------------------------------
@@ -441,7 +371,7 @@ def analyse(
 
 
 def wait_first_polls(
-    args: argparse.Namespace, count: int, server: Server, runtime: RuntimeProcess
+    args: argparse.Namespace, count: int, server: Server, runtime: PollRuntime
 ) -> None:
     """Until every device has polled once (``/poll-fast 1``: soon after its start)."""
     limit = args.interval + 60.0
@@ -454,7 +384,7 @@ def wait_first_polls(
         time.sleep(0.5)
 
 
-def observe(args: argparse.Namespace, run: Run, server: Server, runtime: RuntimeProcess) -> None:
+def observe(args: argparse.Namespace, run: Run, server: Server, runtime: PollRuntime) -> None:
     """The measured window: CPU, memory, then the server's records (module docstring)."""
     cpu0 = cpu_seconds(runtime.pids())
     server_cpu0 = server.cpu_s()
@@ -483,15 +413,15 @@ def measure(args: argparse.Namespace, count: int, workers: int) -> Run:
     run.load_before = loadavg()
     tmp = Path(tempfile.mkdtemp(prefix="bench_poll."))
     server: Server | None = None
-    runtime: RuntimeProcess | None = None
+    runtime: PollRuntime | None = None
     try:
         server = Server(tmp)
         lab = write_lab(tmp, count, server.url, poll_minutes, PORTS.tcp())
-        runtime = RuntimeProcess(tmp, lab, count, args.speed, workers)
+        runtime = PollRuntime(tmp, lab, count, args.speed, workers)
         progress(f"{count} devices, {workers} worker(s): starting the runtime")
         try:
             run.start_s = runtime.start(args.start_timeout)
-        except PollError as exc:
+        except FleetError as exc:
             if workers != 1 and "unrecognized arguments: --workers" in str(exc):
                 run.problem = f"skipped: this runtime refuses --workers {workers}"
                 return run
@@ -501,7 +431,7 @@ def measure(args: argparse.Namespace, count: int, workers: int) -> Run:
         wait_first_polls(args, count, server, runtime)
         run.first_polls_s = time.monotonic() - began
         observe(args, run, server, runtime)
-    except PollError as exc:
+    except FleetError as exc:
         run.problem = str(exc)
         if runtime is not None:
             print(runtime.tail(), file=sys.stderr)
